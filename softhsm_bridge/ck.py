@@ -1,0 +1,62 @@
+"""PKCS#11 constants as the bridge spells them.
+
+Attribute, mechanism, key type, object class and flag values come from python-pkcs11's
+enums (re-exported here so callers import one place); the few constants it lacks are
+defined below from PKCS#11 3.0 base specification sections 3.x and 5.x.
+"""
+
+from __future__ import annotations
+
+from pkcs11.constants import (
+    Attribute,
+    MechanismFlag,
+    ObjectClass,
+    SlotFlag,
+    TokenFlag,
+    UserType,
+)
+from pkcs11.mechanisms import KeyType, Mechanism
+
+__all__ = [
+    "Attribute", "KeyType", "Mechanism", "MechanismFlag", "ObjectClass", "SlotFlag",
+    "TokenFlag", "UserType",
+    "CKU_SO", "CKU_USER", "CKU_CONTEXT_SPECIFIC",
+    "CKF_RW_SESSION", "CKF_SERIAL_SESSION", "CKF_OS_LOCKING_OK",
+    "CKF_LIBRARY_CANT_CREATE_OS_THREADS", "CKF_INTERFACE_FORK_SAFE", "CKF_END_OF_MESSAGE",
+    "CKS_RO_PUBLIC_SESSION", "CKS_RO_USER_FUNCTIONS", "CKS_RW_PUBLIC_SESSION",
+    "CKS_RW_USER_FUNCTIONS", "CKS_RW_SO_FUNCTIONS", "CK_UNAVAILABLE_INFORMATION",
+    "CK_INVALID_HANDLE", "CK_EFFECTIVELY_INFINITE", "CKM_AES_KEY_WRAP_PAD_SOFTHSM",
+]
+
+# 3.3 user types
+CKU_SO = 0
+CKU_USER = 1
+CKU_CONTEXT_SPECIFIC = 2
+
+# 5.6 session flags; CKF_SERIAL_SESSION must always be set for C_OpenSession.
+CKF_RW_SESSION = 0x2
+CKF_SERIAL_SESSION = 0x4
+
+# 5.4 C_Initialize flags (CK_C_INITIALIZE_ARGS.flags)
+CKF_LIBRARY_CANT_CREATE_OS_THREADS = 0x1
+CKF_OS_LOCKING_OK = 0x2
+
+# 3.6 interface flags; 5.x message-based flags
+CKF_INTERFACE_FORK_SAFE = 0x1
+CKF_END_OF_MESSAGE = 0x1
+
+# 5.6 session states
+CKS_RO_PUBLIC_SESSION = 0
+CKS_RO_USER_FUNCTIONS = 1
+CKS_RW_PUBLIC_SESSION = 2
+CKS_RW_USER_FUNCTIONS = 3
+CKS_RW_SO_FUNCTIONS = 4
+
+CK_INVALID_HANDLE = 0
+CK_EFFECTIVELY_INFINITE = 0
+# 5.7 C_GetAttributeValue: ulValueLen for an attribute that cannot be revealed.
+CK_UNAVAILABLE_INFORMATION = (1 << 64) - 1
+
+# SoftHSMv2 2.6.1 registers RFC 5649 under 0x210A (CKM_AES_KEY_WRAP_PAD) where PKCS#11 3.0
+# names it CKM_AES_KEY_WRAP_KWP (0x210B); see quirks.py.
+CKM_AES_KEY_WRAP_PAD_SOFTHSM = 0x210A

@@ -1,0 +1,79 @@
+"""Each module's known deviations from PKCS#11 3.0, as data.
+
+Tests and the manager ask ``has(module, "quirk-name")`` instead of testing which module
+they run against. keystead has no entries: where it deviates, that is a bug to fix, not a
+quirk to record. Every SoftHSMv2 entry was measured on SoftHSMv2 2.6.1 (Debian 12) by the
+conformance test named in ``evidence``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .modules import KEYSTEAD, SOFTHSM2, ModuleInfo
+
+CKM_AES_KEY_WRAP_KWP = 0x210B  # PKCS#11 3.0 current mechanisms 2.14 (RFC 5649)
+CKM_AES_KEY_WRAP_PAD = 0x210A  # the 2.40 "pad" name SoftHSMv2 gives RFC 5649
+
+
+@dataclass(frozen=True)
+class Quirk:
+    """A deviation: what the spec asks (``spec``), what the module does (``observed``),
+    and the test that shows it (``evidence``)."""
+
+    name: str
+    spec: str
+    observed: str
+    evidence: str
+
+    @property
+    def reason(self) -> str:
+        """One line for an xfail reason or a log message."""
+        return f"{self.name}: spec says {self.spec}; module does {self.observed}"
+
+
+def _table(*quirks: Quirk) -> dict[str, Quirk]:
+    return {q.name: q for q in quirks}
+
+
+QUIRKS: dict[str, dict[str, Quirk]] = {
+    KEYSTEAD: {},
+    SOFTHSM2: _table(
+        Quirk(
+            "kwp-under-0x210a",
+            "RFC 5649 wrapping is CKM_AES_KEY_WRAP_KWP (0x210B)",
+            "registers RFC 5649 as CKM_AES_KEY_WRAP_PAD (0x210A) and lacks 0x210B",
+            "test_keys.py::test_kwp_mechanism_listed",
+        ),
+        Quirk(
+            "no-v3-interface",
+            "a 3.0 module exports C_GetInterfaceList/C_GetInterface (3.0 section 5.4)",
+            "is a 2.40 module: C_GetInfo reports 2.40 and no C_GetInterface is exported",
+            "test_general.py::test_interface_list",
+        ),
+    ),
+}
+
+
+def _kind(module: ModuleInfo | str) -> str:
+    return module.kind if isinstance(module, ModuleInfo) else module
+
+
+def get(module: ModuleInfo | str, name: str) -> Quirk | None:
+    """The quirk ``name`` of ``module`` (a ModuleInfo or a kind), or None."""
+    return QUIRKS.get(_kind(module), {}).get(name)
+
+
+def has(module: ModuleInfo | str, name: str) -> bool:
+    """True if ``module`` is known to show quirk ``name``."""
+    return get(module, name) is not None
+
+
+def all_for(module: ModuleInfo | str) -> list[Quirk]:
+    """Every recorded quirk of ``module``."""
+    return list(QUIRKS.get(_kind(module), {}).values())
+
+
+def wrap_pad_mechanism(module: ModuleInfo | str) -> int:
+    """The mechanism number under which ``module`` offers RFC 5649 key wrap."""
+    return CKM_AES_KEY_WRAP_PAD if has(module, "kwp-under-0x210a") else CKM_AES_KEY_WRAP_KWP
