@@ -1,0 +1,149 @@
+"""The one build script of the native core.
+
+It produces two artefacts from the same C sources (crypto/, token/, p11/):
+
+* ``libkeystead-pkcs11.so``: the standalone PKCS#11 module, linked against libcrypto,
+  SQLite and pthreads only (no libpython), loaded by any PKCS#11 consumer;
+* ``keystead._core``: a cffi extension exposing the native core (primitives and vendor
+  functions, declared in the ``*.cdef`` files under native/) to Python.
+
+Run directly for development builds::
+
+    python native/build.py module OUT.so [--sanitize] [--debug]
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import subprocess
+import sys
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODULE_NAME = "libkeystead-pkcs11.so"
+SUBDIRS = ("crypto", "token", "p11")
+LIBRARIES = ["crypto", "sqlite3", "pthread"]
+WARNINGS = ["-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wvla", "-Wformat=2"]
+COMMON_FLAGS = [
+    "-std=c11",
+    "-D_GNU_SOURCE",
+    "-fvisibility=hidden",
+    "-fno-strict-aliasing",
+    "-fstack-protector-strong",
+    "-D_FORTIFY_SOURCE=2",
+    *WARNINGS,
+]
+
+
+def sources(relative: bool = False) -> list[str]:
+    """All C sources of the core, sorted, as absolute paths (or relative to the repo root)."""
+    found: list[str] = []
+    for sub in SUBDIRS:
+        found.extend(sorted(glob.glob(os.path.join(HERE, sub, "*.c"))))
+    if relative:
+        root = os.path.dirname(HERE)
+        found = [os.path.relpath(p, root) for p in found]
+    return found
+
+
+def include_dirs() -> list[str]:
+    return [HERE, os.path.join(HERE, "include")]
+
+
+def version() -> str:
+    with open(os.path.join(os.path.dirname(HERE), "pyproject.toml"), encoding="utf-8") as f:
+        match = re.search(r'^version = "([^"]+)"', f.read(), re.M)
+    if match is None:
+        raise RuntimeError("no version in pyproject.toml")
+    return match.group(1)
+
+
+def flags(debug: bool = False, sanitize: bool = False) -> list[str]:
+    out = [*COMMON_FLAGS, f'-DKS_VERSION_STRING="{version()}"']
+    if sanitize:
+        out += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                "-fno-sanitize-recover=undefined", "-U_FORTIFY_SOURCE"]
+    elif debug:
+        out += ["-O0", "-g", "-U_FORTIFY_SOURCE"]
+    else:
+        out += ["-O2", "-g"]
+    return out
+
+
+def build_module(out_path: str, tmp_dir: str | None = None, debug: bool = False,
+                 sanitize: bool = False, cc: str | None = None) -> str:
+    """Compile and link the standalone PKCS#11 module at out_path; return out_path.
+
+    Raises subprocess.CalledProcessError when the compiler or linker fails.
+    """
+    cc = cc or os.environ.get("CC", "cc")
+    tmp_dir = tmp_dir or os.path.join(HERE, "..", "build", "module")
+    os.makedirs(tmp_dir, exist_ok=True)
+    cflags = [*flags(debug, sanitize), "-fPIC", *[f"-I{d}" for d in include_dirs()],
+              "-DKS_BUILD_MODULE=1"]
+    objects = []
+    for src in sources():
+        rel = os.path.relpath(src, HERE).replace(os.sep, "_")
+        obj = os.path.join(tmp_dir, rel[:-2] + ".o")
+        subprocess.run([cc, *cflags, "-c", src, "-o", obj], check=True)
+        objects.append(obj)
+    ldflags = ["-shared", "-Wl,-z,defs", "-Wl,-z,now", "-Wl,-z,relro",
+               f"-Wl,--version-script={os.path.join(HERE, 'p11', 'exports.map')}"]
+    if sanitize:
+        ldflags.append("-fsanitize=address,undefined")
+    subprocess.run([cc, *ldflags, "-o", out_path, *objects, *[f"-l{lib}" for lib in LIBRARIES]],
+                   check=True)
+    return out_path
+
+
+_PROTOTYPE = re.compile(r"^CK_RV\s+C_\w+\s*\([^;]*\);", re.M | re.S)
+
+
+def cdef_text() -> str:
+    """The declarations cffi exposes: every *.cdef file under native/, in a stable order."""
+    parts = []
+    for path in sorted(glob.glob(os.path.join(HERE, "**", "*.cdef"), recursive=True)):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        if os.path.basename(path) == "pkcs11.cdef":
+            # Types and constants only: Python reaches the entry points through the function
+            # list (ks_core_function_list), never by linking C_* symbols directly.
+            text = _PROTOTYPE.sub("", text)
+        parts.append(text)
+    return "\n".join(parts)
+
+
+def make_ffibuilder(sanitize: bool = False) -> FFI:
+    ffi = FFI()
+    ffi.cdef(cdef_text())
+    ffi.set_source(
+        "keystead._core",
+        '#include "include/ks_core.h"\n'
+        f'const char *ks_core_build_version(void) {{ return "{version()}"; }}\n',
+        sources=sources(relative=True),
+        include_dirs=include_dirs(),
+        libraries=LIBRARIES,
+        extra_compile_args=[*flags(sanitize=sanitize), "-Wno-unused-parameter",
+                            "-Wno-shadow", "-Wno-error"],
+        extra_link_args=["-fsanitize=address,undefined"] if sanitize else [],
+    )
+    return ffi
+
+
+ffibuilder = make_ffibuilder(sanitize=os.environ.get("KEYSTEAD_SANITIZE") == "1")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[0] == "module":
+        build_module(argv[1], debug="--debug" in argv, sanitize="--sanitize" in argv)
+        print(argv[1])
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

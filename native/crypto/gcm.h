@@ -1,0 +1,78 @@
+/* gcm.h - AES-GCM (NIST SP 800-38D), streaming and one-shot.
+ *
+ * WARNING: never encrypt two messages with the same key and IV. With random 96-bit IVs a
+ * key may encrypt at most 2^32 messages (SP 800-38D 8.3). Plaintext is limited to 2^36 - 32
+ * bytes per message, IVs to 1..2^61-1 bytes, AAD to 2^61-1 bytes (KS_ERR_LEN beyond).
+ * On a failed tag check ks_gcm_open wipes its output and returns KS_ERR_AUTH.
+ *
+ * Implementations, chosen at run time: VAES + VPCLMULQDQ on 512-bit registers, the same on
+ * 256-bit registers, AES-NI + PCLMULQDQ, libcrypto. All are constant time. */
+#ifndef KS_CRYPTO_GCM_H
+#define KS_CRYPTO_GCM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/aes.h"
+#include "crypto/status.h"
+
+typedef enum ks_gcm_impl {
+    KS_GCM_IMPL_AUTO = 0,
+    KS_GCM_IMPL_VAES512,
+    KS_GCM_IMPL_VAES256,
+    KS_GCM_IMPL_AESNI,
+    KS_GCM_IMPL_LIBCRYPTO,
+} ks_gcm_impl;
+
+/* A key: the AES schedule and the precomputed powers of H. Secret: ks_gcm_clear() it. */
+typedef struct ks_gcm_key {
+    ks_aes_key aes;
+    _Alignas(64) uint8_t htable[16 * 16]; /* H^1..H^16 in the kernel's layout */
+    ks_gcm_impl impl;                     /* resolved at init, never AUTO */
+} ks_gcm_key;
+
+/* Streaming state of one message. Secret: ks_gcm_ctx_clear() it. */
+typedef struct ks_gcm_ctx {
+    const ks_gcm_key *key;
+    _Alignas(16) uint8_t j0[16];      /* pre-counter block */
+    _Alignas(16) uint8_t counter[16]; /* next counter block */
+    _Alignas(16) uint8_t ghash[16];   /* running GHASH */
+    _Alignas(16) uint8_t partial[16]; /* pending bytes: AAD, or keystream for the data */
+    unsigned partial_len;
+    int phase;                        /* 0 = AAD, 1 = data, 2 = finished */
+    uint64_t aad_len;
+    uint64_t msg_len;
+    void *lc;                         /* libcrypto context on that path, else NULL */
+} ks_gcm_ctx;
+
+ks_status ks_gcm_init(ks_gcm_key *key, const uint8_t *raw, size_t raw_len);
+void ks_gcm_clear(ks_gcm_key *key);
+
+/* Force an implementation for this process (tests, benchmarks); KS_ERR_UNSUPPORTED when the
+ * processor lacks it. Keys initialised afterwards use it. */
+ks_status ks_gcm_set_impl(ks_gcm_impl impl);
+int ks_gcm_impl_supported(ks_gcm_impl impl);
+ks_gcm_impl ks_gcm_impl_default(void);
+
+/* Streaming: start, aad* (all before any data), encrypt* or decrypt*, then finish or check. */
+ks_status ks_gcm_start(ks_gcm_ctx *ctx, const ks_gcm_key *key, const uint8_t *iv,
+                       size_t iv_len);
+ks_status ks_gcm_aad(ks_gcm_ctx *ctx, const uint8_t *aad, size_t aad_len);
+ks_status ks_gcm_encrypt(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_t len);
+ks_status ks_gcm_decrypt(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_t len);
+/* ks_gcm_finish writes the full 16-byte tag. */
+ks_status ks_gcm_finish(ks_gcm_ctx *ctx, uint8_t tag[16]);
+/* ks_gcm_check compares the first tag_len (4..16) bytes of the tag in constant time:
+ * KS_OK or KS_ERR_AUTH. */
+ks_status ks_gcm_check(ks_gcm_ctx *ctx, const uint8_t *tag, size_t tag_len);
+void ks_gcm_ctx_clear(ks_gcm_ctx *ctx);
+
+/* One-shot. out holds in_len bytes; tag_len is 4..16. */
+ks_status ks_gcm_seal(const ks_gcm_key *key, uint8_t *out, uint8_t *tag, size_t tag_len,
+                      const uint8_t *iv, size_t iv_len, const uint8_t *aad, size_t aad_len,
+                      const uint8_t *in, size_t in_len);
+ks_status ks_gcm_open(const ks_gcm_key *key, uint8_t *out, const uint8_t *iv, size_t iv_len,
+                      const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len,
+                      const uint8_t *tag, size_t tag_len);
+
+#endif

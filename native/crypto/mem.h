@@ -1,0 +1,26 @@
+/* mem.h - the only wipe and the only comparison of secrets.
+ *
+ * ks_wipe() is the single way to erase secret memory (key schedules, unwrapped keys, GHASH
+ * state, PINs) on every exit path; the compiler may not elide it. ks_memeq() compares in
+ * time independent of the contents. ks_secure_alloc()/ks_secure_free() hold key material in
+ * locked pages excluded from core dumps where the OS allows (mlock, MADV_DONTDUMP), and wipe
+ * on free. */
+#ifndef KS_CRYPTO_MEM_H
+#define KS_CRYPTO_MEM_H
+
+#include <stddef.h>
+
+/* ks_wipe sets len bytes at p to zero; p may be NULL when len is 0. */
+void ks_wipe(void *p, size_t len);
+
+/* ks_memeq returns 1 when the len bytes at a and b are equal, 0 otherwise, in time that
+ * depends only on len. */
+int ks_memeq(const void *a, const void *b, size_t len);
+
+/* ks_secure_alloc returns len zeroed bytes (locked and not dumped where possible) or NULL. */
+void *ks_secure_alloc(size_t len);
+
+/* ks_secure_free wipes and frees memory from ks_secure_alloc; NULL is allowed. */
+void ks_secure_free(void *p, size_t len);
+
+#endif

@@ -1,0 +1,42 @@
+/* config.h - the module's configuration: KEYSTEAD_CONF names a file of `key = value` lines.
+ *
+ * Keys: token_dir (a directory, or ":memory:" for ephemeral tokens), log_file, log_level
+ * (off|error|info|debug), pin_kdf (scrypt|pbkdf2), pin_kdf_cost (default|fast; fast is for
+ * test suites only), max_pin_attempts (1..100, default 10), wrap_policy (strict|compat),
+ * kwp_alias (none|softhsm), audit_mode (counts|per-op). '#' starts a comment line. Without
+ * KEYSTEAD_CONF, tokens live in $XDG_DATA_HOME/keystead/tokens (or ~/.local/share/...). */
+#ifndef KS_TOKEN_CONFIG_H
+#define KS_TOKEN_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "pkcs11.h"
+
+typedef enum ks_log_level { KS_LOG_OFF = 0, KS_LOG_ERROR, KS_LOG_INFO, KS_LOG_DEBUG } ks_log_level;
+typedef enum ks_pin_kdf { KS_PIN_KDF_SCRYPT = 0, KS_PIN_KDF_PBKDF2 } ks_pin_kdf;
+typedef enum ks_kdf_cost { KS_KDF_COST_DEFAULT = 0, KS_KDF_COST_FAST } ks_kdf_cost;
+typedef enum ks_wrap_policy { KS_WRAP_POLICY_STRICT = 0, KS_WRAP_POLICY_COMPAT } ks_wrap_policy;
+typedef enum ks_audit_mode { KS_AUDIT_COUNTS = 0, KS_AUDIT_PER_OP } ks_audit_mode;
+
+typedef struct ks_config {
+    char token_dir[PATH_MAX]; /* empty when in_memory */
+    int in_memory;
+    char log_file[PATH_MAX]; /* empty: no log */
+    ks_log_level log_level;
+    ks_pin_kdf pin_kdf;
+    ks_kdf_cost pin_kdf_cost;
+    unsigned max_pin_attempts;
+    ks_wrap_policy wrap_policy;
+    int kwp_alias_softhsm;
+    ks_audit_mode audit_mode;
+    char source[PATH_MAX]; /* the file read, or empty for defaults */
+} ks_config;
+
+/* ks_config_load fills cfg from KEYSTEAD_CONF or the defaults and creates token_dir if needed.
+ * On failure returns CKR_FUNCTION_FAILED and writes into err a one-line message naming the
+ * file, the line number and the problem, e.g.
+ * "/etc/ks.conf:3: unknown key 'tokendir' (expected token_dir, log_file, ...)". */
+CK_RV ks_config_load(ks_config *cfg, char *err, size_t err_len);
+
+#endif

@@ -1,0 +1,276 @@
+/* module.c - global state: initialisation, slots, the session table (PKCS#11 3.0 5.4, 5.6). */
+#include "token/module.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "token/log.h"
+
+ks_module ks_mod = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* PKCS#11 3.0 5.4 C_Initialize: the application may give its own mutex callbacks; we accept
+ * them only together with CKF_OS_LOCKING_OK (we always use pthreads) or when all four are
+ * NULL. Supplying some but not all is CKR_ARGUMENTS_BAD; callbacks without OS locking
+ * allowed is CKR_CANT_LOCK, since keystead cannot use the application's primitives. */
+static CK_RV check_init_args(const CK_C_INITIALIZE_ARGS *a)
+{
+    int given = (a->CreateMutex != NULL) + (a->DestroyMutex != NULL) + (a->LockMutex != NULL) +
+                (a->UnlockMutex != NULL);
+    if (a->pReserved != NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (given != 0 && given != 4) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (given == 4 && !(a->flags & CKF_OS_LOCKING_OK)) {
+        return CKR_CANT_LOCK;
+    }
+    return CKR_OK;
+}
+
+static void free_all(void)
+{
+    for (size_t b = 0; b < KS_SESSION_BUCKETS; b++) {
+        ks_session *s = ks_mod.sessions[b];
+        while (s != NULL) {
+            ks_session *next = s->next;
+            ks_session_end_all(s, 0);
+            pthread_mutex_destroy(&s->lock);
+            free(s);
+            s = next;
+        }
+        ks_mod.sessions[b] = NULL;
+    }
+    for (size_t i = 0; i < ks_mod.token_count; i++) {
+        ks_token_free(ks_mod.tokens[i]);
+        ks_mod.tokens[i] = NULL;
+    }
+    ks_mod.token_count = 0;
+}
+
+CK_RV ks_module_initialize(CK_VOID_PTR args)
+{
+    if (args != NULL) {
+        CK_RV rv = check_init_args((const CK_C_INITIALIZE_ARGS *)args);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+    }
+    pthread_mutex_lock(&ks_mod.lock);
+    if (ks_mod.initialized && ks_mod.pid == getpid()) {
+        pthread_mutex_unlock(&ks_mod.lock);
+        return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+    }
+    if (ks_mod.initialized) {
+        /* A forked child calling C_Initialize (PKCS#11 3.0 5.4 / 6.7.7): start afresh. */
+        ks_mod.initialized = 0;
+        free_all();
+    }
+    char err[512] = {0};
+    CK_RV rv = ks_config_load(&ks_mod.cfg, err, sizeof(err));
+    if (rv != CKR_OK) {
+        /* The message names the file, the line and the problem; stderr is the one place an
+         * application developer is sure to see it. */
+        fprintf(stderr, "keystead: %s\n", err);
+        pthread_mutex_unlock(&ks_mod.lock);
+        return rv;
+    }
+    rv = ks_log_open(&ks_mod.cfg);
+    if (rv == CKR_OK) {
+        ks_mod.next_session = 1;
+        ks_mod.pid = getpid();
+        rv = ks_module_refresh_slots();
+    }
+    if (rv == CKR_OK) {
+        ks_mod.initialized = 1;
+    } else {
+        free_all();
+        ks_log_close();
+    }
+    pthread_mutex_unlock(&ks_mod.lock);
+    return rv;
+}
+
+CK_RV ks_module_finalize(CK_VOID_PTR reserved)
+{
+    if (reserved != NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    pthread_mutex_lock(&ks_mod.lock);
+    if (!ks_mod.initialized) {
+        pthread_mutex_unlock(&ks_mod.lock);
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    }
+    ks_mod.initialized = 0;
+    free_all();
+    ks_log_close();
+    pthread_mutex_unlock(&ks_mod.lock);
+    return CKR_OK;
+}
+
+CK_RV ks_module_lock(void)
+{
+    pthread_mutex_lock(&ks_mod.lock);
+    if (!ks_mod.initialized) {
+        pthread_mutex_unlock(&ks_mod.lock);
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    }
+    return CKR_OK;
+}
+
+void ks_module_unlock(void)
+{
+    pthread_mutex_unlock(&ks_mod.lock);
+}
+
+CK_RV ks_module_refresh_slots(void)
+{
+    ks_slot_entry entries[KS_MAX_SLOTS];
+    size_t count = 0;
+    CK_RV rv = ks_slots_scan(&ks_mod.cfg, entries, KS_MAX_SLOTS, &count);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    for (size_t i = 0; i < count; i++) {
+        ks_token *known = NULL;
+        if (ks_module_token(entries[i].id, &known) == CKR_OK) {
+            continue;
+        }
+        if (ks_mod.token_count == KS_MAX_SLOTS) {
+            return CKR_DEVICE_MEMORY;
+        }
+        ks_token *tok = NULL;
+        rv = ks_token_new(&tok, entries[i].id, entries[i].path, entries[i].initialized,
+                          &ks_mod.cfg);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+        ks_mod.tokens[ks_mod.token_count++] = tok;
+    }
+    return CKR_OK;
+}
+
+CK_RV ks_module_token(CK_SLOT_ID slot, ks_token **out)
+{
+    for (size_t i = 0; i < ks_mod.token_count; i++) {
+        if (ks_mod.tokens[i]->slot_id == slot) {
+            *out = ks_mod.tokens[i];
+            return CKR_OK;
+        }
+    }
+    return CKR_SLOT_ID_INVALID;
+}
+
+static size_t bucket_of(CK_SESSION_HANDLE h)
+{
+    return (size_t)(h % KS_SESSION_BUCKETS);
+}
+
+CK_RV ks_session_acquire(CK_SESSION_HANDLE handle, ks_session **out)
+{
+    CK_RV rv = ks_module_lock();
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_session *s = ks_mod.sessions[bucket_of(handle)];
+    while (s != NULL && s->handle != handle) {
+        s = s->next;
+    }
+    if (s == NULL) {
+        ks_module_unlock();
+        return CKR_SESSION_HANDLE_INVALID;
+    }
+    s->refs++;
+    ks_module_unlock();
+    pthread_mutex_lock(&s->lock);
+    if (s->closed) {
+        ks_session_release(s);
+        return CKR_SESSION_HANDLE_INVALID;
+    }
+    *out = s;
+    return CKR_OK;
+}
+
+void ks_session_release(ks_session *s)
+{
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_lock(&ks_mod.lock);
+    int free_it = (--s->refs == 0) && s->closed;
+    pthread_mutex_unlock(&ks_mod.lock);
+    if (free_it) {
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+    }
+}
+
+CK_RV ks_session_open(ks_token *tok, CK_FLAGS flags, CK_SESSION_HANDLE *out)
+{
+    ks_session *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    if (pthread_mutex_init(&s->lock, NULL) != 0) {
+        free(s);
+        return CKR_CANT_LOCK;
+    }
+    s->handle = ks_mod.next_session++;
+    s->token = tok;
+    s->flags = flags;
+    size_t b = bucket_of(s->handle);
+    s->next = ks_mod.sessions[b];
+    ks_mod.sessions[b] = s;
+    pthread_mutex_lock(&tok->lock);
+    tok->session_count++;
+    if (flags & CKF_RW_SESSION) {
+        tok->rw_session_count++;
+    }
+    pthread_mutex_unlock(&tok->lock);
+    *out = s->handle;
+    return CKR_OK;
+}
+
+void ks_session_close(ks_session *s)
+{
+    ks_token *tok = s->token;
+    pthread_mutex_lock(&ks_mod.lock);
+    ks_session **link = &ks_mod.sessions[bucket_of(s->handle)];
+    while (*link != NULL && *link != s) {
+        link = &(*link)->next;
+    }
+    if (*link == s) {
+        *link = s->next;
+    }
+    s->closed = 1;
+    pthread_mutex_unlock(&ks_mod.lock);
+
+    ks_session_end_all(s, 0);
+    pthread_mutex_lock(&tok->lock);
+    ks_token_drop_session_objects(tok, s->handle);
+    tok->session_count--;
+    if (s->flags & CKF_RW_SESSION) {
+        tok->rw_session_count--;
+    }
+    /* PKCS#11 3.0 5.6 C_CloseSession: closing the last session logs the application out. */
+    if (tok->session_count == 0) {
+        ks_token_logout(tok);
+    }
+    pthread_mutex_unlock(&tok->lock);
+}
+
+size_t ks_module_sessions_of(const ks_token *tok, ks_session **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < KS_SESSION_BUCKETS; b++) {
+        for (ks_session *s = ks_mod.sessions[b]; s != NULL; s = s->next) {
+            if (s->token == tok) {
+                if (n < max) {
+                    out[n] = s;
+                }
+                n++;
+            }
+        }
+    }
+    return n;
+}

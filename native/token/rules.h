@@ -1,0 +1,98 @@
+/* rules.h - PKCS#11 3.0 attribute rules for data objects and secret keys (sections 4.x, 5.7).
+ *
+ * Pure functions over attribute sets: no store, no sessions, no locks. Every refusal returns
+ * the exact CK_RV the specification names and fills a ks_why naming the attribute at fault
+ * and the reason (for the JSON call log). */
+#ifndef KS_TOKEN_RULES_H
+#define KS_TOKEN_RULES_H
+
+#include "pkcs11.h"
+#include "token/attrs.h"
+
+/* Why a template was refused: the attribute at fault (or (CK_ULONG)-1) and a static reason. */
+typedef struct ks_why {
+    CK_ATTRIBUTE_TYPE attr;
+    const char *reason;
+} ks_why;
+
+/* How a new object comes to be; decides which attributes the template may give and which
+ * the token sets (PKCS#11 3.0 4.4 table 14 footnotes 1-12, 4.10 secret-key rules). */
+typedef enum ks_origin {
+    KS_ORIGIN_CREATE,   /* C_CreateObject: value supplied, CKA_LOCAL false */
+    KS_ORIGIN_GENERATE, /* C_GenerateKey: value made by the token, CKA_LOCAL true */
+    KS_ORIGIN_UNWRAP,   /* C_UnwrapKey: value from the wrapped data, CKA_LOCAL false */
+    KS_ORIGIN_DERIVE,   /* C_DeriveKey */
+} ks_origin;
+
+/* Who is asking, for rules that depend on the login state (CKA_TRUSTED: SO only). */
+typedef struct ks_rule_ctx {
+    int so;                       /* the SO is logged in */
+    int user;                     /* the user is logged in */
+    CK_MECHANISM_TYPE mechanism;  /* generation or unwrap mechanism, for CKA_KEY_GEN_MECHANISM */
+} ks_rule_ctx;
+
+/* ks_rules_new_object builds the complete attribute set of a new object from a template:
+ * checks every attribute is valid for the class and key type and may be given at this
+ * origin, checks value shapes (CK_BBOOL is 1 byte of 0 or 1, CK_ULONG is sizeof(CK_ULONG),
+ * CK_DATE is 8 digits or empty), fills every default, and sets the token-maintained
+ * attributes that do not depend on the value (CKA_LOCAL, CKA_KEY_GEN_MECHANISM,
+ * CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, lifecycle defaults). For secret keys at
+ * KS_ORIGIN_CREATE the template must carry CKA_VALUE; at KS_ORIGIN_GENERATE it must not, and
+ * the key length comes from CKA_VALUE_LEN (AES: 16/24/32, else CKR_ATTRIBUTE_VALUE_INVALID;
+ * missing where required: CKR_TEMPLATE_INCOMPLETE). CKA_UNIQUE_ID is never accepted
+ * (CKR_ATTRIBUTE_READ_ONLY); the caller assigns it. extra/extra_count carry attributes implied
+ * by the call (CKA_CLASS/CKA_KEY_TYPE implied by the mechanism), which must not conflict with
+ * the template (CKR_TEMPLATE_INCONSISTENT). */
+CK_RV ks_rules_new_object(ks_attrs *out, ks_origin origin, const CK_ATTRIBUTE *tmpl,
+                          CK_ULONG count, const CK_ATTRIBUTE *extra, CK_ULONG extra_count,
+                          const ks_rule_ctx *ctx, ks_why *why);
+
+/* ks_rules_finish_key completes a secret key once its CKA_VALUE is in place: checks the
+ * value length against the key type (AES 16/24/32: else CKR_ATTRIBUTE_VALUE_INVALID for
+ * create, CKR_KEY_SIZE_RANGE for generate), sets CKA_VALUE_LEN, and sets CKA_CHECK_VALUE (AES:
+ * first 3 bytes of E(K, 0^128); generic secret/HMAC keys: first 3 bytes of SHA-1 of the value
+ * is NOT what the spec says - see 3.0 sections 2.8/6.x and use exactly what the spec gives).
+ * A template that gave CKA_CHECK_VALUE must match it (CKR_ATTRIBUTE_VALUE_INVALID). */
+CK_RV ks_rules_finish_key(ks_attrs *obj, ks_origin origin, ks_why *why);
+
+/* ks_rules_copy builds the attribute set of a copy (C_CopyObject): CKA_COPYABLE false gives
+ * CKR_ACTION_PROHIBITED; the template may change only CKA_TOKEN, CKA_PRIVATE, CKA_MODIFIABLE,
+ * CKA_DESTROYABLE, CKA_LABEL and the attributes C_SetAttributeValue could change, under the
+ * same one-way rules (CKA_SENSITIVE to true, CKA_EXTRACTABLE to false). */
+CK_RV ks_rules_copy(ks_attrs *out, const ks_attrs *src, const CK_ATTRIBUTE *tmpl,
+                    CK_ULONG count, const ks_rule_ctx *ctx, ks_why *why);
+
+/* ks_rules_set applies a C_SetAttributeValue template all-or-nothing: on success obj holds
+ * the new values; on any refusal obj is unchanged. CKA_MODIFIABLE false:
+ * CKR_ACTION_PROHIBITED. Read-only attributes: CKR_ATTRIBUTE_READ_ONLY. One-way attributes
+ * moved the wrong way: CKR_ATTRIBUTE_READ_ONLY. CKA_TRUSTED true without SO:
+ * CKR_ATTRIBUTE_READ_ONLY. Lifecycle state changes follow ks_lifecycle_allowed
+ * (CKR_ATTRIBUTE_VALUE_INVALID for a forbidden edge). */
+CK_RV ks_rules_set(ks_attrs *obj, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                   const ks_rule_ctx *ctx, ks_why *why);
+
+/* ks_rules_get fills a C_GetAttributeValue template by PKCS#11 3.0 5.7 (C_GetAttributeValue
+ * steps 1-5): sensitive or unextractable values give CK_UNAVAILABLE_INFORMATION and
+ * CKR_ATTRIBUTE_SENSITIVE; unknown types CKR_ATTRIBUTE_TYPE_INVALID; short buffers
+ * CKR_BUFFER_TOO_SMALL; every attribute is processed whatever the earlier ones gave; array
+ * attributes are filled as CK_ATTRIBUTE arrays into the caller's nested buffers. */
+CK_RV ks_rules_get(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count);
+
+/* ks_rules_match returns 1 when every attribute of tmpl equals the object's (C_FindObjects).
+ * Secret values never match through this path (a template naming CKA_VALUE of a sensitive key
+ * matches nothing). */
+int ks_rules_match(const ks_attrs *obj, const CK_ATTRIBUTE *tmpl, CK_ULONG count);
+
+/* ks_rules_is_sealed returns 1 for attributes the store must seal (CKA_VALUE of keys, and any
+ * other secret-bearing attribute). */
+int ks_rules_is_sealed(CK_ATTRIBUTE_TYPE type);
+
+/* ks_rules_template_matches checks an object against a CKA_WRAP_TEMPLATE or
+ * CKA_UNWRAP_TEMPLATE (packed): 1 when every attribute in it is equal in obj. */
+int ks_rules_template_matches(const ks_attrs *obj, const ks_attr *packed_template);
+
+/* ks_rules_object_size is the value of C_GetObjectSize: an approximation of the bytes the
+ * object occupies (sum of attribute lengths plus overhead). */
+CK_ULONG ks_rules_object_size(const ks_attrs *obj);
+
+#endif

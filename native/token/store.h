@@ -1,0 +1,98 @@
+/* store.h - one SQLite database per token: token metadata, PIN-wrapped token key, objects.
+ *
+ * Sealing (issue 2 point 7): attribute values for which ks_rules_is_sealed() holds are
+ * stored as AES-256-GCM(token_key, iv, value, aad = object uid || attribute type) and never in
+ * the clear. The 32-byte token key is random, made at C_InitToken, and stored wrapped under a
+ * key derived from the SO PIN and, once C_InitPIN ran, separately under one derived from the
+ * user PIN (scrypt or PBKDF2-SHA256 per the configuration). C_SetPIN rewraps only the token key.
+ *
+ * Concurrency: every write is one IMMEDIATE transaction, so a second process sees it at once
+ * and no write is half done after a crash (WAL journal, synchronous=FULL). Handles are the
+ * object's rowid: stable across processes and restarts. */
+#ifndef KS_TOKEN_STORE_H
+#define KS_TOKEN_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pkcs11.h"
+#include "token/attrs.h"
+#include "token/config.h"
+
+#define KS_TOKEN_KEY_LEN 32
+#define KS_UID_LEN 32 /* hex characters of CKA_UNIQUE_ID */
+
+typedef struct ks_store ks_store;
+
+/* What C_GetTokenInfo needs from the store. */
+typedef struct ks_token_meta {
+    int initialized;            /* C_InitToken ran */
+    int user_pin_set;           /* C_InitPIN ran */
+    char label[32];             /* blank padded, not NUL terminated */
+    char serial[16];            /* blank padded */
+    unsigned so_failures;       /* consecutive failed SO logins */
+    unsigned user_failures;
+    unsigned max_attempts;      /* from the configuration at the last write */
+    int user_pin_to_be_changed; /* CKF_USER_PIN_TO_BE_CHANGED */
+} ks_token_meta;
+
+/* ks_store_open opens (creating when create is set) the database at path, or an in-memory
+ * database when path is ":memory:". CKR_DEVICE_ERROR with no store when it cannot. */
+CK_RV ks_store_open(ks_store **out, const char *path, int create, const ks_config *cfg);
+void ks_store_close(ks_store *store);
+
+CK_RV ks_store_meta(ks_store *store, ks_token_meta *out);
+
+/* ks_store_init_token erases every object, sets the label (32 bytes, blank padded), makes a
+ * fresh token key wrapped under so_pin, and forgets the user PIN. If the token was
+ * initialised before, so_pin must match the old SO PIN (CKR_PIN_INCORRECT, counted). */
+CK_RV ks_store_init_token(ks_store *store, const uint8_t *so_pin, size_t so_pin_len,
+                          const char label[32]);
+
+/* ks_store_login checks the PIN of user_type (CKU_SO or CKU_USER) and on success writes the
+ * token key to token_key and resets the failure counter. Failures: CKR_PIN_INCORRECT
+ * (counted), CKR_PIN_LOCKED (at max_attempts consecutive failures; nothing is tried),
+ * CKR_USER_PIN_NOT_INITIALIZED. The PIN comparison is by unwrapping: constant time. */
+CK_RV ks_store_login(ks_store *store, CK_USER_TYPE user_type, const uint8_t *pin,
+                     size_t pin_len, uint8_t token_key[KS_TOKEN_KEY_LEN]);
+
+/* ks_store_init_pin (SO logged in, token_key known) sets the user PIN, unlocking it. */
+CK_RV ks_store_init_pin(ks_store *store, const uint8_t token_key[KS_TOKEN_KEY_LEN],
+                        const uint8_t *pin, size_t pin_len);
+
+/* ks_store_set_pin changes the PIN of user_type from old to new (old checked as in login). */
+CK_RV ks_store_set_pin(ks_store *store, CK_USER_TYPE user_type, const uint8_t *old_pin,
+                       size_t old_len, const uint8_t *new_pin, size_t new_len);
+
+/* Objects. token_key may be NULL when not logged in: loads then leave sealed attributes out
+ * and set *sealed_missing; puts and updates of objects with sealed attributes fail with
+ * CKR_USER_NOT_LOGGED_IN. */
+CK_RV ks_store_put_object(ks_store *store, const uint8_t *token_key, const ks_attrs *obj,
+                          CK_OBJECT_HANDLE *handle_out);
+CK_RV ks_store_update_object(ks_store *store, const uint8_t *token_key,
+                             CK_OBJECT_HANDLE handle, const ks_attrs *obj);
+/* ks_store_delete_object removes the object and overwrites its sealed values (secure_delete). */
+CK_RV ks_store_delete_object(ks_store *store, CK_OBJECT_HANDLE handle);
+/* CKR_OBJECT_HANDLE_INVALID when no such object. */
+CK_RV ks_store_load_object(ks_store *store, const uint8_t *token_key, CK_OBJECT_HANDLE handle,
+                           ks_attrs *out, int *sealed_missing);
+
+/* ks_store_find lists handles of objects that may match tmpl, using the indexed columns
+ * (CKA_CLASS, CKA_LABEL, CKA_ID, CKA_KEY_TYPE, CKA_PRIVATE) when tmpl names them; the caller
+ * filters the rest with ks_rules_match. *out is malloc'd. */
+CK_RV ks_store_find(ks_store *store, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                    CK_OBJECT_HANDLE **out, size_t *out_count);
+
+/* ks_store_counter_add atomically adds delta to a persistent per-object counter (name: e.g.
+ * "usage", "gcm") and returns the value before the add in *before; with limit != 0 refuses
+ * (CKR_KEY_FUNCTION_NOT_PERMITTED, nothing added) when before + delta > limit. Durable when
+ * it returns: no restart or crash makes a counter go backwards. */
+CK_RV ks_store_counter_add(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
+                           uint64_t delta, uint64_t limit, uint64_t *before);
+CK_RV ks_store_counter_get(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
+                           uint64_t *value);
+
+/* ks_store_changed returns 1 when another connection wrote since the last call. */
+int ks_store_changed(ks_store *store);
+
+#endif

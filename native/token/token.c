@@ -1,0 +1,363 @@
+/* token.c - one token at run time: login state, token-object cache, session objects. */
+#include "token/token.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/mem.h"
+#include "crypto/rand.h"
+
+#define NO_LOGIN ((CK_USER_TYPE)-1)
+
+CK_RV ks_token_new(ks_token **out, CK_SLOT_ID slot_id, const char *path, int initialized,
+                   const ks_config *cfg)
+{
+    ks_token *tok = calloc(1, sizeof(*tok));
+    if (tok == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    if (pthread_mutex_init(&tok->lock, NULL) != 0) {
+        free(tok);
+        return CKR_CANT_LOCK;
+    }
+    tok->slot_id = slot_id;
+    tok->cfg = cfg;
+    tok->login = NO_LOGIN;
+    tok->next_session_object = 1;
+    snprintf(tok->path, sizeof(tok->path), "%s", path);
+    if (initialized) {
+        CK_RV rv = ks_store_open(&tok->store, tok->path, 0, cfg);
+        if (rv != CKR_OK) {
+            pthread_mutex_destroy(&tok->lock);
+            free(tok);
+            return rv;
+        }
+    }
+    *out = tok;
+    return CKR_OK;
+}
+
+void ks_token_forget_cache(ks_token *tok)
+{
+    for (size_t b = 0; b < KS_CACHE_BUCKETS; b++) {
+        ks_object *obj = tok->cache[b];
+        while (obj != NULL) {
+            ks_object *next = obj->next;
+            ks_object_free(obj);
+            obj = next;
+        }
+        tok->cache[b] = NULL;
+    }
+}
+
+void ks_token_logout(ks_token *tok)
+{
+    if (tok->token_key != NULL) {
+        ks_secure_free(tok->token_key, KS_TOKEN_KEY_LEN);
+        tok->token_key = NULL;
+    }
+    if (tok->login != NO_LOGIN) {
+        tok->login = NO_LOGIN;
+        tok->login_epoch++;
+        ks_token_forget_cache(tok);
+    }
+}
+
+void ks_token_free(ks_token *tok)
+{
+    if (tok == NULL) {
+        return;
+    }
+    ks_token_logout(tok);
+    ks_token_forget_cache(tok);
+    ks_object *obj = tok->session_objects;
+    while (obj != NULL) {
+        ks_object *next = obj->next;
+        ks_object_free(obj);
+        obj = next;
+    }
+    if (tok->store != NULL) {
+        ks_store_close(tok->store);
+    }
+    pthread_mutex_destroy(&tok->lock);
+    free(tok);
+}
+
+ks_rule_ctx ks_token_rule_ctx(const ks_token *tok, CK_MECHANISM_TYPE mechanism)
+{
+    ks_rule_ctx ctx = {
+        .so = tok->login == CKU_SO,
+        .user = tok->login == CKU_USER,
+        .mechanism = mechanism,
+    };
+    return ctx;
+}
+
+static size_t cache_bucket(CK_OBJECT_HANDLE h)
+{
+    return (size_t)((h * 0x9E3779B97F4A7C15ULL) >> 54) % KS_CACHE_BUCKETS;
+}
+
+static int visible(const ks_token *tok, const ks_object *obj)
+{
+    return !ks_object_is_private(obj) || tok->login == CKU_USER;
+}
+
+/* Outside writes (another process) make every cached object suspect. */
+static void refresh(ks_token *tok)
+{
+    if (tok->store != NULL && ks_store_changed(tok->store)) {
+        ks_token_forget_cache(tok);
+    }
+}
+
+static CK_RV load_token_object(ks_token *tok, CK_OBJECT_HANDLE handle, ks_object **out)
+{
+    size_t b = cache_bucket(handle);
+    for (ks_object *obj = tok->cache[b]; obj != NULL; obj = obj->next) {
+        if (obj->handle == handle) {
+            *out = obj;
+            return CKR_OK;
+        }
+    }
+    if (tok->store == NULL) {
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    ks_object *obj = ks_object_new();
+    if (obj == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    CK_RV rv = ks_store_load_object(tok->store, tok->token_key, handle, &obj->attrs,
+                                    &obj->sealed_missing);
+    if (rv != CKR_OK) {
+        ks_object_free(obj);
+        return rv;
+    }
+    obj->handle = handle;
+    obj->is_token = 1;
+    obj->next = tok->cache[b];
+    tok->cache[b] = obj;
+    *out = obj;
+    return CKR_OK;
+}
+
+CK_RV ks_token_get(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                   ks_object **out)
+{
+    (void)session; /* session objects are visible to all of the application's sessions */
+    ks_object *obj = NULL;
+    if (handle == CK_INVALID_HANDLE) {
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    if (handle & KS_SESSION_OBJECT_BIT) {
+        for (obj = tok->session_objects; obj != NULL; obj = obj->next) {
+            if (obj->handle == handle) {
+                break;
+            }
+        }
+        if (obj == NULL) {
+            return CKR_OBJECT_HANDLE_INVALID;
+        }
+    } else {
+        refresh(tok);
+        CK_RV rv = load_token_object(tok, handle, &obj);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+    }
+    if (!visible(tok, obj)) {
+        return CKR_OBJECT_HANDLE_INVALID;
+    }
+    *out = obj;
+    return CKR_OK;
+}
+
+static CK_RV random_uid(char uid[KS_UID_LEN + 1])
+{
+    uint8_t raw[KS_UID_LEN / 2];
+    static const char hex[] = "0123456789abcdef";
+    if (ks_random(raw, sizeof(raw)) != KS_OK) {
+        return CKR_FUNCTION_FAILED;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        uid[2 * i] = hex[raw[i] >> 4];
+        uid[2 * i + 1] = hex[raw[i] & 15];
+    }
+    uid[KS_UID_LEN] = '\0';
+    return CKR_OK;
+}
+
+CK_RV ks_token_add(ks_token *tok, CK_SESSION_HANDLE session, int rw, ks_attrs *attrs,
+                   CK_OBJECT_HANDLE *handle_out)
+{
+    int is_token = ks_attrs_bool(attrs, CKA_TOKEN, CK_FALSE) == CK_TRUE;
+    int is_private = ks_attrs_bool(attrs, CKA_PRIVATE, CK_TRUE) == CK_TRUE;
+    /* PKCS#11 3.0 5.7 C_CreateObject: token objects need a R/W session, private objects a
+     * normal user (the SO may create public objects only). */
+    if (is_token && !rw) {
+        return CKR_SESSION_READ_ONLY;
+    }
+    if (is_private && tok->login != CKU_USER) {
+        return CKR_USER_NOT_LOGGED_IN;
+    }
+    if (is_token) {
+        if (tok->store == NULL) {
+            return CKR_TOKEN_NOT_RECOGNIZED;
+        }
+        refresh(tok);
+        return ks_store_put_object(tok->store, tok->token_key, attrs, handle_out);
+    }
+    char uid[KS_UID_LEN + 1];
+    CK_RV rv = random_uid(uid);
+    if (rv == CKR_OK) {
+        rv = ks_attrs_set(attrs, CKA_UNIQUE_ID, uid, KS_UID_LEN);
+    }
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_object *obj = ks_object_new();
+    if (obj == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    obj->attrs = *attrs; /* moved: the caller's set is emptied below */
+    ks_attrs_init(attrs);
+    obj->handle = KS_SESSION_OBJECT_BIT | tok->next_session_object++;
+    obj->owner = session;
+    obj->next = tok->session_objects;
+    tok->session_objects = obj;
+    *handle_out = obj->handle;
+    return CKR_OK;
+}
+
+CK_RV ks_token_update(ks_token *tok, int rw, ks_object *obj, const ks_attrs *attrs)
+{
+    ks_attrs copy;
+    ks_attrs_init(&copy);
+    CK_RV rv = ks_attrs_copy(&copy, attrs);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (obj->is_token) {
+        if (!rw) {
+            ks_attrs_free(&copy);
+            return CKR_SESSION_READ_ONLY;
+        }
+        rv = ks_store_update_object(tok->store, tok->token_key, obj->handle, &copy);
+        if (rv != CKR_OK) {
+            ks_attrs_free(&copy);
+            return rv;
+        }
+    }
+    ks_attrs_free(&obj->attrs);
+    obj->attrs = copy;
+    return CKR_OK;
+}
+
+static void unlink_object(ks_object **head, ks_object *obj)
+{
+    while (*head != NULL && *head != obj) {
+        head = &(*head)->next;
+    }
+    if (*head == obj) {
+        *head = obj->next;
+    }
+}
+
+CK_RV ks_token_remove(ks_token *tok, int rw, ks_object *obj)
+{
+    if (obj->is_token) {
+        if (!rw) {
+            return CKR_SESSION_READ_ONLY;
+        }
+        CK_RV rv = ks_store_delete_object(tok->store, obj->handle);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+        unlink_object(&tok->cache[cache_bucket(obj->handle)], obj);
+    } else {
+        unlink_object(&tok->session_objects, obj);
+    }
+    ks_object_free(obj);
+    return CKR_OK;
+}
+
+void ks_token_drop_session_objects(ks_token *tok, CK_SESSION_HANDLE session)
+{
+    ks_object **link = &tok->session_objects;
+    while (*link != NULL) {
+        ks_object *obj = *link;
+        if (obj->owner == session) {
+            *link = obj->next;
+            ks_object_free(obj);
+        } else {
+            link = &obj->next;
+        }
+    }
+}
+
+static CK_RV push_handle(CK_OBJECT_HANDLE **list, size_t *count, size_t *cap,
+                         CK_OBJECT_HANDLE h)
+{
+    if (*count == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        CK_OBJECT_HANDLE *grown = realloc(*list, ncap * sizeof(**list));
+        if (grown == NULL) {
+            return CKR_HOST_MEMORY;
+        }
+        *list = grown;
+        *cap = ncap;
+    }
+    (*list)[(*count)++] = h;
+    return CKR_OK;
+}
+
+static CK_RV find_token_objects(ks_token *tok, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                                CK_OBJECT_HANDLE **out, size_t *n, size_t *cap)
+{
+    CK_OBJECT_HANDLE *cand = NULL;
+    size_t ncand = 0;
+    CK_RV rv = ks_store_find(tok->store, tmpl, count, &cand, &ncand);
+    for (size_t i = 0; rv == CKR_OK && i < ncand; i++) {
+        ks_object *obj = NULL;
+        CK_RV got = load_token_object(tok, cand[i], &obj);
+        if (got == CKR_OBJECT_HANDLE_INVALID) {
+            continue; /* destroyed by another process since the query */
+        }
+        if (got != CKR_OK) {
+            rv = got;
+            break;
+        }
+        if (visible(tok, obj) && ks_rules_match(&obj->attrs, tmpl, count)) {
+            rv = push_handle(out, n, cap, obj->handle);
+        }
+    }
+    free(cand);
+    return rv;
+}
+
+CK_RV ks_token_find(ks_token *tok, CK_SESSION_HANDLE session, const CK_ATTRIBUTE *tmpl,
+                    CK_ULONG count, CK_OBJECT_HANDLE **out, size_t *out_count)
+{
+    (void)session;
+    CK_OBJECT_HANDLE *list = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    CK_RV rv = CKR_OK;
+    if (tok->store != NULL) {
+        refresh(tok);
+        rv = find_token_objects(tok, tmpl, count, &list, &n, &cap);
+    }
+    for (ks_object *obj = tok->session_objects; rv == CKR_OK && obj != NULL; obj = obj->next) {
+        if (visible(tok, obj) && ks_rules_match(&obj->attrs, tmpl, count)) {
+            rv = push_handle(&list, &n, &cap, obj->handle);
+        }
+    }
+    if (rv != CKR_OK) {
+        free(list);
+        return rv;
+    }
+    *out = list;
+    *out_count = n;
+    return CKR_OK;
+}

@@ -1,0 +1,77 @@
+/* token.h - a token as the running module holds it: its store, the login state shared by all
+ * of the application's sessions (PKCS#11 3.0 5.6), the token key while someone is logged in,
+ * the token-object cache and the session objects.
+ *
+ * Locking: token->lock guards every field; it is taken after the module lock and before a
+ * session lock is never required (sessions are locked first, then the token, when both). */
+#ifndef KS_TOKEN_TOKEN_H
+#define KS_TOKEN_TOKEN_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pkcs11.h"
+#include "token/config.h"
+#include "token/object.h"
+#include "token/rules.h"
+#include "token/store.h"
+
+#define KS_CACHE_BUCKETS 1024
+
+typedef struct ks_token {
+    CK_SLOT_ID slot_id;
+    char path[PATH_MAX];
+    const ks_config *cfg;
+    pthread_mutex_t lock;
+    ks_store *store;              /* NULL until initialised (fresh slot) */
+    CK_USER_TYPE login;           /* (CK_ULONG)-1 when nobody is logged in */
+    uint8_t *token_key;           /* KS_TOKEN_KEY_LEN bytes, secure memory, while logged in */
+    unsigned long login_epoch;    /* bumped at every logout: ends operations that needed it */
+    ks_object *cache[KS_CACHE_BUCKETS]; /* token objects by handle */
+    ks_object *session_objects;   /* all sessions' session objects */
+    CK_ULONG next_session_object;
+    CK_ULONG session_count;
+    CK_ULONG rw_session_count;
+} ks_token;
+
+CK_RV ks_token_new(ks_token **out, CK_SLOT_ID slot_id, const char *path, int initialized,
+                   const ks_config *cfg);
+void ks_token_free(ks_token *tok);
+
+/* Everything below is called with tok->lock held. */
+
+/* ks_token_rule_ctx describes the login state for the attribute rules. */
+ks_rule_ctx ks_token_rule_ctx(const ks_token *tok, CK_MECHANISM_TYPE mechanism);
+
+/* ks_token_get finds an object visible to the session (private ones only when the user is
+ * logged in). CKR_OBJECT_HANDLE_INVALID otherwise. The object stays owned by the token. */
+CK_RV ks_token_get(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
+                   ks_object **out);
+
+/* ks_token_add stores a new object (token or session by its CKA_TOKEN) after the permission
+ * checks of C_CreateObject: CKR_SESSION_READ_ONLY, CKR_USER_NOT_LOGGED_IN. */
+CK_RV ks_token_add(ks_token *tok, CK_SESSION_HANDLE session, int rw, ks_attrs *attrs,
+                   CK_OBJECT_HANDLE *handle_out);
+
+/* ks_token_update replaces an object's attributes (all or nothing). */
+CK_RV ks_token_update(ks_token *tok, int rw, ks_object *obj, const ks_attrs *attrs);
+
+/* ks_token_remove destroys an object (its value wiped from memory and store). */
+CK_RV ks_token_remove(ks_token *tok, int rw, ks_object *obj);
+
+/* ks_token_find lists the handles of visible objects matching tmpl. *out is malloc'd. */
+CK_RV ks_token_find(ks_token *tok, CK_SESSION_HANDLE session, const CK_ATTRIBUTE *tmpl,
+                    CK_ULONG count, CK_OBJECT_HANDLE **out, size_t *out_count);
+
+/* ks_token_drop_session_objects destroys the session objects of one session. */
+void ks_token_drop_session_objects(ks_token *tok, CK_SESSION_HANDLE session);
+
+/* ks_token_forget_cache drops cached token objects (after login/logout or outside writes). */
+void ks_token_forget_cache(ks_token *tok);
+
+/* ks_token_logout wipes the token key and forgets the login. */
+void ks_token_logout(ks_token *tok);
+
+#endif
