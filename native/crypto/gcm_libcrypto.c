@@ -1,0 +1,106 @@
+/* gcm_libcrypto.c - AES-GCM through libcrypto's EVP_aes_*_gcm, for processors without AES-NI
+ * (and as a forced path in tests). gcm.c keeps the phases and the length limits; this file
+ * only drives the EVP context held in ctx->lc.
+ *
+ * The EVP context starts in the encrypt direction (AAD is direction-free). Decrypt calls
+ * switch it to decrypt, which GHASHes the input; finish switches back to encrypt, the only
+ * direction in which libcrypto releases the computed tag, so that ks_gcm_check compares the
+ * tag itself with ks_memeq like every other path. */
+#include <limits.h>
+
+#include <openssl/evp.h>
+
+#include "crypto/gcm_internal.h"
+
+/* EVP takes int lengths: feed larger inputs in chunks. */
+#define LC_CHUNK ((size_t)1 << 30)
+
+static const EVP_CIPHER *lc_cipher(unsigned key_len)
+{
+    switch (key_len) {
+    case 16:
+        return EVP_aes_128_gcm();
+    case 24:
+        return EVP_aes_192_gcm();
+    case 32:
+        return EVP_aes_256_gcm();
+    default:
+        return NULL;
+    }
+}
+
+ks_status ks_gcm_lc_start(ks_gcm_ctx *ctx, const uint8_t *iv, size_t iv_len)
+{
+    const EVP_CIPHER *cipher = lc_cipher(ctx->key->aes.key_len);
+    if (cipher == NULL) {
+        return KS_ERR_KEY_LEN;
+    }
+    if (iv_len > INT_MAX) {
+        return KS_ERR_UNSUPPORTED;
+    }
+    EVP_CIPHER_CTX *lc = EVP_CIPHER_CTX_new();
+    if (lc == NULL) {
+        return KS_ERR_NOMEM;
+    }
+    if (EVP_EncryptInit_ex(lc, cipher, NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(lc, EVP_CTRL_GCM_SET_IVLEN, (int)iv_len, NULL) != 1 ||
+        EVP_EncryptInit_ex(lc, NULL, NULL, ctx->key->aes.raw, iv) != 1) {
+        EVP_CIPHER_CTX_free(lc);
+        return KS_ERR_INTERNAL;
+    }
+    ctx->lc = lc;
+    return KS_OK;
+}
+
+ks_status ks_gcm_lc_aad(ks_gcm_ctx *ctx, const uint8_t *aad, size_t aad_len)
+{
+    while (aad_len != 0) {
+        size_t n = aad_len < LC_CHUNK ? aad_len : LC_CHUNK;
+        int outl = 0;
+        if (EVP_EncryptUpdate(ctx->lc, NULL, &outl, aad, (int)n) != 1) {
+            return KS_ERR_INTERNAL;
+        }
+        aad += n;
+        aad_len -= n;
+    }
+    return KS_OK;
+}
+
+ks_status ks_gcm_lc_crypt(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_t len,
+                          int encrypt)
+{
+    if (!encrypt && EVP_CipherInit_ex(ctx->lc, NULL, NULL, NULL, NULL, 0) != 1) {
+        return KS_ERR_INTERNAL;
+    }
+    while (len != 0) {
+        size_t n = len < LC_CHUNK ? len : LC_CHUNK;
+        int outl = 0;
+        if (EVP_CipherUpdate(ctx->lc, out, &outl, in, (int)n) != 1 || (size_t)outl != n) {
+            return KS_ERR_INTERNAL;
+        }
+        in += n;
+        out += n;
+        len -= n;
+    }
+    return KS_OK;
+}
+
+ks_status ks_gcm_lc_finish(ks_gcm_ctx *ctx, uint8_t tag[16])
+{
+    uint8_t none[16];
+    int outl = 0;
+    if (EVP_CipherInit_ex(ctx->lc, NULL, NULL, NULL, NULL, 1) != 1 ||
+        EVP_EncryptFinal_ex(ctx->lc, none, &outl) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx->lc, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1) {
+        return KS_ERR_INTERNAL;
+    }
+    return KS_OK;
+}
+
+void ks_gcm_lc_free(ks_gcm_ctx *ctx)
+{
+    if (ctx->lc != NULL) {
+        EVP_CIPHER_CTX_free(ctx->lc); /* cleans the key schedule and GHASH state */
+        ctx->lc = NULL;
+    }
+}
