@@ -1,0 +1,56 @@
+"""keystead.manager: named keys, their versions and the NIST SP 800-57 lifecycle over any
+PKCS#11 token, with cryptoperiod policy, rotation, a hash-chained audit and envelope
+encryption for applications.
+
+Typical use::
+
+    from keystead.manager import KeyManager, SQLiteCatalogue, open_token
+
+    km = KeyManager(SQLiteCatalogue("catalogue.db"), open_token("keystead", "demo", pin))
+    km.create_key("payments/dek")
+    blob = km.encrypt("payments/dek", b"card data", aad=b"order 42", subject="order 42")
+    km.decrypt(blob, aad=b"order 42")
+"""
+
+from .audit import ChainReport, verify_chain
+from .clock import Clock, ManualClock, SystemClock
+from .errors import (
+    AlreadyExists,
+    IllegalTransition,
+    IntegrityError,
+    ManagerError,
+    NotFound,
+    OperationRefused,
+    PolicyViolation,
+    TokenFailure,
+)
+from .lifecycle import TRANSITIONS, State, can_process, can_protect, transition
+from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
+from .policy import TABLE_1, Cryptoperiod, KeyPolicy, KeyType, PolicyTable, load_policy_file
+from .rotation import DueAction
+from .service import AuditVerification, KeyManager, KeyView
+from .sqlite_store import SQLiteCatalogue
+from .store import AuditFilter, Catalogue, CatalogueTx
+from .tokenport import TokenAuditReport, TokenPort, Windows
+
+
+def open_token(module: str | None, label: str, pin: object) -> TokenPort:
+    """A token port on token ``label`` of ``module`` ("keystead", "softhsm2" or a path);
+    ``pin`` is the user PIN or a callable returning it (asked for on first use)."""
+    from keystead.softhsm_bridge import resolve
+
+    from .pkcs11_token import Pkcs11Token
+
+    return Pkcs11Token(resolve(module), label, pin)
+
+
+__all__ = [
+    "TABLE_1", "TRANSITIONS", "AlreadyExists", "AuditFilter", "AuditRecord",
+    "AuditVerification", "Catalogue", "CatalogueTx", "ChainReport", "Clock", "Cryptoperiod",
+    "DueAction", "IllegalTransition", "IntegrityError", "KeyManager", "KeyPolicy",
+    "KeyRecord", "KeyType", "KeyView", "ManagerError", "ManualClock", "NotFound",
+    "OperationRefused", "PolicyTable", "PolicyViolation", "SQLiteCatalogue", "State",
+    "SystemClock", "TokenAuditReport", "TokenFailure", "TokenPort", "TransitionRecord",
+    "VersionRecord", "Windows", "can_process", "can_protect", "load_policy_file",
+    "open_token", "transition", "verify_chain",
+]

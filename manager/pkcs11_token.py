@@ -1,0 +1,316 @@
+"""The manager's token port over softhsm_bridge (raw layer: exact templates, vendor
+attributes, one session per manager).
+
+On keystead's token the token enforces the lifecycle itself: the manager writes
+CKA_KS_LIFECYCLE_STATE with CKA_KS_TRANSITION_REASON in one template, the usage periods as
+CKA_START_DATE/CKA_END_DATE (protect) and CKA_KS_PROCESS_START_DATE/END_DATE (process),
+and CKA_KS_PROCESS_OVERRIDE for audited overrides (native/include/keystead.h). On any other
+token the manager maps the state onto the standard usage flags and dates (PKCS#11 3.0
+4.4, 4.7): protect flags (CKA_ENCRYPT, CKA_WRAP, CKA_SIGN) only while active, process
+flags (CKA_DECRYPT, CKA_UNWRAP, CKA_VERIFY) only while active or deactivated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import struct
+from dataclasses import dataclass
+from datetime import datetime
+
+from keystead.softhsm_bridge import errors as bridge_errors
+from keystead.softhsm_bridge.modules import KEYSTEAD, ModuleInfo
+
+from .errors import IntegrityError, NotFound, TokenFailure
+from .lifecycle import TOKEN_STATE_CODES, State, can_process, can_protect
+from .specs import KeySpec
+from .tokenport import TOKEN_AUDIT_UNAVAILABLE, TokenAuditReport, Windows
+
+# The bridge's package namespace re-exports functions named like these submodules
+# (provision, session), so fetch the submodules themselves.
+provisioning = importlib.import_module("keystead.softhsm_bridge.provision")
+bridge_session = importlib.import_module("keystead.softhsm_bridge.session")
+
+# PKCS#11 3.0 constants (pkcs11.h) and keystead vendor attributes (keystead.h).
+CKO_SECRET_KEY = 0x4
+CKK_GENERIC_SECRET, CKK_AES = 0x10, 0x1F
+CKM_GENERIC_SECRET_KEY_GEN, CKM_AES_KEY_GEN = 0x350, 0x1080
+CKM_AES_GCM, CKM_SHA256_HMAC = 0x1087, 0x251
+CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL = 0x0, 0x1, 0x2, 0x3
+CKA_UNIQUE_ID, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE = 0x4, 0x100, 0x102, 0x103
+CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP = 0x104, 0x105, 0x106, 0x107
+CKA_SIGN, CKA_VERIFY = 0x108, 0x10A
+CKA_START_DATE, CKA_END_DATE, CKA_VALUE_LEN, CKA_EXTRACTABLE = 0x110, 0x111, 0x161, 0x162
+_KS = 0x80000000 | 0x4B530000
+CKA_KS_LIFECYCLE_STATE = _KS | 0x1
+CKA_KS_PROCESS_START_DATE = _KS | 0x2
+CKA_KS_PROCESS_END_DATE = _KS | 0x3
+CKA_KS_USAGE_COUNT = _KS | 0x4
+CKA_KS_USAGE_LIMIT = _KS | 0x5
+CKA_KS_PROCESS_OVERRIDE = _KS | 0x6
+CKA_KS_GCM_INVOCATIONS = _KS | 0x7
+CKA_KS_TRANSITION_REASON = _KS | 0x8
+
+_OP_FLAGS = {"encrypt": CKA_ENCRYPT, "decrypt": CKA_DECRYPT, "wrap": CKA_WRAP,
+             "unwrap": CKA_UNWRAP, "sign": CKA_SIGN, "verify": CKA_VERIFY}
+
+KEYSTEAD_NOTE = ("keystead token: the token itself enforces state, usage periods, usage "
+                 "counts and overrides (CKA_KS_* vendor attributes)")
+FOREIGN_NOTE = ("foreign token: state is mapped onto CKA_ENCRYPT/WRAP/SIGN and "
+                "CKA_DECRYPT/UNWRAP/VERIFY plus CKA_START_DATE/END_DATE; usage periods are "
+                "enforced by the manager only")
+
+
+def ck_date(when: datetime | None) -> bytes:
+    """CK_DATE (YYYYMMDD, PKCS#11 3.0 3.2) of the day holding ``when``; empty = unbounded."""
+    return b"" if when is None else when.strftime("%Y%m%d").encode("ascii")
+
+
+@dataclass
+class TokenRef:
+    """Where a token is: module, slot, label, serial."""
+
+    module: ModuleInfo
+    slot_id: int
+    label: str
+    serial: str
+
+
+def find_token(module: ModuleInfo, label: str) -> TokenRef:
+    """The initialised token labelled ``label`` in ``module``; raises NotFound."""
+    r = provisioning.load(module)
+    for slot in r.slot_list(token_present=True):
+        info = r.token_info(slot)
+        if info["label"] == label and info["flags"] & 0x400:  # CKF_TOKEN_INITIALIZED
+            return TokenRef(module, slot, label, info["serial"])
+    raise NotFound(f"no initialised token labelled {label!r} in module {module.name}")
+
+
+def list_tokens(module: ModuleInfo) -> list[dict]:
+    """Every slot with a token: slot, label, serial, model, initialised."""
+    r = provisioning.load(module)
+    out = []
+    for slot in r.slot_list(token_present=True):
+        info = r.token_info(slot)
+        out.append({"slot": slot, "label": info["label"], "serial": info["serial"],
+                    "model": info["model"], "manufacturer": info["manufacturer_id"],
+                    "initialized": bool(info["flags"] & 0x400)})
+    return out
+
+
+class Pkcs11Token:
+    """:class:`~keystead.manager.tokenport.TokenPort` on one token of one module.
+
+    The session opens (and logs in with ``pin()``) on first use, so read-only manager
+    commands never ask for a PIN.
+    """
+
+    def __init__(self, module: ModuleInfo, label: str, pin: object) -> None:
+        self.module = module
+        self.label = label
+        self._pin = pin
+        self._session: int | None = None
+        self._raw = None
+
+    # ---- session
+    @property
+    def enforces_lifecycle(self) -> bool:
+        return self.module.kind == KEYSTEAD
+
+    @property
+    def description(self) -> str:
+        return f"{self.module.name} / token {self.label!r}"
+
+    @property
+    def capability_note(self) -> str:
+        return KEYSTEAD_NOTE if self.enforces_lifecycle else FOREIGN_NOTE
+
+    def _open(self) -> tuple[object, int]:
+        if self._session is None:
+            try:
+                ref = find_token(self.module, self.label)
+                pin = self._pin() if callable(self._pin) else str(self._pin)
+                self._raw = provisioning.load(self.module)
+                token = provisioning.Token(self.module, ref.slot_id, ref.label, ref.serial,
+                                           "", pin)
+                handle = self._raw.open_session(ref.slot_id, rw=True)
+                try:
+                    bridge_session.login(token, handle, "user")
+                except BaseException:
+                    self._raw.close_session(handle)
+                    raise
+                self._session = handle
+            except bridge_errors.PKCS11Error as exc:
+                raise TokenFailure(f"{self.description}: {exc.name}") from exc
+        return self._raw, self._session
+
+    def close(self) -> None:
+        if self._session is not None and self._raw is not None:
+            with contextlib.suppress(bridge_errors.PKCS11Error):
+                self._raw.close_session(self._session)
+            self._session = None
+
+    def _call(self, what: str, fn, *args):
+        raw, session = self._open()
+        try:
+            return fn(raw, session, *args)
+        except bridge_errors.PKCS11Error as exc:
+            raise TokenFailure(f"{what}: the token answered {exc.name}") from exc
+
+    def _handle(self, raw, session: int, object_id: bytes) -> int | None:
+        found = raw.find_objects(session, {CKA_CLASS: CKO_SECRET_KEY, CKA_ID: object_id})
+        return found[0] if found else None
+
+    def _need(self, raw, session: int, object_id: bytes) -> int:
+        handle = self._handle(raw, session, object_id)
+        if handle is None:
+            raise TokenFailure(f"object {object_id.hex()} is not on {self.description}")
+        return handle
+
+    # ---- templates
+    def _flags(self, spec: KeySpec, state: State) -> dict[int, bool]:
+        if self.enforces_lifecycle:  # capabilities stay; the token checks the state
+            return {_OP_FLAGS[op]: True for op in spec.operations}
+        out = {_OP_FLAGS[op]: can_protect(state) for op in spec.protect_ops}
+        out.update({_OP_FLAGS[op]: can_process(state) for op in spec.process_ops})
+        return out
+
+    def _dates(self, windows: Windows) -> dict[int, bytes]:
+        out = {CKA_START_DATE: ck_date(windows.protect_start),
+               CKA_END_DATE: ck_date(windows.protect_end)}
+        if self.enforces_lifecycle:
+            out[CKA_KS_PROCESS_START_DATE] = ck_date(windows.process_start)
+            out[CKA_KS_PROCESS_END_DATE] = ck_date(windows.process_end)
+        return out
+
+    # ---- TokenPort
+    def generate(self, spec: KeySpec, length_bits: int, object_id: bytes, label: str,
+                 state: State, windows: Windows) -> str | None:
+        aes = spec.algorithm == "AES"
+        template: dict[int, object] = {
+            CKA_CLASS: CKO_SECRET_KEY,
+            CKA_KEY_TYPE: CKK_AES if aes else CKK_GENERIC_SECRET,
+            CKA_VALUE_LEN: length_bits // 8, CKA_TOKEN: True, CKA_PRIVATE: True,
+            CKA_SENSITIVE: True, CKA_EXTRACTABLE: False, CKA_ID: object_id, CKA_LABEL: label,
+            **self._flags(spec, state), **self._dates(windows),
+        }
+        if self.enforces_lifecycle:
+            template[CKA_KS_LIFECYCLE_STATE] = TOKEN_STATE_CODES[state]
+        mech = CKM_AES_KEY_GEN if aes else CKM_GENERIC_SECRET_KEY_GEN
+
+        def run(raw, session):
+            handle = raw.generate_key(session, mech, template)
+            res = raw.get_attributes(session, handle, [CKA_UNIQUE_ID])
+            value = res.values.get(CKA_UNIQUE_ID) if res.rv == 0 else None
+            return value.decode("utf-8", "replace") if value else None
+
+        return self._call("C_GenerateKey", run)
+
+    def apply_state(self, object_id: bytes, spec: KeySpec, state: State, windows: Windows,
+                    reason: str) -> None:
+        def run(raw, session):
+            handle = self._handle(raw, session, object_id)
+            if handle is None:
+                if state is State.DESTROYED:
+                    return
+                raise TokenFailure(f"object {object_id.hex()} is not on {self.description}")
+            if self.enforces_lifecycle:
+                template: dict[int, object] = {
+                    CKA_KS_LIFECYCLE_STATE: TOKEN_STATE_CODES[state],
+                    CKA_KS_TRANSITION_REASON: reason or state.value,
+                }
+                if state is not State.DESTROYED:
+                    template.update(self._dates(windows))
+            elif state is State.DESTROYED:
+                return
+            else:
+                template = {**self._flags(spec, state), **self._dates(windows)}
+            raw.set_attributes(session, handle, template)
+
+        self._call("C_SetAttributeValue", run)
+
+    def set_process_override(self, object_id: bytes, spec: KeySpec, state: State,
+                             enabled: bool) -> None:
+        def run(raw, session):
+            handle = self._need(raw, session, object_id)
+            if self.enforces_lifecycle:
+                template = {CKA_KS_PROCESS_OVERRIDE: enabled}
+            else:
+                template = {_OP_FLAGS[op]: enabled for op in spec.process_ops}
+            raw.set_attributes(session, handle, template)
+
+        self._call("C_SetAttributeValue", run)
+
+    def destroy(self, object_id: bytes) -> None:
+        def run(raw, session):
+            handle = self._handle(raw, session, object_id)
+            if handle is not None:
+                raw.destroy_object(session, handle)
+
+        self._call("C_DestroyObject", run)
+
+    def encrypt(self, object_id: bytes, iv: bytes, aad: bytes, plaintext: bytes) -> bytes:
+        def run(raw, session):
+            handle = self._need(raw, session, object_id)
+            return raw.encrypt(session, CKM_AES_GCM, handle, plaintext, raw.gcm(iv, aad, 128))
+
+        return self._call("C_Encrypt", run)
+
+    def decrypt(self, object_id: bytes, iv: bytes, aad: bytes, ciphertext: bytes) -> bytes:
+        raw, session = self._open()
+        try:
+            handle = self._need(raw, session, object_id)
+            return raw.decrypt(session, CKM_AES_GCM, handle, ciphertext, raw.gcm(iv, aad, 128))
+        except (bridge_errors.EncryptedDataInvalid, bridge_errors.EncryptedDataLenRange) as exc:
+            raise IntegrityError("the envelope does not authenticate (wrong AAD or "
+                                 "tampered data)") from exc
+        except bridge_errors.PKCS11Error as exc:
+            raise TokenFailure(f"C_Decrypt: the token answered {exc.name}") from exc
+
+    def mac(self, object_id: bytes, data: bytes) -> bytes:
+        def run(raw, session):
+            handle = self._need(raw, session, object_id)
+            raw.op_init("Sign", session, CKM_SHA256_HMAC, handle)
+            return raw.single("Sign", session, data)
+
+        return self._call("C_Sign", run)
+
+    def usage(self, object_id: bytes) -> dict[str, int]:
+        if not self.enforces_lifecycle:
+            return {}
+
+        def run(raw, session):
+            handle = self._handle(raw, session, object_id)
+            if handle is None:
+                return {}
+            res = raw.get_attributes(session, handle,
+                                     [CKA_KS_USAGE_COUNT, CKA_KS_GCM_INVOCATIONS])
+            out = {}
+            for name, attr in (("token_usage_count", CKA_KS_USAGE_COUNT),
+                               ("token_gcm_invocations", CKA_KS_GCM_INVOCATIONS)):
+                value = res.values.get(attr)
+                if value and len(value) == struct.calcsize("=Q"):
+                    out[name] = struct.unpack("=Q", value)[0]
+            return out
+
+        return self._call("C_GetAttributeValue", run)
+
+    def verify_audit(self) -> TokenAuditReport:
+        """Hook for the token's own audit verification.
+
+        keystead's vendor verification is reached through the bridge function
+        ``keystead.softhsm_bridge.vendor.verify_token_audit(raw, session)`` returning
+        ``(ok, message)``. While neither the bridge nor the module offers it, report that
+        plainly rather than pretend.
+        """
+        if not self.enforces_lifecycle:
+            return TOKEN_AUDIT_UNAVAILABLE
+        try:
+            from keystead.softhsm_bridge import vendor  # type: ignore[attr-defined]
+        except ImportError:
+            return TOKEN_AUDIT_UNAVAILABLE
+        verify = getattr(vendor, "verify_token_audit", None)
+        if verify is None:
+            return TOKEN_AUDIT_UNAVAILABLE
+        ok, message = self._call("token audit verification", verify)
+        return TokenAuditReport(True, bool(ok), f"token audit: {message}")

@@ -1,0 +1,371 @@
+"""The key manager's facade: everything an admin or an application asks of the manager.
+
+``KeyManager`` combines the lifecycle operations here with rotation (:mod:`.rotation`) and
+envelope encryption (:mod:`.envelope`). Every change is one write transaction carrying its
+audit record; every refusal raises a :class:`~keystead.manager.errors.ManagerError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from . import audit as audit_chain
+from .base import ManagerBase, new_object_id, windows_of
+from .envelope import EnvelopeMixin
+from .errors import AlreadyExists, ManagerError, NotFound, OperationRefused, PolicyViolation
+from .lifecycle import State
+from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
+from .policy import KeyPolicy, KeyType
+from .rotation import RotationMixin
+from .specs import spec_for
+from .store import AuditFilter, CatalogueTx
+from .tokenport import TOKEN_AUDIT_UNAVAILABLE, TokenAuditReport
+
+DEFAULT_DESTROY_WAIT = timedelta(days=7)
+
+
+@dataclass
+class KeyView:
+    """A key with its versions, each version's transition history and token counters."""
+
+    key: KeyRecord
+    versions: list[VersionRecord]
+    history: dict[int, list[TransitionRecord]]
+    token_usage: dict[int, dict[str, int]] = field(default_factory=dict)
+    capability_note: str = ""
+
+
+@dataclass
+class AuditVerification:
+    """``audit verify``: the manager chain, and the token's own chain where there is one."""
+
+    chain: audit_chain.ChainReport
+    token: TokenAuditReport
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and self.token.ok
+
+
+class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
+    """Named keys, their versions and their SP 800-57 lifecycle over one PKCS#11 token.
+
+    Construct with a catalogue (:class:`~keystead.manager.sqlite_store.SQLiteCatalogue`), a
+    token port (:class:`~keystead.manager.pkcs11_token.Pkcs11Token`; None for read-only
+    use), and optionally a clock, the actor name and a policy table.
+    """
+
+    # ---- creation
+    def create_key(
+        self,
+        name: str,
+        key_type: KeyType | str = KeyType.SYMMETRIC_DATA_ENCRYPTION,
+        *,
+        length_bits: int | None = None,
+        owner: str | None = None,
+        oup: timedelta | None = None,
+        rup_extra: timedelta | None = None,
+        usage_limit: int | None = None,
+        auto_rotate: bool = True,
+        activate_at: datetime | None = None,
+        reason: str = "created",
+    ) -> KeyRecord:
+        """Create key ``name`` and its version 1.
+
+        Version 1 is active at once unless ``activate_at`` lies in the future, in which case
+        it waits in pre-activation until ``rotate --due`` (or ``activate``) runs after that
+        time. Periods default to the policy maximum; longer ones raise PolicyViolation with
+        the reason. Raises AlreadyExists if the name is taken.
+        """
+        kt = KeyType(key_type)
+        spec, length = spec_for(kt, length_bits)
+        if not name or name != name.strip() or len(name) > 200:
+            raise PolicyViolation(f"invalid key name {name!r}")
+        base = self.policy.default_policy(kt)
+        if usage_limit is None and spec.algorithm == "AES" and "encrypt" in spec.operations:
+            from .policy import GCM_INVOCATION_LIMIT
+
+            usage_limit = GCM_INVOCATION_LIMIT
+        policy = self.policy.with_overrides(
+            kt, base, oup=oup, rup_extra=rup_extra, usage_limit=usage_limit,
+            auto_rotate=auto_rotate)
+        now = self.now()
+
+        def body(tx: CatalogueTx) -> KeyRecord:
+            if tx.key_by_name(name) is not None:
+                raise AlreadyExists(f"a key named {name!r} already exists")
+            key = tx.insert_key(KeyRecord(
+                id=0, name=name, key_type=kt, algorithm=spec.algorithm, length_bits=length,
+                security_strength=spec.strength(length), operations=spec.operations,
+                owner=owner or self.actor, module=self.module_name,
+                token_label=self.token_label, policy=policy, created_at=now))
+            self.audit(tx, "key:create", name, None, reason, key_type=kt.value,
+                       algorithm=spec.algorithm, length_bits=length,
+                       oup_seconds=int(policy.oup.total_seconds()),
+                       rup_extra_seconds=int(policy.rup_extra.total_seconds()))
+            self.new_version(tx, key, activate_at=activate_at, reason=reason)
+            return key
+
+        return self.audited("key:create", name, None, reason, body)
+
+    def new_version(self, tx: CatalogueTx, key: KeyRecord, *, activate_at: datetime | None,
+                    reason: str) -> VersionRecord:
+        """Generate the next version in the token, make it current, activate it if due.
+
+        The (key, version) pair is unique in the catalogue, so two concurrent writers can
+        never both create version N: the second fails and rolls back.
+        """
+        self.check_token(key)
+        now = self.now()
+        existing = tx.versions(key.id)
+        number = max((v.version for v in existing), default=0) + 1
+        oid = new_object_id()
+        ver = VersionRecord(
+            id=0, key_id=key.id, version=number, state=State.PRE_ACTIVATION,
+            object_id=oid.hex(), generated_at=now, activation_date=activate_at or now)
+        if activate_at is not None and activate_at > now:
+            ver.protect_end = activate_at + key.policy.oup
+            ver.process_start = activate_at
+            ver.process_end = ver.protect_end + key.policy.rup_extra
+        tx.insert_version(ver)
+        tx.add_transition(TransitionRecord(ver.id, None, State.PRE_ACTIVATION, now, self.actor,
+                                           reason))
+        self.audit(tx, "version:generate", key.name, number, reason, object_id=ver.object_id)
+        label = f"{key.name}/v{number}"
+        try:
+            ver.unique_id = self.token.generate(self.spec(key), key.length_bits, oid, label,
+                                                State.PRE_ACTIVATION, windows_of(ver))
+            tx.update_version(ver)
+            key.current_version = number
+            tx.update_key(key)
+            if activate_at is None or activate_at <= now:
+                self.move(tx, key, ver, State.ACTIVE, reason)
+        except BaseException:
+            with contextlib.suppress(ManagerError):  # the catalogue rolls back; no orphan
+                self.token.destroy(oid)
+            raise
+        return ver
+
+    # ---- manual transitions
+    def _transition(self, name: str, version: int | None, target: State, reason: str,
+                    expect: State | None, hint: str = "") -> VersionRecord:
+        action = f"transition:{target.value}"
+
+        def body(tx: CatalogueTx) -> VersionRecord:
+            key = self.load_key(tx, name)
+            ver = self.load_version(tx, key, version)
+            if expect is not None and ver.state is not expect:
+                raise OperationRefused(
+                    f"{name} v{ver.version} is {ver.state.value}, not {expect.value}{hint}")
+            return self.move(tx, key, ver, target, reason)
+
+        return self.audited(action, name, version, reason, body)
+
+    def activate(self, name: str, version: int | None = None,
+                 reason: str = "activated") -> VersionRecord:
+        """pre-activation -> active. Raises IllegalTransition / OperationRefused otherwise."""
+        return self._transition(name, version, State.ACTIVE, reason, State.PRE_ACTIVATION,
+                                " (use resume for a suspended key)")
+
+    def suspend(self, name: str, version: int | None = None,
+                reason: str = "suspended") -> VersionRecord:
+        """active -> suspended: protection stops, processing needs an override."""
+        return self._transition(name, version, State.SUSPENDED, reason, None)
+
+    def resume(self, name: str, version: int | None = None,
+               reason: str = "resumed") -> VersionRecord:
+        """suspended -> active."""
+        return self._transition(name, version, State.ACTIVE, reason, State.SUSPENDED,
+                                " (use activate for a pre-activation key)")
+
+    def deactivate(self, name: str, version: int | None = None,
+                   reason: str = "deactivated") -> VersionRecord:
+        """-> deactivated: no more protection; processing until the recipient period ends."""
+        return self._transition(name, version, State.DEACTIVATED, reason, None)
+
+    def compromise(self, name: str, version: int | None = None, *,
+                   occurred_at: datetime | None = None, reason: str,
+                   replace: bool = True) -> tuple[VersionRecord, VersionRecord | None]:
+        """Mark a version compromised (with when the compromise occurred). It stops
+        protecting at once and processes only with an audited override. If it was the
+        current version and ``replace`` is true, a new version becomes current.
+
+        Returns (compromised version, new version or None).
+        """
+        if not reason:
+            raise PolicyViolation("a compromise needs a reason")
+
+        def body(tx: CatalogueTx) -> tuple[VersionRecord, VersionRecord | None]:
+            key = self.load_key(tx, name)
+            ver = self.load_version(tx, key, version)
+            when = occurred_at or self.now()
+            self.move(tx, key, ver, State.COMPROMISED, reason, occurred_at=when)
+            fresh = None
+            if replace and key.current_version == ver.version:
+                fresh = self.new_version(tx, key, activate_at=None,
+                                         reason=f"replaces compromised v{ver.version}")
+            return ver, fresh
+
+        return self.audited("transition:compromised", name, version, reason, body)
+
+    # ---- destruction
+    def schedule_destroy(self, name: str, version: int | None = None, *,
+                         after: timedelta = DEFAULT_DESTROY_WAIT,
+                         reason: str = "destruction scheduled") -> list[VersionRecord]:
+        """Schedule destruction of one version (or, with ``version`` None, every version not
+        yet destroyed) ``after`` from now. ``rotate --due`` destroys them when due; until
+        then :meth:`cancel_destroy` undoes it. Returns the scheduled versions.
+        """
+        if after < timedelta(0):
+            raise PolicyViolation("the waiting period cannot be negative")
+
+        def body(tx: CatalogueTx) -> list[VersionRecord]:
+            key = self.load_key(tx, name)
+            targets = self._targets(tx, key, version)
+            due = self.now() + after
+            for ver in targets:
+                ver.destroy_scheduled_at = self.now()
+                ver.destroy_due = due
+                tx.update_version(ver)
+                self.audit(tx, "destroy:schedule", name, ver.version, reason,
+                           due=due.isoformat())
+            return targets
+
+        return self.audited("destroy:schedule", name, version, reason, body)
+
+    def cancel_destroy(self, name: str, version: int | None = None,
+                       reason: str = "destruction cancelled") -> list[VersionRecord]:
+        """Cancel scheduled destruction of one version or all. Raises NotFound when nothing
+        is scheduled."""
+
+        def body(tx: CatalogueTx) -> list[VersionRecord]:
+            key = self.load_key(tx, name)
+            targets = [v for v in self._targets(tx, key, version) if v.destroy_due]
+            if not targets:
+                raise NotFound(f"no destruction is scheduled for {name}")
+            for ver in targets:
+                ver.destroy_due = None
+                ver.destroy_scheduled_at = None
+                tx.update_version(ver)
+                self.audit(tx, "destroy:cancel", name, ver.version, reason)
+            return targets
+
+        return self.audited("destroy:cancel", name, version, reason, body)
+
+    def _targets(self, tx: CatalogueTx, key: KeyRecord, version: int | None) -> list:
+        if version is not None:
+            ver = self.load_version(tx, key, version)
+            if ver.state is State.DESTROYED:
+                raise OperationRefused(f"{key.name} v{version} is already destroyed")
+            return [ver]
+        live = [v for v in tx.versions(key.id) if v.state is not State.DESTROYED]
+        if not live:
+            raise OperationRefused(f"every version of {key.name} is already destroyed")
+        return live
+
+    # ---- policy
+    def set_policy(self, name: str, *, oup: timedelta | None = None,
+                   rup_extra: timedelta | None = None, usage_limit: int | None = None,
+                   rotate_at: float | None = None, auto_rotate: bool | None = None,
+                   min_encrypt_version: int | None = None,
+                   min_decrypt_version: int | None = None,
+                   reason: str = "policy changed") -> KeyRecord:
+        """Change a key's periods, limits or minimum versions, within the policy bounds.
+
+        New periods apply to versions activated from now on. Minimum versions may only
+        rise, and may not pass the current version. Raises PolicyViolation with the reason.
+        """
+
+        def body(tx: CatalogueTx) -> KeyRecord:
+            key = self.load_key(tx, name)
+            key.policy = self.policy.with_overrides(
+                key.key_type, key.policy, oup=oup, rup_extra=rup_extra,
+                usage_limit=usage_limit, rotate_at=rotate_at, auto_rotate=auto_rotate)
+            latest = key.current_version or 0
+            for label, value, attr in (("encryption", min_encrypt_version, "min_encrypt_version"),
+                                       ("decryption", min_decrypt_version, "min_decrypt_version")):
+                if value is None:
+                    continue
+                if value < getattr(key, attr):
+                    raise PolicyViolation(f"the minimum {label} version cannot go down "
+                                          f"(now {getattr(key, attr)})")
+                if value > latest:
+                    raise PolicyViolation(f"the minimum {label} version {value} is past the "
+                                          f"current version {latest}")
+                setattr(key, attr, value)
+            if key.min_decrypt_version > key.min_encrypt_version:
+                key.min_encrypt_version = key.min_decrypt_version
+            tx.update_key(key)
+            self.audit(tx, "key:policy", name, None, reason, **_policy_details(key))
+            return key
+
+        return self.audited("key:policy", name, None, reason, body)
+
+    # ---- queries
+    def list_keys(self) -> list[tuple[KeyRecord, VersionRecord | None]]:
+        """Every key with its current version (None when it has none)."""
+        with self.reading() as tx:
+            out = []
+            for key in tx.all_keys():
+                cur = tx.version(key.id, key.current_version) if key.current_version else None
+                out.append((key, cur))
+            return out
+
+    def show(self, name: str, *, token_usage: bool = False) -> KeyView:
+        """The key, its versions and their history; token counters if asked and available."""
+        with self.reading() as tx:
+            key = self.load_key(tx, name)
+            versions = tx.versions(key.id)
+            history = {v.version: tx.transitions(v.id) for v in versions}
+        view = KeyView(key, versions, history)
+        if token_usage and self._token is not None:
+            view.capability_note = self.token.capability_note
+            for v in versions:
+                if v.state is not State.DESTROYED:
+                    view.token_usage[v.version] = self.token.usage(bytes.fromhex(v.object_id))
+        return view
+
+    def affected(self, name: str, version: int) -> list[AuditRecord]:
+        """What the audit says ``version`` of ``name`` protected (its encryptions)."""
+        with self.reading() as tx:
+            key = self.load_key(tx, name)
+            self.load_version(tx, key, version)
+            records = tx.audit_records(AuditFilter(key_name=name, version=version))
+            return [r for r in records if r.action in ("encrypt", "mac") and r.result == "ok"]
+
+    def audit_records(self, flt: AuditFilter | None = None) -> list[AuditRecord]:
+        with self.reading() as tx:
+            return list(tx.audit_records(flt))
+
+    def verify_audit(self, expect_head: str | None = None) -> AuditVerification:
+        """Verify the manager's chain; on keystead's token, the token's own chain as well."""
+        with self.reading() as tx:
+            report = audit_chain.verify_chain(tx.audit_records(), tx.audit_head(), expect_head)
+        token_report = self.verify_token_audit()
+        return AuditVerification(report, token_report)
+
+    def verify_token_audit(self) -> TokenAuditReport:
+        """Hook: ask the token to verify its own audit chain (keystead's vendor function)."""
+        if self._token is None:
+            return TOKEN_AUDIT_UNAVAILABLE
+        return self.token.verify_audit()
+
+    def close(self) -> None:
+        if self._token is not None:
+            self._token.close()
+        self.catalogue.close()
+
+
+def _policy_details(key: KeyRecord) -> dict[str, object]:
+    p: KeyPolicy = key.policy
+    return {
+        "oup_seconds": int(p.oup.total_seconds()),
+        "rup_extra_seconds": int(p.rup_extra.total_seconds()),
+        "usage_limit": p.usage_limit,
+        "rotate_at": p.rotate_at,
+        "auto_rotate": p.auto_rotate,
+        "min_encrypt_version": key.min_encrypt_version,
+        "min_decrypt_version": key.min_decrypt_version,
+    }

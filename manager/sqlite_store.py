@@ -1,0 +1,333 @@
+"""The SQLite implementation of the catalogue (one file, WAL, BEGIN IMMEDIATE writes)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from . import audit
+from .lifecycle import State
+from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
+from .policy import KeyPolicy, KeyType
+from .store import AuditFilter
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keys (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    key_type TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    length_bits INTEGER NOT NULL,
+    security_strength INTEGER NOT NULL,
+    operations TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    module TEXT NOT NULL,
+    token_label TEXT NOT NULL,
+    oup_seconds INTEGER NOT NULL,
+    rup_extra_seconds INTEGER NOT NULL,
+    usage_limit INTEGER NOT NULL,
+    rotate_at REAL NOT NULL,
+    auto_rotate INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    current_version INTEGER,
+    min_encrypt_version INTEGER NOT NULL DEFAULT 1,
+    min_decrypt_version INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS versions (
+    id INTEGER PRIMARY KEY,
+    key_id INTEGER NOT NULL REFERENCES keys(id),
+    version INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    unique_id TEXT,
+    generated_at TEXT NOT NULL,
+    activation_date TEXT, activated_at TEXT, protect_end TEXT, protect_stopped_at TEXT,
+    process_start TEXT, process_end TEXT, suspended_at TEXT, deactivated_at TEXT,
+    compromised_at TEXT, compromise_occurred_at TEXT, destroy_scheduled_at TEXT,
+    destroy_due TEXT, destroyed_at TEXT,
+    usage_count INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (key_id, version)
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY,
+    version_id INTEGER NOT NULL REFERENCES versions(id),
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    key_name TEXT,
+    version INTEGER,
+    reason TEXT NOT NULL,
+    result TEXT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_key ON audit (key_name, version);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+
+
+def to_text(when: datetime | None) -> str | None:
+    """Fixed-width UTC text, so that SQL string comparison orders times correctly."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_text(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+_KEY_COLS = [
+    "name", "key_type", "algorithm", "length_bits", "security_strength", "operations", "owner",
+    "module", "token_label", "oup_seconds", "rup_extra_seconds", "usage_limit", "rotate_at",
+    "auto_rotate", "created_at", "current_version", "min_encrypt_version", "min_decrypt_version",
+]
+_VERSION_COLS = ["key_id", "version", "state", "object_id", "unique_id", "usage_count",
+                 *VersionRecord.DATE_FIELDS]
+
+
+def _key_values(k: KeyRecord) -> list:
+    return [
+        k.name, k.key_type.value, k.algorithm, k.length_bits, k.security_strength,
+        ",".join(k.operations), k.owner, k.module, k.token_label,
+        int(k.policy.oup.total_seconds()), int(k.policy.rup_extra.total_seconds()),
+        k.policy.usage_limit, k.policy.rotate_at, int(k.policy.auto_rotate),
+        to_text(k.created_at), k.current_version, k.min_encrypt_version, k.min_decrypt_version,
+    ]
+
+
+def _key_from_row(r: sqlite3.Row) -> KeyRecord:
+    policy = KeyPolicy(
+        oup=timedelta(seconds=r["oup_seconds"]),
+        rup_extra=timedelta(seconds=r["rup_extra_seconds"]),
+        usage_limit=r["usage_limit"],
+        rotate_at=r["rotate_at"],
+        auto_rotate=bool(r["auto_rotate"]),
+    )
+    return KeyRecord(
+        id=r["id"], name=r["name"], key_type=KeyType(r["key_type"]), algorithm=r["algorithm"],
+        length_bits=r["length_bits"], security_strength=r["security_strength"],
+        operations=tuple(x for x in r["operations"].split(",") if x), owner=r["owner"],
+        module=r["module"], token_label=r["token_label"], policy=policy,
+        created_at=from_text(r["created_at"]), current_version=r["current_version"],
+        min_encrypt_version=r["min_encrypt_version"],
+        min_decrypt_version=r["min_decrypt_version"],
+    )
+
+
+def _version_values(v: VersionRecord) -> list:
+    return [v.key_id, v.version, v.state.value, v.object_id, v.unique_id, v.usage_count,
+            *(to_text(getattr(v, f)) for f in VersionRecord.DATE_FIELDS)]
+
+
+def _version_from_row(r: sqlite3.Row) -> VersionRecord:
+    dates = {f: from_text(r[f]) for f in VersionRecord.DATE_FIELDS}
+    return VersionRecord(
+        id=r["id"], key_id=r["key_id"], version=r["version"], state=State(r["state"]),
+        object_id=r["object_id"], unique_id=r["unique_id"], usage_count=r["usage_count"],
+        **dates,
+    )
+
+
+def _audit_from_row(r: sqlite3.Row) -> AuditRecord:
+    return AuditRecord(
+        seq=r["seq"], at=from_text(r["at"]), actor=r["actor"], action=r["action"],
+        key_name=r["key_name"], version=r["version"], reason=r["reason"], result=r["result"],
+        details=json.loads(r["details"]), prev_hash=r["prev_hash"], hash=r["hash"],
+    )
+
+
+class SQLiteTx:
+    """The :class:`~keystead.manager.store.CatalogueTx` of one SQLite transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.c = conn
+
+    # ---- keys
+    def key_by_name(self, name: str) -> KeyRecord | None:
+        row = self.c.execute("SELECT * FROM keys WHERE name = ?", (name,)).fetchone()
+        return _key_from_row(row) if row else None
+
+    def key_by_id(self, key_id: int) -> KeyRecord:
+        row = self.c.execute("SELECT * FROM keys WHERE id = ?", (key_id,)).fetchone()
+        return _key_from_row(row)
+
+    def all_keys(self) -> list[KeyRecord]:
+        return [_key_from_row(r) for r in self.c.execute("SELECT * FROM keys ORDER BY name")]
+
+    def insert_key(self, key: KeyRecord) -> KeyRecord:
+        marks = ",".join("?" * len(_KEY_COLS))
+        cur = self.c.execute(
+            f"INSERT INTO keys ({','.join(_KEY_COLS)}) VALUES ({marks})", _key_values(key))
+        key.id = cur.lastrowid
+        return key
+
+    def update_key(self, key: KeyRecord) -> None:
+        sets = ",".join(f"{c} = ?" for c in _KEY_COLS)
+        self.c.execute(f"UPDATE keys SET {sets} WHERE id = ?", [*_key_values(key), key.id])
+
+    # ---- versions
+    def versions(self, key_id: int) -> list[VersionRecord]:
+        rows = self.c.execute(
+            "SELECT * FROM versions WHERE key_id = ? ORDER BY version", (key_id,))
+        return [_version_from_row(r) for r in rows]
+
+    def version(self, key_id: int, version: int) -> VersionRecord | None:
+        row = self.c.execute(
+            "SELECT * FROM versions WHERE key_id = ? AND version = ?", (key_id, version)
+        ).fetchone()
+        return _version_from_row(row) if row else None
+
+    def insert_version(self, ver: VersionRecord) -> VersionRecord:
+        marks = ",".join("?" * len(_VERSION_COLS))
+        cur = self.c.execute(
+            f"INSERT INTO versions ({','.join(_VERSION_COLS)}) VALUES ({marks})",
+            _version_values(ver),
+        )
+        ver.id = cur.lastrowid
+        return ver
+
+    def update_version(self, ver: VersionRecord) -> None:
+        sets = ",".join(f"{c} = ?" for c in _VERSION_COLS)
+        self.c.execute(f"UPDATE versions SET {sets} WHERE id = ?", [*_version_values(ver), ver.id])
+
+    def add_usage(self, version_id: int, count: int) -> int:
+        self.c.execute(
+            "UPDATE versions SET usage_count = usage_count + ? WHERE id = ?", (count, version_id))
+        row = self.c.execute("SELECT usage_count FROM versions WHERE id = ?", (version_id,))
+        return row.fetchone()[0]
+
+    # ---- transitions
+    def add_transition(self, tr: TransitionRecord) -> None:
+        self.c.execute(
+            "INSERT INTO transitions (version_id, from_state, to_state, at, actor, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (tr.version_id, tr.from_state.value if tr.from_state else None, tr.to_state.value,
+             to_text(tr.at), tr.actor, tr.reason),
+        )
+
+    def transitions(self, version_id: int) -> list[TransitionRecord]:
+        rows = self.c.execute(
+            "SELECT * FROM transitions WHERE version_id = ? ORDER BY id", (version_id,))
+        return [
+            TransitionRecord(
+                version_id=r["version_id"],
+                from_state=State(r["from_state"]) if r["from_state"] else None,
+                to_state=State(r["to_state"]), at=from_text(r["at"]), actor=r["actor"],
+                reason=r["reason"],
+            )
+            for r in rows
+        ]
+
+    # ---- audit
+    def audit_head(self) -> tuple[int, str] | None:
+        row = self.c.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        return (row[0], row[1]) if row else None
+
+    def append_audit(self, rec: AuditRecord) -> AuditRecord:
+        audit.seal(rec, self.audit_head())
+        self.c.execute(
+            "INSERT INTO audit (seq, at, actor, action, key_name, version, reason, result, "
+            "details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (rec.seq, to_text(rec.at), rec.actor, rec.action, rec.key_name, rec.version,
+             rec.reason, rec.result, json.dumps(rec.details, sort_keys=True), rec.prev_hash,
+             rec.hash),
+        )
+        self.c.execute(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            (rec.seq, rec.hash),
+        )
+        return rec
+
+    def audit_records(self, flt: AuditFilter | None = None) -> Iterator[AuditRecord]:
+        flt = flt or AuditFilter()
+        where, args = [], []
+        for col, val in (("key_name", flt.key_name), ("version", flt.version),
+                         ("actor", flt.actor), ("action", flt.action)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        if flt.since is not None:
+            where.append("at >= ?")
+            args.append(to_text(flt.since))
+        if flt.until is not None:
+            where.append("at <= ?")
+            args.append(to_text(flt.until))
+        sql = "SELECT * FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq"
+        if flt.limit is not None:
+            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(flt.limit)}) ORDER BY seq"
+        for row in self.c.execute(sql, args):
+            yield _audit_from_row(row)
+
+
+class SQLiteCatalogue:
+    """A catalogue in one SQLite file. Safe for several processes at once.
+
+    Writes take SQLite's write lock up front (BEGIN IMMEDIATE), so a check-then-act sequence
+    (is rotation due? then rotate) cannot interleave with another process's.
+    """
+
+    def __init__(self, path: str | Path, busy_timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        with self.transaction() as tx:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    tx.c.execute(stmt)
+            tx.c.execute(
+                "INSERT OR IGNORE INTO meta (k, v) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[SQLiteTx]:
+        """A write transaction: commits on normal exit, rolls back on any exception."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield SQLiteTx(self.conn)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SQLiteTx]:
+        """A consistent read-only view."""
+        self.conn.execute("BEGIN")
+        try:
+            yield SQLiteTx(self.conn)
+        finally:
+            self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.conn.close()
