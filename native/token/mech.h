@@ -10,7 +10,9 @@
 
 typedef struct ks_mech_desc {
     CK_MECHANISM_TYPE type;
-    CK_ULONG min_key;  /* bytes, as CK_MECHANISM_INFO for AES and HMAC (3.0 section 2/6) */
+    CK_ULONG min_key;  /* as CK_MECHANISM_INFO reports it: bytes for the AES and HMAC
+                          mechanisms, BITS for CKM_GENERIC_SECRET_KEY_GEN (mechanisms
+                          3.0, generic secret key generation); use ks_mech_key_len_ok to check a key length in bytes */
     CK_ULONG max_key;
     CK_FLAGS flags;    /* CKF_ENCRYPT, CKF_DECRYPT, CKF_SIGN, CKF_VERIFY, CKF_DIGEST, CKF_WRAP,
                           CKF_UNWRAP, CKF_GENERATE, CKF_MESSAGE_ENCRYPT, ... */
@@ -26,5 +28,10 @@ const ks_mech_desc *ks_mech_at(size_t index, int alias_softhsm);
 
 /* ks_mech_key_type_ok returns 1 when desc accepts key type kt. */
 int ks_mech_key_type_ok(const ks_mech_desc *desc, CK_KEY_TYPE kt);
+
+/* ks_mech_key_len_ok returns 1 when a key of len BYTES is within desc's key size range
+ * (converting from bits where the mechanism counts bits). Mechanisms without a key size
+ * range (digests) accept every length. */
+int ks_mech_key_len_ok(const ks_mech_desc *desc, size_t len);
 
 #endif
