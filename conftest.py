@@ -1,0 +1,186 @@
+"""Session fixtures shared by every test suite.
+
+``module`` is parametrised over keystead and SoftHSMv2: each is pointed at its own
+temporary token directory and provisioned once per test session (a module reads its
+configuration once per process, so the environment variable is set before the first
+load and never changed). Tests reach tokens only through keystead.softhsm_bridge.
+
+Module differences are data: ``@pytest.mark.requires(Mechanism.X)`` skips a module that
+lacks a mechanism (keystead must have every mechanism a test requires, so for keystead it
+fails instead), and ``xfail_quirk(request, module, "name")`` turns a recorded SoftHSMv2
+deviation (softhsm_bridge/quirks.py) into a strict xfail with the quirk's reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from keystead.softhsm_bridge import quirks
+from keystead.softhsm_bridge import session as bridge_session
+from keystead.softhsm_bridge.ck import CKU_USER
+from keystead.softhsm_bridge.config import TokenEnv
+from keystead.softhsm_bridge.errors import CKR_OK, UserAlreadyLoggedIn, check
+from keystead.softhsm_bridge.modules import KEYSTEAD, KNOWN_MODULES, ModuleInfo, resolve
+from keystead.softhsm_bridge.provision import Token, load, prepare, provision
+from keystead.softhsm_bridge.raw import RawModule
+
+SO_PIN = "so-pin-1234"
+USER_PIN = "user-pin-5678"
+_labels = itertools.count(1)
+
+
+@dataclass
+class ModuleUnderTest:
+    """One module as the tests see it: its main token, raw access, and its quirks."""
+
+    name: str
+    info: ModuleInfo
+    token: Token
+    raw: RawModule
+    token_env: TokenEnv | None
+    base: Path
+    _mechs: set[int] | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return self.info.kind
+
+    @property
+    def slot(self) -> int:
+        return self.token.slot_id
+
+    def mechanisms(self) -> set[int]:
+        """The mechanisms C_GetMechanismList reports for the main token's slot."""
+        if self._mechs is None:
+            self._mechs = set(self.raw.mechanism_list(self.slot))
+        return self._mechs
+
+    def fresh_token(self, prefix: str = "fresh") -> Token:
+        """Provision another token in this module's directory (for lockout and PIN tests)."""
+        label = f"{prefix}-{next(_labels)}"
+        return provision(self.info, None, label=label, so_pin=SO_PIN, user_pin=USER_PIN)
+
+    def has_quirk(self, name: str) -> bool:
+        return quirks.has(self.info, name)
+
+
+_PREPARED: dict[str, ModuleUnderTest] = {}
+
+
+def _module_under_test(name: str, tmp_path_factory: pytest.TempPathFactory) -> ModuleUnderTest:
+    cached = _PREPARED.get(name)
+    if cached is not None:
+        return cached
+    info = resolve(name)  # FileNotFoundError while keystead is not built: the tests error
+    base = tmp_path_factory.mktemp(f"{name}-tokens")
+    _, env = prepare(info, base / "tokens")
+    token = provision(info, None, label=f"{name}-main", so_pin=SO_PIN, user_pin=USER_PIN)
+    mut = ModuleUnderTest(name, info, token, load(info), env, base)
+    _PREPARED[name] = mut
+    return mut
+
+
+@pytest.fixture(scope="session", params=list(KNOWN_MODULES), ids=list(KNOWN_MODULES))
+def module(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> ModuleUnderTest:
+    """The module under test, its main token provisioned (once per session)."""
+    return _module_under_test(request.param, tmp_path_factory)
+
+
+@pytest.fixture
+def token(module: ModuleUnderTest) -> Token:
+    """The main provisioned token of the module under test."""
+    return module.token
+
+
+@pytest.fixture
+def raw(module: ModuleUnderTest) -> RawModule:
+    """The module's raw cffi layer (already initialised)."""
+    return module.raw
+
+
+def _reset(module: ModuleUnderTest, token: Token) -> None:
+    # Closing all sessions also logs the application out (PKCS#11 3.0 5.6), so the next
+    # test starts from "no session, nobody logged in".
+    module.raw.close_all_sessions(token.slot_id)
+
+
+@pytest.fixture
+def session(module: ModuleUnderTest) -> Iterator[Any]:
+    """A python-pkcs11 RW session on the main token, user logged in; all closed after."""
+    s = bridge_session.open_session(module.token, rw=True, login_as=bridge_session.USER)
+    try:
+        yield s
+    finally:
+        _reset(module, module.token)
+
+
+@pytest.fixture
+def rsession(module: ModuleUnderTest) -> Iterator[int]:
+    """A raw RW session handle on the main token, user logged in; all closed after."""
+    r = module.raw
+    h = r.open_session(module.slot, rw=True)
+    rv = r.login(h, CKU_USER, module.token.user_pin)
+    if rv not in (CKR_OK, UserAlreadyLoggedIn.rv):
+        _reset(module, module.token)
+        check(rv, "C_Login")
+    try:
+        yield h
+    finally:
+        _reset(module, module.token)
+
+
+@pytest.fixture
+def public_session(module: ModuleUnderTest) -> Iterator[int]:
+    """A raw RW session handle on the main token, nobody logged in; all closed after."""
+    h = module.raw.open_session(module.slot, rw=True)
+    try:
+        yield h
+    finally:
+        _reset(module, module.token)
+
+
+def _apply_quirk(request: pytest.FixtureRequest, module: ModuleUnderTest, name: str) -> None:
+    q = quirks.get(module.info, name)
+    if q is None:
+        if name not in {n for table in quirks.QUIRKS.values() for n in table}:
+            raise KeyError(f"unknown quirk {name!r}: add it to softhsm_bridge/quirks.py")
+        return
+    if module.kind != KEYSTEAD:
+        request.applymarker(pytest.mark.xfail(reason=q.reason, strict=True))
+
+
+@pytest.fixture
+def xfail_quirk(request: pytest.FixtureRequest) -> Callable[[ModuleUnderTest, str], None]:
+    """``xfail_quirk(module, "name")``: a strict xfail with the quirk's reason when
+    ``module`` has quirk ``name``.
+
+    Strict: if the module stops deviating, the test XPASSes and fails, so the quirks table
+    gets corrected. keystead has no quirks, so its case always asserts the spec.
+    """
+    return lambda module, name: _apply_quirk(request, module, name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requires(mechanism, ...): the module must offer these mechanisms")
+
+
+@pytest.fixture(autouse=True)
+def _requires(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("requires")
+    if marker is None or "module" not in request.fixturenames:
+        return
+    mut: ModuleUnderTest = request.getfixturevalue("module")
+    missing = [m for m in marker.args if int(m) not in mut.mechanisms()]
+    if not missing:
+        return
+    names = ", ".join(getattr(m, "name", hex(int(m))) for m in missing)
+    if mut.kind == KEYSTEAD:
+        pytest.fail(f"keystead must offer {names} (issue 2), but C_GetMechanismList lacks it")
+    pytest.skip(f"{mut.name} does not offer {names}")
