@@ -1,0 +1,241 @@
+"""``keystead key ...``: create, inspect and move keys through their lifecycle."""
+
+from __future__ import annotations
+
+import click
+
+from ..policy import KeyType
+from ..specs import SPECS
+from . import render
+from .context import AppContext, pass_app
+from .options import (
+    DURATION,
+    TIME,
+    confirm_or_abort,
+    json_option,
+    reason_option,
+    version_option,
+    yes_option,
+)
+
+CREATABLE = [k.value for k in SPECS]
+
+
+@click.group("key")
+def key_group() -> None:
+    """Named keys and their versions."""
+
+
+def _show_versions(app: AppContext, name: str, versions, as_json: bool, verb: str) -> None:
+    if as_json:
+        render.emit_json({"key": name, "versions": [render.version_dict(v) for v in versions]})
+        return
+    for v in versions:
+        click.echo(f"{name} v{v.version}: {verb} ({v.state.value})")
+
+
+@key_group.command("create")
+@click.argument("name")
+@click.option("--type", "key_type", type=click.Choice(CREATABLE), default=CREATABLE[0],
+              show_default=True, help="SP 800-57 key type.")
+@click.option("--length", "length_bits", type=int, help="Key length in bits.")
+@click.option("--owner", help="Owner recorded in the catalogue (default: you).")
+@click.option("--oup", type=DURATION, help="Originator-usage period (default: policy maximum).")
+@click.option("--rup-extra", type=DURATION,
+              help="How long processing continues after the OUP (default: policy maximum).")
+@click.option("--usage-limit", type=click.IntRange(min=0), help="Uses per version (0 = none).")
+@click.option("--auto-rotate/--no-auto-rotate", default=True, show_default=True)
+@click.option("--activate-at", type=TIME, help="Stay pre-activated until this time.")
+@reason_option("created")
+@json_option
+@pass_app
+def create(app: AppContext, name, key_type, length_bits, owner, oup, rup_extra, usage_limit,
+           auto_rotate, activate_at, reason, as_json) -> None:
+    """Create key NAME and its first version in the token."""
+    km = app.manager()
+    key = km.create_key(name, KeyType(key_type), length_bits=length_bits, owner=owner, oup=oup,
+                        rup_extra=rup_extra, usage_limit=usage_limit, auto_rotate=auto_rotate,
+                        activate_at=activate_at, reason=reason)
+    view = km.show(name)
+    if as_json:
+        render.emit_json({**render.key_dict(view.key),
+                          "versions": [render.version_dict(v) for v in view.versions]})
+        return
+    v = view.versions[-1]
+    click.echo(f"created {key.name} v{v.version} ({key.algorithm}-{key.length_bits}, "
+               f"{key.key_type.value}): {v.state.value}")
+
+
+@key_group.command("list")
+@json_option
+@pass_app
+def list_keys(app: AppContext, as_json: bool) -> None:
+    """Every key with its current version."""
+    rows = app.manager(token=False).list_keys()
+    if as_json:
+        render.emit_json([{**render.key_dict(k), "current": render.version_dict(v) if v else None}
+                          for k, v in rows])
+        return
+    render.table(
+        ["NAME", "TYPE", "ALG", "CURRENT", "STATE", "PROTECT END", "OWNER"],
+        [[k.name, k.key_type.value, f"{k.algorithm}-{k.length_bits}",
+          f"v{k.current_version}" if k.current_version else "-",
+          v.state.value if v else "-", render.when(v.protect_end if v else None), k.owner]
+         for k, v in rows])
+
+
+@key_group.command("show")
+@click.argument("name")
+@click.option("--usage", is_flag=True, help="Also read the token's own counters (needs PIN).")
+@json_option
+@pass_app
+def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
+    """A key's metadata, versions, lifecycle dates and history."""
+    km = app.manager(token=usage)
+    view = km.show(name, token_usage=usage)
+    from ..pkcs11_token import FOREIGN_NOTE, KEYSTEAD_NOTE
+
+    note = KEYSTEAD_NOTE if app.module_kind() == "keystead" else FOREIGN_NOTE
+    if as_json:
+        render.emit_json({
+            **render.key_dict(view.key), "capability_note": note,
+            "versions": [{**render.version_dict(v),
+                          "token_usage": view.token_usage.get(v.version),
+                          "history": [render.transition_dict(t)
+                                      for t in view.history[v.version]]}
+                         for v in view.versions]})
+        return
+    k = view.key
+    click.echo(f"{k.name}: {k.key_type.value}, {k.algorithm}-{k.length_bits} "
+               f"(strength {k.security_strength}), operations {', '.join(k.operations)}")
+    click.echo(f"owner {k.owner}; module {k.module}, token {k.token_label!r}; "
+               f"created {render.when(k.created_at)}")
+    p = k.policy
+    click.echo(f"policy: OUP {render._plain(p.oup)}, RUP = OUP + {render._plain(p.rup_extra)}, "
+               f"usage limit {p.usage_limit or 'none'}, rotate at {p.rotate_at:.0%}, "
+               f"auto-rotate {'on' if p.auto_rotate else 'off'}; current v{k.current_version}, "
+               f"min encrypt v{k.min_encrypt_version}, min decrypt v{k.min_decrypt_version}")
+    click.echo(f"capability: {note}")
+    click.echo("")
+    render.versions_table(view.versions)
+    for v in view.versions:
+        click.echo(f"\nv{v.version} history:")
+        for t in view.history[v.version]:
+            click.echo(f"  {render.when(t.at)}  {t.from_state or '-'} -> {t.to_state}  "
+                       f"by {t.actor}: {t.reason}")
+        extra = [f"{n} {getattr(v, n) and render.when(getattr(v, n))}" for n in
+                 ("compromise_occurred_at", "destroyed_at") if getattr(v, n)]
+        if extra:
+            click.echo("  " + "; ".join(extra))
+        if v.version in view.token_usage and view.token_usage[v.version]:
+            click.echo(f"  token counters: {view.token_usage[v.version]}")
+
+
+def _simple(cmd_name: str, method: str, default_reason: str, help_text: str):
+    @key_group.command(cmd_name, help=help_text)
+    @click.argument("name")
+    @version_option
+    @reason_option(default_reason)
+    @json_option
+    @pass_app
+    def command(app: AppContext, name: str, version: int | None, reason: str,
+                as_json: bool) -> None:
+        ver = getattr(app.manager(), method)(name, version, reason=reason)
+        _show_versions(app, name, [ver], as_json, default_reason)
+
+    return command
+
+
+_simple("activate", "activate", "activated", "Activate a pre-activation version now.")
+_simple("suspend", "suspend", "suspended", "Suspend a version: no protection, processing "
+        "only with an override.")
+_simple("resume", "resume", "resumed", "Resume a suspended version.")
+_simple("deactivate", "deactivate", "deactivated",
+        "Deactivate a version: no more protection; processing until its RUP ends.")
+
+
+@key_group.command("compromise")
+@click.argument("name")
+@version_option
+@click.option("--occurred", type=TIME, help="When the compromise happened (default: now).")
+@click.option("--reason", required=True, help="What happened.")
+@click.option("--replace/--no-replace", default=True, show_default=True,
+              help="Make a new current version if the compromised one was current.")
+@yes_option
+@json_option
+@pass_app
+def compromise(app: AppContext, name, version, occurred, reason, replace, yes, as_json) -> None:
+    """Mark a version compromised: it stops protecting at once."""
+    confirm_or_abort(yes, f"Mark {name} {'v' + str(version) if version else 'current version'} "
+                          "compromised?")
+    old, new = app.manager().compromise(name, version, occurred_at=occurred, reason=reason,
+                                        replace=replace)
+    if as_json:
+        render.emit_json({"key": name, "compromised": render.version_dict(old),
+                          "new_version": render.version_dict(new) if new else None})
+        return
+    click.echo(f"{name} v{old.version}: compromised (occurred "
+               f"{render.when(old.compromise_occurred_at)})")
+    if new is not None:
+        click.echo(f"{name} v{new.version}: new current version ({new.state.value})")
+
+
+@key_group.command("destroy")
+@click.argument("name")
+@click.option("--version", type=click.IntRange(min=1), help="One version (default: all).")
+@click.option("--after", type=DURATION, default="7d", show_default=True,
+              help="Waiting period before destruction (cancellable until then).")
+@reason_option("destruction scheduled")
+@yes_option
+@json_option
+@pass_app
+def destroy(app: AppContext, name, version, after, reason, yes, as_json) -> None:
+    """Schedule destruction; `keystead rotate --due` destroys when the wait is over."""
+    what = f"{name} v{version}" if version else f"every version of {name}"
+    confirm_or_abort(yes, f"Schedule destruction of {what}?")
+    versions = app.manager().schedule_destroy(name, version, after=after, reason=reason)
+    if as_json:
+        render.emit_json({"key": name, "versions": [render.version_dict(v) for v in versions]})
+        return
+    for v in versions:
+        click.echo(f"{name} v{v.version}: destruction scheduled for {render.when(v.destroy_due)}")
+
+
+@key_group.command("cancel-destroy")
+@click.argument("name")
+@click.option("--version", type=click.IntRange(min=1), help="One version (default: all).")
+@reason_option("destruction cancelled")
+@json_option
+@pass_app
+def cancel_destroy(app: AppContext, name, version, reason, as_json) -> None:
+    """Cancel a scheduled destruction."""
+    versions = app.manager(token=False).cancel_destroy(name, version, reason=reason)
+    _show_versions(app, name, versions, as_json, "destruction cancelled")
+
+
+@key_group.command("rotate")
+@click.argument("name")
+@reason_option("manual rotation")
+@json_option
+@pass_app
+def rotate(app: AppContext, name: str, reason: str, as_json: bool) -> None:
+    """Make a new current version now; the old one is deactivated."""
+    ver = app.manager().rotate(name, reason=reason)
+    _show_versions(app, name, [ver], as_json, "new current version")
+
+
+@key_group.command("affected")
+@click.argument("name")
+@click.option("--version", type=click.IntRange(min=1), required=True)
+@json_option
+@pass_app
+def affected(app: AppContext, name: str, version: int, as_json: bool) -> None:
+    """What the audit says a version protected (for compromise response)."""
+    records = app.manager(token=False).affected(name, version)
+    if as_json:
+        render.emit_json([render.audit_dict(r) for r in records])
+        return
+    render.table(["SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "BYTES"],
+                 [[r.seq, render.when(r.at), r.actor, r.action, r.reason or "-",
+                   r.details.get("bytes")] for r in records])
+    click.echo(f"{len(records)} record(s) protected by {name} v{version}")
