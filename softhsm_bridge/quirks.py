@@ -57,6 +57,14 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "reports 2.40",
             "test_general.py::test_get_info_reports_cryptoki_3_0",
         ),
+        Quirk(
+            "no-pin-lockout",
+            "a failed-PIN counter with CKF_USER_PIN_COUNT_LOW/FINAL_TRY/LOCKED and "
+            "CKR_PIN_LOCKED after the limit (5.5 CK_TOKEN_INFO flags, 5.6 C_Login)",
+            "sets CKF_USER_PIN_COUNT_LOW after a wrong PIN but never FINAL_TRY or LOCKED: "
+            "after 64 wrong PINs the right one still logs in",
+            "test_slots_tokens.py::test_pin_lockout_final_try_then_locked",
+        ),
     ),
 }
 
