@@ -65,6 +65,12 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "after 64 wrong PINs the right one still logs in",
             "test_slots_tokens.py::test_pin_lockout_final_try_then_locked",
         ),
+        Quirk(
+            "logout-when-public-ok",
+            "C_Logout with nobody logged in returns CKR_USER_NOT_LOGGED_IN (5.6)",
+            "returns CKR_OK",
+            "test_sessions.py::test_logout_when_not_logged_in",
+        ),
     ),
 }
 
