@@ -10,6 +10,7 @@
 
 #include "crypto/aes.h"
 #include "crypto/cmac.h"
+#include "crypto/ct.h"
 #include "crypto/gcm.h"
 #include "crypto/kdf.h"
 #include "crypto/kw.h"
