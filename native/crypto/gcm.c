@@ -251,10 +251,12 @@ ks_status ks_gcm_aad(ks_gcm_ctx *ctx, const uint8_t *aad, size_t aad_len)
     k->ghash(ctx->key->htable, ctx->ghash, aad, full);
     aad += 16 * full;
     aad_len -= 16 * full;
-    for (size_t i = 0; i < aad_len; i++) {
-        ctx->ghash[i] ^= aad[i];
+    if (aad_len != 0) { /* here partial_len is 0: start a new partial block */
+        for (size_t i = 0; i < aad_len; i++) {
+            ctx->ghash[i] ^= aad[i];
+        }
+        ctx->partial_len = (unsigned)aad_len;
     }
-    ctx->partial_len = (unsigned)aad_len;
     return KS_OK;
 }
 

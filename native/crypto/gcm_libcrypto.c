@@ -6,11 +6,13 @@
  * switch it to decrypt, which GHASHes the input; finish switches back to encrypt, the only
  * direction in which libcrypto releases the computed tag, so that ks_gcm_check compares the
  * tag itself with ks_memeq like every other path. */
-#include <limits.h>
-
 #include <openssl/evp.h>
 
 #include "crypto/gcm_internal.h"
+
+/* libcrypto keeps at most 1024 bits of IV (GCM_IV_MAX_SIZE); SP 800-38D allows more, the
+ * hardware paths take any length. */
+#define LC_MAX_IV 128
 
 /* EVP takes int lengths: feed larger inputs in chunks. */
 #define LC_CHUNK ((size_t)1 << 30)
@@ -35,7 +37,7 @@ ks_status ks_gcm_lc_start(ks_gcm_ctx *ctx, const uint8_t *iv, size_t iv_len)
     if (cipher == NULL) {
         return KS_ERR_KEY_LEN;
     }
-    if (iv_len > INT_MAX) {
+    if (iv_len > LC_MAX_IV) {
         return KS_ERR_UNSUPPORTED;
     }
     EVP_CIPHER_CTX *lc = EVP_CIPHER_CTX_new();
