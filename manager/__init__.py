@@ -34,14 +34,15 @@ from .store import AuditFilter, Catalogue, CatalogueTx
 from .tokenport import TokenAuditReport, TokenPort, Windows
 
 
-def open_token(module: str | None, label: str, pin: object) -> TokenPort:
+def open_token(module: object, label: str, pin: object) -> TokenPort:
     """A token port on token ``label`` of ``module`` ("keystead", "softhsm2" or a path);
     ``pin`` is the user PIN or a callable returning it (asked for on first use)."""
-    from keystead.softhsm_bridge import resolve
+    from keystead.softhsm_bridge import ModuleInfo, resolve
 
     from .pkcs11_token import Pkcs11Token
 
-    return Pkcs11Token(resolve(module), label, pin)
+    info = module if isinstance(module, ModuleInfo) else resolve(module)
+    return Pkcs11Token(info, label, pin)
 
 
 __all__ = [

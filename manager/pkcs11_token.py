@@ -30,6 +30,7 @@ from .tokenport import TOKEN_AUDIT_UNAVAILABLE, TokenAuditReport, Windows
 # (provision, session), so fetch the submodules themselves.
 provisioning = importlib.import_module("keystead.softhsm_bridge.provision")
 bridge_session = importlib.import_module("keystead.softhsm_bridge.session")
+bridge_quirks = importlib.import_module("keystead.softhsm_bridge.quirks")
 
 # PKCS#11 3.0 constants (pkcs11.h) and keystead vendor attributes (keystead.h).
 CKO_SECRET_KEY = 0x4
@@ -53,6 +54,13 @@ CKA_KS_TRANSITION_REASON = _KS | 0x8
 
 _OP_FLAGS = {"encrypt": CKA_ENCRYPT, "decrypt": CKA_DECRYPT, "wrap": CKA_WRAP,
              "unwrap": CKA_UNWRAP, "sign": CKA_SIGN, "verify": CKA_VERIFY}
+
+#: CK_RVs that mean "the GCM tag did not verify" (PKCS#11 3.0 5.9: CKR_ENCRYPTED_DATA_INVALID).
+TAG_FAILURE_RVS = frozenset({0x40, 0x41})  # ENCRYPTED_DATA_INVALID, ENCRYPTED_DATA_LEN_RANGE
+#: Modules known to answer a failed GCM tag with another code. Kept here until the bridge's
+#: quirks table records it (measured: SoftHSMv2 2.6.1 returns CKR_GENERAL_ERROR).
+GCM_TAG_QUIRK = "gcm-bad-tag-general-error"
+_LOCAL_TAG_QUIRKS: dict[str, frozenset[int]] = {"softhsm2": frozenset({0x5})}
 
 KEYSTEAD_NOTE = ("keystead token: the token itself enforces state, usage periods, usage "
                  "counts and overrides (CKA_KS_* vendor attributes)")
@@ -256,15 +264,20 @@ class Pkcs11Token:
 
         return self._call("C_Encrypt", run)
 
+    def _tag_failure_rvs(self) -> frozenset[int]:
+        if bridge_quirks.has(self.module, GCM_TAG_QUIRK):
+            return TAG_FAILURE_RVS | {0x5}
+        return TAG_FAILURE_RVS | _LOCAL_TAG_QUIRKS.get(self.module.kind, frozenset())
+
     def decrypt(self, object_id: bytes, iv: bytes, aad: bytes, ciphertext: bytes) -> bytes:
         raw, session = self._open()
+        handle = self._need(raw, session, object_id)
         try:
-            handle = self._need(raw, session, object_id)
             return raw.decrypt(session, CKM_AES_GCM, handle, ciphertext, raw.gcm(iv, aad, 128))
-        except (bridge_errors.EncryptedDataInvalid, bridge_errors.EncryptedDataLenRange) as exc:
-            raise IntegrityError("the envelope does not authenticate (wrong AAD or "
-                                 "tampered data)") from exc
         except bridge_errors.PKCS11Error as exc:
+            if exc.rv in self._tag_failure_rvs():
+                raise IntegrityError("the envelope does not authenticate (wrong AAD or "
+                                     "tampered data)") from exc
             raise TokenFailure(f"C_Decrypt: the token answered {exc.name}") from exc
 
     def mac(self, object_id: bytes, data: bytes) -> bytes:

@@ -149,6 +149,23 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
         return ver
 
     # ---- manual transitions
+    def transition(self, name: str, target: State | str, version: int | None = None, *,
+                   reason: str, occurred_at: datetime | None = None) -> VersionRecord:
+        """Move a version to ``target`` along any edge of the lifecycle table, at once.
+
+        The general form behind activate/suspend/resume/deactivate; to ``destroyed`` it
+        destroys immediately (admins normally use :meth:`schedule_destroy`). Raises
+        IllegalTransition when the table has no such edge.
+        """
+        goal = State(target)
+
+        def body(tx: CatalogueTx) -> VersionRecord:
+            key = self.load_key(tx, name)
+            ver = self.load_version(tx, key, version)
+            return self.move(tx, key, ver, goal, reason, occurred_at=occurred_at)
+
+        return self.audited(f"transition:{goal.value}", name, version, reason, body)
+
     def _transition(self, name: str, version: int | None, target: State, reason: str,
                     expect: State | None, hint: str = "") -> VersionRecord:
         action = f"transition:{target.value}"

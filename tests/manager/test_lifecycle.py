@@ -1,0 +1,115 @@
+"""The lifecycle table, exhaustively: pure, then through the manager on both tokens."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from keystead.manager import (
+    TRANSITIONS,
+    IllegalTransition,
+    KeyManager,
+    OperationRefused,
+    State,
+    can_process,
+    can_protect,
+    transition,
+)
+from keystead.manager.lifecycle import TOKEN_STATE_CODES
+
+S = State
+# shared/DESIGN.md, "Key lifecycle": the edges, written out independently of the table.
+EXPECTED_EDGES = {
+    (S.PRE_ACTIVATION, S.ACTIVE), (S.PRE_ACTIVATION, S.COMPROMISED),
+    (S.PRE_ACTIVATION, S.DESTROYED),
+    (S.ACTIVE, S.SUSPENDED), (S.ACTIVE, S.DEACTIVATED), (S.ACTIVE, S.COMPROMISED),
+    (S.ACTIVE, S.DESTROYED),
+    (S.SUSPENDED, S.ACTIVE), (S.SUSPENDED, S.DEACTIVATED), (S.SUSPENDED, S.COMPROMISED),
+    (S.SUSPENDED, S.DESTROYED),
+    (S.DEACTIVATED, S.COMPROMISED), (S.DEACTIVATED, S.DESTROYED),
+    (S.COMPROMISED, S.DESTROYED),
+}
+ALL_PAIRS = list(itertools.product(State, State))
+
+
+def pair_id(pair: tuple[State, State]) -> str:
+    return f"{pair[0].value}->{pair[1].value}"
+
+
+def test_table_matches_design():
+    table = {(a, b) for a, targets in TRANSITIONS.items() for b in targets}
+    assert table == EXPECTED_EDGES
+    assert set(TRANSITIONS) == set(State)
+
+
+@pytest.mark.parametrize("pair", ALL_PAIRS, ids=pair_id)
+def test_transition_function(pair):
+    current, target = pair
+    if pair in EXPECTED_EDGES:
+        assert transition(current, target) is target
+    else:
+        with pytest.raises(IllegalTransition, match=f"{current.value} key to {target.value}"):
+            transition(current, target)
+
+
+def test_use_by_state():
+    # ../shared/DESIGN.md table: protect only when active; process when active or
+    # deactivated, and with an override when suspended or compromised.
+    assert [s for s in State if can_protect(s)] == [S.ACTIVE]
+    assert {s for s in State if can_process(s)} == {S.ACTIVE, S.DEACTIVATED}
+    assert {s for s in State if can_process(s, override=True)} == {
+        S.ACTIVE, S.DEACTIVATED, S.SUSPENDED, S.COMPROMISED}
+
+
+def test_token_codes_match_keystead_h():
+    assert [TOKEN_STATE_CODES[s] for s in State] == [0, 1, 2, 3, 4, 5]
+
+
+def put_in_state(km: KeyManager, name: str, state: State) -> None:
+    """Create key ``name`` and drive version 1 into ``state`` along allowed edges."""
+    if state is S.PRE_ACTIVATION:
+        km.create_key(name, activate_at=km.now() + timedelta(days=1))
+        return
+    km.create_key(name)
+    if state is S.SUSPENDED:
+        km.suspend(name, 1)
+    elif state is S.DEACTIVATED:
+        km.deactivate(name, 1)
+    elif state is S.COMPROMISED:
+        km.compromise(name, 1, reason="test", replace=False)
+    elif state is S.DESTROYED:
+        km.transition(name, S.DESTROYED, 1, reason="test")
+
+
+@pytest.mark.parametrize("pair", ALL_PAIRS, ids=pair_id)
+def test_every_edge_through_the_manager(km: KeyManager, pair):
+    current, target = pair
+    name = f"edge/{current.value}/{target.value}"
+    put_in_state(km, name, current)
+    assert km.show(name).versions[0].state is current
+    before = len(km.audit_records())
+    if pair in EXPECTED_EDGES:
+        ver = km.transition(name, target, 1, reason="edge test")
+        assert ver.state is target
+        assert km.show(name).versions[0].state is target
+        history = km.show(name).history[1]
+        assert (history[-1].from_state, history[-1].to_state) == (current, target)
+        assert history[-1].reason == "edge test"
+    else:
+        with pytest.raises(IllegalTransition):
+            km.transition(name, target, 1, reason="edge test")
+        assert km.show(name).versions[0].state is current
+        refusal = km.audit_records()[before:]
+        assert len(refusal) == 1 and refusal[0].result.startswith("refused")
+    assert km.verify_audit().chain.ok
+
+
+def test_activate_and_resume_are_distinct(km: KeyManager):
+    km.create_key("a/b")
+    km.suspend("a/b")
+    with pytest.raises(OperationRefused, match="use resume"):
+        km.activate("a/b")
+    assert km.resume("a/b").state is S.ACTIVE
+    with pytest.raises(OperationRefused, match="not suspended"):
+        km.resume("a/b")
