@@ -71,6 +71,44 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "returns CKR_OK",
             "test_sessions.py::test_logout_when_not_logged_in",
         ),
+        Quirk(
+            "no-unique-id",
+            "every object has a token-assigned, read-only CKA_UNIQUE_ID (3.0 4.4)",
+            "CKA_UNIQUE_ID is CKR_ATTRIBUTE_TYPE_INVALID on every object",
+            "test_objects.py::test_unique_id_assigned_and_read_only",
+        ),
+        Quirk(
+            "aes-key-any-length",
+            "an AES key's CKA_VALUE is 16, 24 or 32 bytes; another length is "
+            "CKR_ATTRIBUTE_VALUE_INVALID (4.1.2)",
+            "C_CreateObject accepts a 17-byte AES key",
+            "test_objects.py::test_create_aes_key_bad_length",
+        ),
+        Quirk(
+            "check-value-set-value-invalid",
+            "setting the read-only CKA_CHECK_VALUE is CKR_ATTRIBUTE_READ_ONLY (4.1.2, 5.7)",
+            "returns CKR_ATTRIBUTE_VALUE_INVALID",
+            "test_objects.py::test_set_read_only_attribute[CHECK_VALUE]",
+        ),
+        Quirk(
+            "set-attribute-not-atomic",
+            "a failed call leaves the token as it was (5.1): C_SetAttributeValue is all or "
+            "nothing",
+            "applies CKA_LABEL from the template, then fails on CKA_CLASS, keeping the new label",
+            "test_objects.py::test_set_attribute_value_all_or_nothing",
+        ),
+        Quirk(
+            "wrap-with-trusted-fixed",
+            "CKA_WRAP_WITH_TRUSTED may change from CK_FALSE to CK_TRUE, never back (4.10)",
+            "refuses any change with CKR_ATTRIBUTE_READ_ONLY",
+            "test_objects.py::test_wrap_with_trusted_is_sticky",
+        ),
+        Quirk(
+            "trusted-not-settable",
+            "the SO may set CKA_TRUSTED to CK_TRUE on a secret key (4.10, footnote 11)",
+            "refuses the SO with CKR_ATTRIBUTE_READ_ONLY",
+            "test_objects.py::test_trusted_set_by_so_only",
+        ),
     ),
 }
 
