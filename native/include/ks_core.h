@@ -18,4 +18,12 @@
 #include "crypto/rand.h"
 #include "crypto/status.h"
 
+#include "token/attrs.h"
+#include "token/config.h"
+#include "token/lifecycle.h"
+#include "token/log.h"
+#include "token/rules.h"
+#include "token/slots.h"
+#include "token/store.h"
+
 #endif

@@ -31,7 +31,8 @@ typedef struct ks_rule_ctx {
     CK_MECHANISM_TYPE mechanism;  /* generation or unwrap mechanism, for CKA_KEY_GEN_MECHANISM */
 } ks_rule_ctx;
 
-/* ks_rules_new_object builds the complete attribute set of a new object from a template:
+/* ks_rules_new_object builds the complete attribute set of a new object from a template
+ * into out (an initialised set, replaced on success, unchanged on failure):
  * checks every attribute is valid for the class and key type and may be given at this
  * origin, checks value shapes (CK_BBOOL is 1 byte of 0 or 1, CK_ULONG is sizeof(CK_ULONG),
  * CK_DATE is 8 digits or empty), fills every default, and sets the token-maintained
@@ -48,14 +49,19 @@ CK_RV ks_rules_new_object(ks_attrs *out, ks_origin origin, const CK_ATTRIBUTE *t
                           const ks_rule_ctx *ctx, ks_why *why);
 
 /* ks_rules_finish_key completes a secret key once its CKA_VALUE is in place: checks the
- * value length against the key type (AES 16/24/32: else CKR_ATTRIBUTE_VALUE_INVALID for
- * create, CKR_KEY_SIZE_RANGE for generate), sets CKA_VALUE_LEN, and sets CKA_CHECK_VALUE (AES:
- * first 3 bytes of E(K, 0^128); generic secret/HMAC keys: first 3 bytes of SHA-1 of the value
- * is NOT what the spec says - see 3.0 sections 2.8/6.x and use exactly what the spec gives).
- * A template that gave CKA_CHECK_VALUE must match it (CKR_ATTRIBUTE_VALUE_INVALID). */
+ * value length against the key type (AES 16/24/32, others 1..1024 bytes: else
+ * CKR_ATTRIBUTE_VALUE_INVALID for create, CKR_KEY_SIZE_RANGE for generate and derive,
+ * CKR_WRAPPED_KEY_LEN_RANGE for unwrap; an unwrapped generic/HMAC key is first truncated to
+ * a template's CKA_VALUE_LEN), sets CKA_VALUE_LEN, and sets CKA_CHECK_VALUE (3.0 base 4.10:
+ * AES: first 3 bytes of E(K, 0^128); CKK_GENERIC_SECRET: first 3 bytes of SHA-1(K) as the
+ * generic secret key object section says; the CKK_SHA*_HMAC types have no key object
+ * definition in the spec, hence no check value: empty). A template that gave a non-empty
+ * CKA_CHECK_VALUE must match it (CKR_ATTRIBUTE_VALUE_INVALID); an empty one suppresses it.
+ * Data objects: nothing to do, CKR_OK. */
 CK_RV ks_rules_finish_key(ks_attrs *obj, ks_origin origin, ks_why *why);
 
-/* ks_rules_copy builds the attribute set of a copy (C_CopyObject): CKA_COPYABLE false gives
+/* ks_rules_copy builds the attribute set of a copy (C_CopyObject) into out (an initialised
+ * set, replaced on success; without CKA_UNIQUE_ID): CKA_COPYABLE false gives
  * CKR_ACTION_PROHIBITED; the template may change only CKA_TOKEN, CKA_PRIVATE, CKA_MODIFIABLE,
  * CKA_DESTROYABLE, CKA_LABEL and the attributes C_SetAttributeValue could change, under the
  * same one-way rules (CKA_SENSITIVE to true, CKA_EXTRACTABLE to false). */
@@ -67,7 +73,11 @@ CK_RV ks_rules_copy(ks_attrs *out, const ks_attrs *src, const CK_ATTRIBUTE *tmpl
  * CKR_ACTION_PROHIBITED. Read-only attributes: CKR_ATTRIBUTE_READ_ONLY. One-way attributes
  * moved the wrong way: CKR_ATTRIBUTE_READ_ONLY. CKA_TRUSTED true without SO:
  * CKR_ATTRIBUTE_READ_ONLY. Lifecycle state changes follow ks_lifecycle_allowed
- * (CKR_ATTRIBUTE_VALUE_INVALID for a forbidden edge). */
+ * (CKR_ATTRIBUTE_VALUE_INVALID for a forbidden edge); a move to KS_STATE_DESTROYED empties
+ * CKA_VALUE. CKA_KS_TRANSITION_REASON only with a state change in the same template (else
+ * CKR_TEMPLATE_INCONSISTENT). CKA_KS_USAGE_LIMIT must be 0 (no limit) or above the object's
+ * CKA_KS_USAGE_COUNT (the caller refreshes that count from the store first), else
+ * CKR_ATTRIBUTE_VALUE_INVALID. CKA_CHECK_VALUE may only be emptied (3.0 base 4.10). */
 CK_RV ks_rules_set(ks_attrs *obj, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
                    const ks_rule_ctx *ctx, ks_why *why);
 

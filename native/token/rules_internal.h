@@ -1,0 +1,106 @@
+/* rules_internal.h - the attribute table behind rules.c and its helpers (not exported).
+ *
+ * One row per attribute keystead knows (PKCS#11 3.0 base 4.2-4.10, the AES and generic secret
+ * key objects of the current-mechanisms specification, and keystead's vendor attributes of
+ * keystead.h). The table is the only place that says which object carries an attribute,
+ * what shape its value has, who may set it and when. */
+#ifndef KS_TOKEN_RULES_INTERNAL_H
+#define KS_TOKEN_RULES_INTERNAL_H
+
+#include "pkcs11.h"
+#include "token/attrs.h"
+#include "token/rules.h"
+
+typedef enum ks_shape {
+    KS_SHAPE_BOOL,       /* CK_BBOOL: 1 byte, 0 or 1 */
+    KS_SHAPE_ULONG,      /* CK_ULONG and its aliases */
+    KS_SHAPE_DATE,       /* CK_DATE: 8 ASCII digits YYYYMMDD, or empty */
+    KS_SHAPE_BYTES,      /* byte array */
+    KS_SHAPE_UTF8,       /* RFC 2279 string, validated */
+    KS_SHAPE_ATTR_ARRAY, /* CK_ATTRIBUTE array, held packed (ks_attrs_pack) */
+    KS_SHAPE_MECH_ARRAY, /* CK_MECHANISM_TYPE array */
+} ks_shape;
+
+/* Which objects carry the attribute. */
+#define KS_ON_DATA 0x1u
+#define KS_ON_SECRET 0x2u
+#define KS_ON_ALL (KS_ON_DATA | KS_ON_SECRET)
+
+/* Flags, from the footnotes of 3.0 base table 10 (numbers in brackets). */
+#define KS_F_CREATE 0x0001u   /* may be given to C_CreateObject (not [2]) */
+#define KS_F_GENERATE 0x0002u /* may be given to C_GenerateKey (not [4]) */
+#define KS_F_UNWRAP 0x0004u   /* may be given to C_UnwrapKey / C_DeriveKey (not [6]) */
+#define KS_F_MODIFY 0x0008u   /* C_SetAttributeValue and C_CopyObject may change it [8] */
+#define KS_F_COPY 0x0010u     /* C_CopyObject may change it (4.1.3: TOKEN, PRIVATE, ...) */
+#define KS_F_TRUE_ONLY 0x0020u  /* once true, read-only [11] */
+#define KS_F_FALSE_ONLY 0x0040u /* once false, read-only [12] */
+#define KS_F_TOKEN 0x0080u      /* maintained by the token: never from a template */
+#define KS_F_HIDDEN 0x0100u     /* not revealed when sensitive or unextractable [7] */
+#define KS_F_SO_TRUE 0x0200u    /* only the SO may set it to true [10] */
+#define KS_F_REQ_CREATE 0x0400u /* must be given to C_CreateObject [1] */
+#define KS_F_REQ_GENERATE 0x0800u /* must be given to C_GenerateKey [3] */
+#define KS_F_REQ_UNWRAP 0x1000u   /* must be given to C_UnwrapKey [5] */
+#define KS_F_SEALED 0x2000u       /* the store seals the value */
+#define KS_F_WITH_TRANSITION 0x4000u /* C_SetAttributeValue only, with a state change */
+
+#define KS_F_NEW (KS_F_CREATE | KS_F_GENERATE | KS_F_UNWRAP)
+
+/* How the default of an attribute absent from a template is made. */
+typedef enum ks_dflt {
+    KS_DFLT_NONE,   /* no default: set by the token or required */
+    KS_DFLT_EMPTY,  /* zero-length value */
+    KS_DFLT_FALSE,
+    KS_DFLT_TRUE,
+    KS_DFLT_ULONG,  /* dflt_ulong */
+    KS_DFLT_KEYS,   /* true on keys, false on data objects (CKA_PRIVATE) */
+} ks_dflt;
+
+typedef struct ks_rule {
+    CK_ATTRIBUTE_TYPE type;
+    const char *name;
+    ks_shape shape;
+    unsigned on;     /* KS_ON_* */
+    unsigned flags;  /* KS_F_* */
+    ks_dflt dflt;
+    CK_ULONG dflt_ulong;
+} ks_rule;
+
+/* ks_rule_find returns the row of type for objects of class cls, or NULL when such an object
+ * does not carry the attribute. */
+const ks_rule *ks_rule_find(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls);
+
+/* ks_rule_at / ks_rule_count walk the table (for defaults). */
+const ks_rule *ks_rule_at(size_t i);
+size_t ks_rule_count(void);
+
+/* ks_rule_known returns 1 for an attribute of PKCS#11 3.0 or of keystead, whatever object
+ * carries it. An attribute known but not carried by the object makes a template
+ * inconsistent (3.0 base 4.1.1 item 5); an unknown one is invalid (4.1.1 item 1). */
+int ks_rule_known(CK_ATTRIBUTE_TYPE type);
+
+/* ks_rule_check_shape checks a template value against the row's shape: CKR_OK or
+ * CKR_ATTRIBUTE_VALUE_INVALID (why set). */
+CK_RV ks_rule_check_shape(const ks_rule *r, const CK_ATTRIBUTE *a, ks_why *why);
+
+/* ks_rule_store_value puts a template value into set in the form the token holds it
+ * (array attributes packed). CKR_ATTRIBUTE_VALUE_INVALID or CKR_HOST_MEMORY. */
+CK_RV ks_rule_store_value(ks_attrs *set, const ks_rule *r, const CK_ATTRIBUTE *a, ks_why *why);
+
+/* ks_rule_same_value returns 1 when a template value equals the value held in set for the
+ * same type (array attributes compared in packed form). */
+int ks_rule_same_value(const ks_attrs *set, const ks_rule *r, const CK_ATTRIBUTE *a);
+
+/* ks_rule_fail fills why and returns rv. */
+CK_RV ks_rule_fail(ks_why *why, CK_ATTRIBUTE_TYPE attr, const char *reason, CK_RV rv);
+
+/* ks_rules_check_value checks the values keystead constrains beyond their shape (CKA_CLASS,
+ * CKA_KEY_TYPE, lifecycle state on creation, ...). CKR_OK or CKR_ATTRIBUTE_VALUE_INVALID. */
+CK_RV ks_rules_check_value(const CK_ATTRIBUTE *a, ks_why *why);
+
+/* ks_rules_secret_is_hidden returns 1 when obj's hidden ([7]) attributes may not be revealed:
+ * CKA_SENSITIVE true or CKA_EXTRACTABLE false (3.0 base 4.10). */
+int ks_rules_secret_is_hidden(const ks_attrs *obj);
+
+#define KS_MAX_SECRET_LEN 1024u /* generic secret and HMAC keys: longest value, bytes */
+
+#endif
