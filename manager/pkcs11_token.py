@@ -119,6 +119,7 @@ class Pkcs11Token:
         self._pin = pin
         self._session: int | None = None
         self._raw = None
+        self._failure: TokenFailure | None = None  # a failed open is not retried (no re-prompt)
 
     # ---- session
     @property
@@ -134,6 +135,8 @@ class Pkcs11Token:
         return KEYSTEAD_NOTE if self.enforces_lifecycle else FOREIGN_NOTE
 
     def _open(self) -> tuple[object, int]:
+        if self._failure is not None:
+            raise self._failure
         if self._session is None:
             try:
                 ref = find_token(self.module, self.label)
@@ -149,7 +152,11 @@ class Pkcs11Token:
                     raise
                 self._session = handle
             except bridge_errors.PKCS11Error as exc:
-                raise TokenFailure(f"{self.description}: {exc.name}") from exc
+                self._failure = TokenFailure(f"{self.description}: {exc.name}")
+                raise self._failure from exc
+            except NotFound as exc:
+                self._failure = TokenFailure(str(exc))
+                raise self._failure from None
         return self._raw, self._session
 
     def close(self) -> None:
