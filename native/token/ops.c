@@ -1,0 +1,286 @@
+/* ops.c - an operation's lifetime and the dispatch of every call to its mechanism family.
+ *
+ * ks_op_new is the only allocation of an operation (one aligned block, wiped on free);
+ * every later call works in the caller's buffers (issue 3 point 2: zero-copy data path).
+ * Which families serve which mechanism is the table below; the registry (mech.c) says
+ * which functions (CKF_ENCRYPT, CKF_SIGN, ...) and key types each mechanism allows. */
+#include "token/ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/mem.h"
+#include "token/mech.h"
+#include "token/ops_internal.h"
+
+typedef enum op_family_id { FAM_BLOCK, FAM_GCM, FAM_KW, FAM_MAC, FAM_DIGEST } op_family_id;
+
+typedef struct op_route {
+    CK_MECHANISM_TYPE mech;
+    op_family_id fam;
+} op_route;
+
+static const op_route ROUTES[] = {
+    {CKM_AES_ECB, FAM_BLOCK},
+    {CKM_AES_CBC, FAM_BLOCK},
+    {CKM_AES_CBC_PAD, FAM_BLOCK},
+    {CKM_AES_CTR, FAM_BLOCK},
+    {CKM_AES_GCM, FAM_GCM},
+    {CKM_AES_KEY_WRAP, FAM_KW},
+    {CKM_AES_KEY_WRAP_KWP, FAM_KW},
+    /* SoftHSMv2's number for RFC 5649: the front only lets it through with alias_softhsm. */
+    {CKM_AES_KEY_WRAP_PAD, FAM_KW},
+    {CKM_AES_CMAC, FAM_MAC},
+    {CKM_AES_CMAC_GENERAL, FAM_MAC},
+    {CKM_SHA_1_HMAC, FAM_MAC},
+    {CKM_SHA_1_HMAC_GENERAL, FAM_MAC},
+    {CKM_SHA224_HMAC, FAM_MAC},
+    {CKM_SHA224_HMAC_GENERAL, FAM_MAC},
+    {CKM_SHA256_HMAC, FAM_MAC},
+    {CKM_SHA256_HMAC_GENERAL, FAM_MAC},
+    {CKM_SHA384_HMAC, FAM_MAC},
+    {CKM_SHA384_HMAC_GENERAL, FAM_MAC},
+    {CKM_SHA512_HMAC, FAM_MAC},
+    {CKM_SHA512_HMAC_GENERAL, FAM_MAC},
+    {CKM_SHA_1, FAM_DIGEST},
+    {CKM_SHA224, FAM_DIGEST},
+    {CKM_SHA256, FAM_DIGEST},
+    {CKM_SHA384, FAM_DIGEST},
+    {CKM_SHA512, FAM_DIGEST},
+};
+
+static const op_route *route_of(CK_MECHANISM_TYPE mech)
+{
+    for (size_t i = 0; i < sizeof(ROUTES) / sizeof(ROUTES[0]); i++) {
+        if (ROUTES[i].mech == mech) {
+            return &ROUTES[i];
+        }
+    }
+    return NULL;
+}
+
+static CK_FLAGS kind_flag(ks_op_kind kind)
+{
+    switch (kind) {
+    case KS_OP_ENCRYPT:
+        return CKF_ENCRYPT;
+    case KS_OP_DECRYPT:
+        return CKF_DECRYPT;
+    case KS_OP_SIGN:
+        return CKF_SIGN;
+    case KS_OP_VERIFY:
+        return CKF_VERIFY;
+    case KS_OP_DIGEST:
+        return CKF_DIGEST;
+    }
+    return 0;
+}
+
+CK_RV ks_op_status_rv(ks_status st, CK_RV len_rv, CK_RV auth_rv)
+{
+    switch (st) {
+    case KS_OK:
+        return CKR_OK;
+    case KS_ERR_LEN:
+        return len_rv;
+    case KS_ERR_AUTH:
+        return auth_rv;
+    case KS_ERR_NOMEM:
+        return CKR_HOST_MEMORY;
+    case KS_ERR_KEY_LEN:
+        return CKR_KEY_SIZE_RANGE;
+    case KS_ERR_ARGS:
+        return CKR_ARGUMENTS_BAD;
+    case KS_ERR_UNSUPPORTED:
+    case KS_ERR_INTERNAL:
+        break;
+    }
+    return CKR_FUNCTION_FAILED;
+}
+
+CK_RV ks_op_len_rv(const ks_op *op)
+{
+    return op->kind == KS_OP_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
+}
+
+/* The registry's verdict on the key (PKCS#11 3.0 5.10 C_EncryptInit and friends). */
+static CK_RV check_key(const ks_mech_desc *desc, const ks_key_ref *key)
+{
+    if (key == NULL || (key->value == NULL && key->len != 0)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (!ks_mech_key_type_ok(desc, key->type)) {
+        return CKR_KEY_TYPE_INCONSISTENT;
+    }
+    if (!ks_mech_key_len_ok(desc, key->len)) {
+        return CKR_KEY_SIZE_RANGE;
+    }
+    return CKR_OK;
+}
+
+static CK_RV family_init(ks_op *op, op_family_id fam, const CK_MECHANISM *mech,
+                         const ks_key_ref *key)
+{
+    switch (fam) {
+    case FAM_BLOCK:
+        return ks_op_aes_block_init(op, mech, key);
+    case FAM_GCM:
+        return ks_op_gcm_init(op, mech, key);
+    case FAM_KW:
+        return ks_op_kw_init(op, mech, key);
+    case FAM_MAC:
+        return ks_op_mac_init(op, mech, key);
+    case FAM_DIGEST:
+        return ks_op_digest_init(op, mech);
+    }
+    return CKR_MECHANISM_INVALID;
+}
+
+CK_RV ks_op_new(ks_op **out, ks_op_kind kind, const CK_MECHANISM *mech, const ks_key_ref *key)
+{
+    if (out == NULL || mech == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    *out = NULL;
+    const op_route *route = route_of(mech->mechanism);
+    const ks_mech_desc *desc = ks_mech_find(mech->mechanism, 1);
+    if (route == NULL || desc == NULL || (desc->flags & kind_flag(kind)) == 0) {
+        return CKR_MECHANISM_INVALID;
+    }
+    if (kind != KS_OP_DIGEST) {
+        CK_RV rv = check_key(desc, key);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+    }
+    ks_op *op = NULL;
+    /* The GCM key asks for 64-byte alignment (its H table). */
+    if (posix_memalign((void **)&op, 64, sizeof(*op)) != 0) {
+        return CKR_HOST_MEMORY;
+    }
+    memset(op, 0, sizeof(*op));
+    op->kind = kind;
+    op->mech = mech->mechanism;
+    CK_RV rv = family_init(op, route->fam, mech, key);
+    if (rv != CKR_OK) {
+        ks_wipe(op, sizeof(*op));
+        free(op);
+        return rv;
+    }
+    *out = op;
+    return CKR_OK;
+}
+
+void ks_op_free(ks_op *op)
+{
+    if (op == NULL) {
+        return;
+    }
+    if (op->fam != NULL && op->fam->clear != NULL) {
+        op->fam->clear(op);
+    }
+    ks_wipe(op, sizeof(*op));
+    free(op);
+}
+
+ks_op_kind ks_op_kind_of(const ks_op *op)
+{
+    return op->kind;
+}
+
+CK_MECHANISM_TYPE ks_op_mechanism(const ks_op *op)
+{
+    return op->mech;
+}
+
+int ks_op_started(const ks_op *op)
+{
+    return op != NULL && op->started;
+}
+
+static int is_cipher(const ks_op *op)
+{
+    return op->kind == KS_OP_ENCRYPT || op->kind == KS_OP_DECRYPT;
+}
+
+CK_RV ks_op_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
+                    CK_ULONG in_len)
+{
+    if (op == NULL || out_len == NULL || (in == NULL && in_len != 0)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (op->kind == KS_OP_VERIFY) {
+        return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    return op->fam->oneshot(op, out, out_len, in, in_len);
+}
+
+CK_RV ks_op_update(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
+                   CK_ULONG in_len)
+{
+    if (op == NULL || (in == NULL && in_len != 0)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (is_cipher(op) && out_len == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (!is_cipher(op)) {
+        out = NULL;
+        out_len = NULL;
+    }
+    CK_RV rv = op->fam->update(op, out, out_len, in, in_len);
+    /* A length query (cipher with out == NULL) and a short buffer change nothing. */
+    if (rv == CKR_OK && (!is_cipher(op) || out != NULL)) {
+        op->started = 1;
+    }
+    return rv;
+}
+
+CK_RV ks_op_final(ks_op *op, uint8_t *out, CK_ULONG *out_len)
+{
+    if (op == NULL || out_len == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (op->kind == KS_OP_VERIFY) {
+        return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    return op->fam->final(op, out, out_len);
+}
+
+CK_RV ks_op_verify(ks_op *op, const uint8_t *data, CK_ULONG data_len, const uint8_t *sig,
+                   CK_ULONG sig_len)
+{
+    if (op == NULL || (data == NULL && data_len != 0) || (sig == NULL && sig_len != 0)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (op->kind != KS_OP_VERIFY || op->fam->verify == NULL) {
+        return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    return op->fam->verify(op, data, data_len, sig, sig_len);
+}
+
+CK_RV ks_op_verify_final(ks_op *op, const uint8_t *sig, CK_ULONG sig_len)
+{
+    if (op == NULL || (sig == NULL && sig_len != 0)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (op->kind != KS_OP_VERIFY || op->fam->verify_final == NULL) {
+        return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    return op->fam->verify_final(op, sig, sig_len);
+}
+
+CK_RV ks_op_digest_key(ks_op *op, const ks_key_ref *key)
+{
+    if (op == NULL || key == NULL || (key->value == NULL && key->len != 0)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (op->kind != KS_OP_DIGEST || op->fam->digest_key == NULL) {
+        return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    CK_RV rv = op->fam->digest_key(op, key);
+    if (rv == CKR_OK) {
+        op->started = 1;
+    }
+    return rv;
+}

@@ -1,0 +1,159 @@
+/* ops_wrap.c - C_WrapKey and C_UnwrapKey by mechanism (PKCS#11 3.0 5.18.x; mechanisms 3.0:
+ * AES ECB, CBC, CBC_PAD, CTR, GCM and AES Key Wrap).
+ *
+ * Wrapping encrypts the wrapped key's CKA_VALUE with the mechanism, through the same
+ * operations as C_Encrypt (one code path, one set of tests). Where the mechanism takes only
+ * whole blocks (ECB and CBC: 16 bytes; CKM_AES_KEY_WRAP: 8-byte semiblocks) the value is
+ * "padded on the trailing end with null bytes" as the spec says for these mechanisms; the
+ * unwrapper truncates by CKA_VALUE_LEN. The padding is built in the caller's output buffer,
+ * which every such mechanism may encrypt in place.
+ *
+ * Unwrapping decrypts; the front gives the plaintext to the new key. Errors of the data
+ * path become the wrap codes: a length the mechanism refuses is CKR_KEY_SIZE_RANGE on wrap
+ * and CKR_WRAPPED_KEY_LEN_RANGE on unwrap; a failed integrity check (GCM tag, KW/KWP ICV,
+ * CBC_PAD padding) is CKR_WRAPPED_KEY_INVALID; the key's type and size become
+ * CKR_(UN)WRAPPING_KEY_TYPE_INCONSISTENT / _SIZE_RANGE. */
+#include <string.h>
+
+#include "crypto/mem.h"
+#include "token/mech.h"
+#include "token/ops_internal.h"
+
+static CK_RV check_kek(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softhsm,
+                       CK_FLAGS flag, CK_RV type_rv, CK_RV size_rv)
+{
+    const ks_mech_desc *desc = ks_mech_find(mech->mechanism, alias_softhsm);
+    if (desc == NULL || (desc->flags & flag) == 0) {
+        return CKR_MECHANISM_INVALID;
+    }
+    if (kek->value == NULL && kek->len != 0) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (!ks_mech_key_type_ok(desc, kek->type)) {
+        return type_rv;
+    }
+    if (!ks_mech_key_len_ok(desc, kek->len)) {
+        return size_rv;
+    }
+    return CKR_OK;
+}
+
+/* The whole-block unit a mechanism pads the key value to with zeros, 0 for none. */
+static size_t zero_pad_unit(CK_MECHANISM_TYPE m)
+{
+    switch (m) {
+    case CKM_AES_ECB:
+    case CKM_AES_CBC:
+        return 16;
+    case CKM_AES_KEY_WRAP:
+        return 8;
+    default:
+        return 0;
+    }
+}
+
+static CK_RV wrap_rv(CK_RV rv)
+{
+    switch (rv) {
+    case CKR_DATA_LEN_RANGE:
+        return CKR_KEY_SIZE_RANGE;
+    case CKR_KEY_TYPE_INCONSISTENT:
+        return CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
+    case CKR_KEY_SIZE_RANGE:
+        return CKR_WRAPPING_KEY_SIZE_RANGE;
+    default:
+        return rv;
+    }
+}
+
+static CK_RV unwrap_rv(CK_RV rv)
+{
+    switch (rv) {
+    case CKR_ENCRYPTED_DATA_LEN_RANGE:
+        return CKR_WRAPPED_KEY_LEN_RANGE;
+    case CKR_ENCRYPTED_DATA_INVALID:
+        return CKR_WRAPPED_KEY_INVALID;
+    case CKR_KEY_TYPE_INCONSISTENT:
+        return CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT;
+    case CKR_KEY_SIZE_RANGE:
+        return CKR_UNWRAPPING_KEY_SIZE_RANGE;
+    default:
+        return rv;
+    }
+}
+
+/* Zero-padded wrap: the padded value is laid out in out where the mechanism reads it in
+ * place (ECB/CBC: at out; KW: at out + 8, where RFC 3394 2.2.1 keeps R[1..n]). */
+static CK_RV wrap_zero_padded(ks_op *op, size_t unit, uint8_t *out, CK_ULONG *out_len,
+                              const uint8_t *in, size_t in_len)
+{
+    size_t padded = (in_len + unit - 1) / unit * unit;
+    CK_ULONG need = 0;
+    CK_RV rv = ks_op_oneshot(op, NULL, &need, in, padded);
+    if (rv != CKR_OK || !ks_out_ready(out, out_len, need, &rv)) {
+        return rv;
+    }
+    uint8_t *at = unit == 8 ? out + 8 : out;
+    memmove(at, in, in_len);
+    memset(at + in_len, 0, padded - in_len);
+    rv = ks_op_oneshot(op, out, out_len, at, padded);
+    if (rv != CKR_OK) {
+        ks_wipe(out, need);
+    }
+    return rv;
+}
+
+CK_RV ks_wrap(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softhsm, uint8_t *out,
+              CK_ULONG *out_len, const uint8_t *in, CK_ULONG in_len)
+{
+    if (mech == NULL || kek == NULL || out_len == NULL || (in == NULL && in_len != 0)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    CK_RV rv = check_kek(mech, kek, alias_softhsm, CKF_WRAP,
+                         CKR_WRAPPING_KEY_TYPE_INCONSISTENT, CKR_WRAPPING_KEY_SIZE_RANGE);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (in_len == 0) {
+        return CKR_KEY_SIZE_RANGE;
+    }
+    ks_op *op = NULL;
+    rv = ks_op_new(&op, KS_OP_ENCRYPT, mech, kek);
+    if (rv != CKR_OK) {
+        return wrap_rv(rv);
+    }
+    size_t unit = zero_pad_unit(mech->mechanism);
+    if (unit != 0 && in_len % unit != 0) {
+        rv = wrap_zero_padded(op, unit, out, out_len, in, in_len);
+    } else {
+        rv = ks_op_oneshot(op, out, out_len, in, in_len);
+    }
+    ks_op_free(op);
+    return wrap_rv(rv);
+}
+
+CK_RV ks_unwrap(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softhsm,
+                uint8_t *out, size_t *out_len, size_t max_out, const uint8_t *in,
+                CK_ULONG in_len)
+{
+    if (mech == NULL || kek == NULL || out_len == NULL || (in == NULL && in_len != 0)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    CK_RV rv = check_kek(mech, kek, alias_softhsm, CKF_UNWRAP,
+                         CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, CKR_UNWRAPPING_KEY_SIZE_RANGE);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_op *op = NULL;
+    rv = ks_op_new(&op, KS_OP_DECRYPT, mech, kek);
+    if (rv != CKR_OK) {
+        return unwrap_rv(rv);
+    }
+    CK_ULONG n = max_out;
+    rv = ks_op_oneshot(op, out, &n, in, in_len);
+    ks_op_free(op);
+    if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
+        *out_len = n;
+    }
+    return unwrap_rv(rv);
+}
