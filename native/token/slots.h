@@ -18,8 +18,9 @@ typedef struct ks_slot_entry {
 } ks_slot_entry;
 
 /* ks_slots_scan lists the slots of cfg->token_dir (or of the in-memory registry) in id order,
- * the fresh slot last. At most max entries; CKR_DEVICE_ERROR when the directory cannot be
- * read. */
+ * the fresh slot last; the fresh slot's id is the largest initialised id + 1 (0 when none).
+ * At most max entries: CKR_BUFFER_TOO_SMALL with *count = the number needed when more
+ * exist; CKR_DEVICE_ERROR when the directory cannot be read. */
 CK_RV ks_slots_scan(const ks_config *cfg, ks_slot_entry *out, size_t max, size_t *count);
 
 #endif

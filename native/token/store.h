@@ -8,7 +8,14 @@
  *
  * Concurrency: every write is one IMMEDIATE transaction, so a second process sees it at once
  * and no write is half done after a crash (WAL journal, synchronous=FULL). Handles are the
- * object's rowid: stable across processes and restarts. */
+ * object's rowid: stable across processes and restarts, never reused. A ks_store may be used
+ * from several threads: each call takes the store's lock. Every function returns
+ * CKR_ARGUMENTS_BAD for NULL required arguments and CKR_DEVICE_ERROR when SQLite fails
+ * (including a busy database after a 10 s wait).
+ *
+ * Sealed attributes: those ks_rules_is_sealed() names, for keys (secret/private) always and
+ * for other classes only when CKA_PRIVATE is true (a public object's values are readable
+ * without login by definition). */
 #ifndef KS_TOKEN_STORE_H
 #define KS_TOKEN_STORE_H
 
@@ -53,10 +60,13 @@ CK_RV ks_store_init_token(ks_store *store, const uint8_t *so_pin, size_t so_pin_
  * token key to token_key and resets the failure counter. Failures: CKR_PIN_INCORRECT
  * (counted), CKR_PIN_LOCKED (at max_attempts consecutive failures; nothing is tried),
  * CKR_USER_PIN_NOT_INITIALIZED. The PIN comparison is by unwrapping: constant time. */
+/* The attempt is counted before the PIN is tried and the count reset after a success (kill -9
+ * mid-login never gives a free guess). Also CKR_USER_TYPE_INVALID. */
 CK_RV ks_store_login(ks_store *store, CK_USER_TYPE user_type, const uint8_t *pin,
                      size_t pin_len, uint8_t token_key[KS_TOKEN_KEY_LEN]);
 
-/* ks_store_init_pin (SO logged in, token_key known) sets the user PIN, unlocking it. */
+/* ks_store_init_pin (SO logged in, token_key known) sets the user PIN, unlocking it.
+ * CKR_USER_NOT_LOGGED_IN when token_key is not the token's key (e.g. re-initialised). */
 CK_RV ks_store_init_pin(ks_store *store, const uint8_t token_key[KS_TOKEN_KEY_LEN],
                         const uint8_t *pin, size_t pin_len);
 
@@ -71,9 +81,12 @@ CK_RV ks_store_put_object(ks_store *store, const uint8_t *token_key, const ks_at
                           CK_OBJECT_HANDLE *handle_out);
 CK_RV ks_store_update_object(ks_store *store, const uint8_t *token_key,
                              CK_OBJECT_HANDLE handle, const ks_attrs *obj);
-/* ks_store_delete_object removes the object and overwrites its sealed values (secure_delete). */
+/* ks_store_delete_object removes the object and its counters, and overwrites its values
+ * (secure_delete, then a WAL checkpoint). CKR_OBJECT_HANDLE_INVALID when no such object. */
 CK_RV ks_store_delete_object(ks_store *store, CK_OBJECT_HANDLE handle);
-/* CKR_OBJECT_HANDLE_INVALID when no such object. */
+/* ks_store_load_object adds the object's attributes to out (an initialised, normally empty
+ * set; freed on failure). CKR_OBJECT_HANDLE_INVALID when no such object; CKR_DEVICE_ERROR
+ * when a sealed value fails its GCM check (altered file). sealed_missing may be NULL. */
 CK_RV ks_store_load_object(ks_store *store, const uint8_t *token_key, CK_OBJECT_HANDLE handle,
                            ks_attrs *out, int *sealed_missing);
 
@@ -82,17 +95,37 @@ CK_RV ks_store_load_object(ks_store *store, const uint8_t *token_key, CK_OBJECT_
  * filters the rest with ks_rules_match. *out is malloc'd. */
 CK_RV ks_store_find(ks_store *store, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
                     CK_OBJECT_HANDLE **out, size_t *out_count);
+/* ks_store_free_handles frees a list from ks_store_find (free() does the same). */
+void ks_store_free_handles(CK_OBJECT_HANDLE *list);
 
 /* ks_store_counter_add atomically adds delta to a persistent per-object counter (name: e.g.
  * "usage", "gcm") and returns the value before the add in *before; with limit != 0 refuses
- * (CKR_KEY_FUNCTION_NOT_PERMITTED, nothing added) when before + delta > limit. Durable when
- * it returns: no restart or crash makes a counter go backwards. */
+ * (CKR_KEY_FUNCTION_NOT_PERMITTED, nothing added) when before + delta > limit or the sum
+ * would overflow. Durable when it returns: no restart or crash makes a counter go backwards.
+ * handle 0 names the token itself; another unknown handle is CKR_OBJECT_HANDLE_INVALID.
+ * name: 1..64 characters. before may be NULL. A counter never added to reads 0. */
 CK_RV ks_store_counter_add(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
                            uint64_t delta, uint64_t limit, uint64_t *before);
 CK_RV ks_store_counter_get(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
                            uint64_t *value);
 
+/* ks_store_value_role fixes or reads the role of a key value (wrap policy), keyed by a
+ * fingerprint of the value (e.g. HMAC under the token key): atomically, when no role is
+ * recorded for fingerprint and role != 0, records role; *fixed gets the recorded role (0 when
+ * none and role == 0). Durable when it returns. */
+CK_RV ks_store_value_role(ks_store *store, const uint8_t fingerprint[32], int role, int *fixed);
+
 /* ks_store_changed returns 1 when another connection wrote since the last call. */
 int ks_store_changed(ks_store *store);
+
+/* In-memory tokens (token_dir = :memory:): ks_store_open(":memory:<id>") attaches to token
+ * <id> of a process-wide registry (created when create is set, CKR_DEVICE_ERROR otherwise);
+ * its objects live until the process ends or ks_store_memory_reset. ":memory:" alone is a
+ * private database that ends with its handle.
+ * ks_store_memory_tokens lists up to max registered ids with their initialised flag (in no
+ * particular order) and returns how many it wrote. */
+size_t ks_store_memory_tokens(CK_SLOT_ID *ids, int *initialized, size_t max);
+/* ks_store_memory_reset forgets every in-memory token (open handles keep theirs until closed). */
+void ks_store_memory_reset(void);
 
 #endif

@@ -1,0 +1,229 @@
+/* store_read.c - reading token objects: load one object, find candidates by indexed columns.
+ *
+ * Reads run in a deferred (read) transaction: under WAL they see one consistent snapshot and
+ * never wait for a writer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/mem.h"
+#include "token/store_internal.h"
+
+/* Adds one stored attribute to out, opening it when sealed. */
+static CK_RV load_attr(const ks_gcm_key *key, ks_attrs *out, const char uid[KS_UID_LEN],
+                       CK_ATTRIBUTE_TYPE type, const uint8_t *blob, size_t len) {
+    if (len < KS_SEAL_OVERHEAD)
+        return CKR_DEVICE_ERROR;
+    size_t n = len - KS_SEAL_OVERHEAD;
+    uint8_t *clear = malloc(n ? n : 1);
+    if (clear == NULL)
+        return CKR_HOST_MEMORY;
+    CK_RV rv = ks_st_unseal(key, clear, uid, type, blob, len);
+    if (rv == CKR_OK)
+        rv = ks_attrs_set(out, type, clear, (CK_ULONG)n);
+    ks_wipe(clear, n);
+    free(clear);
+    return rv;
+}
+
+static CK_RV load_rows(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE handle,
+                       ks_attrs *out, int *sealed_missing) {
+    char uid[KS_UID_LEN];
+    sqlite3_stmt *st = NULL;
+    CK_RV rv = ks_st_prepare(s, &st, "SELECT uid FROM objects WHERE handle = ?");
+    if (rv != CKR_OK)
+        return rv;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == KS_UID_LEN)
+        memcpy(uid, sqlite3_column_text(st, 0), KS_UID_LEN);
+    else
+        rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : CKR_DEVICE_ERROR;
+    sqlite3_finalize(st);
+    if (rv != CKR_OK)
+        return rv;
+    rv = ks_st_prepare(s, &st, "SELECT type, sealed, value FROM attributes WHERE handle = ?"
+                               " ORDER BY type");
+    if (rv != CKR_OK)
+        return rv;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
+    while (rv == CKR_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        CK_ATTRIBUTE_TYPE type = (CK_ATTRIBUTE_TYPE)sqlite3_column_int64(st, 0);
+        int sealed = sqlite3_column_int(st, 1);
+        const uint8_t *blob = sqlite3_column_blob(st, 2);
+        size_t len = (size_t)sqlite3_column_bytes(st, 2);
+        if (!sealed)
+            rv = ks_attrs_set(out, type, blob, (CK_ULONG)len);
+        else if (key == NULL)
+            *sealed_missing = 1;
+        else
+            rv = load_attr(key, out, uid, type, blob, len);
+    }
+    if (rv == CKR_OK && rc != SQLITE_DONE)
+        rv = CKR_DEVICE_ERROR;
+    sqlite3_finalize(st);
+    return rv;
+}
+
+CK_RV ks_store_load_object(ks_store *store, const uint8_t *token_key, CK_OBJECT_HANDLE handle,
+                           ks_attrs *out, int *sealed_missing) {
+    int missing = 0;
+    if (store == NULL || out == NULL)
+        return CKR_ARGUMENTS_BAD;
+    if (handle == 0 || handle > (CK_OBJECT_HANDLE)INT64_MAX)
+        return CKR_OBJECT_HANDLE_INVALID;
+    ks_gcm_key key;
+    if (token_key != NULL && ks_gcm_init(&key, token_key, KS_TOKEN_KEY_LEN) != KS_OK)
+        return CKR_FUNCTION_FAILED;
+    pthread_mutex_lock(&store->core->lock);
+    CK_RV rv = ks_st_begin(store, 0);
+    if (rv == CKR_OK) {
+        rv = load_rows(store, token_key ? &key : NULL, handle, out, &missing);
+        if (rv == CKR_OK)
+            rv = ks_st_commit(store);
+        else
+            ks_st_rollback(store);
+    }
+    pthread_mutex_unlock(&store->core->lock);
+    if (token_key != NULL)
+        ks_gcm_clear(&key);
+    if (rv != CKR_OK) {
+        ks_attrs_free(out);
+        missing = 0;
+    }
+    if (sealed_missing != NULL)
+        *sealed_missing = missing;
+    return rv;
+}
+
+/* Find: the indexed attributes of a template become WHERE conditions. A value of the wrong
+ * shape for its column can match no stored object, so the answer is empty at once. */
+#define MAX_CONDITIONS 32
+
+typedef struct find_cond {
+    const char *sql;
+    const CK_ATTRIBUTE *attr;
+    int kind; /* 0 integer (CK_ULONG), 1 bytes, 2 bool */
+} find_cond;
+
+static int cond_for(const CK_ATTRIBUTE *a, find_cond *c, int *impossible) {
+    c->attr = a;
+    switch (a->type) {
+    case CKA_CLASS:
+    case CKA_KEY_TYPE:
+        c->sql = a->type == CKA_CLASS ? " AND class = ?" : " AND key_type = ?";
+        c->kind = 0;
+        if (a->ulValueLen != sizeof(CK_ULONG))
+            *impossible = 1;
+        return 1;
+    case CKA_LABEL:
+    case CKA_ID:
+        c->sql = a->type == CKA_LABEL ? " AND label = ?" : " AND id = ?";
+        c->kind = 1;
+        return 1;
+    case CKA_PRIVATE:
+        c->sql = " AND private = ?";
+        c->kind = 2;
+        if (a->ulValueLen != sizeof(CK_BBOOL) || *(const CK_BBOOL *)a->pValue > 1)
+            *impossible = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void bind_cond(sqlite3_stmt *st, int i, const find_cond *c) {
+    const CK_ATTRIBUTE *a = c->attr;
+    if (c->kind == 0) {
+        CK_ULONG v;
+        memcpy(&v, a->pValue, sizeof(v));
+        sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+    } else if (c->kind == 2) {
+        sqlite3_bind_int(st, i, *(const CK_BBOOL *)a->pValue);
+    } else if (a->ulValueLen == 0) {
+        sqlite3_bind_zeroblob(st, i, 0);
+    } else {
+        sqlite3_bind_blob64(st, i, a->pValue, a->ulValueLen, SQLITE_STATIC);
+    }
+}
+
+static CK_RV collect(sqlite3_stmt *st, CK_OBJECT_HANDLE **out, size_t *out_count) {
+    size_t cap = 16, n = 0;
+    CK_OBJECT_HANDLE *list = malloc(cap * sizeof(*list));
+    if (list == NULL)
+        return CKR_HOST_MEMORY;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            CK_OBJECT_HANDLE *bigger = realloc(list, 2 * cap * sizeof(*list));
+            if (bigger == NULL) {
+                free(list);
+                return CKR_HOST_MEMORY;
+            }
+            list = bigger;
+            cap *= 2;
+        }
+        list[n++] = (CK_OBJECT_HANDLE)sqlite3_column_int64(st, 0);
+    }
+    if (rc != SQLITE_DONE) {
+        free(list);
+        return CKR_DEVICE_ERROR;
+    }
+    *out = list;
+    *out_count = n;
+    return CKR_OK;
+}
+
+static CK_RV find_locked(ks_store *s, const find_cond *conds, size_t nconds,
+                         CK_OBJECT_HANDLE **out, size_t *out_count) {
+    char sql[64 + MAX_CONDITIONS * 24] = "SELECT handle FROM objects WHERE 1";
+    for (size_t i = 0; i < nconds; i++)
+        strcat(sql, conds[i].sql);
+    strcat(sql, " ORDER BY handle");
+    sqlite3_stmt *st = NULL;
+    CK_RV rv = ks_st_begin(s, 0);
+    if (rv != CKR_OK)
+        return rv;
+    rv = ks_st_prepare(s, &st, sql);
+    if (rv == CKR_OK) {
+        for (size_t i = 0; i < nconds; i++)
+            bind_cond(st, (int)i + 1, &conds[i]);
+        rv = collect(st, out, out_count);
+        sqlite3_finalize(st);
+    }
+    if (rv == CKR_OK)
+        rv = ks_st_commit(s);
+    else
+        ks_st_rollback(s);
+    return rv;
+}
+
+CK_RV ks_store_find(ks_store *store, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                    CK_OBJECT_HANDLE **out, size_t *out_count) {
+    if (store == NULL || out == NULL || out_count == NULL || (tmpl == NULL && count > 0))
+        return CKR_ARGUMENTS_BAD;
+    *out = NULL;
+    *out_count = 0;
+    find_cond conds[MAX_CONDITIONS];
+    size_t nconds = 0;
+    int impossible = 0;
+    for (CK_ULONG i = 0; i < count; i++) {
+        if (tmpl[i].pValue == NULL && tmpl[i].ulValueLen > 0)
+            return CKR_ARGUMENTS_BAD;
+        /* Further conditions only narrow the candidates; the caller's ks_rules_match checks
+         * every attribute anyway, so stopping at MAX_CONDITIONS stays correct. */
+        if (nconds < MAX_CONDITIONS && cond_for(&tmpl[i], &conds[nconds], &impossible))
+            nconds++;
+    }
+    if (impossible) {
+        *out = malloc(sizeof(CK_OBJECT_HANDLE));
+        return *out == NULL ? CKR_HOST_MEMORY : CKR_OK;
+    }
+    pthread_mutex_lock(&store->core->lock);
+    CK_RV rv = find_locked(store, conds, nconds, out, out_count);
+    pthread_mutex_unlock(&store->core->lock);
+    return rv;
+}
+
+void ks_store_free_handles(CK_OBJECT_HANDLE *list) {
+    free(list);
+}
