@@ -10,6 +10,7 @@ It produces two artefacts from the same C sources (crypto/, token/, p11/):
 Run directly for development builds::
 
     python native/build.py module OUT.so [--sanitize] [--debug]
+    python native/build.py bench [SECONDS]    # build and run native/bench/bench_core.c
 """
 
 from __future__ import annotations
@@ -136,7 +137,24 @@ def make_ffibuilder(sanitize: bool = False) -> FFI:
 ffibuilder = make_ffibuilder(sanitize=os.environ.get("KEYSTEAD_SANITIZE") == "1")
 
 
+def build_bench(out_path: str, cc: str | None = None) -> str:
+    """Compile native/bench/bench_core.c with the crypto sources into out_path; return it.
+
+    Raises subprocess.CalledProcessError when the compiler fails.
+    """
+    cc = cc or os.environ.get("CC", "cc")
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+    crypto = sorted(glob.glob(os.path.join(HERE, "crypto", "*.c")))
+    subprocess.run([cc, *flags(), "-O2", *[f"-I{d}" for d in include_dirs()], "-o", out_path,
+                    os.path.join(HERE, "bench", "bench_core.c"), *crypto, "-lcrypto",
+                    "-lpthread"], check=True)
+    return out_path
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "bench":
+        exe = build_bench(os.path.join(HERE, "..", "build", "bench", "bench_core"))
+        return subprocess.run([exe, *argv[1:2]], check=False).returncode
     if len(argv) >= 2 and argv[0] == "module":
         build_module(argv[1], debug="--debug" in argv, sanitize="--sanitize" in argv)
         print(argv[1])
