@@ -109,6 +109,41 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "refuses the SO with CKR_ATTRIBUTE_READ_ONLY",
             "test_objects.py::test_trusted_set_by_so_only",
         ),
+        Quirk(
+            "kwp-wrong-for-unaligned",
+            "RFC 5649 wrapping matches the RFC's examples for every key length",
+            "wraps the RFC 5649 section 6 20-byte key to cf1e4853...e367 and the 7-byte key "
+            "to 0e13c781...14d5 instead of 138bdeaa...3b6a and afbeb0f0...b24f",
+            "test_keys.py::test_aes_key_wrap_kwp_known_answer",
+        ),
+        Quirk(
+            "no-kw-encrypt",
+            "CKM_AES_KEY_WRAP also serves C_Encrypt/C_Decrypt (current mechanisms, AES key "
+            "wrap: encrypt, decrypt, wrap, unwrap)",
+            "C_EncryptInit with CKM_AES_KEY_WRAP returns CKR_MECHANISM_INVALID",
+            "test_keys.py::test_aes_key_wrap_via_encrypt",
+        ),
+        Quirk(
+            "unwrap-failure-general-error",
+            "an unwrap whose integrity check fails returns CKR_WRAPPED_KEY_INVALID (5.14)",
+            "returns CKR_GENERAL_ERROR for a corrupted RFC 3394 or RFC 5649 blob",
+            "test_keys.py::test_unwrap_corrupted_kw",
+        ),
+        Quirk(
+            "unwrap-template-not-merged",
+            "CKA_UNWRAP_TEMPLATE is applied to every key unwrapped with the key, the caller's "
+            "template on top of it (4.10)",
+            "refuses with CKR_TEMPLATE_INCONSISTENT unless the caller's template repeats "
+            "every attribute of the unwrap template",
+            "test_keys.py::test_unwrap_template_is_applied",
+        ),
+        Quirk(
+            "generate-class-value-invalid",
+            "C_GenerateKey with a CKA_CLASS inconsistent with the mechanism returns "
+            "CKR_TEMPLATE_INCONSISTENT (5.14: 'The CKA_CLASS attribute is treated similarly')",
+            "returns CKR_ATTRIBUTE_VALUE_INVALID",
+            "test_keys.py::test_generate_inconsistent_class",
+        ),
     ),
 }
 

@@ -55,13 +55,23 @@ def encode_value(value: AttrValue) -> bytes | None:
 def template(
     ffi: Any, attrs: Mapping[int, AttrValue] | Iterable[tuple[int, AttrValue]]
 ) -> Template:
-    """A CK_ATTRIBUTE array for ``attrs`` (a mapping or pairs, so a type may repeat)."""
+    """A CK_ATTRIBUTE array for ``attrs`` (a mapping or pairs, so a type may repeat).
+
+    A value that is itself a mapping (or Template) becomes an attribute array, as
+    CKA_WRAP_TEMPLATE and CKA_UNWRAP_TEMPLATE take.
+    """
     pairs = list(attrs.items()) if isinstance(attrs, Mapping) else list(attrs)
     arr = ffi.new("CK_ATTRIBUTE[]", max(len(pairs), 1))
     keep: list[Any] = [arr]
     for i, (atype, value) in enumerate(pairs):
-        data = encode_value(value)
         arr[i].type = int(atype)
+        if isinstance(value, Template | Mapping):  # CKA_WRAP_TEMPLATE and friends (4.10)
+            inner = value if isinstance(value, Template) else template(ffi, value)
+            keep.append(inner)
+            arr[i].pValue = inner.ptr
+            arr[i].ulValueLen = inner.count * ffi.sizeof("CK_ATTRIBUTE")
+            continue
+        data = encode_value(value)
         if data is None:
             arr[i].pValue = ffi.NULL
             arr[i].ulValueLen = 0
