@@ -21,11 +21,16 @@ void ks_object_free(ks_object *obj)
     free(obj);
 }
 
-CK_OBJECT_CLASS ks_object_class(const ks_object *obj)
+CK_OBJECT_CLASS ks_object_class_of(const ks_attrs *attrs)
 {
     CK_ULONG cls = (CK_ULONG)-1;
-    ks_attrs_get_ulong(&obj->attrs, CKA_CLASS, &cls);
+    ks_attrs_get_ulong(attrs, CKA_CLASS, &cls);
     return cls;
+}
+
+CK_OBJECT_CLASS ks_object_class(const ks_object *obj)
+{
+    return ks_object_class_of(&obj->attrs);
 }
 
 int ks_object_is_private(const ks_object *obj)

@@ -28,6 +28,8 @@ ks_object *ks_object_new(void);
 void ks_object_free(ks_object *obj);
 
 CK_OBJECT_CLASS ks_object_class(const ks_object *obj);
+/* ks_object_class_of reads CKA_CLASS of an attribute set, (CK_ULONG)-1 when absent. */
+CK_OBJECT_CLASS ks_object_class_of(const ks_attrs *attrs);
 int ks_object_is_private(const ks_object *obj);
 int ks_object_is_token(const ks_object *obj);
 

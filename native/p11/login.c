@@ -1,0 +1,206 @@
+/* login.c - PINs and login (PKCS#11 3.0 5.5 C_InitPIN/C_SetPIN, 5.6 C_Login/C_Logout/
+ * C_LoginUser). The login state belongs to the application and the token, shared by all of
+ * its sessions. */
+#include <string.h>
+
+#include "crypto/mem.h"
+#include "p11/guard.h"
+
+#define KS_MIN_PIN 4
+#define KS_MAX_PIN 255
+#define NO_LOGIN ((CK_USER_TYPE)-1)
+
+static CK_RV pin_shape(CK_UTF8CHAR_PTR pin, CK_ULONG len)
+{
+    if (pin == NULL) {
+        return len == 0 ? CKR_PIN_INCORRECT : CKR_ARGUMENTS_BAD;
+    }
+    if (len < KS_MIN_PIN || len > KS_MAX_PIN) {
+        return CKR_PIN_LEN_RANGE;
+    }
+    return CKR_OK;
+}
+
+static CK_RV init_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    ks_session *s = NULL;
+    CK_RV rv = ks_session_acquire(hSession, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_token *tok = s->token;
+    pthread_mutex_lock(&tok->lock);
+    if (tok->login != CKU_SO) {
+        rv = CKR_USER_NOT_LOGGED_IN;
+    } else if (!ks_p11_session_rw(s)) {
+        rv = CKR_SESSION_READ_ONLY;
+    } else {
+        rv = pin_shape(pPin, ulPinLen);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_store_init_pin(tok->store, tok->token_key, pPin, ulPinLen);
+    }
+    pthread_mutex_unlock(&tok->lock);
+    ks_session_release(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    return ks_p11_exit("C_InitPIN", hSession, KS_NO_MECH, init_pin(hSession, pPin, ulPinLen));
+}
+
+/* C_SetPIN changes the PIN of whoever is logged in, or the user's in a public session. */
+static CK_RV set_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
+                     CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
+{
+    if ((pOldPin == NULL && ulOldLen != 0) || (pNewPin == NULL && ulNewLen != 0)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    ks_session *s = NULL;
+    CK_RV rv = ks_session_acquire(hSession, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_token *tok = s->token;
+    pthread_mutex_lock(&tok->lock);
+    if (!ks_p11_session_rw(s)) {
+        rv = CKR_SESSION_READ_ONLY;
+    } else if (pOldPin == NULL) {
+        rv = CKR_PIN_INCORRECT;
+    } else {
+        rv = pin_shape(pNewPin, ulNewLen);
+    }
+    if (rv == CKR_OK) {
+        CK_USER_TYPE who = tok->login == CKU_SO ? CKU_SO : CKU_USER;
+        rv = ks_store_set_pin(tok->store, who, pOldPin, ulOldLen, pNewPin, ulNewLen);
+    }
+    pthread_mutex_unlock(&tok->lock);
+    ks_session_release(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin,
+                         CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
+{
+    return ks_p11_exit("C_SetPIN", hSession, KS_NO_MECH,
+                       set_pin(hSession, pOldPin, ulOldLen, pNewPin, ulNewLen));
+}
+
+/* Is any read-only session open on tok? (C_Login as SO is refused then.) */
+static int ro_session_exists(ks_token *tok)
+{
+    ks_session *list[256];
+    CK_RV rv = ks_module_lock();
+    if (rv != CKR_OK) {
+        return 0;
+    }
+    size_t n = ks_module_sessions_of(tok, list, 256);
+    int found = 0;
+    for (size_t i = 0; i < n && i < 256; i++) {
+        if (!(list[i]->flags & CKF_RW_SESSION)) {
+            found = 1;
+        }
+    }
+    ks_module_unlock();
+    return found;
+}
+
+static CK_RV login_locked(ks_token *tok, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
+                          CK_ULONG ulPinLen)
+{
+    if (tok->login == userType) {
+        return CKR_USER_ALREADY_LOGGED_IN;
+    }
+    if (tok->login != NO_LOGIN) {
+        return CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+    }
+    if (pPin == NULL) {
+        return ulPinLen == 0 ? CKR_PIN_INCORRECT : CKR_ARGUMENTS_BAD;
+    }
+    uint8_t *key = ks_secure_alloc(KS_TOKEN_KEY_LEN);
+    if (key == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    CK_RV rv = ks_store_login(tok->store, userType, pPin, ulPinLen, key);
+    if (rv != CKR_OK) {
+        ks_secure_free(key, KS_TOKEN_KEY_LEN);
+        return rv;
+    }
+    tok->token_key = key;
+    tok->login = userType;
+    ks_token_forget_cache(tok); /* reload objects with their sealed values */
+    return CKR_OK;
+}
+
+static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
+                   CK_ULONG ulPinLen)
+{
+    if (userType != CKU_SO && userType != CKU_USER && userType != CKU_CONTEXT_SPECIFIC) {
+        return CKR_USER_TYPE_INVALID;
+    }
+    ks_session *s = NULL;
+    CK_RV rv = ks_session_acquire(hSession, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_token *tok = s->token;
+    if (userType == CKU_CONTEXT_SPECIFIC) {
+        /* No key here has CKA_ALWAYS_AUTHENTICATE, so no operation ever waits for it. */
+        ks_session_release(s);
+        return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    if (userType == CKU_SO && ro_session_exists(tok)) {
+        ks_session_release(s);
+        return CKR_SESSION_READ_ONLY_EXISTS;
+    }
+    pthread_mutex_lock(&tok->lock);
+    rv = login_locked(tok, userType, pPin, ulPinLen);
+    pthread_mutex_unlock(&tok->lock);
+    ks_session_release(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
+                        CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    return ks_p11_exit("C_Login", hSession, KS_NO_MECH,
+                       login(hSession, userType, pPin, ulPinLen));
+}
+
+/* 3.0 5.6 C_LoginUser: keystead has one user per token; a user name is not supported. */
+KS_EXPORT CK_RV C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType,
+                            CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
+                            CK_UTF8CHAR_PTR pUsername, CK_ULONG ulUsernameLen)
+{
+    if (pUsername == NULL && ulUsernameLen != 0) {
+        return ks_p11_exit("C_LoginUser", hSession, KS_NO_MECH, CKR_ARGUMENTS_BAD);
+    }
+    return ks_p11_exit("C_LoginUser", hSession, KS_NO_MECH,
+                       login(hSession, userType, pPin, ulPinLen));
+}
+
+static CK_RV logout(CK_SESSION_HANDLE hSession)
+{
+    ks_session *s = NULL;
+    CK_RV rv = ks_session_acquire(hSession, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_token *tok = s->token;
+    pthread_mutex_lock(&tok->lock);
+    if (tok->login == NO_LOGIN) {
+        rv = CKR_USER_NOT_LOGGED_IN;
+    } else {
+        ks_token_logout(tok); /* bumps login_epoch: operations that needed it end */
+    }
+    pthread_mutex_unlock(&tok->lock);
+    ks_session_end_all(s, 1);
+    ks_session_release(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV C_Logout(CK_SESSION_HANDLE hSession)
+{
+    return ks_p11_exit("C_Logout", hSession, KS_NO_MECH, logout(hSession));
+}

@@ -1,0 +1,401 @@
+/* objects.c - object management (PKCS#11 3.0 5.7). Attribute rules live in token/rules.c;
+ * this file resolves sessions and objects and applies the session and login rules. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "p11/guard.h"
+
+static CK_RV template_shape(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    if (tmpl == NULL && count != 0) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (count > KS_MAX_COUNT) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    return CKR_OK;
+}
+
+/* Add a new object built from attrs; frees attrs. */
+static CK_RV store_new(ks_session *s, ks_attrs *attrs, CK_OBJECT_HANDLE *out)
+{
+    CK_RV rv = ks_token_add(s->token, s->handle, ks_p11_session_rw(s), attrs, out);
+    ks_attrs_free(attrs);
+    return rv;
+}
+
+static CK_RV create_object(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+                           CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
+{
+    CK_RV rv = template_shape(pTemplate, ulCount);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (phObject == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    ks_session *s = NULL;
+    rv = ks_session_acquire(hSession, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_token *tok = s->token;
+    pthread_mutex_lock(&tok->lock);
+    ks_rule_ctx ctx = ks_token_rule_ctx(tok, KS_NO_MECH);
+    ks_why why = {KS_NO_ATTR, NULL};
+    ks_attrs attrs;
+    ks_attrs_init(&attrs);
+    rv = ks_rules_new_object(&attrs, KS_ORIGIN_CREATE, pTemplate, ulCount, NULL, 0, &ctx, &why);
+    if (rv == CKR_OK && ks_object_class_of(&attrs) == CKO_SECRET_KEY) {
+        rv = ks_rules_finish_key(&attrs, KS_ORIGIN_CREATE, &why);
+    }
+    if (rv == CKR_OK) {
+        rv = store_new(s, &attrs, phObject);
+    } else {
+        ks_attrs_free(&attrs);
+        ks_p11_why(&why);
+    }
+    pthread_mutex_unlock(&tok->lock);
+    ks_session_release(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+                               CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject)
+{
+    return ks_p11_exit("C_CreateObject", hSession, KS_NO_MECH,
+                       create_object(hSession, pTemplate, ulCount, phObject));
+}
+
+static CK_RV copy_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                         CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+                         CK_OBJECT_HANDLE_PTR phNewObject)
+{
+    CK_RV rv = template_shape(pTemplate, ulCount);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (phNewObject == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    ks_session *s = NULL;
+    rv = ks_session_acquire(hSession, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_token *tok = s->token;
+    pthread_mutex_lock(&tok->lock);
+    ks_object *obj = NULL;
+    rv = ks_token_get(tok, hSession, hObject, &obj);
+    if (rv == CKR_OK && obj->sealed_missing) {
+        rv = CKR_USER_NOT_LOGGED_IN;
+    }
+    if (rv == CKR_OK) {
+        ks_rule_ctx ctx = ks_token_rule_ctx(tok, KS_NO_MECH);
+        ks_why why = {KS_NO_ATTR, NULL};
+        ks_attrs attrs;
+        ks_attrs_init(&attrs);
+        rv = ks_rules_copy(&attrs, &obj->attrs, pTemplate, ulCount, &ctx, &why);
+        if (rv == CKR_OK) {
+            ks_attrs_remove(&attrs, CKA_UNIQUE_ID); /* the copy is a new object */
+            rv = store_new(s, &attrs, phNewObject);
+        } else {
+            ks_attrs_free(&attrs);
+            ks_p11_why(&why);
+        }
+    }
+    pthread_mutex_unlock(&tok->lock);
+    ks_session_release(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                             CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount,
+                             CK_OBJECT_HANDLE_PTR phNewObject)
+{
+    return ks_p11_exit("C_CopyObject", hSession, KS_NO_MECH,
+                       copy_object(hSession, hObject, pTemplate, ulCount, phNewObject));
+}
+
+static CK_RV destroy_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
+{
+    ks_session *s = NULL;
+    CK_RV rv = ks_session_acquire(hSession, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_token *tok = s->token;
+    pthread_mutex_lock(&tok->lock);
+    ks_object *obj = NULL;
+    rv = ks_token_get(tok, hSession, hObject, &obj);
+    if (rv == CKR_OK && obj->is_token && !ks_p11_session_rw(s)) {
+        rv = CKR_SESSION_READ_ONLY;
+    }
+    if (rv == CKR_OK && ks_attrs_bool(&obj->attrs, CKA_DESTROYABLE, CK_TRUE) != CK_TRUE) {
+        rv = CKR_ACTION_PROHIBITED;
+    }
+    if (rv == CKR_OK) {
+        rv = ks_token_remove(tok, ks_p11_session_rw(s), obj);
+    }
+    pthread_mutex_unlock(&tok->lock);
+    ks_session_release(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
+{
+    return ks_p11_exit("C_DestroyObject", hSession, KS_NO_MECH,
+                       destroy_object(hSession, hObject));
+}
+
+/* Resolve an object of the session under the token lock; the caller unlocks and releases. */
+static CK_RV object_of(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, ks_session **s,
+                       ks_object **obj)
+{
+    CK_RV rv = ks_session_acquire(hSession, s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    pthread_mutex_lock(&(*s)->token->lock);
+    rv = ks_token_get((*s)->token, hSession, hObject, obj);
+    if (rv != CKR_OK) {
+        pthread_mutex_unlock(&(*s)->token->lock);
+        ks_session_release(*s);
+    }
+    return rv;
+}
+
+static void object_done(ks_session *s)
+{
+    pthread_mutex_unlock(&s->token->lock);
+    ks_session_release(s);
+}
+
+static CK_RV get_object_size(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                             CK_ULONG_PTR pulSize)
+{
+    if (pulSize == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    ks_session *s = NULL;
+    ks_object *obj = NULL;
+    CK_RV rv = object_of(hSession, hObject, &s, &obj);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    *pulSize = ks_rules_object_size(&obj->attrs);
+    object_done(s);
+    return CKR_OK;
+}
+
+KS_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                                CK_ULONG_PTR pulSize)
+{
+    return ks_p11_exit("C_GetObjectSize", hSession, KS_NO_MECH,
+                       get_object_size(hSession, hObject, pulSize));
+}
+
+static int asks_for(const CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_ATTRIBUTE_TYPE type)
+{
+    for (CK_ULONG i = 0; i < count; i++) {
+        if (tmpl[i].type == type) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Counters live in the store, not in the attribute set: fill them into a view. */
+static CK_RV counters_view(ks_token *tok, const ks_object *obj, ks_attrs *view)
+{
+    static const struct {
+        CK_ATTRIBUTE_TYPE type;
+        const char *name;
+    } counters[] = {{CKA_KS_USAGE_COUNT, "usage"}, {CKA_KS_GCM_INVOCATIONS, "gcm"}};
+    CK_RV rv = ks_attrs_copy(view, &obj->attrs);
+    for (size_t i = 0; rv == CKR_OK && i < 2; i++) {
+        if (!ks_attrs_has(view, counters[i].type) || !obj->is_token) {
+            continue;
+        }
+        uint64_t value = 0;
+        rv = ks_store_counter_get(tok->store, obj->handle, counters[i].name, &value);
+        if (rv == CKR_OK) {
+            rv = ks_attrs_set_ulong(view, counters[i].type, (CK_ULONG)value);
+        }
+    }
+    return rv;
+}
+
+static CK_RV get_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                                 CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+    CK_RV rv = template_shape(pTemplate, ulCount);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_session *s = NULL;
+    ks_object *obj = NULL;
+    rv = object_of(hSession, hObject, &s, &obj);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (asks_for(pTemplate, ulCount, CKA_KS_USAGE_COUNT) ||
+        asks_for(pTemplate, ulCount, CKA_KS_GCM_INVOCATIONS)) {
+        ks_attrs view;
+        ks_attrs_init(&view);
+        rv = counters_view(s->token, obj, &view);
+        if (rv == CKR_OK) {
+            rv = ks_rules_get(&view, pTemplate, ulCount);
+        }
+        ks_attrs_free(&view);
+    } else {
+        rv = ks_rules_get(&obj->attrs, pTemplate, ulCount);
+    }
+    object_done(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                                    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+    return ks_p11_exit("C_GetAttributeValue", hSession, KS_NO_MECH,
+                       get_attribute_value(hSession, hObject, pTemplate, ulCount));
+}
+
+static CK_RV set_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                                 CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+    CK_RV rv = template_shape(pTemplate, ulCount);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_session *s = NULL;
+    ks_object *obj = NULL;
+    rv = object_of(hSession, hObject, &s, &obj);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (obj->is_token && !ks_p11_session_rw(s)) {
+        object_done(s);
+        return CKR_SESSION_READ_ONLY;
+    }
+    if (obj->sealed_missing) {
+        object_done(s);
+        return CKR_USER_NOT_LOGGED_IN;
+    }
+    ks_attrs next;
+    ks_attrs_init(&next);
+    rv = ks_attrs_copy(&next, &obj->attrs);
+    ks_rule_ctx ctx = ks_token_rule_ctx(s->token, KS_NO_MECH);
+    ks_why why = {KS_NO_ATTR, NULL};
+    if (rv == CKR_OK) {
+        rv = ks_rules_set(&next, pTemplate, ulCount, &ctx, &why);
+        if (rv != CKR_OK) {
+            ks_p11_why(&why);
+        }
+    }
+    CK_ULONG state = KS_STATE_ACTIVE;
+    if (rv == CKR_OK && ks_attrs_get_ulong(&next, CKA_KS_LIFECYCLE_STATE, &state) &&
+        state == KS_STATE_DESTROYED) {
+        /* SP 800-57 7.3.4: a destroyed key keeps its metadata, never its value. */
+        ks_attrs_remove(&next, CKA_VALUE);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_token_update(s->token, ks_p11_session_rw(s), obj, &next);
+    }
+    ks_attrs_free(&next);
+    object_done(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
+                                    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+    return ks_p11_exit("C_SetAttributeValue", hSession, KS_NO_MECH,
+                       set_attribute_value(hSession, hObject, pTemplate, ulCount));
+}
+
+static CK_RV find_init(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
+{
+    CK_RV rv = template_shape(pTemplate, ulCount);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    ks_session *s = NULL;
+    rv = ks_session_acquire(hSession, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (s->finding) {
+        ks_session_release(s);
+        return CKR_OPERATION_ACTIVE;
+    }
+    pthread_mutex_lock(&s->token->lock);
+    rv = ks_token_find(s->token, hSession, pTemplate, ulCount, &s->found, &s->found_count);
+    pthread_mutex_unlock(&s->token->lock);
+    if (rv == CKR_OK) {
+        s->finding = 1;
+        s->found_pos = 0;
+    }
+    ks_session_release(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
+                                  CK_ULONG ulCount)
+{
+    return ks_p11_exit("C_FindObjectsInit", hSession, KS_NO_MECH,
+                       find_init(hSession, pTemplate, ulCount));
+}
+
+static CK_RV find_objects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
+                          CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
+{
+    if ((phObject == NULL && ulMaxObjectCount != 0) || pulObjectCount == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    ks_session *s = NULL;
+    CK_RV rv = ks_session_acquire(hSession, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (!s->finding) {
+        ks_session_release(s);
+        return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    CK_ULONG n = 0;
+    while (n < ulMaxObjectCount && s->found_pos < s->found_count) {
+        phObject[n++] = s->found[s->found_pos++];
+    }
+    *pulObjectCount = n;
+    ks_session_release(s);
+    return CKR_OK;
+}
+
+KS_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
+                              CK_ULONG ulMaxObjectCount, CK_ULONG_PTR pulObjectCount)
+{
+    return ks_p11_exit("C_FindObjects", hSession, KS_NO_MECH,
+                       find_objects(hSession, phObject, ulMaxObjectCount, pulObjectCount));
+}
+
+static CK_RV find_final(CK_SESSION_HANDLE hSession)
+{
+    ks_session *s = NULL;
+    CK_RV rv = ks_session_acquire(hSession, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (!s->finding) {
+        rv = CKR_OPERATION_NOT_INITIALIZED;
+    } else {
+        ks_session_end_find(s);
+    }
+    ks_session_release(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
+{
+    return ks_p11_exit("C_FindObjectsFinal", hSession, KS_NO_MECH, find_final(hSession));
+}

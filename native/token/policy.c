@@ -1,0 +1,90 @@
+/* policy.c - lifecycle state, usage periods, allowed mechanisms and usage limits. */
+#include "token/policy.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "keystead.h"
+
+CK_RV ks_policy_allowed_mechanism(const ks_attrs *key, CK_MECHANISM_TYPE mech)
+{
+    const ks_attr *allowed = ks_attrs_find(key, CKA_ALLOWED_MECHANISMS);
+    if (allowed == NULL || allowed->len == 0) {
+        return CKR_OK;
+    }
+    size_t n = allowed->len / sizeof(CK_MECHANISM_TYPE);
+    for (size_t i = 0; i < n; i++) {
+        CK_MECHANISM_TYPE m;
+        memcpy(&m, allowed->value + i * sizeof(m), sizeof(m));
+        if (m == mech) {
+            return CKR_OK;
+        }
+    }
+    return CKR_MECHANISM_INVALID;
+}
+
+void ks_policy_today(CK_DATE *out)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char buf[16];
+    snprintf(buf, sizeof(buf), "%04u%02u%02u", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u);
+    memcpy(out->year, buf, 4);
+    memcpy(out->month, buf + 4, 2);
+    memcpy(out->day, buf + 6, 2);
+}
+
+/* A CK_DATE attribute bounds the period when it holds 8 digits; empty means unbounded. */
+static int date_bound(const ks_attrs *key, CK_ATTRIBUTE_TYPE type, char out[8])
+{
+    const ks_attr *a = ks_attrs_find(key, type);
+    if (a == NULL || a->len != sizeof(CK_DATE)) {
+        return 0;
+    }
+    memcpy(out, a->value, 8);
+    return 1;
+}
+
+static int within(const ks_attrs *key, CK_ATTRIBUTE_TYPE start, CK_ATTRIBUTE_TYPE end)
+{
+    CK_DATE today;
+    ks_policy_today(&today);
+    char now[8];
+    char bound[8];
+    memcpy(now, &today, 8);
+    if (date_bound(key, start, bound) && memcmp(now, bound, 8) < 0) {
+        return 0;
+    }
+    if (date_bound(key, end, bound) && memcmp(now, bound, 8) > 0) {
+        return 0;
+    }
+    return 1;
+}
+
+CK_RV ks_policy_check_use(const ks_attrs *key, ks_use use)
+{
+    CK_ULONG state = KS_STATE_ACTIVE;
+    ks_attrs_get_ulong(key, CKA_KS_LIFECYCLE_STATE, &state);
+    CK_BBOOL override = ks_attrs_bool(key, CKA_KS_PROCESS_OVERRIDE, CK_FALSE);
+    if (!ks_lifecycle_permits(state, use, override)) {
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    int ok = use == KS_USE_PROTECT
+                 ? within(key, CKA_START_DATE, CKA_END_DATE)
+                 : within(key, CKA_KS_PROCESS_START_DATE, CKA_KS_PROCESS_END_DATE);
+    return ok ? CKR_OK : CKR_KEY_FUNCTION_NOT_PERMITTED;
+}
+
+CK_RV ks_policy_count_use(ks_token *tok, ks_object *key)
+{
+    CK_ULONG limit = 0;
+    ks_attrs_get_ulong(&key->attrs, CKA_KS_USAGE_LIMIT, &limit);
+    if (limit == 0 || !key->is_token || tok->store == NULL) {
+        return CKR_OK;
+    }
+    uint64_t before = 0;
+    return ks_store_counter_add(tok->store, key->handle, "usage", 1, limit, &before);
+}

@@ -1,0 +1,143 @@
+/* wrap_policy.c - the strict wrap policy (see wrap_policy.h for the attacks it stops). */
+#include "token/wrap_policy.h"
+
+#include <string.h>
+
+#include "crypto/hmac.h"
+#include "crypto/mem.h"
+#include "keystead.h"
+
+int ks_wrap_policy_value_known(const ks_attrs *key)
+{
+    /* Imported, unwrapped under a known key, or ever readable (not always sensitive). */
+    return ks_attrs_bool(key, CKA_KS_VALUE_KNOWN, CK_TRUE) == CK_TRUE ||
+           ks_attrs_bool(key, CKA_ALWAYS_SENSITIVE, CK_FALSE) != CK_TRUE;
+}
+
+static CK_ULONG value_len(const ks_attrs *key)
+{
+    CK_ULONG len = 0;
+    if (!ks_attrs_get_ulong(key, CKA_VALUE_LEN, &len)) {
+        const ks_attr *v = ks_attrs_find(key, CKA_VALUE);
+        len = v ? v->len : 0;
+    }
+    return len;
+}
+
+CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
+                                const ks_attrs *kek, const ks_attrs *key)
+{
+    (void)mech;
+    if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT) {
+        return CKR_OK;
+    }
+    int trusted = ks_attrs_bool(kek, CKA_TRUSTED, CK_FALSE) == CK_TRUE;
+    if (!trusted && ks_wrap_policy_value_known(kek)) {
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    CK_ULONG kt = (CK_ULONG)-1;
+    ks_attrs_get_ulong(key, CKA_KEY_TYPE, &kt);
+    /* An AES key of n bytes gives n*8 bits of security; generic and HMAC keys are capped at
+     * 256 bits of security (SP 800-57 Part 1 table 2 / SP 800-107). */
+    CK_ULONG need = value_len(key);
+    if (kt != CKK_AES && need > 32) {
+        need = 32;
+    }
+    if (value_len(kek) < need) {
+        return CKR_WRAPPING_KEY_SIZE_RANGE;
+    }
+    return CKR_OK;
+}
+
+CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
+                                  const ks_attrs *kek, ks_attrs *new_key)
+{
+    (void)mech;
+    (void)kek;
+    if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT) {
+        return CKR_OK;
+    }
+    if (ks_attrs_bool(new_key, CKA_SENSITIVE, CK_TRUE) != CK_TRUE) {
+        return CKR_TEMPLATE_INCONSISTENT;
+    }
+    return CKR_OK;
+}
+
+/* The role registry keys values by HMAC-SHA-256(token key, "keystead role" || value): equal
+ * values meet, and the fingerprint reveals nothing without the token key. */
+static CK_RV fingerprint(const ks_token *tok, const ks_attr *value, uint8_t out[32])
+{
+    static const uint8_t label[] = "keystead role";
+    if (tok->token_key == NULL) {
+        return CKR_USER_NOT_LOGGED_IN;
+    }
+    ks_hmac_ctx ctx;
+    ks_status st = ks_hmac_init(&ctx, KS_MD_SHA256, tok->token_key, KS_TOKEN_KEY_LEN);
+    if (st == KS_OK) {
+        st = ks_hmac_update(&ctx, label, sizeof(label) - 1);
+    }
+    if (st == KS_OK) {
+        st = ks_hmac_update(&ctx, value->value, value->len);
+    }
+    if (st == KS_OK) {
+        st = ks_hmac_final(&ctx, out, 32);
+    }
+    ks_hmac_clear(&ctx);
+    return st == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
+}
+
+/* The role of a value is a token-wide counter named after its fingerprint: adding the role
+ * with the role itself as the limit succeeds only on a value that has none yet, atomically
+ * across processes; afterwards the counter holds the role for good. */
+static CK_RV value_role(ks_store *store, const uint8_t fp[32], ks_role role, ks_role *fixed)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* 192 bits of the fingerprint name the counter (names are at most 64 characters). */
+    char name[5 + 48 + 1] = "role:";
+    for (size_t i = 0; i < 24; i++) {
+        name[5 + 2 * i] = hex[fp[i] >> 4];
+        name[5 + 2 * i + 1] = hex[fp[i] & 15];
+    }
+    name[5 + 48] = '\0';
+    uint64_t value = 0;
+    CK_RV rv = ks_store_counter_get(store, 0, name, &value);
+    if (rv == CKR_OK && value == 0) {
+        uint64_t before = 0;
+        rv = ks_store_counter_add(store, 0, name, (uint64_t)role, (uint64_t)role, &before);
+        if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
+            rv = ks_store_counter_get(store, 0, name, &value); /* another process won */
+        } else {
+            value = (uint64_t)role;
+        }
+    }
+    *fixed = (ks_role)value;
+    ks_wipe(name, sizeof(name));
+    return rv;
+}
+
+CK_RV ks_wrap_policy_use(ks_token *tok, const ks_object *key, ks_role role)
+{
+    if (tok->cfg->wrap_policy == KS_WRAP_POLICY_COMPAT || tok->store == NULL) {
+        return CKR_OK;
+    }
+    CK_ULONG kt = (CK_ULONG)-1;
+    ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &kt);
+    if (kt != CKK_AES) {
+        return CKR_OK; /* only AES keys can wrap here; other types have one role anyway */
+    }
+    const ks_attr *value = ks_attrs_find(&key->attrs, CKA_VALUE);
+    if (value == NULL) {
+        return CKR_USER_NOT_LOGGED_IN;
+    }
+    uint8_t fp[32];
+    CK_RV rv = fingerprint(tok, value, fp);
+    ks_role fixed = KS_ROLE_NONE;
+    if (rv == CKR_OK) {
+        rv = value_role(tok->store, fp, role, &fixed);
+    }
+    ks_wipe(fp, sizeof(fp));
+    if (rv == CKR_OK && fixed != role) {
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    return rv;
+}
