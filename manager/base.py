@@ -83,7 +83,10 @@ class ManagerBase:
 
     def audit(self, tx: CatalogueTx, action: str, key: str | None, version: int | None,
               reason: str = "", result: str = "ok", **details: object) -> AuditRecord:
-        """Append one audit record inside ``tx`` (so it commits with the change)."""
+        """Append one audit record inside ``tx`` (so it commits with the change). Records
+        made under a clock other than the wall clock say so (``details["clock"]``)."""
+        if not isinstance(self.clock, SystemClock):
+            details.setdefault("clock", "manual")
         rec = AuditRecord(seq=0, at=self.now(), actor=self.actor, action=action, key_name=key,
                           version=version, reason=reason, result=result, details=dict(details))
         return tx.append_audit(rec)
