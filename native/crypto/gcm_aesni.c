@@ -87,55 +87,106 @@ KS_AESNI void ks_gcm_aesni_ghash(const uint8_t *htable, uint8_t ghash[16], const
     _mm_storeu_si128((__m128i *)ghash, bswap128(y));
 }
 
-/* AES-CTR over n (1..8) blocks and GHASH of the ciphertext; c holds the counter block
- * byte-reversed, so that its 32-bit counter is dword 0 and _mm_add_epi32 is inc32. */
-KS_AESNI KS_INLINE void crypt_n(const __m128i *rk, unsigned rounds, const uint8_t *htable,
-                                __m128i *c, __m128i *y, uint8_t *out, const uint8_t *in,
-                                size_t n, int encrypt)
+/* One AES round over the eight blocks of a batch. */
+KS_AESNI KS_INLINE void aes_round8(__m128i b[8], __m128i k)
 {
-    __m128i b[8] = {0}, x[8] = {0}; /* zeroed for the compiler: only n are used */
 #pragma GCC unroll 8
-    for (size_t i = 0; i < n; i++) {
-        __m128i ci = _mm_add_epi32(*c, _mm_set_epi32(0, 0, 0, (int)i));
-        b[i] = _mm_xor_si128(bswap128(ci), rk[0]);
+    for (int i = 0; i < 8; i++) {
+        b[i] = _mm_aesenc_si128(b[i], k);
     }
-    *c = _mm_add_epi32(*c, _mm_set_epi32(0, 0, 0, (int)n));
-    for (unsigned r = 1; r < rounds; r++) {
-#pragma GCC unroll 8
-        for (size_t i = 0; i < n; i++) {
-            b[i] = _mm_aesenc_si128(b[i], rk[r]);
+}
+
+/* Rounds 1..rounds-1 of a batch; with x != NULL the GHASH of the eight blocks x (K_8..K_1)
+ * is woven in, one multiply per round, the reduction in round 9, so that the AES and the
+ * carry-less multiply units work at the same time. rounds (10, 12, 14) is public. */
+KS_AESNI KS_INLINE __m128i rounds8(__m128i b[8], const uint8_t *rk, unsigned rounds, __m128i y,
+                                   const __m128i *x, const uint8_t *hp)
+{
+    gf_acc acc = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
+#pragma GCC unroll 9
+    for (unsigned r = 1; r < 10; r++) {
+        aes_round8(b, _mm_loadu_si128((const __m128i *)(rk + 16 * r)));
+        if (x != NULL && r <= 8) {
+            __m128i xi = r == 1 ? _mm_xor_si128(x[0], y) : x[r - 1];
+            gf_mul_acc(&acc, xi, _mm_loadu_si128((const __m128i *)(hp + 16 * (r - 1))));
         }
     }
-#pragma GCC unroll 8
+    for (unsigned r = 10; r < rounds; r++) {
+        aes_round8(b, _mm_loadu_si128((const __m128i *)(rk + 16 * r)));
+    }
+    return x != NULL ? gf_reduce(acc) : y;
+}
+
+/* Fewer than 8 blocks: one at a time, then one aggregated GHASH. */
+KS_AESNI KS_INLINE void crypt_tail(const ks_aes_key *aes, const uint8_t *htable, __m128i *c,
+                                   __m128i *y, uint8_t *out, const uint8_t *in, size_t n,
+                                   int encrypt)
+{
+    __m128i x[8];
     for (size_t i = 0; i < n; i++) {
+        uint8_t ks[16];
+        _mm_storeu_si128((__m128i *)ks, bswap128(*c));
+        *c = _mm_add_epi32(*c, _mm_set_epi32(0, 0, 0, 1));
+        ks_gcm_aesni_block(aes, ks, ks);
         __m128i d = _mm_loadu_si128((const __m128i *)(in + 16 * i));
-        b[i] = _mm_xor_si128(_mm_aesenclast_si128(b[i], rk[rounds]), d);
-        x[i] = bswap128(encrypt ? b[i] : d);
-        _mm_storeu_si128((__m128i *)(out + 16 * i), b[i]);
+        __m128i o = _mm_xor_si128(d, _mm_loadu_si128((const __m128i *)ks));
+        ks_wipe(ks, sizeof(ks));
+        _mm_storeu_si128((__m128i *)(out + 16 * i), o);
+        x[i] = bswap128(encrypt ? o : d);
     }
     *y = ghash_n(*y, x, htable + 16 * (KS_GCM_HPOWERS - n), n);
 }
 
+/* CTR and GHASH over nblocks. c holds the counter block byte-reversed, so that its 32-bit
+ * counter is dword 0 and _mm_add_epi32 is inc32 (SP 800-38D 6.2). Encrypting, each batch's
+ * ciphertext is hashed during the next batch's AES; decrypting, during its own. */
 KS_AESNI KS_INLINE void aesni_crypt(const ks_gcm_key *key, uint8_t ctr[16], uint8_t ghash[16],
                                     uint8_t *out, const uint8_t *in, size_t nblocks,
                                     int encrypt)
 {
-    __m128i rk[15];
-    unsigned rounds = key->aes.rounds;
-    for (unsigned r = 0; r <= rounds; r++) {
-        rk[r] = _mm_loadu_si128((const __m128i *)(key->aes.enc + 16 * r));
-    }
+    const uint8_t *rk = key->aes.enc;
+    const uint8_t *hp = key->htable + 16 * (KS_GCM_HPOWERS - 8);
+    const unsigned rounds = key->aes.rounds;
+    const __m128i rk0 = _mm_loadu_si128((const __m128i *)rk);
+    const __m128i rkl = _mm_loadu_si128((const __m128i *)(rk + 16 * rounds));
     __m128i c = bswap128(_mm_loadu_si128((const __m128i *)ctr));
     __m128i y = bswap128(_mm_loadu_si128((const __m128i *)ghash));
+    __m128i x[8];
+    int pending = 0;
     for (; nblocks >= 8; nblocks -= 8, in += 128, out += 128) {
-        crypt_n(rk, rounds, key->htable, &c, &y, out, in, 8, encrypt);
+        __m128i b[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            b[i] = _mm_xor_si128(bswap128(_mm_add_epi32(c, _mm_set_epi32(0, 0, 0, i))), rk0);
+            if (!encrypt) {
+                x[i] = bswap128(_mm_loadu_si128((const __m128i *)(in + 16 * i)));
+            }
+        }
+        c = _mm_add_epi32(c, _mm_set_epi32(0, 0, 0, 8));
+        if (!encrypt || pending) {
+            y = rounds8(b, rk, rounds, y, x, hp);
+        } else {
+            rounds8(b, rk, rounds, y, NULL, hp);
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            __m128i d = _mm_loadu_si128((const __m128i *)(in + 16 * i));
+            b[i] = _mm_xor_si128(_mm_aesenclast_si128(b[i], rkl), d);
+            _mm_storeu_si128((__m128i *)(out + 16 * i), b[i]);
+            if (encrypt) {
+                x[i] = bswap128(b[i]);
+            }
+        }
+        pending = encrypt;
+    }
+    if (pending) {
+        y = ghash_n(y, x, hp, 8);
     }
     if (nblocks > 0) {
-        crypt_n(rk, rounds, key->htable, &c, &y, out, in, nblocks, encrypt);
+        crypt_tail(&key->aes, key->htable, &c, &y, out, in, nblocks, encrypt);
     }
     _mm_storeu_si128((__m128i *)ctr, bswap128(c));
     _mm_storeu_si128((__m128i *)ghash, bswap128(y));
-    ks_wipe(rk, sizeof(rk));
 }
 
 KS_AESNI void ks_gcm_aesni_encrypt(const ks_gcm_key *key, uint8_t ctr[16], uint8_t ghash[16],
