@@ -145,7 +145,7 @@ def build_bench(out_path: str, cc: str | None = None) -> str:
     cc = cc or os.environ.get("CC", "cc")
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
     crypto = sorted(glob.glob(os.path.join(HERE, "crypto", "*.c")))
-    subprocess.run([cc, *flags(), "-O2", *[f"-I{d}" for d in include_dirs()], "-o", out_path,
+    subprocess.run([cc, *flags(), *[f"-I{d}" for d in include_dirs()], "-o", out_path,
                     os.path.join(HERE, "bench", "bench_core.c"), *crypto, "-lcrypto",
                     "-lpthread"], check=True)
     return out_path

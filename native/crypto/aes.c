@@ -319,3 +319,39 @@ ks_status ks_aes_ctr32_xor(const ks_aes_key *key, const uint8_t ctr[16], uint8_t
     ks_aesni_ctr32(key->enc, key->rounds, ctr, out, in, nblocks);
     return KS_OK;
 }
+
+/* ---- CBC-MAC chaining -------------------------------------------------------------- */
+
+ks_status ks_aes_cbc_mac(const ks_aes_key *key, uint8_t x[16], const uint8_t *in,
+                         size_t nblocks)
+{
+    enum { CHUNK = 64 };
+    uint8_t scratch[CHUNK * 16];
+
+    if (!key_ok(key)) {
+        return KS_ERR_ARGS;
+    }
+    if (key->impl == KS_AES_IMPL_AESNI) {
+        ks_aesni_cbc_mac(key->enc, key->rounds, x, in, nblocks);
+        return KS_OK;
+    }
+    /* libcrypto: CBC-encrypt into scratch; the chaining value is the last block out. */
+    ensure_init();
+    EVP_CIPHER_CTX *ctx = evp_start(key, g_cbc, x, 1);
+    if (ctx == NULL) {
+        return KS_ERR_INTERNAL;
+    }
+    ks_status st = KS_OK;
+    while (st == KS_OK && nblocks > 0) {
+        size_t n = nblocks < CHUNK ? nblocks : CHUNK;
+        st = evp_feed(ctx, scratch, in, 16 * n);
+        if (st == KS_OK) {
+            memcpy(x, scratch + 16 * (n - 1), 16);
+        }
+        in += 16 * n;
+        nblocks -= n;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    ks_wipe(scratch, sizeof(scratch));
+    return st;
+}

@@ -28,9 +28,21 @@ void ks_aesni_cbc_decrypt(const uint8_t *dk, unsigned rounds, uint8_t iv[16], ui
 void ks_aesni_ctr32(const uint8_t *rk, unsigned rounds, const uint8_t ctr[16], uint8_t *out,
                     const uint8_t *in, size_t nblocks);
 
-/* aes.c: the same CTR step, dispatched on key->impl. */
+/* CBC-MAC chaining (the body of CMAC, SP 800-38B 6.2 step 6): x = E(x ^ block) over
+ * nblocks, nothing stored but x. */
+void ks_aesni_cbc_mac(const uint8_t *rk, unsigned rounds, uint8_t x[16], const uint8_t *in,
+                      size_t nblocks);
+/* The wrapping function W and its inverse (SP 800-38F 6.1) with A and the block in
+ * registers; a is the initial value in and C[0] out (W), or the reverse (W^-1). */
+void ks_aesni_kw_w(const uint8_t *rk, unsigned rounds, uint8_t a[8], uint8_t *r, size_t n);
+void ks_aesni_kw_w_inv(const uint8_t *dk, unsigned rounds, uint8_t a[8], uint8_t *r,
+                       size_t n);
+
+/* aes.c: the CTR step and CBC-MAC chaining, dispatched on key->impl. */
 ks_status ks_aes_ctr32_xor(const ks_aes_key *key, const uint8_t ctr[16], uint8_t *out,
                            const uint8_t *in, size_t nblocks);
+ks_status ks_aes_cbc_mac(const ks_aes_key *key, uint8_t x[16], const uint8_t *in,
+                         size_t nblocks);
 
 /* A block-at-a-time handle: begin, run any number of times, end (always, even on error). */
 typedef struct ks_aes_ecb_ctx {

@@ -207,3 +207,51 @@ KS_AESNI void ks_aesni_ctr32(const uint8_t *rk, unsigned rounds, const uint8_t c
         STOREU(out, _mm_xor_si128(ks, LOADU(in)));
     }
 }
+
+KS_AESNI void ks_aesni_cbc_mac(const uint8_t *rk, unsigned rounds, uint8_t x[16],
+                               const uint8_t *in, size_t nblocks)
+{
+    __m128i c = LOADU(x);
+    for (; nblocks > 0; nblocks--, in += 16) {
+        c = enc1(rk, rounds, _mm_xor_si128(c, LOADU(in)));
+    }
+    STOREU(x, c);
+}
+
+/* In a 128-bit register the block A || R[i] has A in the low quadword (bytes 0..7). The
+ * 64-bit counter t of RFC 3394 2.2.1 is big-endian in those bytes, hence the byte swap. */
+KS_AESNI static inline __m128i t_mask(uint64_t t)
+{
+    return _mm_cvtsi64_si128((long long)__builtin_bswap64(t));
+}
+
+KS_AESNI void ks_aesni_kw_w(const uint8_t *rk, unsigned rounds, uint8_t a[8], uint8_t *r,
+                            size_t n)
+{
+    __m128i av = _mm_loadl_epi64((const __m128i *)(const void *)a);
+    for (uint64_t j = 0; j < 6; j++) {
+        for (size_t i = 0; i < n; i++) {
+            __m128i *ri = (__m128i *)(void *)(r + 8 * i);
+            __m128i b = enc1(rk, rounds, _mm_unpacklo_epi64(av, _mm_loadl_epi64(ri)));
+            av = _mm_xor_si128(b, t_mask(n * j + i + 1));
+            _mm_storel_epi64(ri, _mm_unpackhi_epi64(b, b));
+        }
+    }
+    _mm_storel_epi64((__m128i *)(void *)a, av);
+}
+
+KS_AESNI void ks_aesni_kw_w_inv(const uint8_t *dk, unsigned rounds, uint8_t a[8], uint8_t *r,
+                                size_t n)
+{
+    __m128i av = _mm_loadl_epi64((const __m128i *)(const void *)a);
+    for (uint64_t j = 6; j-- > 0;) {
+        for (size_t i = n; i-- > 0;) {
+            __m128i *ri = (__m128i *)(void *)(r + 8 * i);
+            __m128i x = _mm_xor_si128(av, t_mask(n * j + i + 1));
+            __m128i b = dec1(dk, rounds, _mm_unpacklo_epi64(x, _mm_loadl_epi64(ri)));
+            av = b;
+            _mm_storel_epi64(ri, _mm_unpackhi_epi64(b, b));
+        }
+    }
+    _mm_storel_epi64((__m128i *)(void *)a, av);
+}

@@ -53,8 +53,6 @@ static void xor16(uint8_t *x, const uint8_t *y)
 
 ks_status ks_cmac_update(ks_cmac_ctx *ctx, const uint8_t *in, size_t in_len)
 {
-    ks_aes_ecb_ctx ecb;
-
     if (ctx == NULL || (in_len > 0 && in == NULL) || ctx->buf_len > 16) {
         return KS_ERR_ARGS;
     }
@@ -74,19 +72,16 @@ ks_status ks_cmac_update(ks_cmac_ctx *ctx, const uint8_t *in, size_t in_len)
     }
 
     /* More data follows the full buffer: chain it, then every block but the last. */
-    ks_status st = ks_aes_ecb_begin(&ecb, &ctx->key, 0);
-    if (st == KS_OK) {
-        xor16(ctx->x, ctx->buf);
-        st = ks_aes_ecb_run(&ecb, ctx->x, ctx->x, 1);
+    size_t body = (in_len - 1) / 16;
+    ks_status st = ks_aes_cbc_mac(&ctx->key, ctx->x, ctx->buf, 1);
+    if (st == KS_OK && body > 0) {
+        st = ks_aes_cbc_mac(&ctx->key, ctx->x, in, body);
     }
-    for (; st == KS_OK && in_len > 16; in += 16, in_len -= 16) {
-        xor16(ctx->x, in);
-        st = ks_aes_ecb_run(&ecb, ctx->x, ctx->x, 1);
-    }
-    ks_aes_ecb_end(&ecb);
     if (st != KS_OK) {
         return st;
     }
+    in += 16 * body;
+    in_len -= 16 * body;
     memcpy(ctx->buf, in, in_len);
     ctx->buf_len = (unsigned)in_len;
     return KS_OK;

@@ -45,9 +45,14 @@ static void xor_t(uint8_t a[8], uint64_t t)
 }
 
 /* W (SP 800-38F 6.1 algorithm 1): a is the initial value in and C[0] out; r holds the n
- * semiblocks, transformed in place. */
+ * semiblocks, transformed in place. AES-NI keys take the register-resident kernel; others
+ * go block by block through one libcrypto context. */
 static ks_status wrap_w(const ks_aes_key *kek, uint8_t a[8], uint8_t *r, size_t n)
 {
+    if (kek->impl == KS_AES_IMPL_AESNI) {
+        ks_aesni_kw_w(kek->enc, kek->rounds, a, r, n);
+        return KS_OK;
+    }
     ks_aes_ecb_ctx ecb;
     uint8_t b[16];
     ks_status st = ks_aes_ecb_begin(&ecb, kek, 0);
@@ -70,6 +75,10 @@ static ks_status wrap_w(const ks_aes_key *kek, uint8_t a[8], uint8_t *r, size_t 
 /* W^-1 (SP 800-38F 6.1 algorithm 2): a is C[0] in and the recovered initial value out. */
 static ks_status unwrap_w(const ks_aes_key *kek, uint8_t a[8], uint8_t *r, size_t n)
 {
+    if (kek->impl == KS_AES_IMPL_AESNI) {
+        ks_aesni_kw_w_inv(kek->dec, kek->rounds, a, r, n);
+        return KS_OK;
+    }
     ks_aes_ecb_ctx ecb;
     uint8_t b[16];
     ks_status st = ks_aes_ecb_begin(&ecb, kek, 1);
