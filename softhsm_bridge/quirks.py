@@ -144,6 +144,39 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "returns CKR_ATTRIBUTE_VALUE_INVALID",
             "test_keys.py::test_generate_inconsistent_class",
         ),
+        Quirk(
+            "gcm-bad-tag-general-error",
+            "a GCM tag that does not verify is CKR_ENCRYPTED_DATA_INVALID (5.9 C_Decrypt)",
+            "returns CKR_GENERAL_ERROR for a flipped tag bit, changed AAD, or input shorter "
+            "than the tag",
+            "test_encrypt.py::test_gcm_bad_tag",
+        ),
+        Quirk(
+            "bad-padding-general-error",
+            "CBC-PAD ciphertext with invalid padding is CKR_ENCRYPTED_DATA_INVALID (5.9)",
+            "returns CKR_GENERAL_ERROR",
+            "test_encrypt.py::test_cbc_pad_bad_padding",
+        ),
+        Quirk(
+            "bad-mechanism-param-code",
+            "a malformed mechanism parameter is CKR_MECHANISM_PARAM_INVALID (5.8 C_EncryptInit)",
+            "returns CKR_MECHANISM_INVALID for a CBC IV of 8 or 17 bytes and "
+            "CKR_ARGUMENTS_BAD for a missing IV or a GCM tag of 136 bits",
+            "test_encrypt.py::test_cbc_bad_iv, test_gcm_bad_tag_bits",
+        ),
+        Quirk(
+            "gcm-empty-iv-accepted",
+            "a GCM IV of zero bits is CKR_MECHANISM_PARAM_INVALID (SP 800-38D 5.2.1.1: "
+            "1 <= len(IV))",
+            "C_EncryptInit accepts an empty IV",
+            "test_encrypt.py::test_gcm_empty_iv",
+        ),
+        Quirk(
+            "key-handle-object-handle-invalid",
+            "an invalid key handle in C_EncryptInit is CKR_KEY_HANDLE_INVALID (5.8)",
+            "returns CKR_OBJECT_HANDLE_INVALID",
+            "test_encrypt.py::test_key_handle_invalid",
+        ),
     ),
 }
 
