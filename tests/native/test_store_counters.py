@@ -1,0 +1,122 @@
+"""Persistent counters (ks_store_counter_add/get): limits, atomicity across processes, and
+what survives a writer killed with SIGKILL mid-write."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from keystead.core import lib
+
+from tests.native import store_workers
+from tests.native.store_support import Store, ok, secret_key
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "token-0.sqlite"
+
+
+def test_counter_add_and_get(db: Path) -> None:
+    with Store(db) as s:
+        key = s.provision()
+        handle = s.put(secret_key(b"v" * 16), key)[1]
+        assert s.counter_get(handle, b"usage") == (lib.CKR_OK, 0)
+        assert s.counter_add(handle, b"usage", 3) == (lib.CKR_OK, 0)
+        assert s.counter_add(handle, b"usage", 2) == (lib.CKR_OK, 3)
+        assert s.counter_add(handle, b"gcm", 1) == (lib.CKR_OK, 0)
+        assert s.counter_get(handle, b"usage") == (lib.CKR_OK, 5)
+        assert s.counter_add(handle, b"usage", 0) == (lib.CKR_OK, 5)
+        assert s.counter_add(0, b"usage", 1) == (lib.CKR_OK, 0)  # the token's own
+    with Store(db, create=False) as s:
+        assert s.counter_get(handle, b"usage") == (lib.CKR_OK, 5)
+        ok(s.delete(handle))
+        assert s.counter_get(handle, b"usage")[0] == lib.CKR_OBJECT_HANDLE_INVALID
+
+
+def test_limit_refuses_without_adding(db: Path) -> None:
+    with Store(db) as s:
+        assert s.counter_add(0, b"n", 4, limit=5) == (lib.CKR_OK, 0)
+        assert s.counter_add(0, b"n", 1, limit=5) == (lib.CKR_OK, 4)
+        assert s.counter_add(0, b"n", 1, limit=5)[0] == lib.CKR_KEY_FUNCTION_NOT_PERMITTED
+        assert s.counter_get(0, b"n") == (lib.CKR_OK, 5)
+        assert s.counter_add(0, b"n", 10)[0] == lib.CKR_OK  # no limit
+
+
+def test_full_64_bit_range_and_no_wrap(db: Path) -> None:
+    with Store(db) as s:
+        top = 2**64 - 1
+        assert s.counter_add(0, b"big", top - 1) == (lib.CKR_OK, 0)
+        assert s.counter_add(0, b"big", 1) == (lib.CKR_OK, top - 1)
+        assert s.counter_get(0, b"big") == (lib.CKR_OK, top)
+        assert s.counter_add(0, b"big", 1)[0] == lib.CKR_KEY_FUNCTION_NOT_PERMITTED
+        assert s.counter_get(0, b"big") == (lib.CKR_OK, top)
+
+
+def test_two_processes_never_lose_an_add(db: Path) -> None:
+    Store(db).close()
+    rounds = 250
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        results = pool.starmap(store_workers.hammer, [(str(db), b"usage", rounds)] * 2)
+    for seen in results:
+        assert seen == sorted(seen) and len(set(seen)) == rounds  # monotonic in each process
+    assert sorted(results[0] + results[1]) == list(range(2 * rounds))  # atomic: no duplicate
+    with Store(db, create=False) as s:
+        assert s.counter_get(0, b"usage") == (lib.CKR_OK, 2 * rounds)
+
+
+def _run_and_kill(db: Path, key: bytes, after: float) -> list[str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *sys.path]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.native.store_workers", "write", str(db), key.hex()],
+        stdout=subprocess.PIPE, cwd=ROOT, env=env, text=True,
+    )
+    time.sleep(after)
+    proc.send_signal(signal.SIGKILL)
+    out, _ = proc.communicate()
+    return out.splitlines()
+
+
+def test_kill_9_keeps_every_acknowledged_write(db: Path) -> None:
+    """Each round kills the writer at a random moment; every write it printed must be there,
+    whole, and the token counter never goes below what the writer saw."""
+    with Store(db) as s:
+        key = s.provision()
+    rng = random.Random(1234)
+    floor = 0
+    seen_objects: dict[int, tuple[int, bytes]] = {}
+    for _ in range(8):
+        lines = _run_and_kill(db, key, rng.uniform(0.4, 1.2))
+        for line in lines:
+            kind, *rest = line.split()
+            if kind == "o":
+                seen_objects[int(rest[1])] = (int(rest[0]), b"obj-%d" % int(rest[0]))
+            elif kind == "u":
+                seen_objects[int(rest[1])] = (int(rest[0]), b"upd-%d" % int(rest[0]))
+            elif kind == "c":
+                floor = max(floor, int(rest[0]) + 1)
+        with Store(db, create=False) as s:
+            value = s.counter_get(0, b"ops")
+            assert value[0] == lib.CKR_OK and value[1] >= floor
+            floor = value[1]
+            for handle, (i, label) in seen_objects.items():
+                rv, got, missing = s.load(handle, key)
+                assert rv == lib.CKR_OK and not missing
+                assert got[lib.CKA_VALUE] == store_workers.object_value(i)
+                # the update may have committed without being printed: either label is whole
+                assert got[lib.CKA_LABEL] in (label, b"upd-%d" % i)
+            # no half-written object: every stored object opens completely
+            for handle in s.find()[1]:
+                rv, got, missing = s.load(handle, key)
+                assert rv == lib.CKR_OK and lib.CKA_VALUE in got and lib.CKA_LABEL in got
+    assert len(seen_objects) > 0
