@@ -24,10 +24,11 @@ typedef enum ks_gcm_impl {
     KS_GCM_IMPL_LIBCRYPTO,
 } ks_gcm_impl;
 
-/* A key: the AES schedule and the precomputed powers of H. Secret: ks_gcm_clear() it. */
+/* A key: the AES schedule and the precomputed powers of H. Secret: ks_gcm_clear() it.
+ * Alignment stays at 16 (what malloc and cffi's ffi.new give); the kernels load unaligned. */
 typedef struct ks_gcm_key {
     ks_aes_key aes;
-    _Alignas(64) uint8_t htable[16 * 16]; /* H^1..H^16 in the kernel's layout */
+    _Alignas(16) uint8_t htable[16 * 16]; /* H^16..H^1 in the kernels' layout, gcm_internal.h */
     ks_gcm_impl impl;                     /* resolved at init, never AUTO */
 } ks_gcm_key;
 
@@ -39,7 +40,7 @@ typedef struct ks_gcm_ctx {
     _Alignas(16) uint8_t ghash[16];   /* running GHASH */
     _Alignas(16) uint8_t partial[16]; /* pending bytes: AAD, or keystream for the data */
     unsigned partial_len;
-    int phase;                        /* 0 = AAD, 1 = data, 2 = finished */
+    int phase;                        /* 0 = AAD, 1 = encrypting, 2 = finished, 3 = decrypting */
     uint64_t aad_len;
     uint64_t msg_len;
     void *lc;                         /* libcrypto context on that path, else NULL */
