@@ -177,6 +177,14 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "returns CKR_OBJECT_HANDLE_INVALID",
             "test_encrypt.py::test_key_handle_invalid",
         ),
+        Quirk(
+            "hmac-min-key-size",
+            "HMAC takes keys of any length (RFC 2104; RFC 4231 test cases 1-2 use 20- and "
+            "4-byte keys); a token may only narrow this through ulMinKeySize",
+            "declares ulMinKeySize 32/48/64 bytes for SHA256/384/512_HMAC and refuses shorter "
+            "keys with CKR_KEY_SIZE_RANGE (a declared limitation, not a wrong code)",
+            "test_sign.py::test_hmac_rfc4231",
+        ),
     ),
 }
 
