@@ -54,7 +54,8 @@ def mechanism(mtype: int, param: bytes | Any | None = None, length: int | None =
     else:
         keep.append(param)
         m.pParameter = param
-        m.ulParameterLen = ffi.sizeof(ffi.typeof(param).item)
+        item = ffi.typeof(param).item
+        m.ulParameterLen = 0 if item.cname == "void" else ffi.sizeof(item)
     if length is not None:
         m.ulParameterLen = length
     return Mech(m, keep)
@@ -63,8 +64,8 @@ def mechanism(mtype: int, param: bytes | Any | None = None, length: int | None =
 def gcm_mech(iv: bytes, aad: bytes = b"", tag_bits: int = 128, iv_bits: int | None = None) -> Mech:
     """CKM_AES_GCM with a CK_GCM_PARAMS."""
     p = ffi.new("CK_GCM_PARAMS *")
-    iv_buf = ffi.new("uint8_t[]", iv if iv else b"\0")
-    aad_buf = ffi.new("uint8_t[]", aad) if aad else ffi.NULL
+    iv_buf = ffi.new("CK_BYTE[]", iv if iv else b"\0")
+    aad_buf = ffi.new("CK_BYTE[]", aad) if aad else ffi.NULL
     p.pIv = iv_buf if iv else ffi.NULL
     p.ulIvLen = len(iv)
     p.ulIvBits = len(iv) * 8 if iv_bits is None else iv_bits
@@ -146,7 +147,7 @@ class Op:
         return lib.ks_op_update(self.op, ffi.NULL, ffi.NULL, data, len(data))
 
     def final(self, room: int | None = None) -> tuple[int, bytes, int]:
-        out, n = _out(room, 96)
+        out, n = _out(room, 1 << 16)
         rv = lib.ks_op_final(self.op, out, n)
         got = b"" if out == ffi.NULL or rv != lib.CKR_OK else bytes(out[0 : n[0]])
         return rv, got, n[0]
