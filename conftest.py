@@ -184,3 +184,35 @@ def _requires(request: pytest.FixtureRequest) -> None:
     if mut.kind == KEYSTEAD:
         pytest.fail(f"keystead must offer {names} (issue 2), but C_GetMechanismList lacks it")
     pytest.skip(f"{mut.name} does not offer {names}")
+
+
+@dataclass
+class Side:
+    """One module of an interop pair, with a raw RW user session open on its main token."""
+
+    mut: ModuleUnderTest
+    h: int
+
+    @property
+    def raw(self) -> RawModule:
+        return self.mut.raw
+
+
+@pytest.fixture(params=[("keystead", "softhsm2"), ("softhsm2", "keystead")],
+                ids=["from-keystead", "to-keystead"])
+def pair(request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Side, Side]]:
+    """(producer, consumer): both modules loaded in this process, a session on each."""
+    sides = []
+    try:
+        for name in request.param:
+            mut = _module_under_test(name, tmp_path_factory)
+            h = mut.raw.open_session(mut.slot, rw=True)
+            sides.append(Side(mut, h))
+            rv = mut.raw.login(h, CKU_USER, mut.token.user_pin)
+            if rv not in (CKR_OK, UserAlreadyLoggedIn.rv):
+                check(rv, "C_Login")
+        yield sides[0], sides[1]
+    finally:
+        for side in sides:
+            _reset(side.mut, side.mut.token)
