@@ -174,7 +174,7 @@ ks_status ks_kwp_wrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size
 }
 
 /* Finish an unwrap: on a true mask hand out plen bytes, otherwise wipe all written. */
-static ks_status unwrap_result(ks_mask ok, ks_status st, uint8_t *out, size_t written,
+__attribute__((noinline)) static ks_status unwrap_result(ks_mask ok, ks_status st, uint8_t *out, size_t written,
                                size_t *out_len, size_t plen)
 {
     if (st != KS_OK) {
