@@ -17,10 +17,14 @@ void ks_wipe(void *p, size_t len);
  * depends only on len. */
 int ks_memeq(const void *a, const void *b, size_t len);
 
-/* ks_secure_alloc returns len zeroed bytes (locked and not dumped where possible) or NULL. */
+/* ks_secure_alloc returns len zeroed bytes, 64-byte aligned (locked and not dumped where
+ * possible; where mlock is refused, plain heap memory that is still wiped on free), or NULL
+ * (allocation failure, or len too large). len may be 0. */
 void *ks_secure_alloc(size_t len);
 
-/* ks_secure_free wipes and frees memory from ks_secure_alloc; NULL is allowed. */
+/* ks_secure_free wipes and frees memory from ks_secure_alloc; NULL is allowed. The whole
+ * block is wiped whatever len says; a len larger than was allocated, or a pointer that did
+ * not come from ks_secure_alloc, aborts the process rather than free blindly. */
 void ks_secure_free(void *p, size_t len);
 
 #endif
