@@ -295,9 +295,6 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
     if (rv == CKR_OK && ks_object_class_of(&attrs) != CKO_SECRET_KEY) {
         rv = CKR_TEMPLATE_INCONSISTENT;
     }
-    if (rv == CKR_OK) {
-        rv = ks_wrap_policy_check_unwrap(tok->cfg, mech->mechanism, &kek->attrs, &attrs);
-    }
     uint8_t *value = NULL;
     size_t value_len = 0;
     if (rv == CKR_OK) {
@@ -308,6 +305,9 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
         ks_key_ref kref = key_ref(kek);
         rv = ks_unwrap(mech, &kref, tok->cfg->kwp_alias_softhsm, value, &value_len,
                        wrapped_len, wrapped, wrapped_len);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_wrap_policy_check_unwrap(tok->cfg, mech->mechanism, &kek->attrs, &attrs);
     }
     if (rv == CKR_OK) {
         rv = ks_attrs_set(&attrs, CKA_VALUE, value, (CK_ULONG)value_len);

@@ -61,6 +61,18 @@ void ks_token_logout(ks_token *tok)
         tok->login = NO_LOGIN;
         tok->login_epoch++;
         ks_token_forget_cache(tok);
+        /* PKCS#11 3.0 5.6 C_Logout: all private session objects of the application's
+         * sessions are destroyed. */
+        ks_object **link = &tok->session_objects;
+        while (*link != NULL) {
+            ks_object *obj = *link;
+            if (ks_object_is_private(obj)) {
+                *link = obj->next;
+                ks_object_free(obj);
+            } else {
+                link = &obj->next;
+            }
+        }
     }
 }
 
