@@ -1,0 +1,86 @@
+"""The mechanism registry (token/mech.h): what C_GetMechanismList / C_GetMechanismInfo report
+and what every *Init is checked against."""
+
+from __future__ import annotations
+
+from keystead.core import ffi, lib
+
+REQUIRED = {
+    "CKM_AES_KEY_GEN": lib.CKF_GENERATE,
+    "CKM_GENERIC_SECRET_KEY_GEN": lib.CKF_GENERATE,
+    "CKM_AES_ECB": lib.CKF_ENCRYPT | lib.CKF_DECRYPT | lib.CKF_WRAP | lib.CKF_UNWRAP,
+    "CKM_AES_CBC": lib.CKF_ENCRYPT | lib.CKF_DECRYPT | lib.CKF_WRAP | lib.CKF_UNWRAP,
+    "CKM_AES_CBC_PAD": lib.CKF_ENCRYPT | lib.CKF_DECRYPT | lib.CKF_WRAP | lib.CKF_UNWRAP,
+    "CKM_AES_CTR": lib.CKF_ENCRYPT | lib.CKF_DECRYPT,
+    "CKM_AES_GCM": lib.CKF_ENCRYPT | lib.CKF_DECRYPT | lib.CKF_WRAP | lib.CKF_UNWRAP
+    | lib.CKF_MESSAGE_ENCRYPT | lib.CKF_MESSAGE_DECRYPT,
+    "CKM_AES_CMAC": lib.CKF_SIGN | lib.CKF_VERIFY,
+    "CKM_AES_CMAC_GENERAL": lib.CKF_SIGN | lib.CKF_VERIFY,
+    "CKM_AES_KEY_WRAP": lib.CKF_ENCRYPT | lib.CKF_DECRYPT | lib.CKF_WRAP | lib.CKF_UNWRAP,
+    "CKM_AES_KEY_WRAP_KWP": lib.CKF_ENCRYPT | lib.CKF_DECRYPT | lib.CKF_WRAP | lib.CKF_UNWRAP,
+    "CKM_SHA256": lib.CKF_DIGEST,
+    "CKM_SHA384": lib.CKF_DIGEST,
+    "CKM_SHA512": lib.CKF_DIGEST,
+    "CKM_SHA256_HMAC": lib.CKF_SIGN | lib.CKF_VERIFY,
+    "CKM_SHA384_HMAC": lib.CKF_SIGN | lib.CKF_VERIFY,
+    "CKM_SHA512_HMAC": lib.CKF_SIGN | lib.CKF_VERIFY,
+}
+
+
+def rows(alias: int) -> dict[str, object]:
+    out = {}
+    for i in range(lib.ks_mech_count(alias)):
+        d = lib.ks_mech_at(i, alias)
+        out[ffi.string(d.name).decode()] = d
+    assert lib.ks_mech_at(lib.ks_mech_count(alias), alias) == ffi.NULL
+    return out
+
+
+def test_required_mechanisms_and_flags():
+    table = rows(0)
+    for name, flags in REQUIRED.items():
+        d = table[name]
+        assert d.flags & flags == flags, name
+        assert d.type == getattr(lib, name)
+        assert lib.ks_mech_find(d.type, 0) == d
+    assert len(table) == lib.ks_mech_count(0)
+
+
+def test_names_and_types_unique():
+    table = rows(1)
+    assert len({d.type for d in table.values()}) == len(table)
+
+
+def test_softhsm_alias_only_when_asked():
+    assert lib.ks_mech_find(lib.CKM_AES_KEY_WRAP_PAD, 0) == ffi.NULL
+    d = lib.ks_mech_find(lib.CKM_AES_KEY_WRAP_PAD, 1)
+    assert d != ffi.NULL
+    kwp = lib.ks_mech_find(lib.CKM_AES_KEY_WRAP_KWP, 1)
+    assert (d.flags, d.min_key, d.max_key) == (kwp.flags, kwp.min_key, kwp.max_key)
+    assert lib.ks_mech_count(1) == lib.ks_mech_count(0) + 1
+    assert "CKM_AES_KEY_WRAP_PAD" not in rows(0)
+
+
+def test_key_sizes_in_the_spec_units():
+    aes = lib.ks_mech_find(lib.CKM_AES_GCM, 0)
+    assert (aes.min_key, aes.max_key) == (16, 32)  # bytes
+    gen = lib.ks_mech_find(lib.CKM_GENERIC_SECRET_KEY_GEN, 0)
+    assert gen.min_key % 8 == 0 and gen.max_key >= 256 * 8  # bits
+    assert lib.ks_mech_key_len_ok(gen, 32) == 1
+    assert lib.ks_mech_key_len_ok(gen, gen.max_key // 8 + 1) == 0
+    for size, ok in ((15, 0), (16, 1), (24, 1), (32, 1), (33, 0)):
+        assert lib.ks_mech_key_len_ok(aes, size) == ok
+    digest = lib.ks_mech_find(lib.CKM_SHA256, 0)
+    assert lib.ks_mech_key_len_ok(digest, 0) == 1
+
+
+def test_key_types():
+    hmac = lib.ks_mech_find(lib.CKM_SHA256_HMAC, 0)
+    assert lib.ks_mech_key_type_ok(hmac, lib.CKK_GENERIC_SECRET) == 1
+    assert lib.ks_mech_key_type_ok(hmac, lib.CKK_SHA256_HMAC) == 1
+    assert lib.ks_mech_key_type_ok(hmac, lib.CKK_SHA512_HMAC) == 0
+    assert lib.ks_mech_key_type_ok(hmac, lib.CKK_AES) == 0
+    gcm = lib.ks_mech_find(lib.CKM_AES_GCM, 0)
+    assert lib.ks_mech_key_type_ok(gcm, lib.CKK_AES) == 1
+    assert lib.ks_mech_key_type_ok(gcm, lib.CKK_GENERIC_SECRET) == 0
+    assert lib.ks_mech_find(0x80000000, 1) == ffi.NULL
