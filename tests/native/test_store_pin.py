@@ -196,4 +196,5 @@ def test_label_is_stored_verbatim(db: Path) -> None:
     with Store(db) as s:
         ok(s.init_token(label=LABEL))
     with Store(db, create=False) as s:
-        assert ffi.buffer(s.meta().label)[:] == LABEL
+        m = s.meta()
+        assert ffi.buffer(m.label)[:] == LABEL
