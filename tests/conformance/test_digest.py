@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from keystead.softhsm_bridge.ck import Mechanism
 
-from .support import aes_key, assert_rv, generic_key
+from .support import assert_rv, generic_key
 
 HASHES = {Mechanism.SHA256: "sha256", Mechanism.SHA384: "sha384", Mechanism.SHA512: "sha512"}
 ABC = {  # FIPS 180-4 examples, message "abc"
@@ -114,6 +114,3 @@ def test_digest_without_login(raw, public_session):
 def test_digest_with_python_pkcs11(session):
     assert session.digest(b"abc", mechanism=Mechanism.SHA512).hex() == ABC[Mechanism.SHA512]
 
-
-def test_aes_key_template_helper_is_sane():
-    assert aes_key(b"k" * 16)[0x11] == b"k" * 16

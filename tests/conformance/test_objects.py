@@ -13,7 +13,6 @@ from keystead.softhsm_bridge.ck import (
     ObjectClass,
 )
 from keystead.softhsm_bridge.ck import Attribute as A
-from keystead.softhsm_bridge.errors import rv_value
 
 from .support import aes_key, assert_rv, bbool, data_object, run_raw, ulong
 
@@ -521,6 +520,3 @@ def test_unknown_mechanism_for_generate(raw, rsession):
     assert_rv(raw.call("C_GenerateKey", rsession, m.ptr, t.ptr, t.count, oh),
               "CKR_MECHANISM_INVALID")
 
-
-def test_rv_value_helper_knows_action_prohibited():
-    assert rv_value("CKR_ACTION_PROHIBITED") == 0x1B
