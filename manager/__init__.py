@@ -16,6 +16,7 @@ from .audit import ChainReport, verify_chain
 from .clock import Clock, ManualClock, SystemClock
 from .errors import (
     AlreadyExists,
+    Conflict,
     IllegalTransition,
     IntegrityError,
     ManagerError,
@@ -46,7 +47,7 @@ def open_token(module: object, label: str, pin: object) -> TokenPort:
 
 
 __all__ = [
-    "TABLE_1", "TRANSITIONS", "AlreadyExists", "AuditFilter", "AuditRecord",
+    "TABLE_1", "TRANSITIONS", "AlreadyExists", "AuditFilter", "Conflict", "AuditRecord",
     "AuditVerification", "Catalogue", "CatalogueTx", "ChainReport", "Clock", "Cryptoperiod",
     "DueAction", "IllegalTransition", "IntegrityError", "KeyManager", "KeyPolicy",
     "KeyRecord", "KeyType", "KeyView", "ManagerError", "ManualClock", "NotFound",

@@ -38,3 +38,7 @@ class TokenFailure(ManagerError):
 
 class IntegrityError(ManagerError):
     """Stored data failed a check (audit chain, envelope format)."""
+
+
+class Conflict(ManagerError):
+    """A concurrent writer changed the catalogue first, or held it too long."""

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import audit
+from .errors import Conflict
 from .lifecycle import State
 from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
 from .policy import KeyPolicy, KeyType
@@ -311,10 +312,20 @@ class SQLiteCatalogue:
 
     @contextmanager
     def transaction(self) -> Iterator[SQLiteTx]:
-        """A write transaction: commits on normal exit, rolls back on any exception."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """A write transaction: commits on normal exit, rolls back on any exception.
+
+        Raises Conflict when a uniqueness rule refuses the change (another writer won) or
+        the write lock stays taken past the busy timeout.
+        """
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise Conflict(f"catalogue {self.path} is busy: {exc}") from exc
         try:
             yield SQLiteTx(self.conn)
+        except sqlite3.IntegrityError as exc:
+            self.conn.execute("ROLLBACK")
+            raise Conflict(f"a concurrent change won: {exc}") from exc
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
