@@ -11,13 +11,15 @@
 #define PACK_HEADER 16 /* type (8 bytes LE) + length (8 bytes LE) */
 #define MAX_ATTR_LEN ((CK_ULONG)1 << 30) /* no attribute value this large is legitimate */
 
-void ks_attrs_init(ks_attrs *set) {
+void ks_attrs_init(ks_attrs *set)
+{
     set->items = NULL;
     set->count = 0;
     set->cap = 0;
 }
 
-static void free_value(ks_attr *a) {
+static void free_value(ks_attr *a)
+{
     if (a->value != NULL) {
         ks_wipe(a->value, a->len);
         free(a->value);
@@ -26,7 +28,8 @@ static void free_value(ks_attr *a) {
     a->len = 0;
 }
 
-void ks_attrs_free(ks_attrs *set) {
+void ks_attrs_free(ks_attrs *set)
+{
     if (set == NULL) {
         return;
     }
@@ -38,7 +41,8 @@ void ks_attrs_free(ks_attrs *set) {
 }
 
 /* lower_bound returns the index of the first item whose type is >= type. */
-static size_t lower_bound(const ks_attrs *set, CK_ATTRIBUTE_TYPE type) {
+static size_t lower_bound(const ks_attrs *set, CK_ATTRIBUTE_TYPE type)
+{
     size_t lo = 0;
     size_t hi = set->count;
     while (lo < hi) {
@@ -52,7 +56,8 @@ static size_t lower_bound(const ks_attrs *set, CK_ATTRIBUTE_TYPE type) {
     return lo;
 }
 
-const ks_attr *ks_attrs_find(const ks_attrs *set, CK_ATTRIBUTE_TYPE type) {
+const ks_attr *ks_attrs_find(const ks_attrs *set, CK_ATTRIBUTE_TYPE type)
+{
     if (set == NULL || set->count == 0) {
         return NULL;
     }
@@ -63,11 +68,13 @@ const ks_attr *ks_attrs_find(const ks_attrs *set, CK_ATTRIBUTE_TYPE type) {
     return NULL;
 }
 
-int ks_attrs_has(const ks_attrs *set, CK_ATTRIBUTE_TYPE type) {
+int ks_attrs_has(const ks_attrs *set, CK_ATTRIBUTE_TYPE type)
+{
     return ks_attrs_find(set, type) != NULL;
 }
 
-static CK_RV grow(ks_attrs *set) {
+static CK_RV grow(ks_attrs *set)
+{
     if (set->count < set->cap) {
         return CKR_OK;
     }
@@ -81,7 +88,8 @@ static CK_RV grow(ks_attrs *set) {
     return CKR_OK;
 }
 
-CK_RV ks_attrs_set(ks_attrs *set, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG len) {
+CK_RV ks_attrs_set(ks_attrs *set, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG len)
+{
     if (len > MAX_ATTR_LEN || (len > 0 && value == NULL)) {
         return CKR_ATTRIBUTE_VALUE_INVALID;
     }
@@ -115,16 +123,19 @@ CK_RV ks_attrs_set(ks_attrs *set, CK_ATTRIBUTE_TYPE type, const void *value, CK_
     return CKR_OK;
 }
 
-CK_RV ks_attrs_set_bool(ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_BBOOL value) {
+CK_RV ks_attrs_set_bool(ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_BBOOL value)
+{
     CK_BBOOL v = value ? CK_TRUE : CK_FALSE;
     return ks_attrs_set(set, type, &v, sizeof(v));
 }
 
-CK_RV ks_attrs_set_ulong(ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_ULONG value) {
+CK_RV ks_attrs_set_ulong(ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_ULONG value)
+{
     return ks_attrs_set(set, type, &value, sizeof(value));
 }
 
-void ks_attrs_remove(ks_attrs *set, CK_ATTRIBUTE_TYPE type) {
+void ks_attrs_remove(ks_attrs *set, CK_ATTRIBUTE_TYPE type)
+{
     size_t i = lower_bound(set, type);
     if (i >= set->count || set->items[i].type != type) {
         return;
@@ -134,7 +145,8 @@ void ks_attrs_remove(ks_attrs *set, CK_ATTRIBUTE_TYPE type) {
     set->count--;
 }
 
-int ks_attrs_get_bool(const ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_BBOOL *out) {
+int ks_attrs_get_bool(const ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_BBOOL *out)
+{
     const ks_attr *a = ks_attrs_find(set, type);
     if (a == NULL || a->len != sizeof(CK_BBOOL)) {
         return 0;
@@ -143,7 +155,8 @@ int ks_attrs_get_bool(const ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_BBOOL *out
     return 1;
 }
 
-int ks_attrs_get_ulong(const ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_ULONG *out) {
+int ks_attrs_get_ulong(const ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_ULONG *out)
+{
     const ks_attr *a = ks_attrs_find(set, type);
     if (a == NULL || a->len != sizeof(CK_ULONG)) {
         return 0;
@@ -152,7 +165,8 @@ int ks_attrs_get_ulong(const ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_ULONG *ou
     return 1;
 }
 
-CK_BBOOL ks_attrs_bool(const ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_BBOOL dflt) {
+CK_BBOOL ks_attrs_bool(const ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_BBOOL dflt)
+{
     CK_BBOOL v;
     if (!ks_attrs_get_bool(set, type, &v)) {
         return dflt;
@@ -160,7 +174,8 @@ CK_BBOOL ks_attrs_bool(const ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_BBOOL dfl
     return v ? CK_TRUE : CK_FALSE;
 }
 
-CK_RV ks_attrs_copy(ks_attrs *dst, const ks_attrs *src) {
+CK_RV ks_attrs_copy(ks_attrs *dst, const ks_attrs *src)
+{
     ks_attrs tmp;
     ks_attrs_init(&tmp);
     for (size_t i = 0; i < src->count; i++) {
@@ -176,13 +191,15 @@ CK_RV ks_attrs_copy(ks_attrs *dst, const ks_attrs *src) {
     return CKR_OK;
 }
 
-static void put_u64(uint8_t *p, uint64_t v) {
+static void put_u64(uint8_t *p, uint64_t v)
+{
     for (int i = 0; i < 8; i++) {
         p[i] = (uint8_t)(v >> (8 * i));
     }
 }
 
-static uint64_t get_u64(const uint8_t *p) {
+static uint64_t get_u64(const uint8_t *p)
+{
     uint64_t v = 0;
     for (int i = 0; i < 8; i++) {
         v |= (uint64_t)p[i] << (8 * i);
@@ -193,13 +210,15 @@ static uint64_t get_u64(const uint8_t *p) {
 /* nested_array: an attribute whose own value is a CK_ATTRIBUTE array. CKA_ALLOWED_MECHANISMS
  * carries CKF_ARRAY_ATTRIBUTE too but holds plain CK_MECHANISM_TYPE values (3.0 4.7), so it
  * may appear inside a template. */
-static int nested_array(CK_ATTRIBUTE_TYPE type) {
+static int nested_array(CK_ATTRIBUTE_TYPE type)
+{
     return (type & CKF_ARRAY_ATTRIBUTE) != 0 && type != CKA_ALLOWED_MECHANISMS;
 }
 
 /* serialise writes a set in its canonical packed form (sorted by type, no duplicates), so
  * two templates that say the same thing pack to the same bytes. */
-static CK_RV serialise(uint8_t **out, size_t *out_len, const ks_attrs *set) {
+static CK_RV serialise(uint8_t **out, size_t *out_len, const ks_attrs *set)
+{
     size_t total = 0;
     for (size_t i = 0; i < set->count; i++) {
         total += PACK_HEADER + set->items[i].len; /* each len <= 2^30: no overflow */
@@ -223,7 +242,8 @@ static CK_RV serialise(uint8_t **out, size_t *out_len, const ks_attrs *set) {
     return CKR_OK;
 }
 
-CK_RV ks_attrs_pack(uint8_t **out, size_t *out_len, const CK_ATTRIBUTE *tmpl, CK_ULONG count) {
+CK_RV ks_attrs_pack(uint8_t **out, size_t *out_len, const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
     if (out == NULL || out_len == NULL || (count > 0 && tmpl == NULL)) {
         return CKR_ATTRIBUTE_VALUE_INVALID;
     }
@@ -247,7 +267,8 @@ CK_RV ks_attrs_pack(uint8_t **out, size_t *out_len, const CK_ATTRIBUTE *tmpl, CK
     return rv;
 }
 
-CK_RV ks_attrs_unpack(ks_attrs *out, const uint8_t *in, size_t in_len) {
+CK_RV ks_attrs_unpack(ks_attrs *out, const uint8_t *in, size_t in_len)
+{
     if (out == NULL || (in_len > 0 && in == NULL)) {
         return CKR_ATTRIBUTE_VALUE_INVALID;
     }

@@ -31,7 +31,8 @@ const ks_attr *ks_attrs_find(const ks_attrs *set, CK_ATTRIBUTE_TYPE type);
 int ks_attrs_has(const ks_attrs *set, CK_ATTRIBUTE_TYPE type);
 
 /* ks_attrs_set copies len bytes of value in, replacing any earlier value of that type.
- * Returns CKR_HOST_MEMORY on allocation failure (the set is unchanged then). */
+ * Returns CKR_HOST_MEMORY on allocation failure and CKR_ATTRIBUTE_VALUE_INVALID for a NULL
+ * value with len > 0 or a len above 2^30 (the set is unchanged then). */
 CK_RV ks_attrs_set(ks_attrs *set, CK_ATTRIBUTE_TYPE type, const void *value, CK_ULONG len);
 CK_RV ks_attrs_set_bool(ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_BBOOL value);
 CK_RV ks_attrs_set_ulong(ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_ULONG value);
