@@ -7,7 +7,9 @@
  * time-stamp counter (__rdtsc; reference cycles at the TSC frequency, which may differ from
  * the core clock under turbo).
  *
- * Usage: bench_core [seconds per case, default 0.3] */
+ * Each figure is the best of REPS timing windows, to see past other load on the machine.
+ *
+ * Usage: bench_core [seconds per case, default 0.5] */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,8 @@ typedef struct bench_ctx {
 } bench_ctx;
 
 typedef int (*bench_op)(bench_ctx *ctx);
+
+enum { REPS = 5 };
 
 typedef struct bench_case {
     const char *name;
@@ -157,20 +161,28 @@ static int run_case(const bench_case *bc, ks_aes_impl impl, const char *impl_nam
     int ok = ks_aes_set_impl(impl) == KS_OK &&
              ks_aes_init(&ctx.key, ctx.raw, bc->key_len) == KS_OK && bc->op(&ctx);
 
-    uint64_t ops = 0;
-    double t0 = now_ns(), t1 = t0;
-    uint64_t c0 = cycles();
-    while (ok && t1 - t0 < seconds * 1e9) {
-        for (int i = 0; i < 16 && ok; i++, ops++) {
-            ok = bc->op(&ctx);
+    /* The best of REPS windows: on a shared machine the others measure the neighbours. */
+    double best_ns = 0, best_cyc = 0;
+    for (int rep = 0; rep < REPS && ok; rep++) {
+        uint64_t ops = 0;
+        double t0 = now_ns(), t1 = t0;
+        uint64_t c0 = cycles();
+        while (ok && t1 - t0 < seconds * 1e9 / REPS) {
+            for (int i = 0; i < 16 && ok; i++, ops++) {
+                ok = bc->op(&ctx);
+            }
+            t1 = now_ns();
         }
-        t1 = now_ns();
+        double ns = (t1 - t0) / (double)ops;
+        if (rep == 0 || ns < best_ns) {
+            best_ns = ns;
+            best_cyc = (double)(cycles() - c0) / (double)ops;
+        }
     }
-    uint64_t c1 = cycles();
     if (ok) {
-        double bytes = (double)ops * (double)bc->len;
+        double len = (double)bc->len;
         printf("%-30s %-10s %7zu %12.1f %10.3f %10.2f\n", bc->name, impl_name, bc->len,
-               (t1 - t0) / (double)ops, (t1 - t0) / bytes, (double)(c1 - c0) / bytes);
+               best_ns, best_ns / len, best_cyc / len);
     } else {
         printf("%-30s %-10s FAILED\n", bc->name, impl_name);
     }
@@ -189,11 +201,11 @@ int main(int argc, char **argv)
         ks_aes_impl impl;
         const char *name;
     } impls[] = {{KS_AES_IMPL_AESNI, "aesni"}, {KS_AES_IMPL_LIBCRYPTO, "libcrypto"}};
-    double seconds = argc > 1 ? strtod(argv[1], NULL) : 0.3;
+    double seconds = argc > 1 ? strtod(argv[1], NULL) : 0.5;
     int failures = 0;
 
     if (seconds <= 0) {
-        seconds = 0.3;
+        seconds = 0.5;
     }
     printf("%-30s %-10s %7s %12s %10s %10s\n", "case", "impl", "bytes", "ns/op", "ns/byte",
            "cyc/byte");
