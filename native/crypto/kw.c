@@ -173,9 +173,12 @@ ks_status ks_kwp_wrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size
     return KS_OK;
 }
 
-/* Finish an unwrap: on a true mask hand out plen bytes, otherwise wipe all written. */
-__attribute__((noinline)) static ks_status unwrap_result(ks_mask ok, ks_status st, uint8_t *out, size_t written,
-                               size_t *out_len, size_t plen)
+/* Finish an unwrap: on a true mask hand out plen bytes, otherwise wipe all written. This is
+ * the one branch on secret-derived data, and it is kept out of line so that the
+ * constant-time check (native/bench/ctgrind.c) can tell it from any other. */
+__attribute__((noinline)) static ks_status unwrap_result(ks_mask ok, ks_status st,
+                                                         uint8_t *out, size_t written,
+                                                         size_t *out_len, size_t plen)
 {
     if (st != KS_OK) {
         ks_wipe(out, written);
