@@ -218,6 +218,9 @@ ks_status ks_gcm_start(ks_gcm_ctx *ctx, const ks_gcm_key *key, const uint8_t *iv
     }
     memcpy(ctx->counter, ctx->j0, 16);
     inc32(ctx->counter);
+    /* From here j0 holds E_K(J0), the tag mask (7.1 step 6): computed now, its AES overlaps
+     * the work that follows instead of delaying the tag. */
+    ks_gcm_aesni_block(&key->aes, ctx->j0, ctx->j0);
     return KS_OK;
 }
 
@@ -361,9 +364,8 @@ ks_status ks_gcm_finish(ks_gcm_ctx *ctx, uint8_t tag[16])
     put_be64(block, ctx->aad_len * 8);
     put_be64(block + 8, ctx->msg_len * 8);
     k->ghash(ctx->key->htable, ctx->ghash, block, 1);
-    ks_gcm_aesni_block(&ctx->key->aes, block, ctx->j0);
     for (int i = 0; i < 16; i++) {
-        tag[i] = block[i] ^ ctx->ghash[i];
+        tag[i] = ctx->j0[i] ^ ctx->ghash[i];
     }
     ks_wipe(block, sizeof(block));
     ks_wipe(ctx->partial, sizeof(ctx->partial));

@@ -35,7 +35,7 @@ typedef struct ks_gcm_key {
 /* Streaming state of one message. Secret: ks_gcm_ctx_clear() it. */
 typedef struct ks_gcm_ctx {
     const ks_gcm_key *key;
-    _Alignas(16) uint8_t j0[16];      /* pre-counter block */
+    _Alignas(16) uint8_t j0[16];      /* pre-counter block J0, then E_K(J0) (the tag mask) */
     _Alignas(16) uint8_t counter[16]; /* next counter block */
     _Alignas(16) uint8_t ghash[16];   /* running GHASH */
     _Alignas(16) uint8_t partial[16]; /* pending bytes: AAD, or keystream for the data */

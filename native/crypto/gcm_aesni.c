@@ -117,23 +117,27 @@ KS_AESNI KS_INLINE __m128i rounds8(__m128i b[8], const uint8_t *rk, unsigned rou
     return x != NULL ? gf_reduce(acc) : y;
 }
 
-/* Fewer than 8 blocks: one at a time, then one aggregated GHASH. */
-KS_AESNI KS_INLINE void crypt_tail(const ks_aes_key *aes, const uint8_t *htable, __m128i *c,
-                                   __m128i *y, uint8_t *out, const uint8_t *in, size_t n,
-                                   int encrypt)
+/* Fewer than 8 blocks: the keystream of a whole batch is computed (the eight AES run in
+ * parallel, as fast as one), only n blocks are used and the counter advances by n. */
+KS_AESNI KS_INLINE void crypt_tail(const uint8_t *rk, unsigned rounds, const uint8_t *htable,
+                                   __m128i *c, __m128i *y, uint8_t *out, const uint8_t *in,
+                                   size_t n, int encrypt)
 {
-    __m128i x[8];
+    __m128i b[8], x[8];
+    const __m128i rk0 = _mm_loadu_si128((const __m128i *)rk);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        b[i] = _mm_xor_si128(bswap128(_mm_add_epi32(*c, _mm_set_epi32(0, 0, 0, i))), rk0);
+    }
+    rounds8(b, rk, rounds, *y, NULL, NULL);
+    const __m128i rkl = _mm_loadu_si128((const __m128i *)(rk + 16 * rounds));
     for (size_t i = 0; i < n; i++) {
-        uint8_t ks[16];
-        _mm_storeu_si128((__m128i *)ks, bswap128(*c));
-        *c = _mm_add_epi32(*c, _mm_set_epi32(0, 0, 0, 1));
-        ks_gcm_aesni_block(aes, ks, ks);
         __m128i d = _mm_loadu_si128((const __m128i *)(in + 16 * i));
-        __m128i o = _mm_xor_si128(d, _mm_loadu_si128((const __m128i *)ks));
-        ks_wipe(ks, sizeof(ks));
+        __m128i o = _mm_xor_si128(_mm_aesenclast_si128(b[i], rkl), d);
         _mm_storeu_si128((__m128i *)(out + 16 * i), o);
         x[i] = bswap128(encrypt ? o : d);
     }
+    *c = _mm_add_epi32(*c, _mm_set_epi32(0, 0, 0, (int)n));
     *y = ghash_n(*y, x, htable + 16 * (KS_GCM_HPOWERS - n), n);
 }
 
@@ -183,7 +187,7 @@ KS_AESNI KS_INLINE void aesni_crypt(const ks_gcm_key *key, uint8_t ctr[16], uint
         y = ghash_n(y, x, hp, 8);
     }
     if (nblocks > 0) {
-        crypt_tail(&key->aes, key->htable, &c, &y, out, in, nblocks, encrypt);
+        crypt_tail(rk, rounds, key->htable, &c, &y, out, in, nblocks, encrypt);
     }
     _mm_storeu_si128((__m128i *)ctr, bswap128(c));
     _mm_storeu_si128((__m128i *)ghash, bswap128(y));
