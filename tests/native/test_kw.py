@@ -229,3 +229,17 @@ def test_null_arguments() -> None:
         assert fn(kek, ffi.NULL, out_len, 64, ffi.NULL, bytes(32), 32) == lib.KS_ERR_ARGS
         assert fn(kek, out, ffi.NULL, 64, ffi.NULL, bytes(32), 32) == lib.KS_ERR_ARGS
         assert fn(kek, out, out_len, 64, ffi.NULL, ffi.NULL, 32) == lib.KS_ERR_ARGS
+
+
+@impls
+@settings(max_examples=80, deadline=None)
+@given(blob=st.binary(max_size=80))
+def test_random_input_never_unwraps(impl: int, blob: bytes) -> None:
+    # A forgery passes KW with probability 2^-64 and KWP with about 2^-61: never here.
+    kek = aes_key(b"\x24" * 16, impl)
+    for unwrap, minimum in ((kw_unwrap, 24), (kwp_unwrap, 16)):
+        status, out = unwrap(kek, blob)
+        if len(blob) < minimum or len(blob) % 8:
+            assert status == lib.KS_ERR_LEN
+        else:
+            assert (status, out) == (lib.KS_ERR_AUTH, bytes(len(blob) - 8))
