@@ -49,7 +49,7 @@ CK_RV ks_rules_new_object(ks_attrs *out, ks_origin origin, const CK_ATTRIBUTE *t
                           const ks_rule_ctx *ctx, ks_why *why);
 
 /* ks_rules_finish_key completes a secret key once its CKA_VALUE is in place: checks the
- * value length against the key type (AES 16/24/32, others 1..1024 bytes: else
+ * value length against the key type (AES 16/24/32, others 1..4096 bytes: else
  * CKR_ATTRIBUTE_VALUE_INVALID for create, CKR_KEY_SIZE_RANGE for generate and derive,
  * CKR_WRAPPED_KEY_LEN_RANGE for unwrap; an unwrapped generic/HMAC key is first truncated to
  * a template's CKA_VALUE_LEN), sets CKA_VALUE_LEN, and sets CKA_CHECK_VALUE (3.0 base 4.10:

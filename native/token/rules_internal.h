@@ -101,6 +101,7 @@ CK_RV ks_rules_check_value(const CK_ATTRIBUTE *a, ks_why *why);
  * CKA_SENSITIVE true or CKA_EXTRACTABLE false (3.0 base 4.10). */
 int ks_rules_secret_is_hidden(const ks_attrs *obj);
 
-#define KS_MAX_SECRET_LEN 1024u /* generic secret and HMAC keys: longest value, bytes */
+#define KS_MAX_SECRET_LEN 4096u /* generic secret and HMAC keys: longest value, bytes; equals
+                                 * the HMAC_MAX and GENERIC_MAX of the mechanism registry */
 
 #endif

@@ -394,7 +394,8 @@ def test_generate_value_len_rules() -> None:
         assert r.rv == lib.CKR_ATTRIBUTE_VALUE_INVALID, n
     gen = [(lib.CKA_CLASS, lib.CKO_SECRET_KEY), (lib.CKA_KEY_TYPE, lib.CKK_GENERIC_SECRET)]
     assert new(GENERATE, [(lib.CKA_VALUE_LEN, 0)], gen).rv == lib.CKR_ATTRIBUTE_VALUE_INVALID
-    assert new(GENERATE, [(lib.CKA_VALUE_LEN, 1025)], gen).rv == lib.CKR_KEY_SIZE_RANGE
+    assert new(GENERATE, [(lib.CKA_VALUE_LEN, 4097)], gen).rv == lib.CKR_KEY_SIZE_RANGE
+    assert new(GENERATE, [(lib.CKA_VALUE_LEN, 4096)], gen).rv == lib.CKR_OK
     assert new(GENERATE, [(lib.CKA_VALUE_LEN, 1)], gen).rv == lib.CKR_OK
     r = new(GENERATE, [(lib.CKA_VALUE_LEN, 16)], GEN_EXTRA)
     r.obj.set(lib.CKA_VALUE, bytes(20))
@@ -447,3 +448,23 @@ def test_unwrap_template_imposed_conflicts_are_inconsistent() -> None:
     assert r.rv == lib.CKR_TEMPLATE_INCONSISTENT and r.why_attr == lib.CKA_EXTRACTABLE
     r = new(UNWRAP, [*base, (lib.CKA_SENSITIVE, True)], imposed)
     assert r.rv == lib.CKR_OK and not r.obj.bool(lib.CKA_EXTRACTABLE)
+
+
+@pytest.mark.parametrize("n", [0, 4097])
+def test_generic_value_length_on_create(n: int) -> None:
+    r = new(CREATE, [(lib.CKA_CLASS, lib.CKO_SECRET_KEY),
+                     (lib.CKA_KEY_TYPE, lib.CKK_GENERIC_SECRET), (lib.CKA_VALUE, bytes(n))])
+    assert r.rv == lib.CKR_OK
+    assert finish(r.obj, CREATE) == lib.CKR_ATTRIBUTE_VALUE_INVALID
+
+
+def test_derive_origin_is_neither_local_nor_trusted_history() -> None:
+    r = new(lib.KS_ORIGIN_DERIVE, [(lib.CKA_VALUE_LEN, 32), (lib.CKA_SENSITIVE, True)],
+            [(lib.CKA_CLASS, lib.CKO_SECRET_KEY), (lib.CKA_KEY_TYPE, lib.CKK_GENERIC_SECRET)])
+    assert r.rv == lib.CKR_OK
+    assert not r.obj.bool(lib.CKA_LOCAL) and not r.obj.bool(lib.CKA_ALWAYS_SENSITIVE)
+    assert r.obj.bool(KS_KNOWN)
+    r.obj.set(lib.CKA_VALUE, KEY32)
+    assert finish(r.obj, lib.KS_ORIGIN_DERIVE) == lib.CKR_OK
+    r.obj.set(lib.CKA_VALUE, bytes(5000))
+    assert finish(r.obj, lib.KS_ORIGIN_DERIVE) == lib.CKR_KEY_SIZE_RANGE
