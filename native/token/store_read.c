@@ -110,18 +110,18 @@ static int cond_for(const CK_ATTRIBUTE *a, find_cond *c, int *impossible) {
     switch (a->type) {
     case CKA_CLASS:
     case CKA_KEY_TYPE:
-        c->sql = a->type == CKA_CLASS ? " AND class = ?" : " AND key_type = ?";
+        c->sql = a->type == CKA_CLASS ? "class = ?" : "key_type = ?";
         c->kind = 0;
         if (a->ulValueLen != sizeof(CK_ULONG))
             *impossible = 1;
         return 1;
     case CKA_LABEL:
     case CKA_ID:
-        c->sql = a->type == CKA_LABEL ? " AND label = ?" : " AND id = ?";
+        c->sql = a->type == CKA_LABEL ? "label = ?" : "id = ?";
         c->kind = 1;
         return 1;
     case CKA_PRIVATE:
-        c->sql = " AND private = ?";
+        c->sql = "private = ?";
         c->kind = 2;
         if (a->ulValueLen != sizeof(CK_BBOOL) || *(const CK_BBOOL *)a->pValue > 1)
             *impossible = 1;
@@ -175,9 +175,18 @@ static CK_RV collect(sqlite3_stmt *st, CK_OBJECT_HANDLE **out, size_t *out_count
 
 static CK_RV find_locked(ks_store *s, const find_cond *conds, size_t nconds,
                          CK_OBJECT_HANDLE **out, size_t *out_count) {
-    char sql[64 + MAX_CONDITIONS * 24] = "SELECT handle FROM objects WHERE 1";
+    /* Without statistics SQLite may pick the class index (a few distinct values) over the
+     * label or id index (nearly unique), and scan most of the table. When a selective column
+     * is constrained, the others are written as +column, which keeps them out of index
+     * selection (SQLite's documented way to disqualify a term from an index). */
+    int selective = 0;
     for (size_t i = 0; i < nconds; i++)
+        selective |= conds[i].kind == 1;
+    char sql[64 + MAX_CONDITIONS * 24] = "SELECT handle FROM objects WHERE 1";
+    for (size_t i = 0; i < nconds; i++) {
+        strcat(sql, selective && conds[i].kind != 1 ? " AND +" : " AND ");
         strcat(sql, conds[i].sql);
+    }
     strcat(sql, " ORDER BY handle");
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_begin(s, 0);
