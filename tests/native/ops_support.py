@@ -124,6 +124,9 @@ class Op:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.op is not None:
             lib.ks_op_free(self.op)
