@@ -26,6 +26,17 @@ def hammer(db: str, name: bytes, rounds: int) -> list[int]:
     return seen
 
 
+def create_many(db: str, key: bytes, tag: int, count: int) -> list[int]:
+    """Create count keys labelled b"p<tag>-<i>"; return their handles."""
+    handles = []
+    with Store(db, create=False) as s:
+        for i in range(count):
+            rv, handle = s.put(secret_key(object_value(i), label=b"p%d-%d" % (tag, i)), key)
+            ok(rv)
+            handles.append(handle)
+    return handles
+
+
 def object_value(i: int) -> bytes:
     return i.to_bytes(4, "big") * 8
 

@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -73,6 +74,44 @@ def test_two_processes_never_lose_an_add(db: Path) -> None:
     assert sorted(results[0] + results[1]) == list(range(2 * rounds))  # atomic: no duplicate
     with Store(db, create=False) as s:
         assert s.counter_get(0, b"usage") == (lib.CKR_OK, 2 * rounds)
+
+
+def test_two_processes_creating_objects_at_once(db: Path) -> None:
+    with Store(db) as s:
+        key = s.provision()
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        results = pool.starmap(store_workers.create_many, [(str(db), key, t, 60) for t in (0, 1)])
+    assert len(set(results[0]) | set(results[1])) == 120
+    with Store(db, create=False) as s:
+        for tag, handles in enumerate(results):
+            for i, handle in enumerate(handles):
+                got = s.load(handle, key)[1]
+                assert got[lib.CKA_LABEL] == b"p%d-%d" % (tag, i)
+                assert got[lib.CKA_VALUE] == store_workers.object_value(i)
+
+
+def test_threads_share_one_handle(db: Path) -> None:
+    with Store(db) as s:
+        key = s.provision()
+        handles: list[int] = []
+
+        def work(tag: int) -> None:
+            for i in range(40):
+                rv, handle = s.put(secret_key(bytes([tag]) * 16, label=b"t%d-%d" % (tag, i)),
+                                   key)
+                ok(rv)
+                handles.append(handle)
+                ok(s.counter_add(handle, b"usage", 1)[0])
+                assert s.load(handle, key)[1][lib.CKA_VALUE] == bytes([tag]) * 16
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(set(handles)) == 160
+        assert s.find()[1] == sorted(handles)
 
 
 def _run_and_kill(db: Path, key: bytes, after: float) -> list[str]:
