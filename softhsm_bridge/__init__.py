@@ -14,12 +14,12 @@ See README.md in this folder for the API summary.
 from .config import TokenEnv, make_token_env, write_config
 from .errors import BridgeError, BridgeInternalError, PKCS11Error, rv_name, rv_of
 from .modules import ModuleInfo, resolve
-from .provision import Token, find_slot, load, prepare, provision
+from .provision import Token, attach, find_slot, load, prepare, provision
 from .session import close_session, open_session, pkcs11_lib, pkcs11_token, session_scope
 
 __all__ = [
     "BridgeError", "BridgeInternalError", "ModuleInfo", "PKCS11Error", "Token", "TokenEnv",
-    "close_session", "find_slot", "load", "make_token_env", "open_session", "pkcs11_lib",
+    "attach", "close_session", "find_slot", "load", "make_token_env", "open_session", "pkcs11_lib",
     "pkcs11_token", "prepare", "provision", "resolve", "rv_name", "rv_of", "session_scope",
     "write_config",
 ]

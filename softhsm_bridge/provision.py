@@ -144,3 +144,33 @@ def provision(
         r.close_session(session)
     return Token(info, slot, label, serial, so_pin, user_pin, env)
 
+
+
+def attach(
+    module: ModuleInfo | str | os.PathLike[str],
+    label: str | None = None,
+    serial: str | None = None,
+    so_pin: str = DEFAULT_SO_PIN,
+    user_pin: str = DEFAULT_USER_PIN,
+    token_dir: str | os.PathLike[str] | None = None,
+) -> Token:
+    """A :class:`Token` for an already initialised token, found by ``serial`` or ``label``
+    (e.g. in a new process, or one provisioned by pkcs11-tool). PINs are not checked here.
+
+    Raises BridgeError when no initialised token matches, or when ``label`` matches more
+    than one token (pass ``serial`` then).
+    """
+    info, env = prepare(module, token_dir)
+    r = load(info)
+    matches = []
+    for slot in r.slot_list(token_present=True):
+        ti = r.token_info(slot)
+        if not ti["flags"] & TokenFlag.TOKEN_INITIALIZED:
+            continue
+        if (serial is None or ti["serial"] == serial) and (label is None or ti["label"] == label):
+            matches.append((slot, ti))
+    if len(matches) != 1:
+        what = f"serial={serial!r} label={label!r}"
+        raise BridgeError(f"{len(matches)} initialised tokens match {what} in {info.name}")
+    slot, ti = matches[0]
+    return Token(info, slot, ti["label"], ti["serial"], so_pin, user_pin, env)
