@@ -62,8 +62,8 @@ TAG_FAILURE_RVS = frozenset({0x40, 0x41})  # ENCRYPTED_DATA_INVALID, ENCRYPTED_D
 GCM_TAG_QUIRK = "gcm-bad-tag-general-error"
 _LOCAL_TAG_QUIRKS: dict[str, frozenset[int]] = {"softhsm2": frozenset({0x5})}
 
-KEYSTEAD_NOTE = ("keystead token: the token itself enforces state, usage periods, usage "
-                 "counts and overrides (CKA_KS_* vendor attributes)")
+KEYSTEAD_NOTE = ("keystead token: the token itself enforces state, usage periods and "
+                 "overrides, and counts every use (CKA_KS_* vendor attributes)")
 FOREIGN_NOTE = ("foreign token: state is mapped onto CKA_ENCRYPT/WRAP/SIGN and "
                 "CKA_DECRYPT/UNWRAP/VERIFY plus CKA_START_DATE/END_DATE; usage periods are "
                 "enforced by the manager only")

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..clock import clock_from_env
+from ..policy import load_policy_file
 from ..service import KeyManager
 from ..sqlite_store import SQLiteCatalogue
 
@@ -48,6 +49,7 @@ class AppContext:
     catalogue_path: Path
     token_label: str
     pin_file: str | None
+    policy_file: str | None = None
     _manager: KeyManager | None = field(default=None, repr=False)
 
     def module_info(self):
@@ -77,9 +79,10 @@ class AppContext:
                 from .. import open_token
 
                 port = open_token(self.module, self.token_label, self.user_pin)
+            policy = load_policy_file(self.policy_file) if self.policy_file else None
             self._manager = KeyManager(
                 SQLiteCatalogue(self.catalogue_path), port, clock=clock_from_env(),
-                module_name=self.module_name(), token_label=self.token_label)
+                policy=policy, module_name=self.module_name(), token_label=self.token_label)
         return self._manager
 
     def close(self) -> None:

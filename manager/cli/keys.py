@@ -31,7 +31,8 @@ def _show_versions(app: AppContext, name: str, versions, as_json: bool, verb: st
         render.emit_json({"key": name, "versions": [render.version_dict(v) for v in versions]})
         return
     for v in versions:
-        click.echo(f"{name} v{v.version}: {verb} ({v.state.value})")
+        tail = "" if verb == v.state.value else f" ({v.state.value})"
+        click.echo(f"{name} v{v.version}: {verb}{tail}")
 
 
 @key_group.command("create")
@@ -119,7 +120,8 @@ def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
     click.echo("")
     render.versions_table(view.versions)
     for v in view.versions:
-        click.echo(f"\nv{v.version} history:")
+        click.echo(f"\nv{v.version}: token object CKA_ID {v.object_id}"
+                   + (f", CKA_UNIQUE_ID {v.unique_id}" if v.unique_id else "") + "; history:")
         for t in view.history[v.version]:
             click.echo(f"  {render.when(t.at)}  {t.from_state or '-'} -> {t.to_state}  "
                        f"by {t.actor}: {t.reason}")

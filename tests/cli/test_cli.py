@@ -187,3 +187,15 @@ def test_every_command_speaks_json(run, run_json):
                  ("key", "affected", "j/dek", "--version", "1"), ("audit", "show"),
                  ("audit", "verify"), ("rotate", "--due", "--dry-run")):
         run_json(*args)
+
+
+def test_policy_file_tightens_creation(run, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[data-encryption]\noup = "90d"\n')
+    result = run("--policy", str(policy), "key", "create", "p/dek", "--oup", "1y")
+    assert result.exit_code == 1 and "exceeds the policy maximum 90d" in result.output
+    assert run("--policy", str(policy), "key", "create", "p/dek", "--oup", "30d").exit_code == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[nonsense]\noup = "1d"\n')
+    result = run("--policy", str(bad), "key", "list")
+    assert result.exit_code == 1 and f"{bad}: [nonsense] is not a key type" in result.output

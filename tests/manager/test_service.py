@@ -170,3 +170,15 @@ def test_capability_note(km: KeyManager):
     view = km.show("app/dek", token_usage=True)
     expected = "keystead token" if km.token.enforces_lifecycle else "foreign token"
     assert view.capability_note.startswith(expected)
+
+
+#: What ``show(token_usage=True)`` reads from the token, by who enforces the lifecycle.
+TOKEN_COUNTERS = {True: {"token_usage_count", "token_gcm_invocations"}, False: set()}
+
+
+def test_token_counters(km: KeyManager):
+    km.create_key("app/dek")
+    km.decrypt(km.encrypt("app/dek", b"x"))
+    usage = km.show("app/dek", token_usage=True).token_usage[1]
+    assert set(usage) == TOKEN_COUNTERS[km.token.enforces_lifecycle]
+    assert all(isinstance(n, int) and n >= 0 for n in usage.values())
