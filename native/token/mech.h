@@ -12,7 +12,8 @@ typedef struct ks_mech_desc {
     CK_MECHANISM_TYPE type;
     CK_ULONG min_key;  /* as CK_MECHANISM_INFO reports it: bytes for the AES and HMAC
                           mechanisms, BITS for CKM_GENERIC_SECRET_KEY_GEN (mechanisms
-                          3.0, generic secret key generation); use ks_mech_key_len_ok to check a key length in bytes */
+                          3.0, generic secret key generation); check a key length in
+                          bytes with ks_mech_key_len_ok */
     CK_ULONG max_key;
     CK_FLAGS flags;    /* CKF_ENCRYPT, CKF_DECRYPT, CKF_SIGN, CKF_VERIFY, CKF_DIGEST, CKF_WRAP,
                           CKF_UNWRAP, CKF_GENERATE, CKF_MESSAGE_ENCRYPT, ... */
