@@ -25,7 +25,11 @@ enum {
 
 static const CK_KEY_TYPE KT_AES[] = {CKK_AES, KT_END};
 static const CK_KEY_TYPE KT_NONE[] = {KT_END};
-static const CK_KEY_TYPE KT_GENERIC[] = {CKK_GENERIC_SECRET, KT_END};
+/* The generic secret generator also makes the typed HMAC keys (the front lets a template ask
+ * for CKK_SHA256_HMAC and the like instead of CKK_GENERIC_SECRET). */
+static const CK_KEY_TYPE KT_GENERIC[] = {CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, CKK_SHA224_HMAC,
+                                         CKK_SHA256_HMAC,    CKK_SHA384_HMAC, CKK_SHA512_HMAC,
+                                         KT_END};
 static const CK_KEY_TYPE KT_HMAC1[] = {CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, KT_END};
 static const CK_KEY_TYPE KT_HMAC224[] = {CKK_GENERIC_SECRET, CKK_SHA224_HMAC, KT_END};
 static const CK_KEY_TYPE KT_HMAC256[] = {CKK_GENERIC_SECRET, CKK_SHA256_HMAC, KT_END};

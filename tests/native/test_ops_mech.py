@@ -84,3 +84,10 @@ def test_key_types():
     assert lib.ks_mech_key_type_ok(gcm, lib.CKK_AES) == 1
     assert lib.ks_mech_key_type_ok(gcm, lib.CKK_GENERIC_SECRET) == 0
     assert lib.ks_mech_find(0x80000000, 1) == ffi.NULL
+
+
+def test_generic_generator_makes_hmac_key_types():
+    gen = lib.ks_mech_find(lib.CKM_GENERIC_SECRET_KEY_GEN, 0)
+    for kt in (lib.CKK_GENERIC_SECRET, lib.CKK_SHA256_HMAC, lib.CKK_SHA512_HMAC):
+        assert lib.ks_mech_key_type_ok(gen, kt) == 1
+    assert lib.ks_mech_key_type_ok(gen, lib.CKK_AES) == 0
