@@ -323,3 +323,25 @@ def test_started_only_after_data():
         assert lib.ks_op_started(op.op) == 1
         assert lib.ks_op_mechanism(op.op) == lib.CKM_AES_CBC
         assert lib.ks_op_kind_of(op.op) == ENCRYPT
+
+
+AES_IMPLS = [i for i in (lib.KS_AES_IMPL_AESNI, lib.KS_AES_IMPL_LIBCRYPTO)
+             if lib.ks_aes_impl_supported(i)]
+
+
+@pytest.mark.parametrize("impl", AES_IMPLS, ids=lambda i: f"impl{i}")
+@pytest.mark.parametrize("name", MECHS)
+def test_every_aes_path(impl, name):
+    assert lib.ks_aes_set_impl(impl) == lib.KS_OK
+    try:
+        r = rng(f"path-{impl}-{name}")
+        key, iv = r.randbytes(32), r.randbytes(16)
+        mech = mech_of(name, iv)
+        for n in lengths_for(name, 300):
+            pt = r.randbytes(n)
+            ct = reference(name, key, pt, iv)
+            assert run_oneshot(ENCRYPT, mech, key, pt) == (lib.CKR_OK, ct), n
+            cuts = sorted(r.sample(range(len(ct) + 1), min(len(ct) + 1, 2)))
+            assert run_parts(DECRYPT, mech, key, splits(ct, cuts)) == (lib.CKR_OK, pt), n
+    finally:
+        assert lib.ks_aes_set_impl(lib.KS_AES_IMPL_AUTO) == lib.KS_OK

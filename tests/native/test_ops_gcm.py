@@ -323,3 +323,42 @@ def test_parameter_shape():
     assert Op(ENCRYPT, good, bytes(16), lib.CKK_GENERIC_SECRET).rv == (
         lib.CKR_KEY_TYPE_INCONSISTENT)
     assert Op(SIGN, good, bytes(16)).rv == lib.CKR_MECHANISM_INVALID
+
+
+GCM_IMPLS = [i for i in (lib.KS_GCM_IMPL_VAES512, lib.KS_GCM_IMPL_VAES256, lib.KS_GCM_IMPL_AESNI,
+                         lib.KS_GCM_IMPL_LIBCRYPTO) if lib.ks_gcm_impl_supported(i)]
+
+
+@pytest.fixture(params=GCM_IMPLS, ids=lambda i: f"impl{i}")
+def gcm_impl(request):
+    """Force each GCM (and, for libcrypto, AES) path the processor has, then restore."""
+    impl = request.param
+    assert lib.ks_gcm_set_impl(impl) == lib.KS_OK
+    forced_aes = impl == lib.KS_GCM_IMPL_LIBCRYPTO
+    if forced_aes:
+        assert lib.ks_aes_set_impl(lib.KS_AES_IMPL_LIBCRYPTO) == lib.KS_OK
+    try:
+        yield impl
+    finally:
+        assert lib.ks_gcm_set_impl(lib.KS_GCM_IMPL_AUTO) == lib.KS_OK
+        if forced_aes:
+            assert lib.ks_aes_set_impl(lib.KS_AES_IMPL_AUTO) == lib.KS_OK
+
+
+def test_every_dispatch_path(gcm_impl):
+    r = rng(f"path-{gcm_impl}")
+    key, aad = r.randbytes(32), r.randbytes(21)
+    for n in list(range(0, 300)) + [511, 512, 513, 1024, 4096]:
+        iv = r.randbytes(r.choice((12, 16)))
+        pt = r.randbytes(n)
+        full = reference(key, iv, aad, pt)
+        mech = gcm_mech(iv, aad)
+        assert run_oneshot(ENCRYPT, mech, key, pt) == (lib.CKR_OK, full), n
+        assert run_oneshot(DECRYPT, mech, key, full) == (lib.CKR_OK, pt), n
+        cuts = sorted(r.sample(range(n + 1), min(n + 1, 3)))
+        assert run_parts(ENCRYPT, mech, key, splits(pt, cuts)) == (lib.CKR_OK, full), n
+        assert run_parts(DECRYPT, mech, key, splits(full, cuts)) == (lib.CKR_OK, pt), n
+    bad = reference(key, bytes(12), b"", b"x" * 40)
+    bad = bad[:-1] + bytes([bad[-1] ^ 1])
+    assert run_oneshot(DECRYPT, gcm_mech(bytes(12)), key, bad)[0] == (
+        lib.CKR_ENCRYPTED_DATA_INVALID)
