@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import click
 
+from ..envelope import MAGIC, parse_blob
+from . import render
 from .context import AppContext, pass_app
 from .options import json_option
 
@@ -14,11 +19,17 @@ from .options import json_option
 @click.option("--out", "outfile", type=click.File("wb"), default="-", show_default=True)
 @click.option("--aad", default="", help="Additional authenticated data (text).")
 @click.option("--subject", default="", help="What is protected; recorded in the audit.")
+@json_option
 @pass_app
-def encrypt(app: AppContext, key_name, infile, outfile, aad, subject) -> None:
+def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, as_json) -> None:
     """Encrypt with the key's current version (AES-256-GCM in the token)."""
     blob = app.manager().encrypt(key_name, infile.read(), aad.encode(), subject=subject)
-    outfile.write(blob)
+    if not as_json:
+        outfile.write(blob)
+        return
+    name, version, *_ = parse_blob(blob)
+    render.emit_json({"key": name, "version": version,
+                      "blob": base64.b64encode(blob).decode("ascii")})
 
 
 @click.command("decrypt")
@@ -28,11 +39,31 @@ def encrypt(app: AppContext, key_name, infile, outfile, aad, subject) -> None:
 @click.option("--override", is_flag=True,
               help="Allow a suspended or compromised version (audited; needs --reason).")
 @click.option("--reason", default="", help="Why the override is needed.")
+@json_option
 @pass_app
-def decrypt(app: AppContext, infile, outfile, aad, override, reason) -> None:
-    """Decrypt an envelope with the version it names."""
-    outfile.write(app.manager().decrypt(infile.read(), aad.encode(), override=override,
-                                        reason=reason))
+def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) -> None:
+    """Decrypt an envelope (raw, or the base64 "blob" of `encrypt --json`) with the version
+    it names."""
+    blob = _unwrap(infile.read())
+    plain = app.manager().decrypt(blob, aad.encode(), override=override, reason=reason)
+    if not as_json:
+        outfile.write(plain)
+        return
+    name, version, *_ = parse_blob(blob)
+    render.emit_json({"key": name, "version": version,
+                      "plaintext": base64.b64encode(plain).decode("ascii")})
+
+
+def _unwrap(data: bytes) -> bytes:
+    """A raw envelope as is; the output of `encrypt --json` (or bare base64) decoded.
+    Anything else is returned unchanged for decrypt() to reject."""
+    if data.startswith(MAGIC):
+        return data
+    try:
+        text = json.loads(data)["blob"] if data.lstrip()[:1] == b"{" else data
+        return base64.b64decode(text, validate=False)
+    except (ValueError, KeyError, TypeError):
+        return data
 
 
 @click.command("module-path")
@@ -43,8 +74,6 @@ def module_path(as_json: bool) -> None:
 
     path = keystead.module_path()
     if as_json:
-        import json
-
         click.echo(json.dumps({"module_path": path}))
     else:
         click.echo(path)

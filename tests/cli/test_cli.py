@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -187,6 +188,10 @@ def test_every_command_speaks_json(run, run_json):
                  ("key", "affected", "j/dek", "--version", "1"), ("audit", "show"),
                  ("audit", "verify"), ("rotate", "--due", "--dry-run")):
         run_json(*args)
+    sealed = run_json("encrypt", "j/dek", input="hello")
+    assert (sealed["key"], sealed["version"]) == ("j/dek", 1)
+    opened = run_json("decrypt", input=json.dumps(sealed))
+    assert base64.b64decode(opened["plaintext"]) == b"hello"
 
 
 def test_policy_file_tightens_creation(run, tmp_path):
