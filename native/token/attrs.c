@@ -207,12 +207,18 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
-/* nested_array: an attribute whose own value is a CK_ATTRIBUTE array. CKA_ALLOWED_MECHANISMS
- * carries CKF_ARRAY_ATTRIBUTE too but holds plain CK_MECHANISM_TYPE values (3.0 4.7), so it
- * may appear inside a template. */
+int ks_attrs_is_template(CK_ATTRIBUTE_TYPE type)
+{
+    /* Named, not tested by the CKF_ARRAY_ATTRIBUTE bit: CKA_ALLOWED_MECHANISMS carries the
+     * bit but holds CK_MECHANISM_TYPE values (3.0 4.7), and keystead's vendor tag 0x4B53 in
+     * bits 16..31 sets bit 30 on every CKA_KS_* type. */
+    return type == CKA_WRAP_TEMPLATE || type == CKA_UNWRAP_TEMPLATE ||
+           type == CKA_DERIVE_TEMPLATE;
+}
+
 static int nested_array(CK_ATTRIBUTE_TYPE type)
 {
-    return (type & CKF_ARRAY_ATTRIBUTE) != 0 && type != CKA_ALLOWED_MECHANISMS;
+    return ks_attrs_is_template(type);
 }
 
 /* serialise writes a set in its canonical packed form (sorted by type, no duplicates), so

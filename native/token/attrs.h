@@ -44,6 +44,10 @@ int ks_attrs_get_ulong(const ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_ULONG *ou
 /* ks_attrs_bool returns the boolean value, or dflt when absent. */
 CK_BBOOL ks_attrs_bool(const ks_attrs *set, CK_ATTRIBUTE_TYPE type, CK_BBOOL dflt);
 
+/* ks_attrs_is_template returns 1 for the attributes whose value is a CK_ATTRIBUTE array:
+ * CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE, CKA_DERIVE_TEMPLATE (3.0 4.10, 4.7). */
+int ks_attrs_is_template(CK_ATTRIBUTE_TYPE type);
+
 /* ks_attrs_copy makes dst an independent copy of src (dst is freed first). */
 CK_RV ks_attrs_copy(ks_attrs *dst, const ks_attrs *src);
 

@@ -139,7 +139,7 @@ static int value_equal(const ks_attr *held, const CK_ATTRIBUTE *a)
     if (a->ulValueLen > 0 && a->pValue == NULL) {
         return 0;
     }
-    if ((a->type & CKF_ARRAY_ATTRIBUTE) != 0 && a->type != CKA_ALLOWED_MECHANISMS) {
+    if (ks_attrs_is_template(a->type)) {
         if (a->ulValueLen % sizeof(CK_ATTRIBUTE) != 0) {
             return 0;
         }

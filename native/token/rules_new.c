@@ -57,6 +57,8 @@ static CK_RV find_ulong(CK_ULONG *out, int *found, CK_ATTRIBUTE_TYPE type,
     return CKR_OK;
 }
 
+static CK_RV check_imposed(const CK_ATTRIBUTE *a, const ks_rule_ctx *ctx, ks_why *why);
+
 /* Checks of one template attribute that depend on the origin and the caller. */
 static CK_RV check_new_attr(const ks_rule *r, const CK_ATTRIBUTE *a, ks_origin origin,
                             CK_KEY_TYPE kt, const ks_rule_ctx *ctx, ks_why *why)
@@ -81,6 +83,31 @@ static CK_RV check_new_attr(const ks_rule *r, const CK_ATTRIBUTE *a, ks_origin o
         if (s != KS_STATE_PRE_ACTIVATION && s != KS_STATE_ACTIVE) {
             return ks_rule_fail(why, a->type, "a new key is pre-activation or active",
                                 CKR_ATTRIBUTE_VALUE_INVALID);
+        }
+    }
+    if (a->type == CKA_UNWRAP_TEMPLATE || a->type == CKA_DERIVE_TEMPLATE) {
+        return check_imposed(a, ctx, why);
+    }
+    return CKR_OK;
+}
+
+/* check_imposed: a CKA_UNWRAP_TEMPLATE or CKA_DERIVE_TEMPLATE is applied to every key made
+ * with this key (3.0 base 4.10) without the caller's own checks, so each of its attributes
+ * must pass them now, as if given to C_UnwrapKey by this caller: no token-maintained
+ * attribute, no CKA_TRUSTED true without the SO, no lifecycle state but pre-activation or
+ * active. A failure names the template attribute. */
+static CK_RV check_imposed(const CK_ATTRIBUTE *a, const ks_rule_ctx *ctx, ks_why *why)
+{
+    const CK_ATTRIBUTE *inner = a->pValue;
+    CK_ULONG n = a->ulValueLen / sizeof(CK_ATTRIBUTE);
+    for (CK_ULONG i = 0; i < n; i++) {
+        const ks_rule *r = ks_rule_find(inner[i].type, CKO_SECRET_KEY);
+        /* shapes were checked with the template (ks_rule_check_shape) */
+        CK_RV rv = r == NULL ? CKR_ATTRIBUTE_VALUE_INVALID
+                             : check_new_attr(r, &inner[i], KS_ORIGIN_UNWRAP,
+                                              CK_UNAVAILABLE_INFORMATION, ctx, why);
+        if (rv != CKR_OK) {
+            return ks_rule_fail(why, a->type, "template imposes an attribute it may not", rv);
         }
     }
     return CKR_OK;

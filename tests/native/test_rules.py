@@ -31,6 +31,7 @@ from tests.native.rules_support import (
     KS_REASON,
     KS_STATE,
     PRE,
+    SUSPENDED,
     UNAVAILABLE,
     UNWRAP,
     VENDOR,
@@ -468,3 +469,39 @@ def test_derive_origin_is_neither_local_nor_trusted_history() -> None:
     assert finish(r.obj, lib.KS_ORIGIN_DERIVE) == lib.CKR_OK
     r.obj.set(lib.CKA_VALUE, bytes(5000))
     assert finish(r.obj, lib.KS_ORIGIN_DERIVE) == lib.CKR_KEY_SIZE_RANGE
+
+
+@pytest.mark.parametrize("which", ["CKA_UNWRAP_TEMPLATE", "CKA_DERIVE_TEMPLATE"])
+def test_imposed_templates_obey_the_rules_of_their_caller(which: str) -> None:
+    # An unwrap or derive template is applied to every new key without that caller's checks:
+    # it may not carry what the caller could not set directly.
+    t = getattr(lib, which)
+    for inner, code in (
+        ([(lib.CKA_TRUSTED, True)], lib.CKR_ATTRIBUTE_READ_ONLY),
+        ([(lib.CKA_LOCAL, True)], lib.CKR_ATTRIBUTE_READ_ONLY),
+        ([(lib.CKA_VALUE, KEY16)], lib.CKR_ATTRIBUTE_READ_ONLY),
+        ([(KS_KNOWN, False)], lib.CKR_ATTRIBUTE_READ_ONLY),
+        ([(KS_STATE, SUSPENDED)], lib.CKR_ATTRIBUTE_VALUE_INVALID),
+    ):
+        r = new(CREATE, aes((t, inner)))
+        assert r.rv == code and r.why_attr == t, inner
+    assert new(CREATE, aes((t, [(lib.CKA_TRUSTED, True)])), so=True).rv == lib.CKR_OK
+    ok = new(CREATE, aes((t, [(lib.CKA_SENSITIVE, True), (KS_STATE, PRE)])))
+    assert ok.rv == lib.CKR_OK
+
+
+def test_wrap_template_is_only_matched_so_anything_known_goes() -> None:
+    assert new(CREATE, aes((lib.CKA_WRAP_TEMPLATE, [(lib.CKA_TRUSTED, True),
+                                                    (lib.CKA_LOCAL, True)]))).rv == lib.CKR_OK
+
+
+def test_vendor_types_are_not_array_attributes() -> None:
+    # keystead's tag 0x4B53 sets bit 30 (CKF_ARRAY_ATTRIBUTE) on every CKA_KS_* type; only
+    # the three template attributes hold CK_ATTRIBUTE arrays.
+    assert KS_STATE & lib.CKF_ARRAY_ATTRIBUTE
+    assert lib.ks_attrs_is_template(KS_STATE) == 0
+    assert lib.ks_attrs_is_template(lib.CKA_ALLOWED_MECHANISMS) == 0
+    for t in (lib.CKA_WRAP_TEMPLATE, lib.CKA_UNWRAP_TEMPLATE, lib.CKA_DERIVE_TEMPLATE):
+        assert lib.ks_attrs_is_template(t) == 1
+    k = make_key((lib.CKA_UNWRAP_TEMPLATE, [(KS_STATE, PRE), (KS_LIMIT, 3)]))
+    assert len(k.raw(lib.CKA_UNWRAP_TEMPLATE)) == 2 * (16 + 8)
