@@ -8,7 +8,16 @@
  *
  * The front (p11/) decides when an operation ends (spec 5.2: on success of the final or
  * single-part call, and on any error other than CKR_BUFFER_TOO_SMALL and a length query) and
- * then calls ks_op_free. No heap allocation happens after ks_op_new on the hot path. */
+ * then calls ks_op_free. No heap allocation happens after ks_op_new on the hot path.
+ *
+ * Where the exact output length needs the cryptography, a length query answers a bound
+ * (section 5.2 allows "somewhat" more): CBC_PAD decryption (input - 1, or 15 at the final
+ * call) and KWP decryption (input - 8); the call itself then sets the exact length, and a
+ * buffer below the exact length gets CKR_BUFFER_TOO_SMALL with it. Multi-part GCM decryption
+ * returns no data before C_DecryptFinal verifies the tag (mechanisms 3.0, AES-GCM): it holds
+ * the ciphertext in a buffer grown geometrically, the one allocation after ks_op_new.
+ * CKM_AES_KEY_WRAP(_KWP) are single-part only: update and final answer
+ * CKR_FUNCTION_NOT_SUPPORTED. out may equal in; other overlaps are not supported. */
 #ifndef KS_TOKEN_OPS_H
 #define KS_TOKEN_OPS_H
 
