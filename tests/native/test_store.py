@@ -147,6 +147,22 @@ def test_deleted_key_leaves_no_trace(store: Store, db: Path) -> None:
     assert store.delete(handle) == lib.CKR_OBJECT_HANDLE_INVALID
 
 
+def test_value_dropped_by_update_leaves_no_trace(store: Store, db: Path) -> None:
+    """A key moved to the destroyed state keeps its metadata; its sealed value must go."""
+    key = store.provision()
+    handle = store.put(secret_key(KEY_VALUE, label=b"doomed"), key)[1]
+    con = sqlite3.connect(db)
+    sealed = con.execute("SELECT value FROM attributes WHERE handle = ? AND sealed = 1",
+                         (handle,)).fetchone()[0]
+    con.close()
+    metadata = [a for a in secret_key(KEY_VALUE, label=b"doomed") if a[0] != lib.CKA_VALUE]
+    ok(store.update(handle, metadata, key))
+    assert sealed not in bytes_on_disk(db)
+    rv, got, missing = store.load(handle, None)
+    assert rv == lib.CKR_OK and not missing and lib.CKA_VALUE not in got
+    assert got[lib.CKA_LABEL] == b"doomed"
+
+
 def test_handles_are_never_reused(store: Store) -> None:
     key = store.provision()
     h1 = store.put(secret_key(KEY_VALUE), key)[1]
