@@ -51,9 +51,9 @@ def raw_key(module, token: Token, object_id_hex: str) -> tuple[int, int | None]:
     return session, (found[0] if found else None)
 
 
-def token_may_encrypt(module, token: Token, object_id_hex: str) -> bool:
-    """Whether the token itself lets an application start AES-GCM encryption with the key
-    (what an application bypassing the manager would get)."""
+def token_may(module, token: Token, object_id_hex: str, what: str = "Encrypt") -> bool:
+    """Whether the token itself lets an application start AES-GCM ``what`` ("Encrypt" or
+    "Decrypt") with the key: what an application bypassing the manager would get."""
     from keystead.softhsm_bridge.errors import PKCS11Error
 
     raw = module.raw
@@ -61,9 +61,13 @@ def token_may_encrypt(module, token: Token, object_id_hex: str) -> bool:
     try:
         assert handle is not None, "the key object is missing from the token"
         try:
-            raw.encrypt(session, 0x1087, handle, b"probe", raw.gcm(b"\0" * 12, b"", 128))
+            raw.op_init(what, session, 0x1087, handle, raw.gcm(b"\0" * 12, b"", 128))
         except PKCS11Error:
             return False
         return True
     finally:
-        raw.close_session(session)
+        raw.close_session(session)  # also ends the operation just started
+
+
+def token_may_encrypt(module, token: Token, object_id_hex: str) -> bool:
+    return token_may(module, token, object_id_hex, "Encrypt")

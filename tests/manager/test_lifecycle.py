@@ -18,6 +18,8 @@ from keystead.manager import (
 )
 from keystead.manager.lifecycle import TOKEN_STATE_CODES
 
+from .helpers import token_may
+
 S = State
 # shared/DESIGN.md, "Key lifecycle": the edges, written out independently of the table.
 EXPECTED_EDGES = {
@@ -103,6 +105,17 @@ def test_every_edge_through_the_manager(km: KeyManager, pair):
         refusal = km.audit_records()[before:]
         assert len(refusal) == 1 and refusal[0].result.startswith("refused")
     assert km.verify_audit().chain.ok
+
+
+@pytest.mark.parametrize("state", [s for s in State if s is not S.DESTROYED], ids=str)
+def test_token_enforces_state_for_applications(module, mtoken, km: KeyManager, state):
+    """Whatever the module, an application that bypasses the manager gets what the state
+    allows: keystead enforces its own state, a foreign token its usage flags."""
+    name = f"direct/{state.value}"
+    put_in_state(km, name, state)
+    oid = km.show(name).versions[0].object_id
+    assert token_may(module, mtoken, oid, "Encrypt") is can_protect(state)
+    assert token_may(module, mtoken, oid, "Decrypt") is can_process(state)
 
 
 def test_activate_and_resume_are_distinct(km: KeyManager):
