@@ -23,6 +23,16 @@ CK_RV ks_p11_exit(const char *fn, CK_SESSION_HANDLE session, CK_MECHANISM_TYPE m
     return rv;
 }
 
+void ks_p11_audit_new(ks_session *s, ks_audit_event event, CK_OBJECT_HANDLE handle,
+                      CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail)
+{
+    ks_object *obj = NULL;
+    if (rv != CKR_OK || ks_token_get(s->token, s->handle, handle, &obj) != CKR_OK) {
+        obj = NULL;
+    }
+    ks_token_audit(s->token, event, s->handle, obj ? &obj->attrs : NULL, mech, rv, detail);
+}
+
 CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                          CK_MECHANISM_TYPE mech, CK_ATTRIBUTE_TYPE usage_attr, ks_use use,
                          ks_object **out)
@@ -62,12 +72,13 @@ static const struct {
     CK_FLAGS mech_flag;
     CK_ATTRIBUTE_TYPE usage;
     ks_use use;
+    const char *fn;
 } kinds[] = {
-    [KS_OP_ENCRYPT] = {KS_OP_ENCRYPT, CKF_ENCRYPT, CKA_ENCRYPT, KS_USE_PROTECT},
-    [KS_OP_DECRYPT] = {KS_OP_DECRYPT, CKF_DECRYPT, CKA_DECRYPT, KS_USE_PROCESS},
-    [KS_OP_SIGN] = {KS_OP_SIGN, CKF_SIGN, CKA_SIGN, KS_USE_PROTECT},
-    [KS_OP_VERIFY] = {KS_OP_VERIFY, CKF_VERIFY, CKA_VERIFY, KS_USE_PROCESS},
-    [KS_OP_DIGEST] = {KS_OP_DIGEST, CKF_DIGEST, 0, KS_USE_PROCESS},
+    [KS_OP_ENCRYPT] = {KS_OP_ENCRYPT, CKF_ENCRYPT, CKA_ENCRYPT, KS_USE_PROTECT, "C_EncryptInit"},
+    [KS_OP_DECRYPT] = {KS_OP_DECRYPT, CKF_DECRYPT, CKA_DECRYPT, KS_USE_PROCESS, "C_DecryptInit"},
+    [KS_OP_SIGN] = {KS_OP_SIGN, CKF_SIGN, CKA_SIGN, KS_USE_PROTECT, "C_SignInit"},
+    [KS_OP_VERIFY] = {KS_OP_VERIFY, CKF_VERIFY, CKA_VERIFY, KS_USE_PROCESS, "C_VerifyInit"},
+    [KS_OP_DIGEST] = {KS_OP_DIGEST, CKF_DIGEST, 0, KS_USE_PROCESS, "C_DigestInit"},
 };
 
 static CK_RV init_locked(ks_session *s, ks_op_slot slot, ks_op_kind kind,
@@ -113,6 +124,7 @@ static CK_RV init_locked(ks_session *s, ks_op_slot slot, ks_op_kind kind,
         rv = ks_policy_count_use(tok, key);
     }
     if (rv == CKR_OK) {
+        ks_token_audit_use(tok, s->handle, key, kinds[kind].fn, mech->mechanism);
         s->ops[slot] = (ks_active_op){
             .op = op,
             .key = key_handle,

@@ -1,4 +1,5 @@
 /* keys.c - key management (PKCS#11 3.0 5.18): C_GenerateKey, C_WrapKey, C_UnwrapKey. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,8 @@ static CK_RV generate_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
     if (rv != CKR_OK) {
         ks_p11_why(&why);
     }
+    ks_p11_audit_new(s, KS_AUDIT_GENERATE, rv == CKR_OK ? *phKey : CK_INVALID_HANDLE,
+                     pMechanism->mechanism, rv, "C_GenerateKey");
     pthread_mutex_unlock(&s->token->lock);
     ks_session_release(s);
     return rv;
@@ -182,6 +185,19 @@ static CK_RV wrappable(ks_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE hand
     return CKR_OK;
 }
 
+/* The wrap and unwrap records name the key moved and, in the detail, the wrapping key. */
+static void audit_wrap(ks_token *tok, CK_SESSION_HANDLE h, ks_audit_event event,
+                       const ks_attrs *key, const ks_object *kek, CK_MECHANISM_TYPE mech, CK_RV rv)
+{
+    char kek_uid[KS_UID_LEN + 1] = "";
+    char detail[64];
+    if (kek != NULL) {
+        ks_token_uid(&kek->attrs, kek_uid);
+    }
+    snprintf(detail, sizeof(detail), "kek %s", kek_uid);
+    ks_token_audit(tok, event, h, key, mech, rv, detail);
+}
+
 static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                       CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey,
                       CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen)
@@ -231,6 +247,10 @@ static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     }
     if (rv == CKR_OK && pWrappedKey != NULL) {
         rv = ks_policy_count_use(tok, kek);
+    }
+    if (pWrappedKey != NULL || rv != CKR_OK) {
+        audit_wrap(tok, hSession, KS_AUDIT_WRAP, key ? &key->attrs : NULL, kek,
+                   pMechanism->mechanism, rv);
     }
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
@@ -383,6 +403,12 @@ static CK_RV unwrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         rv = unwrap_into(s, pMechanism, kek, pWrappedKey, ulWrappedKeyLen, pTemplate,
                          ulAttributeCount, phKey);
     }
+    ks_object *made = NULL;
+    if (rv != CKR_OK || ks_token_get(tok, hSession, *phKey, &made) != CKR_OK) {
+        made = NULL;
+    }
+    audit_wrap(tok, hSession, KS_AUDIT_UNWRAP, made ? &made->attrs : NULL, kek,
+               pMechanism->mechanism, rv);
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
     return rv;

@@ -40,6 +40,7 @@ static CK_RV init_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG
     if (rv == CKR_OK) {
         rv = ks_store_init_pin(tok->store, tok->token_key, pPin, ulPinLen);
     }
+    ks_token_audit(tok, KS_AUDIT_INIT_PIN, hSession, NULL, KS_NO_MECH, rv, "C_InitPIN");
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
     return rv;
@@ -75,6 +76,7 @@ static CK_RV set_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULO
         CK_USER_TYPE who = tok->login == CKU_SO ? CKU_SO : CKU_USER;
         rv = ks_store_set_pin(tok->store, who, pOldPin, ulOldLen, pNewPin, ulNewLen);
     }
+    ks_token_audit(tok, KS_AUDIT_SET_PIN, hSession, NULL, KS_NO_MECH, rv, "C_SetPIN");
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
     return rv;
@@ -156,6 +158,8 @@ static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
     }
     pthread_mutex_lock(&tok->lock);
     rv = login_locked(tok, userType, pPin, ulPinLen);
+    ks_token_audit(tok, KS_AUDIT_LOGIN, hSession, NULL, KS_NO_MECH, rv,
+                   userType == CKU_SO ? "C_Login so" : "C_Login user");
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
     return rv;
@@ -192,6 +196,8 @@ static CK_RV logout(CK_SESSION_HANDLE hSession)
     if (tok->login == NO_LOGIN) {
         rv = CKR_USER_NOT_LOGGED_IN;
     } else {
+        ks_token_audit_flush(tok, 0);
+        ks_token_audit(tok, KS_AUDIT_LOGOUT, hSession, NULL, KS_NO_MECH, CKR_OK, "C_Logout");
         ks_token_logout(tok); /* bumps login_epoch: operations that needed it end */
     }
     pthread_mutex_unlock(&tok->lock);

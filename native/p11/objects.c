@@ -1,5 +1,6 @@
 /* objects.c - object management (PKCS#11 3.0 5.7). Attribute rules live in token/rules.c;
  * this file resolves sessions and objects and applies the session and login rules. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,8 @@ static CK_RV create_object(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplat
         ks_attrs_free(&attrs);
         ks_p11_why(&why);
     }
+    ks_p11_audit_new(s, KS_AUDIT_IMPORT, rv == CKR_OK ? *phObject : CK_INVALID_HANDLE,
+                     KS_NO_MECH, rv, "C_CreateObject");
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
     return rv;
@@ -103,6 +106,8 @@ static CK_RV copy_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
             ks_attrs_free(&attrs);
             ks_p11_why(&why);
         }
+        ks_p11_audit_new(s, KS_AUDIT_COPY, rv == CKR_OK ? *phNewObject : CK_INVALID_HANDLE,
+                         KS_NO_MECH, rv, "C_CopyObject");
     }
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
@@ -134,8 +139,14 @@ static CK_RV destroy_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject
     if (rv == CKR_OK && ks_attrs_bool(&obj->attrs, CKA_DESTROYABLE, CK_TRUE) != CK_TRUE) {
         rv = CKR_ACTION_PROHIBITED;
     }
-    if (rv == CKR_OK) {
-        rv = ks_token_remove(tok, ks_p11_session_rw(s), obj);
+    if (obj != NULL) {
+        char uid[KS_UID_LEN + 1];
+        ks_token_uid(&obj->attrs, uid); /* the object is gone after the removal */
+        if (rv == CKR_OK) {
+            rv = ks_token_remove(tok, ks_p11_session_rw(s), obj);
+        }
+        ks_token_audit_uid(tok, KS_AUDIT_DESTROY, hSession, uid, KS_NO_MECH, rv,
+                           "C_DestroyObject");
     }
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
@@ -262,6 +273,43 @@ KS_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE
                        get_attribute_value(hSession, hObject, pTemplate, ulCount));
 }
 
+/* One record per C_SetAttributeValue: a lifecycle transition (with its reason), an override,
+ * or the list of attribute types changed. */
+static void audit_set(ks_session *s, const ks_object *obj, CK_ULONG before,
+                      const CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_RV rv)
+{
+    char detail[256] = "";
+    ks_audit_event event = KS_AUDIT_SET_ATTRIBUTE;
+    CK_ULONG after = before;
+    for (CK_ULONG i = 0; i < count; i++) {
+        if (tmpl[i].type == CKA_KS_LIFECYCLE_STATE && tmpl[i].pValue != NULL &&
+            tmpl[i].ulValueLen == sizeof(CK_ULONG)) {
+            memcpy(&after, tmpl[i].pValue, sizeof(after));
+            event = KS_AUDIT_TRANSITION;
+        } else if (tmpl[i].type == CKA_KS_PROCESS_OVERRIDE && event != KS_AUDIT_TRANSITION) {
+            event = KS_AUDIT_OVERRIDE;
+        }
+    }
+    size_t n = 0;
+    if (event == KS_AUDIT_TRANSITION) {
+        n = (size_t)snprintf(detail, sizeof(detail), "%s -> %s", ks_lifecycle_state_name(before),
+                             ks_lifecycle_state_name(after));
+        for (CK_ULONG i = 0; i < count && n < sizeof(detail); i++) {
+            if (tmpl[i].type == CKA_KS_TRANSITION_REASON && tmpl[i].pValue != NULL) {
+                int len = tmpl[i].ulValueLen > 200 ? 200 : (int)tmpl[i].ulValueLen;
+                n += (size_t)snprintf(detail + n, sizeof(detail) - n, ": %.*s", len,
+                                      (const char *)tmpl[i].pValue);
+            }
+        }
+    } else {
+        for (CK_ULONG i = 0; i < count && n + 20 < sizeof(detail); i++) {
+            n += (size_t)snprintf(detail + n, sizeof(detail) - n, "%s0x%lx", i ? " " : "",
+                                  (unsigned long)tmpl[i].type);
+        }
+    }
+    ks_token_audit(s->token, event, s->handle, &obj->attrs, KS_NO_MECH, rv, detail);
+}
+
 static CK_RV set_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
                                  CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
@@ -300,9 +348,12 @@ static CK_RV set_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
         /* SP 800-57 7.3.4: a destroyed key keeps its metadata, never its value. */
         ks_attrs_remove(&next, CKA_VALUE);
     }
+    CK_ULONG before = KS_STATE_ACTIVE;
+    ks_attrs_get_ulong(&obj->attrs, CKA_KS_LIFECYCLE_STATE, &before);
     if (rv == CKR_OK) {
         rv = ks_token_update(s->token, ks_p11_session_rw(s), obj, &next);
     }
+    audit_set(s, obj, before, pTemplate, ulCount, rv);
     ks_attrs_free(&next);
     object_done(s);
     return rv;

@@ -255,6 +255,18 @@ KS_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
                        get_mechanism_info(slotID, type, pInfo));
 }
 
+/* A new audit trail begins with every initialisation; its initial key goes to a file beside
+ * the token database for the SO to move off the machine (token/audit.h). */
+static CK_RV start_audit(ks_token *tok)
+{
+    if (strncmp(tok->path, ":memory:", 8) == 0) {
+        return ks_audit_start(tok->store, NULL);
+    }
+    char key_path[PATH_MAX + 16];
+    snprintf(key_path, sizeof(key_path), "%s.audit-key", tok->path);
+    return ks_audit_start(tok->store, key_path);
+}
+
 /* 3.0 5.5 C_InitToken: refused while any session is open on the token; a fresh slot becomes
  * an initialised token and a new fresh slot appears at the next C_GetSlotList. */
 static CK_RV init_token(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
@@ -289,6 +301,10 @@ static CK_RV init_token(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinL
         if (rv == CKR_OK) {
             ks_token_logout(tok);
             ks_token_forget_cache(tok);
+            rv = start_audit(tok);
+        }
+        if (tok->store != NULL) {
+            ks_token_audit(tok, KS_AUDIT_INIT_TOKEN, 0, NULL, KS_NO_MECH, rv, "C_InitToken");
         }
         pthread_mutex_unlock(&tok->lock);
     }

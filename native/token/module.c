@@ -247,6 +247,7 @@ void ks_session_close(ks_session *s)
 
     ks_session_end_all(s, 0);
     pthread_mutex_lock(&tok->lock);
+    ks_token_audit_flush(tok, s->handle);
     ks_token_drop_session_objects(tok, s->handle);
     tok->session_count--;
     if (s->flags & CKF_RW_SESSION) {

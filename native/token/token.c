@@ -81,6 +81,8 @@ void ks_token_free(ks_token *tok)
     if (tok == NULL) {
         return;
     }
+    ks_token_audit_flush(tok, 0);
+    free(tok->uses);
     ks_token_logout(tok);
     ks_token_forget_cache(tok);
     ks_object *obj = tok->session_objects;
@@ -173,6 +175,7 @@ CK_RV ks_token_get(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ha
         }
     } else {
         refresh(tok);
+        ks_token_audit_tick(tok);
         CK_RV rv = load_token_object(tok, handle, &obj);
         if (rv != CKR_OK) {
             return rv;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "pkcs11.h"
+#include "token/audit.h"
 #include "token/config.h"
 #include "token/object.h"
 #include "token/rules.h"
@@ -34,6 +35,10 @@ typedef struct ks_token {
     CK_ULONG next_session_object;
     CK_ULONG session_count;
     CK_ULONG rw_session_count;
+    struct ks_use_count *uses;    /* key-use counts not yet written to the audit trail */
+    size_t use_count;
+    size_t use_cap;
+    int64_t uses_since;           /* monotonic seconds of the oldest unwritten count */
 } ks_token;
 
 CK_RV ks_token_new(ks_token **out, CK_SLOT_ID slot_id, const char *path, int initialized,
@@ -70,6 +75,30 @@ void ks_token_drop_session_objects(ks_token *tok, CK_SESSION_HANDLE session);
 
 /* ks_token_forget_cache drops cached token objects (after login/logout or outside writes). */
 void ks_token_forget_cache(ks_token *tok);
+
+/* ks_token_audit appends one record to the token's audit trail (see token/audit.h); obj may
+ * be NULL. A failure to record is logged; it never changes rv of the call being recorded. */
+void ks_token_audit(ks_token *tok, ks_audit_event event, CK_SESSION_HANDLE session,
+                    const ks_attrs *obj, CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail);
+
+/* ks_token_audit_uid is ks_token_audit for an object known by its CKA_UNIQUE_ID. */
+void ks_token_audit_uid(ks_token *tok, ks_audit_event event, CK_SESSION_HANDLE session,
+                        const char *uid, CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail);
+
+/* ks_token_uid copies an object's CKA_UNIQUE_ID into uid ("" when it has none). */
+void ks_token_uid(const ks_attrs *obj, char uid[KS_UID_LEN + 1]);
+
+/* ks_token_audit_use counts one use of a key (fn: "C_EncryptInit", ...), or records it at
+ * once with audit_mode = per-op. Counts are written at least every second while calls
+ * continue, and by ks_token_audit_flush. */
+void ks_token_audit_use(ks_token *tok, CK_SESSION_HANDLE session, const ks_object *key,
+                        const char *fn, CK_MECHANISM_TYPE mech);
+
+/* ks_token_audit_tick writes pending counts older than a second. */
+void ks_token_audit_tick(ks_token *tok);
+
+/* ks_token_audit_flush writes the counts of one session (0: all sessions). */
+void ks_token_audit_flush(ks_token *tok, CK_SESSION_HANDLE session);
 
 /* ks_token_logout wipes the token key and forgets the login. */
 void ks_token_logout(ks_token *tok);

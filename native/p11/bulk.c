@@ -1,0 +1,273 @@
+/* bulk.c - KS_EncryptMessages / KS_DecryptMessages: many independent AES-GCM messages in one
+ * call (documented in include/keystead.h).
+ *
+ * The key is resolved and checked once, the invocation numbers of the whole batch are drawn
+ * at once (token/gcm_iv.c: SP 800-38D 8.2.1 IVs, 8.3 limit), then the messages are split into
+ * contiguous runs of about equal cost, one per worker thread; each run writes its own part
+ * of the output arena, IV array and tag array, so the workers share nothing mutable. No heap
+ * allocation: the workers' descriptions live on the caller's stack. */
+#include <pthread.h>
+#include <string.h>
+
+#include "crypto/gcm.h"
+#include "crypto/mem.h"
+#include "p11/message.h"
+#include "token/gcm_iv.h"
+
+/* SP 800-38D 5.2.1.1: at most 2^39 - 256 bits of plaintext per message. */
+#define GCM_MAX_MSG ((UINT64_C(1) << 36) - 32)
+/* A message costs about as much as this many bytes more (IV setup, tag, call). */
+#define MSG_COST 256
+/* Below this much work per thread, another thread costs more than it saves. */
+#define THREAD_MIN_COST (64 * 1024)
+#define IV_LEN KS_GCM_BULK_IV_LEN
+#define FIXED_LEN 4
+
+typedef struct bulk_args {
+    int decrypt;
+    CK_ULONG count;
+    CK_BYTE_PTR const *in;
+    const CK_ULONG *in_len;
+    CK_BYTE_PTR const *aad; /* NULL: no associated data */
+    const CK_ULONG *aad_len;
+    uint8_t *ivs;           /* written (encrypt) or read (decrypt) */
+    uint8_t *tags;
+    size_t tag_len;
+    uint8_t fixed[FIXED_LEN];
+    uint64_t first;         /* the batch's first invocation number */
+    uint8_t *ok;            /* decrypt: per-message result, may be NULL */
+} bulk_args;
+
+typedef struct bulk_job {
+    const bulk_args *args;
+    const ks_gcm_key *key;
+    CK_ULONG lo, hi;        /* messages lo .. hi - 1 */
+    uint8_t *out;           /* the arena at message lo */
+    CK_ULONG failed;        /* tags that did not verify */
+    ks_status error;        /* another failure (cannot happen) */
+} bulk_job;
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static void *run_job(void *arg)
+{
+    bulk_job *job = arg;
+    const bulk_args *a = job->args;
+    uint8_t *out = job->out;
+    for (CK_ULONG i = job->lo; i < job->hi; i++) {
+        uint8_t *iv = a->ivs + IV_LEN * i;
+        uint8_t *tag = a->tags + a->tag_len * i;
+        const uint8_t *aad = a->aad != NULL ? a->aad[i] : NULL;
+        size_t aad_len = a->aad != NULL ? a->aad_len[i] : 0;
+        ks_status s;
+        if (!a->decrypt) {
+            /* SP 800-38D 8.2.1: fixed field || invocation field. */
+            memcpy(iv, a->fixed, FIXED_LEN);
+            put_be64(iv + FIXED_LEN, a->first + i);
+            s = ks_gcm_seal(job->key, out, tag, a->tag_len, iv, IV_LEN, aad, aad_len, a->in[i],
+                            a->in_len[i]);
+        } else {
+            /* ks_gcm_open wipes this message's plaintext when its tag fails. */
+            s = ks_gcm_open(job->key, out, iv, IV_LEN, aad, aad_len, a->in[i], a->in_len[i],
+                            tag, a->tag_len);
+            if (a->ok != NULL) {
+                a->ok[i] = s == KS_OK;
+            }
+            if (s == KS_ERR_AUTH) {
+                job->failed++;
+                s = KS_OK;
+            }
+        }
+        if (s != KS_OK && job->error == KS_OK) {
+            job->error = s;
+        }
+        out += a->in_len[i];
+    }
+    return NULL;
+}
+
+/* Shape of the arguments, and the arena size in *total. */
+static CK_RV check_messages(const bulk_args *a, CK_ULONG *total)
+{
+    if (a->count != 0 && (a->in == NULL || a->in_len == NULL || a->ivs == NULL ||
+                          a->tags == NULL || (a->aad != NULL && a->aad_len == NULL))) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    if (a->tag_len < 4 || a->tag_len > 16) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    CK_RV len_rv = a->decrypt ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
+    CK_ULONG sum = 0;
+    for (CK_ULONG i = 0; i < a->count; i++) {
+        CK_ULONG n = a->in_len[i];
+        if ((a->in[i] == NULL && n != 0) ||
+            (a->aad != NULL && a->aad[i] == NULL && a->aad_len[i] != 0)) {
+            return CKR_ARGUMENTS_BAD;
+        }
+        if ((uint64_t)n > GCM_MAX_MSG || n > (CK_ULONG)-1 - sum) {
+            return len_rv;
+        }
+        sum += n;
+    }
+    *total = sum;
+    return CKR_OK;
+}
+
+/* Split the batch into runs of about equal cost and run them, the first on this thread. */
+static void run_batch(const bulk_args *a, const ks_gcm_key *key, uint8_t *out, CK_ULONG total,
+                      CK_ULONG threads, CK_ULONG *failed, ks_status *error)
+{
+    bulk_job jobs[KS_GCM_BULK_MAX_THREADS];
+    pthread_t tids[KS_GCM_BULK_MAX_THREADS];
+    int started[KS_GCM_BULK_MAX_THREADS] = {0};
+    uint64_t cost = (uint64_t)total + (uint64_t)MSG_COST * a->count;
+    uint64_t useful = cost / THREAD_MIN_COST + 1;
+    CK_ULONG t_count = threads == 0 ? 1 : threads;
+    if (t_count > useful) {
+        t_count = (CK_ULONG)useful;
+    }
+    if (t_count > a->count && a->count > 0) {
+        t_count = a->count;
+    }
+    CK_ULONG i = 0;
+    uint64_t acc = 0;
+    uint8_t *place = out;
+    for (CK_ULONG t = 0; t < t_count; t++) {
+        uint64_t goal = cost * (t + 1) / t_count;
+        jobs[t] = (bulk_job){.args = a, .key = key, .lo = i, .out = place};
+        while (i < a->count && (acc < goal || t + 1 == t_count)) {
+            acc += a->in_len[i] + MSG_COST;
+            place += a->in_len[i];
+            i++;
+        }
+        jobs[t].hi = i;
+    }
+    for (CK_ULONG t = 1; t < t_count; t++) {
+        started[t] = pthread_create(&tids[t], NULL, run_job, &jobs[t]) == 0;
+    }
+    run_job(&jobs[0]);
+    for (CK_ULONG t = 1; t < t_count; t++) {
+        if (started[t]) {
+            pthread_join(tids[t], NULL);
+        } else {
+            run_job(&jobs[t]); /* no thread to be had: do it here */
+        }
+    }
+    for (CK_ULONG t = 0; t < t_count; t++) {
+        *failed += jobs[t].failed;
+        if (jobs[t].error != KS_OK) {
+            *error = jobs[t].error;
+        }
+    }
+}
+
+/* Resolve and check the key, draw the batch's invocation numbers (encryption) and expand
+ * the key, all under the token lock. */
+static CK_RV prepare_key(ks_session *s, CK_OBJECT_HANDLE handle, bulk_args *a, ks_gcm_key *gk)
+{
+    ks_token *tok = s->token;
+    ks_object *key = NULL;
+    pthread_mutex_lock(&tok->lock);
+    CK_RV rv = ks_p11_gcm_key(s, handle, a->decrypt,
+                              a->decrypt ? CKF_MESSAGE_DECRYPT : CKF_MESSAGE_ENCRYPT, &key);
+    const ks_attr *value = rv == CKR_OK ? ks_attrs_find(&key->attrs, CKA_VALUE) : NULL;
+    if (rv == CKR_OK) {
+        ks_status st = ks_gcm_init(gk, value->value, value->len);
+        rv = st == KS_OK ? CKR_OK : st == KS_ERR_KEY_LEN ? CKR_KEY_SIZE_RANGE
+                                                         : CKR_FUNCTION_FAILED;
+    }
+    if (rv == CKR_OK && !a->decrypt && a->count != 0) {
+        rv = ks_gcm_iv_draw(tok, key, a->count, &a->first);
+        if (rv != CKR_OK) {
+            ks_gcm_clear(gk);
+        }
+    }
+    pthread_mutex_unlock(&tok->lock);
+    return rv;
+}
+
+static CK_RV bulk(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key_handle, bulk_args *a,
+                  CK_BYTE_PTR out, CK_ULONG_PTR out_len, CK_ULONG threads)
+{
+    ks_session *s = NULL;
+    CK_RV rv = ks_session_acquire(h, &s);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    CK_ULONG total = 0;
+    if (out_len == NULL || threads > KS_GCM_BULK_MAX_THREADS) {
+        rv = CKR_ARGUMENTS_BAD;
+    } else {
+        rv = check_messages(a, &total);
+    }
+    if (rv == CKR_OK && (out == NULL || *out_len < total)) {
+        /* PKCS#11 3.0 5.2: the arena size, and nothing else happens. */
+        rv = out == NULL ? CKR_OK : CKR_BUFFER_TOO_SMALL;
+        *out_len = total;
+        ks_session_release(s);
+        return rv;
+    }
+    ks_gcm_key gk;
+    if (rv == CKR_OK) {
+        rv = prepare_key(s, key_handle, a, &gk);
+    }
+    if (rv == CKR_OK) {
+        CK_ULONG failed = 0;
+        ks_status error = KS_OK;
+        run_batch(a, &gk, out, total, threads, &failed, &error);
+        ks_gcm_clear(&gk);
+        if (error != KS_OK) {
+            ks_wipe(out, total); /* cannot happen: release nothing */
+            rv = CKR_GENERAL_ERROR;
+        } else if (failed != 0) {
+            if (a->ok == NULL) {
+                ks_wipe(out, total);
+            }
+            rv = CKR_AEAD_DECRYPT_FAILED;
+        }
+        *out_len = total;
+    }
+    ks_session_release(s);
+    return rv;
+}
+
+KS_EXPORT CK_RV KS_EncryptMessages(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey,
+                                   CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen, CK_BYTE_PTR pIvs,
+                                   CK_BYTE_PTR pTags, CK_ULONG ulTagLen, CK_ULONG ulCount,
+                                   CK_BYTE_PTR const *ppIn, const CK_ULONG *pulInLen,
+                                   CK_BYTE_PTR const *ppAad, const CK_ULONG *pulAadLen,
+                                   const CK_BYTE *pIvFixed, CK_ULONG ulThreads)
+{
+    bulk_args a = {
+        .decrypt = 0, .count = ulCount, .in = ppIn, .in_len = pulInLen, .aad = ppAad,
+        .aad_len = pulAadLen, .ivs = pIvs, .tags = pTags, .tag_len = ulTagLen,
+    };
+    if (pIvFixed != NULL) {
+        memcpy(a.fixed, pIvFixed, FIXED_LEN);
+    }
+    return ks_p11_exit("KS_EncryptMessages", hSession, CKM_AES_GCM,
+                       bulk(hSession, hKey, &a, pOut, pulOutLen, ulThreads));
+}
+
+KS_EXPORT CK_RV KS_DecryptMessages(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey,
+                                   CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen, CK_BYTE_PTR pOk,
+                                   CK_ULONG ulCount, CK_BYTE_PTR const *ppIn,
+                                   const CK_ULONG *pulInLen, CK_BYTE_PTR const *ppAad,
+                                   const CK_ULONG *pulAadLen, const CK_BYTE *pIvs,
+                                   const CK_BYTE *pTags, CK_ULONG ulTagLen, CK_ULONG ulThreads)
+{
+    /* The IV and tag arrays are only read on this path. */
+    bulk_args a = {
+        .decrypt = 1, .count = ulCount, .in = ppIn, .in_len = pulInLen, .aad = ppAad,
+        .aad_len = pulAadLen, .ivs = (uint8_t *)pIvs, .tags = (uint8_t *)pTags,
+        .tag_len = ulTagLen, .ok = pOk,
+    };
+    return ks_p11_exit("KS_DecryptMessages", hSession, CKM_AES_GCM,
+                       bulk(hSession, hKey, &a, pOut, pulOutLen, ulThreads));
+}

@@ -1,0 +1,72 @@
+/* audit.h - the token's own audit trail: append-only, hash-chained, sealed with a
+ * forward-secure key (issue: "a sealed audit trail in the token").
+ *
+ * Record i (seq = 1, 2, ...) is encoded canonically (enc_i: each field as a 4-byte big-endian
+ * length and its bytes) and chained: chain_i = SHA-256("keystead audit chain" || chain_{i-1} ||
+ * enc_i), chain_0 = 32 zero bytes. It is sealed with the epoch key of its sequence number:
+ * mac_i = HMAC-SHA-256(k_i, chain_i), where k_1 is the initial key and k_{i+1} =
+ * SHA-256("keystead audit evolve" || k_i). After sealing record i the token keeps only
+ * k_{i+1}: someone who takes the machine later cannot re-seal any earlier record. The
+ * auditor keeps k_1, which C_InitToken writes once to <token file>.audit-key (mode 0600)
+ * for the SO to move off the machine; with it, `keystead audit verify` recomputes every
+ * chain value and MAC and names the first record that was edited, deleted, reordered or
+ * inserted.
+ *
+ * What is recorded: every login (failed ones too), logout, PIN change, token and PIN
+ * initialisation, key generation, import, copy, wrap, unwrap, attribute change, lifecycle
+ * transition, override and destruction: one record each, with time, process, user, session,
+ * the object's CKA_UNIQUE_ID, the mechanism and the result code. Key use (encrypt, decrypt,
+ * sign, verify, digest of a key) is counted per key, session and operation and written as one
+ * record with the count at session close, at C_Finalize and, while calls continue, at least
+ * every second; with audit_mode = per-op every use is one record. */
+#ifndef KS_TOKEN_AUDIT_H
+#define KS_TOKEN_AUDIT_H
+
+#include <stdint.h>
+
+#include "pkcs11.h"
+#include "token/store.h"
+
+#define KS_AUDIT_KEY_LEN 32
+
+typedef enum ks_audit_event {
+    KS_AUDIT_INIT_TOKEN,
+    KS_AUDIT_LOGIN,
+    KS_AUDIT_LOGOUT,
+    KS_AUDIT_INIT_PIN,
+    KS_AUDIT_SET_PIN,
+    KS_AUDIT_GENERATE,
+    KS_AUDIT_IMPORT,
+    KS_AUDIT_COPY,
+    KS_AUDIT_WRAP,
+    KS_AUDIT_UNWRAP,
+    KS_AUDIT_SET_ATTRIBUTE,
+    KS_AUDIT_TRANSITION,
+    KS_AUDIT_OVERRIDE,
+    KS_AUDIT_DESTROY,
+    KS_AUDIT_USE,
+} ks_audit_event;
+
+/* One record before it is sealed. Strings may be NULL (recorded as empty). */
+typedef struct ks_audit_entry {
+    ks_audit_event event;
+    CK_USER_TYPE user;          /* who was logged in, (CK_ULONG)-1 for nobody */
+    CK_SESSION_HANDLE session;  /* 0 when none */
+    const char *object;         /* the object's CKA_UNIQUE_ID */
+    CK_MECHANISM_TYPE mechanism;/* (CK_ULONG)-1 when none */
+    CK_RV rv;
+    uint64_t count;             /* KS_AUDIT_USE: operations counted; else 1 */
+    const char *detail;         /* e.g. "C_Encrypt", "active -> suspended: rotation" */
+} ks_audit_entry;
+
+/* ks_audit_start begins a new trail at C_InitToken: it erases the old records, makes a fresh
+ * initial key, stores it as the current epoch key and writes it to key_path (0600, replacing
+ * any old file) unless key_path is NULL (in-memory tokens). */
+CK_RV ks_audit_start(ks_store *store, const char *key_path);
+
+/* ks_audit_append seals and appends one record in its own transaction. */
+CK_RV ks_audit_append(ks_store *store, const ks_audit_entry *entry);
+
+const char *ks_audit_event_name(ks_audit_event event);
+
+#endif

@@ -1,0 +1,145 @@
+"""The token's own audit trail: every kind of event recorded, every kind of tampering found.
+
+Events are produced by a real consumer (pkcs11-tool) against the installed module in a fresh
+token directory; the trail is then checked with keystead.token_audit.verify.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import keystead
+import pytest
+from keystead import token_audit
+
+pytestmark = pytest.mark.skipif(shutil.which("pkcs11-tool") is None, reason="needs opensc")
+
+SO_PIN = "12345678"
+PIN = "1234"
+
+
+def tool(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["pkcs11-tool", "--module", keystead.module_path(), *args],
+                          env=env, capture_output=True, text=True, check=check)
+
+
+@pytest.fixture()
+def trail(tmp_path: Path) -> tuple[Path, bytes]:
+    """A token with a trail of 8+ records: init, logins (one failed), keygen, key use."""
+    conf = tmp_path / "ks.conf"
+    conf.write_text(f"token_dir = {tmp_path}\npin_kdf_cost = fast\n")
+    env = {"KEYSTEAD_CONF": str(conf), "PATH": "/usr/bin:/bin"}
+    tool(env, "--init-token", "--slot-index", "0", "--label", "audit", "--so-pin", SO_PIN)
+    tool(env, "--init-pin", "--slot-index", "0", "--so-pin", SO_PIN, "--pin", PIN)
+    tool(env, "--slot-index", "0", "--login", "--pin", PIN, "--keygen", "--key-type", "aes:32",
+         "--label", "k1")
+    tool(env, "--slot-index", "0", "--login", "--pin", "99999", "--list-objects", check=False)
+    data = tmp_path / "pt.bin"
+    data.write_bytes(b"x" * 100)
+    tool(env, "--slot-index", "0", "--login", "--pin", PIN, "--encrypt", "--label", "k1",
+         "-m", "AES-CBC-PAD", "--iv", "00" * 16, "-i", str(data), "-o",
+         str(tmp_path / "ct.bin"))
+    db = tmp_path / "token-0.sqlite"
+    return db, token_audit.read_key(f"{db}.audit-key")
+
+
+def test_intact_trail_verifies_and_names_every_event(trail):
+    db, key = trail
+    report = token_audit.verify(db, key)
+    assert report.ok, report.problems
+    events = [(r["event"], r["rv"]) for r in token_audit.records(db)]
+    kinds = {e for e, _ in events}
+    assert {"init-token", "login", "init-pin", "generate", "use"} <= kinds
+    assert ("login", 0xA0) in events  # the failed login, CKR_PIN_INCORRECT
+    generated = next(r for r in token_audit.records(db) if r["event"] == "generate")
+    assert len(generated["object"]) == 32 and generated["mechanism"] == 0x1080
+
+
+def test_key_file_is_private(trail):
+    db, _ = trail
+    assert Path(f"{db}.audit-key").stat().st_mode & 0o077 == 0
+
+
+def tamper(db: Path, *sql: str) -> None:
+    with sqlite3.connect(db) as conn:
+        for statement in sql:
+            conn.execute(statement)
+
+
+def test_edited_record_is_named(trail):
+    db, key = trail
+    tamper(db, "UPDATE audit SET detail = 'nothing to see' WHERE seq = 3")
+    report = token_audit.verify(db, key)
+    assert not report.ok and report.problems[0].startswith("record 3:")
+
+
+def test_edited_record_with_recomputed_chain_fails_the_seal(trail):
+    db, key = trail
+    rows = token_audit.records(db)
+    # An attacker who recomputes the chain value still cannot make the seal without k_3.
+    import hashlib
+
+    prev = bytes(32)
+    with sqlite3.connect(db) as conn:
+        prev = conn.execute("SELECT chain FROM audit WHERE seq = 2").fetchone()[0]
+    row = rows[2] | {"rv": 0xA0}
+    fields = [str(row[c]) if not isinstance(row[c], str) else row[c]
+              for c in token_audit.COLUMNS]
+    chain = hashlib.sha256(token_audit.CHAIN_LABEL + prev + token_audit._encode(fields)).digest()
+    tamper(db, "UPDATE audit SET rv = 160 WHERE seq = 3")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE audit SET chain = ? WHERE seq = 3", (chain,))
+    report = token_audit.verify(db, key)
+    assert not report.ok and report.problems[0].startswith("record 3: seal")
+
+
+def test_deleted_record_is_found(trail):
+    db, key = trail
+    tamper(db, "DELETE FROM audit WHERE seq = 4")
+    report = token_audit.verify(db, key)
+    assert not report.ok and report.problems[0].startswith("record 5:")
+
+
+def test_reordered_records_are_found(trail):
+    db, key = trail
+    tamper(db,
+           "UPDATE audit SET seq = -1 WHERE seq = 3",
+           "UPDATE audit SET seq = 3 WHERE seq = 4",
+           "UPDATE audit SET seq = 4 WHERE seq = -1")
+    report = token_audit.verify(db, key)
+    assert not report.ok and report.problems[0].startswith("record 3:")
+
+
+def test_inserted_record_is_found(trail):
+    db, key = trail
+    with sqlite3.connect(db) as conn:
+        last = conn.execute("SELECT max(seq) FROM audit").fetchone()[0]
+        for seq in range(last, 3, -1):
+            conn.execute("UPDATE audit SET seq = ? WHERE seq = ?", (seq + 1, seq))
+        conn.execute("INSERT INTO audit SELECT 4, time, pid, user, session, 'login', object,"
+                     " mechanism, 0, count, detail, chain, mac FROM audit WHERE seq = 3")
+    report = token_audit.verify(db, key)
+    assert not report.ok and report.problems[0].startswith("record 4:")
+
+
+def test_truncated_tail_is_found(trail):
+    db, key = trail
+    tamper(db, "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)")
+    report = token_audit.verify(db, key)
+    assert not report.ok and "deleted from the end" in report.problems[0]
+
+
+def test_wrong_key_fails_at_the_first_record(trail):
+    db, _ = trail
+    report = token_audit.verify(db, bytes(32))
+    assert not report.ok and report.problems[0].startswith("record 1: seal")
+
+
+def test_malformed_key_file(tmp_path):
+    bad = tmp_path / "k"
+    bad.write_text("zz")
+    with pytest.raises(token_audit.AuditKeyError):
+        token_audit.read_key(bad)
