@@ -70,7 +70,8 @@ CK_RV ks_rules_copy(ks_attrs *out, const ks_attrs *src, const CK_ATTRIBUTE *tmpl
 
 /* ks_rules_set applies a C_SetAttributeValue template all-or-nothing: on success obj holds
  * the new values; on any refusal obj is unchanged. CKA_MODIFIABLE false:
- * CKR_ACTION_PROHIBITED. Read-only attributes: CKR_ATTRIBUTE_READ_ONLY. One-way attributes
+ * CKR_ACTION_PROHIBITED, except for a template of only CKA_KS_LIFECYCLE_STATE and
+ * CKA_KS_TRANSITION_REASON (a read-only key can still be marked compromised). Read-only attributes: CKR_ATTRIBUTE_READ_ONLY. One-way attributes
  * moved the wrong way: CKR_ATTRIBUTE_READ_ONLY. CKA_TRUSTED true without SO:
  * CKR_ATTRIBUTE_READ_ONLY. Lifecycle state changes follow ks_lifecycle_allowed
  * (CKR_ATTRIBUTE_VALUE_INVALID for a forbidden edge); a move to KS_STATE_DESTROYED empties

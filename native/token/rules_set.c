@@ -170,14 +170,27 @@ static CK_RV apply_all(ks_attrs *work, const ks_attrs *orig, const CK_ATTRIBUTE 
     return rv;
 }
 
+static int lifecycle_only(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    for (CK_ULONG i = 0; i < count; i++) {
+        if (tmpl[i].type != CKA_KS_LIFECYCLE_STATE && tmpl[i].type != CKA_KS_TRANSITION_REASON) {
+            return 0;
+        }
+    }
+    return count > 0;
+}
+
 CK_RV ks_rules_set(ks_attrs *obj, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
                    const ks_rule_ctx *ctx, ks_why *why)
 {
     if (obj == NULL || (count > 0 && tmpl == NULL)) {
         return ks_rule_fail(why, (CK_ULONG)-1, "no template", CKR_ARGUMENTS_BAD);
     }
-    /* 4.4 / 5.7: an object whose CKA_MODIFIABLE is false cannot be changed */
-    if (ks_attrs_bool(obj, CKA_MODIFIABLE, CK_TRUE) == CK_FALSE) {
+    /* 4.4 / 5.7: an object whose CKA_MODIFIABLE is false cannot be changed; keystead's
+     * lifecycle state stays movable (SP 800-57 7: a read-only key must still be able to be
+     * marked compromised or destroyed), so a template of only the state and its reason
+     * passes */
+    if (ks_attrs_bool(obj, CKA_MODIFIABLE, CK_TRUE) == CK_FALSE && !lifecycle_only(tmpl, count)) {
         return ks_rule_fail(why, CKA_MODIFIABLE, "object is not modifiable",
                             CKR_ACTION_PROHIBITED);
     }

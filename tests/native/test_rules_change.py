@@ -14,6 +14,8 @@ import pytest
 from keystead.core import ffi, lib
 
 from tests.native.rules_support import (
+    ACTIVE,
+    COMPROMISED,
     DESTROYED,
     EDGES,
     GEN_EXTRA,
@@ -49,6 +51,17 @@ def test_unmodifiable_object_is_action_prohibited() -> None:
     rv, why = set_attrs(k, [(lib.CKA_LABEL, "x")])
     assert rv == lib.CKR_ACTION_PROHIBITED and why.attr == lib.CKA_MODIFIABLE
     assert snapshot(k) == before
+    rv, _ = set_attrs(k, [(KS_STATE, COMPROMISED), (lib.CKA_LABEL, "x")])
+    assert rv == lib.CKR_ACTION_PROHIBITED and snapshot(k) == before
+    assert set_attrs(k, [])[0] == lib.CKR_ACTION_PROHIBITED
+
+
+def test_unmodifiable_key_can_still_move_along_the_lifecycle() -> None:
+    k = make_key((lib.CKA_MODIFIABLE, False))
+    assert set_attrs(k, [(KS_STATE, COMPROMISED), (KS_REASON, "leaked")])[0] == lib.CKR_OK
+    assert k.ulong(KS_STATE) == COMPROMISED and k.raw(KS_REASON) == b"leaked"
+    rv, why = set_attrs(k, [(KS_STATE, ACTIVE)])
+    assert rv == lib.CKR_ATTRIBUTE_VALUE_INVALID and why.attr == KS_STATE
 
 
 def test_sensitive_only_becomes_true_and_history_kept() -> None:
