@@ -204,3 +204,20 @@ def test_policy_file_tightens_creation(run, tmp_path):
     bad.write_text('[nonsense]\noup = "1d"\n')
     result = run("--policy", str(bad), "key", "list")
     assert result.exit_code == 1 and f"{bad}: [nonsense] is not a key type" in result.output
+
+
+@pytest.mark.parametrize("module_arg, fragment", [
+    ("bogus", "unknown module 'bogus'"),
+    ("/nonexistent/libpkcs11.so", "/nonexistent/libpkcs11.so: no such file"),
+])
+def test_bad_module_is_one_line(tmp_path, module_arg, fragment):
+    result = CliRunner().invoke(cli, ["--module", module_arg, "--catalogue",
+                                      str(tmp_path / "c.db"), "token", "list"])
+    one_line_error(result, fragment)
+
+
+def test_unknown_token_is_one_line(run, setup):
+    result = CliRunner().invoke(
+        cli, [*setup.args()[:2], "--token", "no-such-token", "--catalogue",
+              str(setup.catalogue), "key", "create", "x/dek"], env={"KEYSTEAD_PIN": "1"})
+    one_line_error(result, "no initialised token labelled 'no-such-token'")
