@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,23 +277,31 @@ static CK_RV parse_line(ks_config *cfg, conf_pos *pos, char *line, unsigned seen
 }
 
 static CK_RV parse_file(ks_config *cfg, FILE *f, conf_pos *pos, unsigned seen[N_KEYS]) {
-    char line[KS_CONF_MAX_LINE + 2];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    CK_RV rv = CKR_OK;
     pos->line = 0;
-    while (fgets(line, sizeof(line), f) != NULL) {
+    errno = 0;
+    while (rv == CKR_OK && (n = getline(&line, &cap, f)) >= 0) {
         pos->line++;
-        size_t n = strlen(line);
-        if (n == sizeof(line) - 1 && line[n - 1] != '\n')
-            return conf_fail(pos, "line longer than %d bytes", KS_CONF_MAX_LINE);
-        CK_RV rv = parse_line(cfg, pos, line, seen);
-        if (rv != CKR_OK)
-            return rv;
+        size_t len = (size_t)n;
+        if (len > 0 && line[len - 1] == '\n')
+            len--;
+        if (len > KS_CONF_MAX_LINE)
+            rv = conf_fail(pos, "line longer than %d bytes", KS_CONF_MAX_LINE);
+        else if (memchr(line, '\0', len) != NULL)
+            rv = conf_fail(pos, "NUL byte in line");
+        else
+            rv = parse_line(cfg, pos, line, seen);
     }
-    if (ferror(f)) {
+    if (rv == CKR_OK && ferror(f)) {
         int e = errno;
         pos->line = 0;
-        return conf_fail(pos, "cannot read: %s", strerror(e));
+        rv = conf_fail(pos, "cannot read: %s", strerror(e));
     }
-    return CKR_OK;
+    free(line);
+    return rv;
 }
 
 static CK_RV read_conf(ks_config *cfg, const char *path, unsigned seen[N_KEYS], char *err,
@@ -312,6 +321,27 @@ static CK_RV read_conf(ks_config *cfg, const char *path, unsigned seen[N_KEYS], 
         fclose(f);
         return conf_fail(&pos, "unreadable file: is a directory");
     }
+    CK_RV rv = parse_file(cfg, f, &pos, seen);
+    fclose(f);
+    return rv;
+}
+
+CK_RV ks_config_parse(ks_config *cfg, const char *name, const char *text, size_t len,
+                      char *err, size_t err_len) {
+    unsigned seen[N_KEYS] = {0};
+    if (err != NULL && err_len > 0)
+        err[0] = '\0';
+    if (cfg == NULL || name == NULL || (text == NULL && len > 0))
+        return CKR_ARGUMENTS_BAD;
+    set_defaults(cfg);
+    conf_pos pos = {name, 0, err, err_len};
+    if (!copy_str(cfg->source, sizeof(cfg->source), name))
+        return conf_fail(&pos, "path too long");
+    if (len == 0)
+        return CKR_OK;
+    FILE *f = fmemopen((void *)(uintptr_t)text, len, "r");
+    if (f == NULL)
+        return CKR_HOST_MEMORY;
     CK_RV rv = parse_file(cfg, f, &pos, seen);
     fclose(f);
     return rv;

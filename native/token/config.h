@@ -39,4 +39,10 @@ typedef struct ks_config {
  * "/etc/ks.conf:3: unknown key 'tokendir' (expected token_dir, log_file, ...)". */
 CK_RV ks_config_load(ks_config *cfg, char *err, size_t err_len);
 
+/* ks_config_parse parses len bytes of text as the configuration file `name` (relative paths
+ * resolve against name's directory) into cfg, without reading the environment or creating
+ * token_dir: for tests and the configuration fuzzer. Errors as ks_config_load. */
+CK_RV ks_config_parse(ks_config *cfg, const char *name, const char *text, size_t len,
+                      char *err, size_t err_len);
+
 #endif

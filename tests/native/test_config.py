@@ -170,3 +170,35 @@ def test_empty_env_var_means_defaults(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     rv, cfg, _ = load()
     assert rv == lib.CKR_OK and s(cfg.source) == ""
+
+
+def parse(text: bytes, name: str = "/etc/keystead/k.conf") -> tuple[int, object, str]:
+    cfg = ffi.new("ks_config *")
+    err = ffi.new("char[512]")
+    rv = lib.ks_config_parse(cfg, name.encode(), text, len(text), err, len(err))
+    return rv, cfg, ffi.string(err).decode()
+
+
+def test_parse_from_memory() -> None:
+    rv, cfg, err = parse(b"token_dir = tokens\nmax_pin_attempts = 4")  # no final newline
+    assert (rv, err) == (lib.CKR_OK, "")
+    assert s(cfg.token_dir) == "/etc/keystead/tokens" and cfg.max_pin_attempts == 4
+    assert s(cfg.source) == "/etc/keystead/k.conf"
+    assert parse(b"")[0] == lib.CKR_OK
+
+
+def test_nul_byte_is_refused() -> None:
+    rv, _, err = parse(b"log_level = info\nlog_level\0 = x\n")
+    assert rv == lib.CKR_FUNCTION_FAILED
+    assert err == "/etc/keystead/k.conf:2: NUL byte in line"
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_input_never_crashes(seed: int) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    alphabet = b"= #\n\t\r\0abcdefgiklmnoprstuwxy_:~/.-0123456789"
+    text = bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 400)))
+    rv, _, err = parse(text)
+    assert rv == lib.CKR_OK or err.startswith("/etc/keystead/k.conf:")
