@@ -2,6 +2,7 @@
 #include "token/policy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -78,13 +79,63 @@ CK_RV ks_policy_check_use(const ks_attrs *key, ks_use use)
     return ok ? CKR_OK : CKR_KEY_FUNCTION_NOT_PERMITTED;
 }
 
+/* Usage counting without a limit reserves counts in blocks: one durable write per
+ * KS_USAGE_LEASE uses. The store then holds an upper bound of the uses (a crash or exit loses
+ * at most the unused part of a block, as extra counts), so no restart, crash or second process
+ * ever under-counts. With a limit every use is one durable increment, exact, refused at the
+ * limit: a lease could refuse uses another process reserved but never made. */
+#define KS_USAGE_LEASE 64
+
+typedef struct ks_lease {
+    CK_OBJECT_HANDLE handle;
+    uint64_t left;
+} ks_lease;
+
+static ks_lease *lease_of(ks_token *tok, CK_OBJECT_HANDLE handle)
+{
+    for (size_t i = 0; i < tok->lease_count; i++) {
+        if (tok->leases[i].handle == handle) {
+            return &tok->leases[i];
+        }
+    }
+    if (tok->lease_count == tok->lease_cap) {
+        size_t cap = tok->lease_cap ? tok->lease_cap * 2 : 8;
+        ks_lease *grown = realloc(tok->leases, cap * sizeof(*grown));
+        if (grown == NULL) {
+            return NULL;
+        }
+        tok->leases = grown;
+        tok->lease_cap = cap;
+    }
+    ks_lease *l = &tok->leases[tok->lease_count++];
+    l->handle = handle;
+    l->left = 0;
+    return l;
+}
+
 CK_RV ks_policy_count_use(ks_token *tok, ks_object *key)
 {
     CK_ULONG limit = 0;
     ks_attrs_get_ulong(&key->attrs, CKA_KS_USAGE_LIMIT, &limit);
-    if (limit == 0 || !key->is_token || tok->store == NULL) {
-        return CKR_OK;
+    if (!key->is_token || tok->store == NULL) {
+        return CKR_OK; /* session objects die with the session: nothing to persist */
     }
     uint64_t before = 0;
-    return ks_store_counter_add(tok->store, key->handle, "usage", 1, limit, &before);
+    if (limit != 0) {
+        return ks_store_counter_add(tok->store, key->handle, "usage", 1, limit, &before);
+    }
+    ks_lease *l = lease_of(tok, key->handle);
+    if (l == NULL) {
+        return ks_store_counter_add(tok->store, key->handle, "usage", 1, 0, &before);
+    }
+    if (l->left == 0) {
+        CK_RV rv = ks_store_counter_add(tok->store, key->handle, "usage", KS_USAGE_LEASE, 0,
+                                        &before);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+        l->left = KS_USAGE_LEASE;
+    }
+    l->left--;
+    return CKR_OK;
 }

@@ -83,6 +83,7 @@ void ks_token_free(ks_token *tok)
     }
     ks_token_audit_flush(tok, 0);
     free(tok->uses);
+    free(tok->leases);
     ks_token_logout(tok);
     ks_token_forget_cache(tok);
     ks_object *obj = tok->session_objects;

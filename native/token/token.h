@@ -39,6 +39,9 @@ typedef struct ks_token {
     size_t use_count;
     size_t use_cap;
     int64_t uses_since;           /* monotonic seconds of the oldest unwritten count */
+    struct ks_lease *leases;      /* usage counts reserved in the store, not yet used */
+    size_t lease_count;
+    size_t lease_cap;
 } ks_token;
 
 CK_RV ks_token_new(ks_token **out, CK_SLOT_ID slot_id, const char *path, int initialized,
