@@ -142,6 +142,10 @@ class EncryptedDataLenRange(PKCS11Error):
     rv = 0x41  # CKR_ENCRYPTED_DATA_LEN_RANGE
 
 
+class AeadDecryptFailed(PKCS11Error):
+    rv = 0x42  # CKR_AEAD_DECRYPT_FAILED (message-based decryption, 3.x headers)
+
+
 class FunctionCanceled(PKCS11Error):
     rv = 0x50  # CKR_FUNCTION_CANCELED
 

@@ -41,9 +41,8 @@ def test_kw_wrap_unwrap_across_modules(pair):
 @pytest.mark.parametrize("length", [16, 32, 20], ids=["aligned16", "aligned32", "unaligned20"])
 def test_kwp_wrap_unwrap_across_modules(pair, length, xfail_quirk):
     a, b = pair
-    if length % 8:
-        for side in pair:
-            xfail_quirk(side.mut, "kwp-wrong-for-unaligned")
+    if length % 8:  # the quirk is in wrapping; SoftHSMv2 unwraps RFC 5649 blobs correctly
+        xfail_quirk(a.mut, "kwp-wrong-for-unaligned")
     kek = os.urandom(32)
     ka, kb = _shared_key(a, b, kek)
     secret = os.urandom(length)
