@@ -17,7 +17,7 @@ from .envelope import EnvelopeMixin
 from .errors import AlreadyExists, ManagerError, NotFound, OperationRefused, PolicyViolation
 from .lifecycle import State
 from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
-from .policy import KeyPolicy, KeyType
+from .policy import GCM_INVOCATION_LIMIT, KeyPolicy, KeyType
 from .rotation import RotationMixin
 from .specs import spec_for
 from .store import AuditFilter, CatalogueTx
@@ -79,28 +79,27 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
         time. Periods default to the policy maximum; longer ones raise PolicyViolation with
         the reason. Raises AlreadyExists if the name is taken.
         """
-        kt = KeyType(key_type)
-        spec, length = spec_for(kt, length_bits)
-        if not name or name != name.strip() or len(name) > 200:
-            raise PolicyViolation(f"invalid key name {name!r}")
-        base = self.policy.default_policy(kt)
-        if usage_limit is None and spec.algorithm == "AES" and "encrypt" in spec.operations:
-            from .policy import GCM_INVOCATION_LIMIT
-
-            usage_limit = GCM_INVOCATION_LIMIT
-        policy = self.policy.with_overrides(
-            kt, base, oup=oup, rup_extra=rup_extra, usage_limit=usage_limit,
-            auto_rotate=auto_rotate)
-        now = self.now()
-
         def body(tx: CatalogueTx) -> KeyRecord:
+            try:
+                kt = KeyType(key_type)
+            except ValueError:
+                raise PolicyViolation(f"{key_type!r} is not a key type") from None
+            spec, length = spec_for(kt, length_bits)
+            if not name or name != name.strip() or len(name) > 200:
+                raise PolicyViolation(f"invalid key name {name!r}")
+            limit = usage_limit
+            if limit is None and spec.algorithm == "AES" and "encrypt" in spec.operations:
+                limit = GCM_INVOCATION_LIMIT
+            policy = self.policy.with_overrides(
+                kt, self.policy.default_policy(kt), oup=oup, rup_extra=rup_extra,
+                usage_limit=limit, auto_rotate=auto_rotate)
             if tx.key_by_name(name) is not None:
                 raise AlreadyExists(f"a key named {name!r} already exists")
             key = tx.insert_key(KeyRecord(
                 id=0, name=name, key_type=kt, algorithm=spec.algorithm, length_bits=length,
                 security_strength=spec.strength(length), operations=spec.operations,
                 owner=owner or self.actor, module=self.module_name,
-                token_label=self.token_label, policy=policy, created_at=now))
+                token_label=self.token_label, policy=policy, created_at=self.now()))
             self.audit(tx, "key:create", name, None, reason, key_type=kt.value,
                        algorithm=spec.algorithm, length_bits=length,
                        oup_seconds=int(policy.oup.total_seconds()),
@@ -211,10 +210,9 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
 
         Returns (compromised version, new version or None).
         """
-        if not reason:
-            raise PolicyViolation("a compromise needs a reason")
-
         def body(tx: CatalogueTx) -> tuple[VersionRecord, VersionRecord | None]:
+            if not reason:
+                raise PolicyViolation("a compromise needs a reason")
             key = self.load_key(tx, name)
             ver = self.load_version(tx, key, version)
             when = occurred_at or self.now()
@@ -235,10 +233,9 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
         yet destroyed) ``after`` from now. ``rotate --due`` destroys them when due; until
         then :meth:`cancel_destroy` undoes it. Returns the scheduled versions.
         """
-        if after < timedelta(0):
-            raise PolicyViolation("the waiting period cannot be negative")
-
         def body(tx: CatalogueTx) -> list[VersionRecord]:
+            if after < timedelta(0):
+                raise PolicyViolation("the waiting period cannot be negative")
             key = self.load_key(tx, name)
             targets = self._targets(tx, key, version)
             due = self.now() + after

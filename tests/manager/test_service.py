@@ -41,6 +41,11 @@ def test_create_longer_than_policy_refused(km: KeyManager):
         km.create_key("too/long", oup=3 * YEAR)
     with pytest.raises(NotFound):
         km.show("too/long")
+    refused = km.audit_records()[-1]
+    assert (refused.action, refused.key_name) == ("key:create", "too/long")
+    assert refused.result.startswith("refused: originator-usage period 3y exceeds")
+    with pytest.raises(PolicyViolation, match="'nonsense' is not a key type"):
+        km.create_key("x", "nonsense")
 
 
 def test_envelope_roundtrip_and_binding(km: KeyManager):
