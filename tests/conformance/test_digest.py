@@ -115,3 +115,9 @@ def test_digest_without_login(raw, public_session):
 def test_digest_with_python_pkcs11(session):
     assert session.digest(b"abc", mechanism=Mechanism.SHA512).hex() == ABC[Mechanism.SHA512]
 
+
+
+def test_digest_with_unexpected_parameter(module, raw, rsession, xfail_quirk):
+    xfail_quirk(module, "digest-param-ignored")
+    m = raw.mechanism(Mechanism.SHA256, b"\x00" * 8)
+    assert_rv(raw.call("C_DigestInit", rsession, m.ptr), "CKR_MECHANISM_PARAM_INVALID")

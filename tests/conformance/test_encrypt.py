@@ -369,3 +369,57 @@ def test_gcm_ciphertext_shorter_than_tag(module, raw, rsession, xfail_quirk):
     raw.op_init("Decrypt", rsession, GCM, k, raw.gcm(bytes(12)))
     rv, _, _ = raw.call_out("C_Decrypt", rsession, bytes(8), 8, capacity=64)
     assert rv in (0x40, 0x41), rv  # ENCRYPTED_DATA_INVALID or ENCRYPTED_DATA_LEN_RANGE
+
+
+@pytest.mark.requires(Mechanism.AES_GCM)
+def test_gcm_iv_lengths(raw, rsession):
+    key = os.urandom(16)
+    k = _key(raw, rsession, key)
+    for n in (8, 12, 13, 16, 60, 128):
+        iv, data = os.urandom(n), os.urandom(40)
+        e = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
+        e.authenticate_additional_data(b"A")
+        want = e.update(data) + e.finalize() + e.tag
+        assert raw.encrypt(rsession, GCM, k, data, raw.gcm(iv, b"A")) == want, n
+
+
+def test_gcm_aad_only(raw, rsession):
+    key, aad = os.urandom(32), os.urandom(1000)
+    k = _key(raw, rsession, key)
+    e = Cipher(algorithms.AES(key), modes.GCM(bytes(12))).encryptor()
+    e.authenticate_additional_data(aad)
+    e.finalize()
+    assert raw.encrypt(rsession, GCM, k, b"", raw.gcm(bytes(12), aad)) == e.tag
+
+
+def test_gcm_multi_part_bad_tag(module, raw, rsession, xfail_quirk):
+    xfail_quirk(module, "gcm-bad-tag-general-error")
+    key, iv, aad, _, ct = GCM_VECTORS["tc4-aad"]
+    k = _key(raw, rsession, key)
+    bad = ct[:-1] + bytes([ct[-1] ^ 0x80])
+    raw.op_init("Decrypt", rsession, GCM, k, raw.gcm(iv, aad))
+    out = raw.update("Decrypt", rsession, bad[:30])
+    out += raw.update("Decrypt", rsession, bad[30:])
+    rv, last, _ = raw.call_out("C_DecryptFinal", rsession, capacity=len(bad))
+    assert_rv(rv, "CKR_ENCRYPTED_DATA_INVALID")
+    assert out + last == b""  # no plaintext is released before the tag is checked
+
+
+def test_decrypt_length_query(raw, rsession):
+    k = _key(raw, rsession)
+    ct = raw.encrypt(rsession, CBC_PAD, k, b"x" * 20, CBC_IV)
+    raw.op_init("Decrypt", rsession, CBC_PAD, k, CBC_IV)
+    rv, _, n = raw.call_out("C_Decrypt", rsession, ct, len(ct), capacity=None)
+    assert_rv(rv, "CKR_OK")
+    assert n >= 20  # 5.2: a length query may over-estimate for padded modes
+    rv, out, _ = raw.call_out("C_Decrypt", rsession, ct, len(ct), capacity=n)
+    assert_rv(rv, "CKR_OK")
+    assert out == b"x" * 20
+
+
+def test_encrypt_null_length_pointer_is_bad(raw, rsession):
+    k = _key(raw, rsession)
+    raw.op_init("Encrypt", rsession, CBC, k, CBC_IV)
+    buf = raw.ffi.new("CK_BYTE[64]")
+    assert_rv(raw.call("C_Encrypt", rsession, bytes(16), 16, buf, raw.ffi.NULL),
+              "CKR_ARGUMENTS_BAD")

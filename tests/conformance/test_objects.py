@@ -520,3 +520,68 @@ def test_unknown_mechanism_for_generate(raw, rsession):
     assert_rv(raw.call("C_GenerateKey", rsession, m.ptr, t.ptr, t.count, oh),
               "CKR_MECHANISM_INVALID")
 
+
+
+# -- read-only sessions and NULL pointers --------------------------------------------------
+
+def _ro_user_session(module, raw):
+    h = raw.open_session(module.slot, rw=False)
+    raw.login(h, CKU_USER, module.token.user_pin)
+    return h
+
+
+def test_read_only_session_token_object_changes(module, raw):
+    label = "ro-session-target"
+    try:
+        rw = raw.open_session(module.slot, rw=True)
+        raw.login(rw, CKU_USER, module.token.user_pin)
+        obj = raw.create_object(rw, data_object(TOKEN=True, PRIVATE=False, LABEL=label))
+        ro = _ro_user_session(module, raw)
+        assert_rv(_set_rv(raw, ro, obj, {A.LABEL: "x"}), "CKR_SESSION_READ_ONLY")
+        assert_rv(raw.call("C_DestroyObject", ro, obj), "CKR_SESSION_READ_ONLY")
+        assert_rv(_copy_rv(raw, ro, obj, {A.LABEL: "copy"}), "CKR_SESSION_READ_ONLY")
+        raw.destroy_object(rw, obj)
+    finally:
+        raw.close_all_sessions(module.slot)
+
+
+def test_read_only_session_may_copy_to_session_object(module, raw):
+    try:
+        ro = _ro_user_session(module, raw)
+        obj = raw.create_object(ro, data_object(LABEL="ro-session-object"))
+        copy = raw.copy_object(ro, obj, {A.LABEL: "ro-copy", A.TOKEN: False})
+        assert raw.get_attribute(ro, copy, A.LABEL) == b"ro-copy"
+    finally:
+        raw.close_all_sessions(module.slot)
+
+
+def test_null_output_pointers_are_bad(raw, rsession):
+    ffi = raw.ffi
+    obj = raw.create_object(rsession, data_object())
+    t = raw.template(data_object())
+    assert_rv(raw.call("C_CreateObject", rsession, t.ptr, t.count, ffi.NULL), "CKR_ARGUMENTS_BAD")
+    assert_rv(raw.call("C_GetObjectSize", rsession, obj, ffi.NULL), "CKR_ARGUMENTS_BAD")
+    assert_rv(raw.call("C_GetSessionInfo", rsession, ffi.NULL), "CKR_ARGUMENTS_BAD")
+    raw.check("C_FindObjectsInit", rsession, ffi.NULL, 0)
+    arr = ffi.new("CK_OBJECT_HANDLE[2]")
+    assert_rv(raw.call("C_FindObjects", rsession, arr, 2, ffi.NULL), "CKR_ARGUMENTS_BAD")
+    raw.check("C_FindObjectsFinal", rsession)
+
+
+def test_set_attribute_null_template_is_bad(raw, rsession):
+    obj = raw.create_object(rsession, data_object())
+    assert_rv(raw.call("C_SetAttributeValue", rsession, obj, raw.ffi.NULL, 1),
+              "CKR_ARGUMENTS_BAD")
+
+
+def test_find_secret_keys_by_class_and_type(raw, rsession):
+    aes = raw.create_object(rsession, aes_key(KEY16, LABEL="typed"))
+    raw.create_object(rsession, data_object(LABEL="typed"))
+    found = raw.find_objects(rsession, {A.LABEL: "typed", A.CLASS: ObjectClass.SECRET_KEY,
+                                        A.KEY_TYPE: KeyType.AES})
+    assert found == [aes]
+
+
+def test_value_len_is_maintained(raw, rsession):
+    obj = raw.create_object(rsession, aes_key(bytes(24)))
+    assert ulong(raw.get_attribute(rsession, obj, A.VALUE_LEN)) == 24

@@ -298,3 +298,46 @@ def test_so_init_pin_unlocks_user(module, raw, xfail_quirk):
         assert_rv(raw.login(h, CKU_USER, "fresh-user-pin"), "CKR_OK")
     finally:
         raw.close_all_sessions(tok.slot_id)
+
+
+def test_reinit_token_destroys_its_objects(module, raw):
+    tok = module.fresh_token("reinit")
+    try:
+        h = raw.open_session(tok.slot_id, rw=True)
+        raw.login(h, CKU_USER, tok.user_pin)
+        raw.create_object(h, {0: 0, 1: True, 2: False, 3: "doomed", 0x11: b"x"})
+        raw.close_all_sessions(tok.slot_id)
+        raw.init_token(tok.slot_id, tok.so_pin, "reinitialised")
+        info = raw.token_info(tok.slot_id)
+        assert info["label"] == "reinitialised"
+        assert not info["flags"] & TokenFlag.USER_PIN_INITIALIZED
+        h = raw.open_session(tok.slot_id, rw=True)
+        assert_rv(raw.login(h, CKU_SO, tok.so_pin), "CKR_OK")
+        assert raw.find_objects(h, {3: "doomed"}) == []
+    finally:
+        raw.close_all_sessions(tok.slot_id)
+
+
+def test_so_changes_own_pin(module, raw):
+    tok = module.fresh_token("sopin")
+    h = raw.open_session(tok.slot_id, rw=True)
+    try:
+        assert_rv(raw.login(h, CKU_SO, tok.so_pin), "CKR_OK")
+        raw.set_pin(h, tok.so_pin, "new-so-pin-99")
+        raw.logout(h)
+        assert_rv(raw.login(h, CKU_SO, tok.so_pin), "CKR_PIN_INCORRECT")
+        assert_rv(raw.login(h, CKU_SO, "new-so-pin-99"), "CKR_OK")
+    finally:
+        raw.close_all_sessions(tok.slot_id)
+
+
+def test_init_pin_too_short_is_len_range(module, raw):
+    tok = module.fresh_token("shortpin")
+    h = raw.open_session(tok.slot_id, rw=True)
+    try:
+        assert_rv(raw.login(h, CKU_SO, tok.so_pin), "CKR_OK")
+        min_len = raw.token_info(tok.slot_id)["ulMinPinLen"]
+        short = b"1" * (min_len - 1)
+        assert_rv(raw.call("C_InitPIN", h, short, len(short)), "CKR_PIN_LEN_RANGE")
+    finally:
+        raw.close_all_sessions(tok.slot_id)
