@@ -20,28 +20,33 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = -1;           /* guarded by log_lock */
 static ks_log_level log_level;    /* guarded by log_lock */
 
-CK_RV ks_log_open(const ks_config *cfg) {
+CK_RV ks_log_open(const ks_config *cfg)
+{
     CK_RV rv = CKR_OK;
     pthread_mutex_lock(&log_lock);
-    if (log_fd >= 0)
+    if (log_fd >= 0) {
         close(log_fd);
+    }
     log_fd = -1;
     log_level = KS_LOG_OFF;
     if (cfg != NULL && cfg->log_file[0] != '\0' && cfg->log_level != KS_LOG_OFF) {
         log_fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-        if (log_fd < 0)
+        if (log_fd < 0) {
             rv = CKR_FUNCTION_FAILED;
-        else
+        } else {
             log_level = cfg->log_level;
+        }
     }
     pthread_mutex_unlock(&log_lock);
     return rv;
 }
 
-void ks_log_close(void) {
+void ks_log_close(void)
+{
     pthread_mutex_lock(&log_lock);
-    if (log_fd >= 0)
+    if (log_fd >= 0) {
         close(log_fd);
+    }
     log_fd = -1;
     log_level = KS_LOG_OFF;
     pthread_mutex_unlock(&log_lock);
@@ -53,28 +58,33 @@ typedef struct line_buf {
     size_t len;
 } line_buf;
 
-static void put_raw(line_buf *b, const char *s, size_t n) {
+static void put_raw(line_buf *b, const char *s, size_t n)
+{
     size_t room = sizeof(b->data) - 2 - b->len; /* keep space for "}\n" */
-    if (n > room)
+    if (n > room) {
         n = room;
+    }
     memcpy(b->data + b->len, s, n);
     b->len += n;
 }
 
 static void put_fmt(line_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void put_fmt(line_buf *b, const char *fmt, ...) {
+static void put_fmt(line_buf *b, const char *fmt, ...)
+{
     char tmp[256];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
-    if (n > 0)
+    if (n > 0) {
         put_raw(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+    }
 }
 
 /* A JSON string (RFC 8259 section 7): quotes, backslashes and control characters escaped. */
-static void put_json_str(line_buf *b, const char *s) {
+static void put_json_str(line_buf *b, const char *s)
+{
     put_raw(b, "\"", 1);
     for (; s != NULL && *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
@@ -90,7 +100,8 @@ static void put_json_str(line_buf *b, const char *s) {
     put_raw(b, "\"", 1);
 }
 
-static void put_head(line_buf *b) {
+static void put_head(line_buf *b)
+{
     struct timespec ts;
     struct tm tm;
     char when[32];
@@ -101,7 +112,8 @@ static void put_head(line_buf *b) {
             (long)getpid());
 }
 
-static void emit(line_buf *b) {
+static void emit(line_buf *b)
+{
     b->data[b->len++] = '}';
     b->data[b->len++] = '\n';
     /* Called with log_lock held. A short or failed write is not retried: the log must never
@@ -113,7 +125,8 @@ static void emit(line_buf *b) {
 #define NOT_APPLICABLE ((CK_ULONG)-1)
 
 void ks_log_call(const char *fn, CK_SESSION_HANDLE session, CK_MECHANISM_TYPE mechanism,
-                 CK_RV rv, CK_ATTRIBUTE_TYPE attr, const char *why) {
+                 CK_RV rv, CK_ATTRIBUTE_TYPE attr, const char *why)
+{
     pthread_mutex_lock(&log_lock);
     if (log_fd < 0 || log_level == KS_LOG_OFF ||
         (rv == CKR_OK && log_level < KS_LOG_INFO)) {
@@ -124,14 +137,17 @@ void ks_log_call(const char *fn, CK_SESSION_HANDLE session, CK_MECHANISM_TYPE me
     put_head(&b);
     put_raw(&b, ",\"fn\":", 6);
     put_json_str(&b, fn);
-    if (session != NOT_APPLICABLE)
+    if (session != NOT_APPLICABLE) {
         put_fmt(&b, ",\"session\":%lu", (unsigned long)session);
-    if (mechanism != NOT_APPLICABLE)
+    }
+    if (mechanism != NOT_APPLICABLE) {
         put_fmt(&b, ",\"mechanism\":\"0x%08lx\"", (unsigned long)mechanism);
+    }
     put_raw(&b, ",\"rv\":", 6);
     put_json_str(&b, ks_rv_name(rv));
-    if (attr != NOT_APPLICABLE)
+    if (attr != NOT_APPLICABLE) {
         put_fmt(&b, ",\"attr\":\"0x%08lx\"", (unsigned long)attr);
+    }
     if (why != NULL) {
         put_raw(&b, ",\"why\":", 7);
         put_json_str(&b, why);
@@ -142,7 +158,8 @@ void ks_log_call(const char *fn, CK_SESSION_HANDLE session, CK_MECHANISM_TYPE me
 
 static const char *const LEVEL_NAMES[] = {"off", "error", "info", "debug"};
 
-void ks_log_message(ks_log_level level, const char *msg) {
+void ks_log_message(ks_log_level level, const char *msg)
+{
     pthread_mutex_lock(&log_lock);
     if (log_fd < 0 || level == KS_LOG_OFF || level > log_level) {
         pthread_mutex_unlock(&log_lock);
@@ -263,10 +280,13 @@ static const rv_entry RV_NAMES[] = {
     RV(CKR_OPERATION_CANCEL_FAILED),
 };
 
-const char *ks_rv_name(CK_RV rv) {
-    for (size_t i = 0; i < sizeof(RV_NAMES) / sizeof(RV_NAMES[0]); i++)
-        if (RV_NAMES[i].rv == rv)
+const char *ks_rv_name(CK_RV rv)
+{
+    for (size_t i = 0; i < sizeof(RV_NAMES) / sizeof(RV_NAMES[0]); i++) {
+        if (RV_NAMES[i].rv == rv) {
             return RV_NAMES[i].name;
+        }
+    }
     if (rv >= CKR_VENDOR_DEFINED) {
         static _Thread_local char buf[48];
         snprintf(buf, sizeof(buf), "CKR_VENDOR_DEFINED+0x%lx",

@@ -40,7 +40,8 @@ typedef struct pin_wrap {
     uint8_t wrapped[WRAPPED_LEN]; /* ciphertext || tag */
 } pin_wrap;
 
-static void set_cost(pin_wrap *w, ks_pin_kdf kdf, ks_kdf_cost cost) {
+static void set_cost(pin_wrap *w, ks_pin_kdf kdf, ks_kdf_cost cost)
+{
     int fast = cost == KS_KDF_COST_FAST;
     memset(w, 0, sizeof(*w));
     w->kdf = kdf;
@@ -55,24 +56,29 @@ static void set_cost(pin_wrap *w, ks_pin_kdf kdf, ks_kdf_cost cost) {
 
 /* Parameters read from the file are bounded, so a damaged store cannot make a login take
  * minutes or gigabytes. */
-static int cost_sane(const pin_wrap *w) {
-    if (w->kdf == KS_PIN_KDF_PBKDF2)
+static int cost_sane(const pin_wrap *w)
+{
+    if (w->kdf == KS_PIN_KDF_PBKDF2) {
         return w->iterations >= 1 && w->iterations <= 10000000u;
+    }
     return w->kdf == KS_PIN_KDF_SCRYPT && w->n >= 2 && w->n <= ((uint64_t)1 << 20) &&
            (w->n & (w->n - 1)) == 0 && w->r >= 1 && w->r <= 32 && w->p >= 1 && w->p <= 16;
 }
 
-static size_t wrap_aad(char *aad, size_t max, CK_USER_TYPE who, const pin_wrap *w) {
+static size_t wrap_aad(char *aad, size_t max, CK_USER_TYPE who, const pin_wrap *w)
+{
     int n = snprintf(aad, max, "keystead pin wrap v1 who=%lu kdf=%d n=%llu r=%u p=%u i=%u",
                      (unsigned long)who, w->kdf, (unsigned long long)w->n, w->r, w->p,
                      w->iterations);
     return n > 0 && (size_t)n < max ? (size_t)n : 0;
 }
 
-static CK_RV derive_kek(uint8_t kek[32], const pin_wrap *w, const uint8_t *pin, size_t len) {
+static CK_RV derive_kek(uint8_t kek[32], const pin_wrap *w, const uint8_t *pin, size_t len)
+{
     static const uint8_t EMPTY[1] = {0};
-    if (pin == NULL)
+    if (pin == NULL) {
         pin = EMPTY;
+    }
     ks_status st = w->kdf == KS_PIN_KDF_PBKDF2
                        ? ks_pbkdf2_sha256(kek, 32, pin, len, w->salt, SALT_LEN, w->iterations)
                        : ks_scrypt(kek, 32, pin, len, w->salt, SALT_LEN, w->n, w->r, w->p);
@@ -86,18 +92,21 @@ static CK_RV derive_kek(uint8_t kek[32], const pin_wrap *w, const uint8_t *pin, 
 /* Fills w (cost from the store's configuration, fresh salt and IV) with token_key wrapped
  * under pin. */
 static CK_RV wrap_token_key(pin_wrap *w, const ks_store *s, CK_USER_TYPE who,
-                            const uint8_t *pin, size_t len, const uint8_t *token_key) {
+                            const uint8_t *pin, size_t len, const uint8_t *token_key)
+{
     uint8_t kek[32];
     char aad[128];
     ks_gcm_key gk;
     set_cost(w, s->pin_kdf, s->pin_kdf_cost);
     size_t aad_len = wrap_aad(aad, sizeof(aad), who, w);
     if (aad_len == 0 || ks_random(w->salt, SALT_LEN) != KS_OK ||
-        ks_random(w->iv, KS_SEAL_IV_LEN) != KS_OK)
+        ks_random(w->iv, KS_SEAL_IV_LEN) != KS_OK) {
         return CKR_FUNCTION_FAILED;
+    }
     CK_RV rv = derive_kek(kek, w, pin, len);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     if (ks_gcm_init(&gk, kek, sizeof(kek)) != KS_OK) {
         ks_wipe(kek, sizeof(kek));
         return CKR_FUNCTION_FAILED;
@@ -112,16 +121,19 @@ static CK_RV wrap_token_key(pin_wrap *w, const ks_store *s, CK_USER_TYPE who,
 
 /* Opens w with pin into token_key: CKR_PIN_INCORRECT (token_key wiped) when the tag fails. */
 static CK_RV unwrap_token_key(const pin_wrap *w, CK_USER_TYPE who, const uint8_t *pin,
-                              size_t len, uint8_t token_key[KS_TOKEN_KEY_LEN]) {
+                              size_t len, uint8_t token_key[KS_TOKEN_KEY_LEN])
+{
     uint8_t kek[32];
     char aad[128];
     ks_gcm_key gk;
     size_t aad_len = wrap_aad(aad, sizeof(aad), who, w);
-    if (aad_len == 0 || !cost_sane(w))
+    if (aad_len == 0 || !cost_sane(w)) {
         return CKR_DEVICE_ERROR;
+    }
     CK_RV rv = derive_kek(kek, w, pin, len);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     if (ks_gcm_init(&gk, kek, sizeof(kek)) != KS_OK) {
         ks_wipe(kek, sizeof(kek));
         return CKR_FUNCTION_FAILED;
@@ -131,27 +143,32 @@ static CK_RV unwrap_token_key(const pin_wrap *w, CK_USER_TYPE who, const uint8_t
                                w->wrapped + KS_TOKEN_KEY_LEN, KS_SEAL_TAG_LEN);
     ks_gcm_clear(&gk);
     ks_wipe(kek, sizeof(kek));
-    if (st == KS_OK)
+    if (st == KS_OK) {
         return CKR_OK;
+    }
     ks_wipe(token_key, KS_TOKEN_KEY_LEN);
     return st == KS_ERR_AUTH ? CKR_PIN_INCORRECT : CKR_FUNCTION_FAILED;
 }
 
-static int copy_col(sqlite3_stmt *st, int col, uint8_t *out, size_t len) {
+static int copy_col(sqlite3_stmt *st, int col, uint8_t *out, size_t len)
+{
     if (sqlite3_column_type(st, col) != SQLITE_BLOB ||
-        (size_t)sqlite3_column_bytes(st, col) != len)
+        (size_t)sqlite3_column_bytes(st, col) != len) {
         return 0;
+    }
     memcpy(out, sqlite3_column_blob(st, col), len);
     return 1;
 }
 
 /* CKR_USER_PIN_NOT_INITIALIZED when there is no wrap for who. */
-static CK_RV read_wrap(ks_store *s, CK_USER_TYPE who, pin_wrap *w) {
+static CK_RV read_wrap(ks_store *s, CK_USER_TYPE who, pin_wrap *w)
+{
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_prepare(s, &st, "SELECT kdf, n, r, p, iterations, salt, iv, wrapped"
                                      " FROM pin_wraps WHERE who = ?");
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)who);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -161,8 +178,9 @@ static CK_RV read_wrap(ks_store *s, CK_USER_TYPE who, pin_wrap *w) {
         w->p = (uint32_t)sqlite3_column_int64(st, 3);
         w->iterations = (uint32_t)sqlite3_column_int64(st, 4);
         if (!copy_col(st, 5, w->salt, SALT_LEN) || !copy_col(st, 6, w->iv, KS_SEAL_IV_LEN) ||
-            !copy_col(st, 7, w->wrapped, WRAPPED_LEN))
+            !copy_col(st, 7, w->wrapped, WRAPPED_LEN)) {
             rv = CKR_DEVICE_ERROR;
+        }
     } else {
         rv = rc == SQLITE_DONE ? CKR_USER_PIN_NOT_INITIALIZED : CKR_DEVICE_ERROR;
     }
@@ -170,13 +188,15 @@ static CK_RV read_wrap(ks_store *s, CK_USER_TYPE who, pin_wrap *w) {
     return rv;
 }
 
-static CK_RV write_wrap(ks_store *s, CK_USER_TYPE who, const pin_wrap *w) {
+static CK_RV write_wrap(ks_store *s, CK_USER_TYPE who, const pin_wrap *w)
+{
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_prepare(s, &st, "INSERT OR REPLACE INTO pin_wraps(who, kdf, n, r, p,"
                                      " iterations, salt, iv, wrapped)"
                                      " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)who);
     sqlite3_bind_int(st, 2, w->kdf);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)w->n);
@@ -197,11 +217,13 @@ static CK_RV write_wrap(ks_store *s, CK_USER_TYPE who, const pin_wrap *w) {
 static const char KEY_CHECK_AAD[] = "keystead token key check v1";
 #define KEY_CHECK_LEN (KS_SEAL_IV_LEN + KS_SEAL_TAG_LEN)
 
-static CK_RV make_key_check(uint8_t out[KEY_CHECK_LEN], const uint8_t *token_key) {
+static CK_RV make_key_check(uint8_t out[KEY_CHECK_LEN], const uint8_t *token_key)
+{
     ks_gcm_key gk;
     if (ks_random(out, KS_SEAL_IV_LEN) != KS_OK ||
-        ks_gcm_init(&gk, token_key, KS_TOKEN_KEY_LEN) != KS_OK)
+        ks_gcm_init(&gk, token_key, KS_TOKEN_KEY_LEN) != KS_OK) {
         return CKR_FUNCTION_FAILED;
+    }
     ks_status st = ks_gcm_seal(&gk, NULL, out + KS_SEAL_IV_LEN, KS_SEAL_TAG_LEN, out,
                                KS_SEAL_IV_LEN, (const uint8_t *)KEY_CHECK_AAD,
                                sizeof(KEY_CHECK_AAD) - 1, NULL, 0);
@@ -210,19 +232,23 @@ static CK_RV make_key_check(uint8_t out[KEY_CHECK_LEN], const uint8_t *token_key
 }
 
 /* CKR_USER_NOT_LOGGED_IN when token_key is not this token's key. */
-static CK_RV verify_key_check(ks_store *s, const uint8_t *token_key) {
+static CK_RV verify_key_check(ks_store *s, const uint8_t *token_key)
+{
     uint8_t check[KEY_CHECK_LEN];
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_prepare(s, &st, "SELECT value FROM meta WHERE key = 'key_check'");
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     int found = sqlite3_step(st) == SQLITE_ROW && copy_col(st, 0, check, sizeof(check));
     sqlite3_finalize(st);
-    if (!found)
+    if (!found) {
         return CKR_USER_NOT_LOGGED_IN;
+    }
     ks_gcm_key gk;
-    if (ks_gcm_init(&gk, token_key, KS_TOKEN_KEY_LEN) != KS_OK)
+    if (ks_gcm_init(&gk, token_key, KS_TOKEN_KEY_LEN) != KS_OK) {
         return CKR_FUNCTION_FAILED;
+    }
     ks_status k = ks_gcm_open(&gk, NULL, check, KS_SEAL_IV_LEN, (const uint8_t *)KEY_CHECK_AAD,
                               sizeof(KEY_CHECK_AAD) - 1, NULL, 0, check + KS_SEAL_IV_LEN,
                               KS_SEAL_TAG_LEN);
@@ -231,43 +257,56 @@ static CK_RV verify_key_check(ks_store *s, const uint8_t *token_key) {
                                                   : CKR_FUNCTION_FAILED;
 }
 
-static const char *failures_key(CK_USER_TYPE who) {
+static const char *failures_key(CK_USER_TYPE who)
+{
     return who == CKU_SO ? "so_failures" : "user_failures";
 }
 
 /* First half of a PIN check, under the lock: refuse when locked or not set, else count the
  * attempt as failed (committed) and return the wrap to try. */
-static CK_RV begin_attempt(ks_store *s, CK_USER_TYPE who, pin_wrap *w) {
+static CK_RV begin_attempt(ks_store *s, CK_USER_TYPE who, pin_wrap *w)
+{
     int64_t set = 0, failures = 0;
     CK_RV rv = ks_st_begin(s, 1);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     rv = ks_st_meta_get_int(s, who == CKU_SO ? "initialized" : "user_pin_set", &set);
-    if (rv == CKR_OK && !set)
+    if (rv == CKR_OK && !set) {
         rv = CKR_USER_PIN_NOT_INITIALIZED;
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_meta_get_int(s, failures_key(who), &failures);
-    if (rv == CKR_OK && failures >= (int64_t)s->max_attempts)
+    }
+    if (rv == CKR_OK && failures >= (int64_t)s->max_attempts) {
         rv = CKR_PIN_LOCKED;
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = read_wrap(s, who, w);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_meta_set_int(s, failures_key(who), failures + 1);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_meta_set_int(s, "max_attempts", (int64_t)s->max_attempts);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         return ks_st_commit(s);
+    }
     ks_st_rollback(s);
     return rv;
 }
 
-static CK_RV reset_failures(ks_store *s, CK_USER_TYPE who) {
+static CK_RV reset_failures(ks_store *s, CK_USER_TYPE who)
+{
     CK_RV rv = ks_st_begin(s, 1);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     rv = ks_st_meta_set_int(s, failures_key(who), 0);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         return ks_st_commit(s);
+    }
     ks_st_rollback(s);
     return rv;
 }
@@ -275,30 +314,37 @@ static CK_RV reset_failures(ks_store *s, CK_USER_TYPE who) {
 /* Checks pin for who; on success token_key holds the token key and the counter is reset.
  * The KDF runs without the store lock, so other threads are not held up for its ~100 ms. */
 static CK_RV check_pin(ks_store *s, CK_USER_TYPE who, const uint8_t *pin, size_t len,
-                       uint8_t token_key[KS_TOKEN_KEY_LEN]) {
+                       uint8_t token_key[KS_TOKEN_KEY_LEN])
+{
     pin_wrap w;
     pthread_mutex_lock(&s->core->lock);
     CK_RV rv = begin_attempt(s, who, &w);
     pthread_mutex_unlock(&s->core->lock);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     rv = unwrap_token_key(&w, who, pin, len, token_key);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     pthread_mutex_lock(&s->core->lock);
     rv = reset_failures(s, who);
     pthread_mutex_unlock(&s->core->lock);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         ks_wipe(token_key, KS_TOKEN_KEY_LEN);
+    }
     return rv;
 }
 
 CK_RV ks_store_login(ks_store *store, CK_USER_TYPE user_type, const uint8_t *pin,
-                     size_t pin_len, uint8_t token_key[KS_TOKEN_KEY_LEN]) {
-    if (store == NULL || token_key == NULL || (pin == NULL && pin_len > 0))
+                     size_t pin_len, uint8_t token_key[KS_TOKEN_KEY_LEN])
+{
+    if (store == NULL || token_key == NULL || (pin == NULL && pin_len > 0)) {
         return CKR_ARGUMENTS_BAD;
-    if (user_type != CKU_SO && user_type != CKU_USER)
+    }
+    if (user_type != CKU_SO && user_type != CKU_USER) {
         return CKR_USER_TYPE_INVALID;
+    }
     return check_pin(store, user_type, pin, pin_len, token_key);
 }
 
@@ -310,131 +356,166 @@ static const char *const ERASE[] = {
 /* The write half of init_token. was_init: what the caller saw before checking the SO PIN;
  * CKR_FUNCTION_REJECTED when another process initialised the token in between. */
 static CK_RV init_locked(ks_store *s, int64_t was_init, const pin_wrap *w,
-                         const uint8_t check[KEY_CHECK_LEN], const char label[32]) {
+                         const uint8_t check[KEY_CHECK_LEN], const char label[32])
+{
     int64_t init = 0;
     CK_RV rv = ks_st_begin(s, 1);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     rv = ks_st_meta_get_int(s, "initialized", &init);
-    if (rv == CKR_OK && init != was_init)
+    if (rv == CKR_OK && init != was_init) {
         rv = CKR_FUNCTION_REJECTED;
-    for (size_t i = 0; rv == CKR_OK && i < sizeof(ERASE) / sizeof(ERASE[0]); i++)
+    }
+    for (size_t i = 0; rv == CKR_OK && i < sizeof(ERASE) / sizeof(ERASE[0]); i++) {
         rv = ks_st_exec(s, ERASE[i]);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = write_wrap(s, CKU_SO, w);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_meta_set_blob(s, "key_check", check, KEY_CHECK_LEN);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_meta_set_blob(s, "label", label, 32);
+    }
     static const char *const ZERO[] = {"user_pin_set", "so_failures", "user_failures",
                                        "user_pin_to_be_changed"};
-    for (size_t i = 0; rv == CKR_OK && i < sizeof(ZERO) / sizeof(ZERO[0]); i++)
+    for (size_t i = 0; rv == CKR_OK && i < sizeof(ZERO) / sizeof(ZERO[0]); i++) {
         rv = ks_st_meta_set_int(s, ZERO[i], 0);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_meta_set_int(s, "initialized", 1);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_meta_set_int(s, "max_attempts", (int64_t)s->max_attempts);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         return ks_st_commit(s);
+    }
     ks_st_rollback(s);
     return rv;
 }
 
-static CK_RV read_initialized(ks_store *s, int64_t *init) {
+static CK_RV read_initialized(ks_store *s, int64_t *init)
+{
     pthread_mutex_lock(&s->core->lock);
     CK_RV rv = ks_st_begin(s, 0);
     if (rv == CKR_OK) {
         rv = ks_st_meta_get_int(s, "initialized", init);
-        if (rv == CKR_OK)
+        if (rv == CKR_OK) {
             rv = ks_st_commit(s);
-        else
+        } else {
             ks_st_rollback(s);
+        }
     }
     pthread_mutex_unlock(&s->core->lock);
     return rv;
 }
 
 CK_RV ks_store_init_token(ks_store *store, const uint8_t *so_pin, size_t so_pin_len,
-                          const char label[32]) {
+                          const char label[32])
+{
     uint8_t key[KS_TOKEN_KEY_LEN];
     uint8_t check[KEY_CHECK_LEN];
     pin_wrap w;
     int64_t init = 0;
-    if (store == NULL || label == NULL || (so_pin == NULL && so_pin_len > 0))
+    if (store == NULL || label == NULL || (so_pin == NULL && so_pin_len > 0)) {
         return CKR_ARGUMENTS_BAD;
+    }
     CK_RV rv = read_initialized(store, &init);
     /* Re-initialisation needs the old SO PIN (PKCS#11 3.0 5.6 C_InitToken), counted. */
-    if (rv == CKR_OK && init)
+    if (rv == CKR_OK && init) {
         rv = check_pin(store, CKU_SO, so_pin, so_pin_len, key);
+    }
     ks_wipe(key, sizeof(key));
-    if (rv == CKR_OK && ks_random(key, sizeof(key)) != KS_OK)
+    if (rv == CKR_OK && ks_random(key, sizeof(key)) != KS_OK) {
         rv = CKR_FUNCTION_FAILED;
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = wrap_token_key(&w, store, CKU_SO, so_pin, so_pin_len, key);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = make_key_check(check, key);
+    }
     ks_wipe(key, sizeof(key));
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     pthread_mutex_lock(&store->core->lock);
     rv = init_locked(store, init, &w, check, label);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         ks_st_scrub(store); /* the erased objects' pages, the old wraps */
+    }
     pthread_mutex_unlock(&store->core->lock);
     return rv;
 }
 
 /* Stores w as the wrap of who, after checking token_key is still this token's key. */
 static CK_RV store_wrap(ks_store *s, CK_USER_TYPE who, const uint8_t *token_key,
-                        const pin_wrap *w) {
+                        const pin_wrap *w)
+{
     pthread_mutex_lock(&s->core->lock);
     CK_RV rv = ks_st_begin(s, 1);
     if (rv == CKR_OK) {
         rv = verify_key_check(s, token_key);
-        if (rv == CKR_OK)
+        if (rv == CKR_OK) {
             rv = write_wrap(s, who, w);
+        }
         if (rv == CKR_OK && who == CKU_USER) {
             rv = ks_st_meta_set_int(s, "user_pin_set", 1);
-            if (rv == CKR_OK)
+            if (rv == CKR_OK) {
                 rv = ks_st_meta_set_int(s, "user_failures", 0);
-            if (rv == CKR_OK)
+            }
+            if (rv == CKR_OK) {
                 rv = ks_st_meta_set_int(s, "user_pin_to_be_changed", 0);
+            }
         }
-        if (rv == CKR_OK)
+        if (rv == CKR_OK) {
             rv = ks_st_commit(s);
-        else
+        } else {
             ks_st_rollback(s);
+        }
     }
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         ks_st_scrub(s); /* the replaced wrap must not linger in the WAL */
+    }
     pthread_mutex_unlock(&s->core->lock);
     return rv;
 }
 
 CK_RV ks_store_init_pin(ks_store *store, const uint8_t token_key[KS_TOKEN_KEY_LEN],
-                        const uint8_t *pin, size_t pin_len) {
+                        const uint8_t *pin, size_t pin_len)
+{
     pin_wrap w;
-    if (store == NULL || token_key == NULL || (pin == NULL && pin_len > 0))
+    if (store == NULL || token_key == NULL || (pin == NULL && pin_len > 0)) {
         return CKR_ARGUMENTS_BAD;
+    }
     CK_RV rv = wrap_token_key(&w, store, CKU_USER, pin, pin_len, token_key);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         rv = store_wrap(store, CKU_USER, token_key, &w);
+    }
     return rv;
 }
 
 CK_RV ks_store_set_pin(ks_store *store, CK_USER_TYPE user_type, const uint8_t *old_pin,
-                       size_t old_len, const uint8_t *new_pin, size_t new_len) {
+                       size_t old_len, const uint8_t *new_pin, size_t new_len)
+{
     uint8_t key[KS_TOKEN_KEY_LEN];
     pin_wrap w;
-    if (store == NULL || (old_pin == NULL && old_len > 0) || (new_pin == NULL && new_len > 0))
+    if (store == NULL || (old_pin == NULL && old_len > 0) || (new_pin == NULL && new_len > 0)) {
         return CKR_ARGUMENTS_BAD;
-    if (user_type != CKU_SO && user_type != CKU_USER)
+    }
+    if (user_type != CKU_SO && user_type != CKU_USER) {
         return CKR_USER_TYPE_INVALID;
+    }
     CK_RV rv = check_pin(store, user_type, old_pin, old_len, key);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         rv = wrap_token_key(&w, store, user_type, new_pin, new_len, key);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = store_wrap(store, user_type, key, &w);
+    }
     ks_wipe(key, sizeof(key));
     return rv;
 }

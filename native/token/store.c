@@ -16,7 +16,8 @@
 
 #include "token/store_internal.h"
 
-CK_RV ks_st_configure(sqlite3 *db, int memory) {
+CK_RV ks_st_configure(sqlite3 *db, int memory)
+{
     sqlite3_busy_timeout(db, KS_STORE_BUSY_MS);
     sqlite3_extended_result_codes(db, 1);
     /* WAL: readers never block the writer and the writer never blocks readers, so a second
@@ -24,52 +25,64 @@ CK_RV ks_st_configure(sqlite3 *db, int memory) {
     const char *pragmas = memory ? "PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;"
                                  : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                    " PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;";
-    if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
         return CKR_DEVICE_ERROR;
+    }
     return CKR_OK;
 }
 
-CK_RV ks_st_exec(ks_store *s, const char *sql) {
+CK_RV ks_st_exec(ks_store *s, const char *sql)
+{
     return sqlite3_exec(s->core->db, sql, NULL, NULL, NULL) == SQLITE_OK ? CKR_OK
                                                                           : CKR_DEVICE_ERROR;
 }
 
-CK_RV ks_st_prepare(ks_store *s, sqlite3_stmt **out, const char *sql) {
+CK_RV ks_st_prepare(ks_store *s, sqlite3_stmt **out, const char *sql)
+{
     *out = NULL;
     int rc = sqlite3_prepare_v2(s->core->db, sql, -1, out, NULL);
-    if (rc == SQLITE_NOMEM)
+    if (rc == SQLITE_NOMEM) {
         return CKR_HOST_MEMORY;
+    }
     return rc == SQLITE_OK ? CKR_OK : CKR_DEVICE_ERROR;
 }
 
-CK_RV ks_st_begin(ks_store *s, int write) {
+CK_RV ks_st_begin(ks_store *s, int write)
+{
     s->writing = write;
     return ks_st_exec(s, write ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 
-CK_RV ks_st_commit(ks_store *s) {
+CK_RV ks_st_commit(ks_store *s)
+{
     if (ks_st_exec(s, "COMMIT") != CKR_OK) {
         ks_st_rollback(s);
         return CKR_DEVICE_ERROR;
     }
-    if (!s->writing)
+    if (!s->writing) {
         return CKR_OK;
+    }
     /* Our own commits do not count as changes for this handle (see ks_store_changed), unless
      * another handle on the same core committed since this handle last looked. */
     s->core->seq++;
-    if (s->seen_seq + 1 == s->core->seq)
+    if (s->seen_seq + 1 == s->core->seq) {
         s->seen_seq = s->core->seq;
+    }
     return CKR_OK;
 }
 
-void ks_st_rollback(ks_store *s) {
-    if (!sqlite3_get_autocommit(s->core->db))
+void ks_st_rollback(ks_store *s)
+{
+    if (!sqlite3_get_autocommit(s->core->db)) {
         sqlite3_exec(s->core->db, "ROLLBACK", NULL, NULL, NULL);
+    }
 }
 
-void ks_st_scrub(ks_store *s) {
-    if (s->core->memory)
+void ks_st_scrub(ks_store *s)
+{
+    if (s->core->memory) {
         return;
+    }
     /* Wait briefly only: a reader in another process may hold old frames; the values are
      * sealed anyway, the scrub only shortens how long their ciphertext stays around. */
     sqlite3_busy_timeout(s->core->db, 200);
@@ -77,19 +90,23 @@ void ks_st_scrub(ks_store *s) {
     sqlite3_busy_timeout(s->core->db, KS_STORE_BUSY_MS);
 }
 
-static int64_t data_version(sqlite3 *db) {
+static int64_t data_version(sqlite3 *db)
+{
     sqlite3_stmt *st = NULL;
     int64_t v = -1;
     if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
+        sqlite3_step(st) == SQLITE_ROW) {
         v = sqlite3_column_int64(st, 0);
+    }
     sqlite3_finalize(st);
     return v;
 }
 
-CK_RV ks_st_db_free(ks_store_db *core) {
-    if (core == NULL)
+CK_RV ks_st_db_free(ks_store_db *core)
+{
+    if (core == NULL) {
         return CKR_OK;
+    }
     int rc = sqlite3_close(core->db);
     pthread_mutex_destroy(&core->lock);
     free(core);
@@ -98,25 +115,30 @@ CK_RV ks_st_db_free(ks_store_db *core) {
 
 /* Create the file with mode 0600 before SQLite does (it would use 0644 & ~umask); SQLite
  * gives the -wal and -shm files the database file's permissions. */
-static int precreate(const char *path) {
+static int precreate(const char *path)
+{
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
+    if (fd < 0) {
         return 0;
+    }
     close(fd);
     return 1;
 }
 
-static CK_RV open_file_core(ks_store_db **out, const char *path, int create) {
+static CK_RV open_file_core(ks_store_db **out, const char *path, int create)
+{
     *out = NULL;
     if (create) {
-        if (!precreate(path))
+        if (!precreate(path)) {
             return CKR_DEVICE_ERROR;
+        }
     } else if (access(path, R_OK | W_OK) != 0) {
         return CKR_DEVICE_ERROR;
     }
     ks_store_db *core = calloc(1, sizeof(*core));
-    if (core == NULL)
+    if (core == NULL) {
         return CKR_HOST_MEMORY;
+    }
     if (pthread_mutex_init(&core->lock, NULL) != 0) {
         free(core);
         return CKR_CANT_LOCK;
@@ -132,18 +154,22 @@ static CK_RV open_file_core(ks_store_db **out, const char *path, int create) {
     return CKR_OK;
 }
 
-CK_RV ks_store_open(ks_store **out, const char *path, int create, const ks_config *cfg) {
-    if (out == NULL || path == NULL || cfg == NULL)
+CK_RV ks_store_open(ks_store **out, const char *path, int create, const ks_config *cfg)
+{
+    if (out == NULL || path == NULL || cfg == NULL) {
         return CKR_ARGUMENTS_BAD;
+    }
     *out = NULL;
     ks_store *s = calloc(1, sizeof(*s));
-    if (s == NULL)
+    if (s == NULL) {
         return CKR_HOST_MEMORY;
+    }
     CK_RV rv;
-    if (strncmp(path, ":memory:", 8) == 0)
+    if (strncmp(path, ":memory:", 8) == 0) {
         rv = ks_st_memory_attach(&s->core, path, create);
-    else
+    } else {
         rv = open_file_core(&s->core, path, create);
+    }
     if (rv != CKR_OK) {
         free(s);
         return rv;
@@ -159,16 +185,20 @@ CK_RV ks_store_open(ks_store **out, const char *path, int create, const ks_confi
     return CKR_OK;
 }
 
-void ks_store_close(ks_store *store) {
-    if (store == NULL)
+void ks_store_close(ks_store *store)
+{
+    if (store == NULL) {
         return;
+    }
     ks_st_core_release(store->core);
     free(store);
 }
 
-int ks_store_changed(ks_store *store) {
-    if (store == NULL)
+int ks_store_changed(ks_store *store)
+{
+    if (store == NULL) {
         return 0;
+    }
     pthread_mutex_lock(&store->core->lock);
     int64_t v = data_version(store->core->db);
     int changed = v != store->data_version || store->seen_seq != store->core->seq;
@@ -178,17 +208,20 @@ int ks_store_changed(ks_store *store) {
     return changed;
 }
 
-CK_RV ks_store_meta(ks_store *store, ks_token_meta *out) {
-    if (store == NULL || out == NULL)
+CK_RV ks_store_meta(ks_store *store, ks_token_meta *out)
+{
+    if (store == NULL || out == NULL) {
         return CKR_ARGUMENTS_BAD;
+    }
     pthread_mutex_lock(&store->core->lock);
     CK_RV rv = ks_st_begin(store, 0);
     if (rv == CKR_OK) {
         rv = ks_st_read_meta(store, out);
-        if (rv == CKR_OK)
+        if (rv == CKR_OK) {
             rv = ks_st_commit(store);
-        else
+        } else {
             ks_st_rollback(store);
+        }
     }
     pthread_mutex_unlock(&store->core->lock);
     return rv;

@@ -11,15 +11,19 @@
 
 #include "token/store_internal.h"
 
-static CK_RV check_object(ks_store *s, CK_OBJECT_HANDLE handle) {
-    if (handle == 0)
+static CK_RV check_object(ks_store *s, CK_OBJECT_HANDLE handle)
+{
+    if (handle == 0) {
         return CKR_OK;
-    if (handle > (CK_OBJECT_HANDLE)INT64_MAX)
+    }
+    if (handle > (CK_OBJECT_HANDLE)INT64_MAX) {
         return CKR_OBJECT_HANDLE_INVALID;
+    }
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_prepare(s, &st, "SELECT 1 FROM objects WHERE handle = ?");
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
     int rc = sqlite3_step(st);
     rv = rc == SQLITE_ROW ? CKR_OK : rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID
@@ -29,31 +33,36 @@ static CK_RV check_object(ks_store *s, CK_OBJECT_HANDLE handle) {
 }
 
 static CK_RV read_counter(ks_store *s, CK_OBJECT_HANDLE handle, const char *name,
-                          uint64_t *value) {
+                          uint64_t *value)
+{
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_prepare(s, &st, "SELECT value FROM counters WHERE handle = ? AND name = ?");
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         *value = (uint64_t)sqlite3_column_int64(st, 0);
-    else if (rc == SQLITE_DONE)
+    } else if (rc == SQLITE_DONE) {
         *value = 0;
-    else
+    } else {
         rv = CKR_DEVICE_ERROR;
+    }
     sqlite3_finalize(st);
     return rv;
 }
 
 static CK_RV write_counter(ks_store *s, CK_OBJECT_HANDLE handle, const char *name,
-                           uint64_t value) {
+                           uint64_t value)
+{
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_prepare(s, &st, "INSERT OR REPLACE INTO counters(handle, name, value)"
                                      " VALUES(?, ?, ?)");
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)value);
@@ -62,38 +71,48 @@ static CK_RV write_counter(ks_store *s, CK_OBJECT_HANDLE handle, const char *nam
     return rv;
 }
 
-static int valid_name(const char *name) {
+static int valid_name(const char *name)
+{
     return name != NULL && name[0] != '\0' && strlen(name) <= 64;
 }
 
 static CK_RV add_locked(ks_store *s, CK_OBJECT_HANDLE handle, const char *name, uint64_t delta,
-                        uint64_t limit, uint64_t *before) {
+                        uint64_t limit, uint64_t *before)
+{
     uint64_t cur = 0;
     CK_RV rv = ks_st_begin(s, 1);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     rv = check_object(s, handle);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         rv = read_counter(s, handle, name, &cur);
+    }
     /* Refuse rather than wrap: a counter that overflowed would read as unused. */
-    if (rv == CKR_OK && (delta > UINT64_MAX - cur || (limit != 0 && cur + delta > limit)))
+    if (rv == CKR_OK && (delta > UINT64_MAX - cur || (limit != 0 && cur + delta > limit))) {
         rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
-    if (rv == CKR_OK && delta != 0)
+    }
+    if (rv == CKR_OK && delta != 0) {
         rv = write_counter(s, handle, name, cur + delta);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_commit(s);
-    else
+    } else {
         ks_st_rollback(s);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         *before = cur;
+    }
     return rv;
 }
 
 CK_RV ks_store_counter_add(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
-                           uint64_t delta, uint64_t limit, uint64_t *before) {
+                           uint64_t delta, uint64_t limit, uint64_t *before)
+{
     uint64_t ignored;
-    if (store == NULL || !valid_name(name))
+    if (store == NULL || !valid_name(name)) {
         return CKR_ARGUMENTS_BAD;
+    }
     pthread_mutex_lock(&store->core->lock);
     CK_RV rv = add_locked(store, handle, name, delta, limit, before ? before : &ignored);
     pthread_mutex_unlock(&store->core->lock);
@@ -101,37 +120,45 @@ CK_RV ks_store_counter_add(ks_store *store, CK_OBJECT_HANDLE handle, const char 
 }
 
 CK_RV ks_store_counter_get(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
-                           uint64_t *value) {
-    if (store == NULL || !valid_name(name) || value == NULL)
+                           uint64_t *value)
+{
+    if (store == NULL || !valid_name(name) || value == NULL) {
         return CKR_ARGUMENTS_BAD;
+    }
     pthread_mutex_lock(&store->core->lock);
     CK_RV rv = ks_st_begin(store, 0);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         rv = check_object(store, handle);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = read_counter(store, handle, name, value);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_commit(store);
-    else
+    } else {
         ks_st_rollback(store);
+    }
     pthread_mutex_unlock(&store->core->lock);
     return rv;
 }
 
-static CK_RV role_locked(ks_store *s, const uint8_t fp[32], int role, int *fixed) {
+static CK_RV role_locked(ks_store *s, const uint8_t fp[32], int role, int *fixed)
+{
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_begin(s, role != 0);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         rv = ks_st_prepare(s, &st, "SELECT role FROM value_roles WHERE fp = ?");
+    }
     if (rv == CKR_OK) {
         sqlite3_bind_blob(st, 1, fp, 32, SQLITE_STATIC);
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
+        if (rc == SQLITE_ROW) {
             *fixed = sqlite3_column_int(st, 0);
-        else if (rc == SQLITE_DONE)
+        } else if (rc == SQLITE_DONE) {
             *fixed = 0;
-        else
+        } else {
             rv = CKR_DEVICE_ERROR;
+        }
         sqlite3_finalize(st);
     }
     if (rv == CKR_OK && *fixed == 0 && role != 0) {
@@ -142,19 +169,23 @@ static CK_RV role_locked(ks_store *s, const uint8_t fp[32], int role, int *fixed
             rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
             sqlite3_finalize(st);
         }
-        if (rv == CKR_OK)
+        if (rv == CKR_OK) {
             *fixed = role;
+        }
     }
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         return ks_st_commit(s);
+    }
     ks_st_rollback(s);
     return rv;
 }
 
 CK_RV ks_store_value_role(ks_store *store, const uint8_t fingerprint[32], int role,
-                          int *fixed) {
-    if (store == NULL || fingerprint == NULL || fixed == NULL || role < 0)
+                          int *fixed)
+{
+    if (store == NULL || fingerprint == NULL || fixed == NULL || role < 0) {
         return CKR_ARGUMENTS_BAD;
+    }
     pthread_mutex_lock(&store->core->lock);
     CK_RV rv = role_locked(store, fingerprint, role, fixed);
     pthread_mutex_unlock(&store->core->lock);

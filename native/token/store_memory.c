@@ -21,10 +21,12 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static mem_entry reg[KS_MAX_SLOTS];
 static size_t reg_count;
 
-static CK_RV new_memory_core(ks_store_db **out) {
+static CK_RV new_memory_core(ks_store_db **out)
+{
     ks_store_db *core = calloc(1, sizeof(*core));
-    if (core == NULL)
+    if (core == NULL) {
         return CKR_HOST_MEMORY;
+    }
     if (pthread_mutex_init(&core->lock, NULL) != 0) {
         free(core);
         return CKR_CANT_LOCK;
@@ -43,25 +45,31 @@ static CK_RV new_memory_core(ks_store_db **out) {
 }
 
 /* ":memory:<decimal id>" -> id; 0 when the name is not of that form. */
-static int parse_id(const char *path, CK_SLOT_ID *id) {
+static int parse_id(const char *path, CK_SLOT_ID *id)
+{
     const char *p = path + 8;
-    if (*p < '0' || *p > '9' || strlen(p) > 6)
+    if (*p < '0' || *p > '9' || strlen(p) > 6) {
         return 0;
+    }
     char *end = NULL;
     unsigned long v = strtoul(p, &end, 10);
-    if (*end != '\0')
+    if (*end != '\0') {
         return 0;
+    }
     *id = (CK_SLOT_ID)v;
     return 1;
 }
 
-CK_RV ks_st_memory_attach(ks_store_db **out, const char *path, int create) {
+CK_RV ks_st_memory_attach(ks_store_db **out, const char *path, int create)
+{
     *out = NULL;
-    if (strcmp(path, ":memory:") == 0)
+    if (strcmp(path, ":memory:") == 0) {
         return new_memory_core(out);
+    }
     CK_SLOT_ID id;
-    if (!parse_id(path, &id))
+    if (!parse_id(path, &id)) {
         return CKR_DEVICE_ERROR;
+    }
     CK_RV rv = CKR_OK;
     pthread_mutex_lock(&reg_lock);
     for (size_t i = 0; i < reg_count; i++) {
@@ -91,30 +99,36 @@ CK_RV ks_st_memory_attach(ks_store_db **out, const char *path, int create) {
     return rv;
 }
 
-void ks_st_core_release(ks_store_db *core) {
-    if (core == NULL)
+void ks_st_core_release(ks_store_db *core)
+{
+    if (core == NULL) {
         return;
+    }
     pthread_mutex_lock(&reg_lock);
     unsigned left = --core->refs;
     pthread_mutex_unlock(&reg_lock);
-    if (left == 0)
+    if (left == 0) {
         ks_st_db_free(core);
+    }
 }
 
-static int core_initialized(ks_store_db *core) {
+static int core_initialized(ks_store_db *core)
+{
     int64_t v = 0;
     pthread_mutex_lock(&core->lock);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(core->db, "SELECT value FROM meta WHERE key = 'initialized'", -1,
                            &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
+        sqlite3_step(st) == SQLITE_ROW) {
         v = sqlite3_column_int64(st, 0);
+    }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&core->lock);
     return v != 0;
 }
 
-size_t ks_store_memory_tokens(CK_SLOT_ID *ids, int *initialized, size_t max) {
+size_t ks_store_memory_tokens(CK_SLOT_ID *ids, int *initialized, size_t max)
+{
     ks_store_db *cores[KS_MAX_SLOTS];
     CK_SLOT_ID found[KS_MAX_SLOTS];
     size_t n = 0;
@@ -139,14 +153,17 @@ size_t ks_store_memory_tokens(CK_SLOT_ID *ids, int *initialized, size_t max) {
     return out;
 }
 
-void ks_store_memory_reset(void) {
+void ks_store_memory_reset(void)
+{
     ks_store_db *drop[KS_MAX_SLOTS];
     size_t n = 0;
     pthread_mutex_lock(&reg_lock);
-    for (size_t i = 0; i < reg_count; i++)
+    for (size_t i = 0; i < reg_count; i++) {
         drop[n++] = reg[i].core;
+    }
     reg_count = 0;
     pthread_mutex_unlock(&reg_lock);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         ks_st_core_release(drop[i]);
+    }
 }

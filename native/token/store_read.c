@@ -10,88 +10,106 @@
 
 /* Adds one stored attribute to out, opening it when sealed. */
 static CK_RV load_attr(const ks_gcm_key *key, ks_attrs *out, const char uid[KS_UID_LEN],
-                       CK_ATTRIBUTE_TYPE type, const uint8_t *blob, size_t len) {
-    if (len < KS_SEAL_OVERHEAD)
+                       CK_ATTRIBUTE_TYPE type, const uint8_t *blob, size_t len)
+{
+    if (len < KS_SEAL_OVERHEAD) {
         return CKR_DEVICE_ERROR;
+    }
     size_t n = len - KS_SEAL_OVERHEAD;
     uint8_t *clear = malloc(n ? n : 1);
-    if (clear == NULL)
+    if (clear == NULL) {
         return CKR_HOST_MEMORY;
+    }
     CK_RV rv = ks_st_unseal(key, clear, uid, type, blob, len);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         rv = ks_attrs_set(out, type, clear, (CK_ULONG)n);
+    }
     ks_wipe(clear, n);
     free(clear);
     return rv;
 }
 
 static CK_RV load_rows(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE handle,
-                       ks_attrs *out, int *sealed_missing) {
+                       ks_attrs *out, int *sealed_missing)
+{
     char uid[KS_UID_LEN];
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_prepare(s, &st, "SELECT uid FROM objects WHERE handle = ?");
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == KS_UID_LEN)
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == KS_UID_LEN) {
         memcpy(uid, sqlite3_column_text(st, 0), KS_UID_LEN);
-    else
+    } else {
         rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : CKR_DEVICE_ERROR;
+    }
     sqlite3_finalize(st);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     rv = ks_st_prepare(s, &st, "SELECT type, sealed, value FROM attributes WHERE handle = ?"
                                " ORDER BY type");
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
     while (rv == CKR_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         CK_ATTRIBUTE_TYPE type = (CK_ATTRIBUTE_TYPE)sqlite3_column_int64(st, 0);
         int sealed = sqlite3_column_int(st, 1);
         const uint8_t *blob = sqlite3_column_blob(st, 2);
         size_t len = (size_t)sqlite3_column_bytes(st, 2);
-        if (!sealed)
+        if (!sealed) {
             rv = ks_attrs_set(out, type, blob, (CK_ULONG)len);
-        else if (key == NULL)
+        } else if (key == NULL) {
             *sealed_missing = 1;
-        else
+        } else {
             rv = load_attr(key, out, uid, type, blob, len);
+        }
     }
-    if (rv == CKR_OK && rc != SQLITE_DONE)
+    if (rv == CKR_OK && rc != SQLITE_DONE) {
         rv = CKR_DEVICE_ERROR;
+    }
     sqlite3_finalize(st);
     return rv;
 }
 
 CK_RV ks_store_load_object(ks_store *store, const uint8_t *token_key, CK_OBJECT_HANDLE handle,
-                           ks_attrs *out, int *sealed_missing) {
+                           ks_attrs *out, int *sealed_missing)
+{
     int missing = 0;
-    if (store == NULL || out == NULL)
+    if (store == NULL || out == NULL) {
         return CKR_ARGUMENTS_BAD;
-    if (handle == 0 || handle > (CK_OBJECT_HANDLE)INT64_MAX)
+    }
+    if (handle == 0 || handle > (CK_OBJECT_HANDLE)INT64_MAX) {
         return CKR_OBJECT_HANDLE_INVALID;
+    }
     ks_gcm_key key;
-    if (token_key != NULL && ks_gcm_init(&key, token_key, KS_TOKEN_KEY_LEN) != KS_OK)
+    if (token_key != NULL && ks_gcm_init(&key, token_key, KS_TOKEN_KEY_LEN) != KS_OK) {
         return CKR_FUNCTION_FAILED;
+    }
     pthread_mutex_lock(&store->core->lock);
     CK_RV rv = ks_st_begin(store, 0);
     if (rv == CKR_OK) {
         rv = load_rows(store, token_key ? &key : NULL, handle, out, &missing);
-        if (rv == CKR_OK)
+        if (rv == CKR_OK) {
             rv = ks_st_commit(store);
-        else
+        } else {
             ks_st_rollback(store);
+        }
     }
     pthread_mutex_unlock(&store->core->lock);
-    if (token_key != NULL)
+    if (token_key != NULL) {
         ks_gcm_clear(&key);
+    }
     if (rv != CKR_OK) {
         ks_attrs_free(out);
         missing = 0;
     }
-    if (sealed_missing != NULL)
+    if (sealed_missing != NULL) {
         *sealed_missing = missing;
+    }
     return rv;
 }
 
@@ -105,15 +123,17 @@ typedef struct find_cond {
     int kind; /* 0 integer (CK_ULONG), 1 bytes, 2 bool */
 } find_cond;
 
-static int cond_for(const CK_ATTRIBUTE *a, find_cond *c, int *impossible) {
+static int cond_for(const CK_ATTRIBUTE *a, find_cond *c, int *impossible)
+{
     c->attr = a;
     switch (a->type) {
     case CKA_CLASS:
     case CKA_KEY_TYPE:
         c->sql = a->type == CKA_CLASS ? "class = ?" : "key_type = ?";
         c->kind = 0;
-        if (a->ulValueLen != sizeof(CK_ULONG))
+        if (a->ulValueLen != sizeof(CK_ULONG)) {
             *impossible = 1;
+        }
         return 1;
     case CKA_LABEL:
     case CKA_ID:
@@ -123,15 +143,17 @@ static int cond_for(const CK_ATTRIBUTE *a, find_cond *c, int *impossible) {
     case CKA_PRIVATE:
         c->sql = "private = ?";
         c->kind = 2;
-        if (a->ulValueLen != sizeof(CK_BBOOL) || *(const CK_BBOOL *)a->pValue > 1)
+        if (a->ulValueLen != sizeof(CK_BBOOL) || *(const CK_BBOOL *)a->pValue > 1) {
             *impossible = 1;
+        }
         return 1;
     default:
         return 0;
     }
 }
 
-static void bind_cond(sqlite3_stmt *st, int i, const find_cond *c) {
+static void bind_cond(sqlite3_stmt *st, int i, const find_cond *c)
+{
     const CK_ATTRIBUTE *a = c->attr;
     if (c->kind == 0) {
         CK_ULONG v;
@@ -146,11 +168,13 @@ static void bind_cond(sqlite3_stmt *st, int i, const find_cond *c) {
     }
 }
 
-static CK_RV collect(sqlite3_stmt *st, CK_OBJECT_HANDLE **out, size_t *out_count) {
+static CK_RV collect(sqlite3_stmt *st, CK_OBJECT_HANDLE **out, size_t *out_count)
+{
     size_t cap = 16, n = 0;
     CK_OBJECT_HANDLE *list = malloc(cap * sizeof(*list));
-    if (list == NULL)
+    if (list == NULL) {
         return CKR_HOST_MEMORY;
+    }
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == cap) {
@@ -174,14 +198,16 @@ static CK_RV collect(sqlite3_stmt *st, CK_OBJECT_HANDLE **out, size_t *out_count
 }
 
 static CK_RV find_locked(ks_store *s, const find_cond *conds, size_t nconds,
-                         CK_OBJECT_HANDLE **out, size_t *out_count) {
+                         CK_OBJECT_HANDLE **out, size_t *out_count)
+{
     /* Without statistics SQLite may pick the class index (a few distinct values) over the
      * label or id index (nearly unique), and scan most of the table. When a selective column
      * is constrained, the others are written as +column, which keeps them out of index
      * selection (SQLite's documented way to disqualify a term from an index). */
     int selective = 0;
-    for (size_t i = 0; i < nconds; i++)
+    for (size_t i = 0; i < nconds; i++) {
         selective |= conds[i].kind == 1;
+    }
     char sql[64 + MAX_CONDITIONS * 24] = "SELECT handle FROM objects WHERE 1";
     for (size_t i = 0; i < nconds; i++) {
         strcat(sql, selective && conds[i].kind != 1 ? " AND +" : " AND ");
@@ -190,38 +216,45 @@ static CK_RV find_locked(ks_store *s, const find_cond *conds, size_t nconds,
     strcat(sql, " ORDER BY handle");
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_begin(s, 0);
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     rv = ks_st_prepare(s, &st, sql);
     if (rv == CKR_OK) {
-        for (size_t i = 0; i < nconds; i++)
+        for (size_t i = 0; i < nconds; i++) {
             bind_cond(st, (int)i + 1, &conds[i]);
+        }
         rv = collect(st, out, out_count);
         sqlite3_finalize(st);
     }
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         rv = ks_st_commit(s);
-    else
+    } else {
         ks_st_rollback(s);
+    }
     return rv;
 }
 
 CK_RV ks_store_find(ks_store *store, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
-                    CK_OBJECT_HANDLE **out, size_t *out_count) {
-    if (store == NULL || out == NULL || out_count == NULL || (tmpl == NULL && count > 0))
+                    CK_OBJECT_HANDLE **out, size_t *out_count)
+{
+    if (store == NULL || out == NULL || out_count == NULL || (tmpl == NULL && count > 0)) {
         return CKR_ARGUMENTS_BAD;
+    }
     *out = NULL;
     *out_count = 0;
     find_cond conds[MAX_CONDITIONS];
     size_t nconds = 0;
     int impossible = 0;
     for (CK_ULONG i = 0; i < count; i++) {
-        if (tmpl[i].pValue == NULL && tmpl[i].ulValueLen > 0)
+        if (tmpl[i].pValue == NULL && tmpl[i].ulValueLen > 0) {
             return CKR_ARGUMENTS_BAD;
+        }
         /* Further conditions only narrow the candidates; the caller's ks_rules_match checks
          * every attribute anyway, so stopping at MAX_CONDITIONS stays correct. */
-        if (nconds < MAX_CONDITIONS && cond_for(&tmpl[i], &conds[nconds], &impossible))
+        if (nconds < MAX_CONDITIONS && cond_for(&tmpl[i], &conds[nconds], &impossible)) {
             nconds++;
+        }
     }
     if (impossible) {
         *out = malloc(sizeof(CK_OBJECT_HANDLE));
@@ -233,6 +266,7 @@ CK_RV ks_store_find(ks_store *store, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
     return rv;
 }
 
-void ks_store_free_handles(CK_OBJECT_HANDLE *list) {
+void ks_store_free_handles(CK_OBJECT_HANDLE *list)
+{
     free(list);
 }

@@ -40,38 +40,45 @@ static const char SCHEMA[] =
     " value INTEGER NOT NULL, PRIMARY KEY(handle, name)) WITHOUT ROWID;"
     "CREATE TABLE value_roles(fp BLOB PRIMARY KEY, role INTEGER NOT NULL) WITHOUT ROWID;";
 
-static int user_version(sqlite3 *db, int64_t *out) {
+static int user_version(sqlite3 *db, int64_t *out)
+{
     sqlite3_stmt *st = NULL;
     int ok = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
              sqlite3_step(st) == SQLITE_ROW;
-    if (ok)
+    if (ok) {
         *out = sqlite3_column_int64(st, 0);
+    }
     sqlite3_finalize(st);
     return ok;
 }
 
-static int put_meta(sqlite3 *db, const char *key, int64_t ival, const void *blob, int len) {
+static int put_meta(sqlite3 *db, const char *key, int64_t ival, const void *blob, int len)
+{
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", -1,
-                           &st, NULL) != SQLITE_OK)
+                           &st, NULL) != SQLITE_OK) {
         return 0;
+    }
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    if (blob != NULL)
+    if (blob != NULL) {
         sqlite3_bind_blob(st, 2, blob, len, SQLITE_TRANSIENT);
-    else
+    } else {
         sqlite3_bind_int64(st, 2, ival);
+    }
     int ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     return ok;
 }
 
-static int create_schema(sqlite3 *db) {
+static int create_schema(sqlite3 *db)
+{
     uint8_t rnd[8];
     char serial[16];
     char label[32];
     static const char HEX[] = "0123456789ABCDEF";
-    if (ks_random(rnd, sizeof(rnd)) != KS_OK)
+    if (ks_random(rnd, sizeof(rnd)) != KS_OK) {
         return 0;
+    }
     for (size_t i = 0; i < sizeof(rnd); i++) {
         serial[2 * i] = HEX[rnd[i] >> 4];
         serial[2 * i + 1] = HEX[rnd[i] & 15];
@@ -88,18 +95,23 @@ static int create_schema(sqlite3 *db) {
            sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK;
 }
 
-CK_RV ks_st_schema_ensure(sqlite3 *db) {
+CK_RV ks_st_schema_ensure(sqlite3 *db)
+{
     int64_t v = 0;
-    if (!user_version(db, &v))
+    if (!user_version(db, &v)) {
         return CKR_DEVICE_ERROR;
-    if (v == KS_STORE_SCHEMA_VERSION)
+    }
+    if (v == KS_STORE_SCHEMA_VERSION) {
         return CKR_OK;
-    if (v > KS_STORE_SCHEMA_VERSION)
+    }
+    if (v > KS_STORE_SCHEMA_VERSION) {
         return CKR_DEVICE_ERROR; /* written by a newer keystead: never downgrade silently */
+    }
     /* Two processes may race to create the schema: the IMMEDIATE lock makes one wait, and it
      * then sees the version the other wrote. */
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         return CKR_DEVICE_ERROR;
+    }
     if (!user_version(db, &v)) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return CKR_DEVICE_ERROR;
@@ -112,63 +124,80 @@ CK_RV ks_st_schema_ensure(sqlite3 *db) {
     return CKR_OK;
 }
 
-CK_RV ks_st_meta_get_int(ks_store *s, const char *key, int64_t *out) {
+CK_RV ks_st_meta_get_int(ks_store *s, const char *key, int64_t *out)
+{
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_prepare(s, &st, "SELECT value FROM meta WHERE key = ?");
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER)
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
         *out = sqlite3_column_int64(st, 0);
-    else
+    } else {
         rv = CKR_DEVICE_ERROR;
+    }
     sqlite3_finalize(st);
     return rv;
 }
 
-CK_RV ks_st_meta_set_int(ks_store *s, const char *key, int64_t value) {
+CK_RV ks_st_meta_set_int(ks_store *s, const char *key, int64_t value)
+{
     return put_meta(s->core->db, key, value, NULL, 0) ? CKR_OK : CKR_DEVICE_ERROR;
 }
 
-CK_RV ks_st_meta_set_blob(ks_store *s, const char *key, const void *value, size_t len) {
-    if (len > 1024)
+CK_RV ks_st_meta_set_blob(ks_store *s, const char *key, const void *value, size_t len)
+{
+    if (len > 1024) {
         return CKR_ARGUMENTS_BAD;
+    }
     return put_meta(s->core->db, key, 0, value, (int)len) ? CKR_OK : CKR_DEVICE_ERROR;
 }
 
-static CK_RV get_blob(ks_store *s, const char *key, char *out, size_t len) {
+static CK_RV get_blob(ks_store *s, const char *key, char *out, size_t len)
+{
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_prepare(s, &st, "SELECT value FROM meta WHERE key = ?");
-    if (rv != CKR_OK)
+    if (rv != CKR_OK) {
         return rv;
+    }
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB &&
-        (size_t)sqlite3_column_bytes(st, 0) == len)
+        (size_t)sqlite3_column_bytes(st, 0) == len) {
         memcpy(out, sqlite3_column_blob(st, 0), len);
-    else
+    } else {
         rv = CKR_DEVICE_ERROR;
+    }
     sqlite3_finalize(st);
     return rv;
 }
 
-CK_RV ks_st_read_meta(ks_store *s, ks_token_meta *out) {
+CK_RV ks_st_read_meta(ks_store *s, ks_token_meta *out)
+{
     int64_t init = 0, user = 0, sof = 0, uf = 0, change = 0;
     memset(out, 0, sizeof(*out));
     CK_RV rv = ks_st_meta_get_int(s, "initialized", &init);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         rv = ks_st_meta_get_int(s, "user_pin_set", &user);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_meta_get_int(s, "so_failures", &sof);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_meta_get_int(s, "user_failures", &uf);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_meta_get_int(s, "user_pin_to_be_changed", &change);
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = get_blob(s, "label", out->label, sizeof(out->label));
-    if (rv == CKR_OK)
+    }
+    if (rv == CKR_OK) {
         rv = get_blob(s, "serial", out->serial, sizeof(out->serial));
-    if (rv != CKR_OK)
+    }
+    if (rv != CKR_OK) {
         return rv;
+    }
     out->initialized = init != 0;
     out->user_pin_set = user != 0;
     out->so_failures = (unsigned)sof;

@@ -11,7 +11,8 @@
 #include "crypto/rand.h"
 #include "token/store_internal.h"
 
-void ks_st_hex(char *out, const uint8_t *in, size_t len) {
+void ks_st_hex(char *out, const uint8_t *in, size_t len)
+{
     static const char HEX[] = "0123456789abcdef";
     for (size_t i = 0; i < len; i++) {
         out[2 * i] = HEX[in[i] >> 4];
@@ -20,19 +21,23 @@ void ks_st_hex(char *out, const uint8_t *in, size_t len) {
 }
 
 void ks_st_seal_aad(uint8_t aad[KS_UID_LEN + 8], const char uid[KS_UID_LEN],
-                    CK_ATTRIBUTE_TYPE type) {
+                    CK_ATTRIBUTE_TYPE type)
+{
     memcpy(aad, uid, KS_UID_LEN);
     uint64_t t = (uint64_t)type;
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 8; i++) {
         aad[KS_UID_LEN + i] = (uint8_t)(t >> (56 - 8 * i));
+    }
 }
 
 CK_RV ks_st_seal(const ks_gcm_key *key, uint8_t *out, const char uid[KS_UID_LEN],
-                 CK_ATTRIBUTE_TYPE type, const uint8_t *in, size_t in_len) {
+                 CK_ATTRIBUTE_TYPE type, const uint8_t *in, size_t in_len)
+{
     uint8_t aad[KS_UID_LEN + 8];
     ks_st_seal_aad(aad, uid, type);
-    if (ks_random(out, KS_SEAL_IV_LEN) != KS_OK)
+    if (ks_random(out, KS_SEAL_IV_LEN) != KS_OK) {
         return CKR_FUNCTION_FAILED;
+    }
     uint8_t *ct = out + KS_SEAL_IV_LEN;
     ks_status st = ks_gcm_seal(key, ct, ct + in_len, KS_SEAL_TAG_LEN, out, KS_SEAL_IV_LEN, aad,
                                sizeof(aad), in, in_len);
@@ -44,9 +49,11 @@ CK_RV ks_st_seal(const ks_gcm_key *key, uint8_t *out, const char uid[KS_UID_LEN]
 }
 
 CK_RV ks_st_unseal(const ks_gcm_key *key, uint8_t *out, const char uid[KS_UID_LEN],
-                   CK_ATTRIBUTE_TYPE type, const uint8_t *in, size_t in_len) {
-    if (in_len < KS_SEAL_OVERHEAD)
+                   CK_ATTRIBUTE_TYPE type, const uint8_t *in, size_t in_len)
+{
+    if (in_len < KS_SEAL_OVERHEAD) {
         return CKR_DEVICE_ERROR;
+    }
     uint8_t aad[KS_UID_LEN + 8];
     ks_st_seal_aad(aad, uid, type);
     size_t len = in_len - KS_SEAL_OVERHEAD;
