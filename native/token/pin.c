@@ -8,10 +8,12 @@
  * other's and the parameters cannot be swapped.
  *
  * KDF cost (stored with each wrap, so a token opens under any configuration):
- *   scrypt (RFC 7914), default N = 2^15, r = 8, p = 1: 32 MiB, about 95 ms per login on the
- *     reference machine (2 cores, Debian 12, OpenSSL 3); fast (tests only): N = 2^4, r = 1.
- *   PBKDF2-HMAC-SHA-256 (SP 800-132), default 600,000 iterations (OWASP 2023 minimum), about
- *     150 ms; fast (tests only): 1,000 iterations.
+ *   scrypt (RFC 7914), default N = 2^15, r = 8, p = 1: 32 MiB and about 100 ms of CPU per
+ *     login on the reference machine (Debian 12, OpenSSL 3, AMD EPYC, 2 cores); fast (test suites
+ *     only): N = 2^4, r = 1, p = 1, under 1 ms.
+ *   PBKDF2-HMAC-SHA-256 (SP 800-132), default 600,000 iterations (the OWASP 2023 floor),
+ *     about 140 ms of CPU; fast (test suites only): 1,000 iterations.
+ * A login adds two synced commits (the failure count before the KDF, its reset after).
  *
  * Failure counting is pessimistic: the counter is raised and committed before the KDF runs
  * and reset only after a success, so killing the process mid-login never yields a free
