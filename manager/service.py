@@ -54,7 +54,9 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
 
     Construct with a catalogue (:class:`~keystead.manager.sqlite_store.SQLiteCatalogue`), a
     token port (:class:`~keystead.manager.pkcs11_token.Pkcs11Token`; None for read-only
-    use), and optionally a clock, the actor name and a policy table.
+    use), and optionally a clock, the actor name and a policy table. One instance per
+    thread: it holds one SQLite connection and one PKCS#11 session. Processes may share a
+    catalogue freely.
     """
 
     # ---- creation
@@ -268,7 +270,8 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
 
         return self.audited("destroy:cancel", name, version, reason, body)
 
-    def _targets(self, tx: CatalogueTx, key: KeyRecord, version: int | None) -> list:
+    def _targets(self, tx: CatalogueTx, key: KeyRecord,
+                 version: int | None) -> list[VersionRecord]:
         if version is not None:
             ver = self.load_version(tx, key, version)
             if ver.state is State.DESTROYED:

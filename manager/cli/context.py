@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+from keystead.softhsm_bridge import ModuleInfo
 
 from ..clock import clock_from_env
 from ..policy import load_policy_file
@@ -52,7 +53,7 @@ class AppContext:
     policy_file: str | None = None
     _manager: KeyManager | None = field(default=None, repr=False)
 
-    def module_info(self):
+    def module_info(self) -> ModuleInfo:
         """The bridge's ModuleInfo for ``--module`` (raises FileNotFoundError if missing)."""
         from keystead.softhsm_bridge import resolve
 

@@ -112,7 +112,7 @@ def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
     click.echo(f"owner {k.owner}; module {k.module}, token {k.token_label!r}; "
                f"created {render.when(k.created_at)}")
     p = k.policy
-    click.echo(f"policy: OUP {render._plain(p.oup)}, RUP = OUP + {render._plain(p.rup_extra)}, "
+    click.echo(f"policy: OUP {render.plain(p.oup)}, RUP = OUP + {render.plain(p.rup_extra)}, "
                f"usage limit {p.usage_limit or 'none'}, rotate at {p.rotate_at:.0%}, "
                f"auto-rotate {'on' if p.auto_rotate else 'off'}; current v{k.current_version}, "
                f"min encrypt v{k.min_encrypt_version}, min decrypt v{k.min_decrypt_version}")

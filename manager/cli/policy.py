@@ -53,8 +53,8 @@ def policy(app: AppContext, name, oup, rup_extra, usage_limit, rotate_at, auto_r
         return
     p = data["policy"]
     render.table(["SETTING", "VALUE"], [
-        ["originator-usage period", render._plain(p["oup"])],
-        ["recipient-usage period", f"OUP + {render._plain(p['rup_extra'])}"],
+        ["originator-usage period", render.plain(p["oup"])],
+        ["recipient-usage period", f"OUP + {render.plain(p['rup_extra'])}"],
         ["usage limit", p["usage_limit"] or "none"],
         ["rotate at", f"{p['rotate_at']:.0%}"],
         ["auto-rotate", "on" if p["auto_rotate"] else "off"],

@@ -15,7 +15,7 @@ from ..models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
 from ..rotation import DueAction
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, timedelta):
@@ -28,7 +28,7 @@ def _plain(value: Any) -> Any:
 
 
 def emit_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=_plain))
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=plain))
 
 
 def when(value: datetime | None) -> str:
