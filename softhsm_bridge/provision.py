@@ -10,6 +10,7 @@ is first loaded; asking for a different token directory afterwards raises Bridge
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ DEFAULT_USER_PIN = "87654321"
 
 # module path -> configuration file it was loaded with ("" for the module's default)
 _LOADED_WITH: dict[str, str] = {}
+_LOAD_LOCK = threading.Lock()  # first loads from several threads initialise once
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,11 @@ def load(module: ModuleInfo | str | os.PathLike[str]) -> raw_layer.RawModule:
     an error, while the raw layer accepts it, and both share the one loaded module.
     """
     info = _as_info(module)
-    if info.path not in _LOADED_WITH:
-        _LOADED_WITH[info.path] = os.environ.get(CONF_ENV.get(info.kind, ""), "")
-    pkcs11.lib(info.path)
-    return raw_layer.open_raw(info.path)
+    with _LOAD_LOCK:
+        if info.path not in _LOADED_WITH:
+            _LOADED_WITH[info.path] = os.environ.get(CONF_ENV.get(info.kind, ""), "")
+        pkcs11.lib(info.path)
+        return raw_layer.open_raw(info.path)
 
 
 def find_slot(module: ModuleInfo | str | os.PathLike[str], serial: str) -> int:

@@ -193,6 +193,15 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "C_DigestInit accepts and ignores an 8-byte parameter",
             "test_digest.py::test_digest_with_unexpected_parameter",
         ),
+        Quirk(
+            "no-message-api",
+            "CKM_AES_GCM serves message-based encryption and decryption with "
+            "CK_GCM_MESSAGE_PARAMS (5.13, 5.14; CKF_MESSAGE_ENCRYPT/DECRYPT in its info)",
+            "no 3.0 function list, so no C_MessageEncryptInit etc. can be called (no such "
+            "symbol either); C_GetMechanismInfo(CKM_AES_GCM) flags are 0x300 "
+            "(CKF_ENCRYPT|CKF_DECRYPT only)",
+            "test_message_api.py::test_gcm_lists_message_flags",
+        ),
     ),
 }
 
