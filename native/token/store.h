@@ -79,6 +79,10 @@ CK_RV ks_store_set_pin(ks_store *store, CK_USER_TYPE user_type, const uint8_t *o
  * CKR_USER_NOT_LOGGED_IN. */
 CK_RV ks_store_put_object(ks_store *store, const uint8_t *token_key, const ks_attrs *obj,
                           CK_OBJECT_HANDLE *handle_out);
+/* ks_store_put_objects stores count objects in one transaction (all or none), writing their
+ * handles to handles_out: for bulk loads (benchmarks, restores), one sync instead of count. */
+CK_RV ks_store_put_objects(ks_store *store, const uint8_t *token_key, const ks_attrs *objs,
+                           size_t count, CK_OBJECT_HANDLE *handles_out);
 CK_RV ks_store_update_object(ks_store *store, const uint8_t *token_key,
                              CK_OBJECT_HANDLE handle, const ks_attrs *obj);
 /* ks_store_delete_object removes the object and its counters, and overwrites its values

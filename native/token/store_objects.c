@@ -159,32 +159,29 @@ static int valid_handle(CK_OBJECT_HANDLE h)
     return h != 0 && h <= (CK_OBJECT_HANDLE)INT64_MAX;
 }
 
-static CK_RV put_locked(ks_store *s, const ks_gcm_key *key, const ks_attrs *obj,
-                        const char uid[KS_UID_LEN], CK_OBJECT_HANDLE *handle_out)
+/* Inserts one object inside the caller's write transaction, with a fresh random uid. */
+static CK_RV insert_object(ks_store *s, const ks_gcm_key *key, const ks_attrs *obj,
+                           CK_OBJECT_HANDLE *handle_out)
 {
+    uint8_t raw[KS_UID_LEN / 2];
+    char uid[KS_UID_LEN];
+    if (ks_random(raw, sizeof(raw)) != KS_OK) {
+        return CKR_FUNCTION_FAILED;
+    }
+    ks_st_hex(uid, raw, sizeof(raw));
     sqlite3_stmt *st = NULL;
-    CK_RV rv = ks_st_begin(s, 1);
+    CK_RV rv = ks_st_prepare(s, &st, "INSERT INTO objects(uid, class, key_type, label, id,"
+                                     " private) VALUES(?, ?, ?, ?, ?, ?)");
     if (rv != CKR_OK) {
         return rv;
     }
-    rv = ks_st_prepare(s, &st, "INSERT INTO objects(uid, class, key_type, label, id, private)"
-                               " VALUES(?, ?, ?, ?, ?, ?)");
-    if (rv == CKR_OK) {
-        sqlite3_bind_text(st, 1, uid, KS_UID_LEN, SQLITE_STATIC);
-        bind_index(st, 2, obj);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            rv = CKR_DEVICE_ERROR;
-        }
-        sqlite3_finalize(st);
-    }
+    sqlite3_bind_text(st, 1, uid, KS_UID_LEN, SQLITE_STATIC);
+    bind_index(st, 2, obj);
+    rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
+    sqlite3_finalize(st);
     sqlite3_int64 handle = sqlite3_last_insert_rowid(s->core->db);
     if (rv == CKR_OK) {
         rv = insert_attrs(s, key, handle, uid, obj);
-    }
-    if (rv == CKR_OK) {
-        rv = ks_st_commit(s);
-    } else {
-        ks_st_rollback(s);
     }
     if (rv == CKR_OK) {
         *handle_out = (CK_OBJECT_HANDLE)handle;
@@ -192,32 +189,45 @@ static CK_RV put_locked(ks_store *s, const ks_gcm_key *key, const ks_attrs *obj,
     return rv;
 }
 
-CK_RV ks_store_put_object(ks_store *store, const uint8_t *token_key, const ks_attrs *obj,
-                          CK_OBJECT_HANDLE *handle_out)
+CK_RV ks_store_put_objects(ks_store *store, const uint8_t *token_key, const ks_attrs *objs,
+                           size_t count, CK_OBJECT_HANDLE *handles_out)
 {
-    if (store == NULL || obj == NULL || handle_out == NULL) {
+    if (store == NULL || (count > 0 && (objs == NULL || handles_out == NULL))) {
         return CKR_ARGUMENTS_BAD;
     }
-    if (token_key == NULL && sealed_count(obj) > 0) {
-        return CKR_USER_NOT_LOGGED_IN;
+    for (size_t i = 0; token_key == NULL && i < count; i++) {
+        if (sealed_count(&objs[i]) > 0) {
+            return CKR_USER_NOT_LOGGED_IN;
+        }
     }
-    uint8_t raw[KS_UID_LEN / 2];
-    char uid[KS_UID_LEN];
-    if (ks_random(raw, sizeof(raw)) != KS_OK) {
-        return CKR_FUNCTION_FAILED;
-    }
-    ks_st_hex(uid, raw, sizeof(raw));
     ks_gcm_key key;
     if (token_key != NULL && ks_gcm_init(&key, token_key, KS_TOKEN_KEY_LEN) != KS_OK) {
         return CKR_FUNCTION_FAILED;
     }
     pthread_mutex_lock(&store->core->lock);
-    CK_RV rv = put_locked(store, token_key ? &key : NULL, obj, uid, handle_out);
+    CK_RV rv = ks_st_begin(store, 1);
+    for (size_t i = 0; rv == CKR_OK && i < count; i++) {
+        rv = insert_object(store, token_key ? &key : NULL, &objs[i], &handles_out[i]);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_st_commit(store);
+    } else {
+        ks_st_rollback(store);
+    }
     pthread_mutex_unlock(&store->core->lock);
     if (token_key != NULL) {
         ks_gcm_clear(&key);
     }
     return rv;
+}
+
+CK_RV ks_store_put_object(ks_store *store, const uint8_t *token_key, const ks_attrs *obj,
+                          CK_OBJECT_HANDLE *handle_out)
+{
+    if (obj == NULL || handle_out == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    return ks_store_put_objects(store, token_key, obj, 1, handle_out);
 }
 
 static CK_RV update_locked(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE handle,

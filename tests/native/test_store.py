@@ -163,6 +163,29 @@ def test_value_dropped_by_update_leaves_no_trace(store: Store, db: Path) -> None
     assert got[lib.CKA_LABEL] == b"doomed"
 
 
+def test_bulk_put_is_one_transaction(store: Store, db: Path) -> None:
+    key = store.provision()
+    count = 500
+    sets = ffi.new("ks_attrs[]", count)
+    try:
+        for i in range(count):
+            lib.ks_attrs_init(sets + i)
+            for type_, value in secret_key(KEY_VALUE, label=b"bulk-%d" % i):
+                ok(lib.ks_attrs_set(sets + i, type_, value, len(value)))
+        handles = ffi.new("CK_OBJECT_HANDLE[]", count)
+        assert lib.ks_store_put_objects(store.ptr, ffi.NULL, sets, count, handles) == \
+            lib.CKR_USER_NOT_LOGGED_IN
+        assert store.find() == (lib.CKR_OK, [])
+        ok(lib.ks_store_put_objects(store.ptr, key, sets, count, handles))
+    finally:
+        for i in range(count):
+            lib.ks_attrs_free(sets + i)
+    assert store.find()[1] == list(handles)
+    assert store.find([(lib.CKA_LABEL, b"bulk-321")])[1] == [handles[321]]
+    assert store.load(handles[499], key)[1][lib.CKA_VALUE] == KEY_VALUE
+    assert KEY_VALUE not in bytes_on_disk(db)
+
+
 def test_handles_are_never_reused(store: Store) -> None:
     key = store.provision()
     h1 = store.put(secret_key(KEY_VALUE), key)[1]
