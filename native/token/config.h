@@ -1,10 +1,21 @@
 /* config.h - the module's configuration: KEYSTEAD_CONF names a file of `key = value` lines.
  *
- * Keys: token_dir (a directory, or ":memory:" for ephemeral tokens), log_file, log_level
- * (off|error|info|debug), pin_kdf (scrypt|pbkdf2), pin_kdf_cost (default|fast; fast is for
- * test suites only), max_pin_attempts (1..100, default 10), wrap_policy (strict|compat),
- * kwp_alias (none|softhsm), audit_mode (counts|per-op). '#' starts a comment line. Without
- * KEYSTEAD_CONF, tokens live in $XDG_DATA_HOME/keystead/tokens (or ~/.local/share/...). */
+ * Keys (each at most once; any other key is an error):
+ *   token_dir         a directory (created with mode 0700), or ":memory:" for ephemeral
+ *                     tokens that live as long as the process
+ *   log_file          the JSON call log (see log.h); empty or absent: no log
+ *   log_level         off|error|info|debug (default error: refused calls only)
+ *   pin_kdf           scrypt|pbkdf2 (default scrypt)
+ *   pin_kdf_cost      default|fast (fast is for test suites only: see token/pin.c)
+ *   max_pin_attempts  1..100 (default 10)
+ *   wrap_policy       strict|compat (default strict)
+ *   kwp_alias         none|softhsm (default none)
+ *   audit_mode        counts|per-op (default counts)
+ * Whitespace around keys and values is ignored; a line whose first non-blank character is
+ * '#' is a comment ('#' after a value belongs to the value); blank lines are skipped; lines
+ * are at most 4096 bytes. In paths "~/" means $HOME and a relative path is relative to the
+ * configuration file's directory. Without KEYSTEAD_CONF (or with it empty), tokens live in
+ * $XDG_DATA_HOME/keystead/tokens, or ~/.local/share/keystead/tokens. */
 #ifndef KS_TOKEN_CONFIG_H
 #define KS_TOKEN_CONFIG_H
 
