@@ -11,7 +11,7 @@ from .options import json_option
 
 
 @click.command("rotate")
-@click.option("--due", is_flag=True, required=True,
+@click.option("--due", is_flag=True,
               help="Do every due step (idempotent; safe from cron and concurrently).")
 @click.option("--dry-run", is_flag=True, help="Only list what is due.")
 @json_option

@@ -178,7 +178,7 @@ def test_rotate_due_dry_run_and_idempotence(run, run_json):
     assert [d["new_version"] for d in run_json("rotate", "--due")] == [2]
     assert run_json("rotate", "--due") == []
     result = run("rotate")
-    assert result.exit_code == 2
+    assert result.exit_code == 2 and "say --due" in result.output
 
 
 def test_every_command_speaks_json(run, run_json):
