@@ -43,7 +43,11 @@
 #define CKA_KS_PROCESS_OVERRIDE (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0006UL)
 
 /* CKA_KS_GCM_INVOCATIONS (CK_ULONG, read-only): AES-GCM invocations with token-generated IVs
- * (SP 800-38D 8.3). At 2^32 the key refuses further GCM encryption. */
+ * (SP 800-38D 8.3): the message functions' CKG_GENERATE, CKG_GENERATE_COUNTER and
+ * CKG_GENERATE_RANDOM, and KS_EncryptMessages. A token key reserves invocation numbers in
+ * durable blocks of 4096, so this reads the numbers reserved (handed out or skipped), which
+ * is never less than those used. At 2^32 the key refuses further generated IVs with
+ * CKR_KEY_FUNCTION_NOT_PERMITTED. */
 #define CKA_KS_GCM_INVOCATIONS (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0007UL)
 
 /* CKA_KS_TRANSITION_REASON (UTF-8, write-with-transition): the reason recorded in the audit
@@ -53,6 +57,71 @@
 /* CKA_KS_VALUE_KNOWN (CK_BBOOL, read-only): true when the key's value may be known outside
  * the token: imported with C_CreateObject, or unwrapped under a key whose value may be known. */
 #define CKA_KS_VALUE_KNOWN (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0009UL)
+
+/* ---- Bulk AES-GCM (vendor functions) -------------------------------------------------- */
+
+/* WARNING: KS_EncryptMessages makes every IV itself, as SP 800-38D 8.2.1 asks: a 4-byte fixed
+ * field (pIvFixed, or zeros) followed by the key's next 8-byte invocation number, big-endian.
+ * Invocation numbers come from the same per-key counter as the message-based functions'
+ * generated IVs (CKA_KS_GCM_INVOCATIONS): reserved in durable blocks, never reused by any
+ * process, and at most 2^32 per key (SP 800-38D 8.3). Two key objects holding the same key
+ * value have separate counters: give them different fixed fields. */
+
+/* KS_GCM_BULK_IV_LEN is the length of every IV of the bulk functions. */
+#define KS_GCM_BULK_IV_LEN 12UL
+/* KS_GCM_BULK_MAX_THREADS bounds ulThreads. */
+#define KS_GCM_BULK_MAX_THREADS 64UL
+
+/* KS_EncryptMessages encrypts ulCount independent messages with AES-GCM under hKey, each
+ * with a token-generated IV, optionally spread over ulThreads worker threads (0 or 1: the
+ * calling thread only; the library may use fewer threads for small batches).
+ *
+ * Inputs: message i is ppIn[i] (pulInLen[i] bytes) with associated data ppAad[i]
+ * (pulAadLen[i] bytes); ppAad may be NULL for no associated data at all. The key needs
+ * CKA_ENCRYPT, must allow CKM_AES_GCM, and is checked exactly as C_MessageEncryptInit
+ * checks it (lifecycle state, usage period, usage limit: one use per call).
+ *
+ * Outputs: the ciphertexts go one after the other into the arena pOut, message i at the
+ * offset pulInLen[0] + ... + pulInLen[i - 1]; *pulOutLen holds the arena's size and gets the
+ * bytes written. IV i goes to pIvs + 12 * i, tag i (ulTagLen bytes, 4..16) to
+ * pTags + ulTagLen * i. Outputs may not overlap inputs except that ppIn[i] may equal the
+ * output place of message i. The call allocates nothing per message.
+ *
+ * PKCS#11 5.2 conventions: pOut NULL asks for the arena size (in *pulOutLen; nothing else
+ * happens); a smaller arena gives CKR_BUFFER_TOO_SMALL with the size in *pulOutLen.
+ *
+ * Failures (nothing is encrypted, no invocation number is taken unless stated):
+ * CKR_ARGUMENTS_BAD (a NULL pointer that is needed, ulTagLen outside 4..16, ulThreads above
+ * KS_GCM_BULK_MAX_THREADS), CKR_DATA_LEN_RANGE (a message above 2^36 - 32 bytes, or a total
+ * that does not fit a CK_ULONG), CKR_KEY_FUNCTION_NOT_PERMITTED (the key may not encrypt now,
+ * or fewer than ulCount invocations remain below 2^32: then none is taken), the key and
+ * session codes of C_MessageEncryptInit, CKR_DEVICE_ERROR when the counter cannot be
+ * persisted. On CKR_GENERAL_ERROR (cannot happen) the arena is wiped. */
+CK_RV KS_EncryptMessages(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pOut,
+                         CK_ULONG_PTR pulOutLen, CK_BYTE_PTR pIvs, CK_BYTE_PTR pTags,
+                         CK_ULONG ulTagLen, CK_ULONG ulCount, CK_BYTE_PTR const *ppIn,
+                         const CK_ULONG *pulInLen, CK_BYTE_PTR const *ppAad,
+                         const CK_ULONG *pulAadLen, const CK_BYTE *pIvFixed,
+                         CK_ULONG ulThreads);
+
+/* KS_DecryptMessages decrypts and authenticates ulCount AES-GCM messages under hKey (which
+ * needs CKA_DECRYPT and is checked as C_MessageDecryptInit checks it), with the layout of
+ * KS_EncryptMessages: ciphertext i is ppIn[i] (pulInLen[i] bytes), its associated data
+ * ppAad[i], its IV pIvs + 12 * i, its tag pTags + ulTagLen * i; plaintext i goes into the
+ * arena pOut at the offset pulInLen[0] + ... + pulInLen[i - 1].
+ *
+ * Fail closed: the plaintext of a message whose tag does not verify is wiped (zeros). pOk,
+ * when not NULL, gets ulCount bytes, 1 for each message that verified and 0 for the others;
+ * when pOk is NULL and any tag fails, the whole arena is wiped. Any failed tag makes the call
+ * return CKR_AEAD_DECRYPT_FAILED (the other messages are still decrypted when pOk is given).
+ * Other failures as KS_EncryptMessages (CKR_ENCRYPTED_DATA_LEN_RANGE for a message too long),
+ * with nothing written. */
+CK_RV KS_DecryptMessages(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pOut,
+                         CK_ULONG_PTR pulOutLen, CK_BYTE_PTR pOk, CK_ULONG ulCount,
+                         CK_BYTE_PTR const *ppIn, const CK_ULONG *pulInLen,
+                         CK_BYTE_PTR const *ppAad, const CK_ULONG *pulAadLen,
+                         const CK_BYTE *pIvs, const CK_BYTE *pTags, CK_ULONG ulTagLen,
+                         CK_ULONG ulThreads);
 
 /* ---- Compatibility aliases ------------------------------------------------------------ */
 

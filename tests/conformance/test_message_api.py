@@ -31,16 +31,16 @@ from .message_support import (
 from .support import aes_key, assert_rv
 
 KEY = bytes(range(32))
-CKF_MESSAGE_ENCRYPT, CKF_MESSAGE_DECRYPT = 0x2000, 0x4000
+CKF_MESSAGE_ENCRYPT, CKF_MESSAGE_DECRYPT = 0x2, 0x4
 CKR_BUFFER_TOO_SMALL = 0x150
 CKA_KS_GCM_INVOCATIONS = 0x80000000 | 0x4B530000 | 0x0007  # include/keystead.h
 
 
 @pytest.fixture
 def msg(module, raw, rsession, xfail_quirk):
-    """Messages on a logged-in session (SoftHSMv2: strict xfail, it has no message API)."""
+    """Messages on a logged-in session (SoftHSMv2: strict xfail, it has no message API: its
+    first message call raises BridgeError, "no PKCS#11 3.0 interface")."""
     xfail_quirk(module, "no-message-api")
-    assert raw.has_v3, "no PKCS#11 3.0 function list"
     return Messages(raw, rsession)
 
 
@@ -60,7 +60,7 @@ def test_gcm_lists_message_flags(module, raw, xfail_quirk):
 def test_caller_iv_every_tag_length_matches_cryptography(msg, key, tag_bits):
     assert_rv(msg.init("Encrypt", key), "CKR_OK")
     assert_rv(msg.init("Decrypt", key), "CKR_OK")
-    for n, aad_len, iv_len in [(0, 0, 12), (1, 7, 12), (64, 0, 16), (1000, 33, 1), (4096, 5, 60)]:
+    for n, aad_len, iv_len in [(0, 0, 12), (1, 7, 12), (64, 0, 16), (1000, 33, 8), (4096, 5, 60)]:
         iv, aad, data = os.urandom(iv_len), os.urandom(aad_len), os.urandom(n)
         p = params(msg.raw, iv, tag_bits=tag_bits)
         ct = msg.seal(p, aad, data)
