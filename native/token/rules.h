@@ -2,7 +2,24 @@
  *
  * Pure functions over attribute sets: no store, no sessions, no locks. Every refusal returns
  * the exact CK_RV the specification names and fills a ks_why naming the attribute at fault
- * and the reason (for the JSON call log). */
+ * and the reason (for the JSON call log). The table of every attribute is rules_table.c.
+ *
+ * Codes for a refused template (3.0 base 4.1.1): an unknown attribute type
+ * CKR_ATTRIBUTE_TYPE_INVALID; a Cryptoki attribute the object's class does not carry (e.g.
+ * CKA_MODULUS on a secret key) CKR_TEMPLATE_INCONSISTENT (4.1.1 item 5); a wrong size or an
+ * invalid value CKR_ATTRIBUTE_VALUE_INVALID; an attribute that may not be given at this
+ * moment (footnotes 2, 4, 6; token-maintained; one-way attributes moved back; CKA_TRUSTED
+ * true without the SO) CKR_ATTRIBUTE_READ_ONLY; a required one missing
+ * CKR_TEMPLATE_INCOMPLETE; two different values for one attribute, or a template value
+ * against one the call implies, CKR_TEMPLATE_INCONSISTENT.
+ *
+ * keystead's choices where 3.0 leaves them to the token (footnote 9 defaults and others):
+ * CKA_PRIVATE true on keys, false on data objects; CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN,
+ * CKA_VERIFY and CKA_EXTRACTABLE true; CKA_WRAP, CKA_UNWRAP, CKA_DERIVE false; empty
+ * CKA_ALLOWED_MECHANISMS means no restriction; data objects' attributes, CKA_DESTROYABLE,
+ * CKA_ALLOWED_MECHANISMS and the three template attributes are fixed once the object exists
+ * (no footnote 8 in 3.0); CKA_WRAP_WITH_TRUSTED and CKA_COPYABLE may change by
+ * C_SetAttributeValue in their one allowed direction. */
 #ifndef KS_TOKEN_RULES_H
 #define KS_TOKEN_RULES_H
 
