@@ -585,3 +585,20 @@ def test_find_secret_keys_by_class_and_type(raw, rsession):
 def test_value_len_is_maintained(raw, rsession):
     obj = raw.create_object(rsession, aes_key(bytes(24)))
     assert ulong(raw.get_attribute(rsession, obj, A.VALUE_LEN)) == 24
+
+
+def test_python_pkcs11_object_lifecycle(session):
+    from .support import raises_rv
+
+    key = session.create_object(aes_key(KEY16, LABEL="py-object", SENSITIVE=True))
+    (found,) = list(session.get_objects({A.LABEL: "py-object"}))
+    assert found[A.KEY_TYPE] == KeyType.AES
+    found[A.LABEL] = "py-renamed"
+    assert key[A.LABEL] == "py-renamed"
+    with raises_rv("CKR_ATTRIBUTE_SENSITIVE"):
+        found[A.VALUE]
+    copy = found.copy({A.LABEL: "py-copy"})
+    assert copy[A.LABEL] == "py-copy"
+    copy.destroy()
+    assert [o[A.LABEL] for o in session.get_objects({A.CLASS: ObjectClass.SECRET_KEY,
+                                                      A.LABEL: "py-copy"})] == []
