@@ -23,6 +23,7 @@
 
 #include "crypto/aes.h"
 #include "crypto/cmac.h"
+#include "crypto/gcm.h"
 #include "crypto/kw.h"
 #include "crypto/mem.h"
 
@@ -30,6 +31,7 @@
  * of len bytes (wrap needs 16 more, so they are allocated with room). */
 typedef struct bench_ctx {
     ks_aes_key key;
+    ks_gcm_key gcm; /* same raw key; the best GCM path, or libcrypto with libcrypto AES */
     uint8_t raw[32];
     size_t key_len;
     uint8_t *in;
@@ -104,6 +106,21 @@ static int op_cmac(bench_ctx *c)
     return ok;
 }
 
+/* One-shot AES-GCM with a 96-bit IV and no AAD (per-path figures: bench_gcm.c). */
+static int op_gcm_seal(bench_ctx *c)
+{
+    static const uint8_t iv[12] = {0};
+    return ks_gcm_seal(&c->gcm, c->out, c->tmp, 16, iv, 12, NULL, 0, c->in, c->len) == KS_OK;
+}
+
+/* Seal then open: the cost of one authenticated round trip. */
+static int op_gcm_roundtrip(bench_ctx *c)
+{
+    static const uint8_t iv[12] = {0};
+    return op_gcm_seal(c) &&
+           ks_gcm_open(&c->gcm, c->in, iv, 12, NULL, 0, c->out, c->len, c->tmp, 16) == KS_OK;
+}
+
 static const bench_case CASES[] = {
     {"aes-128-ecb-enc", 16, 16384, op_ecb_enc},
     {"aes-256-ecb-enc", 32, 16384, op_ecb_enc},
@@ -120,6 +137,11 @@ static const bench_case CASES[] = {
     {"aes-128-cmac-16K", 16, 16384, op_cmac},
     {"aes-256-cmac-16K", 32, 16384, op_cmac},
     {"aes-256-cmac-64B", 32, 64, op_cmac},
+    {"aes-128-gcm-seal-16K", 16, 16384, op_gcm_seal},
+    {"aes-256-gcm-seal-64B", 32, 64, op_gcm_seal},
+    {"aes-256-gcm-seal-4K", 32, 4096, op_gcm_seal},
+    {"aes-256-gcm-seal-1M", 32, 1 << 20, op_gcm_seal},
+    {"aes-256-gcm-1M (seal+open)", 32, 1 << 20, op_gcm_roundtrip},
 };
 
 static double now_ns(void)
@@ -159,7 +181,10 @@ static int run_case(const bench_case *bc, ks_aes_impl impl, const char *impl_nam
         ctx.raw[i] = (uint8_t)(i * 17 + 3);
     }
     int ok = ks_aes_set_impl(impl) == KS_OK &&
-             ks_aes_init(&ctx.key, ctx.raw, bc->key_len) == KS_OK && bc->op(&ctx);
+             ks_aes_init(&ctx.key, ctx.raw, bc->key_len) == KS_OK &&
+             ks_gcm_set_impl(impl == KS_AES_IMPL_LIBCRYPTO ? KS_GCM_IMPL_LIBCRYPTO
+                                                           : KS_GCM_IMPL_AUTO) == KS_OK &&
+             ks_gcm_init(&ctx.gcm, ctx.raw, bc->key_len) == KS_OK && bc->op(&ctx);
 
     /* The best of REPS windows: on a shared machine the others measure the neighbours. */
     double best_ns = 0, best_cyc = 0;
@@ -187,11 +212,13 @@ static int run_case(const bench_case *bc, ks_aes_impl impl, const char *impl_nam
         printf("%-30s %-10s FAILED\n", bc->name, impl_name);
     }
     ks_aes_clear(&ctx.key);
+    ks_gcm_clear(&ctx.gcm);
     ks_wipe(ctx.raw, sizeof(ctx.raw));
     free(ctx.in);
     free(ctx.out);
     free(ctx.tmp);
     ks_aes_set_impl(KS_AES_IMPL_AUTO);
+    ks_gcm_set_impl(KS_GCM_IMPL_AUTO);
     return ok;
 }
 
