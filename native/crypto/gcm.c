@@ -98,6 +98,9 @@ static int forced_impl = KS_GCM_IMPL_AUTO;
 
 ks_status ks_gcm_set_impl(ks_gcm_impl impl)
 {
+    if (impl < KS_GCM_IMPL_AUTO || impl > KS_GCM_IMPL_LIBCRYPTO) {
+        return KS_ERR_ARGS;
+    }
     if (impl != KS_GCM_IMPL_AUTO && !ks_gcm_impl_supported(impl)) {
         return KS_ERR_UNSUPPORTED;
     }

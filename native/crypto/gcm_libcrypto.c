@@ -6,6 +6,8 @@
  * switch it to decrypt, which GHASHes the input; finish switches back to encrypt, the only
  * direction in which libcrypto releases the computed tag, so that ks_gcm_check compares the
  * tag itself with ks_memeq like every other path. */
+#include <pthread.h>
+
 #include <openssl/evp.h>
 
 #include "crypto/gcm_internal.h"
@@ -17,15 +19,29 @@
 /* EVP takes int lengths: feed larger inputs in chunks. */
 #define LC_CHUNK ((size_t)1 << 30)
 
+/* The ciphers are fetched once: an implicit fetch on every EVP_EncryptInit_ex costs more
+ * than sealing a short message. Kept for the life of the process, like aes.c's. */
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *g_gcm[3];
+
+static void fetch_once(void)
+{
+    static const char *const names[3] = {"AES-128-GCM", "AES-192-GCM", "AES-256-GCM"};
+    for (int i = 0; i < 3; i++) {
+        g_gcm[i] = EVP_CIPHER_fetch(NULL, names[i], NULL);
+    }
+}
+
 static const EVP_CIPHER *lc_cipher(unsigned key_len)
 {
+    pthread_once(&g_once, fetch_once);
     switch (key_len) {
     case 16:
-        return EVP_aes_128_gcm();
+        return g_gcm[0] != NULL ? g_gcm[0] : EVP_aes_128_gcm();
     case 24:
-        return EVP_aes_192_gcm();
+        return g_gcm[1] != NULL ? g_gcm[1] : EVP_aes_192_gcm();
     case 32:
-        return EVP_aes_256_gcm();
+        return g_gcm[2] != NULL ? g_gcm[2] : EVP_aes_256_gcm();
     default:
         return NULL;
     }
