@@ -2,14 +2,15 @@
  *
  * Vendor attribute, return-code and mechanism numbers live in the vendor-defined ranges of
  * PKCS#11 3.0 (CKA_VENDOR_DEFINED, CKR_VENDOR_DEFINED, CKM_VENDOR_DEFINED) with keystead's tag
- * 0x4B53 ("KS") in bits 16..31. Every number here is stable: applications may hard-code it.
+ * 0x4B53 ("KS") in bits 8..23, so that bit 30 (CKF_ARRAY_ATTRIBUTE) stays clear. Every number
+ * here is stable: applications may hard-code it.
  * The README's "Vendor extensions" section documents each one. */
 #ifndef KEYSTEAD_H
 #define KEYSTEAD_H
 
 #include "pkcs11.h"
 
-#define KS_VENDOR_TAG 0x4B530000UL
+#define KS_VENDOR_TAG 0x004B5300UL
 
 /* ---- Key lifecycle (NIST SP 800-57 Part 1 Rev. 5, section 7) -------------------------- */
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from keystead.core import ffi, lib
 
 UNAVAILABLE = 2**64 - 1
-VENDOR = 0x80000000 | 0x4B530000
+VENDOR = 0x80000000 | 0x004B5300
 KS_STATE = VENDOR | 1
 KS_PSTART, KS_PEND = VENDOR | 2, VENDOR | 3
 KS_COUNT, KS_LIMIT, KS_OVERRIDE = VENDOR | 4, VENDOR | 5, VENDOR | 6

@@ -496,9 +496,9 @@ def test_wrap_template_is_only_matched_so_anything_known_goes() -> None:
 
 
 def test_vendor_types_are_not_array_attributes() -> None:
-    # keystead's tag 0x4B53 sets bit 30 (CKF_ARRAY_ATTRIBUTE) on every CKA_KS_* type; only
-    # the three template attributes hold CK_ATTRIBUTE arrays.
-    assert KS_STATE & lib.CKF_ARRAY_ATTRIBUTE
+    # keystead's tag 0x4B53 sits in bits 8..23: no CKA_KS_* type has bit 30
+    # (CKF_ARRAY_ATTRIBUTE), and only the three template attributes hold CK_ATTRIBUTE arrays.
+    assert not KS_STATE & lib.CKF_ARRAY_ATTRIBUTE
     assert lib.ks_attrs_is_template(KS_STATE) == 0
     assert lib.ks_attrs_is_template(lib.CKA_ALLOWED_MECHANISMS) == 0
     for t in (lib.CKA_WRAP_TEMPLATE, lib.CKA_UNWRAP_TEMPLATE, lib.CKA_DERIVE_TEMPLATE):
