@@ -37,7 +37,11 @@ class DueAction:
 # ---- predicates: each returns a reason string when the action is due, else None
 
 def _activation_due(key: KeyRecord, ver: VersionRecord, now: datetime) -> str | None:
-    if ver.state is State.PRE_ACTIVATION and ver.activation_date and ver.activation_date <= now:
+    # Only the current version activates by date: a pre-activation version that a rotation
+    # superseded stays where it is until an admin decides.
+    if key.current_version != ver.version or ver.state is not State.PRE_ACTIVATION:
+        return None
+    if ver.activation_date and ver.activation_date <= now:
         return "activation date reached"
     return None
 

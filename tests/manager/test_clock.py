@@ -85,3 +85,11 @@ def test_dry_run_changes_nothing(km: KeyManager, clock):
     clock.advance(DAY)
     assert [d.action for d in km.due()] == ["rotate"]
     assert states(km, "app/dek") == [State.ACTIVE]
+
+
+def test_superseded_pre_activation_version_is_not_activated(km: KeyManager, clock):
+    km.create_key("later/dek", activate_at=clock.now() + DAY)
+    km.rotate("later/dek")  # v2 active now; v1 never became current
+    clock.advance(2 * DAY)
+    assert km.run_due() == []
+    assert states(km, "later/dek") == [State.PRE_ACTIVATION, State.ACTIVE]
