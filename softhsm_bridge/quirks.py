@@ -33,7 +33,10 @@ class Quirk:
 
 
 def _table(*quirks: Quirk) -> dict[str, Quirk]:
-    return {q.name: q for q in quirks}
+    table = {q.name: q for q in quirks}
+    if len(table) != len(quirks):
+        raise ValueError("a quirk name is recorded twice")
+    return table
 
 
 QUIRKS: dict[str, dict[str, Quirk]] = {
@@ -201,14 +204,6 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "symbol either); C_GetMechanismInfo(CKM_AES_GCM) flags are 0x300 "
             "(CKF_ENCRYPT|CKF_DECRYPT only)",
             "test_message_api.py::test_gcm_lists_message_flags",
-        ),
-        Quirk(
-            "no-message-api",
-            "message-based encryption and decryption (3.0 sections 5.13-5.14: "
-            "C_MessageEncryptInit ... with CKM_AES_GCM and CKF_MESSAGE_ENCRYPT/DECRYPT)",
-            "has no 3.0 function list, so no message-based function exists; CKM_AES_GCM "
-            "lists no CKF_MESSAGE_* flag",
-            "test_message_api.py (all cases), test_message.py",
         ),
     ),
 }
