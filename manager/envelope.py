@@ -118,7 +118,12 @@ class EnvelopeMixin(ManagerBase):
         with self.reading() as tx:
             key = self.load_key(tx, name)
             ver = self.load_version(tx, key, version)
-        self._check_processing(key, ver, override, reason)
+        try:
+            self._check_processing(key, ver, override, reason)
+        except OperationRefused as exc:  # ordinary decryptions are not audited; refusals are
+            with self.catalogue.transaction() as tx:
+                self.audit(tx, "decrypt", name, version, reason, result=f"refused: {exc}")
+            raise
         oid = bytes.fromhex(ver.object_id)
         if can_process(ver.state):
             return self.token.decrypt(oid, iv, header + aad, ct)

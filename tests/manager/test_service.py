@@ -125,9 +125,13 @@ def test_compromise_workflow(km: KeyManager):
     assert len(override) == 1 and override[0].reason == "re-encrypt order 1"
     assert [r.reason for r in km.affected("app/dek", 1)] == ["order 1", "order 2"]
     assert km.affected("app/dek", 2) == []
-    # the override was temporary: still refused without it
+    # the override was temporary: still refused without it, and the refusal is on record
     with pytest.raises(OperationRefused):
         km.decrypt(blob)
+    last = km.audit_records()[-1]
+    assert (last.action, last.version) == ("decrypt", 1)
+    assert last.result == ("refused: app/dek v1 is compromised; "
+                           "it cannot process without an override")
 
 
 def test_scheduled_destruction(module, mtoken, km: KeyManager, clock):
