@@ -26,7 +26,7 @@ def init(app: AppContext, label: str | None, so_pin_file: str | None, as_json: b
 
     label = label or app.token_label
     so_pin = read_secret("SO PIN", "KEYSTEAD_SO_PIN", so_pin_file, confirm=True)
-    user_pin = app.user_pin()
+    user_pin = read_secret("New user PIN", "KEYSTEAD_PIN", app.pin_file, confirm=True)
     token = provision(app.module_info(), None, label=label, so_pin=so_pin, user_pin=user_pin)
     if as_json:
         render.emit_json({"label": token.label, "serial": token.serial, "slot": token.slot_id,

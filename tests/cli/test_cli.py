@@ -221,3 +221,14 @@ def test_unknown_token_is_one_line(run, setup):
         cli, [*setup.args()[:2], "--token", "no-such-token", "--catalogue",
               str(setup.catalogue), "key", "create", "x/dek"], env={"KEYSTEAD_PIN": "1"})
     one_line_error(result, "no initialised token labelled 'no-such-token'")
+
+
+def test_token_init_prompts_twice_for_new_pins(run, run_json, setup):
+    label = f"prompted-{setup.module.name}"
+    answers = "so-pin-4242\nso-pin-4242\nuser-pin-4242\nuser-pin-4242\n"
+    result = run("token", "init", "--label", label, pin=False, input=answers,
+                 env={"KEYSTEAD_SO_PIN": ""})
+    assert result.exit_code == 0, result.output
+    assert result.output.count("Repeat for confirmation") == 2
+    assert "4242" not in result.output
+    assert label in [t["label"] for t in run_json("token", "list")]
