@@ -189,3 +189,12 @@ def test_invocation_limit(ext: ExtSession, tmp_path: Path) -> None:
 def test_empty_batch(ext: ExtSession, key: int) -> None:
     res = bulk.encrypt(ext.session, key, bulk.Batch.of([]))
     assert (res.out, res.ivs, res.tags) == (bytearray(), bytearray(), bytearray())
+
+
+def test_exported_by_the_standalone_module() -> None:
+    import ctypes
+
+    from keystead import module_path
+
+    so = ctypes.CDLL(module_path())
+    assert so.KS_EncryptMessages and so.KS_DecryptMessages  # AttributeError when hidden
