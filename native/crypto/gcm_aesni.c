@@ -27,24 +27,29 @@ KS_AESNI KS_INLINE __m128i bswap128(__m128i a)
                                             15));
 }
 
-/* The unreduced 256-bit product r_a * r_b, as lo + mi * y^64 + hi * y^128. */
+/* The unreduced 256-bit product r_a * r_b, as lo + mi * y^64 + hi * y^128 (mi in Karatsuba
+ * form until gf_reduce). */
 typedef struct gf_acc {
     __m128i lo, mi, hi;
 } gf_acc;
 
+/* Karatsuba: three multiplies instead of four; acc->mi collects (a_lo ^ a_hi)(b_lo ^ b_hi)
+ * and gf_reduce subtracts lo and hi from it once for the whole sum. */
 KS_AESNI KS_INLINE void gf_mul_acc(gf_acc *acc, __m128i a, __m128i b)
 {
     acc->lo = _mm_xor_si128(acc->lo, _mm_clmulepi64_si128(a, b, 0x00));
-    acc->mi = _mm_xor_si128(acc->mi, _mm_clmulepi64_si128(a, b, 0x01));
-    acc->mi = _mm_xor_si128(acc->mi, _mm_clmulepi64_si128(a, b, 0x10));
     acc->hi = _mm_xor_si128(acc->hi, _mm_clmulepi64_si128(a, b, 0x11));
+    __m128i ak = _mm_xor_si128(a, _mm_shuffle_epi32(a, 0x4e));
+    __m128i bk = _mm_xor_si128(b, _mm_shuffle_epi32(b, 0x4e));
+    acc->mi = _mm_xor_si128(acc->mi, _mm_clmulepi64_si128(ak, bk, 0x00));
 }
 
 /* Montgomery reduction: (lo + mi y^64 + hi y^128) * y^-128 mod P*, two 64-bit folds. */
 KS_AESNI KS_INLINE __m128i gf_reduce(gf_acc acc)
 {
     const __m128i poly = _mm_set_epi64x(0, (long long)0xc200000000000000ULL);
-    __m128i mi = _mm_xor_si128(acc.mi, _mm_shuffle_epi32(acc.lo, 0x4e));
+    __m128i mi = _mm_xor_si128(acc.mi, _mm_xor_si128(acc.lo, acc.hi)); /* Karatsuba */
+    mi = _mm_xor_si128(mi, _mm_shuffle_epi32(acc.lo, 0x4e));
     mi = _mm_xor_si128(mi, _mm_clmulepi64_si128(acc.lo, poly, 0x00));
     __m128i r = _mm_xor_si128(acc.hi, _mm_shuffle_epi32(mi, 0x4e));
     return _mm_xor_si128(r, _mm_clmulepi64_si128(mi, poly, 0x00));
