@@ -157,11 +157,9 @@ class ManagerBase:
         self.audit(tx, f"transition:{target.value}", key.name, ver.version, reason, **details)
         self.check_token(key)
         oid = bytes.fromhex(ver.object_id)
-        if target is State.DESTROYED:
-            self.token.apply_state(oid, self.spec(key), target, windows_of(ver), reason)
+        self.token.apply_state(oid, self.spec(key), target, windows_of(ver), reason)
+        if target is State.DESTROYED:  # the material goes; the catalogue keeps the history
             self.token.destroy(oid)
-        else:
-            self.token.apply_state(oid, self.spec(key), target, windows_of(ver), reason)
         return ver
 
     @staticmethod
