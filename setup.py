@@ -4,6 +4,7 @@ All build logic lives in native/build.py; this file only wires it into setuptool
 """
 
 import os
+import shutil
 import sys
 
 from setuptools import setup
@@ -24,6 +25,10 @@ class BuildWithModule(build_ext):
         os.makedirs(out_dir, exist_ok=True)
         native_build.build_module(os.path.join(out_dir, native_build.MODULE_NAME),
                                   tmp_dir=os.path.join(self.build_temp, "module"))
+        # The PKCS#11 declarations travel with the package: the bridge's raw layer loads any
+        # module with them (softhsm_bridge/raw.py).
+        shutil.copyfile(os.path.join("native", "include", "pkcs11.cdef"),
+                        os.path.join(out_dir, "pkcs11.cdef"))
 
 
 setup(
