@@ -236,6 +236,9 @@ ks_status ks_gcm_aad(ks_gcm_ctx *ctx, const uint8_t *aad, size_t aad_len)
     if ((uint64_t)aad_len > KS_GCM_MAX_AAD - ctx->aad_len) {
         return KS_ERR_LEN;
     }
+    if (aad_len == 0) {
+        return KS_OK; /* nothing to hash; and aad may be NULL, where aad + 0 is UB (C11 6.5.6) */
+    }
     const ks_gcm_kernel *k = kernel_of(ctx->key);
     if (k == NULL) {
         ks_status st = ks_gcm_lc_aad(ctx, aad, aad_len);
@@ -294,8 +297,8 @@ static ks_status gcm_crypt(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, siz
                        int phase)
 {
     ks_status st = data_begin(ctx, out, in, len, phase);
-    if (st != KS_OK) {
-        return st;
+    if (st != KS_OK || len == 0) {
+        return st; /* len 0: out and in may be NULL, where even + 0 is UB (C11 6.5.6) */
     }
     const ks_gcm_kernel *k = kernel_of(ctx->key);
     if (k == NULL) {
