@@ -188,6 +188,10 @@ static CK_RV prepare_key(ks_session *s, CK_OBJECT_HANDLE handle, bulk_args *a, k
             ks_gcm_clear(gk);
         }
     }
+    if (rv == CKR_OK) {
+        ks_token_audit_use(tok, s->handle, key,
+                           a->decrypt ? "KS_DecryptMessages" : "KS_EncryptMessages", CKM_AES_GCM);
+    }
     pthread_mutex_unlock(&tok->lock);
     return rv;
 }
