@@ -10,8 +10,14 @@ and the length limits of SP 800-38D 5.2.1.1 (KS_ERR_LEN).
 
 from __future__ import annotations
 
+import importlib
 import random
+import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -19,6 +25,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from keystead.core import ffi, lib
 
 from tests.vectors.loader import load
+
+_NATIVE = str(Path(__file__).resolve().parents[2] / "native")
+if _NATIVE not in sys.path:
+    sys.path.append(_NATIVE)
 
 IMPLS = {
     "vaes512": lib.KS_GCM_IMPL_VAES512,
@@ -220,15 +230,17 @@ def test_large_messages_and_aad(impl: int) -> None:
         assert key.open(iv, aad, expected[:n], expected[n:]) == (lib.KS_OK, pt)
 
 
-def test_every_split_point(impl: int) -> None:
-    """Two-part streaming of a 300-byte message and of 40 bytes of AAD, at every split."""
-    rng = random.Random(300)
+@pytest.mark.parametrize("n", [300, 520])
+def test_every_split_point(impl: int, n: int) -> None:
+    """Two-part streaming of a message (520 bytes: across two 16-block batches of the wide
+    kernels) and of 40 bytes of AAD, at every split point, encrypting and decrypting."""
+    rng = random.Random(n)
     raw = rng.randbytes(32)
     key = Key(raw, impl)
-    iv, aad, pt = rng.randbytes(12), rng.randbytes(40), rng.randbytes(300)
+    iv, aad, pt = rng.randbytes(12), rng.randbytes(40), rng.randbytes(n)
     expected = reference(raw, iv, aad, pt)
-    ct, tag = expected[:300], expected[300:]
-    for i in range(301):
+    ct, tag = expected[:n], expected[n:]
+    for i in range(n + 1):
         assert key.stream(iv, [aad], [pt[:i], pt[i:]]) == (ct, tag), i
         assert key.stream(iv, [aad], [ct[:i], ct[i:]], decrypt=True) == (pt, tag), i
     for j in range(41):
@@ -390,3 +402,48 @@ def test_length_limits(impl: int) -> None:
     assert lib.ks_gcm_encrypt(ctx, small, small, 1) == lib.KS_ERR_LEN
     assert lib.ks_gcm_encrypt(ctx, small, small, 0) == lib.KS_OK
     lib.ks_gcm_ctx_clear(ctx)
+
+
+# ---- constant time: valgrind memcheck with secrets marked undefined (ctgrind) ----------
+
+_REPORT = re.compile(r"^==\d+== (Conditional jump or move depends|Use of uninitialised value)")
+_FRAME = re.compile(r"^==\d+==\s+(?:at|by) 0x[0-9A-F]+: (\S+)")
+
+
+def _report_sites(stderr: str) -> list[str]:
+    """The innermost function of each memcheck report on secret data."""
+    lines = stderr.splitlines()
+    sites = []
+    for i, line in enumerate(lines):
+        if _REPORT.match(line):
+            frame = _FRAME.match(lines[i + 1]) if i + 1 < len(lines) else None
+            sites.append(frame.group(1) if frame else "?")
+    return sites
+
+
+@pytest.fixture(scope="module")
+def ctgrind_gcm(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """native/bench/ctgrind_gcm.c built once with the crypto sources."""
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
+    build = importlib.import_module("build")  # native/build.py
+    out = tmp_path_factory.mktemp("ctgcm") / "ctgrind_gcm"
+    return build.build_bench(str(out), source="ctgrind_gcm.c")
+
+
+@pytest.mark.parametrize("path", ["aesni", "libcrypto"])
+def test_no_secret_dependent_branch_or_index(ctgrind_gcm: str, path: str) -> None:
+    """Keys, H powers, messages, AAD and tags are secret: the only branch on them is the
+    tag's accept/reject (ks_gcm_check / ks_gcm_open). Valgrind cannot run the VAES paths;
+    on the libcrypto path, reports inside libcrypto itself ("???") are libcrypto's."""
+    done = subprocess.run(["valgrind", "-q", ctgrind_gcm, path], capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    if "SKIP" in done.stdout:
+        pytest.skip(done.stdout.strip())
+    assert done.stdout.strip() == "OK", done.stdout
+    sites = set(_report_sites(done.stderr))
+    if path == "libcrypto":
+        sites.discard("???")
+    assert "ks_gcm_open" in sites  # the reject branch is reached with secret data
+    assert sites <= {"ks_gcm_open", "ks_gcm_check"}, done.stderr
