@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "p11/guard.h"
+#include "token/policy.h"
 
 static CK_RV template_shape(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
@@ -230,6 +231,10 @@ static CK_RV counters_view(ks_token *tok, const ks_object *obj, ks_attrs *view)
         }
         uint64_t value = 0;
         rv = ks_store_counter_get(tok->store, obj->handle, counters[i].name, &value);
+        if (rv == CKR_OK && counters[i].type == CKA_KS_USAGE_COUNT) {
+            uint64_t unused = ks_policy_unused_uses(tok, obj->handle);
+            value = value >= unused ? value - unused : 0;
+        }
         if (rv == CKR_OK) {
             rv = ks_attrs_set_ulong(view, counters[i].type, (CK_ULONG)value);
         }

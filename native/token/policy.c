@@ -113,6 +113,16 @@ static ks_lease *lease_of(ks_token *tok, CK_OBJECT_HANDLE handle)
     return l;
 }
 
+uint64_t ks_policy_unused_uses(const ks_token *tok, CK_OBJECT_HANDLE handle)
+{
+    for (size_t i = 0; i < tok->lease_count; i++) {
+        if (tok->leases[i].handle == handle) {
+            return tok->leases[i].left;
+        }
+    }
+    return 0;
+}
+
 CK_RV ks_policy_count_use(ks_token *tok, ks_object *key)
 {
     CK_ULONG limit = 0;

@@ -21,6 +21,10 @@ CK_RV ks_policy_check_use(const ks_attrs *key, ks_use use);
  * CKR_KEY_FUNCTION_NOT_PERMITTED. Called with tok->lock held. */
 CK_RV ks_policy_count_use(ks_token *tok, ks_object *key);
 
+/* ks_policy_unused_uses: uses this process reserved for a key and has not made yet; the
+ * store's count minus this is exact when one process uses the key. */
+uint64_t ks_policy_unused_uses(const ks_token *tok, CK_OBJECT_HANDLE handle);
+
 /* ks_policy_today writes today's UTC date as a CK_DATE. */
 void ks_policy_today(CK_DATE *out);
 
