@@ -39,6 +39,42 @@ def _table(*quirks: Quirk) -> dict[str, Quirk]:
     return table
 
 
+def _leak(attack: str, observed: str) -> Quirk:
+    """An attack of tests/attacks/ (Clulow 2003; Bortolozzo et al. 2010) that reveals a
+    sensitive key: ``leaks: <attack>`` (keystead's strict wrap policy refuses each)."""
+    return Quirk(
+        f"leaks: {attack}",
+        "a CKA_SENSITIVE key's value is never revealed outside the token (4.10); keystead's "
+        "strict wrap policy holds this against the attack",
+        observed,
+        f"tests/attacks/test_attacks.py::test_attack[softhsm2-{attack}]",
+    )
+
+
+_LEAKS = (
+    _leak("wrap-decrypt", "wraps the key (KW) under a key that may also decrypt; ECB "
+          "decryption then unwraps it by hand"),
+    _leak("raw-block-oracle-ecb", "an RFC 3394 blob of a chosen key computed with ECB under "
+          "an encrypt+unwrap key unwraps as a wrapping key of known value"),
+    _leak("raw-block-oracle-cbc", "the same with single-block CBC encryptions (zero IV)"),
+    _leak("raw-block-oracle-ctr", "the same with CTR encryptions of chosen counter blocks"),
+    _leak("reimport-weaker", "unwraps a wrapped sensitive key with CKA_SENSITIVE false; "
+          "CKA_VALUE is then readable"),
+    _leak("reimport-conflicting-roles", "unwraps two copies of a wrapped key, one to wrap and "
+          "one to decrypt"),
+    _leak("known-wrapping-key", "wraps a sensitive key under a key imported by value"),
+    _leak("trojan-wrapped-key", "unwraps a chosen key under an imported unwrapping key and "
+          "wraps the sensitive key under it"),
+    _leak("weak-wrapping-key", "wraps an AES-256 key under an AES-128 key"),
+    _leak("set-flip-role", "lets a key that wrapped be switched to decrypt by "
+          "C_SetAttributeValue"),
+    _leak("copy-change-role", "lets C_CopyObject turn a wrap-only key into a decrypt-only copy"),
+    _leak("wrap-under-itself", "wraps a key under itself; the key then decrypts the blob"),
+    _leak("role-split-across-tokens", "a wrapping key carried to a second token under a "
+          "shared KEK unwraps there as a decryption key"),
+)
+
+
 QUIRKS: dict[str, dict[str, Quirk]] = {
     KEYSTEAD: {},
     SOFTHSM2: _table(
@@ -205,6 +241,7 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "(CKF_ENCRYPT|CKF_DECRYPT only)",
             "test_message_api.py::test_gcm_lists_message_flags",
         ),
+        *_LEAKS,
     ),
 }
 

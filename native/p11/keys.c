@@ -237,7 +237,7 @@ static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                                        &key->attrs);
     }
     if (rv == CKR_OK && pWrappedKey != NULL) {
-        rv = ks_wrap_policy_use(tok, kek, KS_ROLE_KEK);
+        rv = ks_wrap_policy_wrap_roles(tok, kek, key);
     }
     if (rv == CKR_OK) {
         ks_key_ref kref = key_ref(kek);
@@ -327,7 +327,8 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
                        wrapped_len, wrapped, wrapped_len);
     }
     if (rv == CKR_OK) {
-        rv = ks_wrap_policy_check_unwrap(tok->cfg, mech->mechanism, &kek->attrs, &attrs);
+        rv = ks_wrap_policy_check_unwrap(tok->cfg, mech->mechanism, &kek->attrs, &attrs,
+                                         value_len);
     }
     if (rv == CKR_OK) {
         rv = ks_attrs_set(&attrs, CKA_VALUE, value, (CK_ULONG)value_len);

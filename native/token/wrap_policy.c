@@ -24,12 +24,26 @@ static CK_ULONG value_len(const ks_attrs *key)
     return len;
 }
 
+/* Only the authenticated key-wrapping modes carry keys in the strict profile. ECB, CBC and
+ * CTR (and GCM with a caller's IV) as wrapping mechanisms give a caller raw block
+ * operations under the wrapping key (Clulow 2003, key binding; an RFC 3394 wrapping computed
+ * by hand from wrapped known keys), a keystream to XOR away (the same CTR counter or GCM IV
+ * for a known key and a sensitive one), and truncation: a blob unwrapped with a smaller
+ * CKA_VALUE_LEN gives a key of a few bytes of the secret, found by trying each value. */
+static int key_wrap_mechanism(CK_MECHANISM_TYPE mech)
+{
+    return mech == CKM_AES_KEY_WRAP || mech == CKM_AES_KEY_WRAP_KWP ||
+           mech == CKM_AES_KEY_WRAP_PAD;
+}
+
 CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                 const ks_attrs *kek, const ks_attrs *key)
 {
-    (void)mech;
     if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT) {
         return CKR_OK;
+    }
+    if (!key_wrap_mechanism(mech)) {
+        return CKR_MECHANISM_INVALID;
     }
     int trusted = ks_attrs_bool(kek, CKA_TRUSTED, CK_FALSE) == CK_TRUE;
     if (!trusted && ks_wrap_policy_value_known(kek)) {
@@ -50,15 +64,21 @@ CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
 }
 
 CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
-                                  const ks_attrs *kek, ks_attrs *new_key)
+                                  const ks_attrs *kek, ks_attrs *new_key, size_t value_len)
 {
-    (void)mech;
     (void)kek;
     if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT) {
         return CKR_OK;
     }
+    if (!key_wrap_mechanism(mech)) {
+        return CKR_MECHANISM_INVALID;
+    }
     if (ks_attrs_bool(new_key, CKA_SENSITIVE, CK_TRUE) != CK_TRUE) {
         return CKR_TEMPLATE_INCONSISTENT;
+    }
+    CK_ULONG want = 0;
+    if (ks_attrs_get_ulong(new_key, CKA_VALUE_LEN, &want) && want != value_len) {
+        return CKR_TEMPLATE_INCONSISTENT; /* a truncated key is a few bytes of a secret */
     }
     return CKR_OK;
 }
@@ -86,22 +106,30 @@ static CK_RV fingerprint(const ks_token *tok, const ks_attr *value, uint8_t out[
     return st == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
-/* The role of a value is a token-wide counter named after its fingerprint: adding the role
- * with the role itself as the limit succeeds only on a value that has none yet, atomically
- * across processes; afterwards the counter holds the role for good. */
-static CK_RV value_role(ks_store *store, const uint8_t fp[32], ks_role role, ks_role *fixed)
+/* The counter that holds the role of the value with fingerprint fp: "role:" and 192 bits of
+ * the fingerprint in hex (counter names are at most 64 characters). */
+static void role_name(const uint8_t fp[32], char name[5 + 48 + 1])
 {
     static const char hex[] = "0123456789abcdef";
-    /* 192 bits of the fingerprint name the counter (names are at most 64 characters). */
-    char name[5 + 48 + 1] = "role:";
+    memcpy(name, "role:", 5);
     for (size_t i = 0; i < 24; i++) {
         name[5 + 2 * i] = hex[fp[i] >> 4];
         name[5 + 2 * i + 1] = hex[fp[i] & 15];
     }
     name[5 + 48] = '\0';
+}
+
+/* The role of a value is a token-wide counter named after its fingerprint: adding the role
+ * with the role itself as the limit succeeds only on a value that has none yet, atomically
+ * across processes; afterwards the counter holds the role for good. With role NONE only
+ * reads the role. */
+static CK_RV value_role(ks_store *store, const uint8_t fp[32], ks_role role, ks_role *fixed)
+{
+    char name[5 + 48 + 1];
+    role_name(fp, name);
     uint64_t value = 0;
     CK_RV rv = ks_store_counter_get(store, 0, name, &value);
-    if (rv == CKR_OK && value == 0) {
+    if (rv == CKR_OK && value == 0 && role != KS_ROLE_NONE) {
         uint64_t before = 0;
         rv = ks_store_counter_add(store, 0, name, (uint64_t)role, (uint64_t)role, &before);
         if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
@@ -115,15 +143,16 @@ static CK_RV value_role(ks_store *store, const uint8_t fp[32], ks_role role, ks_
     return rv;
 }
 
-CK_RV ks_wrap_policy_use(ks_token *tok, const ks_object *key, ks_role role)
+/* The role of key's value (reading it, or fixing it to `role` when it has none). Keys that
+ * are not AES have no role (only AES keys wrap here; the others have one purpose anyway):
+ * *fixed is `role` for them. */
+static CK_RV key_role(ks_token *tok, const ks_object *key, ks_role role, ks_role *fixed)
 {
-    if (tok->cfg->wrap_policy == KS_WRAP_POLICY_COMPAT || tok->store == NULL) {
-        return CKR_OK;
-    }
+    *fixed = role;
     CK_ULONG kt = (CK_ULONG)-1;
     ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &kt);
     if (kt != CKK_AES) {
-        return CKR_OK; /* only AES keys can wrap here; other types have one role anyway */
+        return CKR_OK;
     }
     const ks_attr *value = ks_attrs_find(&key->attrs, CKA_VALUE);
     if (value == NULL) {
@@ -131,13 +160,67 @@ CK_RV ks_wrap_policy_use(ks_token *tok, const ks_object *key, ks_role role)
     }
     uint8_t fp[32];
     CK_RV rv = fingerprint(tok, value, fp);
-    ks_role fixed = KS_ROLE_NONE;
     if (rv == CKR_OK) {
-        rv = value_role(tok->store, fp, role, &fixed);
+        rv = value_role(tok->store, fp, role, fixed);
     }
     ks_wipe(fp, sizeof(fp));
+    return rv;
+}
+
+static int strict(const ks_token *tok)
+{
+    return tok->cfg->wrap_policy != KS_WRAP_POLICY_COMPAT && tok->store != NULL;
+}
+
+CK_RV ks_wrap_policy_use(ks_token *tok, const ks_object *key, ks_role role)
+{
+    if (!strict(tok)) {
+        return CKR_OK;
+    }
+    ks_role fixed = KS_ROLE_NONE;
+    CK_RV rv = key_role(tok, key, role, &fixed);
     if (rv == CKR_OK && fixed != role) {
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    return rv;
+}
+
+static int same_value(const ks_object *a, const ks_object *b)
+{
+    const ks_attr *va = ks_attrs_find(&a->attrs, CKA_VALUE);
+    const ks_attr *vb = ks_attrs_find(&b->attrs, CKA_VALUE);
+    return va != NULL && vb != NULL && va->len == vb->len &&
+           ks_memeq(va->value, vb->value, va->len);
+}
+
+CK_RV ks_wrap_policy_wrap_roles(ks_token *tok, const ks_object *kek, const ks_object *key)
+{
+    if (!strict(tok)) {
+        return CKR_OK;
+    }
+    if (kek == key || same_value(kek, key)) {
+        return CKR_KEY_NOT_WRAPPABLE; /* a key under itself: it would need both roles */
+    }
+    /* Read both roles first, so that a refused call fixes neither. */
+    ks_role kek_role = KS_ROLE_NONE;
+    ks_role key_has = KS_ROLE_NONE;
+    CK_RV rv = key_role(tok, kek, KS_ROLE_NONE, &kek_role);
+    if (rv == CKR_OK) {
+        rv = key_role(tok, key, KS_ROLE_NONE, &key_has);
+    }
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (kek_role == KS_ROLE_DATA) {
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    if (key_has == KS_ROLE_KEK) {
+        return CKR_KEY_NOT_WRAPPABLE; /* a wrapping key does not leave the token */
+    }
+    rv = ks_wrap_policy_use(tok, kek, KS_ROLE_KEK);
+    if (rv == CKR_OK) {
+        rv = ks_wrap_policy_use(tok, key, KS_ROLE_DATA);
+        rv = rv == CKR_KEY_FUNCTION_NOT_PERMITTED ? CKR_KEY_NOT_WRAPPABLE : rv;
     }
     return rv;
 }

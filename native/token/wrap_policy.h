@@ -1,27 +1,44 @@
 /* wrap_policy.h - the wrap policy that keeps sensitive keys inside the token.
  *
  * Bortolozzo, Centenaro, Focardi and Steel, "Attacking and fixing PKCS#11 security tokens"
- * (CCS 2010), show how legal call sequences reveal sensitive keys. Under the default `strict`
- * profile keystead refuses each of them:
+ * (CCS 2010), and Clulow, "On the security of PKCS#11" (CHES 2003), show how legal call
+ * sequences reveal sensitive keys. Under the default `strict` profile keystead refuses each
+ * of them (tests/attacks/ runs every one against keystead and SoftHSMv2):
  *
- *  1. Role separation (SP 800-57 5.2, one key one purpose). A key VALUE has one role, fixed at
- *     its first use through any object holding it: key-wrapping (wrap, unwrap) or data
- *     (encrypt, decrypt, sign, verify). The role is recorded against a keyed fingerprint of the
- *     value, so a copy made by C_CopyObject or by wrap-then-unwrap shares it. This stops
- *     wrap-then-decrypt, encrypt-then-unwrap and the raw block oracle of ECB/CBC/CTR used to
- *     compute an RFC 3394 wrapping by hand.
- *  2. Known keys do not wrap. A key whose value may be known outside the token (imported with
- *     C_CreateObject, unwrapped under such a key, or ever non-sensitive) may wrap only if the SO
- *     marked it CKA_TRUSTED.
- *  3. Sticky sensitivity. An unwrapped key is always CKA_SENSITIVE: re-importing a wrapped key
+ *  1. Role separation (SP 800-57 5.2, one key one purpose). An AES key VALUE has one role,
+ *     fixed at its first use through any object holding it: key-wrapping (wrap, unwrap) or
+ *     data (encrypt, decrypt, sign, verify). The role is recorded against a keyed
+ *     fingerprint of the value, so a copy made by C_CopyObject or by wrap-then-unwrap shares
+ *     it. This stops wrap-then-decrypt, encrypt-then-unwrap and the raw block oracle of
+ *     ECB/CBC/CTR used to compute an RFC 3394 wrapping by hand.
+ *  2. A wrapped key is a data key; a wrapping key never leaves the token. C_WrapKey fixes the
+ *     wrapped value's role to data and refuses (CKR_KEY_NOT_WRAPPABLE) a value that already
+ *     wraps, and a key under itself. Without this, a KEK carried to a second token (whose
+ *     role registry has never seen it) could decrypt there what it wrapped here.
+ *  3. Known keys do not wrap. A key whose value may be known outside the token (imported with
+ *     C_CreateObject, unwrapped, or ever non-sensitive: CKA_KS_VALUE_KNOWN or not
+ *     CKA_ALWAYS_SENSITIVE) may wrap only if the SO marked it CKA_TRUSTED. It may unwrap.
+ *  4. Sticky sensitivity. An unwrapped key is always CKA_SENSITIVE: re-importing a wrapped key
  *     with weaker attributes is refused (CKR_TEMPLATE_INCONSISTENT).
- *  4. Strength. The wrapping key is at least as long as the key it wraps (SP 800-57 Part 1
+ *  5. Strength. The wrapping key is at least as long as the key it wraps (SP 800-57 Part 1
  *     5.6.1: the protection is no stronger than the weaker key): CKR_WRAPPING_KEY_SIZE_RANGE.
+ *  6. Only authenticated key wrapping carries keys: C_WrapKey and C_UnwrapKey take
+ *     CKM_AES_KEY_WRAP and CKM_AES_KEY_WRAP_KWP (and its 0x210A alias); ECB, CBC, CBC-PAD,
+ *     CTR and GCM are CKR_MECHANISM_INVALID there (they stay available for data). ECB or CBC
+ *     wrapping splits a key into blocks that unwrap separately, truncates (a 1-byte key
+ *     unwrapped from a 32-byte blob is found by trying 256 values, then the next byte...),
+ *     and wrapping a known key under the same KEK turns wrap into a raw block oracle; CTR and
+ *     GCM with a caller's counter or IV give a keystream to XOR away. And an unwrapped key is
+ *     the whole unwrapped value: a CKA_VALUE_LEN other than its length is
+ *     CKR_TEMPLATE_INCONSISTENT, never a truncation (a generic secret of 1, 2, ... bytes of a
+ *     sensitive key, each new byte found from the short key's check value in 256 tries).
  *
  * The `compat` profile (wrap_policy = compat) keeps only the rules of PKCS#11 itself, like
  * SoftHSMv2. */
 #ifndef KS_TOKEN_WRAP_POLICY_H
 #define KS_TOKEN_WRAP_POLICY_H
+
+#include <stddef.h>
 
 #include "pkcs11.h"
 #include "token/attrs.h"
@@ -37,13 +54,23 @@ typedef enum ks_role {
 /* Checks of C_WrapKey / C_UnwrapKey beyond the PKCS#11 rules. */
 CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                 const ks_attrs *kek, const ks_attrs *key);
+/* ks_wrap_policy_check_unwrap: new_key is the template-built key, value_len the length of
+ * the unwrapped value (a CKA_VALUE_LEN that differs is CKR_TEMPLATE_INCONSISTENT: no
+ * truncation, see rule 6). */
 CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
-                                  const ks_attrs *kek, ks_attrs *new_key);
+                                  const ks_attrs *kek, ks_attrs *new_key, size_t value_len);
 
 /* ks_wrap_policy_use fixes or checks the role of a key's value for one use (strict profile).
  * CKR_KEY_FUNCTION_NOT_PERMITTED when the value already has the other role. Called with
  * tok->lock held; needs the token key (logged in), as any use of a key's value does. */
 CK_RV ks_wrap_policy_use(ks_token *tok, const ks_object *key, ks_role role);
+
+/* ks_wrap_policy_wrap_roles: rules 1 and 2 for one C_WrapKey that produces output (length
+ * queries fix nothing): the KEK's value takes (or has) the wrapping role, the wrapped key's
+ * value the data role. CKR_KEY_FUNCTION_NOT_PERMITTED when the KEK's value is a data key,
+ * CKR_KEY_NOT_WRAPPABLE when the wrapped value is a wrapping key or the KEK itself; a refused
+ * call fixes no role. Called with tok->lock held, logged in. */
+CK_RV ks_wrap_policy_wrap_roles(ks_token *tok, const ks_object *kek, const ks_object *key);
 
 /* ks_wrap_policy_value_known: the value may be known outside the token. */
 int ks_wrap_policy_value_known(const ks_attrs *key);
