@@ -6,7 +6,9 @@
  * On a failed tag check ks_gcm_open wipes its output and returns KS_ERR_AUTH.
  *
  * Implementations, chosen at run time: VAES + VPCLMULQDQ on 512-bit registers, the same on
- * 256-bit registers, AES-NI + PCLMULQDQ, libcrypto. All are constant time. */
+ * 256-bit registers, AES-NI + PCLMULQDQ, libcrypto. All are constant time. The libcrypto
+ * path (processors without AES-NI) takes IVs of at most 128 bytes: KS_ERR_UNSUPPORTED beyond.
+ * A context points at its key: the key must outlive it. */
 #ifndef KS_CRYPTO_GCM_H
 #define KS_CRYPTO_GCM_H
 
