@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from keystead.core import lib as core_lib
 from keystead.softhsm_bridge.ck import Mechanism
 
 from .message_support import (
@@ -34,7 +35,7 @@ from .support import aes_key, assert_rv
 KEY = bytes(range(32))
 CKF_MESSAGE_ENCRYPT, CKF_MESSAGE_DECRYPT = 0x2, 0x4
 CKR_BUFFER_TOO_SMALL = 0x150
-CKA_KS_GCM_INVOCATIONS = 0x80000000 | 0x004B5300 | 0x0007  # include/keystead.h
+CKA_KS_GCM_INVOCATIONS = int(core_lib.CKA_KS_GCM_INVOCATIONS)  # include/keystead.h
 
 
 @pytest.fixture
@@ -307,8 +308,7 @@ def test_invocations_attribute_counts_reservations(msg, raw, rsession):
         for _ in range(3):
             msg.seal(params(raw, bytes(12), generator=CKG_GENERATE), b"", b"x")
         msg.seal(params(raw, bytes(12)), b"", b"caller iv: not counted")
-        used = int.from_bytes(raw.get_attribute(rsession, k, CKA_KS_GCM_INVOCATIONS), "little")
-        assert used == 4096  # one durable block reserved, 3 numbers handed out
+        assert _invocations(raw, rsession, k) == 4096  # one durable block, 3 numbers used
     finally:
         raw.destroy_object(rsession, k)
 
@@ -375,6 +375,13 @@ def _store_counter(module, key: int) -> int:
         return int(value[0])
 
 
+def _invocations(raw, session: int, key: int) -> int:
+    """CKA_KS_GCM_INVOCATIONS, read twice: the answer does not depend on the cache."""
+    first = raw.get_attribute(session, key, CKA_KS_GCM_INVOCATIONS)
+    assert raw.get_attribute(session, key, CKA_KS_GCM_INVOCATIONS) == first
+    return int.from_bytes(first, "little")
+
+
 _CHILD = r"""
 import json, sys
 from keystead.softhsm_bridge.raw import open_raw
@@ -433,6 +440,7 @@ def test_counter_persists_across_processes_and_finalize(msg, module, raw, rsessi
     # One durable block per process: a process keeps its reservation across
     # C_Finalize/C_Initialize (still unique: it was on disk before any number was used).
     assert _store_counter(module, k) == 4 * 4096
+    assert _invocations(raw, rsession, k) == 4 * 4096
     raw.destroy_object(rsession, k)
 
 
@@ -457,7 +465,7 @@ def test_generated_iv_refused_at_2_32(msg, module, raw, rsession):
             rv, _, _ = msg.one("Encrypt", p, b"", b"x")
             assert_rv(rv, "CKR_KEY_FUNCTION_NOT_PERMITTED")
             assert_rv(msg.begin("Encrypt", p, b""), "CKR_KEY_FUNCTION_NOT_PERMITTED")
-        assert _store_counter(module, k) == 2**32
+        assert _store_counter(module, k) == _invocations(raw, rsession, k) == 2**32
         msg.seal(params(raw, os.urandom(12)), b"", b"the caller's IV is the caller's business")
     finally:
         raw.destroy_object(rsession, k)
