@@ -206,3 +206,29 @@ def test_invocations_attribute_counts_reservations(msg, raw, rsession):
         assert _invocations(raw, rsession, k) == 4096  # one durable block, 3 numbers used
     finally:
         raw.destroy_object(rsession, k)
+
+
+def test_threads_on_separate_sessions_share_one_counter(msg, module, raw, rsession):
+    """Four threads, four sessions, one key: 800 IVs, none twice (the reservation table is
+    shared under its lock)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    k = raw.create_object(rsession, aes_key(os.urandom(16), TOKEN=True, LABEL="gcm-threads"))
+    assert_rv(msg.init("Encrypt", k), "CKR_OK")  # SoftHSMv2 stops here (xfail)
+
+    def worker(_: int) -> list[bytes]:
+        h = raw.open_session(module.slot, rw=True)  # the login is the application's
+        m = Messages(raw, h)
+        assert_rv(m.init("Encrypt", k), "CKR_OK")
+        ivs = []
+        for _ in range(200):
+            p = params(raw, bytes(12), generator=CKG_GENERATE_COUNTER, fixed_bits=32)
+            m.seal(p, b"", b"x")
+            ivs.append(p.iv())
+        raw.close_session(h)
+        return ivs
+
+    with ThreadPoolExecutor(4) as pool:
+        every = [iv for ivs in pool.map(worker, range(4)) for iv in ivs]
+    assert len(set(every)) == len(every) == 800
+    raw.destroy_object(rsession, k)
