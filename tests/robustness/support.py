@@ -59,14 +59,16 @@ def provision_token(token_dir: Path) -> tuple[str, dict[str, str]]:
     """Provision a fresh keystead token in ``token_dir`` from a child process.
 
     Returns the token's serial and the environment (KEYSTEAD_CONF) for later children.
-    Raises subprocess.CalledProcessError when provisioning fails.
+    Raises RuntimeError (with the child's stderr) when provisioning fails.
     """
     code = ("import importlib, sys\n"
             "p = importlib.import_module('keystead.softhsm_bridge.provision')\n"
             "t = p.provision('keystead', sys.argv[1], so_pin=sys.argv[2], user_pin=sys.argv[3])\n"
             "print(t.serial)\n")
     done = subprocess.run([sys.executable, "-c", code, str(token_dir), SO_PIN, USER_PIN],
-                          capture_output=True, text=True, timeout=60, check=True)
+                          capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"provisioning failed: {done.stderr[-2000:]}")
     serial = done.stdout.strip().splitlines()[-1]
     config = importlib.import_module("keystead.softhsm_bridge.config")
     conf = token_dir.with_name(f"{token_dir.name}.keystead.conf")
