@@ -80,16 +80,28 @@ int ks_gcm_impl_supported(ks_gcm_impl impl)
     }
 }
 
+/* The processor's best path, found once: CPUID and XGETBV trap to the hypervisor on many
+ * virtual machines (tens of microseconds each), far too slow to run at every key set-up.
+ * Racing first callers compute the same answer, so a relaxed atomic is enough. */
+static int default_impl = KS_GCM_IMPL_AUTO;
+
 ks_gcm_impl ks_gcm_impl_default(void)
 {
+    int cached = __atomic_load_n(&default_impl, __ATOMIC_RELAXED);
+    if (cached != KS_GCM_IMPL_AUTO) {
+        return (ks_gcm_impl)cached;
+    }
     static const ks_gcm_impl order[] = {KS_GCM_IMPL_VAES512, KS_GCM_IMPL_VAES256,
                                         KS_GCM_IMPL_AESNI};
+    ks_gcm_impl found = KS_GCM_IMPL_LIBCRYPTO;
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         if (cpu_has(order[i])) {
-            return order[i];
+            found = order[i];
+            break;
         }
     }
-    return KS_GCM_IMPL_LIBCRYPTO;
+    __atomic_store_n(&default_impl, (int)found, __ATOMIC_RELAXED);
+    return found;
 }
 
 /* The forced implementation (AUTO when none): written by ks_gcm_set_impl, read at key init,
