@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# ct.sh - constant-time checks of keystead's secret-dependent code (docs/robustness-2.md):
+#
+#   scripts/ct.sh                 # smoke (CI): valgrind check, then dudect 1 s per target
+#   scripts/ct.sh valgrind        # memcheck with secrets undefined (native/ct/ct_valgrind.c)
+#   scripts/ct.sh dudect [SECONDS [TARGET...]]   # timing t-tests (native/ct/dudect.c)
+#   scripts/ct.sh long            # valgrind, then dudect 60 s per target
+#
+# The valgrind check is deterministic and fails the run on any report outside the allowed
+# accept/reject sites. dudect only reports: timing on a shared machine is evidence, never a
+# reason to fail CI; read its verdicts (ok / outcome / LEAK?) and re-run long before acting.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${KEYSTEAD_CT_BUILD:-build/ct}"
+mkdir -p "$OUT/obj"
+
+# The only functions where memcheck may see a secret-dependent decision: the final
+# accept/reject of an authenticated decryption (its result is the call's return code) and, for
+# CBC_PAD, the plaintext length that *out_len returns (token/ops_aes_block.c pad_decrypt).
+ALLOWED="unwrap_result ks_gcm_open ks_gcm_check unpad pad_decrypt"
+
+CFLAGS=(-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wvla
+        "-DKS_VERSION_STRING=\"ct\"" -Inative -Inative/include)
+LIBS=(-lcrypto -lsqlite3 -lpthread -lm)
+
+compile_core() {
+    # Every core source once, in parallel, only when newer than its object.
+    local src obj todo=()
+    for src in native/crypto/*.c native/token/*.c native/p11/*.c; do
+        obj="$OUT/obj/$(echo "${src#native/}" | tr / _).o"
+        if [[ ! -e "$obj" || "$src" -nt "$obj" || -n "$(find native -name '*.h' -newer "$obj" -print -quit)" ]]; then
+            todo+=("$src")
+        fi
+    done
+    if ((${#todo[@]})); then
+        printf '%s\n' "${todo[@]}" | xargs -P "$(nproc)" -I{} sh -c \
+            'o="$1/obj/$(echo "${2#native/}" | tr / _).o"; shift 2; cc "$@" -c "{}" -o "$o"' \
+            _ "$OUT" "{}" "${CFLAGS[@]}"
+    fi
+}
+
+link() { # link native/ct/$1.c with the core into $OUT/$1
+    cc "${CFLAGS[@]}" -o "$OUT/$1" "native/ct/$1.c" "$OUT"/obj/*.o "${LIBS[@]}"
+}
+
+run_valgrind() {
+    command -v valgrind >/dev/null || { echo "valgrind ct: SKIP (valgrind not installed)"; return 0; }
+    link ct_valgrind
+    local impl status=0 log sites bad
+    for impl in aesni libcrypto; do
+        log="$OUT/ct_valgrind-$impl.log"
+        if ! valgrind -q --error-exitcode=0 "$OUT/ct_valgrind" "$impl" >"$log.out" 2>"$log"; then
+            echo "valgrind ct $impl: driver failed"; cat "$log.out" "$log"; status=1; continue
+        fi
+        grep -q '^OK$\|^SKIP' "$log.out" || { echo "valgrind ct $impl: wrong results"; cat "$log.out"; status=1; }
+        # The function of the first frame of each report on undefined (secret) data.
+        sites=$(awk '/== (Conditional jump or move depends|Use of uninitialised value)/ {grab=1; next}
+                     grab && / at 0x/ {sub(/^.*: /, ""); sub(/ .*/, ""); sub(/\..*/, ""); print; grab=0}' \
+                "$log" | sort -u | tr '\n' ' ')
+        bad=""
+        for s in $sites; do
+            [[ " $ALLOWED " == *" $s "* ]] || bad+="$s "
+        done
+        if [[ -n "$bad" ]]; then
+            echo "valgrind ct $impl: FAILED, secret-dependent branch or index in: $bad"
+            cat "$log"; status=1
+        else
+            echo "valgrind ct $impl: OK (secret-dependent decisions only in: ${sites:-none})"
+        fi
+    done
+    return $status
+}
+
+run_dudect() {
+    link dudect
+    "$OUT/dudect" "${1:-1}" "${@:2}"
+}
+
+compile_core
+case "${1:-smoke}" in
+    smoke) run_valgrind; run_dudect 1 ;;
+    valgrind) run_valgrind ;;
+    dudect) shift; run_dudect "$@" ;;
+    long) run_valgrind; run_dudect 60 ;;
+    *) sed -n '2,12p' "$0"; exit 2 ;;
+esac
