@@ -114,7 +114,7 @@ CK_RV KS_EncryptMessages(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey, CK_B
  * Fail closed: the plaintext of a message whose tag does not verify is wiped (zeros). pOk,
  * when not NULL, gets ulCount bytes, 1 for each message that verified and 0 for the others;
  * when pOk is NULL and any tag fails, the whole arena is wiped. Any failed tag makes the call
- * return CKR_AEAD_DECRYPT_FAILED (the other messages are still decrypted when pOk is given).
+ * return CKR_ENCRYPTED_DATA_INVALID (the other messages are still decrypted when pOk is given).
  * Other failures as KS_EncryptMessages (CKR_ENCRYPTED_DATA_LEN_RANGE for a message too long),
  * with nothing written. */
 CK_RV KS_DecryptMessages(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pOut,

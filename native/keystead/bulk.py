@@ -124,7 +124,7 @@ def decrypt(session: int, key: int, batch: Batch, ivs: Buffer, tags: Buffer, *,
                                 ffi.from_buffer(ok), batch.count, batch.ptrs, batch.lens,
                                 batch.aad_ptrs, batch.aad_lens, ffi.from_buffer(ivs),
                                 ffi.from_buffer(tags), tag_len, threads)
-    if rv != lib.CKR_AEAD_DECRYPT_FAILED:
+    if rv != lib.CKR_ENCRYPTED_DATA_INVALID:
         check(rv, "KS_DecryptMessages")
     return out, [bool(b) for b in ok[: batch.count]]
 

@@ -233,7 +233,7 @@ static CK_RV bulk(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key_handle, bulk_args *a
             if (a->ok == NULL) {
                 ks_wipe(out, total);
             }
-            rv = CKR_AEAD_DECRYPT_FAILED;
+            rv = CKR_ENCRYPTED_DATA_INVALID;
         }
         *out_len = total;
     }

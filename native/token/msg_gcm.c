@@ -138,7 +138,7 @@ int ks_msg_gcm_out_ready(CK_BYTE_PTR out, CK_ULONG_PTR out_len, CK_ULONG need, C
 
 static CK_RV gcm_rv(ks_status s, CK_RV len_rv)
 {
-    return ks_op_status_rv(s, len_rv, CKR_AEAD_DECRYPT_FAILED);
+    return ks_op_status_rv(s, len_rv, CKR_ENCRYPTED_DATA_INVALID);
 }
 
 CK_RV ks_msg_gcm_seal(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8_t *aad,

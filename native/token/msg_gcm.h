@@ -8,7 +8,7 @@
  * Decryption: pIv and pTag are inputs, ivGenerator and ulIvFixedBits are ignored; a
  * multi-part message returns no plaintext before its tag has verified (the ciphertext is
  * held until the CKF_END_OF_MESSAGE part), and a tag that does not verify gives
- * CKR_AEAD_DECRYPT_FAILED with the output wiped.
+ * CKR_ENCRYPTED_DATA_INVALID with the output wiped.
  *
  * Every function applies PKCS#11 3.0 5.2 to its output (NULL output: length query, no
  * cryptography, state unchanged; too small: CKR_BUFFER_TOO_SMALL, state unchanged). */
