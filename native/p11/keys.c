@@ -328,7 +328,7 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
     }
     if (rv == CKR_OK) {
         rv = ks_wrap_policy_check_unwrap(tok->cfg, mech->mechanism, &kek->attrs, &attrs,
-                                         value_len);
+                                         value_len, tmpl, count);
     }
     if (rv == CKR_OK) {
         rv = ks_attrs_set(&attrs, CKA_VALUE, value, (CK_ULONG)value_len);

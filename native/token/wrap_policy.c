@@ -63,8 +63,22 @@ CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
     return CKR_OK;
 }
 
+/* The caller's template sets CKA_SENSITIVE to false. */
+static int asks_not_sensitive(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    for (CK_ULONG i = 0; i < count && tmpl != NULL; i++) {
+        if (tmpl[i].type == CKA_SENSITIVE && tmpl[i].pValue != NULL &&
+            tmpl[i].ulValueLen == sizeof(CK_BBOOL) &&
+            *(const CK_BBOOL *)tmpl[i].pValue != CK_TRUE) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
-                                  const ks_attrs *kek, ks_attrs *new_key, size_t value_len)
+                                  const ks_attrs *kek, ks_attrs *new_key, size_t value_len,
+                                  const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
     (void)kek;
     if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT) {
@@ -73,8 +87,14 @@ CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
     if (!key_wrap_mechanism(mech)) {
         return CKR_MECHANISM_INVALID;
     }
-    if (ks_attrs_bool(new_key, CKA_SENSITIVE, CK_TRUE) != CK_TRUE) {
+    if (asks_not_sensitive(tmpl, count)) {
         return CKR_TEMPLATE_INCONSISTENT;
+    }
+    if (ks_attrs_bool(new_key, CKA_SENSITIVE, CK_FALSE) != CK_TRUE) {
+        CK_RV rv = ks_attrs_set_bool(new_key, CKA_SENSITIVE, CK_TRUE); /* the default */
+        if (rv != CKR_OK) {
+            return rv;
+        }
     }
     CK_ULONG want = 0;
     if (ks_attrs_get_ulong(new_key, CKA_VALUE_LEN, &want) && want != value_len) {

@@ -19,7 +19,8 @@
  *     C_CreateObject, unwrapped, or ever non-sensitive: CKA_KS_VALUE_KNOWN or not
  *     CKA_ALWAYS_SENSITIVE) may wrap only if the SO marked it CKA_TRUSTED. It may unwrap.
  *  4. Sticky sensitivity. An unwrapped key is always CKA_SENSITIVE: re-importing a wrapped key
- *     with weaker attributes is refused (CKR_TEMPLATE_INCONSISTENT).
+ *     as non-sensitive is refused (CKR_TEMPLATE_INCONSISTENT); a template that does not set
+ *     CKA_SENSITIVE gets a sensitive key.
  *  5. Strength. The wrapping key is at least as long as the key it wraps (SP 800-57 Part 1
  *     5.6.1: the protection is no stronger than the weaker key): CKR_WRAPPING_KEY_SIZE_RANGE.
  *  6. Only authenticated key wrapping carries keys: C_WrapKey and C_UnwrapKey take
@@ -54,11 +55,14 @@ typedef enum ks_role {
 /* Checks of C_WrapKey / C_UnwrapKey beyond the PKCS#11 rules. */
 CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                 const ks_attrs *kek, const ks_attrs *key);
-/* ks_wrap_policy_check_unwrap: new_key is the template-built key, value_len the length of
- * the unwrapped value (a CKA_VALUE_LEN that differs is CKR_TEMPLATE_INCONSISTENT: no
- * truncation, see rule 6). */
+/* ks_wrap_policy_check_unwrap: new_key is the key built from the caller's template (tmpl,
+ * count) and the defaults, value_len the length of the unwrapped value. Rule 4: CKA_SENSITIVE
+ * false in the template is CKR_TEMPLATE_INCONSISTENT, and a template that does not say gets
+ * CKA_SENSITIVE true in new_key (python-pkcs11's unwrap_key sends none). Rule 6: a
+ * CKA_VALUE_LEN other than value_len is CKR_TEMPLATE_INCONSISTENT (no truncation). */
 CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
-                                  const ks_attrs *kek, ks_attrs *new_key, size_t value_len);
+                                  const ks_attrs *kek, ks_attrs *new_key, size_t value_len,
+                                  const CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
 /* ks_wrap_policy_use fixes or checks the role of a key's value for one use (strict profile).
  * CKR_KEY_FUNCTION_NOT_PERMITTED when the value already has the other role. Called with
