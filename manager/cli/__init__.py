@@ -26,6 +26,7 @@ COMMANDS: tuple[tuple[str, str, str | None], ...] = (
     ("data", "encrypt", None),
     ("data", "decrypt", None),
     ("data", "module_path", None),
+    ("bench", "bench", None),
 )
 
 

@@ -1,0 +1,61 @@
+"""The goals of issue 3, each computed from the report's rows: measured value, target,
+met or not (None where a row it needs was not measured)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .options import BenchOptions
+from .workloads import KEYSTEAD
+
+GOALS = (
+    ("gcm-1MiB-vs-openssl", "AES-256-GCM encrypt 1 MiB, keystead / OpenSSL", 0.7),
+    ("gcm-64B-vs-softhsm2", "AES-256-GCM encrypt 64 B, keystead / SoftHSMv2", 2.0),
+    ("bulk-64B-msgs-per-s", "bulk call, 64 B, messages/s on one core", 1.5e6),
+    ("kw-wrap-vs-softhsm2", "KW wrap, keystead / SoftHSMv2", 3.0),
+    ("kw-unwrap-vs-softhsm2", "KW unwrap, keystead / SoftHSMv2", 3.0),
+    ("threads-scaling", "1 MiB GCM, N threads / 1 thread (keystead)", 1.8),
+)
+
+
+def _by_name(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in rows}
+
+
+def _ratio(rows: dict[str, dict[str, Any]], name: str, label: str) -> float | None:
+    row = rows.get(name)
+    return None if row is None else row["ratios"].get(label)
+
+
+def _rate(rows: dict[str, dict[str, Any]], name: str, client: str) -> float | None:
+    row = rows.get(name)
+    cell = None if row is None else row["results"].get(client)
+    return None if not cell else cell.get("msgs_per_s")
+
+
+def goals(rows: list[dict[str, Any]], opts: BenchOptions) -> list[dict[str, Any]]:
+    """One entry per goal: id, what, target, measured (or None), met (or None)."""
+    by = _by_name(rows)
+    n = max(1, opts.threads)
+    scaling = None
+    one, many = _rate(by, "gcm-encrypt-1MiB-1t", KEYSTEAD), _rate(by, f"gcm-encrypt-1MiB-{n}t",
+                                                                   KEYSTEAD)
+    if n > 1 and one and many:
+        scaling = many / one
+    measured = {
+        "gcm-1MiB-vs-openssl": _ratio(by, "gcm-encrypt-1MiB", "keystead/openssl"),
+        "gcm-64B-vs-softhsm2": _ratio(by, "gcm-encrypt-64B", "keystead/softhsm2"),
+        "bulk-64B-msgs-per-s": _rate(by, "bulk-encrypt-64B", KEYSTEAD),
+        "kw-wrap-vs-softhsm2": _ratio(by, "kw-wrap-aes256", "keystead/softhsm2"),
+        "kw-unwrap-vs-softhsm2": _ratio(by, "kw-unwrap-aes256", "keystead/softhsm2"),
+        "threads-scaling": scaling,
+    }
+    out = []
+    for gid, what, target in GOALS:
+        value = measured[gid]
+        out.append({"id": gid, "what": what, "target": target, "measured": value,
+                    "met": None if value is None else value >= target})
+    return out
+
+
+__all__ = ["GOALS", "goals"]

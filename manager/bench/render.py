@@ -1,0 +1,80 @@
+"""The human table of a ``keystead bench`` report (``--json`` prints the report itself)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .workloads import CLIENTS
+
+
+def _rate(cell: dict[str, Any] | None, size: int) -> str:
+    if cell is None:
+        return "n/a"
+    if "error" in cell:
+        return "error"
+    if size >= 4096 and "mb_per_s" in cell:
+        return f"{cell['mb_per_s']:,.0f} MB/s"
+    rate = cell["msgs_per_s"]
+    return f"{rate / 1e6:.2f} M/s" if rate >= 1e6 else f"{rate / 1e3:,.1f} k/s"
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _table(header: list[str], body: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
+    return [fmt.format(*header), fmt.format(*("-" * w for w in widths)),
+            *(fmt.format(*r) for r in body)]
+
+
+def _main_table(report: dict[str, Any]) -> list[str]:
+    modules = [m for m in CLIENTS if m in report["options"]["modules"]]
+    labels = sorted({k for r in report["rows"] for k in r["ratios"]})
+    body = []
+    for r in report["rows"]:
+        body.append([r["name"] + (f" (x{r['batch']})" if r["batch"] > 1 else ""),
+                     *(_rate(r["results"].get(m), r["size"]) for m in modules),
+                     *(_ratio(r["ratios"].get(k)) for k in labels)])
+    return _table(["workload (per message)", *modules, *labels], body)
+
+
+def _goals(report: dict[str, Any]) -> list[str]:
+    body = []
+    for g in report["goals"]:
+        v = g["measured"]
+        shown = "n/a" if v is None else (f"{v / 1e6:.2f} M/s" if v > 1000 else f"{v:.2f}x")
+        target = f"{g['target'] / 1e6:.1f} M/s" if g["target"] > 1000 else f"{g['target']}x"
+        met = {True: "met", False: "MISSED", None: "n/a"}[g["met"]]
+        body.append([g["what"], target, shown, met])
+    return _table(["goal (issue 3)", "target", "measured", ""], body)
+
+
+def _scale(report: dict[str, Any]) -> list[str]:
+    body = []
+    for module, run in (report.get("scale") or {}).items():
+        for lv in run["levels"]:
+            objs = f"{lv['objects']:,}" + (" (budget)" if lv["partial"] else "")
+            body.append([module, objs, *(f"{lv[k]:,.1f}" for k in
+                                         ("create_us", "find_label_us", "find_id_us",
+                                          "find_class_us"))])
+    return _table(["module", "objects", "create us", "find label us", "find id us",
+                   "find class us"], body) if body else []
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """The report as text: machine line, workloads, goals, then scale and C if measured."""
+    m = report["machine"]
+    lines = [f"keystead bench  {report['date']}  {m['cpu']}, {m['cores']} cores, "
+             f"{' '.join(m['flags'])}", ""]
+    lines += _main_table(report) + [""] + _goals(report)
+    scale = _scale(report)
+    if scale:
+        lines += ["", "C_CreateObject / C_FindObjects per call (median):", *scale]
+    if report.get("c"):
+        lines += ["", "pure-C core (native/bench/bench_core.c):", report["c"]["text"].rstrip()]
+    return "\n".join(lines)
+
+
+__all__ = ["render_table"]

@@ -1,0 +1,64 @@
+"""The workloads of ``keystead bench``: what each one does, its size, and who can run it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KIB = 1024
+MIB = 1024 * 1024
+
+KEYSTEAD = "keystead"
+SOFTHSM2 = "softhsm2"
+OPENSSL = "openssl"
+CLIENTS = (KEYSTEAD, SOFTHSM2, OPENSSL)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One row of the report.
+
+    ``kind`` picks the code path: gcm-encrypt, gcm-decrypt, kw-wrap, kw-unwrap, msg-encrypt,
+    msg-decrypt, bulk-encrypt, bulk-decrypt, threads. ``size`` is the bytes of one message;
+    ``batch`` the messages one timed operation handles (bulk calls); ``threads`` the threads
+    of a threads row. The figure of a row is per *message*.
+    """
+
+    name: str
+    kind: str
+    size: int
+    batch: int = 1
+    threads: int = 1
+
+    @property
+    def keystead_only(self) -> bool:
+        return self.kind.startswith(("msg-", "bulk-"))
+
+
+def _size_name(size: int) -> str:
+    if size >= MIB:
+        return f"{size // MIB}MiB"
+    if size >= KIB:
+        return f"{size // KIB}KiB"
+    return f"{size}B"
+
+
+def workloads(threads: int, quick: bool) -> list[Workload]:
+    """Every row, in report order. ``threads`` > 1 adds the N-thread row; ``quick`` makes the
+    bulk batches small (the row names stay the same)."""
+    rows: list[Workload] = []
+    for kind in ("gcm-encrypt", "gcm-decrypt"):
+        rows += [Workload(f"{kind}-{_size_name(s)}", kind, s) for s in (64, 4 * KIB, MIB)]
+    rows += [Workload("kw-wrap-aes256", "kw-wrap", 32),
+             Workload("kw-unwrap-aes256", "kw-unwrap", 40)]
+    for kind in ("msg-encrypt", "msg-decrypt"):
+        rows += [Workload(f"{kind}-{_size_name(s)}", kind, s) for s in (64, 4 * KIB)]
+    for kind in ("bulk-encrypt", "bulk-decrypt"):
+        for size, batch in ((64, 4096), (4 * KIB, 256)):
+            n = max(4, batch // 64) if quick else batch
+            rows.append(Workload(f"{kind}-{_size_name(size)}", kind, size, batch=n))
+    counts = sorted({1, max(1, threads)})
+    rows += [Workload(f"gcm-encrypt-1MiB-{t}t", "threads", MIB, threads=t) for t in counts]
+    return rows
+
+
+__all__ = ["CLIENTS", "KEYSTEAD", "KIB", "MIB", "OPENSSL", "SOFTHSM2", "Workload", "workloads"]

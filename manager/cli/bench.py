@@ -1,0 +1,63 @@
+"""``keystead bench``: keystead vs SoftHSMv2 through python-pkcs11, and OpenSSL in-process.
+
+Thin: parse, call :func:`keystead.manager.bench.run_bench`, render. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..bench import BenchError, BenchOptions, render_table, run_bench
+from ..bench.workloads import CLIENTS
+
+
+def _modules(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in CLIENTS]
+    if unknown or not names:
+        raise click.BadParameter(f"choose from {', '.join(CLIENTS)} (got {value!r})")
+    return names
+
+
+@click.command("bench")
+@click.option("--quick", is_flag=True, help="Two short windows per figure (smoke test).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="N of the 1 MiB throughput rows (1 and N threads, one session each).")
+@click.option("--scale", is_flag=True,
+              help="Also C_CreateObject/C_FindObjects at 100, 10,000 and 100,000 objects.")
+@click.option("--scale-budget", type=click.FloatRange(min=1), default=None,
+              help="Seconds of object creation per module for --scale [default: 600].")
+@click.option("--c", "run_c", is_flag=True,
+              help="Also the pure-C core benchmark (needs the source tree).")
+@click.option("--source", type=click.Path(file_okay=False, exists=True),
+              help="keystead's source tree for --c [default: current directory].")
+@click.option("--modules", default=",".join(CLIENTS), show_default=True, callback=_modules,
+              help="Comma-separated clients: keystead, softhsm2, openssl.")
+@click.option("--repeat", type=click.IntRange(1, 1000), default=None,
+              help="Windows per figure (median) [default: 7, --quick 2].")
+@click.option("--window", type=click.FloatRange(min=0.0001), default=None,
+              help="Seconds per timing window [default: 0.1].")
+@click.option("--tmpdir", type=click.Path(file_okay=False, exists=True),
+              help="Where the temporary token directories go (e.g. /dev/shm).")
+@click.option("--glibc-malloc", is_flag=True,
+              help="Leave glibc's malloc trimming on (default: off, see docs/bench.md).")
+def bench(quick: bool, as_json: bool, threads: int, scale: bool, scale_budget: float | None,
+          run_c: bool, source: str | None, modules: tuple[str, ...], repeat: int | None,
+          window: float | None, tmpdir: str | None, glibc_malloc: bool) -> None:
+    """Benchmark keystead against SoftHSMv2 and OpenSSL (see docs/bench.md)."""
+    opts = BenchOptions.make(quick=quick, modules=modules, threads=threads, scale=scale,
+                             scale_budget=scale_budget, c=run_c, source=source,
+                             repeat=repeat, window=window, tmpdir=tmpdir,
+                             tune_malloc=not glibc_malloc)
+    try:
+        report = run_bench(opts, argv=sys.argv[2:] if sys.argv[1:2] == ["bench"] else None)
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(render_table(report))

@@ -1,0 +1,131 @@
+"""``keystead bench``: the report's shape, through click's CliRunner (the measuring runs in
+worker processes). Timings and ratios are never asserted: only that every figure exists
+and is positive."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from keystead.manager.bench.native import parse_table
+from keystead.manager.bench.workloads import workloads
+from keystead.manager.cli import cli
+
+MODULES = ["keystead", "softhsm2", "openssl"]
+TOP = {"date", "command", "machine", "options", "versions", "rows", "goals", "scale", "c",
+       "elapsed_s"}
+
+
+def _invoke(*args: str) -> Result:
+    result = CliRunner().invoke(cli, ["bench", *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"traceback escaped: {result.exception!r}") from result.exception
+    return result
+
+
+def _numbers(value: Any) -> Iterator[float]:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _numbers(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _numbers(v)
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    result = _invoke("--quick", "--json", "--threads", "2", "--scale")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_report_has_every_part(report):
+    assert set(report) == TOP
+    assert report["machine"]["cores"] >= 1
+    assert report["options"]["modules"] == MODULES
+    assert report["c"] is None  # --c was not asked for
+
+
+def test_every_workload_is_a_row(report):
+    expected = [w.name for w in workloads(2, quick=True)]
+    assert [r["name"] for r in report["rows"]] == expected
+    assert {"gcm-encrypt-1MiB-1t", "gcm-encrypt-1MiB-2t", "bulk-encrypt-64B",
+            "msg-decrypt-4KiB", "kw-unwrap-aes256"} <= set(expected)
+
+
+def test_keystead_measures_every_row(report):
+    for row in report["rows"]:
+        cell = row["results"]["keystead"]
+        assert cell is not None and "us_per_msg" in cell, (row["name"], cell)
+
+
+def test_softhsm2_and_openssl_lack_exactly_the_keystead_only_rows(report):
+    for row in report["rows"]:
+        only = row["kind"].startswith(("msg-", "bulk-"))
+        for m in ("softhsm2", "openssl"):
+            cell = row["results"][m]
+            assert (cell is None) == only, (row["name"], m, cell)
+            if not only:
+                assert "us_per_msg" in cell, (row["name"], m, cell)
+        assert (row["ratios"]["keystead/softhsm2"] is None) == only
+
+
+def test_every_number_is_positive(report):
+    for part in ("rows", "goals", "scale"):
+        found = list(_numbers(report[part]))
+        assert found, part
+        assert all(n > 0 for n in found), part
+
+
+def test_goals_name_target_and_measurement(report):
+    ids = [g["id"] for g in report["goals"]]
+    assert len(ids) == len(set(ids)) == 6
+    for g in report["goals"]:
+        assert g["measured"] is not None, g["id"]
+        assert g["met"] == (g["measured"] >= g["target"])
+
+
+def test_scale_measures_both_modules_at_each_level(report):
+    assert set(report["scale"]) == {"keystead", "softhsm2"}
+    for run in report["scale"].values():
+        assert run["levels"], run
+        for level in run["levels"]:
+            assert {"objects", "create_us", "find_label_us", "find_id_us",
+                    "find_class_us"} <= set(level)
+        assert run["reached"] >= run["levels"][-1]["objects"] - 5
+
+
+def test_table_is_the_default():
+    result = _invoke("--quick", "--modules", "openssl")
+    assert result.exit_code == 0, result.output
+    assert "gcm-encrypt-1MiB" in result.stdout and "n/a" in result.stdout
+
+
+def test_unknown_module_is_a_usage_error():
+    result = _invoke("--quick", "--modules", "keystead,hsm9000")
+    assert result.exit_code == 2
+    assert "hsm9000" in result.output and "Traceback" not in result.output
+
+
+def test_c_without_a_source_tree_is_one_line(tmp_path):
+    result = _invoke("--quick", "--modules", "openssl", "--c", "--source", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "source tree" in result.output
+
+
+def test_c_table_parses():
+    text = ("case                        impl       bytes      ns/op  ns/byte  cyc/byte\n"
+            "aes-256-gcm-seal-1M         aesni    1048576  163474.3    0.156      0.40\n"
+            "aes-256-gcm-1M (seal+open)  libcrypto  1048576  851700.1    0.812      2.11\n")
+    rows = parse_table(text)
+    assert [r["case"] for r in rows] == ["aes-256-gcm-seal-1M", "aes-256-gcm-1M (seal+open)"]
+    assert rows[1] == {"case": "aes-256-gcm-1M (seal+open)", "impl": "libcrypto",
+                       "bytes": 1048576, "ns_per_op": 851700.1, "ns_per_byte": 0.812,
+                       "cycles_per_byte": 2.11}
