@@ -75,6 +75,91 @@ _LEAKS = (
 )
 
 
+_BAD_INPUT = (
+    Quirk(
+        "logout-keeps-operations",
+        "C_Logout ends the operations that used a private key (issue 2 point 8; 5.6 leaves "
+        "it to the token)",
+        "an encryption begun with a private key carries on after C_Logout",
+        "test_bad_input.py::test_logout_ends_operations_needing_login",
+    ),
+    Quirk(
+        "ecb-param-ignored",
+        "CKM_AES_ECB takes no parameter; one supplied is CKR_MECHANISM_PARAM_INVALID (5.8)",
+        "C_EncryptInit/C_DecryptInit accept and ignore a 16-byte parameter",
+        "test_bad_input.py::test_bad_mechanism_parameter[*-ecb-with-param]",
+    ),
+    Quirk(
+        "keygen-param-ignored",
+        "CKM_AES_KEY_GEN takes no parameter; one supplied is CKR_MECHANISM_PARAM_INVALID "
+        "(5.14 C_GenerateKey)",
+        "C_GenerateKey accepts and ignores an 8-byte parameter",
+        "test_bad_input.py::test_key_gen_with_parameter",
+    ),
+    Quirk(
+        "wait-null-slot-accepted",
+        "C_WaitForSlotEvent with pSlot NULL is CKR_ARGUMENTS_BAD (5.5)",
+        "answers CKR_NO_EVENT (with CKF_DONT_BLOCK)",
+        "test_bad_input.py::test_wait_for_slot_event_null_slot",
+    ),
+    Quirk(
+        "argument-error-keeps-operation",
+        "a call that returns an error other than CKR_BUFFER_TOO_SMALL ends the operation "
+        "(5.2), CKR_ARGUMENTS_BAD included",
+        "C_Encrypt/C_Sign/C_DigestFinal with a NULL length pointer and C_*Update or "
+        "C_Verify/C_VerifyFinal with a NULL buffer and a nonzero length return "
+        "CKR_ARGUMENTS_BAD and leave the operation active",
+        "test_bad_input.py::test_error_ends_operation",
+    ),
+    Quirk(
+        "date-not-validated",
+        "a CK_DATE is eight digits YYYYMMDD; another value is CKR_ATTRIBUTE_VALUE_INVALID "
+        "(3.0 3.x CK_DATE, 4.7 CKA_START_DATE/CKA_END_DATE)",
+        "accepts CKA_END_DATE \"2026ab01\"",
+        "test_bad_input.py::test_malformed_template[*-date-not-digits]",
+    ),
+    Quirk(
+        "huge-count-read",
+        "a template count that does not fit (2^40) is refused before the array is read "
+        "(issue 2 point 8; CKR_ARGUMENTS_BAD)",
+        "reads ulCount attributes from the caller's array (a crash); the case is not run",
+        "test_bad_input.py::test_count_that_does_not_fit",
+    ),
+    Quirk(
+        "huge-length-exits",
+        "a length no buffer can have (2^63) is refused unread: CKR_PIN_INCORRECT for "
+        "C_Login and C_SetPIN's old PIN (5.6, 5.5), CKR_WRAPPED_KEY_LEN_RANGE for "
+        "C_UnwrapKey (5.18)",
+        "the process exits (status 5: an allocation of that size fails) inside C_Login, "
+        "C_SetPIN and C_UnwrapKey; the cases are not run",
+        "test_bad_input.py::test_login_pin_too_long, test_set_pin_old_pin_too_long, "
+        "test_unwrap_huge_length",
+    ),
+    Quirk(
+        "gcm-param-pointers-unchecked",
+        "a CK_GCM_PARAMS whose pIv or pAAD is NULL with a nonzero length, or whose ulIvLen "
+        "is 2^40, is CKR_MECHANISM_PARAM_INVALID (5.8)",
+        "C_EncryptInit dereferences the NULL pointer (SIGSEGV) or exits (status 5) on the "
+        "huge IV length; the cases are not run",
+        "test_bad_input.py::test_bad_mechanism_parameter[*-gcm-iv-null/huge, gcm-aad-null]",
+    ),
+    Quirk(
+        "gcm-length-unchecked",
+        "GCM plaintext longer than 2^39 - 256 bits (SP 800-38D 5.2.1.1) is "
+        "CKR_DATA_LEN_RANGE (5.8)",
+        "a length query for 2^63 bytes answers CKR_OK with 2^63 + 16",
+        "test_bad_input.py::test_huge_length[*-gcm-encrypt, gcm-update]",
+    ),
+    Quirk(
+        "cbc-pad-length-wraps",
+        "a CBC-PAD length query for 2^64 - 1 bytes is CKR_DATA_LEN_RANGE (the output "
+        "length does not fit a CK_ULONG; 5.8)",
+        "answers CKR_OK with an output length of 0 (the padded length wrapped round)",
+        "test_bad_input.py::test_huge_length[*-cbc-pad-max]",
+    ),
+)
+
+
 QUIRKS: dict[str, dict[str, Quirk]] = {
     KEYSTEAD: {},
     SOFTHSM2: _table(
@@ -241,6 +326,7 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "(CKF_ENCRYPT|CKF_DECRYPT only)",
             "test_message_api.py::test_gcm_lists_message_flags",
         ),
+        *_BAD_INPUT,
         *_LEAKS,
     ),
 }

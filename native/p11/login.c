@@ -67,8 +67,8 @@ static CK_RV set_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULO
     pthread_mutex_lock(&tok->lock);
     if (!ks_p11_session_rw(s)) {
         rv = CKR_SESSION_READ_ONLY;
-    } else if (pOldPin == NULL) {
-        rv = CKR_PIN_INCORRECT;
+    } else if (pOldPin == NULL || ulOldLen > KS_MAX_PIN) {
+        rv = CKR_PIN_INCORRECT; /* 5.5: no PIN this long was ever set; never read */
     } else {
         rv = pin_shape(pNewPin, ulNewLen);
     }
@@ -119,6 +119,11 @@ static CK_RV login_locked(ks_token *tok, CK_USER_TYPE userType, CK_UTF8CHAR_PTR 
     }
     if (pPin == NULL) {
         return ulPinLen == 0 ? CKR_PIN_INCORRECT : CKR_ARGUMENTS_BAD;
+    }
+    if (ulPinLen > KS_MAX_PIN) {
+        /* 5.6 C_Login lists no CKR_PIN_LEN_RANGE: no PIN this long was ever set, so it is
+         * incorrect; it is not read (a length of 2^63 cannot be) nor counted as an attempt. */
+        return CKR_PIN_INCORRECT;
     }
     uint8_t *key = ks_secure_alloc(KS_TOKEN_KEY_LEN);
     if (key == NULL) {
