@@ -26,6 +26,7 @@ from .blocks import aes_check_value
 A = Attribute
 M = Mechanism
 CKM_AES_KEY_WRAP = int(Mechanism.AES_KEY_WRAP)
+CKA_KS_VALUE_KNOWN = 0x80000000 | 0x004B5300 | 0x0009  # keystead.h (vendor, read-only)
 
 
 class Refused(Exception):
@@ -128,10 +129,10 @@ class Actor:
         return h
 
     def create(self, value: bytes, step: str = "C_CreateObject", key_type: int = KeyType.AES,
-               **kw: Any) -> int:
-        """A key imported by value: the attacker knows it."""
+               extra: dict[int, Any] | None = None, **kw: Any) -> int:
+        """A key imported by value: the attacker knows it. ``extra``: attributes by number."""
         t = {A.CLASS: ObjectClass.SECRET_KEY, A.KEY_TYPE: key_type, A.VALUE: value,
-             A.TOKEN: False, **_attrs(kw)}
+             A.TOKEN: False, **_attrs(kw), **(extra or {})}
         h = self.call(step, self.raw.create_object, self.h, t)
         if kw.get("TOKEN"):
             self.token_objects.append(kw["LABEL"])
@@ -205,8 +206,9 @@ class Actor:
     def set(self, key: int, step: str = "C_SetAttributeValue", **kw: Any) -> None:
         self.call(step, self.raw.set_attributes, self.h, key, _attrs(kw))
 
-    def copy(self, key: int, step: str = "C_CopyObject", **kw: Any) -> int:
-        return self.call(step, self.raw.copy_object, self.h, key, _attrs(kw))
+    def copy(self, key: int, step: str = "C_CopyObject", extra: dict[int, Any] | None = None,
+             **kw: Any) -> int:
+        return self.call(step, self.raw.copy_object, self.h, key, {**_attrs(kw), **(extra or {})})
 
     # -- block oracles ---------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pkcs11 import KeyType
 
-from .actor import CKM_AES_KEY_WRAP, A, Actor, M, Refused, Target, random_key
+from .actor import CKA_KS_VALUE_KNOWN, CKM_AES_KEY_WRAP, A, Actor, M, Refused, Target, random_key
 from .blocks import generic_check_value, kw_unwrap, kw_unwrap_with, kw_wrap, kw_wrap_with, xor
 
 KW = CKM_AES_KEY_WRAP
@@ -203,11 +203,71 @@ def reimport_conflicting_roles(a: Actor) -> Result:
 
 
 def known_wrapping_key(a: Actor) -> Result:
-    """Import a wrapping key whose value the attacker chose, wrap the target under it."""
+    """Import a wrapping key whose value the attacker chose (or a copy of it), wrap the target
+    under it."""
     t = a.target()
     k = random_key()
     kk = a.create(k, step="C_CreateObject of a known wrapping key", WRAP=True, UNWRAP=True)
-    return _wrap_under_known(a, t, kk, k, "imported KEK")
+
+    def copied() -> Result:
+        c = a.copy(kk, step="C_CopyObject of the known key")
+        return _wrap_under_known(a, t, c, k, "copy of an imported KEK")
+
+    return routes(("imported", lambda: _wrap_under_known(a, t, kk, k, "imported KEK")),
+                  ("copied", copied))
+
+
+def forge_generated_kek(a: Actor) -> Result:
+    """Import a key of known value claiming the attributes of a generated one (CKA_LOCAL,
+    CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, keystead's CKA_KS_VALUE_KNOWN false), at
+    creation or on a copy, and wrap the target under it."""
+    t = a.target()
+    k = random_key()
+    claims: dict[int, object] = {A.LOCAL: True, A.ALWAYS_SENSITIVE: True,
+                                 A.NEVER_EXTRACTABLE: True, A.KEY_GEN_MECHANISM: M.AES_KEY_GEN}
+    if a.kind == "keystead":
+        claims[CKA_KS_VALUE_KNOWN] = False
+
+    def each(name: str, make: Callable[[dict[int, object]], int]) -> Callable[[], Result]:
+        def go() -> Result:
+            tries: list[str] = []
+            for attr, value in claims.items():
+                try:
+                    kk = make({attr: value})
+                except Refused as exc:
+                    tries.append(str(exc))
+                    continue
+                return _wrap_under_known(a, t, kk, k, f"{name} claiming {attr:#x}")
+            raise Refused("; ".join(tries), 0)
+        return go
+
+    def created(extra: dict[int, object]) -> int:
+        return a.create(k, step=f"C_CreateObject({extra})", extra=extra, WRAP=True,
+                        SENSITIVE=True)
+
+    def copied(extra: dict[int, object]) -> int:
+        kk = a.create(k, WRAP=True, SENSITIVE=True)
+        return a.copy(kk, step=f"C_CopyObject({extra})", extra=extra)
+
+    return routes(("create", each("created", created)), ("copy", each("copied", copied)))
+
+
+def overwrite_kek_value(a: Actor) -> Result:
+    """Give a key generated in the token (value unknown, so trusted to wrap) a value the
+    attacker chose: by C_SetAttributeValue or on a copy."""
+    t = a.target()
+    k = random_key()
+    g = a.generate(WRAP=True, UNWRAP=False, ENCRYPT=False, DECRYPT=False, SENSITIVE=True)
+
+    def by_set() -> Result:
+        a.set(g, step="C_SetAttributeValue(CKA_VALUE)", VALUE=k)
+        return _wrap_under_known(a, t, g, k, "value overwritten")
+
+    def by_copy() -> Result:
+        c = a.copy(g, step="C_CopyObject(CKA_VALUE)", VALUE=k)
+        return _wrap_under_known(a, t, c, k, "copy with a new value")
+
+    return routes(("set", by_set), ("copy", by_copy))
 
 
 def trojan_wrapped_key(a: Actor) -> Result:
@@ -479,6 +539,10 @@ ATTACKS: list[Attack] = [
     Attack("known-wrapping-key", "Clulow 2003 (trojan key); Bortolozzo 2010 (imported KEK)",
            known_wrapping_key),
     Attack("trojan-wrapped-key", "Clulow 2003 (trojan wrapped key)", trojan_wrapped_key),
+    Attack("forge-generated-kek", "Bortolozzo 2010 (attribute forging on import, CKA_LOCAL)",
+           forge_generated_kek),
+    Attack("overwrite-kek-value", "PKCS#11 4.10 (CKA_VALUE not modifiable) on a trusted KEK",
+           overwrite_kek_value),
     Attack("weak-wrapping-key", "Clulow 2003 (wrapping with a weaker key)", weak_wrapping_key),
     Attack("key-binding", "Clulow 2003 (key binding: halves of a wrapped key)", key_binding),
     Attack("truncated-unwrap", "Clulow 2003 key binding, to single bytes", truncated_unwrap),
