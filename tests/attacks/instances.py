@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keystead
+from keystead.softhsm_bridge.config import TokenEnv
 from keystead.softhsm_bridge.modules import KEYSTEAD, ModuleInfo
 from keystead.softhsm_bridge.provision import Token
 from keystead.softhsm_bridge.raw import RawModule
@@ -38,6 +39,7 @@ class Instance:
     raw: RawModule
     token: Token
     peer: Token
+    env: TokenEnv | None = None  # the configuration it was loaded with (keystead)
 
     def actor(self) -> Actor:
         """The attacker: the user of the main token, and of the peer token too."""
@@ -57,7 +59,7 @@ def keystead_instance(base: Path, policy: str, copy: bool = True) -> Instance:
     info = ModuleInfo(f"keystead-{policy}", str(so), KEYSTEAD)
     before = os.environ.get(CONF_ENV)
     try:
-        provisioning.prepare(info, base / "tokens", wrap_policy=policy)
+        _, env = provisioning.prepare(info, base / "tokens", wrap_policy=policy)
         raw = provisioning.load(info)
         token = provisioning.provision(info, None, label=f"{policy}-main", so_pin=SO_PIN,
                                        user_pin=USER_PIN)
@@ -68,4 +70,4 @@ def keystead_instance(base: Path, policy: str, copy: bool = True) -> Instance:
             os.environ.pop(CONF_ENV, None)
         else:
             os.environ[CONF_ENV] = before
-    return Instance(info.name, KEYSTEAD, info, raw, token, peer)
+    return Instance(info.name, KEYSTEAD, info, raw, token, peer, env)
