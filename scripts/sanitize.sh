@@ -81,9 +81,12 @@ for s in "${STEPS[@]}"; do
         rm -rf "$OUT/site"
         KEYSTEAD_SANITIZE=1 "$PY" -m pip install -q --no-build-isolation --no-deps \
             --target "$OUT/site" . >/dev/null
-        # test_mem_ct's ctgrind test runs valgrind, which cannot host an ASan process.
+        # Deselected: the ctgrind tests run valgrind, which cannot host an ASan process; and
+        # the test_pack_* tests, which leave ks_attrs_pack's malloc'd buffer to the process on
+        # purpose (the cdef exposes no free()): LSan rightly reports those as the tests' leaks.
+        # fuzz_attrs covers ks_attrs_pack with every buffer freed.
         PYTHONPATH="$OUT/site" run_sanitized -q -p no:cacheprovider tests/native \
-            --deselect tests/native/test_mem_ct.py::test_no_secret_dependent_branch_or_index
+            -k "not test_no_secret_dependent_branch_or_index and not test_pack_"
         check_reports
         ;;
     valgrind)

@@ -27,21 +27,28 @@ typedef struct world {
     CK_OBJECT_HANDLE objects[6];
 } world;
 
+static char g_conf_path[] = "/tmp/keystead-fuzz-XXXXXX";
+
+static void remove_conf(void)
+{
+    unlink(g_conf_path);
+}
+
 static void setup_conf(void)
 {
     static int done;
     if (done) {
         return;
     }
-    char path[] = "/tmp/keystead-fuzz-XXXXXX";
-    int fd = mkstemp(path);
-    static const char conf[] = "token_dir = :memory:\npin_kdf = pbkdf2\npin_kdf_cost = fast\n"
+    int fd = mkstemp(g_conf_path);
+    static const char conf[] = "token_dir = :memory:\npin_kdf = scrypt\npin_kdf_cost = fast\n"
                                "log_level = off\n";
     if (fd < 0 || write(fd, conf, sizeof(conf) - 1) != (ssize_t)(sizeof(conf) - 1)) {
         abort();
     }
     close(fd);
-    setenv("KEYSTEAD_CONF", path, 1);
+    atexit(remove_conf);
+    setenv("KEYSTEAD_CONF", g_conf_path, 1);
     done = 1;
 }
 
