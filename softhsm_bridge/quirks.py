@@ -70,6 +70,8 @@ _LEAKS = (
           "C_SetAttributeValue"),
     _leak("copy-change-role", "lets C_CopyObject turn a wrap-only key into a decrypt-only copy"),
     _leak("wrap-under-itself", "wraps a key under itself; the key then decrypts the blob"),
+    _leak("sensitive-later", "wraps a sensitive key under a key generated non-sensitive, read, "
+          "then made sensitive"),
     _leak("role-split-across-tokens", "a wrapping key carried to a second token under a "
           "shared KEK unwraps there as a decryption key"),
 )

@@ -369,6 +369,41 @@ def set_clear_sensitive(a: Actor) -> Result:
     return Learned(a.read_value(t.handle), t, "sensitivity cleared")
 
 
+def read_unextractable(a: Actor) -> Result:
+    """Read CKA_VALUE of a key that is not sensitive but not extractable (Tookan's a4)."""
+    t = a.target(SENSITIVE=False, EXTRACTABLE=False)
+    return Learned(a.read_value(t.handle), t, "C_GetAttributeValue")
+
+
+def make_extractable(a: Actor) -> Result:
+    """Make a non-extractable sensitive key extractable (C_SetAttributeValue, C_CopyObject)
+    and wrap it under a key the attacker imported."""
+    t = a.target(EXTRACTABLE=False)
+    k = random_key()
+    kk = a.create(k, step="C_CreateObject of a known wrapping key", WRAP=True)
+
+    def by_set() -> Result:
+        a.set(t.handle, step="C_SetAttributeValue(EXTRACTABLE=true)", EXTRACTABLE=True)
+        return _wrap_under_known(a, t, kk, k, "made extractable")
+
+    def by_copy() -> Result:
+        c = a.copy(t.handle, step="C_CopyObject(EXTRACTABLE=true)", EXTRACTABLE=True)
+        return _wrap_under_known(a, Target(c, t.check_value), kk, k, "extractable copy")
+
+    return routes(("set", by_set), ("copy", by_copy))
+
+
+def sensitive_later(a: Actor) -> Result:
+    """Generate a key non-sensitive, read its value, make it sensitive (so it looks like a
+    generated secret), wrap the target under it."""
+    t = a.target()
+    g = a.generate(WRAP=True, UNWRAP=False, ENCRYPT=False, DECRYPT=False, SENSITIVE=False,
+                   EXTRACTABLE=True)
+    k = a.read_value(g, step="C_GetAttributeValue of the non-sensitive key")
+    a.set(g, step="C_SetAttributeValue(SENSITIVE=true)", SENSITIVE=True)
+    return _wrap_under_known(a, t, g, k, "made sensitive after reading")
+
+
 def set_flip_role(a: Actor) -> Result:
     """Wrap the target under a key that may only wrap, then switch that key to decrypt."""
     t = a.target()
@@ -550,6 +585,12 @@ ATTACKS: list[Attack] = [
            keystream_reuse),
     Attack("read-sensitive", "Bortolozzo 2010 (Tookan a3: sensitive key readable)",
            read_sensitive),
+    Attack("read-unextractable", "Bortolozzo 2010 (Tookan a4: unextractable key readable)",
+           read_unextractable),
+    Attack("make-extractable", "PKCS#11 4.10 (CKA_EXTRACTABLE only to false): set or copy",
+           make_extractable),
+    Attack("sensitive-later", "Bortolozzo 2010 (CKA_ALWAYS_SENSITIVE: a known key made "
+           "sensitive)", sensitive_later),
     Attack("set-clear-sensitive", "Bortolozzo 2010 (Tookan a5: sensitive made non-sensitive)",
            set_clear_sensitive),
     Attack("set-flip-role", "Bortolozzo 2010 (C_SetAttributeValue after use)", set_flip_role),
