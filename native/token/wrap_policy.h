@@ -34,6 +34,11 @@
  *     CKR_TEMPLATE_INCONSISTENT, never a truncation (a generic secret of 1, 2, ... bytes of a
  *     sensitive key, each new byte found from the short key's check value in 256 tries).
  *
+ * Limits, by design: a wrapping key cannot be moved to another token (rule 2), and a key
+ * cannot both wrap and encrypt. The registry answers "has this value a role?" for values a
+ * caller can import, i.e. it confirms a guessed value: no help against full-entropy keys.
+ * Roles stay recorded after their keys are destroyed (a fingerprint, not the value).
+ *
  * The `compat` profile (wrap_policy = compat) keeps only the rules of PKCS#11 itself, like
  * SoftHSMv2. */
 #ifndef KS_TOKEN_WRAP_POLICY_H
