@@ -7,4 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 ruff check .
-exec python -m pytest -q -p no:cacheprovider "$@"
+python -m pytest -q -p no:cacheprovider "$@"
+# Second step, in CI or when asked: the suites under ASan+UBSan, valgrind, the fuzz smoke run.
+if [[ $# -eq 0 && ("${CI:-}" == true || "${KEYSTEAD_SLOW:-}" == 1) ]]; then
+    bash scripts/sanitize.sh
+fi
