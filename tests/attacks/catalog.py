@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
 from pkcs11 import KeyType
 
 from .actor import CKA_KS_VALUE_KNOWN, CKM_AES_KEY_WRAP, A, Actor, M, Refused, Target, random_key
@@ -128,7 +129,11 @@ def _wrap_under_known(a: Actor, t: Target, kek: int, kek_value: bytes, how: str)
         unpad = padding.PKCS7(128).unpadder()
         return Learned(unpad.update(padded) + unpad.finalize(), t, f"{how}, CBC-PAD wrap")
 
-    return routes(("kw", kw), ("cbc-pad", cbc_pad))
+    def kwp() -> Result:
+        blob = a.wrap(a.kwp(), kek, t.handle, step=f"{how}: C_WrapKey(KWP) under the known key")
+        return Learned(aes_key_unwrap_with_padding(kek_value, blob), t, f"{how}, KWP wrap")
+
+    return routes(("kw", kw), ("kwp", kwp), ("cbc-pad", cbc_pad))
 
 
 def encrypt_unwrap(a: Actor) -> Result:
