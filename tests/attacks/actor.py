@@ -32,8 +32,8 @@ CKA_KS_VALUE_KNOWN = 0x80000000 | 0x004B5300 | 0x0009  # keystead.h (vendor, rea
 class Refused(Exception):
     """The token refused a step of an attack."""
 
-    def __init__(self, step: str, rv: int) -> None:
-        super().__init__(f"{step}: {rv_name(rv)}")
+    def __init__(self, step: str, rv: int | None = None) -> None:
+        super().__init__(step if rv is None else f"{step}: {rv_name(rv)}")
         self.step = step
         self.rv = rv
 

@@ -76,7 +76,7 @@ def routes(*tries: tuple[str, Callable[[], Result]]) -> Result:
         last = result
     if last is not None:
         return last
-    raise Refused("; ".join(refusals), 0)
+    raise Refused("; ".join(refusals))
 
 
 def run(attack: Attack, actor: Actor) -> Outcome:
@@ -243,7 +243,7 @@ def forge_generated_kek(a: Actor) -> Result:
                     tries.append(str(exc))
                     continue
                 return _wrap_under_known(a, t, kk, k, f"{name} claiming {attr:#x}")
-            raise Refused("; ".join(tries), 0)
+            raise Refused("; ".join(tries))
         return go
 
     def created(extra: dict[int, object]) -> int:
@@ -473,7 +473,7 @@ def wrap_with_trusted_bypass(a: Actor) -> Result:
 
     def reimported() -> Result:
         if kt is None:
-            raise Refused("no trusted KEK (the SO could not set CKA_TRUSTED)", 0)
+            raise Refused("no trusted KEK (the SO could not set CKA_TRUSTED)")
         blob = a.wrap(KW, kt, t.handle, step="C_WrapKey(KW) under the trusted KEK")
         c = a.unwrap(KW, kt, blob, step="C_UnwrapKey(WRAP_WITH_TRUSTED=false)",
                      WRAP_WITH_TRUSTED=False, SENSITIVE=True, EXTRACTABLE=True)
