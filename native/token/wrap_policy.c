@@ -36,6 +36,15 @@ static int key_wrap_mechanism(CK_MECHANISM_TYPE mech)
            mech == CKM_AES_KEY_WRAP_PAD;
 }
 
+CK_FLAGS ks_wrap_policy_mech_flags(const ks_config *cfg, CK_MECHANISM_TYPE mech,
+                                   CK_FLAGS flags)
+{
+    if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT || key_wrap_mechanism(mech)) {
+        return flags;
+    }
+    return flags & ~(CK_FLAGS)(CKF_WRAP | CKF_UNWRAP);
+}
+
 CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                 const ks_attrs *kek, const ks_attrs *key)
 {

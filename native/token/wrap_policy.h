@@ -69,6 +69,12 @@ CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                   const ks_attrs *kek, ks_attrs *new_key, size_t value_len,
                                   const CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
+/* ks_wrap_policy_mech_flags: the CK_MECHANISM_INFO flags of mech under cfg's profile (rule 6:
+ * in strict, CKF_WRAP and CKF_UNWRAP only on the key-wrap mechanisms), for
+ * C_GetMechanismInfo. */
+CK_FLAGS ks_wrap_policy_mech_flags(const ks_config *cfg, CK_MECHANISM_TYPE mech,
+                                   CK_FLAGS flags);
+
 /* ks_wrap_policy_use fixes or checks the role of a key's value for one use (strict profile).
  * CKR_KEY_FUNCTION_NOT_PERMITTED when the value already has the other role. Called with
  * tok->lock held; needs the token key (logged in), as any use of a key's value does. */
