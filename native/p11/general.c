@@ -1,5 +1,6 @@
 /* general.c - general-purpose functions (PKCS#11 3.0 5.4), random numbers (5.15) and the
  * legacy parallel functions (5.16). */
+#include <stdint.h>
 #include <string.h>
 
 #include "crypto/rand.h"
@@ -108,7 +109,8 @@ KS_EXPORT CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_U
 
 static CK_RV generate_random(CK_SESSION_HANDLE hSession, CK_BYTE_PTR out, CK_ULONG len)
 {
-    if (out == NULL && len != 0) {
+    /* No buffer is longer than PTRDIFF_MAX bytes: such a length is refused unwritten. */
+    if ((out == NULL && len != 0) || len > (CK_ULONG)PTRDIFF_MAX) {
         return CKR_ARGUMENTS_BAD;
     }
     ks_session *s = NULL;

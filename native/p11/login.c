@@ -89,19 +89,20 @@ KS_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin,
                        set_pin(hSession, pOldPin, ulOldLen, pNewPin, ulNewLen));
 }
 
-/* Is any read-only session open on tok? (C_Login as SO is refused then.) */
-static int ro_session_exists(ks_token *tok)
+/* Is any read-only session open on tok? (C_Login as SO is refused then: 5.6.) Every session
+ * of the table is looked at, however many there are. */
+static int ro_session_exists(const ks_token *tok)
 {
-    ks_session *list[256];
-    CK_RV rv = ks_module_lock();
-    if (rv != CKR_OK) {
+    if (ks_module_lock() != CKR_OK) {
         return 0;
     }
-    size_t n = ks_module_sessions_of(tok, list, 256);
     int found = 0;
-    for (size_t i = 0; i < n && i < 256; i++) {
-        if (!(list[i]->flags & CKF_RW_SESSION)) {
-            found = 1;
+    for (size_t b = 0; b < KS_SESSION_BUCKETS && !found; b++) {
+        for (const ks_session *x = ks_mod.sessions[b]; x != NULL; x = x->next) {
+            if (x->token == tok && !(x->flags & CKF_RW_SESSION)) {
+                found = 1;
+                break;
+            }
         }
     }
     ks_module_unlock();

@@ -17,6 +17,9 @@
 #include "token/policy.h"
 #include "token/wrap_policy.h"
 
+/* No C object is larger than PTRDIFF_MAX bytes: a longer length is refused unread. */
+#define KS_MAX_DATA_LEN ((CK_ULONG)PTRDIFF_MAX)
+
 void ks_msg_state_free(void *msg)
 {
     ks_msg_gcm_free(msg);
@@ -173,8 +176,10 @@ static CK_RV one_message(CK_SESSION_HANDLE h, ks_op_slot slot, void *param, CK_U
     if (ks_msg_gcm_active(m)) {
         rv = CKR_OPERATION_ACTIVE; /* not in the middle of a multi-part message */
     } else if (out_len == NULL || (in == NULL && in_len != 0) ||
-               (aad == NULL && aad_len != 0)) {
+               (aad == NULL && aad_len != 0) || aad_len > KS_MAX_DATA_LEN) {
         rv = CKR_ARGUMENTS_BAD;
+    } else if (in_len > KS_MAX_DATA_LEN) {
+        rv = decrypt ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
     } else {
         rv = ks_msg_gcm_params(param, param_len, decrypt, 1, &p, &kind);
     }
@@ -208,7 +213,7 @@ static CK_RV begin_message(CK_SESSION_HANDLE h, ks_op_slot slot, void *param,
     ks_msg_iv_kind kind = KS_MSG_IV_CALLER;
     if (ks_msg_gcm_active(m)) {
         rv = CKR_OPERATION_ACTIVE;
-    } else if (aad == NULL && aad_len != 0) {
+    } else if ((aad == NULL && aad_len != 0) || aad_len > KS_MAX_DATA_LEN) {
         rv = CKR_ARGUMENTS_BAD;
     } else {
         /* The tag comes with the last part (mechanisms 2.12): pTag may be NULL here. */
@@ -244,6 +249,8 @@ static CK_RV next_part(CK_SESSION_HANDLE h, ks_op_slot slot, void *param, CK_ULO
     ks_msg_iv_kind kind = KS_MSG_IV_CALLER;
     if ((flags & ~CKF_END_OF_MESSAGE) != 0 || out_len == NULL || (in == NULL && in_len != 0)) {
         rv = CKR_ARGUMENTS_BAD;
+    } else if (in_len > KS_MAX_DATA_LEN) {
+        rv = decrypt ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
     } else if (last) {
         /* The last part carries the tag: written to pTag (encrypt) or read from it. */
         rv = ks_msg_gcm_params(param, param_len, decrypt, 1, &p, &kind);

@@ -2,6 +2,8 @@
  * supported: no mechanism here recovers data from a signature. */
 #include "p11/opcalls.h"
 
+#include <stdint.h>
+
 KS_EXPORT CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                            CK_OBJECT_HANDLE hKey)
 {
@@ -48,6 +50,10 @@ static CK_RV verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDa
     }
     if ((pData == NULL && ulDataLen != 0) || (pSignature == NULL && ulSignatureLen != 0)) {
         rv = CKR_ARGUMENTS_BAD;
+    } else if (ulDataLen > (CK_ULONG)PTRDIFF_MAX) {
+        rv = CKR_DATA_LEN_RANGE; /* no buffer is that long: refused unread (as opcalls.c) */
+    } else if (ulSignatureLen > (CK_ULONG)PTRDIFF_MAX) {
+        rv = CKR_SIGNATURE_LEN_RANGE;
     } else if (final) {
         rv = ks_op_verify_final(op, pSignature, ulSignatureLen);
     } else if (ks_op_started(op)) {

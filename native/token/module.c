@@ -10,6 +10,26 @@
 
 ks_module ks_mod = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* fork() copies the module lock as it is; if another thread held it, the child's
+ * C_Initialize would wait forever. The lock is taken around fork so the child starts with it
+ * free (PKCS#11 3.0 5.4 / 2.40 6.7.7: the child calls C_Initialize before using Cryptoki). */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&ks_mod.lock);
+}
+
+static void fork_done(void)
+{
+    pthread_mutex_unlock(&ks_mod.lock);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
 /* PKCS#11 3.0 5.4 C_Initialize: the application may give its own mutex callbacks; we accept
  * them only together with CKF_OS_LOCKING_OK (we always use pthreads) or when all four are
  * NULL. Supplying some but not all is CKR_ARGUMENTS_BAD; callbacks without OS locking
@@ -58,13 +78,19 @@ CK_RV ks_module_initialize(CK_VOID_PTR args)
             return rv;
         }
     }
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&ks_mod.lock);
     if (ks_mod.initialized && ks_mod.pid == getpid()) {
         pthread_mutex_unlock(&ks_mod.lock);
         return CKR_CRYPTOKI_ALREADY_INITIALIZED;
     }
     if (ks_mod.initialized) {
-        /* A forked child calling C_Initialize (PKCS#11 3.0 5.4 / 6.7.7): start afresh. */
+        /* A forked child calling C_Initialize (PKCS#11 3.0 5.4 / 6.7.7): start afresh. The
+         * key-use counts not yet written belong to the parent, which writes them itself;
+         * writing them here too would count each use twice in the audit trail. */
+        for (size_t i = 0; i < ks_mod.token_count; i++) {
+            ks_mod.tokens[i]->use_count = 0;
+        }
         ks_mod.initialized = 0;
         free_all();
     }
@@ -79,7 +105,11 @@ CK_RV ks_module_initialize(CK_VOID_PTR args)
     }
     rv = ks_log_open(&ks_mod.cfg);
     if (rv == CKR_OK) {
-        ks_mod.next_session = 1;
+        /* Handles keep counting across C_Finalize/C_Initialize: a handle kept from before
+         * never names a new session (5.6: a closed session's handle is invalid). */
+        if (ks_mod.next_session == 0) {
+            ks_mod.next_session = 1;
+        }
         ks_mod.pid = getpid();
         rv = ks_module_refresh_slots();
     }
