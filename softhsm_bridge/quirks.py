@@ -131,11 +131,12 @@ _BAD_INPUT = (
         "huge-length-exits",
         "a length no buffer can have (2^63) is refused unread: CKR_PIN_INCORRECT for "
         "C_Login and C_SetPIN's old PIN (5.6, 5.5), CKR_WRAPPED_KEY_LEN_RANGE for "
-        "C_UnwrapKey (5.18)",
-        "the process exits (status 5: an allocation of that size fails) inside C_Login, "
-        "C_SetPIN and C_UnwrapKey; the cases are not run",
+        "C_UnwrapKey (5.18), CKR_DATA_LEN_RANGE for C_DigestUpdate, C_SignUpdate, "
+        "C_VerifyUpdate and C_Verify (5.10-5.13), CKR_ARGUMENTS_BAD for C_GenerateRandom",
+        "the process exits (status 5: an allocation of that size fails) inside each of "
+        "these calls; the cases are not run",
         "test_bad_input.py::test_login_pin_too_long, test_set_pin_old_pin_too_long, "
-        "test_unwrap_huge_length",
+        "test_unwrap_huge_length, test_huge_input_length",
     ),
     Quirk(
         "gcm-param-pointers-unchecked",
@@ -149,8 +150,10 @@ _BAD_INPUT = (
         "gcm-length-unchecked",
         "GCM plaintext longer than 2^39 - 256 bits (SP 800-38D 5.2.1.1) is "
         "CKR_DATA_LEN_RANGE (5.8)",
-        "a length query for 2^63 bytes answers CKR_OK with 2^63 + 16",
-        "test_bad_input.py::test_huge_length[*-gcm-encrypt, gcm-update]",
+        "a length query for 2^63 bytes answers CKR_OK with 2^63 + 16; C_DecryptUpdate "
+        "of 2^63 bytes answers CKR_OK",
+        "test_bad_input.py::test_huge_length[*-gcm-encrypt, gcm-update], "
+        "test_huge_input_length[*-gcm-decrypt-update]",
     ),
     Quirk(
         "cbc-pad-length-wraps",
@@ -247,8 +250,11 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "no-kw-encrypt",
             "CKM_AES_KEY_WRAP also serves C_Encrypt/C_Decrypt (current mechanisms, AES key "
             "wrap: encrypt, decrypt, wrap, unwrap)",
-            "C_EncryptInit with CKM_AES_KEY_WRAP returns CKR_MECHANISM_INVALID",
-            "test_keys.py::test_aes_key_wrap_via_encrypt",
+            "C_EncryptInit with CKM_AES_KEY_WRAP returns CKR_MECHANISM_INVALID; so do "
+            "C_EncryptInit/C_DecryptInit with its RFC 5649 mechanism (0x210A)",
+            "test_keys.py::test_aes_key_wrap_via_encrypt, "
+            "test_vectors_p11.py::test_encrypt_decrypt_kw, "
+            "test_crosscheck_p11.py::test_kw_encrypt_lengths",
         ),
         Quirk(
             "unwrap-failure-general-error",
@@ -308,9 +314,10 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "hmac-min-key-size",
             "HMAC takes keys of any length (RFC 2104; RFC 4231 test cases 1-2 use 20- and "
             "4-byte keys); a token may only narrow this through ulMinKeySize",
-            "declares ulMinKeySize 32/48/64 bytes for SHA256/384/512_HMAC and refuses shorter "
-            "keys with CKR_KEY_SIZE_RANGE (a declared limitation, not a wrong code)",
-            "test_sign.py::test_hmac_rfc4231",
+            "declares ulMinKeySize 32/48/64 bytes for SHA256/384/512_HMAC (20 and 28 for "
+            "SHA_1/SHA224_HMAC) and refuses shorter keys with CKR_KEY_SIZE_RANGE (a declared "
+            "limitation, not a wrong code)",
+            "test_sign.py::test_hmac_rfc4231, test_vectors_p11.py::test_hmac",
         ),
         Quirk(
             "digest-param-ignored",
@@ -327,6 +334,25 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "symbol either); C_GetMechanismInfo(CKM_AES_GCM) flags are 0x300 "
             "(CKF_ENCRYPT|CKF_DECRYPT only)",
             "test_message_api.py::test_gcm_lists_message_flags",
+        ),
+        Quirk(
+            "cbc-pad-empty-decrypt-update",
+            "a zero-length C_DecryptUpdate is a valid call that outputs nothing: CKR_OK "
+            "with *pulPartLen 0 (5.9, 5.2)",
+            "with CKM_AES_CBC_PAD and no ciphertext buffered yet (a first, empty update) it "
+            "returns CKR_BUFFER_TOO_SMALL and sets *pulPartLen to 2^64 - 16 (the length it "
+            "needs went below zero); CBC, CTR, ECB and GCM and CBC_PAD encryption are fine",
+            "test_crosscheck_p11.py::test_cipher_empty_updates[softhsm2-cbc_pad-Decrypt]",
+        ),
+        Quirk(
+            "gcm-decrypt-update-overstates",
+            "a buffer large enough for the output gets the output and CKR_OK (5.2); "
+            "CKM_AES_GCM's C_DecryptUpdate releases no plaintext, so any buffer fits",
+            "C_DecryptUpdate outputs nothing yet demands a buffer as long as all the "
+            "ciphertext fed so far: after a 16-byte part, a 49-byte part with a 49-byte "
+            "buffer is CKR_BUFFER_TOO_SMALL asking for 65 (a length query answers 65 too, "
+            "so callers of the two-call form are not hurt)",
+            "test_crosscheck_p11.py::test_gcm_decrypt_update_takes_a_buffer_that_fits",
         ),
         *_BAD_INPUT,
         *_LEAKS,

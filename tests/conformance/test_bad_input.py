@@ -818,6 +818,73 @@ def test_huge_length(name: str, what: str, mech: int, fn: str, length: int, want
     assert_rv(rv, want)
 
 
+def _b(c: Ctx) -> Any:
+    return c.buf(32)
+
+
+# (id, operation, mechanism, function, arguments after the session, code, SoftHSMv2 quirk)
+HUGE_INPUTS = [
+    ("digest-update", "Digest", M.SHA256, "C_DigestUpdate", lambda c: (_b(c), HUGE),
+     "CKR_DATA_LEN_RANGE", "huge-length-exits"),
+    ("sign-update", "Sign", M.AES_CMAC, "C_SignUpdate", lambda c: (_b(c), HUGE),
+     "CKR_DATA_LEN_RANGE", "huge-length-exits"),
+    ("verify-update", "Verify", M.AES_CMAC, "C_VerifyUpdate", lambda c: (_b(c), HUGE),
+     "CKR_DATA_LEN_RANGE", "huge-length-exits"),
+    ("verify-data", "Verify", M.AES_CMAC, "C_Verify", lambda c: (_b(c), HUGE, _b(c), 16),
+     "CKR_DATA_LEN_RANGE", "huge-length-exits"),
+    ("verify-signature", "Verify", M.AES_CMAC, "C_Verify", lambda c: (_b(c), 16, _b(c), HUGE),
+     "CKR_SIGNATURE_LEN_RANGE", None),
+    ("verify-final-signature", "Verify", M.AES_CMAC, "C_VerifyFinal",
+     lambda c: (_b(c), HUGE), "CKR_SIGNATURE_LEN_RANGE", None),
+    ("gcm-decrypt-update", "Decrypt", M.AES_GCM, "C_DecryptUpdate",
+     lambda c: (_b(c), HUGE, c.ffi.NULL, c.ulong()), "CKR_ENCRYPTED_DATA_LEN_RANGE",
+     "gcm-length-unchecked"),
+    ("generate-random", None, None, "C_GenerateRandom", lambda c: (_b(c), HUGE),
+     "CKR_ARGUMENTS_BAD", "huge-length-exits"),
+]
+
+
+@pytest.mark.parametrize(("name", "what", "mech", "fn", "make", "want", "quirk"), HUGE_INPUTS,
+                         ids=[h[0] for h in HUGE_INPUTS])
+def test_huge_input_length(name: str, what: str | None, mech: int | None, fn: str, make: Any,
+                           want: str, quirk: str | None, c: Ctx, module: Any,
+                           xfail_quirk: Any) -> None:
+    """An input of 2^63 bytes to an update, a verification or C_GenerateRandom's output:
+    refused with the function's length code (5.8-5.13, 5.15) before a byte is touched; the
+    error ends the operation (5.2)."""
+    if quirk:
+        deviation(xfail_quirk, module, quirk)
+    if what is not None:
+        param = _gcm(c) if mech == M.AES_GCM else None
+        _init(c, what, mech, param, c.key)
+    assert_rv(call(c, fn, c.h, *make(c)), want)
+    if what is not None:
+        last = CONTINUATIONS[what][2]
+        assert_rv(call(c, last, *SHAPED[last](c, c.h)), "CKR_OPERATION_NOT_INITIALIZED")
+
+
+def test_message_huge_lengths(c: Ctx, module: Any, xfail_quirk: Any) -> None:
+    """5.13/5.14: a message or AAD of 2^63 bytes is refused unread; the process goes on."""
+    xfail_quirk(module, "no-v3-interface")
+    size = c.ffi.sizeof("CK_GCM_MESSAGE_PARAMS")
+    for init, one, want in (("C_MessageEncryptInit", "C_EncryptMessage", "CKR_DATA_LEN_RANGE"),
+                            ("C_MessageDecryptInit", "C_DecryptMessage",
+                             "CKR_ENCRYPTED_DATA_LEN_RANGE")):
+        assert_rv(call(c, init, *SHAPED[init](c, c.h)), CKR_OK)
+        p = SHAPED[one](c, c.h)[1]
+        assert_rv(call(c, one, c.h, p, size, c.ffi.NULL, 0, _b(c), HUGE, c.ffi.NULL,
+                       c.ulong()), want)
+        assert_rv(call(c, one, c.h, p, size, _b(c), HUGE, _b(c), 16, c.ffi.NULL, c.ulong()),
+                  "CKR_ARGUMENTS_BAD")
+        begin = one + "Begin"
+        assert_rv(call(c, begin, c.h, p, size, _b(c), HUGE), "CKR_ARGUMENTS_BAD")
+        assert_rv(call(c, begin, c.h, p, size, c.ffi.NULL, 0), CKR_OK)
+        assert_rv(call(c, one + "Next", c.h, p, size, _b(c), HUGE, c.ffi.NULL, c.ulong(), 0),
+                  want)
+        final = init.replace("Init", "Final")
+        assert_rv(call(c, final, c.h), CKR_OK)
+
+
 def test_unwrap_huge_length(c: Ctx, module: Any, xfail_quirk: Any) -> None:
     """5.18 C_UnwrapKey: a wrapped key of 2^63 bytes is CKR_WRAPPED_KEY_LEN_RANGE, unread."""
     deviation(xfail_quirk, module, "huge-length-exits")
