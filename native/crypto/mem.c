@@ -7,6 +7,7 @@
  * still wiped on free. */
 #include "crypto/mem.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +46,105 @@ typedef struct secure_hdr {
     size_t len;     /* bytes asked for */
     uint32_t magic;
     uint32_t kind;
-    uint8_t pad[40];
+    struct secure_hdr *prev, *next; /* every live block, for the wipe at process exit */
+    uint8_t pad[24];
 } secure_hdr;
+
+/* Live blocks, so that process exit wipes what an application never freed (no C_Finalize). */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static secure_hdr *live_head;
+
+static void live_add(secure_hdr *h)
+{
+    pthread_mutex_lock(&live_lock);
+    h->prev = NULL;
+    h->next = live_head;
+    if (live_head != NULL) {
+        live_head->prev = h;
+    }
+    live_head = h;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(secure_hdr *h)
+{
+    pthread_mutex_lock(&live_lock);
+    if (h->prev != NULL) {
+        h->prev->next = h->next;
+    } else {
+        live_head = h->next;
+    }
+    if (h->next != NULL) {
+        h->next->prev = h->prev;
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
+/* At exit (or unload) wipe every live secret; the blocks stay allocated, the lock stays held
+ * so that no later ks_secure_free in another thread touches the list. A thread still inside
+ * the module at exit may then see zeroed keys: PKCS#11 (5.4 C_Finalize) asks applications to
+ * finalize before they exit, which leaves nothing here. */
+__attribute__((destructor)) static void wipe_live_at_exit(void)
+{
+    pthread_mutex_lock(&live_lock);
+    for (secure_hdr *h = live_head; h != NULL; h = h->next) {
+        ks_wipe(h + 1, h->len);
+    }
+    live_head = NULL;
+    pthread_mutex_unlock(&live_lock);
+}
+
+/* ks_wipe_stack zeroes 16 KiB of the stack below the caller's frame (secret temporaries and
+ * register spills of calls that have returned) and the vector registers. */
+/* Vector registers keep round keys after the AES-NI/VAES kernels return; later code (the
+ * dynamic linker's lazy binding, signal delivery, context switches to a core dump) saves them
+ * to memory. Zero them: xmm0-15 (SSE), their upper halves (AVX), zmm16-31 (AVX-512). */
+__attribute__((target("avx"))) static void zero_avx(void)
+{
+    __asm__ __volatile__("vzeroall" ::: "memory");
+}
+
+__attribute__((target("avx512f"))) static void zero_avx512_high(void)
+{
+    __asm__ __volatile__(
+        "vpxord %%zmm16, %%zmm16, %%zmm16\n\tvpxord %%zmm17, %%zmm17, %%zmm17\n\t"
+        "vpxord %%zmm18, %%zmm18, %%zmm18\n\tvpxord %%zmm19, %%zmm19, %%zmm19\n\t"
+        "vpxord %%zmm20, %%zmm20, %%zmm20\n\tvpxord %%zmm21, %%zmm21, %%zmm21\n\t"
+        "vpxord %%zmm22, %%zmm22, %%zmm22\n\tvpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+        "vpxord %%zmm24, %%zmm24, %%zmm24\n\tvpxord %%zmm25, %%zmm25, %%zmm25\n\t"
+        "vpxord %%zmm26, %%zmm26, %%zmm26\n\tvpxord %%zmm27, %%zmm27, %%zmm27\n\t"
+        "vpxord %%zmm28, %%zmm28, %%zmm28\n\tvpxord %%zmm29, %%zmm29, %%zmm29\n\t"
+        "vpxord %%zmm30, %%zmm30, %%zmm30\n\tvpxord %%zmm31, %%zmm31, %%zmm31"
+        ::: "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24",
+            "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "memory");
+}
+
+static void zero_sse(void)
+{
+    __asm__ __volatile__(
+        "pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\tpxor %%xmm2, %%xmm2\n\t"
+        "pxor %%xmm3, %%xmm3\n\tpxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"
+        "pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\tpxor %%xmm8, %%xmm8\n\t"
+        "pxor %%xmm9, %%xmm9\n\tpxor %%xmm10, %%xmm10\n\tpxor %%xmm11, %%xmm11\n\t"
+        "pxor %%xmm12, %%xmm12\n\tpxor %%xmm13, %%xmm13\n\tpxor %%xmm14, %%xmm14\n\t"
+        "pxor %%xmm15, %%xmm15"
+        ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+            "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+}
+
+__attribute__((noinline)) void ks_wipe_stack(void)
+{
+    uint8_t area[16384];
+    ks_wipe(area, sizeof(area));
+    if (__builtin_cpu_supports("avx512f")) {
+        zero_avx512_high();
+    }
+    if (__builtin_cpu_supports("avx")) {
+        zero_avx();
+    } else {
+        zero_sse();
+    }
+}
 
 _Static_assert(sizeof(secure_hdr) == 64, "secure_hdr keeps 64-byte alignment");
 
@@ -63,6 +161,7 @@ static void *secure_alloc_heap(size_t len)
     h->len = len;
     h->magic = SECURE_MAGIC;
     h->kind = KIND_HEAP;
+    live_add(h);
     return h + 1;
 }
 
@@ -91,6 +190,7 @@ void *ks_secure_alloc(size_t len)
     h->len = len;
     h->magic = SECURE_MAGIC;
     h->kind = KIND_MAPPED;
+    live_add(h);
     return h + 1;
 }
 
@@ -103,6 +203,7 @@ void ks_secure_free(void *p, size_t len)
     if (h->magic != SECURE_MAGIC || len > h->len) {
         abort(); /* not ours, or a caller that lost track of the size: never free blindly */
     }
+    live_remove(h);
     size_t total = h->total;
     uint32_t kind = h->kind;
     ks_wipe(h, total);

@@ -27,4 +27,10 @@ void *ks_secure_alloc(size_t len);
  * not come from ks_secure_alloc, aborts the process rather than free blindly. */
 void ks_secure_free(void *p, size_t len);
 
+/* ks_wipe_stack zeroes 16 KiB of stack below the caller's frame, where calls that returned
+ * may have left secrets, and the vector registers, which keep AES round keys after the
+ * kernels return until some later code saves them to memory. Every block from ks_secure_alloc
+ * still live at process exit is also wiped then (a destructor in mem.c). */
+void ks_wipe_stack(void);
+
 #endif

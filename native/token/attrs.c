@@ -18,11 +18,32 @@ void ks_attrs_init(ks_attrs *set)
     set->cap = 0;
 }
 
+/* Key material lives in locked pages excluded from core dumps (crypto/mem.c): the value of
+ * a secret key (and of any object: CKA_VALUE) and the private parts of an RSA key. */
+static int is_secret(CK_ATTRIBUTE_TYPE type)
+{
+    return type == CKA_VALUE || (type >= CKA_PRIVATE_EXPONENT && type <= CKA_COEFFICIENT);
+}
+
+static uint8_t *alloc_value(CK_ATTRIBUTE_TYPE type, size_t len)
+{
+    return is_secret(type) ? ks_secure_alloc(len) : malloc(len);
+}
+
+static void release_value(CK_ATTRIBUTE_TYPE type, uint8_t *value, size_t len)
+{
+    if (is_secret(type)) {
+        ks_secure_free(value, len);
+    } else {
+        ks_wipe(value, len);
+        free(value);
+    }
+}
+
 static void free_value(ks_attr *a)
 {
     if (a->value != NULL) {
-        ks_wipe(a->value, a->len);
-        free(a->value);
+        release_value(a->type, a->value, a->len);
     }
     a->value = NULL;
     a->len = 0;
@@ -95,7 +116,7 @@ CK_RV ks_attrs_set(ks_attrs *set, CK_ATTRIBUTE_TYPE type, const void *value, CK_
     }
     uint8_t *copy = NULL;
     if (len > 0) {
-        copy = malloc(len);
+        copy = alloc_value(type, len);
         if (copy == NULL) {
             return CKR_HOST_MEMORY;
         }
@@ -110,8 +131,7 @@ CK_RV ks_attrs_set(ks_attrs *set, CK_ATTRIBUTE_TYPE type, const void *value, CK_
     }
     if (grow(set) != CKR_OK) {
         if (copy != NULL) {
-            ks_wipe(copy, len);
-            free(copy);
+            release_value(type, copy, len);
         }
         return CKR_HOST_MEMORY;
     }

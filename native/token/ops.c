@@ -153,18 +153,17 @@ CK_RV ks_op_new(ks_op **out, ks_op_kind kind, const CK_MECHANISM *mech, const ks
             return rv;
         }
     }
-    ks_op *op = NULL;
-    /* The GCM key asks for 64-byte alignment (its H table). */
-    if (posix_memalign((void **)&op, 64, sizeof(*op)) != 0) {
+    /* Locked, undumped and 64-byte aligned (the GCM key's H table): the op holds key copies. */
+    ks_op *op = ks_secure_alloc(sizeof(*op));
+    if (op == NULL) {
         return CKR_HOST_MEMORY;
     }
-    memset(op, 0, sizeof(*op));
     op->kind = kind;
     op->mech = mech->mechanism;
     CK_RV rv = family_init(op, route->fam, mech, key);
     if (rv != CKR_OK) {
-        ks_wipe(op, sizeof(*op));
-        free(op);
+        ks_secure_free(op, sizeof(*op));
+        ks_wipe_stack();
         return rv;
     }
     *out = op;
@@ -179,8 +178,8 @@ void ks_op_free(ks_op *op)
     if (op->fam != NULL && op->fam->clear != NULL) {
         op->fam->clear(op);
     }
-    ks_wipe(op, sizeof(*op));
-    free(op);
+    ks_secure_free(op, sizeof(*op));
+    ks_wipe_stack(); /* what the operation's calls left below us (AES-NI register spills) */
 }
 
 ks_op_kind ks_op_kind_of(const ks_op *op)
