@@ -67,6 +67,18 @@ def _text(row: sqlite3.Row) -> list[str]:
     ]
 
 
+_TEXT_FIELDS = ("time", "user", "event", "object", "detail")
+_INT_FIELDS = ("seq", "pid", "session", "mechanism", "rv", "count")
+
+
+def _well_formed(row: sqlite3.Row) -> bool:
+    """True when every field has the SQLite type the token writes (a damaged file may hold
+    any value of any type in any column: SQLite's column types do not enforce it)."""
+    return (all(isinstance(row[c], str) for c in _TEXT_FIELDS)
+            and all(isinstance(row[c], int) for c in _INT_FIELDS)
+            and isinstance(row["chain"], bytes) and isinstance(row["mac"], bytes))
+
+
 def records(db_path: str | Path) -> list[dict[str, object]]:
     """Every record of the trail, in sequence order, as dictionaries."""
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
@@ -98,6 +110,10 @@ def verify(db_path: str | Path, initial_key: bytes) -> AuditReport:
             report.problems.append(
                 f"record {seq}: expected sequence number {expected_seq} ({kind} records)")
             return report
+        if not _well_formed(row):
+            report.problems.append(f"record {seq}: a field holds a value of the wrong type "
+                                   "(edited)")
+            return report
         chain = hashlib.sha256(CHAIN_LABEL + chain + _encode(_text(row))).digest()
         if not hmac.compare_digest(chain, bytes(row["chain"])):
             report.problems.append(f"record {seq}: content does not match its chain value "
@@ -111,11 +127,13 @@ def verify(db_path: str | Path, initial_key: bytes) -> AuditReport:
         expected_seq += 1
     if state is None:
         report.problems.append("no audit state: the trail was never started or was removed")
+    elif not isinstance(state["next_seq"], int) or not isinstance(state["chain"], bytes):
+        report.problems.append("the audit state holds a value of the wrong type (edited)")
     elif state["next_seq"] != expected_seq:
         report.problems.append(
             f"the trail ends at record {expected_seq - 1} but the token sealed up to record "
             f"{state['next_seq'] - 1}: records were deleted from the end")
-    elif not hmac.compare_digest(bytes(state["chain"]), chain):
+    elif not hmac.compare_digest(state["chain"], chain):
         report.problems.append("the token's last chain value does not match the last record")
     return report
 
