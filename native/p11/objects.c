@@ -6,6 +6,7 @@
 
 #include "p11/guard.h"
 #include "token/policy.h"
+#include "token/wrap_policy.h"
 
 static CK_RV template_shape(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
@@ -50,6 +51,9 @@ static CK_RV create_object(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplat
     rv = ks_rules_new_object(&attrs, KS_ORIGIN_CREATE, pTemplate, ulCount, NULL, 0, &ctx, &why);
     if (rv == CKR_OK && ks_object_class_of(&attrs) == CKO_SECRET_KEY) {
         rv = ks_rules_finish_key(&attrs, KS_ORIGIN_CREATE, &why);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_wrap_policy_trust(tok, &attrs);
     }
     if (rv == CKR_OK) {
         rv = store_new(s, &attrs, phObject);
@@ -352,6 +356,9 @@ static CK_RV set_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
         state == KS_STATE_DESTROYED) {
         /* SP 800-57 7.3.4: a destroyed key keeps its metadata, never its value. */
         ks_attrs_remove(&next, CKA_VALUE);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_wrap_policy_trust(s->token, &next);
     }
     CK_ULONG before = KS_STATE_ACTIVE;
     ks_attrs_get_ulong(&obj->attrs, CKA_KS_LIFECYCLE_STATE, &before);

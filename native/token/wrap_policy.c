@@ -14,6 +14,18 @@ int ks_wrap_policy_value_known(const ks_attrs *key)
            ks_attrs_bool(key, CKA_ALWAYS_SENSITIVE, CK_FALSE) != CK_TRUE;
 }
 
+/* A key "guards a secret" when its value is not known outside the token, or when the SO made
+ * it trusted (a trusted key may wrap keys whose values are secret). Every strict rule exists
+ * to protect such values; around keys whose values are known and that guard nothing, the
+ * strict profile is as permissive as PKCS#11 itself, so known-answer tests with imported
+ * keys behave as on any token: under a known, untrusted key only known keys can be wrapped
+ * (rule 3), so nothing computed with it is secret. */
+static int guards_secret(const ks_attrs *key)
+{
+    return !ks_wrap_policy_value_known(key) ||
+           ks_attrs_bool(key, CKA_TRUSTED, CK_FALSE) == CK_TRUE;
+}
+
 static CK_ULONG value_len(const ks_attrs *key)
 {
     CK_ULONG len = 0;
@@ -51,12 +63,12 @@ CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
     if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT) {
         return CKR_OK;
     }
+    if (!guards_secret(kek)) {
+        /* Rule 3: a known wrapping key wraps only known keys, and then nothing is secret. */
+        return ks_wrap_policy_value_known(key) ? CKR_OK : CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
     if (!key_wrap_mechanism(mech)) {
         return CKR_MECHANISM_INVALID;
-    }
-    int trusted = ks_attrs_bool(kek, CKA_TRUSTED, CK_FALSE) == CK_TRUE;
-    if (!trusted && ks_wrap_policy_value_known(kek)) {
-        return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
     CK_ULONG kt = (CK_ULONG)-1;
     ks_attrs_get_ulong(key, CKA_KEY_TYPE, &kt);
@@ -89,9 +101,8 @@ CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                   const ks_attrs *kek, ks_attrs *new_key, size_t value_len,
                                   const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
-    (void)kek;
-    if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT) {
-        return CKR_OK;
+    if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT || !guards_secret(kek)) {
+        return CKR_OK; /* under a known, untrusted key every unwrapped value is known */
     }
     if (!key_wrap_mechanism(mech)) {
         return CKR_MECHANISM_INVALID;
@@ -206,12 +217,27 @@ CK_RV ks_wrap_policy_use(ks_token *tok, const ks_object *key, ks_role role)
     if (!strict(tok)) {
         return CKR_OK;
     }
+    /* A value that guards a secret gets its role fixed at first use; a known value that
+     * guards nothing only obeys a role something else fixed (an untrusted copy of a trusted
+     * key, say), and fixes none itself. */
+    int fixes = guards_secret(&key->attrs);
     ks_role fixed = KS_ROLE_NONE;
-    CK_RV rv = key_role(tok, key, role, &fixed);
-    if (rv == CKR_OK && fixed != role) {
+    CK_RV rv = key_role(tok, key, fixes ? role : KS_ROLE_NONE, &fixed);
+    if (rv == CKR_OK && fixed != role && (fixes || fixed != KS_ROLE_NONE)) {
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
     return rv;
+}
+
+CK_RV ks_wrap_policy_trust(ks_token *tok, const ks_attrs *key)
+{
+    if (!strict(tok) || ks_attrs_bool(key, CKA_TRUSTED, CK_FALSE) != CK_TRUE) {
+        return CKR_OK;
+    }
+    ks_object view;
+    memset(&view, 0, sizeof(view));
+    view.attrs = *key; /* a borrowed view: not freed */
+    return ks_wrap_policy_use(tok, &view, KS_ROLE_KEK);
 }
 
 static int same_value(const ks_object *a, const ks_object *b)
@@ -226,6 +252,11 @@ CK_RV ks_wrap_policy_wrap_roles(ks_token *tok, const ks_object *kek, const ks_ob
 {
     if (!strict(tok)) {
         return CKR_OK;
+    }
+    if (!guards_secret(&kek->attrs)) {
+        /* Only known keys under a known key (check_wrap): obey roles others fixed, fix none. */
+        CK_RV rv = ks_wrap_policy_use(tok, kek, KS_ROLE_KEK);
+        return rv == CKR_OK ? ks_wrap_policy_use(tok, key, KS_ROLE_DATA) : rv;
     }
     if (kek == key || same_value(kek, key)) {
         return CKR_KEY_NOT_WRAPPABLE; /* a key under itself: it would need both roles */

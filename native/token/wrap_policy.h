@@ -75,6 +75,12 @@ CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
 CK_FLAGS ks_wrap_policy_mech_flags(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                    CK_FLAGS flags);
 
+/* ks_wrap_policy_trust: an AES key that is (or becomes) CKA_TRUSTED gives its value the
+ * wrapping role for good, so that no copy of it, trusted or not, can ever be wrapped or used
+ * for data (strict profile). CKR_KEY_FUNCTION_NOT_PERMITTED when the value already has the
+ * data role. Called with tok->lock held, before the object is stored or changed. */
+CK_RV ks_wrap_policy_trust(ks_token *tok, const ks_attrs *key);
+
 /* ks_wrap_policy_use fixes or checks the role of a key's value for one use (strict profile).
  * CKR_KEY_FUNCTION_NOT_PERMITTED when the value already has the other role. Called with
  * tok->lock held; needs the token key (logged in), as any use of a key's value does. */
