@@ -1,5 +1,5 @@
 """Threads against C_CloseAllSessions (PKCS#11 3.0 5.6; issue 2: "safe for concurrent
-threads").
+threads"), and a forked child that initialises the module afresh.
 
 Six threads each work on their own session (GCM round trips, finds, objects created and
 destroyed, sessions closed and reopened) while a seventh calls C_CloseAllSessions on the same
@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from keystead.softhsm_bridge import quirks
+from keystead.softhsm_bridge.ck import CKU_USER, Mechanism
 
+from .support import aes_key
 from .test_bad_input import assert_store_intact
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,4 +60,50 @@ def test_close_all_sessions_under_running_threads(module: Any) -> None:
     assert codes.get("C_FindObjects CKR_OK", 0) > 0
     assert sum(out["closes"].values()) == out["closes"].get("CKR_OK", 0) > 0
     assert sum(v for k, v in codes.items() if "SESSION_HANDLE_INVALID" in k) > 0
+    assert_store_intact(module)
+
+
+def _child_work(module: Any) -> dict[str, Any]:
+    """In a forked child: C_Initialize, a session of its own, a GCM round trip, C_Finalize."""
+    r = module.raw
+    out: dict[str, Any] = {"init": r.call("C_Initialize", r.ffi.NULL)}
+    if out["init"] != 0:
+        return out
+    slot = next(s for s in r.slot_list() if r.token_info(s)["serial"] == module.token.serial)
+    h = r.open_session(slot, rw=True)
+    out["login"] = r.login(h, CKU_USER, module.token.user_pin)
+    k = r.create_object(h, aes_key(os.urandom(16)))
+    iv, msg = os.urandom(12), os.urandom(20)
+    ct = r.encrypt(h, Mechanism.AES_GCM, k, msg, r.gcm(iv))
+    out["round_trip"] = r.decrypt(h, Mechanism.AES_GCM, k, ct, r.gcm(iv)) == msg
+    out["finalize"] = r.call("C_Finalize", r.ffi.NULL)
+    return out
+
+
+def test_forked_child_initializes_afresh(module: Any, rsession: int, xfail_quirk: Any) -> None:
+    """A forked child is another application (PKCS#11 2.40 6.7.7, kept by 3.0): its own
+    C_Initialize succeeds and it works on its own sessions; its C_Finalize leaves the
+    parent's session and token as they were."""
+    xfail_quirk(module, "fork-child-already-initialized")
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(wfd, json.dumps(_child_work(module)).encode())
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            os.write(wfd, json.dumps({"error": repr(exc)}).encode())
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    deadline = time.monotonic() + 30
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            raise AssertionError("the forked child hung")
+        time.sleep(0.02)
+    with os.fdopen(rfd) as f:
+        child = json.loads(f.read() or "{}")
+    assert child == {"init": 0, "login": 0, "round_trip": True, "finalize": 0}, child
+    info = module.raw.session_info(rsession)  # the parent's session survived
+    assert info["slot"] == module.slot
     assert_store_intact(module)
