@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import cmac, hashes, keywrap, padding
 from cryptography.hazmat.primitives import hmac as c_hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from keystead.softhsm_bridge.ck import Mechanism
-from keystead.softhsm_bridge.errors import CKR_OK, rv_name
+from keystead.softhsm_bridge.errors import CKR_OK, rv_name, rv_value
 
 from . import gcm_ref
 from .p11_ops import DIGEST_MECH, HMAC_MECH, Ops, split
@@ -369,3 +369,55 @@ def test_gcm_every_iv_length(module, ops: Ops, rng: random.Random, size: int,
         param = ops.gcm(iv, aad)
         assert ops.must("Encrypt", Mechanism.AES_GCM, k, data, param) == want, f"IV of {n} bytes"
         assert ops.must("Decrypt", Mechanism.AES_GCM, k, want, param) == data, f"IV of {n} bytes"
+
+
+# -- forgeries: one flipped bit anywhere -----------------------------------------------------
+
+def _flip(rng: random.Random, blob: bytes) -> bytes:
+    i = rng.randrange(8 * len(blob))
+    return blob[:i // 8] + bytes([blob[i // 8] ^ (0x80 >> i % 8)]) + blob[i // 8 + 1:]
+
+
+@pytest.mark.parametrize("size", AES_SIZES, ids=lambda s: f"aes{8 * s}")
+def test_gcm_forgeries(module, ops: Ops, rng: random.Random, size: int, xfail_quirk) -> None:
+    # A tag that does not verify is CKR_ENCRYPTED_DATA_INVALID and releases nothing (5.9).
+    xfail_quirk(module, "gcm-bad-tag-general-error")
+    key = rng.randbytes(size)
+    k = ops.aes(key)
+    for n in SAMPLE:
+        iv, aad, data = rng.randbytes(12), rng.randbytes(n % 17), rng.randbytes(n)
+        bad = _flip(rng, _gcm(key, iv, aad, 16, data))
+        rv, out = ops.one("Decrypt", Mechanism.AES_GCM, k, bad, ops.gcm(iv, aad))
+        assert_rv(rv, "CKR_ENCRYPTED_DATA_INVALID")
+        assert out == b"", n
+
+
+@pytest.mark.parametrize("size", AES_SIZES, ids=lambda s: f"aes{8 * s}")
+@pytest.mark.parametrize("padded", [False, True], ids=["kw", "kwp"])
+def test_unwrap_forgeries(module, ops: Ops, rng: random.Random, padded: bool, size: int,
+                          xfail_quirk) -> None:
+    # A blob whose integrity check fails is CKR_WRAPPED_KEY_INVALID (5.18), no key made.
+    xfail_quirk(module, "unwrap-failure-general-error")
+    kek = rng.randbytes(size)
+    k = ops.aes(kek)
+    mech = ops.kwp if padded else Mechanism.AES_KEY_WRAP
+    # Keys up to 512 bytes: the length limit is test_wrap_key_lengths' business.
+    for n in (n for n in _kw_lengths(size, padded, full_size=0) if n <= 512):
+        bad = _flip(rng, _kw_oracle(kek, rng.randbytes(n), padded))
+        rv, new = ops.unwrap(mech, k, bad)
+        assert rv == rv_value("CKR_WRAPPED_KEY_INVALID"), f"{n}-byte key: {rv_name(rv)}"
+        assert new == 0
+
+
+def test_mac_forgeries(ops: Ops, rng: random.Random) -> None:
+    # A MAC that does not match is CKR_SIGNATURE_INVALID (5.13); a MAC of the wrong length
+    # is CKR_SIGNATURE_LEN_RANGE.
+    key = rng.randbytes(64)
+    a, g = ops.aes(key[:32]), ops.generic(key)
+    cases = [(Mechanism.AES_CMAC, a, lambda d: _cmac(key[:32], d))]
+    cases += [(HMAC_MECH[h], g, lambda d, h=h: _hmac(h, key, d)) for h in HASH]
+    for mech, k, mac in cases:
+        for n in SAMPLE:
+            data = rng.randbytes(n)
+            assert_rv(ops.verify(mech, k, data, _flip(rng, mac(data))), "CKR_SIGNATURE_INVALID")
+        assert_rv(ops.verify(mech, k, b"x", mac(b"x")[:-1]), "CKR_SIGNATURE_LEN_RANGE")

@@ -19,7 +19,7 @@ from keystead.softhsm_bridge.errors import CKR_OK
 
 from tests.vectors.loader import Vector, load
 
-from .p11_ops import DIGEST_MECH, HMAC_GENERAL_MECH, HMAC_MECH, Ops
+from .p11_ops import DIGEST_MECH, HMAC_GENERAL_MECH, HMAC_MECH, Ops, split
 from .support import assert_rv
 
 ECB, CBC, CTR, GCM = Mechanism.AES_ECB, Mechanism.AES_CBC, Mechanism.AES_CTR, Mechanism.AES_GCM
@@ -83,6 +83,9 @@ def test_sp800_38a(ops: Ops, vec: Vector) -> None:
         pt, ct = vec.hex("Plaintext"), vec.hex("Ciphertext")
         assert ops.must("Encrypt", mech, k, pt, param) == ct
         assert ops.must("Decrypt", mech, k, ct, param) == pt
+        for at in range(len(pt) + 1):  # and as two parts cut anywhere (5.8, 5.9)
+            assert ops.parts("Encrypt", mech, k, split(pt, at), param) == ct, at
+            assert ops.parts("Decrypt", mech, k, split(ct, at), param) == pt, at
 
 
 # -- GCM: the spec's test cases and CAVP ---------------------------------------------------
@@ -104,6 +107,9 @@ def test_gcm_pass(ops: Ops, vec: Vector) -> None:
         param = ops.gcm(iv, aad, 8 * len(tag))
         assert ops.must("Encrypt", GCM, k, pt, param) == ct + tag
         assert ops.must("Decrypt", GCM, k, ct + tag, param) == pt
+        for at in range(len(pt) + 1):
+            assert ops.parts("Encrypt", GCM, k, split(pt, at), param) == ct + tag, at
+            assert ops.parts("Decrypt", GCM, k, split(ct + tag, at), param) == pt, at
 
 
 @pytest.mark.parametrize("vec", gcm_vectors("FAIL"))
@@ -132,6 +138,9 @@ def test_cmac(ops: Ops, vec: Vector) -> None:
         assert_rv(ops.verify(CMAC, k, msg, mac), CKR_OK)
         bad = bytes([mac[0] ^ 1]) + mac[1:]
         assert_rv(ops.verify(CMAC, k, msg, bad), "CKR_SIGNATURE_INVALID")
+        for at in range(len(msg) + 1):
+            assert ops.parts("Sign", CMAC, k, split(msg, at)) == mac, at
+            assert_rv(ops.verify_parts(CMAC, k, split(msg, at), mac), CKR_OK)
 
 
 @pytest.mark.parametrize("vec", vectors("hmac_rfc4231.txt"))
@@ -149,8 +158,12 @@ def test_hmac(module, ops: Ops, vec: Vector, xfail_quirk) -> None:
     full = ops.must("Sign", HMAC_MECH[hash_name], k, msg)
     # RFC 4231 4.6 prints only the leftmost 128 bits of test case 5 (RFC 2104 5).
     assert full[:mac_len] == mac
+    for at in range(len(msg) + 1):
+        assert ops.parts("Sign", HMAC_MECH[hash_name], k, split(msg, at)) == full, at
     if mac_len == len(full):
         assert_rv(ops.verify(HMAC_MECH[hash_name], k, msg, mac), CKR_OK)
+        bad = mac[:-1] + bytes([mac[-1] ^ 0x80])
+        assert_rv(ops.verify(HMAC_MECH[hash_name], k, msg, bad), "CKR_SIGNATURE_INVALID")
         return
     general = HMAC_GENERAL_MECH[hash_name]
     _need(ops, general, f"{hash_name}-HMAC-GENERAL (the truncated-MAC mechanism)")
@@ -165,10 +178,19 @@ def test_sha(ops: Ops, vec: Vector) -> None:
     with vec:
         vec.text("Source")
         hash_name = vec.text("Hash")
-        msg = vec.hex("Msg") * vec.int("Repeat")
+        unit, repeat = vec.hex("Msg"), vec.int("Repeat")
         digest = vec.hex("Digest")
-    _need(ops, DIGEST_MECH[hash_name], hash_name)
-    assert ops.must("Digest", DIGEST_MECH[hash_name], 0, msg) == digest
+    mech = DIGEST_MECH[hash_name]
+    _need(ops, mech, hash_name)
+    msg = unit * repeat
+    assert ops.must("Digest", mech, 0, msg) == digest
+    if repeat == 1:
+        for at in range(len(msg) + 1):
+            assert ops.parts("Digest", mech, 0, split(msg, at)) == digest, at
+    else:  # the million-'a' message as 1,000 updates of 1,000 bytes, FIPS 180-4 style
+        step = len(msg) // 1000
+        chunks = [msg[i:i + step] for i in range(0, len(msg), step)]
+        assert ops.parts("Digest", mech, 0, chunks) == digest
 
 
 # -- key wrap: RFC 3394 / RFC 5649, CAVP and ACVP --------------------------------------------
