@@ -89,14 +89,14 @@ _BAD_INPUT = (
         "ecb-param-ignored",
         "CKM_AES_ECB takes no parameter; one supplied is CKR_MECHANISM_PARAM_INVALID (5.8)",
         "C_EncryptInit/C_DecryptInit accept and ignore a 16-byte parameter",
-        "test_bad_input.py::test_bad_mechanism_parameter[*-ecb-with-param]",
+        "test_bad_input_values.py::test_bad_mechanism_parameter[*-ecb-with-param]",
     ),
     Quirk(
         "keygen-param-ignored",
         "CKM_AES_KEY_GEN takes no parameter; one supplied is CKR_MECHANISM_PARAM_INVALID "
         "(5.14 C_GenerateKey)",
         "C_GenerateKey accepts and ignores an 8-byte parameter",
-        "test_bad_input.py::test_key_gen_with_parameter",
+        "test_bad_input_values.py::test_key_gen_with_parameter",
     ),
     Quirk(
         "close-all-sessions-race",
@@ -111,7 +111,8 @@ _BAD_INPUT = (
         "fork-child-already-initialized",
         "a forked child is another application and calls C_Initialize for itself (2.40 "
         "6.7.7, kept by 3.0); that call succeeds and the child works on its own sessions",
-        "placeholder",
+        "the child's C_Initialize returns CKR_CRYPTOKI_ALREADY_INITIALIZED (SoftHSMv2's "
+        "default library.reset_on_fork = false)",
         "test_threads.py::test_forked_child_initializes_afresh",
     ),
     Quirk(
@@ -134,14 +135,14 @@ _BAD_INPUT = (
         "a CK_DATE is eight digits YYYYMMDD; another value is CKR_ATTRIBUTE_VALUE_INVALID "
         "(3.0 3.x CK_DATE, 4.7 CKA_START_DATE/CKA_END_DATE)",
         "accepts CKA_END_DATE \"2026ab01\"",
-        "test_bad_input.py::test_malformed_template[*-date-not-digits]",
+        "test_bad_input_values.py::test_malformed_template[*-date-not-digits]",
     ),
     Quirk(
         "huge-count-read",
         "a template count that does not fit (2^40) is refused before the array is read "
         "(issue 2 point 8; CKR_ARGUMENTS_BAD)",
         "reads ulCount attributes from the caller's array (a crash); the case is not run",
-        "test_bad_input.py::test_count_that_does_not_fit",
+        "test_bad_input_values.py::test_count_that_does_not_fit",
     ),
     Quirk(
         "huge-length-exits",
@@ -151,7 +152,7 @@ _BAD_INPUT = (
         "C_VerifyUpdate and C_Verify (5.10-5.13), CKR_ARGUMENTS_BAD for C_GenerateRandom",
         "the process exits (status 5: an allocation of that size fails) inside each of "
         "these calls; the cases are not run",
-        "test_bad_input.py::test_login_pin_too_long, test_set_pin_old_pin_too_long, "
+        "test_bad_input_values.py::test_login_pin_too_long, test_set_pin_old_pin_too_long, "
         "test_unwrap_huge_length, test_huge_input_length",
     ),
     Quirk(
@@ -160,7 +161,7 @@ _BAD_INPUT = (
         "is 2^40, is CKR_MECHANISM_PARAM_INVALID (5.8)",
         "C_EncryptInit dereferences the NULL pointer (SIGSEGV) or exits (status 5) on the "
         "huge IV length; the cases are not run",
-        "test_bad_input.py::test_bad_mechanism_parameter[*-gcm-iv-null/huge, gcm-aad-null]",
+        "test_bad_input_values.py::test_bad_mechanism_parameter[*-gcm-iv-null/huge, gcm-aad-null]",
     ),
     Quirk(
         "gcm-length-unchecked",
@@ -168,7 +169,7 @@ _BAD_INPUT = (
         "CKR_DATA_LEN_RANGE (5.8)",
         "a length query for 2^63 bytes answers CKR_OK with 2^63 + 16; C_DecryptUpdate "
         "of 2^63 bytes answers CKR_OK",
-        "test_bad_input.py::test_huge_length[*-gcm-encrypt, gcm-update], "
+        "test_bad_input_values.py::test_huge_length[*-gcm-encrypt, gcm-update], "
         "test_huge_input_length[*-gcm-decrypt-update]",
     ),
     Quirk(
@@ -176,7 +177,7 @@ _BAD_INPUT = (
         "a CBC-PAD length query for 2^64 - 1 bytes is CKR_DATA_LEN_RANGE (the output "
         "length does not fit a CK_ULONG; 5.8)",
         "answers CKR_OK with an output length of 0 (the padded length wrapped round)",
-        "test_bad_input.py::test_huge_length[*-cbc-pad-max]",
+        "test_bad_input_values.py::test_huge_length[*-cbc-pad-max]",
     ),
 )
 

@@ -24,8 +24,8 @@ import pytest
 from keystead.softhsm_bridge import quirks
 from keystead.softhsm_bridge.ck import CKU_USER, Mechanism
 
+from .bad_input_support import assert_store_intact
 from .support import aes_key
-from .test_bad_input import assert_store_intact
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 3.0
