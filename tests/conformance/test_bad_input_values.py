@@ -362,3 +362,44 @@ def test_unwrap_huge_length(c: Ctx, module: Any, xfail_quirk: Any) -> None:
     args = list(SHAPED["C_UnwrapKey"](c, c.h))
     args[4] = HUGE
     assert_rv(call(c, "C_UnwrapKey", *args), "CKR_WRAPPED_KEY_LEN_RANGE")
+
+
+@pytest.mark.parametrize("fn", ["C_WrapKey", "C_UnwrapKey"])
+@pytest.mark.parametrize(("name", "length", "null"), [("null-8", 8, True),
+                                                      ("iv-7", 7, False)])
+def test_wrap_bad_parameter(fn: str, name: str, length: int, null: bool, c: Ctx, module: Any,
+                            xfail_quirk: Any) -> None:
+    """5.18: CKM_AES_KEY_WRAP takes no parameter or an 8-byte IV; a NULL pParameter with a
+    length, or a 7-byte IV, is CKR_MECHANISM_PARAM_INVALID."""
+    xfail_quirk(module, "bad-mechanism-param-code")
+    args = list(SHAPED[fn](c, c.h))
+    if fn == "C_WrapKey":
+        args[3] = c.raw.create_object(c.h, aes_key(os.urandom(16)))
+    m = c.raw.mechanism(M.AES_KEY_WRAP, b"\x00" * length)
+    c.keep.append(m)
+    if null:
+        m.ptr.pParameter = c.ffi.NULL
+    args[1] = m.ptr
+    assert_rv(call(c, fn, *args), "CKR_MECHANISM_PARAM_INVALID")
+
+
+def test_private_handles_after_logout(c: Ctx, module: Any, xfail_quirk: Any) -> None:
+    """5.6 C_Logout: the application's handles to private objects become invalid and its
+    private session objects are destroyed: CKR_OBJECT_HANDLE_INVALID, and for a key given to
+    an Init, CKR_KEY_HANDLE_INVALID (5.8)."""
+    r = c.raw
+    session_obj = r.create_object(c.h, data_object(b"x", PRIVATE=True))
+    token_obj = r.create_object(c.h, data_object(b"y", PRIVATE=True, TOKEN=True))
+    key = r.create_object(c.h, aes_key(os.urandom(16), PRIVATE=True))
+    try:
+        assert_rv(r.logout(c.h), CKR_OK)
+        for h in (session_obj, token_obj, key):
+            assert_rv(call(c, "C_GetObjectSize", c.h, h, c.ulong()), "CKR_OBJECT_HANDLE_INVALID")
+        xfail_quirk(module, "key-handle-object-handle-invalid")
+        assert_rv(call(c, "C_EncryptInit", c.h, c.mech(M.AES_ECB), key),
+                  "CKR_KEY_HANDLE_INVALID")
+    finally:
+        expect(r.login(c.h, CKU_USER, module.token.user_pin), "CKR_OK",
+               "CKR_USER_ALREADY_LOGGED_IN")
+        for o in r.find_objects(c.h, {A.CLASS: ObjectClass.DATA, A.VALUE: b"y"}):
+            r.destroy_object(c.h, o)
