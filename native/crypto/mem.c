@@ -80,17 +80,16 @@ static void live_remove(secure_hdr *h)
     pthread_mutex_unlock(&live_lock);
 }
 
-/* At exit (or unload) wipe every live secret; the blocks stay allocated, the lock stays held
- * so that no later ks_secure_free in another thread touches the list. A thread still inside
- * the module at exit may then see zeroed keys: PKCS#11 (5.4 C_Finalize) asks applications to
- * finalize before they exit, which leaves nothing here. */
+/* At exit (or unload) wipe every live secret. The blocks stay allocated and listed, so a
+ * later ks_secure_free (another destructor, a thread) still works. A thread still inside the
+ * module at exit may see zeroed keys: PKCS#11 (5.4 C_Finalize) asks applications to finalize
+ * before they exit, which leaves nothing here. */
 __attribute__((destructor)) static void wipe_live_at_exit(void)
 {
     pthread_mutex_lock(&live_lock);
     for (secure_hdr *h = live_head; h != NULL; h = h->next) {
         ks_wipe(h + 1, h->len);
     }
-    live_head = NULL;
     pthread_mutex_unlock(&live_lock);
 }
 
@@ -165,6 +164,43 @@ static void *secure_alloc_heap(size_t len)
     return h + 1;
 }
 
+/* Freed single-page blocks, wiped, still locked and undumped: an operation's state comes and
+ * goes with every C_*Init, and mmap + mlock + munmap each time costs ~30 us. */
+enum { POOL_MAX = 64 };
+static secure_hdr *pool[POOL_MAX];
+static size_t pool_count;
+static size_t pool_page;
+
+static secure_hdr *pool_take(size_t total)
+{
+    secure_hdr *h = NULL;
+    pthread_mutex_lock(&live_lock);
+    if (total == pool_page && pool_count > 0) {
+        h = pool[--pool_count];
+    }
+    pthread_mutex_unlock(&live_lock);
+    if (h != NULL) {
+        h->total = total; /* the block was wiped whole when it was freed */
+    }
+    return h;
+}
+
+static int pool_put(secure_hdr *h, size_t total)
+{
+    int kept = 0;
+    pthread_mutex_lock(&live_lock);
+    if (pool_page == 0) {
+        long page_l = sysconf(_SC_PAGESIZE);
+        pool_page = page_l > 0 ? (size_t)page_l : 4096;
+    }
+    if (total == pool_page && pool_count < POOL_MAX) {
+        pool[pool_count++] = h;
+        kept = 1;
+    }
+    pthread_mutex_unlock(&live_lock);
+    return kept;
+}
+
 void *ks_secure_alloc(size_t len)
 {
     long page_l = sysconf(_SC_PAGESIZE);
@@ -174,6 +210,14 @@ void *ks_secure_alloc(size_t len)
         return NULL;
     }
     size_t total = (sizeof(secure_hdr) + len + page - 1) / page * page;
+    secure_hdr *pooled = pool_take(total);
+    if (pooled != NULL) {
+        pooled->len = len;
+        pooled->magic = SECURE_MAGIC;
+        pooled->kind = KIND_MAPPED;
+        live_add(pooled);
+        return pooled + 1;
+    }
     void *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) {
         return secure_alloc_heap(len);
@@ -207,6 +251,9 @@ void ks_secure_free(void *p, size_t len)
     size_t total = h->total;
     uint32_t kind = h->kind;
     ks_wipe(h, total);
+    if (kind == KIND_MAPPED && pool_put(h, total)) {
+        return;
+    }
     if (kind == KIND_MAPPED) {
         munlock(h, total);
         munmap(h, total);

@@ -163,7 +163,6 @@ CK_RV ks_op_new(ks_op **out, ks_op_kind kind, const CK_MECHANISM *mech, const ks
     CK_RV rv = family_init(op, route->fam, mech, key);
     if (rv != CKR_OK) {
         ks_secure_free(op, sizeof(*op));
-        ks_wipe_stack();
         return rv;
     }
     *out = op;
@@ -179,7 +178,6 @@ void ks_op_free(ks_op *op)
         op->fam->clear(op);
     }
     ks_secure_free(op, sizeof(*op));
-    ks_wipe_stack(); /* what the operation's calls left below us (AES-NI register spills) */
 }
 
 ks_op_kind ks_op_kind_of(const ks_op *op)

@@ -48,6 +48,17 @@ def create_from_fd(r: Any, h: int, label: str) -> int:
     return int(handle[0])
 
 
+def unload(serial: str) -> None:
+    """Import and use a key, then unload the module without C_Logout or C_Finalize: what an
+    exiting process does. The module's destructors run (crypto/mem.c wipes live secrets)."""
+    r, _, h = open_token(serial)
+    key = create_from_fd(r, h, "memscan-exit")
+    r.encrypt(h, M.AES_ECB, key, bytes(32))
+    checkpoint("live")
+    r.ffi.dlclose(r.lib)
+    checkpoint("unloaded")
+
+
 def main(serial: str) -> None:
     r, slot, h = open_token(serial)
     key = create_from_fd(r, h, "memscan")
@@ -69,4 +80,4 @@ def main(serial: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    (unload if sys.argv[2:] == ["unload"] else main)(sys.argv[1])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -115,34 +116,30 @@ def token(tmp_path: Path) -> tuple[str, dict[str, str], Path]:
     return serial, env, tmp_path / "tokens"
 
 
+def can_lock() -> bool:
+    """Whether ks_secure_alloc can lock pages here (else it falls back to the heap)."""
+    soft = resource.getrlimit(resource.RLIMIT_MEMLOCK)[0]
+    return soft == resource.RLIM_INFINITY or soft >= 1 << 20
+
+
 def test_key_material_locked_then_gone(token: tuple[str, dict[str, str], Path]) -> None:
     serial, env, _ = token
-    value = os.urandom(16) + b"keystead-memscan"  # distinctive, and unlike any other data
-    wanted = needles(value)
-    child = subprocess.Popen([sys.executable, "-m", "tests.robustness.mem_worker", serial],
-                             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
-    assert child.stdin is not None and child.stdout is not None
-    try:
-        child.stdin.write(value)
-        child.stdin.flush()
-        for point in ("live", "destroyed", "logged-out", "finalized"):
-            line = child.stdout.readline().decode().strip()
-            assert line == point, (line, child.stderr.read().decode()[-3000:] if not line else "")
-            hits = scan(child.pid, wanted)
-            if point == "live":
-                # The object holds the value; the ops (and their schedules) ended already.
-                assert "value" in {h[0] for h in hits}, "the scan cannot see the live key"
-                unlocked = [h for h in hits if " lo" not in h[3] or " dd" not in h[3]]
-                assert unlocked == [], f"key material outside locked, undumped pages: {unlocked}"
-            else:
-                assert hits == [], f"after {point}: {hits}"
-            child.stdin.write(b"\n")
-            child.stdin.flush()
-        assert child.wait(timeout=30) == 0
-    finally:
-        child.kill()
-        child.wait()
+    seen = run_checkpoints(serial, env, [], ("live", "destroyed", "logged-out", "finalized"))
+    # The object holds the value; the operations (and their key schedules) ended already.
+    assert "value" in {h[0] for h in seen["live"]}, "the scan cannot see the live key"
+    if can_lock():
+        unlocked = [h for h in seen["live"] if " lo" not in h[3] or " dd" not in h[3]]
+        assert unlocked == [], f"key material outside locked, undumped pages: {unlocked}"
+    for point in ("destroyed", "logged-out", "finalized"):
+        assert seen[point] == [], f"after {point}: {seen[point]}"
+
+
+def test_live_key_wiped_when_module_unloads(token: tuple[str, dict[str, str], Path]) -> None:
+    """No C_Finalize (an application that just exits): the destructor wipes live secrets."""
+    serial, env, _ = token
+    seen = run_checkpoints(serial, env, ["unload"], ("live", "unloaded"))
+    assert "value" in {h[0] for h in seen["live"]}
+    assert seen["unloaded"] == [], seen["unloaded"]
 
 
 _CREATE = r"""
@@ -196,3 +193,31 @@ def test_destroyed_key_absent_from_database_files(token: tuple[str, dict[str, st
     for s in stored:
         assert s not in after, "a stored (sealed or plain) CKA_VALUE is still on disk"
         assert s[len(s) // 2:] not in after, "part of a stored value is still on disk"
+
+
+def run_checkpoints(serial: str, env: dict[str, str], mode: list[str],
+                    points: tuple[str, ...]) -> dict[str, list[tuple[str, int, str, str]]]:
+    """Run mem_worker, scan its memory at each checkpoint; return the hits per checkpoint."""
+    value = os.urandom(16) + b"keystead-memscan"  # distinctive, and unlike any other data
+    wanted = needles(value)
+    child = subprocess.Popen([sys.executable, "-m", "tests.robustness.mem_worker", serial,
+                              *mode], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdin is not None and child.stdout is not None
+    seen = {}
+    try:
+        child.stdin.write(value)
+        child.stdin.flush()
+        for point in points:
+            line = child.stdout.readline().decode().strip()
+            if line != point:
+                child.kill()
+                raise AssertionError(f"{line!r} != {point!r}: {child.stderr.read().decode()}")
+            seen[point] = scan(child.pid, wanted)
+            child.stdin.write(b"\n")
+            child.stdin.flush()
+        assert child.wait(timeout=30) == 0, child.stderr.read().decode()[-3000:]
+    finally:
+        child.kill()
+        child.wait()
+    return seen
