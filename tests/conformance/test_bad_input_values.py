@@ -403,3 +403,19 @@ def test_private_handles_after_logout(c: Ctx, module: Any, xfail_quirk: Any) -> 
                "CKR_USER_ALREADY_LOGGED_IN")
         for o in r.find_objects(c.h, {A.CLASS: ObjectClass.DATA, A.VALUE: b"y"}):
             r.destroy_object(c.h, o)
+
+
+def test_so_login_sees_every_read_only_session(module: Any, public_session: int) -> None:
+    """5.6 C_Login: the SO cannot log in while any read-only session is open
+    (CKR_SESSION_READ_ONLY_EXISTS), however many sessions there are and wherever the
+    read-only one sits in the module's tables. A wrong SO PIN is given: a module that missed
+    the session answers CKR_PIN_INCORRECT instead."""
+    r = module.raw
+    last = public_session
+    for _ in range(300):
+        last = r.open_session(module.slot, rw=True)
+    while last % 256 != 254:
+        last = r.open_session(module.slot, rw=True)
+    r.open_session(module.slot, rw=False)
+    assert_rv(r.call("C_Login", public_session, 0, b"wrong-so-pin", 12),
+              "CKR_SESSION_READ_ONLY_EXISTS")
