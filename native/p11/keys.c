@@ -10,7 +10,7 @@
 #include "token/policy.h"
 #include "token/wrap_policy.h"
 
-#define KS_MAX_KEY_BYTES 512
+#define KS_MAX_KEY_BYTES 4096 /* as the registry and the rules allow for generic secrets */
 
 static CK_RV template_shape(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
@@ -336,7 +336,7 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
     if (rv == CKR_OK) {
         /* Taint (issue 4): a key unwrapped under a key whose value may be known is known. */
         rv = ks_attrs_set_bool(&attrs, CKA_KS_VALUE_KNOWN,
-                               ks_attrs_bool(&kek->attrs, CKA_KS_VALUE_KNOWN, CK_FALSE));
+                               ks_wrap_policy_guards_secret(&kek->attrs) ? CK_FALSE : CK_TRUE);
     }
     if (rv == CKR_OK) {
         rv = ks_rules_finish_key(&attrs, KS_ORIGIN_UNWRAP, &why);

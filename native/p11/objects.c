@@ -52,9 +52,7 @@ static CK_RV create_object(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplat
     if (rv == CKR_OK && ks_object_class_of(&attrs) == CKO_SECRET_KEY) {
         rv = ks_rules_finish_key(&attrs, KS_ORIGIN_CREATE, &why);
     }
-    if (rv == CKR_OK) {
-        rv = ks_wrap_policy_trust(tok, &attrs);
-    }
+
     if (rv == CKR_OK) {
         rv = store_new(s, &attrs, phObject);
     } else {
@@ -104,6 +102,9 @@ static CK_RV copy_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
         ks_attrs attrs;
         ks_attrs_init(&attrs);
         rv = ks_rules_copy(&attrs, &obj->attrs, pTemplate, ulCount, &ctx, &why);
+        if (rv == CKR_OK) {
+            rv = ks_wrap_policy_check_trust(tok, &obj->attrs, &attrs);
+        }
         if (rv == CKR_OK) {
             ks_attrs_remove(&attrs, CKA_UNIQUE_ID); /* the copy is a new object */
             rv = store_new(s, &attrs, phNewObject);
@@ -358,7 +359,7 @@ static CK_RV set_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
         ks_attrs_remove(&next, CKA_VALUE);
     }
     if (rv == CKR_OK) {
-        rv = ks_wrap_policy_trust(s->token, &next);
+        rv = ks_wrap_policy_check_trust(s->token, &obj->attrs, &next);
     }
     CK_ULONG before = KS_STATE_ACTIVE;
     ks_attrs_get_ulong(&obj->attrs, CKA_KS_LIFECYCLE_STATE, &before);

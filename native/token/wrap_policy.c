@@ -9,9 +9,24 @@
 
 int ks_wrap_policy_value_known(const ks_attrs *key)
 {
-    /* Imported, unwrapped under a known key, or ever readable (not always sensitive). */
-    return ks_attrs_bool(key, CKA_KS_VALUE_KNOWN, CK_TRUE) == CK_TRUE ||
-           ks_attrs_bool(key, CKA_ALWAYS_SENSITIVE, CK_FALSE) != CK_TRUE;
+    /* Imported, or unwrapped under a key that guards no secret (CKA_KS_VALUE_KNOWN). */
+    if (ks_attrs_bool(key, CKA_KS_VALUE_KNOWN, CK_TRUE) == CK_TRUE) {
+        return 1;
+    }
+    /* Readable now: not sensitive and extractable (PKCS#11 3.0 4.10). */
+    if (ks_attrs_bool(key, CKA_SENSITIVE, CK_TRUE) != CK_TRUE &&
+        ks_attrs_bool(key, CKA_EXTRACTABLE, CK_FALSE) == CK_TRUE) {
+        return 1;
+    }
+    /* Generated here and readable at some time since: once not sensitive and once
+     * extractable (conservatively, not necessarily at once). An unwrapped key has neither
+     * history attribute set by the specification, but the strict profile makes it sensitive
+     * from birth (rule 4): it has never been readable. */
+    if (ks_attrs_bool(key, CKA_LOCAL, CK_FALSE) == CK_TRUE) {
+        return ks_attrs_bool(key, CKA_ALWAYS_SENSITIVE, CK_FALSE) != CK_TRUE &&
+               ks_attrs_bool(key, CKA_NEVER_EXTRACTABLE, CK_FALSE) != CK_TRUE;
+    }
+    return 0;
 }
 
 /* A key "guards a secret" when its value is not known outside the token, or when the SO made
@@ -20,7 +35,7 @@ int ks_wrap_policy_value_known(const ks_attrs *key)
  * strict profile is as permissive as PKCS#11 itself, so known-answer tests with imported
  * keys behave as on any token: under a known, untrusted key only known keys can be wrapped
  * (rule 3), so nothing computed with it is secret. */
-static int guards_secret(const ks_attrs *key)
+int ks_wrap_policy_guards_secret(const ks_attrs *key)
 {
     return !ks_wrap_policy_value_known(key) ||
            ks_attrs_bool(key, CKA_TRUSTED, CK_FALSE) == CK_TRUE;
@@ -63,12 +78,15 @@ CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
     if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT) {
         return CKR_OK;
     }
-    if (!guards_secret(kek)) {
+    if (!ks_wrap_policy_guards_secret(kek)) {
         /* Rule 3: a known wrapping key wraps only known keys, and then nothing is secret. */
         return ks_wrap_policy_value_known(key) ? CKR_OK : CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
     if (!key_wrap_mechanism(mech)) {
         return CKR_MECHANISM_INVALID;
+    }
+    if (!ks_wrap_policy_guards_secret(key)) {
+        return CKR_OK; /* rules 5 and 6 protect the wrapped value: this one is known */
     }
     CK_ULONG kt = (CK_ULONG)-1;
     ks_attrs_get_ulong(key, CKA_KEY_TYPE, &kt);
@@ -101,7 +119,7 @@ CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                   const ks_attrs *kek, ks_attrs *new_key, size_t value_len,
                                   const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
-    if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT || !guards_secret(kek)) {
+    if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT || !ks_wrap_policy_guards_secret(kek)) {
         return CKR_OK; /* under a known, untrusted key every unwrapped value is known */
     }
     if (!key_wrap_mechanism(mech)) {
@@ -220,7 +238,7 @@ CK_RV ks_wrap_policy_use(ks_token *tok, const ks_object *key, ks_role role)
     /* A value that guards a secret gets its role fixed at first use; a known value that
      * guards nothing only obeys a role something else fixed (an untrusted copy of a trusted
      * key, say), and fixes none itself. */
-    int fixes = guards_secret(&key->attrs);
+    int fixes = ks_wrap_policy_guards_secret(&key->attrs);
     ks_role fixed = KS_ROLE_NONE;
     CK_RV rv = key_role(tok, key, fixes ? role : KS_ROLE_NONE, &fixed);
     if (rv == CKR_OK && fixed != role && (fixes || fixed != KS_ROLE_NONE)) {
@@ -229,15 +247,17 @@ CK_RV ks_wrap_policy_use(ks_token *tok, const ks_object *key, ks_role role)
     return rv;
 }
 
-CK_RV ks_wrap_policy_trust(ks_token *tok, const ks_attrs *key)
+CK_RV ks_wrap_policy_check_trust(const ks_token *tok, const ks_attrs *before,
+                                 const ks_attrs *after)
 {
-    if (!strict(tok) || ks_attrs_bool(key, CKA_TRUSTED, CK_FALSE) != CK_TRUE) {
+    if (tok->cfg->wrap_policy == KS_WRAP_POLICY_COMPAT || tok->login == CKU_SO) {
         return CKR_OK;
     }
-    ks_object view;
-    memset(&view, 0, sizeof(view));
-    view.attrs = *key; /* a borrowed view: not freed */
-    return ks_wrap_policy_use(tok, &view, KS_ROLE_KEK);
+    if (ks_attrs_bool(before, CKA_TRUSTED, CK_FALSE) == CK_TRUE &&
+        ks_attrs_bool(after, CKA_TRUSTED, CK_FALSE) != CK_TRUE) {
+        return CKR_ATTRIBUTE_READ_ONLY;
+    }
+    return CKR_OK;
 }
 
 static int same_value(const ks_object *a, const ks_object *b)
@@ -253,7 +273,7 @@ CK_RV ks_wrap_policy_wrap_roles(ks_token *tok, const ks_object *kek, const ks_ob
     if (!strict(tok)) {
         return CKR_OK;
     }
-    if (!guards_secret(&kek->attrs)) {
+    if (!ks_wrap_policy_guards_secret(&kek->attrs)) {
         /* Only known keys under a known key (check_wrap): obey roles others fixed, fix none. */
         CK_RV rv = ks_wrap_policy_use(tok, kek, KS_ROLE_KEK);
         return rv == CKR_OK ? ks_wrap_policy_use(tok, key, KS_ROLE_DATA) : rv;

@@ -75,11 +75,12 @@ CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
 CK_FLAGS ks_wrap_policy_mech_flags(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                    CK_FLAGS flags);
 
-/* ks_wrap_policy_trust: an AES key that is (or becomes) CKA_TRUSTED gives its value the
- * wrapping role for good, so that no copy of it, trusted or not, can ever be wrapped or used
- * for data (strict profile). CKR_KEY_FUNCTION_NOT_PERMITTED when the value already has the
- * data role. Called with tok->lock held, before the object is stored or changed. */
-CK_RV ks_wrap_policy_trust(ks_token *tok, const ks_attrs *key);
+/* ks_wrap_policy_check_trust: in the strict profile only the SO takes CKA_TRUSTED away, by
+ * C_SetAttributeValue or in a C_CopyObject copy (before: the object or the copied source,
+ * after: its new attributes): an untrusted copy of a trusted key would count as a known key
+ * that guards nothing, and wrap the trusted value out. CKR_ATTRIBUTE_READ_ONLY otherwise. */
+CK_RV ks_wrap_policy_check_trust(const ks_token *tok, const ks_attrs *before,
+                                 const ks_attrs *after);
 
 /* ks_wrap_policy_use fixes or checks the role of a key's value for one use (strict profile).
  * CKR_KEY_FUNCTION_NOT_PERMITTED when the value already has the other role. Called with
@@ -93,7 +94,12 @@ CK_RV ks_wrap_policy_use(ks_token *tok, const ks_object *key, ks_role role);
  * call fixes no role. Called with tok->lock held, logged in. */
 CK_RV ks_wrap_policy_wrap_roles(ks_token *tok, const ks_object *kek, const ks_object *key);
 
-/* ks_wrap_policy_value_known: the value may be known outside the token. */
+/* ks_wrap_policy_guards_secret: the key's value is not known outside the token, or the SO
+ * trusts it to wrap keys whose values are. The strict rules protect exactly these. */
+int ks_wrap_policy_guards_secret(const ks_attrs *key);
+
+/* ks_wrap_policy_value_known: the value may be known outside the token: imported, unwrapped
+ * under a key that guards no secret, readable now, or generated and readable once. */
 int ks_wrap_policy_value_known(const ks_attrs *key);
 
 #endif

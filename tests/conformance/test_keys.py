@@ -329,9 +329,14 @@ def test_wrap_with_python_pkcs11(session):
     key = session.generate_key(KeyType.AES, 256, store=False,
                                template={A.EXTRACTABLE: True, A.SENSITIVE: False})
     wrapped = kek.wrap_key(key, mechanism=KW)
+    # Unwrapped with python-pkcs11's own template: keystead's default (strict) wrap policy
+    # makes every key unwrapped under a key that guards secrets sensitive (README, "Wrap
+    # policy"), so the two keys are compared by what they compute.
     back = kek.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, wrapped, mechanism=KW,
-                          store=False, template={A.EXTRACTABLE: True, A.SENSITIVE: False})
-    assert back[A.VALUE] == key[A.VALUE]
+                          store=False, template={A.EXTRACTABLE: True})
+    block = bytes(16)
+    assert back.encrypt(block, mechanism=Mechanism.AES_ECB) == \
+        key.encrypt(block, mechanism=Mechanism.AES_ECB)
     with raises_rv("CKR_WRAPPED_KEY_LEN_RANGE"):
         kek.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, bytes(41), mechanism=KW,
                        store=False)
