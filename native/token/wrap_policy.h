@@ -34,6 +34,15 @@
  *     CKR_TEMPLATE_INCONSISTENT, never a truncation (a generic secret of 1, 2, ... bytes of a
  *     sensitive key, each new byte found from the short key's check value in 256 tries).
  *
+ * Every rule guards secret values only. A key "guards a secret" when its value is not known
+ * outside the token (not imported, not unwrapped under a key that guards nothing, never
+ * readable) or when the SO trusts it. Under a known, untrusted key only known keys can be
+ * wrapped (rule 3), so nothing computed with it is secret: such keys behave exactly as in
+ * PKCS#11, and known-answer tests with imported keys work under the strict default. They obey
+ * a role another key fixed for their value but fix none themselves. Only the SO takes
+ * CKA_TRUSTED away (by C_SetAttributeValue or in a copy), so no untrusted copy of a trusted
+ * key can wrap its value out.
+ *
  * Limits, by design: a wrapping key cannot be moved to another token (rule 2), and a key
  * cannot both wrap and encrypt. The registry answers "has this value a role?" for values a
  * caller can import, i.e. it confirms a guessed value: no help against full-entropy keys.
