@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .clients import OpenSSLClient, P11Client
+from .clients import OpenSSLClient, P11Client, Skipped
 from .options import BenchOptions
 from .timing import Op, Samples, calibrate
 from .vendor import BulkOps, MessageOps, VendorOps
@@ -62,6 +62,9 @@ def _prepare_ops(rows: list[Workload], clients: list[Any], window: float,
                 if op is None:
                     continue
                 samples = Samples(calibrate(op, window))
+            except Skipped as why:
+                results[w.name][c.name] = {"skipped": str(why)}
+                continue
             except Exception as exc:  # one refused workload must not hide the others
                 results[w.name][c.name] = {"error": _error_line(exc)}
                 _note(f"{w.name} on {c.name}: {_error_line(exc)}")

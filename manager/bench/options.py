@@ -9,17 +9,22 @@ from .workloads import CLIENTS
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """``modules``: clients to run (keystead, softhsm2, openssl); ``threads``: the N of the
-    threads rows; ``repeat``: windows per figure; ``window``: seconds per window; ``scale``:
-    also the object-count benchmark, ``scale_budget`` seconds per module; ``c``: also the
-    pure-C core benchmark (needs the source tree at ``source``); ``tmpdir``: where the
-    temporary token directories go (None: the system's); ``tune_malloc``: run the
-    worker with glibc's malloc trimming off (see :data:`.runner.MALLOC_ENV`)."""
+    """What to measure.
+
+    ``modules``: clients to run (keystead, softhsm2, openssl); ``threads``: the N of the
+    threads rows; ``repeat``: windows per figure; ``runs``: whole worker runs, each cell
+    keeping its best median; ``window``: seconds per window; ``scale``: also the object-count
+    benchmark, ``scale_budget`` seconds of growth per module; ``c``: also the pure-C core
+    benchmark (needs the source tree at ``source``); ``tmpdir``: where the temporary token
+    directories go (None: the system's); ``tune_malloc``: run the worker with glibc's malloc
+    trimming off (see :data:`.runner.MALLOC_ENV`).
+    """
 
     modules: tuple[str, ...] = CLIENTS
     threads: int = 2
     quick: bool = False
     repeat: int = 7
+    runs: int = 1
     window: float = 0.1
     scale: bool = False
     scale_budget: float = 600.0

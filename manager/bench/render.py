@@ -8,7 +8,7 @@ from .workloads import CLIENTS
 
 
 def _rate(cell: dict[str, Any] | None, size: int) -> str:
-    if cell is None:
+    if cell is None or "skipped" in cell:
         return "n/a"
     if "error" in cell:
         return "error"

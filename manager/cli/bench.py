@@ -39,6 +39,8 @@ def _modules(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
               help="Comma-separated clients: keystead, softhsm2, openssl.")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=None,
               help="Windows per figure (median) [default: 7, --quick 2].")
+@click.option("--runs", type=click.IntRange(1, 20), default=None,
+              help="Whole runs; each figure keeps its best median [default: 1].")
 @click.option("--window", type=click.FloatRange(min=0.0001), default=None,
               help="Seconds per timing window [default: 0.1].")
 @click.option("--tmpdir", type=click.Path(file_okay=False, exists=True),
@@ -47,11 +49,12 @@ def _modules(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
               help="Leave glibc's malloc trimming on (default: off, see docs/bench.md).")
 def bench(quick: bool, as_json: bool, threads: int, scale: bool, scale_budget: float | None,
           run_c: bool, source: str | None, modules: tuple[str, ...], repeat: int | None,
-          window: float | None, tmpdir: str | None, glibc_malloc: bool) -> None:
+          runs: int | None, window: float | None, tmpdir: str | None,
+          glibc_malloc: bool) -> None:
     """Benchmark keystead against SoftHSMv2 and OpenSSL (see docs/bench.md)."""
     opts = BenchOptions.make(quick=quick, modules=modules, threads=threads, scale=scale,
                              scale_budget=scale_budget, c=run_c, source=source,
-                             repeat=repeat, window=window, tmpdir=tmpdir,
+                             repeat=repeat, runs=runs, window=window, tmpdir=tmpdir,
                              tune_malloc=not glibc_malloc)
     try:
         report = run_bench(opts, argv=sys.argv[2:] if sys.argv[1:2] == ["bench"] else None)

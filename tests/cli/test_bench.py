@@ -72,9 +72,11 @@ def test_softhsm2_and_openssl_lack_exactly_the_keystead_only_rows(report):
         for m in ("softhsm2", "openssl"):
             cell = row["results"][m]
             assert (cell is None) == only, (row["name"], m, cell)
-            if not only:
+            if m == "softhsm2" and row["threads"] > 1:  # not thread safe: skipped, says why
+                assert "issue #688" in cell["skipped"]
+            elif not only:
                 assert "us_per_msg" in cell, (row["name"], m, cell)
-        assert (row["ratios"]["keystead/softhsm2"] is None) == only
+        assert (row["ratios"]["keystead/openssl"] is None) == only
 
 
 def test_every_number_is_positive(report):
