@@ -219,6 +219,14 @@ CK_RV ks_session_acquire(CK_SESSION_HANDLE handle, ks_session **out)
         ks_session_release(s);
         return CKR_SESSION_HANDLE_INVALID;
     }
+    /* A call starts holding no object pointer, and every pointer is used under the token
+     * lock only: once that lock is ours, retired cache objects are nobody's. */
+    ks_token *tok = s->token;
+    if (__atomic_load_n(&tok->retired, __ATOMIC_RELAXED) != NULL) {
+        pthread_mutex_lock(&tok->lock);
+        ks_token_purge_retired(tok);
+        pthread_mutex_unlock(&tok->lock);
+    }
     *out = s;
     return CKR_OK;
 }

@@ -38,17 +38,49 @@ CK_RV ks_token_new(ks_token **out, CK_SLOT_ID slot_id, const char *path, int ini
     return CKR_OK;
 }
 
+static void free_chain(ks_object *obj)
+{
+    while (obj != NULL) {
+        ks_object *next = obj->next;
+        ks_object_free(obj);
+        obj = next;
+    }
+}
+
+void ks_token_purge_retired(ks_token *tok)
+{
+    ks_object *dead = __atomic_exchange_n(&tok->retired, NULL, __ATOMIC_RELAXED);
+    free_chain(dead);
+}
+
+/* Called where no object pointer is held (login, logout, C_InitToken, teardown). */
 void ks_token_forget_cache(ks_token *tok)
 {
+    for (size_t b = 0; b < KS_CACHE_BUCKETS; b++) {
+        free_chain(tok->cache[b]);
+        tok->cache[b] = NULL;
+    }
+    ks_token_purge_retired(tok);
+}
+
+/* Drop every cached object without freeing it: the call in progress may hold one it looked
+ * up before this (C_WrapKey holds the wrapping key while it looks up the key to wrap; an
+ * unwrap holds its unwrapping key while it stores the new token key). They are freed at the
+ * start of a later call (ks_token_purge_retired, from ks_session_acquire). */
+static void retire_cache(ks_token *tok)
+{
+    ks_object *list = tok->retired;
     for (size_t b = 0; b < KS_CACHE_BUCKETS; b++) {
         ks_object *obj = tok->cache[b];
         while (obj != NULL) {
             ks_object *next = obj->next;
-            ks_object_free(obj);
+            obj->next = list;
+            list = obj;
             obj = next;
         }
         tok->cache[b] = NULL;
     }
+    __atomic_store_n(&tok->retired, list, __ATOMIC_RELAXED);
 }
 
 void ks_token_logout(ks_token *tok)
@@ -123,7 +155,7 @@ static int visible(const ks_token *tok, const ks_object *obj)
 static void refresh(ks_token *tok)
 {
     if (tok->store != NULL && ks_store_changed(tok->store)) {
-        ks_token_forget_cache(tok);
+        retire_cache(tok);
     }
 }
 

@@ -31,6 +31,9 @@ typedef struct ks_token {
     uint8_t *token_key;           /* KS_TOKEN_KEY_LEN bytes, secure memory, while logged in */
     unsigned long login_epoch;    /* bumped at every logout: ends operations that needed it */
     ks_object *cache[KS_CACHE_BUCKETS]; /* token objects by handle */
+    ks_object *retired;           /* cached objects dropped after another process wrote; a
+                                   * call may still hold one, so freed only at a call's
+                                   * start (ks_token_purge_retired) */
     ks_object *session_objects;   /* all sessions' session objects */
     CK_ULONG next_session_object;
     CK_ULONG session_count;
@@ -47,6 +50,9 @@ typedef struct ks_token {
 CK_RV ks_token_new(ks_token **out, CK_SLOT_ID slot_id, const char *path, int initialized,
                    const ks_config *cfg);
 void ks_token_free(ks_token *tok);
+/* ks_token_purge_retired frees the retired cache objects; the caller holds tok->lock and no
+ * object pointer (the start of a call: pointers never outlive the lock's holding). */
+void ks_token_purge_retired(ks_token *tok);
 
 /* Everything below is called with tok->lock held. */
 
