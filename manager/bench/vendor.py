@@ -232,8 +232,9 @@ class VendorOps:
             return m.encrypt(w.size) if w.kind == "msg-encrypt" else m.decrypt(w.size)
         if w.kind.startswith("bulk-") and self.bulk is not None:
             b = self.bulk
-            return (b.encrypt(w.size, w.batch) if w.kind == "bulk-encrypt"
-                    else b.decrypt(w.size, w.batch))
+            if w.kind == "bulk-decrypt":
+                return b.decrypt(w.size, w.batch)
+            return b.encrypt(w.size, w.batch, threads=w.threads)
         return None
 
 

@@ -18,7 +18,8 @@ class Workload:
     """One row of the report.
 
     ``kind`` picks the code path: gcm-encrypt, gcm-decrypt, kw-wrap, kw-unwrap, msg-encrypt,
-    msg-decrypt, bulk-encrypt, bulk-decrypt, threads. ``size`` is the bytes of one message;
+    msg-decrypt, bulk-encrypt, bulk-decrypt, threads (python-pkcs11, a session per thread),
+    bulk-threads (one bulk call with ulThreads = threads). ``size`` is the bytes of one message;
     ``batch`` the messages one timed operation handles (bulk calls); ``threads`` the threads
     of a threads row. The figure of a row is per *message*.
     """
@@ -58,6 +59,10 @@ def workloads(threads: int, quick: bool) -> list[Workload]:
             rows.append(Workload(f"{kind}-{_size_name(size)}", kind, size, batch=n))
     counts = sorted({1, max(1, threads)})
     rows += [Workload(f"gcm-encrypt-1MiB-{t}t", "threads", MIB, threads=t) for t in counts]
+    # The same scaling inside the token: one bulk call of 1 MiB messages on t worker threads.
+    per_call = 2 if quick else 16
+    rows += [Workload(f"bulk-encrypt-1MiB-{t}t", "bulk-threads", MIB, batch=per_call, threads=t)
+             for t in counts]
     return rows
 
 
