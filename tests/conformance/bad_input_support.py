@@ -48,6 +48,8 @@ def _canary_value(module: Any) -> bytes:
         r = module.raw
         h = r.open_session(module.slot, rw=True)
         try:
+            expect(r.login(h, CKU_USER, module.token.user_pin), "CKR_OK",
+                   "CKR_USER_ALREADY_LOGGED_IN")
             r.create_object(h, data_object(value, TOKEN=True, LABEL=CANARY_LABEL))
         finally:
             r.close_session(h)

@@ -32,11 +32,16 @@ SECONDS = 3.0
 THREADS = 6
 
 
-def _run_worker(module: Any) -> subprocess.CompletedProcess[str]:
+def _worker_command(module: Any, role: str, *extra: str) -> tuple[list[str], dict[str, str]]:
     env = module.token_env.env() if module.token_env else dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    args = [sys.executable, "-m", "tests.conformance.threads_worker", module.info.path,
-            module.token.serial, module.token.user_pin, str(SECONDS), str(THREADS)]
+    args = [sys.executable, "-m", "tests.conformance.threads_worker", role, module.info.path,
+            module.token.serial, module.token.user_pin, str(SECONDS), *extra]
+    return args, env
+
+
+def _run_worker(module: Any) -> subprocess.CompletedProcess[str]:
+    args, env = _worker_command(module, "close-all", str(THREADS))
     return subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=60 + 10 * SECONDS, check=False)
 
@@ -106,4 +111,21 @@ def test_forked_child_initializes_afresh(module: Any, rsession: int, xfail_quirk
     assert child == {"init": 0, "login": 0, "round_trip": True, "finalize": 0}, child
     info = module.raw.session_info(rsession)  # the parent's session survived
     assert info["slot"] == module.slot
+    assert_store_intact(module)
+
+
+def test_wrap_and_unwrap_while_another_process_writes(module: Any) -> None:
+    """C_WrapKey and C_UnwrapKey on token keys while a second process commits to the same
+    token (issue 2 point 7: a second process sees changes at once, so the first drops its
+    cached objects mid-call). Neither process may crash; under the sanitizer build this
+    caught a use of the freed unwrapping key."""
+    procs = []
+    for role in ("write", "wrap"):
+        args, env = _worker_command(module, role)
+        procs.append(subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    results = [p.communicate(timeout=60 + 10 * SECONDS) for p in procs]
+    for p, (out, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, f"{p.args[3]} exited with {p.returncode}: {err[-2000:]}"
+        assert json.loads(out.strip().splitlines()[-1])["rounds"] > 0
     assert_store_intact(module)

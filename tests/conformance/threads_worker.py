@@ -1,12 +1,17 @@
 """The concurrency worker of test_threads.py, run in its own process.
 
-``python -m tests.conformance.threads_worker MODULE_PATH SERIAL USER_PIN SECONDS THREADS``
+``python -m tests.conformance.threads_worker close-all MODULE SERIAL USER_PIN SECONDS THREADS``
 loads the module (its configuration from the environment), finds the token by serial, and
 runs THREADS workers on separate sessions (encrypt/decrypt round trips, finds, creating and
 destroying objects) while one more thread calls C_CloseAllSessions on the slot again and
 again. It prints one JSON line: per function the return codes seen and how often, the
-unexpected codes, and round trips that came back wrong. A crash shows as the process's
-signal, a hang as the parent's timeout.
+unexpected codes, and round trips that came back wrong.
+
+``... wrap|write MODULE SERIAL USER_PIN SECONDS``: one process wraps a token key under a token
+KEK and unwraps it as a new token key, again and again, while another changes a token
+object's label (each commit makes the first process drop its object cache in the middle of
+its calls). It prints the number of rounds. A crash shows as the process's signal, a hang as
+the parent's timeout.
 """
 
 from __future__ import annotations
@@ -135,7 +140,45 @@ def main(path: str, serial: str, pin: str, seconds: float, threads: int) -> dict
             "wrong": [x for w in workers for x in w.wrong]}
 
 
+def wrap_or_write(role: str, path: str, serial: str, pin: str, seconds: float) -> int:
+    """The ``wrap`` or ``write`` process; returns the rounds done."""
+    info = resolve(path)
+    slot = find_slot(info, serial)
+    r = load(info)
+    h = r.open_session(slot, rw=True)
+    rv = r.login(h, CKU_USER, pin)
+    if rv not in (0, rv_value("CKR_USER_ALREADY_LOGGED_IN")):
+        raise SystemExit(f"C_Login: {rv_name(rv)}")
+    until = time.monotonic() + seconds
+    rounds = 0
+    key = {A.CLASS: ObjectClass.SECRET_KEY, A.KEY_TYPE: KeyType.AES, A.TOKEN: True,
+           A.WRAP: True, A.UNWRAP: True, A.ENCRYPT: True, A.EXTRACTABLE: True,
+           A.SENSITIVE: False}
+    if role == "write":
+        obj = r.create_object(h, {A.CLASS: ObjectClass.DATA, A.TOKEN: True, A.LABEL: "w"})
+        while time.monotonic() < until:
+            r.set_attributes(h, obj, {A.LABEL: f"w{rounds}"})
+            rounds += 1
+        r.destroy_object(h, obj)
+        return rounds
+    kek = r.create_object(h, {**key, A.VALUE: os.urandom(16)})
+    target = r.create_object(h, {**key, A.VALUE: os.urandom(16)})
+    while time.monotonic() < until:
+        blob = r.wrap_key(h, Mechanism.AES_KEY_WRAP, kek, target)
+        made = r.unwrap_key(h, Mechanism.AES_KEY_WRAP, kek, blob,
+                            {A.CLASS: ObjectClass.SECRET_KEY, A.KEY_TYPE: KeyType.AES,
+                             A.TOKEN: True, A.ENCRYPT: True})
+        r.destroy_object(h, made)
+        rounds += 1
+    r.destroy_object(h, kek)
+    r.destroy_object(h, target)
+    return rounds
+
+
 if __name__ == "__main__":
     assert rv_value("CKR_SESSION_CLOSED")
-    out = main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]))
-    print(json.dumps(out))
+    if sys.argv[1] == "close-all":
+        out = main(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]), int(sys.argv[6]))
+        print(json.dumps(out))
+    else:
+        print(json.dumps({"rounds": wrap_or_write(*sys.argv[1:5], float(sys.argv[5]))}))
