@@ -343,7 +343,10 @@ static CK_RV set_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
     }
     ks_attrs next;
     ks_attrs_init(&next);
-    rv = ks_attrs_copy(&next, &obj->attrs);
+    /* A new usage limit is checked against the count, which lives in the store. */
+    rv = asks_for(pTemplate, ulCount, CKA_KS_USAGE_LIMIT)
+             ? counters_view(s->token, obj, &next)
+             : ks_attrs_copy(&next, &obj->attrs);
     ks_rule_ctx ctx = ks_token_rule_ctx(s->token, KS_NO_MECH);
     ks_why why = {KS_NO_ATTR, NULL};
     if (rv == CKR_OK) {
@@ -364,6 +367,13 @@ static CK_RV set_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
     CK_ULONG before = KS_STATE_ACTIVE;
     ks_attrs_get_ulong(&obj->attrs, CKA_KS_LIFECYCLE_STATE, &before);
     if (rv == CKR_OK) {
+        /* the counters stay in the store: never write the view's copies as attributes */
+        if (ks_attrs_has(&next, CKA_KS_USAGE_COUNT)) {
+            ks_attrs_set_ulong(&next, CKA_KS_USAGE_COUNT, 0);
+        }
+        if (ks_attrs_has(&next, CKA_KS_GCM_INVOCATIONS)) {
+            ks_attrs_set_ulong(&next, CKA_KS_GCM_INVOCATIONS, 0);
+        }
         rv = ks_token_update(s->token, ks_p11_session_rw(s), obj, &next);
     }
     audit_set(s, obj, before, pTemplate, ulCount, rv);
