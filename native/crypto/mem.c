@@ -80,6 +80,22 @@ static void live_remove(secure_hdr *h)
     pthread_mutex_unlock(&live_lock);
 }
 
+/* A fork while another thread holds live_lock would leave the child's copy locked forever. */
+static void live_lock_take(void)
+{
+    pthread_mutex_lock(&live_lock);
+}
+
+static void live_lock_give(void)
+{
+    pthread_mutex_unlock(&live_lock);
+}
+
+__attribute__((constructor)) static void live_lock_fork_safe(void)
+{
+    (void)pthread_atfork(live_lock_take, live_lock_give, live_lock_give);
+}
+
 /* At exit (or unload) wipe every live secret. The blocks stay allocated and listed, so a
  * later ks_secure_free (another destructor, a thread) still works. A thread still inside the
  * module at exit may see zeroed keys: PKCS#11 (5.4 C_Finalize) asks applications to finalize
