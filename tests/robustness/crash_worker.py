@@ -35,8 +35,7 @@ import sys
 import time
 from typing import Any
 
-import keystead
-from keystead.softhsm_bridge import raw
+from keystead.softhsm_bridge import modules, raw
 from keystead.softhsm_bridge.ck import Attribute as A
 from keystead.softhsm_bridge.ck import Mechanism as M
 
@@ -197,7 +196,7 @@ def crash(serial: str, log_path: str, seed: int, delay_ms: float, early: bool,
 
 def zygote(serial: str, log_path: str) -> None:
     # dlopen once, before any fork; children use this mapping even if the file is replaced.
-    MODULE.append(keystead.module_path())
+    MODULE.append(modules.resolve("keystead").path)
     raw.open_raw(MODULE[0], initialize=False)
     for line in sys.stdin:
         cmd = line.split()

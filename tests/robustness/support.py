@@ -78,17 +78,16 @@ def provision_token(token_dir: Path) -> tuple[str, dict[str, str]]:
 
 
 def open_token(serial: str, path: str | None = None) -> tuple[Any, int, int]:
-    """In a child: initialise the module (at ``path``, default the installed one), find the
-    token, open a RW session, log in.
+    """In a child: initialise the module (at ``path``, default KEYSTEAD_MODULE or the installed
+    one), find the token, open a RW session, log in.
 
     Returns (RawModule, slot, session). Raises the mapped PKCS11Error on failure.
     """
-    import keystead
-    from keystead.softhsm_bridge import raw
+    from keystead.softhsm_bridge import modules, raw
     from keystead.softhsm_bridge.ck import CKU_USER
     from keystead.softhsm_bridge.errors import check
 
-    r = raw.open_raw(path or keystead.module_path(), initialize=False)
+    r = raw.open_raw(path or modules.resolve("keystead").path, initialize=False)
     r.initialize()
     slot = next(s for s in r.slot_list(True) if r.token_info(s)["serial"] == serial)
     session = r.open_session(slot, rw=True)
