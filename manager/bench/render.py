@@ -22,14 +22,21 @@ def _ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
 
 
-def _table(header: list[str], body: list[list[str]]) -> list[str]:
+def _markdown(header: list[str], body: list[list[str]]) -> list[str]:
+    align = ["---" if i == 0 else "---:" for i in range(len(header))]
+    return ["| " + " | ".join(r) + " |" for r in [header, align, *body]]
+
+
+def _table(header: list[str], body: list[list[str]], markdown: bool = False) -> list[str]:
+    if markdown:
+        return _markdown(header, body)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
     return [fmt.format(*header), fmt.format(*("-" * w for w in widths)),
             *(fmt.format(*r) for r in body)]
 
 
-def _main_table(report: dict[str, Any]) -> list[str]:
+def _main_table(report: dict[str, Any], markdown: bool = False) -> list[str]:
     modules = [m for m in CLIENTS if m in report["options"]["modules"]]
     labels = sorted({k for r in report["rows"] for k in r["ratios"]})
     body = []
@@ -37,10 +44,10 @@ def _main_table(report: dict[str, Any]) -> list[str]:
         body.append([r["name"] + (f" (x{r['batch']})" if r["batch"] > 1 else ""),
                      *(_rate(r["results"].get(m), r["size"]) for m in modules),
                      *(_ratio(r["ratios"].get(k)) for k in labels)])
-    return _table(["workload (per message)", *modules, *labels], body)
+    return _table(["workload (per message)", *modules, *labels], body, markdown)
 
 
-def _goals(report: dict[str, Any]) -> list[str]:
+def _goals(report: dict[str, Any], markdown: bool = False) -> list[str]:
     body = []
     for g in report["goals"]:
         v = g["measured"]
@@ -48,10 +55,10 @@ def _goals(report: dict[str, Any]) -> list[str]:
         target = f"{g['target'] / 1e6:.1f} M/s" if g["target"] > 1000 else f"{g['target']}x"
         met = {True: "met", False: "MISSED", None: "n/a"}[g["met"]]
         body.append([g["what"], target, shown, met])
-    return _table(["goal (issue 3)", "target", "measured", ""], body)
+    return _table(["goal (issue 3)", "target", "measured", ""], body, markdown)
 
 
-def _scale(report: dict[str, Any]) -> list[str]:
+def _scale(report: dict[str, Any], markdown: bool = False) -> list[str]:
     body = []
     for module, run in (report.get("scale") or {}).items():
         for lv in run["levels"]:
@@ -60,20 +67,23 @@ def _scale(report: dict[str, Any]) -> list[str]:
                                          ("create_us", "find_label_us", "find_id_us",
                                           "find_class_us"))])
     return _table(["module", "objects", "create us", "find label us", "find id us",
-                   "find class us"], body) if body else []
+                   "find class us"], body, markdown) if body else []
 
 
-def render_table(report: dict[str, Any]) -> str:
-    """The report as text: machine line, workloads, goals, then scale and C if measured."""
+def render_table(report: dict[str, Any], markdown: bool = False) -> str:
+    """The report as text (or Markdown tables): machine line, workloads, goals, then scale
+    and C if measured."""
     m = report["machine"]
     lines = [f"keystead bench  {report['date']}  {m['cpu']}, {m['cores']} cores, "
              f"{' '.join(m['flags'])}", ""]
-    lines += _main_table(report) + [""] + _goals(report)
-    scale = _scale(report)
+    lines += _main_table(report, markdown) + [""] + _goals(report, markdown)
+    scale = _scale(report, markdown)
     if scale:
         lines += ["", "C_CreateObject / C_FindObjects per call (median):", *scale]
     if report.get("c"):
-        lines += ["", "pure-C core (native/bench/bench_core.c):", report["c"]["text"].rstrip()]
+        fence = ["```"] if markdown else []
+        lines += ["", "pure-C core (native/bench/bench_core.c):", *fence,
+                  report["c"]["text"].rstrip(), *fence]
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -25,6 +26,9 @@ def _modules(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
 @click.command("bench")
 @click.option("--quick", is_flag=True, help="Two short windows per figure (smoke test).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--markdown", is_flag=True, help="Print the tables as Markdown.")
+@click.option("--from-json", "from_json", type=click.File("r"),
+              help="Render a report saved with --json instead of measuring.")
 @click.option("--threads", type=click.IntRange(1, 64), default=2, show_default=True,
               help="N of the 1 MiB throughput rows (1 and N threads, one session each).")
 @click.option("--scale", is_flag=True,
@@ -47,20 +51,20 @@ def _modules(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
               help="Where the temporary token directories go (e.g. /dev/shm).")
 @click.option("--glibc-malloc", is_flag=True,
               help="Leave glibc's malloc trimming on (default: off, see docs/bench.md).")
-def bench(quick: bool, as_json: bool, threads: int, scale: bool, scale_budget: float | None,
-          run_c: bool, source: str | None, modules: tuple[str, ...], repeat: int | None,
-          runs: int | None, window: float | None, tmpdir: str | None,
-          glibc_malloc: bool) -> None:
+def bench(as_json: bool, markdown: bool, from_json: Any, glibc_malloc: bool, run_c: bool,
+          **options: Any) -> None:
     """Benchmark keystead against SoftHSMv2 and OpenSSL (see docs/bench.md)."""
-    opts = BenchOptions.make(quick=quick, modules=modules, threads=threads, scale=scale,
-                             scale_budget=scale_budget, c=run_c, source=source,
-                             repeat=repeat, runs=runs, window=window, tmpdir=tmpdir,
-                             tune_malloc=not glibc_malloc)
+    opts = BenchOptions.make(c=run_c, tune_malloc=not glibc_malloc, **options)
     try:
-        report = run_bench(opts, argv=sys.argv[2:] if sys.argv[1:2] == ["bench"] else None)
+        if from_json is not None:
+            report = json.load(from_json)
+        else:
+            report = run_bench(opts, argv=sys.argv[2:] if sys.argv[1:2] == ["bench"] else None)
     except BenchError as exc:
         raise click.ClickException(str(exc)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"--from-json: not a saved report ({exc})") from None
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(render_table(report))
+        click.echo(render_table(report, markdown=markdown))

@@ -132,3 +132,19 @@ def test_c_table_parses():
     assert rows[1] == {"case": "aes-256-gcm-1M (seal+open)", "impl": "libcrypto",
                        "bytes": 1048576, "ns_per_op": 851700.1, "ns_per_byte": 0.812,
                        "cycles_per_byte": 2.11}
+
+
+def test_saved_report_renders_as_markdown(report, tmp_path):
+    saved = tmp_path / "report.json"
+    saved.write_text(json.dumps(report))
+    result = _invoke("--from-json", str(saved), "--markdown")
+    assert result.exit_code == 0, result.output
+    assert "| gcm-encrypt-1MiB |" in result.stdout
+    assert "| AES-256-GCM encrypt 1 MiB, keystead / OpenSSL | 0.7x |" in result.stdout
+
+
+def test_a_file_that_is_no_report_is_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = _invoke("--from-json", str(bad))
+    assert result.exit_code == 1 and result.output.count("\n") == 1
