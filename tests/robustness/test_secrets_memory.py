@@ -4,9 +4,12 @@ from the database file").
 A child imports a key of a distinctive value, uses it, and pauses at checkpoints while this
 test reads the child's whole memory (/proc/PID/maps + /proc/PID/mem):
 
-* while the key lives, every copy of its value or of its AES round keys lies in memory that
-  is locked (smaps VmFlags "lo") and excluded from core dumps ("dd");
-* after C_DestroyObject, after C_Logout and after C_Finalize no copy is left anywhere.
+* while the key lives, every copy of its value or of its AES round keys, and of the token key
+  (which the test recovers from the database with the PIN), lies in memory that is locked
+  (smaps VmFlags "lo") and excluded from core dumps ("dd");
+* after C_DestroyObject no copy of the key is left anywhere, after C_Logout and C_Finalize no
+  copy of the token key either;
+* unloading the module without C_Finalize (what exit does) wipes a live key.
 
 And after C_DestroyObject of token keys (sensitive, sealed; and not sensitive) neither the
 value nor its sealed form is in the database file, its WAL or its shared-memory file.
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.robustness.support import ROOT, key_template, provision_token
+from tests.robustness.support import ROOT, USER_PIN, key_template, provision_token
 
 _SBOX: list[int] = []
 
@@ -127,14 +130,19 @@ def can_lock() -> bool:
 
 
 def test_key_material_locked_then_gone(token: tuple[str, dict[str, str], Path]) -> None:
-    serial, env, _ = token
-    seen = run_checkpoints(serial, env, [], ("live", "destroyed", "logged-out", "finalized"))
+    serial, env, token_dir = token
+    tk = token_key(token_dir)
+    seen = run_checkpoints(serial, env, [], ("live", "destroyed", "logged-out", "finalized"),
+                           {"token key": tk, "token round key 2": aes256_schedule(tk)[32:48]})
     # The object holds the value; the operations (and their key schedules) ended already.
-    assert "value" in {h[0] for h in seen["live"]}, "the scan cannot see the live key"
+    assert {"value", "token key"} <= {h[0] for h in seen["live"]}, "the scan cannot see keys"
     if can_lock():
         unlocked = [h for h in seen["live"] if " lo" not in h[3] or " dd" not in h[3]]
         assert unlocked == [], f"key material outside locked, undumped pages: {unlocked}"
-    for point in ("destroyed", "logged-out", "finalized"):
+    # Destroyed: the key is gone, the token key (still logged in) stays.
+    assert "token key" in {h[0] for h in seen["destroyed"]}
+    assert {h[0] for h in seen["destroyed"]} <= {"token key", "token round key 2"}
+    for point in ("logged-out", "finalized"):
         assert seen[point] == [], f"after {point}: {seen[point]}"
 
 
@@ -199,11 +207,25 @@ def test_destroyed_key_absent_from_database_files(token: tuple[str, dict[str, st
         assert s[len(s) // 2:] not in after, "part of a stored value is still on disk"
 
 
+def token_key(token_dir: Path) -> bytes:
+    """The token key, as C_Login recovers it: ks_store_login on the token's database."""
+    from keystead.core import lib
+
+    from tests.native.store_support import Store
+
+    (db,) = token_dir.glob("token-*.sqlite")
+    with Store(db, create=False) as store:
+        rv, key = store.login(lib.CKU_USER, USER_PIN.encode())
+    assert rv == lib.CKR_OK
+    return key
+
+
 def run_checkpoints(serial: str, env: dict[str, str], mode: list[str],
-                    points: tuple[str, ...]) -> dict[str, list[tuple[str, int, str, str]]]:
+                    points: tuple[str, ...], extra: dict[str, bytes] | None = None
+                    ) -> dict[str, list[tuple[str, int, str, str]]]:
     """Run mem_worker, scan its memory at each checkpoint; return the hits per checkpoint."""
     value = os.urandom(16) + b"keystead-memscan"  # distinctive, and unlike any other data
-    wanted = needles(value)
+    wanted = {**needles(value), **(extra or {})}
     child = subprocess.Popen([sys.executable, "-m", "tests.robustness.mem_worker", serial,
                               *mode], cwd=ROOT, env=env, stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
