@@ -33,7 +33,9 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 
 build() {
     mkdir -p "$OUT/obj"
-    local srcs=(native/crypto/*.c native/token/*.c native/p11/*.c) objs=() jobs=()
+    exec 9>"$OUT/.build.lock" # two fuzz.sh at once: one builds, the other waits
+    flock 9
+    local srcs=(native/crypto/*.c native/token/*.c native/p11/*.c) objs=() jobs=() t
     for src in "${srcs[@]}"; do
         local obj="$OUT/obj/$(echo "${src#native/}" | tr / _).o"
         objs+=("$obj")
@@ -46,12 +48,19 @@ build() {
         printf '%s\n' "${jobs[@]}" | xargs -P "${FUZZ_JOBS:-2}" -L 1 sh -c \
             "$CC $(printf '%q ' "${CFLAGS[@]}") -fsanitize=fuzzer-no-link -c \"\$0\" -o \"\$1\""
     fi
-    rm -f "$OUT/libkeystead_fuzz.a"
-    ar rcs "$OUT/libkeystead_fuzz.a" "${objs[@]}"
+    if ((${#jobs[@]})) || [[ ! -e "$OUT/libkeystead_fuzz.a" ]]; then
+        rm -f "$OUT/libkeystead_fuzz.a"
+        ar rcs "$OUT/libkeystead_fuzz.a" "${objs[@]}"
+    fi
     for t in "${TARGETS[@]}"; do
-        "$CC" "${CFLAGS[@]}" -fsanitize=fuzzer -o "$OUT/$t" "native/fuzz/fuzz_$t.c" \
-            "$OUT/libkeystead_fuzz.a" "${LIBS[@]}"
+        if [[ ! -e "$OUT/$t" || "$OUT/libkeystead_fuzz.a" -nt "$OUT/$t" ||
+              -n "$(find native/fuzz -name "fuzz_*" -newer "$OUT/$t" -print -quit)" ]]; then
+            "$CC" "${CFLAGS[@]}" -fsanitize=fuzzer -o "$OUT/$t.tmp" "native/fuzz/fuzz_$t.c" \
+                "$OUT/libkeystead_fuzz.a" "${LIBS[@]}"
+            mv -f "$OUT/$t.tmp" "$OUT/$t"
+        fi
     done
+    flock -u 9
 }
 
 # run_target TARGET SECONDS [CORPUS...]: fuzz with the committed seeds plus a work corpus.
@@ -60,7 +69,7 @@ run_target() {
     local seeds="native/fuzz/corpus/$t" work="$OUT/corpus/$t"
     mkdir -p "$work" "$seeds"
     local dict=()
-    if [[ -f "native/fuzz/$t.dict" ]]; then dict=(-dict="native/fuzz/$t.dict"); fi
+    if [[ -f "native/fuzz/$t.dict" ]]; then dict=(-dict="$ROOT/native/fuzz/$t.dict"); fi
     (cd "$OUT" && "./$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -max_len=4096 -print_final_stats=1 "${dict[@]}" "$work" "$ROOT/$seeds")
 }
@@ -91,10 +100,10 @@ smoke)
     done
     ;;
 merge)
-    t="${2:?target}"
+    target="${2:?target}"
     build
-    mkdir -p "native/fuzz/corpus/$t"
-    (cd "$OUT" && "./$t" -merge=1 "$ROOT/native/fuzz/corpus/$t" "$OUT/corpus/$t")
+    mkdir -p "native/fuzz/corpus/$target"
+    (cd "$OUT" && "./$target" -merge=1 "$ROOT/native/fuzz/corpus/$target" "$OUT/corpus/$target")
     ;;
 "" | -h | --help)
     sed -n '2,19p' "$0"
