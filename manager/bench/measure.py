@@ -80,7 +80,8 @@ def measure(opts: BenchOptions, base: Path) -> dict[str, Any]:
     {"median_s": seconds per message, "windows": k, "ops_per_window": n} or {"error": ...}.
     """
     clients = open_clients(opts, base)
-    rows = workloads(opts.threads, opts.quick)
+    rows = [w for w in workloads(opts.threads, opts.quick)
+            if not opts.only or w.name.startswith(tuple(opts.only))]
     results: dict[str, dict[str, Any]] = {w.name: {} for w in rows}
     _note("calibrating")
     ops = _prepare_ops(rows, clients, opts.window, results)

@@ -17,7 +17,8 @@ class BenchOptions:
     benchmark, ``scale_budget`` seconds of growth per module; ``c``: also the pure-C core
     benchmark (needs the source tree at ``source``); ``tmpdir``: where the temporary token
     directories go (None: the system's); ``tune_malloc``: run the worker with glibc's malloc
-    trimming off (see :data:`.runner.MALLOC_ENV`).
+    trimming off (see :data:`.runner.MALLOC_ENV`); ``only``: row-name prefixes to keep
+    (empty: every row).
     """
 
     modules: tuple[str, ...] = CLIENTS
@@ -33,6 +34,7 @@ class BenchOptions:
     source: str | None = None
     tmpdir: str | None = None
     tune_malloc: bool = True
+    only: tuple[str, ...] = ()
 
     @classmethod
     def make(cls, quick: bool = False, **kw: object) -> BenchOptions:
@@ -51,6 +53,7 @@ class BenchOptions:
     def from_json(cls, data: dict[str, object]) -> BenchOptions:
         data = dict(data)
         data["modules"] = tuple(data["modules"])  # type: ignore[arg-type]
+        data["only"] = tuple(data.get("only", ()))  # type: ignore[arg-type]
         return cls(**data)  # type: ignore[arg-type]
 
 

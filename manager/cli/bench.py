@@ -41,6 +41,8 @@ def _modules(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
               help="keystead's source tree for --c [default: current directory].")
 @click.option("--modules", default=",".join(CLIENTS), show_default=True, callback=_modules,
               help="Comma-separated clients: keystead, softhsm2, openssl.")
+@click.option("--only", callback=lambda _c, _p, v: tuple(x for x in v.split(",") if x),
+              default="", help="Comma-separated row-name prefixes to run (e.g. gcm-encrypt-1MiB).")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=None,
               help="Windows per figure (median) [default: 7, --quick 2].")
 @click.option("--runs", type=click.IntRange(1, 20), default=None,

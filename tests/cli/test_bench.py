@@ -148,3 +148,11 @@ def test_a_file_that_is_no_report_is_one_line(tmp_path):
     bad.write_text("{not json")
     result = _invoke("--from-json", str(bad))
     assert result.exit_code == 1 and result.output.count("\n") == 1
+
+
+def test_only_keeps_the_rows_asked_for():
+    result = _invoke("--quick", "--json", "--modules", "openssl", "--only", "gcm-encrypt-1MiB,kw-")
+    assert result.exit_code == 0, result.output
+    names = [r["name"] for r in json.loads(result.stdout)["rows"]]
+    assert names == ["gcm-encrypt-1MiB", "kw-wrap-aes256", "kw-unwrap-aes256",
+                     "gcm-encrypt-1MiB-1t", "gcm-encrypt-1MiB-2t"]
