@@ -137,7 +137,12 @@ static CK_RV evolve(uint8_t key[32])
 
 static CK_RV ensure_tables(ks_store *s)
 {
-    return ks_st_exec(s, TABLES);
+    if (s->core->audit_tables) {
+        return CKR_OK;
+    }
+    CK_RV rv = ks_st_exec(s, TABLES);
+    s->core->audit_tables = rv == CKR_OK;
+    return rv;
 }
 
 /* Current state: next sequence number, epoch key, last chain value. */

@@ -19,6 +19,8 @@ typedef struct ks_object {
     int is_token;
     CK_SESSION_HANDLE owner; /* session objects: the creating session */
     int sealed_missing;      /* loaded without the token key: secret values absent */
+    int role;                /* the wrap policy's role of the value once fixed (never changes
+                                again), 0 while unknown: spares a registry read per use */
     ks_attrs attrs;
     struct ks_object *next;  /* chain in the cache bucket or session-object list */
 } ks_object;

@@ -84,7 +84,7 @@ CK_RV ks_policy_check_use(const ks_attrs *key, ks_use use)
  * at most the unused part of a block, as extra counts), so no restart, crash or second process
  * ever under-counts. With a limit every use is one durable increment, exact, refused at the
  * limit: a lease could refuse uses another process reserved but never made. */
-#define KS_USAGE_LEASE 64
+#define KS_USAGE_LEASE 4096
 
 typedef struct ks_lease {
     CK_OBJECT_HANDLE handle;

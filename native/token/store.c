@@ -90,15 +90,21 @@ void ks_st_scrub(ks_store *s)
     sqlite3_busy_timeout(s->core->db, KS_STORE_BUSY_MS);
 }
 
-static int64_t data_version(sqlite3 *db)
+/* PRAGMA data_version changes when another connection commits. It is asked at every object
+ * lookup, so the statement is prepared once per connection and reset after each use. */
+static int64_t data_version(ks_store_db *core)
 {
-    sqlite3_stmt *st = NULL;
     int64_t v = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-        v = sqlite3_column_int64(st, 0);
+    if (core->data_version == NULL &&
+        sqlite3_prepare_v2(core->db, "PRAGMA data_version", -1, &core->data_version, NULL) !=
+            SQLITE_OK) {
+        core->data_version = NULL;
+        return v;
     }
-    sqlite3_finalize(st);
+    if (sqlite3_step(core->data_version) == SQLITE_ROW) {
+        v = sqlite3_column_int64(core->data_version, 0);
+    }
+    sqlite3_reset(core->data_version);
     return v;
 }
 
@@ -107,6 +113,7 @@ CK_RV ks_st_db_free(ks_store_db *core)
     if (core == NULL) {
         return CKR_OK;
     }
+    sqlite3_finalize(core->data_version);
     int rc = sqlite3_close(core->db);
     pthread_mutex_destroy(&core->lock);
     free(core);
@@ -179,7 +186,7 @@ CK_RV ks_store_open(ks_store **out, const char *path, int create, const ks_confi
     s->max_attempts = cfg->max_pin_attempts ? cfg->max_pin_attempts : 10;
     pthread_mutex_lock(&s->core->lock);
     s->seen_seq = s->core->seq;
-    s->data_version = data_version(s->core->db);
+    s->data_version = data_version(s->core);
     pthread_mutex_unlock(&s->core->lock);
     *out = s;
     return CKR_OK;
@@ -200,7 +207,7 @@ int ks_store_changed(ks_store *store)
         return 0;
     }
     pthread_mutex_lock(&store->core->lock);
-    int64_t v = data_version(store->core->db);
+    int64_t v = data_version(store->core);
     int changed = v != store->data_version || store->seen_seq != store->core->seq;
     store->data_version = v;
     store->seen_seq = store->core->seq;

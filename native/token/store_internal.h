@@ -28,6 +28,8 @@ typedef struct ks_store_db {
     unsigned refs;        /* handles + the registry's reference (memory tokens) */
     uint64_t seq;         /* commits made through this connection */
     int memory;
+    sqlite3_stmt *data_version; /* "PRAGMA data_version", prepared once (checked every call) */
+    int audit_tables;     /* the audit tables exist (token/audit.c creates them once) */
 } ks_store_db;
 
 struct ks_store {

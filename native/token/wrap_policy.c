@@ -206,6 +206,10 @@ static CK_RV value_role(ks_store *store, const uint8_t fp[32], ks_role role, ks_
  * *fixed is `role` for them. */
 static CK_RV key_role(ks_token *tok, const ks_object *key, ks_role role, ks_role *fixed)
 {
+    if (key->role != KS_ROLE_NONE) {
+        *fixed = (ks_role)key->role; /* a fixed role is fixed for good */
+        return CKR_OK;
+    }
     *fixed = role;
     CK_ULONG kt = (CK_ULONG)-1;
     ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &kt);
@@ -222,6 +226,10 @@ static CK_RV key_role(ks_token *tok, const ks_object *key, ks_role role, ks_role
         rv = value_role(tok->store, fp, role, fixed);
     }
     ks_wipe(fp, sizeof(fp));
+    if (rv == CKR_OK && *fixed != KS_ROLE_NONE) {
+        /* The cache field is the object's own, guarded by the token lock the caller holds. */
+        ((ks_object *)key)->role = (int)*fixed;
+    }
     return rv;
 }
 
