@@ -135,6 +135,48 @@ static CK_RV evolve(uint8_t key[32])
     return st == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
+/* The statements of an append, prepared once per connection (an audited call pays for the
+ * record, not for parsing SQL): see ks_store_db.audit_stmts. */
+enum { ST_READ, ST_WRITE, ST_INSERT, ST_SYNC_NORMAL, ST_SYNC_FULL };
+
+static const char *const STMT_SQL[] = {
+    [ST_READ] = "SELECT next_seq, key, chain FROM audit_state WHERE id = 1",
+    [ST_WRITE] = "INSERT OR REPLACE INTO audit_state(id, next_seq, key, chain) VALUES(1, ?, ?, ?)",
+    [ST_INSERT] = "INSERT INTO audit(seq, time, pid, user, session, event, object, mechanism,"
+                  " rv, count, detail, chain, mac) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+    [ST_SYNC_FULL] = "PRAGMA synchronous=FULL",
+};
+
+static CK_RV stmt(ks_store *s, int which, sqlite3_stmt **out)
+{
+    sqlite3_stmt **slot = &s->core->audit_stmts[which];
+    if (*slot == NULL) {
+        CK_RV rv = ks_st_prepare(s, slot, STMT_SQL[which]);
+        if (rv != CKR_OK) {
+            *slot = NULL;
+            return rv;
+        }
+    }
+    sqlite3_reset(*slot);
+    sqlite3_clear_bindings(*slot);
+    *out = *slot;
+    return CKR_OK;
+}
+
+/* Run a cached statement without results. */
+static CK_RV run(ks_store *s, int which)
+{
+    sqlite3_stmt *st = NULL;
+    CK_RV rv = stmt(s, which, &st);
+    if (rv == CKR_OK) {
+        int rc = sqlite3_step(st);
+        rv = rc == SQLITE_DONE || rc == SQLITE_ROW ? CKR_OK : CKR_DEVICE_ERROR;
+        sqlite3_reset(st);
+    }
+    return rv;
+}
+
 static CK_RV ensure_tables(ks_store *s)
 {
     if (s->core->audit_tables) {
@@ -149,7 +191,7 @@ static CK_RV ensure_tables(ks_store *s)
 static CK_RV read_state(ks_store *s, int64_t *next_seq, uint8_t key[32], uint8_t chain[32])
 {
     sqlite3_stmt *st = NULL;
-    CK_RV rv = ks_st_prepare(s, &st, "SELECT next_seq, key, chain FROM audit_state WHERE id = 1");
+    CK_RV rv = stmt(s, ST_READ, &st);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -162,7 +204,7 @@ static CK_RV read_state(ks_store *s, int64_t *next_seq, uint8_t key[32], uint8_t
     } else {
         rv = rc == SQLITE_DONE ? CKR_FUNCTION_FAILED : CKR_DEVICE_ERROR; /* no trail started */
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rv;
 }
 
@@ -170,8 +212,7 @@ static CK_RV write_state(ks_store *s, int64_t next_seq, const uint8_t key[32],
                          const uint8_t chain[32])
 {
     sqlite3_stmt *st = NULL;
-    CK_RV rv = ks_st_prepare(s, &st, "INSERT OR REPLACE INTO audit_state(id, next_seq, key, chain)"
-                                     " VALUES(1, ?, ?, ?)");
+    CK_RV rv = stmt(s, ST_WRITE, &st);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -179,7 +220,8 @@ static CK_RV write_state(ks_store *s, int64_t next_seq, const uint8_t key[32],
     sqlite3_bind_blob(st, 2, key, 32, SQLITE_TRANSIENT);
     sqlite3_bind_blob(st, 3, chain, 32, SQLITE_TRANSIENT);
     rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st); /* the key must not stay bound to a cached statement */
     return rv;
 }
 
@@ -187,10 +229,7 @@ static CK_RV insert_row(ks_store *s, const row *r, const ks_audit_entry *e,
                         const uint8_t chain[32], const uint8_t mac[32])
 {
     sqlite3_stmt *st = NULL;
-    CK_RV rv = ks_st_prepare(s, &st,
-                             "INSERT INTO audit(seq, time, pid, user, session, event, object,"
-                             " mechanism, rv, count, detail, chain, mac)"
-                             " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    CK_RV rv = stmt(s, ST_INSERT, &st);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -208,7 +247,8 @@ static CK_RV insert_row(ks_store *s, const row *r, const ks_audit_entry *e,
     sqlite3_bind_blob(st, 12, chain, 32, SQLITE_STATIC);
     sqlite3_bind_blob(st, 13, mac, 32, SQLITE_STATIC);
     rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st); /* bindings point into this call's stack */
     return rv;
 }
 
@@ -258,7 +298,7 @@ CK_RV ks_audit_append(ks_store *store, const ks_audit_entry *entry)
     int memory = store->core->memory;
     CK_RV rv = ensure_tables(store);
     if (rv == CKR_OK && !memory) {
-        rv = ks_st_exec(store, "PRAGMA synchronous=NORMAL");
+        rv = run(store, ST_SYNC_NORMAL);
     }
     if (rv == CKR_OK) {
         rv = ks_st_begin(store, 1);
@@ -271,7 +311,7 @@ CK_RV ks_audit_append(ks_store *store, const ks_audit_entry *entry)
             ks_st_rollback(store);
         }
     }
-    if (!memory && ks_st_exec(store, "PRAGMA synchronous=FULL") != CKR_OK && rv == CKR_OK) {
+    if (!memory && run(store, ST_SYNC_FULL) != CKR_OK && rv == CKR_OK) {
         rv = CKR_DEVICE_ERROR;
     }
     pthread_mutex_unlock(&store->core->lock);

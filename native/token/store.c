@@ -114,6 +114,9 @@ CK_RV ks_st_db_free(ks_store_db *core)
         return CKR_OK;
     }
     sqlite3_finalize(core->data_version);
+    for (size_t i = 0; i < sizeof(core->audit_stmts) / sizeof(core->audit_stmts[0]); i++) {
+        sqlite3_finalize(core->audit_stmts[i]);
+    }
     int rc = sqlite3_close(core->db);
     pthread_mutex_destroy(&core->lock);
     free(core);

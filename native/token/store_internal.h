@@ -30,6 +30,7 @@ typedef struct ks_store_db {
     int memory;
     sqlite3_stmt *data_version; /* "PRAGMA data_version", prepared once (checked every call) */
     int audit_tables;     /* the audit tables exist (token/audit.c creates them once) */
+    sqlite3_stmt *audit_stmts[5]; /* token/audit.c's statements, prepared once */
 } ks_store_db;
 
 struct ks_store {
