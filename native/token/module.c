@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "token/flusher.h"
 #include "token/log.h"
 
 ks_module ks_mod = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -91,6 +92,7 @@ CK_RV ks_module_initialize(CK_VOID_PTR args)
         for (size_t i = 0; i < ks_mod.token_count; i++) {
             ks_mod.tokens[i]->use_count = 0;
         }
+        ks_flusher_forget(); /* the parent's thread does not exist in this process */
         ks_mod.initialized = 0;
         free_all();
     }
@@ -120,6 +122,14 @@ CK_RV ks_module_initialize(CK_VOID_PTR args)
         ks_log_close();
     }
     pthread_mutex_unlock(&ks_mod.lock);
+    if (rv == CKR_OK && !(args != NULL && (((const CK_C_INITIALIZE_ARGS *)args)->flags &
+                                           CKF_LIBRARY_CANT_CREATE_OS_THREADS))) {
+        /* Failing to start it costs only timeliness: counts are still written by later
+         * calls, at session close and at C_Finalize. */
+        if (ks_flusher_start() != CKR_OK) {
+            ks_log_message(KS_LOG_ERROR, "audit: could not start the flusher thread");
+        }
+    }
     return rv;
 }
 
@@ -128,6 +138,7 @@ CK_RV ks_module_finalize(CK_VOID_PTR reserved)
     if (reserved != NULL) {
         return CKR_ARGUMENTS_BAD;
     }
+    ks_flusher_stop(); /* before the module lock, which the thread takes */
     pthread_mutex_lock(&ks_mod.lock);
     if (!ks_mod.initialized) {
         pthread_mutex_unlock(&ks_mod.lock);

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import keystead
@@ -143,3 +144,35 @@ def test_malformed_key_file(tmp_path):
     bad.write_text("zz")
     with pytest.raises(token_audit.AuditKeyError):
         token_audit.read_key(bad)
+
+
+FLUSH_CHILD = r"""
+import sqlite3, sys, time
+from keystead.softhsm_bridge import prepare, provision
+from keystead.softhsm_bridge.modules import resolve
+from keystead.softhsm_bridge.ck import Attribute as A, Mechanism
+from keystead.softhsm_bridge.raw import open_raw
+info = resolve("keystead")
+prepare(info, sys.argv[1])
+tok = provision(info, None, label="flush", so_pin="12345678", user_pin="87654321")
+raw = open_raw(info.path)
+h = raw.open_session(tok.slot_id)
+raw.login(h, 1, "87654321")
+key = raw.generate_key(h, Mechanism.AES_KEY_GEN, {A.VALUE_LEN: 32, A.TOKEN: True})
+raw.encrypt(h, Mechanism.AES_ECB, key, bytes(16))
+db = f"{sys.argv[1]}/token-{tok.slot_id}.sqlite"
+def uses():
+    with sqlite3.connect(db) as c:
+        return c.execute("SELECT count(*) FROM audit WHERE event = 'use'").fetchone()[0]
+before = uses()
+time.sleep(2.5)  # no call into the module meanwhile
+print(before, uses())
+"""
+
+
+def test_key_use_is_written_within_seconds_without_further_calls(tmp_path):
+    """Counts reach the trail at least every second even when the application is idle."""
+    out = subprocess.run([sys.executable, "-c", FLUSH_CHILD, str(tmp_path / "tokens")],
+                         capture_output=True, text=True, timeout=120, check=True)
+    before, after = (int(x) for x in out.stdout.split()[-2:])
+    assert before == 0 and after == 1, out.stdout

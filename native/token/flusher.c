@@ -1,0 +1,89 @@
+/* flusher.c - the audit-count flusher thread (see flusher.h). Lock order as everywhere: the
+ * module lock, then a token's lock; the thread holds no session lock. */
+#include "token/flusher.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "token/module.h"
+
+static pthread_mutex_t fl_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fl_cond = PTHREAD_COND_INITIALIZER;
+static pthread_t fl_thread;
+static int fl_running; /* guarded by fl_lock */
+static int fl_stop;    /* guarded by fl_lock */
+
+static void tick_all(void)
+{
+    pthread_mutex_lock(&ks_mod.lock);
+    if (ks_mod.initialized) {
+        for (size_t i = 0; i < ks_mod.token_count; i++) {
+            ks_token *tok = ks_mod.tokens[i];
+            pthread_mutex_lock(&tok->lock);
+            ks_token_audit_tick(tok);
+            pthread_mutex_unlock(&tok->lock);
+        }
+    }
+    pthread_mutex_unlock(&ks_mod.lock);
+}
+
+static void *flusher_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&fl_lock);
+    while (!fl_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        int rc = 0;
+        while (!fl_stop && rc != ETIMEDOUT) {
+            rc = pthread_cond_timedwait(&fl_cond, &fl_lock, &until);
+        }
+        if (fl_stop) {
+            break;
+        }
+        pthread_mutex_unlock(&fl_lock);
+        tick_all();
+        pthread_mutex_lock(&fl_lock);
+    }
+    pthread_mutex_unlock(&fl_lock);
+    return NULL;
+}
+
+CK_RV ks_flusher_start(void)
+{
+    pthread_mutex_lock(&fl_lock);
+    CK_RV rv = CKR_OK;
+    if (!fl_running) {
+        fl_stop = 0;
+        if (pthread_create(&fl_thread, NULL, flusher_main, NULL) == 0) {
+            fl_running = 1;
+        } else {
+            rv = CKR_FUNCTION_FAILED;
+        }
+    }
+    pthread_mutex_unlock(&fl_lock);
+    return rv;
+}
+
+void ks_flusher_stop(void)
+{
+    pthread_mutex_lock(&fl_lock);
+    int running = fl_running;
+    fl_stop = 1;
+    fl_running = 0;
+    pthread_cond_broadcast(&fl_cond);
+    pthread_mutex_unlock(&fl_lock);
+    if (running) {
+        pthread_join(fl_thread, NULL);
+    }
+}
+
+void ks_flusher_forget(void)
+{
+    pthread_mutex_lock(&fl_lock);
+    fl_running = 0;
+    fl_stop = 0;
+    pthread_mutex_unlock(&fl_lock);
+}
