@@ -26,7 +26,7 @@ from typing import Any
 
 import cffi
 
-from . import _cdef, structs
+from . import structs
 from .ck import CK_UNAVAILABLE_INFORMATION, CKF_OS_LOCKING_OK, CKF_RW_SESSION, CKF_SERIAL_SESSION
 from .errors import (
     CKR_OK,
@@ -54,7 +54,6 @@ def _cdef_candidates() -> list[tuple[str, str]]:
             out.append(("keystead/pkcs11.cdef", data.read_text()))
     except (ModuleNotFoundError, FileNotFoundError, OSError):
         pass
-    out.append(("softhsm_bridge/_cdef.py", _cdef.CDEF))
     return out
 
 
@@ -62,7 +61,9 @@ def get_ffi() -> cffi.FFI:
     """The process-wide FFI holding the PKCS#11 declarations (built on first use).
 
     A candidate cdef that does not parse or lacks the function-list and interface types
-    is skipped for the next one; the bridge's own copy always parses.
+    is skipped for the next one. The declarations are the repository's
+    native/include/pkcs11.cdef, installed with the package (one source of truth with the C
+    header); BridgeError when none is usable.
     """
     global _FFI, _CDEF_SOURCE
     if _FFI is not None:
@@ -79,7 +80,8 @@ def get_ffi() -> cffi.FFI:
             continue
         _FFI, _CDEF_SOURCE = ffi, name
         return ffi
-    raise BridgeError("no usable PKCS#11 cdef")  # pragma: no cover - _cdef always parses
+    raise BridgeError(f"no usable PKCS#11 declarations: keystead/pkcs11.cdef is missing from "
+                      f"the installed package and {CDEF_ENV} names none; reinstall keystead")
 
 
 def cdef_source() -> str:
