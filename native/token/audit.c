@@ -142,8 +142,8 @@ enum { ST_READ, ST_WRITE, ST_INSERT, ST_SYNC_NORMAL, ST_SYNC_FULL };
 static const char *const STMT_SQL[] = {
     [ST_READ] = "SELECT next_seq, key, chain FROM audit_state WHERE id = 1",
     [ST_WRITE] = "INSERT OR REPLACE INTO audit_state(id, next_seq, key, chain) VALUES(1, ?, ?, ?)",
-    [ST_INSERT] = "INSERT INTO audit(seq, time, pid, user, session, event, object, mechanism,"
-                  " rv, count, detail, chain, mac) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_INSERT] = ("INSERT INTO audit(seq, time, pid, user, session, event, object, mechanism,"
+                   " rv, count, detail, chain, mac) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
     [ST_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
     [ST_SYNC_FULL] = "PRAGMA synchronous=FULL",
 };
