@@ -15,6 +15,19 @@
 #define KS_MIN_PIN 4
 #define KS_MAX_PIN 255
 
+/* slot_token resolves a slot to its token under the module lock (CKR_CRYPTOKI_NOT_INITIALIZED,
+ * CKR_SLOT_ID_INVALID). Tokens live until C_Finalize, so the pointer stays valid after. */
+static CK_RV slot_token(CK_SLOT_ID slotID, ks_token **out)
+{
+    CK_RV rv = ks_module_lock();
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = ks_module_token(slotID, out);
+    ks_module_unlock();
+    return rv;
+}
+
 static CK_RV get_slot_list(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
                            CK_ULONG_PTR pulCount)
 {
@@ -60,13 +73,8 @@ static CK_RV get_slot_info(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
     if (pInfo == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
-    CK_RV rv = ks_module_lock();
-    if (rv != CKR_OK) {
-        return rv;
-    }
     ks_token *tok = NULL;
-    rv = ks_module_token(slotID, &tok);
-    ks_module_unlock();
+    CK_RV rv = slot_token(slotID, &tok);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -155,13 +163,8 @@ static CK_RV get_token_info(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     if (pInfo == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
-    CK_RV rv = ks_module_lock();
-    if (rv != CKR_OK) {
-        return rv;
-    }
     ks_token *tok = NULL;
-    rv = ks_module_token(slotID, &tok);
-    ks_module_unlock();
+    CK_RV rv = slot_token(slotID, &tok);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -184,17 +187,6 @@ KS_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
                        get_token_info(slotID, pInfo));
 }
 
-static CK_RV check_slot(CK_SLOT_ID slotID)
-{
-    CK_RV rv = ks_module_lock();
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    ks_token *tok = NULL;
-    rv = ks_module_token(slotID, &tok);
-    ks_module_unlock();
-    return rv;
-}
 
 static CK_RV get_mechanism_list(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
                                 CK_ULONG_PTR pulCount)
@@ -202,7 +194,8 @@ static CK_RV get_mechanism_list(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
     if (pulCount == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
-    CK_RV rv = check_slot(slotID);
+    ks_token *tok = NULL;
+    CK_RV rv = slot_token(slotID, &tok);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -234,7 +227,8 @@ static CK_RV get_mechanism_info(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
     if (pInfo == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
-    CK_RV rv = check_slot(slotID);
+    ks_token *tok = NULL;
+    CK_RV rv = slot_token(slotID, &tok);
     if (rv != CKR_OK) {
         return rv;
     }
