@@ -1,10 +1,11 @@
 /* mem.c - the one wipe, the one constant-time comparison and locked allocations of secrets.
  *
- * ks_secure_alloc maps whole pages so that mlock and MADV_DONTDUMP apply to the secret alone
- * (never to neighbours on the heap). A header at the start of the mapping records the
- * page-rounded size and how the block was obtained, so ks_secure_free undoes exactly that.
- * Where mlock is refused (RLIMIT_MEMLOCK), the block comes from calloc instead: best effort,
- * still wiped on free. */
+ * ks_secure_alloc takes memory from mappings of our own, so that mlock and MADV_DONTDUMP
+ * apply to secrets alone (never to neighbours on the heap): small secrets from 64 KiB slab
+ * chunks shared by blocks of one size class, larger ones from whole pages. A header before
+ * every block records its size and how it was obtained, so ks_secure_free undoes exactly
+ * that. Where mlock is refused (RLIMIT_MEMLOCK), the block comes from the heap instead: best
+ * effort, still wiped on free. */
 #include "crypto/mem.h"
 
 #include <pthread.h>
@@ -38,37 +39,47 @@ int ks_memeq(const void *a, const void *b, size_t len)
     return (int)(ks_ct_is_zero(ks_value_barrier(acc)) & 1);
 }
 
-enum { SECURE_MAGIC = 0x6b736563u, KIND_MAPPED = 1, KIND_HEAP = 2 };
+enum { SECURE_MAGIC = 0x6b736563u, KIND_MAPPED = 1, KIND_HEAP = 2, KIND_SLAB = 3 };
+
+struct slab_chunk;
 
 /* The header keeps the user area 64-byte aligned (ks_gcm_key asks for _Alignas(64)). */
 typedef struct secure_hdr {
-    size_t total;   /* bytes mapped (page-rounded) or allocated, header included */
+    size_t total;   /* bytes mapped (page-rounded), allocated or of the slab block, header
+                     * included */
     size_t len;     /* bytes asked for */
     uint32_t magic;
     uint32_t kind;
-    struct secure_hdr *prev, *next; /* every live block, for the wipe at process exit */
-    uint8_t pad[24];
+    struct secure_hdr *prev, *next; /* every live block, for the wipe at process exit; a free
+                                     * slab block's next is its chunk's free list */
+    struct slab_chunk *chunk;       /* KIND_SLAB: the chunk that holds the block */
+    uint8_t pad[16];
 } secure_hdr;
 
-/* Live blocks, so that process exit wipes what an application never freed (no C_Finalize). */
+/* Live blocks, so that process exit wipes what an application never freed (no C_Finalize).
+ * live_lock also guards the page pool and the slab. */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static secure_hdr *live_head;
 
-static void live_add(secure_hdr *h)
+static void live_add_locked(secure_hdr *h)
 {
-    pthread_mutex_lock(&live_lock);
     h->prev = NULL;
     h->next = live_head;
     if (live_head != NULL) {
         live_head->prev = h;
     }
     live_head = h;
+}
+
+static void live_add(secure_hdr *h)
+{
+    pthread_mutex_lock(&live_lock);
+    live_add_locked(h);
     pthread_mutex_unlock(&live_lock);
 }
 
-static void live_remove(secure_hdr *h)
+static void live_remove_locked(secure_hdr *h)
 {
-    pthread_mutex_lock(&live_lock);
     if (h->prev != NULL) {
         h->prev->next = h->next;
     } else {
@@ -77,6 +88,12 @@ static void live_remove(secure_hdr *h)
     if (h->next != NULL) {
         h->next->prev = h->prev;
     }
+}
+
+static void live_remove(secure_hdr *h)
+{
+    pthread_mutex_lock(&live_lock);
+    live_remove_locked(h);
     pthread_mutex_unlock(&live_lock);
 }
 
@@ -180,8 +197,228 @@ static void *secure_alloc_heap(size_t len)
     return h + 1;
 }
 
-/* Freed single-page blocks, wiped, still locked and undumped: an operation's state comes and
- * goes with every C_*Init, and mmap + mlock + munmap each time costs ~30 us. */
+/* Small secrets (attribute values, operation state) share locked chunks: one mmap + mlock
+ * per 64 KiB instead of one per secret, so thousands of live session keys cost neither a
+ * system call each nor a locked page each (RLIMIT_MEMLOCK is often 8 MiB). A chunk starts
+ * with its slab_chunk record, then blocks of one size class (a secure_hdr and 64 << cls
+ * user bytes). Blocks are carved in order on first use; freed blocks, wiped whole, go on
+ * their chunk's free list. A chunk with a free block is on its class's partial list; one
+ * empty chunk per class is kept, further empty chunks are unmapped. */
+enum { SLAB_CHUNK = 64 * 1024, SLAB_CLASSES = 6, SLAB_KEEP_EMPTY = 1 };
+enum { SLAB_MAX = 64 << (SLAB_CLASSES - 1), CHUNK_MAGIC = 0x6b736c62u };
+
+typedef struct slab_chunk {
+    struct slab_chunk *prev, *next; /* the class's chunks that have a free block */
+    secure_hdr *free;               /* wiped blocks given back */
+    uint32_t magic;
+    uint32_t cls;
+    uint32_t used;                  /* blocks handed out now */
+    uint32_t carved;                /* blocks ever handed out: those after were never used */
+    uint32_t on_partial;
+    uint8_t pad[20];
+} slab_chunk;
+
+_Static_assert(sizeof(slab_chunk) == 64, "slab_chunk keeps the blocks 64-byte aligned");
+
+typedef struct slab_class {
+    slab_chunk *partial;
+    size_t empty; /* chunks of the class with no block handed out */
+} slab_class;
+
+static slab_class slab[SLAB_CLASSES];
+
+/* Under ASan, the unused tail of a block and free blocks are poisoned, so that overruns and
+ * uses after free inside a chunk are reported as they would be on the heap. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KS_SLAB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KS_SLAB_ASAN 1
+#endif
+#endif
+#ifdef KS_SLAB_ASAN
+#include <sanitizer/asan_interface.h>
+#define SLAB_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define SLAB_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define SLAB_POISON(p, n) ((void)(p), (void)(n))
+#define SLAB_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static size_t slab_user(uint32_t cls)
+{
+    return (size_t)64 << cls;
+}
+
+static size_t slab_block(uint32_t cls)
+{
+    return sizeof(secure_hdr) + slab_user(cls);
+}
+
+static uint32_t slab_blocks(uint32_t cls)
+{
+    return (uint32_t)((SLAB_CHUNK - sizeof(slab_chunk)) / slab_block(cls));
+}
+
+static void partial_push(slab_class *sc, slab_chunk *c)
+{
+    c->prev = NULL;
+    c->next = sc->partial;
+    if (sc->partial != NULL) {
+        sc->partial->prev = c;
+    }
+    sc->partial = c;
+    c->on_partial = 1;
+}
+
+static void partial_unlink(slab_class *sc, slab_chunk *c)
+{
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        sc->partial = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    c->prev = c->next = NULL;
+    c->on_partial = 0;
+}
+
+/* chunk_new maps, locks and undumps one chunk (zero-filled), or returns NULL: the caller
+ * then takes the heap, as the page path does. */
+static slab_chunk *chunk_new(uint32_t cls)
+{
+    void *base = mmap(NULL, SLAB_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    if (base == MAP_FAILED) {
+        return NULL;
+    }
+    if (mlock(base, SLAB_CHUNK) != 0) {
+        munmap(base, SLAB_CHUNK);
+        return NULL;
+    }
+    (void)madvise(base, SLAB_CHUNK, MADV_DONTDUMP);
+    slab_chunk *c = base;
+    c->magic = CHUNK_MAGIC;
+    c->cls = cls;
+    SLAB_POISON(c + 1, SLAB_CHUNK - sizeof(slab_chunk));
+    return c;
+}
+
+/* slab_take hands out a zeroed block of class cls; live_lock is held. */
+static secure_hdr *slab_take(uint32_t cls)
+{
+    slab_class *sc = &slab[cls];
+    slab_chunk *c = sc->partial;
+    if (c == NULL) {
+        c = chunk_new(cls);
+        if (c == NULL) {
+            return NULL;
+        }
+        partial_push(sc, c);
+        sc->empty++;
+    }
+    secure_hdr *h = c->free;
+    if (h != NULL) {
+        SLAB_UNPOISON(h, sizeof(*h));
+        c->free = h->next;
+    } else {
+        h = (secure_hdr *)((uint8_t *)(c + 1) + (size_t)c->carved * slab_block(cls));
+        c->carved++;
+        SLAB_UNPOISON(h, sizeof(*h));
+    }
+    if (c->used++ == 0) {
+        sc->empty--;
+    }
+    if (c->used == slab_blocks(cls)) {
+        partial_unlink(sc, c);
+    }
+    h->total = slab_block(cls);
+    h->kind = KIND_SLAB;
+    h->chunk = c;
+    return h;
+}
+
+static void *slab_alloc(size_t len)
+{
+    uint32_t cls = 0;
+    while (slab_user(cls) < len) {
+        cls++;
+    }
+    pthread_mutex_lock(&live_lock);
+    secure_hdr *h = slab_take(cls);
+    if (h != NULL) {
+        h->len = len;
+        h->magic = SECURE_MAGIC;
+        live_add_locked(h);
+        /* Wiped when it was freed, or never used since the zero-filled mapping. */
+        SLAB_UNPOISON(h + 1, len);
+    }
+    pthread_mutex_unlock(&live_lock);
+    return h != NULL ? h + 1 : NULL;
+}
+
+/* slab_chunk_of checks, with live_lock held, that a KIND_SLAB header sits on a block
+ * boundary of one of our chunks, in the part ever handed out: anything else aborts. */
+static slab_chunk *slab_chunk_of(const secure_hdr *h)
+{
+    slab_chunk *c = h->chunk;
+    if (c == NULL || c->magic != CHUNK_MAGIC || c->cls >= SLAB_CLASSES) {
+        abort();
+    }
+    uintptr_t first = (uintptr_t)(c + 1);
+    uintptr_t at = (uintptr_t)h;
+    size_t block = slab_block(c->cls);
+    if (at < first || (at - first) % block != 0 || (at - first) / block >= c->carved ||
+        h->total != block || h->len > slab_user(c->cls)) {
+        abort();
+    }
+    return c;
+}
+
+/* slab_free wipes a block whole (header included: a second free finds no magic) and gives
+ * it back to its chunk. An empty chunk beyond the one kept per class is unmapped. */
+static void slab_free(secure_hdr *h)
+{
+    pthread_mutex_lock(&live_lock);
+    slab_chunk *c = slab_chunk_of(h);
+    slab_class *sc = &slab[c->cls];
+    size_t block = slab_block(c->cls);
+    live_remove_locked(h);
+    SLAB_UNPOISON(h, block); /* the tail past len was poisoned */
+    ks_wipe(h, block);
+    if (!c->on_partial) {
+        partial_push(sc, c);
+    }
+    h->next = c->free;
+    c->free = h;
+    SLAB_POISON(h, block);
+    int unmap = 0;
+    if (--c->used == 0) {
+        if (sc->empty < SLAB_KEEP_EMPTY) {
+            sc->empty++;
+        } else {
+            partial_unlink(sc, c);
+            unmap = 1;
+        }
+    }
+    pthread_mutex_unlock(&live_lock);
+    if (unmap) {
+        SLAB_UNPOISON(c, SLAB_CHUNK); /* whatever is mapped here next starts clean */
+        munlock(c, SLAB_CHUNK);
+        munmap(c, SLAB_CHUNK);
+    }
+}
+
+static size_t page_size(void)
+{
+    long page_l = sysconf(_SC_PAGESIZE);
+    return page_l > 0 ? (size_t)page_l : 4096;
+}
+
+/* Secrets over SLAB_MAX take pages of their own. Freed single-page blocks are kept, wiped,
+ * still locked and undumped: mmap + mlock + munmap each time costs ~30 us. */
 enum { POOL_MAX = 64 };
 static secure_hdr *pool[POOL_MAX];
 static size_t pool_count;
@@ -206,8 +443,7 @@ static int pool_put(secure_hdr *h, size_t total)
     int kept = 0;
     pthread_mutex_lock(&live_lock);
     if (pool_page == 0) {
-        long page_l = sysconf(_SC_PAGESIZE);
-        pool_page = page_l > 0 ? (size_t)page_l : 4096;
+        pool_page = page_size();
     }
     if (total == pool_page && pool_count < POOL_MAX) {
         pool[pool_count++] = h;
@@ -219,9 +455,11 @@ static int pool_put(secure_hdr *h, size_t total)
 
 void *ks_secure_alloc(size_t len)
 {
-    long page_l = sysconf(_SC_PAGESIZE);
-    size_t page = page_l > 0 ? (size_t)page_l : 4096;
-
+    if (len <= SLAB_MAX) {
+        void *p = slab_alloc(len);
+        return p != NULL ? p : secure_alloc_heap(len);
+    }
+    size_t page = page_size();
     if (len > SIZE_MAX - sizeof(secure_hdr) - page) {
         return NULL;
     }
@@ -262,6 +500,10 @@ void ks_secure_free(void *p, size_t len)
     secure_hdr *h = (secure_hdr *)p - 1;
     if (h->magic != SECURE_MAGIC || len > h->len) {
         abort(); /* not ours, or a caller that lost track of the size: never free blindly */
+    }
+    if (h->kind == KIND_SLAB) {
+        slab_free(h);
+        return;
     }
     live_remove(h);
     size_t total = h->total;
