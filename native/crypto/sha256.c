@@ -121,35 +121,46 @@ static inline void store_be32(uint8_t *p, uint32_t v)
 #define SSIG0(x) (rotr((x), 7) ^ rotr((x), 18) ^ ((x) >> 3))
 #define SSIG1(x) (rotr((x), 17) ^ rotr((x), 19) ^ ((x) >> 10))
 
+/* 6.2.2 step 3, one round with the working variables named in their current roles: the
+ * caller rotates the names instead of moving eight values per round. */
+#define ROUND(a, b, c, d, e, f, g, h, t, wt)                                                  \
+    do {                                                                                      \
+        uint32_t t1 = (h) + BSIG1(e) + CH(e, f, g) + ks_sha256_k[t] + (wt);                  \
+        (d) += t1;                                                                            \
+        (h) = t1 + BSIG0(a) + MAJ(a, b, c);                                                   \
+    } while (0)
+
+#define EIGHT_ROUNDS(t, W)                                                                    \
+    do {                                                                                      \
+        ROUND(a, b, c, d, e, f, g, hh, (t) + 0, W((t) + 0));                                  \
+        ROUND(hh, a, b, c, d, e, f, g, (t) + 1, W((t) + 1));                                  \
+        ROUND(g, hh, a, b, c, d, e, f, (t) + 2, W((t) + 2));                                  \
+        ROUND(f, g, hh, a, b, c, d, e, (t) + 3, W((t) + 3));                                  \
+        ROUND(e, f, g, hh, a, b, c, d, (t) + 4, W((t) + 4));                                  \
+        ROUND(d, e, f, g, hh, a, b, c, (t) + 5, W((t) + 5));                                  \
+        ROUND(c, d, e, f, g, hh, a, b, (t) + 6, W((t) + 6));                                  \
+        ROUND(b, c, d, e, f, g, hh, a, (t) + 7, W((t) + 7));                                  \
+    } while (0)
+
 /* The message schedule (6.2.2 step 1) is kept as a ring of its last 16 words: W_t only
- * needs W_{t-2}, W_{t-7}, W_{t-15} and W_{t-16}. The ring holds message-derived words (HMAC
- * keys among them) and is wiped once at the end. */
+ * needs W_{t-2}, W_{t-7}, W_{t-15} and W_{t-16}, and w[t & 15] holds W_{t-16} until it is
+ * replaced. The ring holds message-derived words (HMAC keys among them) and is wiped once
+ * at the end. */
+#define W_LOAD(t) (w[t] = load_be32(in + 4 * (t)))
+#define W_NEXT(t)                                                                             \
+    (w[(t) & 15] += SSIG1(w[((t) - 2) & 15]) + w[((t) - 7) & 15] + SSIG0(w[((t) - 15) & 15]))
+
 void ks_sha256_blocks_portable(uint32_t h[8], const uint8_t *in, size_t nblocks)
 {
     uint32_t w[16];
     for (; nblocks > 0; nblocks--, in += KS_SHA256_BLOCK) {
         uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
         uint32_t e = h[4], f = h[5], g = h[6], hh = h[7];
-        for (unsigned t = 0; t < 64; t++) {
-            uint32_t wt;
-            if (t < 16) {
-                wt = load_be32(in + 4 * t);
-            } else {
-                wt = SSIG1(w[(t - 2) & 15]) + w[(t - 7) & 15] + SSIG0(w[(t - 15) & 15]) +
-                     w[t & 15];
-            }
-            w[t & 15] = wt;
-            /* 6.2.2 step 3. */
-            uint32_t t1 = hh + BSIG1(e) + CH(e, f, g) + ks_sha256_k[t] + wt;
-            uint32_t t2 = BSIG0(a) + MAJ(a, b, c);
-            hh = g;
-            g = f;
-            f = e;
-            e = d + t1;
-            d = c;
-            c = b;
-            b = a;
-            a = t1 + t2;
+        EIGHT_ROUNDS(0, W_LOAD);
+        EIGHT_ROUNDS(8, W_LOAD);
+        for (unsigned t = 16; t < 64; t += 16) {
+            EIGHT_ROUNDS(t, W_NEXT);
+            EIGHT_ROUNDS(t + 8, W_NEXT);
         }
         /* 6.2.2 step 4. */
         h[0] += a;
