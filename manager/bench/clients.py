@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .boundary import BoundaryKW
 from .timing import Op, timed_loop
 from .workloads import Workload
 
@@ -100,9 +101,10 @@ class OpenSSLClient:
             nonce = iv.next()
             ct = self.gcm.encrypt(nonce, data, None)
             return timed_loop(lambda: self.gcm.decrypt(nonce, ct, None))
-        if w.kind == "kw-wrap":
+        # The boundary rows (kw-*-raw) have no boundary here: the same calls as kw-*.
+        if w.kind in ("kw-wrap", "kw-wrap-raw"):
             return timed_loop(lambda: keywrap.aes_key_wrap(self.kek, self.key))
-        if w.kind == "kw-unwrap":
+        if w.kind in ("kw-unwrap", "kw-unwrap-raw"):
             wrapped = keywrap.aes_key_wrap(self.kek, self.key)
             return timed_loop(lambda: keywrap.aes_key_unwrap(self.kek, wrapped))
         if w.kind == "threads":
@@ -183,11 +185,21 @@ class P11Client:
                                                         mechanism=Mechanism.AES_KEY_WRAP))
         if w.kind == "kw-unwrap":
             return self._unwrap_op()
+        if w.kind in ("kw-wrap-raw", "kw-unwrap-raw"):
+            kw = self._boundary()
+            return kw.wrap() if w.kind == "kw-wrap-raw" else kw.unwrap()
         if w.kind == "threads":
             if w.threads > 1 and self.name in UNSAFE_THREADS:
                 raise Skipped(UNSAFE_THREADS[self.name])
             return self._threads_op(w, data)
         return None
+
+    def _boundary(self) -> BoundaryKW:
+        """The KW calls through the raw layer, on this client's session and keys."""
+        from keystead.softhsm_bridge import load
+
+        return BoundaryKW(load(self.info), self.session.handle, self.kek.handle,
+                          self.target.handle)
 
     def _unwrap_op(self) -> Op:
         from pkcs11 import KeyType, Mechanism, MechanismFlag, ObjectClass

@@ -67,7 +67,7 @@ def _cell(w: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     s = cell["median_s"]
     out = {"us_per_msg": s * 1e6, "msgs_per_s": 1.0 / s, "windows": cell["windows"],
            "ops_per_window": cell["ops_per_window"]}
-    if w["kind"] not in ("kw-wrap", "kw-unwrap"):
+    if not w["kind"].startswith("kw-"):
         out["mb_per_s"] = w["size"] / s / 1e6
     return out
 

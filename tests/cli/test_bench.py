@@ -57,7 +57,8 @@ def test_every_workload_is_a_row(report):
     expected = [w.name for w in workloads(2, quick=True)]
     assert [r["name"] for r in report["rows"]] == expected
     assert {"gcm-encrypt-1MiB-1t", "gcm-encrypt-1MiB-2t", "bulk-encrypt-64B",
-            "msg-decrypt-4KiB", "kw-unwrap-aes256", "bulk-encrypt-1MiB-2t"} <= set(expected)
+            "msg-decrypt-4KiB", "kw-unwrap-aes256", "bulk-encrypt-1MiB-2t",
+            "kw-wrap-aes256-raw", "kw-unwrap-aes256-raw"} <= set(expected)
 
 
 def test_keystead_measures_every_row(report):
@@ -89,10 +90,26 @@ def test_every_number_is_positive(report):
 
 def test_goals_name_target_and_measurement(report):
     ids = [g["id"] for g in report["goals"]]
-    assert len(ids) == len(set(ids)) == 7
+    assert len(ids) == len(set(ids)) == 9
     for g in report["goals"]:
         assert g["measured"] is not None, g["id"]
         assert g["met"] == (g["measured"] >= g["target"])
+
+
+def test_boundary_kw_lines_are_informative_and_follow_the_goals(report):
+    flags = [g["informative"] for g in report["goals"]]
+    assert flags == [False] * 7 + [True] * 2
+    ids = [g["id"] for g in report["goals"]]
+    assert {"kw-wrap-vs-softhsm2", "kw-unwrap-vs-softhsm2"} <= set(ids[:7])
+    assert ids[7:] == ["kw-wrap-boundary-vs-softhsm2", "kw-unwrap-boundary-vs-softhsm2"]
+
+
+def test_boundary_kw_rows_are_messages_not_bytes(report):
+    rows = {r["name"]: r for r in report["rows"]}
+    for name in ("kw-wrap-aes256-raw", "kw-unwrap-aes256-raw"):
+        for m in MODULES:
+            cell = rows[name]["results"][m]
+            assert "us_per_msg" in cell and "mb_per_s" not in cell, (name, m, cell)
 
 
 def test_scale_measures_both_modules_at_each_level(report):
@@ -155,4 +172,5 @@ def test_only_keeps_the_rows_asked_for():
     assert result.exit_code == 0, result.output
     names = [r["name"] for r in json.loads(result.stdout)["rows"]]
     assert names == ["gcm-encrypt-1MiB", "kw-wrap-aes256", "kw-unwrap-aes256",
+                     "kw-wrap-aes256-raw", "kw-unwrap-aes256-raw",
                      "gcm-encrypt-1MiB-1t", "gcm-encrypt-1MiB-2t"]
