@@ -83,6 +83,110 @@ static void retire_cache(ks_token *tok)
     __atomic_store_n(&tok->retired, list, __ATOMIC_RELAXED);
 }
 
+/* Session objects live in a hash table by handle: C_UnwrapKey or C_GenerateKey into session
+ * objects by the thousand must not cost a list walk per handle lookup or destroy. Handles
+ * are KS_SESSION_OBJECT_BIT | a counter, so the counter's low bits spread them evenly. The
+ * table doubles past two objects per bucket; growing is best effort (a failed growth leaves
+ * longer chains, never a lost object). */
+enum { SESSION_BUCKETS_MIN = 64, SESSION_LOAD = 2 };
+
+static ks_object **session_chain(const ks_token *tok, CK_OBJECT_HANDLE handle)
+{
+    return &tok->session_buckets[handle & (tok->session_nbuckets - 1)];
+}
+
+static void session_rehash(ks_token *tok, size_t nbuckets)
+{
+    ks_object **grown = calloc(nbuckets, sizeof(*grown));
+    if (grown == NULL) {
+        return;
+    }
+    for (size_t b = 0; b < tok->session_nbuckets; b++) {
+        ks_object *obj = tok->session_buckets[b];
+        while (obj != NULL) {
+            ks_object *next = obj->next;
+            ks_object **chain = &grown[obj->handle & (nbuckets - 1)];
+            obj->next = *chain;
+            *chain = obj;
+            obj = next;
+        }
+    }
+    free(tok->session_buckets);
+    tok->session_buckets = grown;
+    tok->session_nbuckets = nbuckets;
+}
+
+static CK_RV session_insert(ks_token *tok, ks_object *obj)
+{
+    if (tok->session_buckets == NULL) {
+        session_rehash(tok, SESSION_BUCKETS_MIN);
+        if (tok->session_buckets == NULL) {
+            return CKR_HOST_MEMORY;
+        }
+    } else if (tok->session_object_count >= SESSION_LOAD * tok->session_nbuckets &&
+               tok->session_nbuckets <= SIZE_MAX / 2 / sizeof(ks_object *)) {
+        session_rehash(tok, tok->session_nbuckets * 2);
+    }
+    ks_object **chain = session_chain(tok, obj->handle);
+    obj->next = *chain;
+    *chain = obj;
+    tok->session_object_count++;
+    return CKR_OK;
+}
+
+static ks_object *session_lookup(const ks_token *tok, CK_OBJECT_HANDLE handle)
+{
+    if (tok->session_buckets == NULL) {
+        return NULL;
+    }
+    ks_object *obj = *session_chain(tok, handle);
+    while (obj != NULL && obj->handle != handle) {
+        obj = obj->next;
+    }
+    return obj;
+}
+
+static void session_unlink(ks_token *tok, ks_object *obj)
+{
+    ks_object **link = session_chain(tok, obj->handle);
+    while (*link != NULL && *link != obj) {
+        link = &(*link)->next;
+    }
+    if (*link == obj) {
+        *link = obj->next;
+        tok->session_object_count--;
+    }
+}
+
+enum { DROP_ALL, DROP_PRIVATE, DROP_OWNED };
+
+/* drop_session_objects frees every session object (DROP_ALL), the private ones, or those
+ * owned by one session; the table itself goes when no object is left. */
+static void drop_session_objects(ks_token *tok, int which, CK_SESSION_HANDLE owner)
+{
+    for (size_t b = 0; b < tok->session_nbuckets; b++) {
+        ks_object **link = &tok->session_buckets[b];
+        while (*link != NULL) {
+            ks_object *obj = *link;
+            int doomed = which == DROP_ALL ||
+                         (which == DROP_PRIVATE && ks_object_is_private(obj)) ||
+                         (which == DROP_OWNED && obj->owner == owner);
+            if (doomed) {
+                *link = obj->next;
+                tok->session_object_count--;
+                ks_object_free(obj);
+            } else {
+                link = &obj->next;
+            }
+        }
+    }
+    if (tok->session_object_count == 0) {
+        free(tok->session_buckets);
+        tok->session_buckets = NULL;
+        tok->session_nbuckets = 0;
+    }
+}
+
 void ks_token_logout(ks_token *tok)
 {
     if (tok->token_key != NULL) {
@@ -95,16 +199,7 @@ void ks_token_logout(ks_token *tok)
         ks_token_forget_cache(tok);
         /* PKCS#11 3.0 5.6 C_Logout: all private session objects of the application's
          * sessions are destroyed. */
-        ks_object **link = &tok->session_objects;
-        while (*link != NULL) {
-            ks_object *obj = *link;
-            if (ks_object_is_private(obj)) {
-                *link = obj->next;
-                ks_object_free(obj);
-            } else {
-                link = &obj->next;
-            }
-        }
+        drop_session_objects(tok, DROP_PRIVATE, 0);
     }
 }
 
@@ -118,12 +213,7 @@ void ks_token_free(ks_token *tok)
     free(tok->leases);
     ks_token_logout(tok);
     ks_token_forget_cache(tok);
-    ks_object *obj = tok->session_objects;
-    while (obj != NULL) {
-        ks_object *next = obj->next;
-        ks_object_free(obj);
-        obj = next;
-    }
+    drop_session_objects(tok, DROP_ALL, 0);
     if (tok->store != NULL) {
         ks_store_close(tok->store);
     }
@@ -198,11 +288,7 @@ CK_RV ks_token_get(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ha
         return CKR_OBJECT_HANDLE_INVALID;
     }
     if (handle & KS_SESSION_OBJECT_BIT) {
-        for (obj = tok->session_objects; obj != NULL; obj = obj->next) {
-            if (obj->handle == handle) {
-                break;
-            }
-        }
+        obj = session_lookup(tok, handle);
         if (obj == NULL) {
             return CKR_OBJECT_HANDLE_INVALID;
         }
@@ -272,8 +358,13 @@ CK_RV ks_token_add(ks_token *tok, CK_SESSION_HANDLE session, int rw, ks_attrs *a
     ks_attrs_init(attrs);
     obj->handle = KS_SESSION_OBJECT_BIT | tok->next_session_object++;
     obj->owner = session;
-    obj->next = tok->session_objects;
-    tok->session_objects = obj;
+    rv = session_insert(tok, obj);
+    if (rv != CKR_OK) {
+        *attrs = obj->attrs; /* the caller keeps (and frees) its attributes as on any error */
+        ks_attrs_init(&obj->attrs);
+        ks_object_free(obj);
+        return rv;
+    }
     *handle_out = obj->handle;
     return CKR_OK;
 }
@@ -324,7 +415,7 @@ CK_RV ks_token_remove(ks_token *tok, int rw, ks_object *obj)
         }
         unlink_object(&tok->cache[cache_bucket(obj->handle)], obj);
     } else {
-        unlink_object(&tok->session_objects, obj);
+        session_unlink(tok, obj);
     }
     ks_object_free(obj);
     return CKR_OK;
@@ -332,16 +423,7 @@ CK_RV ks_token_remove(ks_token *tok, int rw, ks_object *obj)
 
 void ks_token_drop_session_objects(ks_token *tok, CK_SESSION_HANDLE session)
 {
-    ks_object **link = &tok->session_objects;
-    while (*link != NULL) {
-        ks_object *obj = *link;
-        if (obj->owner == session) {
-            *link = obj->next;
-            ks_object_free(obj);
-        } else {
-            link = &obj->next;
-        }
-    }
+    drop_session_objects(tok, DROP_OWNED, session);
 }
 
 static CK_RV push_handle(CK_OBJECT_HANDLE **list, size_t *count, size_t *cap,
@@ -384,6 +466,13 @@ static CK_RV find_token_objects(ks_token *tok, const CK_ATTRIBUTE *tmpl, CK_ULON
     return rv;
 }
 
+static int newest_first(const void *a, const void *b)
+{
+    CK_OBJECT_HANDLE x = *(const CK_OBJECT_HANDLE *)a;
+    CK_OBJECT_HANDLE y = *(const CK_OBJECT_HANDLE *)b;
+    return (x < y) - (x > y);
+}
+
 CK_RV ks_token_find(ks_token *tok, CK_SESSION_HANDLE session, const CK_ATTRIBUTE *tmpl,
                     CK_ULONG count, CK_OBJECT_HANDLE **out, size_t *out_count)
 {
@@ -396,10 +485,18 @@ CK_RV ks_token_find(ks_token *tok, CK_SESSION_HANDLE session, const CK_ATTRIBUTE
         refresh(tok);
         rv = find_token_objects(tok, tmpl, count, &list, &n, &cap);
     }
-    for (ks_object *obj = tok->session_objects; rv == CKR_OK && obj != NULL; obj = obj->next) {
-        if (visible(tok, obj) && ks_rules_match(&obj->attrs, tmpl, count)) {
-            rv = push_handle(&list, &n, &cap, obj->handle);
+    size_t first_session = n;
+    for (size_t b = 0; rv == CKR_OK && b < tok->session_nbuckets; b++) {
+        for (ks_object *obj = tok->session_buckets[b]; rv == CKR_OK && obj != NULL;
+             obj = obj->next) {
+            if (visible(tok, obj) && ks_rules_match(&obj->attrs, tmpl, count)) {
+                rv = push_handle(&list, &n, &cap, obj->handle);
+            }
         }
+    }
+    if (rv == CKR_OK && n - first_session > 1) {
+        /* Newest first, the order of the list the table replaced. */
+        qsort(list + first_session, n - first_session, sizeof(*list), newest_first);
     }
     if (rv != CKR_OK) {
         free(list);

@@ -34,7 +34,11 @@ typedef struct ks_token {
     ks_object *retired;           /* cached objects dropped after another process wrote; a
                                    * call may still hold one, so freed only at a call's
                                    * start (ks_token_purge_retired) */
-    ks_object *session_objects;   /* all sessions' session objects */
+    ks_object **session_buckets;  /* all sessions' session objects by handle: chains in
+                                   * session_nbuckets buckets (a power of two, NULL while
+                                   * none was ever made), see token.c */
+    size_t session_nbuckets;
+    size_t session_object_count;
     CK_ULONG next_session_object;
     CK_ULONG session_count;
     CK_ULONG rw_session_count;
