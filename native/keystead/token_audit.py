@@ -1,10 +1,14 @@
-"""Verify the audit trail of a keystead token (see native/token/audit.h for the construction).
+"""Verify the audit trail of a keystead token (see native/token/audit.h for the construction
+and native/token/audit_file.h for the file).
 
-The trail lives in the token's SQLite database (table ``audit``). Record ``i`` is encoded
-canonically, chained (``chain_i = SHA-256("keystead audit chain" || chain_{i-1} || enc_i)``)
-and sealed with the forward-secure epoch key ``k_i`` (``mac_i = HMAC-SHA-256(k_i, chain_i)``,
+The trail lives beside the token's database, in ``<database>.audit``: a 4096-byte header (the
+token's current state: next sequence number, end of the records, last chain value) and the
+records after it, each the canonical encoding ``enc_i`` (eleven length-prefixed fields), its
+chain value and its seal. Record ``i`` is chained
+(``chain_i = SHA-256("keystead audit chain" || chain_{i-1} || enc_i)``) and sealed with the
+forward-secure epoch key ``k_i`` (``mac_i = HMAC-SHA-256(k_i, chain_i)``,
 ``k_{i+1} = SHA-256("keystead audit evolve" || k_i)``). Given the initial key ``k_1`` that
-C_InitToken wrote to ``<token file>.audit-key``, :func:`verify` recomputes every chain value and
+C_InitToken wrote to ``<database>.audit-key``, :func:`verify` recomputes every chain value and
 seal and names the first record that was edited, deleted, reordered or inserted.
 """
 
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import sqlite3
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,10 +24,23 @@ CHAIN_LABEL = b"keystead audit chain"
 EVOLVE_LABEL = b"keystead audit evolve"
 COLUMNS = ("seq", "time", "pid", "user", "session", "event", "object", "mechanism", "rv",
            "count", "detail")
+_INT_FIELDS = frozenset(("seq", "pid", "session", "mechanism", "rv", "count"))
+
+MAGIC = b"keystead-audit\n\x00"
+VERSION = 1
+HEADER_SIZE = 4096
+_OFF_ACTIVE = 128
+_OFF_SLOT0 = 192
+_SLOT_STRIDE = 128
+_MAX_ENCODING = 2048  # the token never writes a longer record
 
 
 class AuditKeyError(ValueError):
     """The initial verification key file is missing or malformed."""
+
+
+class AuditFileError(ValueError):
+    """The file is not a keystead audit trail (missing, too short, wrong magic or version)."""
 
 
 @dataclass
@@ -36,6 +53,27 @@ class AuditReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+@dataclass(frozen=True)
+class _State:
+    next_seq: int
+    end: int
+    chain: bytes
+
+
+@dataclass(frozen=True)
+class _Record:
+    offset: int
+    fields: list[bytes]
+    encoding: bytes
+    chain: bytes
+    mac: bytes
+
+
+def audit_path(db_path: str | Path) -> Path:
+    """The trail file of the token database at db_path."""
+    return Path(f"{db_path}.audit")
 
 
 def read_key(path: str | Path) -> bytes:
@@ -51,6 +89,7 @@ def read_key(path: str | Path) -> bytes:
 
 
 def _encode(values: list[str]) -> bytes:
+    """The canonical encoding of a record's fields (text, in COLUMNS order)."""
     out = bytearray()
     for value in values:
         data = value.encode("utf-8")
@@ -58,84 +97,148 @@ def _encode(values: list[str]) -> bytes:
     return bytes(out)
 
 
-def _text(row: sqlite3.Row) -> list[str]:
-    """The row's fields as the C side formatted them before encoding."""
-    return [
-        str(row["seq"]), row["time"], str(row["pid"]), row["user"], str(row["session"]),
-        row["event"], row["object"], str(row["mechanism"]), str(row["rv"]), str(row["count"]),
-        row["detail"],
-    ]
+def _read(db_path: str | Path) -> bytes:
+    """The whole trail file. Raises AuditFileError when it is not one."""
+    path = audit_path(db_path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AuditFileError(f"no audit trail at {path} ({exc.strerror})") from exc
+    if len(data) < HEADER_SIZE or data[:16] != MAGIC:
+        raise AuditFileError(f"{path} is not a keystead audit trail")
+    version, header_size = struct.unpack_from("<II", data, 16)
+    if version != VERSION or header_size != HEADER_SIZE:
+        raise AuditFileError(f"{path}: audit trail version {version} is not {VERSION}")
+    return data
 
 
-_TEXT_FIELDS = ("time", "user", "event", "object", "detail")
-_INT_FIELDS = ("seq", "pid", "session", "mechanism", "rv", "count")
+def _state(data: bytes) -> _State:
+    """The token's current state from the header (the active slot; the key is not read)."""
+    active = data[_OFF_ACTIVE] & 1
+    off = _OFF_SLOT0 + _SLOT_STRIDE * active
+    next_seq, end = struct.unpack_from("<QQ", data, off)
+    return _State(next_seq, end, bytes(data[off + 16:off + 48]))
 
 
-def _well_formed(row: sqlite3.Row) -> bool:
-    """True when every field has the SQLite type the token writes (a damaged file may hold
-    any value of any type in any column: SQLite's column types do not enforce it)."""
-    return (all(isinstance(row[c], str) for c in _TEXT_FIELDS)
-            and all(isinstance(row[c], int) for c in _INT_FIELDS)
-            and isinstance(row["chain"], bytes) and isinstance(row["mac"], bytes))
+def _split(encoding: bytes) -> list[bytes] | None:
+    """The eleven fields of a canonical encoding, None when it is not one."""
+    fields: list[bytes] = []
+    pos = 0
+    while pos < len(encoding):
+        if pos + 4 > len(encoding):
+            return None
+        n = int.from_bytes(encoding[pos:pos + 4], "big")
+        pos += 4
+        if pos + n > len(encoding):
+            return None
+        fields.append(encoding[pos:pos + n])
+        pos += n
+    return fields if len(fields) == len(COLUMNS) else None
+
+
+def _records(data: bytes, limit: int) -> tuple[list[_Record], int, str | None]:
+    """Parse records from the header up to limit: (records, offset reached, problem)."""
+    out: list[_Record] = []
+    pos = HEADER_SIZE
+    while pos < limit:
+        seq = len(out) + 1
+        if pos + 4 > limit:
+            return out, pos, f"record {seq}: cut short at byte {pos}"
+        n = int.from_bytes(data[pos:pos + 4], "big")
+        if n > _MAX_ENCODING or pos + 4 + n + 64 > limit:
+            return out, pos, f"record {seq}: malformed length at byte {pos} (edited or cut)"
+        encoding = bytes(data[pos + 4:pos + 4 + n])
+        fields = _split(encoding)
+        if fields is None:
+            return out, pos, f"record {seq}: malformed fields at byte {pos} (edited)"
+        tail = pos + 4 + n
+        out.append(_Record(pos, fields, encoding, bytes(data[tail:tail + 32]),
+                           bytes(data[tail + 32:tail + 64])))
+        pos = tail + 64
+    return out, pos, None
+
+
+def _as_dict(rec: _Record) -> dict[str, object]:
+    row: dict[str, object] = {}
+    for name, raw in zip(COLUMNS, rec.fields, strict=True):
+        text = raw.decode("utf-8", errors="replace")
+        if name in _INT_FIELDS:
+            try:
+                row[name] = int(text)
+            except ValueError:
+                row[name] = text
+        else:
+            row[name] = text
+    return row
 
 
 def records(db_path: str | Path) -> list[dict[str, object]]:
-    """Every record of the trail, in sequence order, as dictionaries."""
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        db.row_factory = sqlite3.Row
-        rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM audit ORDER BY rowid").fetchall()
-    return [dict(row) for row in rows]
+    """Every record of the trail, in sequence order, as dictionaries keyed by COLUMNS (the
+    integer fields as int). Stops at the first malformed record. Raises AuditFileError."""
+    data = _read(db_path)
+    found, _, _ = _records(data, min(len(data), _state(data).end))
+    return [_as_dict(r) for r in found]
+
+
+def _sequence_problem(expected: int, field_value: bytes) -> str:
+    text = field_value.decode("ascii", errors="replace")
+    if not text.isdigit() or text.startswith("0"):
+        return f"record {expected}: its sequence number field is damaged (edited)"
+    kind = "deleted or reordered" if int(text) > expected else "inserted or reordered"
+    return f"record {text}: expected sequence number {expected} ({kind} records)"
 
 
 def verify(db_path: str | Path, initial_key: bytes) -> AuditReport:
     """Check the whole trail of the token database at db_path against initial_key.
 
-    Never raises for a damaged trail: every problem is a line in the report, the first one
-    naming the record at fault. Raises sqlite3.Error if the file is not a token database.
+    Never raises for a missing or damaged trail: every problem is a line in the report, the
+    first one naming the record at fault.
     """
     report = AuditReport()
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
-        db.row_factory = sqlite3.Row
-        rows = db.execute(
-            f"SELECT {', '.join(COLUMNS)}, chain, mac FROM audit ORDER BY rowid").fetchall()
-        state = db.execute("SELECT next_seq, chain FROM audit_state WHERE id = 1").fetchone()
-    key = initial_key
-    chain = bytes(32)
-    expected_seq = 1
-    for row in rows:
+    try:
+        data = _read(db_path)
+    except AuditFileError as exc:
+        report.problems.append(str(exc))
+        return report
+    state = _state(data)
+    if state.end < HEADER_SIZE:
+        report.problems.append("the trail's header is damaged (end of records before them)")
+        return report
+    found, reached, problem = _records(data, min(len(data), state.end))
+    key, chain = initial_key, bytes(32)
+    for seq, rec in enumerate(found, start=1):
         report.records += 1
-        seq = row["seq"]
-        if seq != expected_seq:
-            kind = "deleted or reordered" if seq > expected_seq else "inserted or reordered"
-            report.problems.append(
-                f"record {seq}: expected sequence number {expected_seq} ({kind} records)")
+        if rec.fields[0] != str(seq).encode():
+            report.problems.append(_sequence_problem(seq, rec.fields[0]))
             return report
-        if not _well_formed(row):
-            report.problems.append(f"record {seq}: a field holds a value of the wrong type "
-                                   "(edited)")
-            return report
-        chain = hashlib.sha256(CHAIN_LABEL + chain + _encode(_text(row))).digest()
-        if not hmac.compare_digest(chain, bytes(row["chain"])):
+        chain = hashlib.sha256(CHAIN_LABEL + chain + rec.encoding).digest()
+        if not hmac.compare_digest(chain, rec.chain):
             report.problems.append(f"record {seq}: content does not match its chain value "
                                    "(edited, or a record before it was removed)")
             return report
         mac = hmac.new(key, chain, hashlib.sha256).digest()
-        if not hmac.compare_digest(mac, bytes(row["mac"])):
+        if not hmac.compare_digest(mac, rec.mac):
             report.problems.append(f"record {seq}: seal does not verify (edited or forged)")
             return report
         key = hashlib.sha256(EVOLVE_LABEL + key).digest()
-        expected_seq += 1
-    if state is None:
-        report.problems.append("no audit state: the trail was never started or was removed")
-    elif not isinstance(state["next_seq"], int) or not isinstance(state["chain"], bytes):
-        report.problems.append("the audit state holds a value of the wrong type (edited)")
-    elif state["next_seq"] != expected_seq:
+    if problem is not None:
+        report.problems.append(problem)
+    elif len(data) < state.end:
         report.problems.append(
-            f"the trail ends at record {expected_seq - 1} but the token sealed up to record "
-            f"{state['next_seq'] - 1}: records were deleted from the end")
-    elif not hmac.compare_digest(state["chain"], chain):
+            f"the file ends at byte {len(data)} but the token wrote up to byte {state.end}: "
+            "records were deleted from the end")
+    elif state.next_seq != len(found) + 1:
+        report.problems.append(
+            f"the trail ends at record {len(found)} but the token sealed up to record "
+            f"{state.next_seq - 1}: records were deleted from the end")
+    elif not hmac.compare_digest(state.chain, chain):
         report.problems.append("the token's last chain value does not match the last record")
+    elif len(data) > reached:
+        report.problems.append(
+            f"{len(data) - reached} bytes after the last sealed record (added, or an append "
+            "cut short by a crash and not yet cleaned up by the next process)")
     return report
 
 
-__all__ = ["AuditKeyError", "AuditReport", "read_key", "records", "verify"]
+__all__ = ["AuditFileError", "AuditKeyError", "AuditReport", "audit_path", "read_key",
+           "records", "verify"]

@@ -11,19 +11,18 @@
 #include "crypto/hmac.h"
 #include "crypto/mem.h"
 #include "crypto/rand.h"
+#include "token/audit_file.h"
 #include "token/store_internal.h"
+
+/* TEMPORARY until crypto/sha256.h lands: the same calls over libcrypto. */
+typedef ks_digest_ctx ks_sha256_ctx;
+static void ks_sha256_init(ks_sha256_ctx *c) { (void)ks_digest_init(c, KS_MD_SHA256); }
+static void ks_sha256_update(ks_sha256_ctx *c, const uint8_t *in, size_t n) { (void)ks_digest_update(c, in, n); }
+static void ks_sha256_final(ks_sha256_ctx *c, uint8_t out[32]) { (void)ks_digest_final(c, out, 32); ks_digest_clear(c); }
+static void ks_hmac_sha256(uint8_t out[32], const uint8_t *k, size_t kl, const uint8_t *in, size_t n) { (void)ks_hmac(KS_MD_SHA256, out, 32, k, kl, in, n); }
 
 static const char CHAIN_LABEL[] = "keystead audit chain";
 static const char EVOLVE_LABEL[] = "keystead audit evolve";
-
-static const char TABLES[] =
-    "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, time TEXT NOT NULL,"
-    " pid INTEGER NOT NULL, user TEXT NOT NULL, session INTEGER NOT NULL,"
-    " event TEXT NOT NULL, object TEXT NOT NULL, mechanism INTEGER NOT NULL,"
-    " rv INTEGER NOT NULL, count INTEGER NOT NULL, detail TEXT NOT NULL,"
-    " chain BLOB NOT NULL, mac BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS audit_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
-    " next_seq INTEGER NOT NULL, key BLOB NOT NULL, chain BLOB NOT NULL);";
 
 static const char *const EVENT_NAMES[] = {
     [KS_AUDIT_INIT_TOKEN] = "init-token", [KS_AUDIT_LOGIN] = "login",
@@ -56,233 +55,165 @@ static const char *user_name(CK_USER_TYPE user)
     }
 }
 
-/* The canonical encoding: fields as 4-byte big-endian length || bytes, in table order. */
-typedef struct enc_buf {
-    uint8_t bytes[2048];
-    size_t len;
-} enc_buf;
+/* The canonical encoding: fields as 4-byte big-endian length || bytes, in record order. A
+ * record on file is u32 big-endian encoding length || encoding || chain || seal. */
+enum { ENC_MAX = 2048, REC_MAX = 4 + ENC_MAX + 64 };
 
-static void enc_field(enc_buf *b, const char *s)
+typedef struct rec_buf {
+    uint8_t bytes[REC_MAX];
+    size_t len; /* bytes of the encoding so far, after the 4-byte length */
+} rec_buf;
+
+static void put_field(rec_buf *b, const char *s, size_t n)
 {
-    size_t n = strlen(s);
-    if (n > sizeof(b->bytes) - b->len - 4) {
-        n = sizeof(b->bytes) - b->len - 4; /* details are short; never overflow */
-    }
-    b->bytes[b->len++] = (uint8_t)(n >> 24);
-    b->bytes[b->len++] = (uint8_t)(n >> 16);
-    b->bytes[b->len++] = (uint8_t)(n >> 8);
-    b->bytes[b->len++] = (uint8_t)n;
-    memcpy(b->bytes + b->len, s, n);
-    b->len += n;
+    size_t room = ENC_MAX - b->len - 4; /* details are short; never overflow */
+    n = n < room ? n : room;
+    uint8_t *p = b->bytes + 4 + b->len;
+    p[0] = (uint8_t)(n >> 24);
+    p[1] = (uint8_t)(n >> 16);
+    p[2] = (uint8_t)(n >> 8);
+    p[3] = (uint8_t)n;
+    memcpy(p + 4, s, n);
+    b->len += 4 + n;
 }
 
-typedef struct row {
-    char seq[24], time[32], pid[24], user[8], session[24], event[24];
-    char object[80], mechanism[24], rv[24], count[24], detail[512];
-} row;
+static void put_str(rec_buf *b, const char *s)
+{
+    s = s ? s : "";
+    put_field(b, s, strlen(s));
+}
 
-static void fill_row(row *r, int64_t seq, const ks_audit_entry *e)
+static void put_u64(rec_buf *b, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[sizeof(digits) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put_field(b, digits + sizeof(digits) - n, n);
+}
+
+static void put_i64(rec_buf *b, int64_t v)
+{
+    if (v >= 0) {
+        put_u64(b, (uint64_t)v);
+        return;
+    }
+    char digits[21];
+    uint64_t m = (uint64_t)0 - (uint64_t)v;
+    size_t n = 0;
+    do {
+        digits[sizeof(digits) - 1 - n++] = (char)('0' + m % 10);
+        m /= 10;
+    } while (m != 0);
+    digits[sizeof(digits) - 1 - n++] = '-';
+    put_field(b, digits + sizeof(digits) - n, n);
+}
+
+static void two(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* UTC as 2026-11-28T13:05:18.123456Z. Days to civil date after the proleptic Gregorian
+ * calendar's 400-year cycle (eras of 146097 days starting 0000-03-01). */
+static void put_time(rec_buf *b)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(r->time, sizeof(r->time), "%Y-%m-%dT%H:%M:%S", &tm);
-    size_t n = strlen(r->time);
-    snprintf(r->time + n, sizeof(r->time) - n, ".%06ldZ", (long)(ts.tv_nsec / 1000) % 1000000);
-    snprintf(r->seq, sizeof(r->seq), "%lld", (long long)seq);
-    snprintf(r->pid, sizeof(r->pid), "%ld", (long)getpid());
-    snprintf(r->user, sizeof(r->user), "%s", user_name(e->user));
-    snprintf(r->session, sizeof(r->session), "%lu", (unsigned long)e->session);
-    snprintf(r->event, sizeof(r->event), "%s", ks_audit_event_name(e->event));
-    snprintf(r->object, sizeof(r->object), "%s", e->object ? e->object : "");
-    snprintf(r->mechanism, sizeof(r->mechanism), "%ld", (long)(CK_LONG)e->mechanism);
-    snprintf(r->rv, sizeof(r->rv), "%lu", (unsigned long)e->rv);
-    snprintf(r->count, sizeof(r->count), "%llu", (unsigned long long)e->count);
-    snprintf(r->detail, sizeof(r->detail), "%s", e->detail ? e->detail : "");
+    int64_t secs = ts.tv_sec;
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+    int64_t sod = secs - days * 86400;
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    unsigned day = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    unsigned month = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    int64_t year = yoe + era * 400 + (month <= 2);
+    char t[32];
+    if (year < 0 || year > 9999) {
+        year = 0; /* not a clock this token will meet */
+    }
+    unsigned y = (unsigned)year;
+    two(t, y / 100);
+    two(t + 2, y % 100);
+    t[4] = '-';
+    two(t + 5, month);
+    t[7] = '-';
+    two(t + 8, day);
+    t[10] = 'T';
+    two(t + 11, (unsigned)(sod / 3600));
+    t[13] = ':';
+    two(t + 14, (unsigned)(sod / 60 % 60));
+    t[16] = ':';
+    two(t + 17, (unsigned)(sod % 60));
+    t[19] = '.';
+    unsigned us = (unsigned)(ts.tv_nsec / 1000) % 1000000;
+    two(t + 20, us / 10000);
+    two(t + 22, us / 100 % 100);
+    two(t + 24, us % 100);
+    t[26] = 'Z';
+    put_field(b, t, 27);
 }
 
-static void encode(enc_buf *b, const row *r)
+static void encode(rec_buf *b, uint64_t seq, const ks_audit_entry *e)
 {
     b->len = 0;
-    const char *fields[] = {r->seq,    r->time, r->pid,       r->user, r->session, r->event,
-                            r->object, r->mechanism, r->rv,   r->count, r->detail};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        enc_field(b, fields[i]);
-    }
+    put_u64(b, seq);
+    put_time(b);
+    put_i64(b, (int64_t)getpid());
+    put_str(b, user_name(e->user));
+    put_u64(b, (uint64_t)e->session);
+    put_str(b, ks_audit_event_name(e->event));
+    put_str(b, e->object);
+    put_i64(b, (int64_t)(CK_LONG)e->mechanism);
+    put_u64(b, (uint64_t)e->rv);
+    put_u64(b, e->count);
+    put_str(b, e->detail);
+    uint8_t *p = b->bytes;
+    p[0] = (uint8_t)(b->len >> 24);
+    p[1] = (uint8_t)(b->len >> 16);
+    p[2] = (uint8_t)(b->len >> 8);
+    p[3] = (uint8_t)b->len;
 }
 
-static CK_RV chain_next(uint8_t out[32], const uint8_t prev[32], const enc_buf *b)
+/* chain_i = SHA-256(label || chain_{i-1} || enc_i) */
+static void chain_next(uint8_t out[32], const uint8_t prev[32], const rec_buf *b)
 {
-    ks_digest_ctx ctx;
-    size_t len = 32;
-    ks_status st = ks_digest_init(&ctx, KS_MD_SHA256);
-    if (st == KS_OK) st = ks_digest_update(&ctx, (const uint8_t *)CHAIN_LABEL, sizeof(CHAIN_LABEL) - 1);
-    if (st == KS_OK) st = ks_digest_update(&ctx, prev, 32);
-    if (st == KS_OK) st = ks_digest_update(&ctx, b->bytes, b->len);
-    if (st == KS_OK) st = ks_digest_final(&ctx, out, len);
-    ks_digest_clear(&ctx);
-    return st == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
+    ks_sha256_ctx ctx;
+    ks_sha256_init(&ctx);
+    ks_sha256_update(&ctx, (const uint8_t *)CHAIN_LABEL, sizeof(CHAIN_LABEL) - 1);
+    ks_sha256_update(&ctx, prev, 32);
+    ks_sha256_update(&ctx, b->bytes + 4, b->len);
+    ks_sha256_final(&ctx, out);
 }
 
-static CK_RV evolve(uint8_t key[32])
+/* k_{i+1} = SHA-256(label || k_i) */
+static void evolve(uint8_t out[32], const uint8_t key[32])
 {
-    uint8_t in[sizeof(EVOLVE_LABEL) - 1 + 32];
-    memcpy(in, EVOLVE_LABEL, sizeof(EVOLVE_LABEL) - 1);
-    memcpy(in + sizeof(EVOLVE_LABEL) - 1, key, 32);
-    ks_status st = ks_digest(KS_MD_SHA256, key, 32, in, sizeof(in));
-    ks_wipe(in, sizeof(in));
-    return st == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
+    ks_sha256_ctx ctx;
+    ks_sha256_init(&ctx);
+    ks_sha256_update(&ctx, (const uint8_t *)EVOLVE_LABEL, sizeof(EVOLVE_LABEL) - 1);
+    ks_sha256_update(&ctx, key, 32);
+    ks_sha256_final(&ctx, out);
 }
 
-/* The statements of an append, prepared once per connection (an audited call pays for the
- * record, not for parsing SQL): see ks_store_db.audit_stmts. */
-enum { ST_READ, ST_WRITE, ST_INSERT, ST_SYNC_NORMAL, ST_SYNC_FULL };
-
-static const char *const STMT_SQL[] = {
-    [ST_READ] = "SELECT next_seq, key, chain FROM audit_state WHERE id = 1",
-    [ST_WRITE] = "INSERT OR REPLACE INTO audit_state(id, next_seq, key, chain) VALUES(1, ?, ?, ?)",
-    [ST_INSERT] = ("INSERT INTO audit(seq, time, pid, user, session, event, object, mechanism,"
-                   " rv, count, detail, chain, mac) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-    [ST_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
-    [ST_SYNC_FULL] = "PRAGMA synchronous=FULL",
-};
-
-static CK_RV stmt(ks_store *s, int which, sqlite3_stmt **out)
+/* The trail of the store's token, opened on first use (create: make the file if missing). */
+static CK_RV trail(ks_store *s, int create, ks_audit_file **out)
 {
-    sqlite3_stmt **slot = &s->core->audit_stmts[which];
-    if (*slot == NULL) {
-        CK_RV rv = ks_st_prepare(s, slot, STMT_SQL[which]);
-        if (rv != CKR_OK) {
-            *slot = NULL;
-            return rv;
-        }
+    ks_store_db *core = s->core;
+    CK_RV rv = CKR_OK;
+    pthread_mutex_lock(&core->lock);
+    if (core->audit == NULL) {
+        rv = ks_audit_file_open(&core->audit, core->memory ? NULL : core->path, create);
     }
-    sqlite3_reset(*slot);
-    sqlite3_clear_bindings(*slot);
-    *out = *slot;
-    return CKR_OK;
-}
-
-/* Run a cached statement without results. */
-static CK_RV run(ks_store *s, int which)
-{
-    sqlite3_stmt *st = NULL;
-    CK_RV rv = stmt(s, which, &st);
-    if (rv == CKR_OK) {
-        int rc = sqlite3_step(st);
-        rv = rc == SQLITE_DONE || rc == SQLITE_ROW ? CKR_OK : CKR_DEVICE_ERROR;
-        sqlite3_reset(st);
-    }
-    return rv;
-}
-
-static CK_RV ensure_tables(ks_store *s)
-{
-    if (s->core->audit_tables) {
-        return CKR_OK;
-    }
-    CK_RV rv = ks_st_exec(s, TABLES);
-    s->core->audit_tables = rv == CKR_OK;
-    return rv;
-}
-
-/* Current state: next sequence number, epoch key, last chain value. */
-static CK_RV read_state(ks_store *s, int64_t *next_seq, uint8_t key[32], uint8_t chain[32])
-{
-    sqlite3_stmt *st = NULL;
-    CK_RV rv = stmt(s, ST_READ, &st);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32 &&
-        sqlite3_column_bytes(st, 2) == 32) {
-        *next_seq = sqlite3_column_int64(st, 0);
-        memcpy(key, sqlite3_column_blob(st, 1), 32);
-        memcpy(chain, sqlite3_column_blob(st, 2), 32);
-    } else {
-        rv = rc == SQLITE_DONE ? CKR_FUNCTION_FAILED : CKR_DEVICE_ERROR; /* no trail started */
-    }
-    sqlite3_reset(st);
-    return rv;
-}
-
-static CK_RV write_state(ks_store *s, int64_t next_seq, const uint8_t key[32],
-                         const uint8_t chain[32])
-{
-    sqlite3_stmt *st = NULL;
-    CK_RV rv = stmt(s, ST_WRITE, &st);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    sqlite3_bind_int64(st, 1, next_seq);
-    sqlite3_bind_blob(st, 2, key, 32, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 3, chain, 32, SQLITE_TRANSIENT);
-    rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st); /* the key must not stay bound to a cached statement */
-    return rv;
-}
-
-static CK_RV insert_row(ks_store *s, const row *r, const ks_audit_entry *e,
-                        const uint8_t chain[32], const uint8_t mac[32])
-{
-    sqlite3_stmt *st = NULL;
-    CK_RV rv = stmt(s, ST_INSERT, &st);
-    if (rv != CKR_OK) {
-        return rv;
-    }
-    sqlite3_bind_text(st, 1, r->seq, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->time, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)getpid());
-    sqlite3_bind_text(st, 4, r->user, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)e->session);
-    sqlite3_bind_text(st, 6, r->event, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, r->object, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, (sqlite3_int64)(CK_LONG)e->mechanism);
-    sqlite3_bind_int64(st, 9, (sqlite3_int64)e->rv);
-    sqlite3_bind_int64(st, 10, (sqlite3_int64)e->count);
-    sqlite3_bind_text(st, 11, r->detail, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 12, chain, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 13, mac, 32, SQLITE_STATIC);
-    rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st); /* bindings point into this call's stack */
-    return rv;
-}
-
-static CK_RV append_locked(ks_store *s, const ks_audit_entry *e)
-{
-    int64_t seq = 0;
-    uint8_t key[32];
-    uint8_t prev[32];
-    uint8_t chain[32];
-    uint8_t mac[32];
-    row r;
-    enc_buf b;
-    CK_RV rv = read_state(s, &seq, key, prev);
-    if (rv == CKR_OK) {
-        fill_row(&r, seq, e);
-        encode(&b, &r);
-        rv = chain_next(chain, prev, &b);
-    }
-    if (rv == CKR_OK) {
-        rv = ks_hmac(KS_MD_SHA256, mac, sizeof(mac), key, sizeof(key), chain, sizeof(chain)) ==
-                     KS_OK
-                 ? CKR_OK
-                 : CKR_FUNCTION_FAILED;
-    }
-    if (rv == CKR_OK) {
-        rv = insert_row(s, &r, e, chain, mac);
-    }
-    if (rv == CKR_OK) {
-        rv = evolve(key); /* the key that sealed this record is gone once we commit */
-    }
-    if (rv == CKR_OK) {
-        rv = write_state(s, seq + 1, key, chain);
-    }
-    ks_wipe(key, sizeof(key));
+    *out = core->audit;
+    pthread_mutex_unlock(&core->lock);
     return rv;
 }
 
@@ -291,31 +222,44 @@ CK_RV ks_audit_append(ks_store *store, const ks_audit_entry *entry)
     if (store == NULL || entry == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
-    pthread_mutex_lock(&store->core->lock);
-    /* A record is committed without its own fsync (WAL with synchronous=NORMAL): a killed
-     * process never loses it, the next synced commit or checkpoint makes it durable against
-     * power loss too, and an audited call does not pay a disk sync (5 ms here) for it. */
-    int memory = store->core->memory;
-    CK_RV rv = ensure_tables(store);
-    if (rv == CKR_OK && !memory) {
-        rv = run(store, ST_SYNC_NORMAL);
-    }
+    ks_audit_file *f = NULL;
+    CK_RV rv = trail(store, 0, &f);
+    const ks_audit_state *cur = NULL;
     if (rv == CKR_OK) {
-        rv = ks_st_begin(store, 1);
+        rv = ks_audit_file_lock(f, &cur);
     }
-    if (rv == CKR_OK) {
-        rv = append_locked(store, entry);
-        if (rv == CKR_OK) {
-            rv = ks_st_commit(store);
-        } else {
-            ks_st_rollback(store);
-        }
+    if (rv != CKR_OK) {
+        return rv;
     }
-    if (!memory && run(store, ST_SYNC_FULL) != CKR_OK && rv == CKR_OK) {
-        rv = CKR_DEVICE_ERROR;
+    if (cur->next_seq == 0) {
+        ks_audit_file_unlock(f);
+        return CKR_FUNCTION_FAILED; /* no trail started */
     }
-    pthread_mutex_unlock(&store->core->lock);
+    rec_buf b;
+    ks_audit_state next;
+    encode(&b, cur->next_seq, entry);
+    chain_next(next.chain, cur->chain, &b);
+    uint8_t *tail = b.bytes + 4 + b.len;
+    memcpy(tail, next.chain, 32);
+    ks_hmac_sha256(tail + 32, cur->key, 32, next.chain, 32);
+    evolve(next.key, cur->key); /* the key that sealed this record is gone once committed */
+    next.next_seq = cur->next_seq + 1;
+    next.end = 0;
+    rv = ks_audit_file_append(f, b.bytes, 4 + b.len + 64, &next);
+    ks_audit_file_unlock(f);
+    ks_wipe(&next, sizeof(next));
     return rv;
+}
+
+int ks_audit_dirty_fd(ks_store *store)
+{
+    if (store == NULL) {
+        return -1;
+    }
+    pthread_mutex_lock(&store->core->lock);
+    int fd = ks_audit_file_dirty_fd(store->core->audit);
+    pthread_mutex_unlock(&store->core->lock);
+    return fd;
 }
 
 static CK_RV write_key_file(const char *path, const uint8_t key[32])
@@ -340,31 +284,25 @@ CK_RV ks_audit_start(ks_store *store, const char *key_path)
     if (store == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
-    uint8_t key[32];
-    uint8_t zero[32] = {0};
-    if (ks_random(key, sizeof(key)) != KS_OK) {
+    ks_audit_state first;
+    memset(&first, 0, sizeof(first));
+    first.next_seq = 1;
+    if (ks_random(first.key, sizeof(first.key)) != KS_OK) {
         return CKR_FUNCTION_FAILED;
     }
-    CK_RV rv = key_path != NULL ? write_key_file(key_path, key) : CKR_OK;
-    pthread_mutex_lock(&store->core->lock);
+    CK_RV rv = key_path != NULL ? write_key_file(key_path, first.key) : CKR_OK;
+    ks_audit_file *f = NULL;
+    const ks_audit_state *cur = NULL;
     if (rv == CKR_OK) {
-        rv = ensure_tables(store);
+        rv = trail(store, 1, &f);
     }
     if (rv == CKR_OK) {
-        rv = ks_st_begin(store, 1);
+        rv = ks_audit_file_lock(f, &cur);
     }
     if (rv == CKR_OK) {
-        rv = ks_st_exec(store, "DELETE FROM audit");
-        if (rv == CKR_OK) {
-            rv = write_state(store, 1, key, zero);
-        }
-        if (rv == CKR_OK) {
-            rv = ks_st_commit(store);
-        } else {
-            ks_st_rollback(store);
-        }
+        rv = ks_audit_file_reset(f, &first);
+        ks_audit_file_unlock(f);
     }
-    pthread_mutex_unlock(&store->core->lock);
-    ks_wipe(key, sizeof(key));
+    ks_wipe(&first, sizeof(first));
     return rv;
 }

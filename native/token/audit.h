@@ -10,7 +10,8 @@
  * auditor keeps k_1, which C_InitToken writes once to <token file>.audit-key (mode 0600)
  * for the SO to move off the machine; with it, `keystead audit verify` recomputes every
  * chain value and MAC and names the first record that was edited, deleted, reordered or
- * inserted.
+ * inserted. The records live in <token file>.audit (token/audit_file.h), not in the
+ * database: an append is one write to the page cache, not a transaction.
  *
  * What is recorded: every login (failed ones too), logout, PIN change, token and PIN
  * initialisation, key generation, import, copy, wrap, unwrap, attribute change, lifecycle
@@ -64,8 +65,14 @@ typedef struct ks_audit_entry {
  * any old file) unless key_path is NULL (in-memory tokens). */
 CK_RV ks_audit_start(ks_store *store, const char *key_path);
 
-/* ks_audit_append seals and appends one record in its own transaction. */
+/* ks_audit_append seals and appends one record (token/audit_file.h: one pwrite(2), in the
+ * page cache before it returns). CKR_FUNCTION_FAILED when no trail was started,
+ * CKR_DEVICE_ERROR when the trail's file is missing, damaged or cannot be written. */
 CK_RV ks_audit_append(ks_store *store, const ks_audit_entry *entry);
+
+/* ks_audit_dirty_fd: a descriptor of the trail's file to fdatasync and close when records
+ * were appended since the last call, else -1 (the flusher thread makes them durable). */
+int ks_audit_dirty_fd(ks_store *store);
 
 const char *ks_audit_event_name(ks_audit_event event);
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "token/module.h"
 
@@ -14,18 +15,31 @@ static pthread_t fl_thread;
 static int fl_running; /* guarded by fl_lock */
 static int fl_stop;    /* guarded by fl_lock */
 
+/* Write pending counts, then make the audit records of the last second durable: the
+ * fdatasync runs on a duplicate descriptor after every lock is released (it may take
+ * milliseconds, and no call should wait for it). */
 static void tick_all(void)
 {
+    int fds[KS_MAX_SLOTS];
+    size_t nfds = 0;
     pthread_mutex_lock(&ks_mod.lock);
     if (ks_mod.initialized) {
         for (size_t i = 0; i < ks_mod.token_count; i++) {
             ks_token *tok = ks_mod.tokens[i];
             pthread_mutex_lock(&tok->lock);
             ks_token_audit_tick(tok);
+            int fd = nfds < KS_MAX_SLOTS ? ks_audit_dirty_fd(tok->store) : -1;
             pthread_mutex_unlock(&tok->lock);
+            if (fd >= 0) {
+                fds[nfds++] = fd;
+            }
         }
     }
     pthread_mutex_unlock(&ks_mod.lock);
+    for (size_t i = 0; i < nfds; i++) {
+        (void)fdatasync(fds[i]);
+        close(fds[i]);
+    }
 }
 
 static void *flusher_main(void *arg)

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "token/audit_file.h"
 #include "token/store_internal.h"
 
 CK_RV ks_st_configure(sqlite3 *db, int memory)
@@ -114,9 +115,8 @@ CK_RV ks_st_db_free(ks_store_db *core)
         return CKR_OK;
     }
     sqlite3_finalize(core->data_version);
-    for (size_t i = 0; i < sizeof(core->audit_stmts) / sizeof(core->audit_stmts[0]); i++) {
-        sqlite3_finalize(core->audit_stmts[i]);
-    }
+    ks_audit_file_close(core->audit);
+    free(core->path);
     int rc = sqlite3_close(core->db);
     pthread_mutex_destroy(&core->lock);
     free(core);
@@ -154,6 +154,11 @@ static CK_RV open_file_core(ks_store_db **out, const char *path, int create)
         return CKR_CANT_LOCK;
     }
     core->refs = 1;
+    core->path = strdup(path);
+    if (core->path == NULL) {
+        ks_st_db_free(core);
+        return CKR_HOST_MEMORY;
+    }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW;
     if (sqlite3_open_v2(path, &core->db, flags, NULL) != SQLITE_OK ||
         ks_st_configure(core->db, 0) != CKR_OK || ks_st_schema_ensure(core->db) != CKR_OK) {

@@ -29,8 +29,8 @@ typedef struct ks_store_db {
     uint64_t seq;         /* commits made through this connection */
     int memory;
     sqlite3_stmt *data_version; /* "PRAGMA data_version", prepared once (checked every call) */
-    int audit_tables;     /* the audit tables exist (token/audit.c creates them once) */
-    sqlite3_stmt *audit_stmts[5]; /* token/audit.c's statements, prepared once */
+    char *path;           /* the database file, NULL for memory tokens */
+    struct ks_audit_file *audit; /* the audit trail (token/audit.c), opened on first use */
 } ks_store_db;
 
 struct ks_store {

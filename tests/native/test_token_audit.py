@@ -7,7 +7,6 @@ token directory; the trail is then checked with keystead.token_audit.verify.
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -64,15 +63,29 @@ def test_key_file_is_private(trail):
     assert Path(f"{db}.audit-key").stat().st_mode & 0o077 == 0
 
 
-def tamper(db: Path, *sql: str) -> None:
-    with sqlite3.connect(db) as conn:
-        for statement in sql:
-            conn.execute(statement)
+def spans(db: Path) -> list[tuple[int, int]]:
+    """(start, end) byte offsets of every record in the trail file."""
+    data = token_audit.audit_path(db).read_bytes()
+    found, _, problem = token_audit._records(data, len(data))
+    assert problem is None
+    ends = [r.offset for r in found[1:]] + [len(data)]
+    return [(r.offset, e) for r, e in zip(found, ends, strict=True)]
+
+
+def rewrite(db: Path, edit) -> None:
+    """Replace the trail file's bytes with edit(bytes, spans)."""
+    path = token_audit.audit_path(db)
+    path.write_bytes(edit(path.read_bytes(), spans(db)))
 
 
 def test_edited_record_is_named(trail):
     db, key = trail
-    tamper(db, "UPDATE audit SET detail = 'nothing to see' WHERE seq = 3")
+
+    def edit(data, sp):
+        rec = bytearray(data[sp[2][0]:sp[2][1]])
+        rec[13] ^= 1  # a digit of the year: length, seq "3", time length, then the time
+        return data[:sp[2][0]] + bytes(rec) + data[sp[2][1]:]
+    rewrite(db, edit)
     report = token_audit.verify(db, key)
     assert not report.ok and report.problems[0].startswith("record 3:")
 
@@ -83,54 +96,83 @@ def test_edited_record_with_recomputed_chain_fails_the_seal(trail):
     # An attacker who recomputes the chain value still cannot make the seal without k_3.
     import hashlib
 
-    prev = bytes(32)
-    with sqlite3.connect(db) as conn:
-        prev = conn.execute("SELECT chain FROM audit WHERE seq = 2").fetchone()[0]
+    sp = spans(db)
+    data = token_audit.audit_path(db).read_bytes()
+    prev = data[sp[1][1] - 64:sp[1][1] - 32]
     row = rows[2] | {"rv": 0xA0}
-    fields = [str(row[c]) if not isinstance(row[c], str) else row[c]
-              for c in token_audit.COLUMNS]
-    chain = hashlib.sha256(token_audit.CHAIN_LABEL + prev + token_audit._encode(fields)).digest()
-    tamper(db, "UPDATE audit SET rv = 160 WHERE seq = 3")
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE audit SET chain = ? WHERE seq = 3", (chain,))
+    fields = [str(row[c]) for c in token_audit.COLUMNS]
+    enc = token_audit._encode(fields)
+    chain = hashlib.sha256(token_audit.CHAIN_LABEL + prev + enc).digest()
+    a, b = sp[2]
+    forged = len(enc).to_bytes(4, "big") + enc + chain + data[b - 32:b]
+    token_audit.audit_path(db).write_bytes(data[:a] + forged + data[b:])
     report = token_audit.verify(db, key)
     assert not report.ok and report.problems[0].startswith("record 3: seal")
 
 
 def test_deleted_record_is_found(trail):
     db, key = trail
-    tamper(db, "DELETE FROM audit WHERE seq = 4")
+    rewrite(db, lambda data, sp: data[:sp[3][0]] + data[sp[3][1]:])
     report = token_audit.verify(db, key)
     assert not report.ok and report.problems[0].startswith("record 5:")
 
 
 def test_reordered_records_are_found(trail):
     db, key = trail
-    tamper(db,
-           "UPDATE audit SET seq = -1 WHERE seq = 3",
-           "UPDATE audit SET seq = 3 WHERE seq = 4",
-           "UPDATE audit SET seq = 4 WHERE seq = -1")
+
+    def swap(data, sp):
+        (a, b), (c, d) = sp[2], sp[3]
+        return data[:a] + data[c:d] + data[a:b] + data[d:]
+    rewrite(db, swap)
     report = token_audit.verify(db, key)
-    assert not report.ok and report.problems[0].startswith("record 3:")
+    assert not report.ok and "expected sequence number 3" in report.problems[0]
 
 
 def test_inserted_record_is_found(trail):
     db, key = trail
-    with sqlite3.connect(db) as conn:
-        last = conn.execute("SELECT max(seq) FROM audit").fetchone()[0]
-        for seq in range(last, 3, -1):
-            conn.execute("UPDATE audit SET seq = ? WHERE seq = ?", (seq + 1, seq))
-        conn.execute("INSERT INTO audit SELECT 4, time, pid, user, session, 'login', object,"
-                     " mechanism, 0, count, detail, chain, mac FROM audit WHERE seq = 3")
+    rewrite(db, lambda data, sp: data[:sp[3][0]] + data[sp[2][0]:sp[2][1]] + data[sp[3][0]:])
     report = token_audit.verify(db, key)
-    assert not report.ok and report.problems[0].startswith("record 4:")
+    assert not report.ok and "expected sequence number 4 (inserted" in report.problems[0]
 
 
 def test_truncated_tail_is_found(trail):
     db, key = trail
-    tamper(db, "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)")
+    rewrite(db, lambda data, sp: data[:sp[-1][0]])
     report = token_audit.verify(db, key)
     assert not report.ok and "deleted from the end" in report.problems[0]
+
+
+def test_bytes_after_the_last_record_are_found(trail):
+    db, key = trail
+    rewrite(db, lambda data, sp: data + b"\x00\x00\x00\x10" + b"x" * 80)
+    report = token_audit.verify(db, key)
+    assert not report.ok and "after the last sealed record" in report.problems[0]
+
+
+def test_damaged_header_or_missing_file_is_reported(trail):
+    db, key = trail
+    rewrite(db, lambda data, sp: b"not-an-audit-trl" + data[16:])
+    report = token_audit.verify(db, key)
+    assert not report.ok and "not a keystead audit trail" in report.problems[0]
+    token_audit.audit_path(db).unlink()
+    report = token_audit.verify(db, key)
+    assert not report.ok and "no audit trail" in report.problems[0]
+
+
+def test_the_file_holds_no_key_that_sealed_a_record(trail):
+    """Forward security: after record i is sealed, k_i is gone from the file (both state
+    slots), so whoever takes the machine later cannot re-seal records 1..i."""
+    import hashlib
+
+    db, k1 = trail
+    data = token_audit.audit_path(db).read_bytes()
+    n = len(token_audit.records(db))
+    key, sealed = k1, []
+    for _ in range(n):
+        sealed.append(key)
+        key = hashlib.sha256(token_audit.EVOLVE_LABEL + key).digest()
+    assert all(k not in data for k in sealed)
+    assert key in data[:token_audit.HEADER_SIZE]  # the next epoch key, in the active slot
 
 
 def test_wrong_key_fails_at_the_first_record(trail):
@@ -147,7 +189,8 @@ def test_malformed_key_file(tmp_path):
 
 
 FLUSH_CHILD = r"""
-import sqlite3, sys, time
+import sys, time
+from keystead import token_audit
 from keystead.softhsm_bridge import prepare, provision
 from keystead.softhsm_bridge.modules import resolve
 from keystead.softhsm_bridge.ck import Attribute as A, Mechanism
@@ -162,8 +205,7 @@ key = raw.generate_key(h, Mechanism.AES_KEY_GEN, {A.VALUE_LEN: 32, A.TOKEN: True
 raw.encrypt(h, Mechanism.AES_ECB, key, bytes(16))
 db = f"{sys.argv[1]}/token-{tok.slot_id}.sqlite"
 def uses():
-    with sqlite3.connect(db) as c:
-        return c.execute("SELECT count(*) FROM audit WHERE event = 'use'").fetchone()[0]
+    return sum(r["event"] == "use" for r in token_audit.records(db))
 before = uses()
 time.sleep(2.5)  # no call into the module meanwhile
 print(before, uses())

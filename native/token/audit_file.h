@@ -1,0 +1,70 @@
+/* audit_file.h - the file that holds a token's audit trail (token/audit.h says what a record
+ * is and how it is sealed; this file says where the bytes go).
+ *
+ * One file per token, <token database>.audit, mode 0600:
+ *
+ *   offset 0     header page (4096 bytes), mapped MAP_SHARED by every process using the token
+ *     0   magic "keystead-audit\n\0" (16 bytes)
+ *     16  version, u32 little-endian (1)          20  header size, u32 (4096)
+ *     64  the trail's lock: a process-shared, robust pthread mutex (up to 64 bytes)
+ *     128 active state slot, u64 (0 or 1)
+ *     192 state slot 0, 320 state slot 1, each:
+ *           +0 next_seq u64   +8 end u64 (file offset after the last record)
+ *           +16 chain of the last record (32 bytes)   +48 epoch key k_{next_seq} (32 bytes)
+ *   offset 4096  records, back to back: u32 big-endian length L of the canonical encoding,
+ *                the encoding (L bytes), chain (32 bytes), seal (32 bytes)
+ *
+ * An append costs one pwrite(2) and no lock system call when nobody else holds the lock:
+ * under the lock the record is written at `end` of the active slot, then the other slot gets
+ * the next state and becomes active with one aligned store, then the old slot's key is
+ * wiped. A process killed at any point leaves the active slot whole; the next process to take
+ * the lock sees EOWNERDEAD, wipes the inactive slot and cuts the file back to `end`. A killed
+ * process never loses the record of a call that returned: the page cache outlives it. Power
+ * loss can lose what was written since the last fdatasync, which the flusher thread issues
+ * at most a second after an append (token/flusher.h).
+ *
+ * In-memory tokens keep the same layout in an anonymous memfd. */
+#ifndef KS_TOKEN_AUDIT_FILE_H
+#define KS_TOKEN_AUDIT_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pkcs11.h"
+
+#define KS_AUDIT_HEADER_SIZE 4096u
+#define KS_AUDIT_VERSION 1u
+
+typedef struct ks_audit_file ks_audit_file;
+
+typedef struct ks_audit_state {
+    uint64_t next_seq;
+    uint64_t end;
+    uint8_t chain[32];
+    uint8_t key[32];
+} ks_audit_state;
+
+/* ks_audit_file_open maps the trail beside db_path (NULL: a new anonymous trail for an
+ * in-memory token). create makes the file when it is missing (C_InitToken); without it a
+ * missing file is CKR_DEVICE_ERROR, as is a file whose header is not a trail's. */
+CK_RV ks_audit_file_open(ks_audit_file **out, const char *db_path, int create);
+void ks_audit_file_close(ks_audit_file *f);
+
+/* ks_audit_file_lock takes the trail's lock (recovering from a holder that died) and points
+ * *cur at the current state, valid until ks_audit_file_unlock. */
+CK_RV ks_audit_file_lock(ks_audit_file *f, const ks_audit_state **cur);
+void ks_audit_file_unlock(ks_audit_file *f);
+
+/* Under the lock: write rec at the current end, then make next the current state (its end
+ * is computed here). Nothing changes when the write fails. */
+CK_RV ks_audit_file_append(ks_audit_file *f, const uint8_t *rec, size_t len,
+                           const ks_audit_state *next);
+
+/* Under the lock: drop every record and make first the current state (end = header size). */
+CK_RV ks_audit_file_reset(ks_audit_file *f, const ks_audit_state *first);
+
+/* ks_audit_file_dirty_fd returns a dup of the file's descriptor when records were appended
+ * since the last call (the caller fdatasyncs and closes it outside its locks), else -1. */
+int ks_audit_file_dirty_fd(ks_audit_file *f);
+
+#endif
