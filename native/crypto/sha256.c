@@ -3,23 +3,40 @@
  * in sha256_ni.c. */
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "crypto/mem.h"
 #include "crypto/sha256.h"
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
 /* SHA-NI needs the SHA extensions themselves plus SSSE3 (PSHUFB, the byte swap of the
- * message words) and SSE4.1 (PBLENDW, the state shuffle). __builtin_cpu_supports reads
- * libgcc's copy of CPUID, taken once at start-up, so it costs no CPUID trap here. */
+ * message words) and SSE4.1 (PBLENDW, the state shuffle). Read with CPUID (Intel SDM vol. 2A:
+ * leaf 1 ECX bits 9 and 19, leaf 7 subleaf 0 EBX bit 29) rather than __builtin_cpu_supports,
+ * whose "sha" name clang does not know. Cached: CPUID traps to the hypervisor on many
+ * virtual machines; racing first callers compute the same answer, so a relaxed atomic is
+ * enough (as in gcm.c). -1: not read yet. */
+static int shani_cached = -1;
+
 static int cpu_has_shani(void)
 {
+    int cached = __atomic_load_n(&shani_cached, __ATOMIC_RELAXED);
+    if (cached >= 0) {
+        return cached;
+    }
+    int found = 0;
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sha") && __builtin_cpu_supports("ssse3") &&
-           __builtin_cpu_supports("sse4.1");
-#else
-    return 0;
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c >> 9 & 1) && (c >> 19 & 1) &&
+        __get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        found = (int)(b >> 29 & 1);
+    }
 #endif
+    __atomic_store_n(&shani_cached, found, __ATOMIC_RELAXED);
+    return found;
 }
 
 int ks_sha256_impl_supported(ks_sha256_impl impl)
