@@ -2,24 +2,18 @@
 #include "token/audit.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "crypto/digest.h"
-#include "crypto/hmac.h"
 #include "crypto/mem.h"
 #include "crypto/rand.h"
+#include "crypto/sha256.h"
 #include "token/audit_file.h"
 #include "token/store_internal.h"
-
-/* TEMPORARY until crypto/sha256.h lands: the same calls over libcrypto. */
-typedef ks_digest_ctx ks_sha256_ctx;
-static void ks_sha256_init(ks_sha256_ctx *c) { (void)ks_digest_init(c, KS_MD_SHA256); }
-static void ks_sha256_update(ks_sha256_ctx *c, const uint8_t *in, size_t n) { (void)ks_digest_update(c, in, n); }
-static void ks_sha256_final(ks_sha256_ctx *c, uint8_t out[32]) { (void)ks_digest_final(c, out, 32); ks_digest_clear(c); }
-static void ks_hmac_sha256(uint8_t out[32], const uint8_t *k, size_t kl, const uint8_t *in, size_t n) { (void)ks_hmac(KS_MD_SHA256, out, 32, k, kl, in, n); }
 
 static const char CHAIN_LABEL[] = "keystead audit chain";
 static const char EVOLVE_LABEL[] = "keystead audit evolve";
@@ -161,12 +155,37 @@ static void put_time(rec_buf *b)
     put_field(b, t, 27);
 }
 
+/* getpid(2) is a system call per record without this; a forked child refreshes it. */
+static _Atomic long cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void forget_pid(void)
+{
+    atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
+}
+
+static void watch_forks(void)
+{
+    (void)pthread_atfork(NULL, NULL, forget_pid);
+}
+
+static long current_pid(void)
+{
+    pthread_once(&pid_once, watch_forks);
+    long pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+    if (pid == 0) {
+        pid = (long)getpid();
+        atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+    }
+    return pid;
+}
+
 static void encode(rec_buf *b, uint64_t seq, const ks_audit_entry *e)
 {
     b->len = 0;
     put_u64(b, seq);
     put_time(b);
-    put_i64(b, (int64_t)getpid());
+    put_i64(b, (int64_t)current_pid());
     put_str(b, user_name(e->user));
     put_u64(b, (uint64_t)e->session);
     put_str(b, ks_audit_event_name(e->event));

@@ -51,18 +51,18 @@ static int date_bound(const ks_attrs *key, CK_ATTRIBUTE_TYPE type, char out[8])
 
 static int within(const ks_attrs *key, CK_ATTRIBUTE_TYPE start, CK_ATTRIBUTE_TYPE end)
 {
+    char from[8];
+    char until[8];
+    int has_from = date_bound(key, start, from);
+    int has_until = date_bound(key, end, until);
+    if (!has_from && !has_until) {
+        return 1; /* no window: the clock is not read on the hot path */
+    }
     CK_DATE today;
     ks_policy_today(&today);
     char now[8];
-    char bound[8];
     memcpy(now, &today, 8);
-    if (date_bound(key, start, bound) && memcmp(now, bound, 8) < 0) {
-        return 0;
-    }
-    if (date_bound(key, end, bound) && memcmp(now, bound, 8) > 0) {
-        return 0;
-    }
-    return 1;
+    return !(has_from && memcmp(now, from, 8) < 0) && !(has_until && memcmp(now, until, 8) > 0);
 }
 
 CK_RV ks_policy_check_use(const ks_attrs *key, ks_use use)

@@ -218,3 +218,114 @@ def test_key_use_is_written_within_seconds_without_further_calls(tmp_path):
                          capture_output=True, text=True, timeout=120, check=True)
     before, after = (int(x) for x in out.stdout.split()[-2:])
     assert before == 0 and after == 1, out.stdout
+
+
+WRITER_CHILD = r"""
+import sys
+from keystead.softhsm_bridge.modules import resolve
+from keystead.softhsm_bridge.ck import Attribute as A, Mechanism
+from keystead.softhsm_bridge.raw import open_raw
+info = resolve("keystead")
+raw = open_raw(info.path)
+raw.initialize()
+h = raw.open_session(int(sys.argv[1]))
+raw.login(h, 1, "87654321")
+print("ready", flush=True)
+for _ in range(int(sys.argv[2])):
+    k = raw.generate_key(h, Mechanism.AES_KEY_GEN, {A.VALUE_LEN: 32, A.TOKEN: False})
+    raw.destroy_object(h, k)
+print("done", flush=True)
+"""
+
+
+PROVISION_CHILD = r"""
+import os, sys
+from keystead.softhsm_bridge import prepare, provision
+from keystead.softhsm_bridge.modules import resolve
+info = resolve("keystead")
+prepare(info, sys.argv[1])
+tok = provision(info, None, label="shared", so_pin="12345678", user_pin="87654321")
+print(tok.slot_id, os.environ["KEYSTEAD_CONF"])
+"""
+
+
+@pytest.fixture()
+def shared_token(tmp_path: Path) -> tuple[dict[str, str], Path, int]:
+    """A provisioned keystead token in tmp_path: (environment for children, db, slot)."""
+    import os
+
+    tokens = tmp_path / "tokens"
+    out = subprocess.run([sys.executable, "-c", PROVISION_CHILD, str(tokens)],
+                         capture_output=True, text=True, timeout=120, check=True)
+    slot, conf = out.stdout.split()[-2:]
+    env = dict(os.environ, KEYSTEAD_CONF=conf)
+    return env, tokens / f"token-{slot}.sqlite", int(slot)
+
+
+def test_two_processes_append_to_one_trail(shared_token):
+    """Records from two processes at once land whole, in one chain, none lost."""
+    env, db, slot = shared_token
+    before = len(token_audit.records(db))
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER_CHILD, str(slot), "150"], env=env,
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        out, _ = p.communicate(timeout=300)
+        assert p.returncode == 0 and "done" in out
+    report = token_audit.verify(db, token_audit.read_key(f"{db}.audit-key"))
+    assert report.ok, report.problems
+    rows = token_audit.records(db)[before:]
+    pids = {r["pid"] for r in rows if r["event"] in ("generate", "destroy")}
+    assert len(pids) == 2
+    assert sum(r["event"] == "generate" for r in rows) == 300
+    assert sum(r["event"] == "destroy" for r in rows) == 300
+
+
+def test_a_writer_killed_mid_append_leaves_a_whole_trail(shared_token):
+    """SIGKILL at a random moment of a stream of appends: the next process recovers the lock
+    and the trail still verifies (the record of a call that never returned may be missing,
+    never half there)."""
+    import signal
+    import time
+
+    env, db, slot = shared_token
+    for delay in (0.05, 0.13, 0.21):
+        p = subprocess.Popen([sys.executable, "-c", WRITER_CHILD, str(slot), "100000"],
+                             env=env, stdout=subprocess.PIPE, text=True)
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+        survivor = subprocess.run([sys.executable, "-c", WRITER_CHILD, str(slot), "3"],
+                                  env=env, capture_output=True, text=True, timeout=120)
+        assert survivor.returncode == 0, survivor.stderr
+        report = token_audit.verify(db, token_audit.read_key(f"{db}.audit-key"))
+        assert report.ok, report.problems
+
+
+DIE_HOLDING_LOCK = r"""
+import ctypes, mmap, os, sys
+with open(sys.argv[1], "r+b") as f:
+    m = mmap.mmap(f.fileno(), 4096)
+    lock = ctypes.c_void_p(ctypes.addressof(ctypes.c_char.from_buffer(m, 64)))
+    assert ctypes.CDLL(None).pthread_mutex_lock(lock) == 0
+    f.seek(0, 2)
+    f.write(b"\x00\x00\x00\x50half a record")  # an append that never committed
+    f.flush()
+    os._exit(0)  # dies holding the trail's lock
+"""
+
+
+def test_a_process_that_dies_holding_the_lock_is_recovered_from(shared_token):
+    """The trail's lock is robust: the next process gets it (EOWNERDEAD), cuts off the
+    uncommitted bytes and appends; nothing hangs and the trail verifies."""
+    env, db, slot = shared_token
+    subprocess.run([sys.executable, "-c", DIE_HOLDING_LOCK, str(token_audit.audit_path(db))],
+                   check=True, timeout=60)
+    report = token_audit.verify(db, token_audit.read_key(f"{db}.audit-key"))
+    assert not report.ok and "after the last sealed record" in report.problems[0]
+    survivor = subprocess.run([sys.executable, "-c", WRITER_CHILD, str(slot), "2"],
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert survivor.returncode == 0, survivor.stderr
+    report = token_audit.verify(db, token_audit.read_key(f"{db}.audit-key"))
+    assert report.ok, report.problems
+    assert token_audit.records(db)[-1]["event"] == "destroy"
