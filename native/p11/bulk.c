@@ -3,14 +3,16 @@
  *
  * The key is resolved and checked once, the invocation numbers of the whole batch are drawn
  * at once (token/gcm_iv.c: SP 800-38D 8.2.1 IVs, 8.3 limit), then the messages are split into
- * contiguous runs of about equal cost, one per worker thread; each run writes its own part
- * of the output arena, IV array and tag array, so the workers share nothing mutable. No heap
- * allocation: the workers' descriptions live on the caller's stack. */
+ * contiguous runs of about equal cost, several per worker thread, which the threads of
+ * p11/bulk_pool.c take one at a time; each run writes its own part of the output arena, IV
+ * array and tag array, so the workers share nothing mutable but the counter that hands the
+ * runs out. No heap allocation: the runs' descriptions live on the caller's stack. */
 #include <pthread.h>
 #include <string.h>
 
 #include "crypto/gcm.h"
 #include "crypto/mem.h"
+#include "p11/bulk_pool.h"
 #include "p11/message.h"
 #include "token/gcm_iv.h"
 
@@ -20,8 +22,16 @@
 #define MSG_COST 256
 /* Below this much work per thread, another thread costs more than it saves. */
 #define THREAD_MIN_COST (64 * 1024)
+/* Runs handed out per thread: enough that a helper that starts late (about 25 us to wake an
+ * idle CPU here) or a thread slowed by another process leaves no long tail. */
+#define RUNS_PER_THREAD 8
+/* The runs' descriptions live on the caller's stack (48 bytes each). */
+#define MAX_RUNS 128
 #define IV_LEN KS_GCM_BULK_IV_LEN
 #define FIXED_LEN 4
+
+_Static_assert(KS_POOL_MAX_HELPERS == KS_GCM_BULK_MAX_THREADS - 1,
+               "a call may ask for KS_GCM_BULK_MAX_THREADS threads, itself included");
 
 typedef struct bulk_args {
     int decrypt;
@@ -119,13 +129,39 @@ static CK_RV check_messages(const bulk_args *a, CK_ULONG *total)
     return CKR_OK;
 }
 
-/* Split the batch into runs of about equal cost and run them, the first on this thread. */
+/* Split the batch into `runs` runs of consecutive messages of about equal cost (the last
+ * may be empty). Message i writes at the arena offset in_len[0] + ... + in_len[i - 1], so
+ * each run starts where the previous one ended. */
+static void split_runs(bulk_job *jobs, CK_ULONG runs, const bulk_args *a, const ks_gcm_key *key,
+                       uint8_t *out, uint64_t cost)
+{
+    CK_ULONG i = 0;
+    uint64_t acc = 0;
+    uint8_t *place = out;
+    for (CK_ULONG r = 0; r < runs; r++) {
+        uint64_t goal = cost * (r + 1) / runs;
+        jobs[r] = (bulk_job){.args = a, .key = key, .lo = i, .out = place};
+        while (i < a->count && (acc < goal || r + 1 == runs)) {
+            acc += a->in_len[i] + MSG_COST;
+            place += a->in_len[i];
+            i++;
+        }
+        jobs[r].hi = i;
+    }
+}
+
+static void run_task(void *ctx, size_t index)
+{
+    run_job((bulk_job *)ctx + index);
+}
+
+/* Run the batch on up to `threads` threads (this one included): split into runs, several per
+ * thread, that the threads take one at a time (p11/bulk_pool.h), so that a thread that starts
+ * late or runs slower takes fewer runs instead of finishing last. */
 static void run_batch(const bulk_args *a, const ks_gcm_key *key, uint8_t *out, CK_ULONG total,
                       CK_ULONG threads, CK_ULONG *failed, ks_status *error)
 {
-    bulk_job jobs[KS_GCM_BULK_MAX_THREADS];
-    pthread_t tids[KS_GCM_BULK_MAX_THREADS];
-    int started[KS_GCM_BULK_MAX_THREADS] = {0};
+    bulk_job jobs[MAX_RUNS];
     uint64_t cost = (uint64_t)total + (uint64_t)MSG_COST * a->count;
     uint64_t useful = cost / THREAD_MIN_COST + 1;
     CK_ULONG t_count = threads == 0 ? 1 : threads;
@@ -135,34 +171,19 @@ static void run_batch(const bulk_args *a, const ks_gcm_key *key, uint8_t *out, C
     if (t_count > a->count && a->count > 0) {
         t_count = a->count;
     }
-    CK_ULONG i = 0;
-    uint64_t acc = 0;
-    uint8_t *place = out;
-    for (CK_ULONG t = 0; t < t_count; t++) {
-        uint64_t goal = cost * (t + 1) / t_count;
-        jobs[t] = (bulk_job){.args = a, .key = key, .lo = i, .out = place};
-        while (i < a->count && (acc < goal || t + 1 == t_count)) {
-            acc += a->in_len[i] + MSG_COST;
-            place += a->in_len[i];
-            i++;
-        }
-        jobs[t].hi = i;
+    CK_ULONG runs = t_count == 1 ? 1 : t_count * RUNS_PER_THREAD;
+    if (runs > MAX_RUNS) {
+        runs = MAX_RUNS;
     }
-    for (CK_ULONG t = 1; t < t_count; t++) {
-        started[t] = pthread_create(&tids[t], NULL, run_job, &jobs[t]) == 0;
+    if (runs > a->count && a->count > 0) {
+        runs = a->count;
     }
-    run_job(&jobs[0]);
-    for (CK_ULONG t = 1; t < t_count; t++) {
-        if (started[t]) {
-            pthread_join(tids[t], NULL);
-        } else {
-            run_job(&jobs[t]); /* no thread to be had: do it here */
-        }
-    }
-    for (CK_ULONG t = 0; t < t_count; t++) {
-        *failed += jobs[t].failed;
-        if (jobs[t].error != KS_OK) {
-            *error = jobs[t].error;
+    split_runs(jobs, runs, a, key, out, cost);
+    ks_pool_run(run_task, jobs, runs, t_count - 1);
+    for (CK_ULONG r = 0; r < runs; r++) {
+        *failed += jobs[r].failed;
+        if (jobs[r].error != KS_OK) {
+            *error = jobs[r].error;
         }
     }
 }

@@ -1,0 +1,189 @@
+/* bulk_pool.c - the worker threads of the bulk vendor calls (see bulk_pool.h).
+ *
+ * One job at a time: the caller that sets `busy` owns the pool until its job is done. The job
+ * lives on that caller's stack; a helper reaches it only through `pool.job` under the lock,
+ * and the caller clears `pool.job` and waits until no helper is inside before it returns. */
+#include "p11/bulk_pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct pool_job {
+    ks_pool_task task;
+    void *ctx;
+    size_t n;
+    atomic_size_t next; /* the next index nobody has taken */
+} pool_job;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t work; /* a job was posted, or stop */
+    pthread_cond_t done; /* a helper left the job */
+    pthread_t tids[KS_POOL_MAX_HELPERS];
+    size_t threads; /* helpers alive */
+    pool_job *job;  /* the posted job, NULL when none */
+    size_t wanted;  /* helpers the posted job may still take */
+    size_t inside;  /* helpers running the posted job */
+    int busy;       /* a caller owns the pool */
+    int stop;       /* unloading: helpers exit, callers use their own threads */
+} pool = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .work = PTHREAD_COND_INITIALIZER,
+    .done = PTHREAD_COND_INITIALIZER,
+};
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* Take indices until none is left. The counter only hands out indices (relaxed); the results
+ * reach the caller through the pool lock (or pthread_join), which orders memory. */
+static void drain(pool_job *j)
+{
+    for (;;) {
+        size_t i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (i >= j->n) {
+            return;
+        }
+        j->task(j->ctx, i);
+    }
+}
+
+static void *helper_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool.lock);
+    for (;;) {
+        while (!pool.stop && (pool.job == NULL || pool.wanted == 0)) {
+            pthread_cond_wait(&pool.work, &pool.lock);
+        }
+        if (pool.stop) {
+            break;
+        }
+        pool_job *j = pool.job;
+        pool.wanted--;
+        pool.inside++;
+        pthread_mutex_unlock(&pool.lock);
+        drain(j);
+        pthread_mutex_lock(&pool.lock);
+        if (--pool.inside == 0) {
+            pthread_cond_signal(&pool.done);
+        }
+    }
+    pthread_mutex_unlock(&pool.lock);
+    return NULL;
+}
+
+/* fork() copies the lock as it is and none of the helpers: hold the lock across fork, and let
+ * the child start with an empty pool (its first call makes new helpers). */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&pool.lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&pool.lock);
+}
+
+static void fork_child(void)
+{
+    pool.threads = 0;
+    pool.job = NULL;
+    pool.wanted = 0;
+    pool.inside = 0;
+    pool.busy = 0;
+    /* Waiters of the parent do not exist here; start the conditions afresh. */
+    pthread_cond_init(&pool.work, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    pthread_mutex_unlock(&pool.lock);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* Joined when the library is unloaded (dlclose) or the process exits: a helper left asleep
+ * in an unmapped library would crash the process when woken. */
+__attribute__((destructor)) static void pool_shutdown(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    size_t n = pool.threads;
+    pool.stop = 1;
+    pool.threads = 0;
+    pthread_cond_broadcast(&pool.work);
+    pthread_mutex_unlock(&pool.lock);
+    for (size_t i = 0; i < n; i++) {
+        pthread_join(pool.tids[i], NULL);
+    }
+}
+
+static void *own_main(void *arg)
+{
+    drain(arg);
+    return NULL;
+}
+
+/* The pool is taken: threads for this call alone (as many as can be had). */
+static void run_own_threads(pool_job *j, size_t helpers)
+{
+    pthread_t tids[KS_POOL_MAX_HELPERS];
+    size_t started = 0;
+    while (started < helpers && pthread_create(&tids[started], NULL, own_main, j) == 0) {
+        started++;
+    }
+    drain(j);
+    for (size_t i = 0; i < started; i++) {
+        pthread_join(tids[i], NULL);
+    }
+}
+
+/* With the pool lock held: have at least `helpers` helpers if threads can be had; returns
+ * how many there are. */
+static size_t grow_locked(size_t helpers)
+{
+    while (pool.threads < helpers &&
+           pthread_create(&pool.tids[pool.threads], NULL, helper_main, NULL) == 0) {
+        pool.threads++;
+    }
+    return pool.threads < helpers ? pool.threads : helpers;
+}
+
+void ks_pool_run(ks_pool_task task, void *ctx, size_t n, size_t helpers)
+{
+    pool_job j = {.task = task, .ctx = ctx, .n = n};
+    atomic_init(&j.next, 0);
+    if (helpers > KS_POOL_MAX_HELPERS) {
+        helpers = KS_POOL_MAX_HELPERS;
+    }
+    if (n < 2 || helpers == 0) {
+        drain(&j);
+        return;
+    }
+    if (helpers > n - 1) {
+        helpers = n - 1;
+    }
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&pool.lock);
+    if (pool.busy || pool.stop) {
+        pthread_mutex_unlock(&pool.lock);
+        run_own_threads(&j, helpers);
+        return;
+    }
+    pool.busy = 1;
+    pool.wanted = grow_locked(helpers);
+    pool.job = &j;
+    /* One wake-up per helper wanted: a broadcast would wake every kept helper. */
+    for (size_t i = 0; i < pool.wanted; i++) {
+        pthread_cond_signal(&pool.work);
+    }
+    pthread_mutex_unlock(&pool.lock);
+    drain(&j);
+    pthread_mutex_lock(&pool.lock);
+    pool.job = NULL; /* a helper that wakes only now has nothing left to take */
+    pool.wanted = 0;
+    while (pool.inside != 0) {
+        pthread_cond_wait(&pool.done, &pool.lock);
+    }
+    pool.busy = 0;
+    pthread_mutex_unlock(&pool.lock);
+}
