@@ -202,9 +202,11 @@ static void *secure_alloc_heap(size_t len)
  * system call each nor a locked page each (RLIMIT_MEMLOCK is often 8 MiB). A chunk starts
  * with its slab_chunk record, then blocks of one size class (a secure_hdr and 64 << cls
  * user bytes). Blocks are carved in order on first use; freed blocks, wiped whole, go on
- * their chunk's free list. A chunk with a free block is on its class's partial list; one
- * empty chunk per class is kept, further empty chunks are unmapped. */
-enum { SLAB_CHUNK = 64 * 1024, SLAB_CLASSES = 6, SLAB_KEEP_EMPTY = 1 };
+ * their chunk's free list. A chunk with a free block is on its class's partial list. Two
+ * empty chunks per class are kept (a burst that ends and starts again, such as 1000 keys
+ * unwrapped then destroyed, then maps nothing), further empty chunks are unmapped: at most
+ * 768 KiB stay locked unused. */
+enum { SLAB_CHUNK = 64 * 1024, SLAB_CLASSES = 6, SLAB_KEEP_EMPTY = 2 };
 enum { SLAB_MAX = 64 << (SLAB_CLASSES - 1), CHUNK_MAGIC = 0x6b736c62u };
 
 typedef struct slab_chunk {
@@ -378,7 +380,7 @@ static slab_chunk *slab_chunk_of(const secure_hdr *h)
 }
 
 /* slab_free wipes a block whole (header included: a second free finds no magic) and gives
- * it back to its chunk. An empty chunk beyond the one kept per class is unmapped. */
+ * it back to its chunk. An empty chunk beyond those kept per class is unmapped. */
 static void slab_free(secure_hdr *h)
 {
     pthread_mutex_lock(&live_lock);
