@@ -2,11 +2,20 @@
  *
  * One job at a time: the caller that sets `busy` owns the pool until its job is done. The job
  * lives on that caller's stack; a helper reaches it only through `pool.job` under the lock,
- * and the caller clears `pool.job` and waits until no helper is inside before it returns. */
+ * and the caller clears `pool.job` and waits until no helper is inside before it returns.
+ * Both waits (a helper for a job, the caller for its helpers) spin a while before sleeping. */
 #include "p11/bulk_pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+/* How long a helper that has finished keeps looking for the next job, and a caller for its
+ * helpers to finish, before sleeping: waking a sleeping thread on an idle CPU took about
+ * 25 us here, at each end of a call; back-to-back calls come within this. */
+#define SPIN_NS 100000
 
 typedef struct pool_job {
     ks_pool_task task;
@@ -20,12 +29,13 @@ static struct {
     pthread_cond_t work; /* a job was posted, or stop */
     pthread_cond_t done; /* a helper left the job */
     pthread_t tids[KS_POOL_MAX_HELPERS];
-    size_t threads; /* helpers alive */
-    pool_job *job;  /* the posted job, NULL when none */
-    size_t wanted;  /* helpers the posted job may still take */
-    size_t inside;  /* helpers running the posted job */
-    int busy;       /* a caller owns the pool */
-    int stop;       /* unloading: helpers exit, callers use their own threads */
+    size_t threads;       /* helpers alive */
+    pool_job *job;        /* the posted job, NULL when none */
+    size_t wanted;        /* helpers the posted job may still take */
+    atomic_uint posted;   /* jobs posted so far (changed under the lock; read by spinners) */
+    atomic_size_t inside; /* helpers running the posted job (joined under the lock) */
+    int busy;             /* a caller owns the pool */
+    int stop;             /* unloading: helpers exit, callers use their own threads */
 } pool = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
@@ -47,24 +57,82 @@ static void drain(pool_job *j)
     }
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Spin until `done` says so or SPIN_NS have passed; returns done's last answer. */
+static int spin_until(int (*done)(unsigned), unsigned arg)
+{
+    uint64_t start = now_ns();
+    for (unsigned i = 1;; i++) {
+        if (done(arg)) {
+            return 1;
+        }
+        cpu_relax();
+        if (i % 16 == 0) {
+            if (now_ns() - start > SPIN_NS) {
+                return done(arg);
+            }
+            sched_yield(); /* whoever shares this CPU (the caller, a helper) goes first */
+        }
+    }
+}
+
+static int posted_since(unsigned seen)
+{
+    return atomic_load_explicit(&pool.posted, memory_order_relaxed) != seen;
+}
+
+static int helpers_out(unsigned unused)
+{
+    (void)unused;
+    return atomic_load_explicit(&pool.inside, memory_order_acquire) == 0;
+}
+
+static int ready_locked(void)
+{
+    return pool.stop || (pool.job != NULL && pool.wanted != 0);
+}
+
 static void *helper_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&pool.lock);
     for (;;) {
-        while (!pool.stop && (pool.job == NULL || pool.wanted == 0)) {
-            pthread_cond_wait(&pool.work, &pool.lock);
+        if (!ready_locked()) {
+            /* Any job posted from now on changes `posted`: look for it a while unlocked. */
+            unsigned seen = atomic_load_explicit(&pool.posted, memory_order_relaxed);
+            pthread_mutex_unlock(&pool.lock);
+            spin_until(posted_since, seen);
+            pthread_mutex_lock(&pool.lock);
+            while (!ready_locked()) {
+                pthread_cond_wait(&pool.work, &pool.lock);
+            }
         }
         if (pool.stop) {
             break;
         }
         pool_job *j = pool.job;
         pool.wanted--;
-        pool.inside++;
+        atomic_fetch_add_explicit(&pool.inside, 1, memory_order_relaxed);
         pthread_mutex_unlock(&pool.lock);
         drain(j);
+        /* Release: the caller that reads 0 sees every output this helper wrote. After this
+         * the job (on the caller's stack) is not touched again. */
+        int last = atomic_fetch_sub_explicit(&pool.inside, 1, memory_order_release) == 1;
         pthread_mutex_lock(&pool.lock);
-        if (--pool.inside == 0) {
+        if (last) {
             pthread_cond_signal(&pool.done);
         }
     }
@@ -89,7 +157,7 @@ static void fork_child(void)
     pool.threads = 0;
     pool.job = NULL;
     pool.wanted = 0;
-    pool.inside = 0;
+    atomic_store(&pool.inside, 0);
     pool.busy = 0;
     /* Waiters of the parent do not exist here; start the conditions afresh. */
     pthread_cond_init(&pool.work, NULL);
@@ -172,6 +240,7 @@ void ks_pool_run(ks_pool_task task, void *ctx, size_t n, size_t helpers)
     pool.busy = 1;
     pool.wanted = grow_locked(helpers);
     pool.job = &j;
+    atomic_fetch_add_explicit(&pool.posted, 1, memory_order_relaxed);
     /* One wake-up per helper wanted: a broadcast would wake every kept helper. */
     for (size_t i = 0; i < pool.wanted; i++) {
         pthread_cond_signal(&pool.work);
@@ -181,9 +250,15 @@ void ks_pool_run(ks_pool_task task, void *ctx, size_t n, size_t helpers)
     pthread_mutex_lock(&pool.lock);
     pool.job = NULL; /* a helper that wakes only now has nothing left to take */
     pool.wanted = 0;
-    while (pool.inside != 0) {
-        pthread_cond_wait(&pool.done, &pool.lock);
+    pthread_mutex_unlock(&pool.lock);
+    if (!spin_until(helpers_out, 0)) {
+        pthread_mutex_lock(&pool.lock);
+        while (!helpers_out(0)) {
+            pthread_cond_wait(&pool.done, &pool.lock);
+        }
+        pthread_mutex_unlock(&pool.lock);
     }
+    pthread_mutex_lock(&pool.lock);
     pool.busy = 0;
     pthread_mutex_unlock(&pool.lock);
 }
