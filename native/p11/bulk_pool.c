@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -206,13 +207,18 @@ static void run_own_threads(pool_job *j, size_t helpers)
 }
 
 /* With the pool lock held: have at least `helpers` helpers if threads can be had; returns
- * how many there are. */
+ * how many there are. Helpers outlive the call that made them, so they start with every
+ * signal blocked: the application's signals go to its own threads, never to the library's. */
 static size_t grow_locked(size_t helpers)
 {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     while (pool.threads < helpers &&
            pthread_create(&pool.tids[pool.threads], NULL, helper_main, NULL) == 0) {
         pool.threads++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return pool.threads < helpers ? pool.threads : helpers;
 }
 

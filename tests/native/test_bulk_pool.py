@@ -1,7 +1,8 @@
 """The worker threads of the bulk calls (native/p11/bulk_pool.c) seen through
-KS_EncryptMessages: kept helpers reused across calls, several callers at once (one holds the
-pool, the others make their own threads), the most threads a call may ask for, many more
-messages than runs, and a forked child that starts without the parent's helpers."""
+KS_EncryptMessages: kept helpers reused across calls, with every signal blocked, several
+callers at once (one holds the pool, the others make their own threads), the most threads a
+call may ask for, many more messages than runs, and a forked child that starts without the
+parent's helpers."""
 
 from __future__ import annotations
 
@@ -61,6 +62,26 @@ def test_helpers_are_reused_across_calls(ext: ExtSession, key: int) -> None:
         seen.update(ivs)
         assert _tasks() == kept  # the same helpers, none made or left behind per call
     assert len(seen) == 7 * len(msgs)
+
+
+def _blocking_sigint_and_sigterm() -> int:
+    """Threads of this process with SIGINT and SIGTERM blocked (/proc status SigBlk)."""
+    wanted = (1 << (2 - 1)) | (1 << (15 - 1))
+    n = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/status", encoding="ascii") as f:
+                mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigBlk"))
+        except (OSError, StopIteration):  # a thread that has just exited
+            continue
+        n += (mask & wanted) == wanted
+    return n
+
+
+def test_helpers_leave_signals_to_the_application(ext: ExtSession, key: int) -> None:
+    msgs = _batch(16, 70_000, 4)
+    _check(msgs, bulk.encrypt(ext.session, key, bulk.Batch.of(msgs), threads=4))
+    assert _blocking_sigint_and_sigterm() >= 3  # the kept helpers block every signal
 
 
 def test_the_most_threads_a_call_may_ask_for(ext: ExtSession, key: int) -> None:
