@@ -75,7 +75,8 @@
 
 /* KS_EncryptMessages encrypts ulCount independent messages with AES-GCM under hKey, each
  * with a token-generated IV, optionally spread over ulThreads worker threads (0 or 1: the
- * calling thread only; the library may use fewer threads for small batches).
+ * calling thread only; the library may use fewer threads for small batches, and uses the
+ * calling thread only when C_Initialize was given CKF_LIBRARY_CANT_CREATE_OS_THREADS).
  *
  * Inputs: message i is ppIn[i] (pulInLen[i] bytes) with associated data ppAad[i]
  * (pulAadLen[i] bytes); ppAad may be NULL for no associated data at all. The key needs

@@ -8,6 +8,7 @@
  * array and tag array, so the workers share nothing mutable but the counter that hands the
  * runs out. No heap allocation: the runs' descriptions live on the caller's stack. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "crypto/gcm.h"
@@ -245,7 +246,10 @@ static CK_RV bulk(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key_handle, bulk_args *a
     if (rv == CKR_OK) {
         CK_ULONG failed = 0;
         ks_status error = KS_OK;
-        run_batch(a, &gk, out, total, threads, &failed, &error);
+        /* PKCS#11 3.0 5.4 C_Initialize: an application that says the library cannot create
+         * threads gets the calling thread only. */
+        CK_ULONG use = atomic_load(&ks_mod.no_threads) ? 1 : threads;
+        run_batch(a, &gk, out, total, use, &failed, &error);
         ks_gcm_clear(&gk);
         if (error != KS_OK) {
             ks_wipe(out, total); /* cannot happen: release nothing */

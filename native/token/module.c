@@ -1,6 +1,7 @@
 /* module.c - global state: initialisation, slots, the session table (PKCS#11 3.0 5.4, 5.6). */
 #include "token/module.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,9 +122,13 @@ CK_RV ks_module_initialize(CK_VOID_PTR args)
         free_all();
         ks_log_close();
     }
+    int no_threads = args != NULL && (((const CK_C_INITIALIZE_ARGS *)args)->flags &
+                                      CKF_LIBRARY_CANT_CREATE_OS_THREADS);
+    if (rv == CKR_OK) {
+        atomic_store(&ks_mod.no_threads, no_threads);
+    }
     pthread_mutex_unlock(&ks_mod.lock);
-    if (rv == CKR_OK && !(args != NULL && (((const CK_C_INITIALIZE_ARGS *)args)->flags &
-                                           CKF_LIBRARY_CANT_CREATE_OS_THREADS))) {
+    if (rv == CKR_OK && !no_threads) {
         /* Failing to start it costs only timeliness: counts are still written by later
          * calls, at session close and at C_Finalize. */
         if (ks_flusher_start() != CKR_OK) {

@@ -24,6 +24,7 @@ typedef struct ks_module {
     size_t token_count;
     ks_session *sessions[KS_SESSION_BUCKETS];
     CK_SESSION_HANDLE next_session;
+    _Atomic int no_threads;             /* C_Initialize said CKF_LIBRARY_CANT_CREATE_OS_THREADS */
 } ks_module;
 
 extern ks_module ks_mod;

@@ -74,13 +74,14 @@ def _free_slot(fl: Any) -> int:
     raise AssertionError("no uninitialised token slot")
 
 
-def _initialize(fl: Any, conf: Path) -> bool:
-    """C_Initialize the extension with conf; False when it was initialised already."""
+def _initialize(fl: Any, conf: Path, flags: int | None = None) -> bool:
+    """C_Initialize the extension with conf (and flags, default CKF_OS_LOCKING_OK); False
+    when it was initialised already."""
     old = os.environ.get("KEYSTEAD_CONF")
     os.environ["KEYSTEAD_CONF"] = str(conf)
     try:
         args = ffi.new("CK_C_INITIALIZE_ARGS *")
-        args.flags = lib.CKF_OS_LOCKING_OK
+        args.flags = lib.CKF_OS_LOCKING_OK if flags is None else flags
         rv = fl.C_Initialize(args)
     finally:
         if old is None:
@@ -94,12 +95,13 @@ def _initialize(fl: Any, conf: Path) -> bool:
 
 
 @contextmanager
-def ext_session(tmp: Path) -> Iterator[ExtSession]:
-    """A fresh in-memory token of the extension's module and a user session on it."""
+def ext_session(tmp: Path, init_flags: int | None = None) -> Iterator[ExtSession]:
+    """A fresh in-memory token of the extension's module and a user session on it
+    (C_Initialize with init_flags when given)."""
     conf = tmp / "bulk.conf"
     conf.write_text("token_dir = :memory:\npin_kdf_cost = fast\n")
     fl = function_list()
-    mine = _initialize(fl, conf)
+    mine = _initialize(fl, conf, init_flags)
     try:
         slot = _free_slot(fl)
         label = ffi.new("CK_UTF8CHAR[32]", b"bulk".ljust(32))

@@ -150,3 +150,25 @@ def test_forked_child_starts_without_the_parents_helpers(ext: ExtSession, key: i
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status) == 0
     _check(msgs, bulk.encrypt(ext.session, key, bulk.Batch.of(msgs), threads=4))  # parent's
+
+
+def test_no_thread_is_made_when_the_application_forbids_it(ext: ExtSession,
+                                                           tmp_path: Path) -> None:
+    """PKCS#11 3.0 5.4: after C_Initialize with CKF_LIBRARY_CANT_CREATE_OS_THREADS the bulk
+    call runs on the calling thread whatever ulThreads asks (and no flusher thread starts).
+    Checked in a forked child, which starts with one thread and C_Initializes afresh."""
+    msgs = _batch(16, 70_000, 5)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            flags = lib.CKF_OS_LOCKING_OK | lib.CKF_LIBRARY_CANT_CREATE_OS_THREADS
+            with ext_session(tmp_path, init_flags=flags) as child:
+                before = _tasks()
+                k = child.aes_key(KEY)
+                _check(msgs, bulk.encrypt(child.session, k, bulk.Batch.of(msgs), threads=4))
+                code = 0 if before == _tasks() == 1 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
