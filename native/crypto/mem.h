@@ -3,8 +3,9 @@
  * ks_wipe() is the single way to erase secret memory (key schedules, unwrapped keys, GHASH
  * state, PINs) on every exit path; the compiler may not elide it. ks_memeq() compares in
  * time independent of the contents. ks_secure_alloc()/ks_secure_free() hold key material in
- * locked pages excluded from core dumps where the OS allows (mlock, MADV_DONTDUMP), and wipe
- * on free. */
+ * locked memory excluded from core dumps where the OS allows (mlock, MADV_DONTDUMP), and wipe
+ * on free: secrets up to 2 KiB share 64 KiB chunks (a slab), larger ones get pages of their
+ * own. */
 #ifndef KS_CRYPTO_MEM_H
 #define KS_CRYPTO_MEM_H
 
