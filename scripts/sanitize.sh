@@ -78,9 +78,13 @@ for s in "${STEPS[@]}"; do
         ;;
     native)
         step "ASan+UBSan cffi extension, tests/native"
-        rm -rf "$OUT/site"
+        rm -rf "$OUT/site" "$OUT/src"
+        # Built from a copy of the tree: building here would leave the sanitized extension in
+        # ./build, where the next plain `pip install .` would pick it up unchanged.
+        mkdir -p "$OUT/src"
+        tar --exclude=./build --exclude=./.venv --exclude=./.git -cf - . | tar -C "$OUT/src" -xf -
         KEYSTEAD_SANITIZE=1 "$PY" -m pip install -q --no-build-isolation --no-deps \
-            --target "$OUT/site" . >/dev/null
+            --target "$OUT/site" "$OUT/src" >/dev/null
         # Deselected: the ctgrind tests run valgrind, which cannot host an ASan process; and
         # the test_pack_* tests, which leave ks_attrs_pack's malloc'd buffer to the process on
         # purpose (the cdef exposes no free()): LSan rightly reports those as the tests' leaks.
