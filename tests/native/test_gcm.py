@@ -11,25 +11,16 @@ AES-ECB), tag failures (KS_ERR_AUTH, output wiped), the length limits of SP 800-
 
 from __future__ import annotations
 
-import importlib
 import random
-import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from keystead.core import ffi, lib
 
+from tests.native import ctgrind_support
 from tests.vectors.loader import load
-
-_NATIVE = str(Path(__file__).resolve().parents[2] / "native")
-if _NATIVE not in sys.path:
-    sys.path.append(_NATIVE)
 
 IMPLS = {
     "vaes512": lib.KS_GCM_IMPL_VAES512,
@@ -407,29 +398,10 @@ def test_length_limits(impl: int) -> None:
 
 # ---- constant time: valgrind memcheck with secrets marked undefined (ctgrind) ----------
 
-_REPORT = re.compile(r"^==\d+== (Conditional jump or move depends|Use of uninitialised value)")
-_FRAME = re.compile(r"^==\d+==\s+(?:at|by) 0x[0-9A-F]+: (\S+)")
-
-
-def _report_sites(stderr: str) -> list[str]:
-    """The innermost function of each memcheck report on secret data."""
-    lines = stderr.splitlines()
-    sites = []
-    for i, line in enumerate(lines):
-        if _REPORT.match(line):
-            frame = _FRAME.match(lines[i + 1]) if i + 1 < len(lines) else None
-            sites.append(frame.group(1) if frame else "?")
-    return sites
-
-
 @pytest.fixture(scope="module")
 def ctgrind_gcm(tmp_path_factory: pytest.TempPathFactory) -> str:
     """native/bench/ctgrind_gcm.c built once with the crypto sources."""
-    if shutil.which("valgrind") is None:
-        pytest.skip("valgrind is not installed")
-    build = importlib.import_module("build")  # native/build.py
-    out = tmp_path_factory.mktemp("ctgcm") / "ctgrind_gcm"
-    return build.build_bench(str(out), source="ctgrind_gcm.c")
+    return ctgrind_support.build(tmp_path_factory, "ctgrind_gcm.c")
 
 
 @pytest.mark.parametrize("path", ["aesni", "libcrypto"])
@@ -437,14 +409,8 @@ def test_no_secret_dependent_branch_or_index(ctgrind_gcm: str, path: str) -> Non
     """Keys, H powers, messages, AAD and tags are secret: the only branch on them is the
     tag's accept/reject (ks_gcm_check / ks_gcm_open). Valgrind cannot run the VAES paths;
     on the libcrypto path, reports inside libcrypto itself ("???") are libcrypto's."""
-    done = subprocess.run(["valgrind", "-q", ctgrind_gcm, path], capture_output=True,
-                          text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    if "SKIP" in done.stdout:
-        pytest.skip(done.stdout.strip())
-    assert done.stdout.strip() == "OK", done.stdout
-    sites = set(_report_sites(done.stderr))
+    sites = set(ctgrind_support.run(ctgrind_gcm, path))
     if path == "libcrypto":
         sites.discard("???")
     assert "ks_gcm_open" in sites  # the reject branch is reached with secret data
-    assert sites <= {"ks_gcm_open", "ks_gcm_check"}, done.stderr
+    assert sites <= {"ks_gcm_open", "ks_gcm_check"}, sites

@@ -3,21 +3,16 @@ helpers of crypto/ct.h, checked on every edge value."""
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import os
-import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from keystead.core import ffi, lib
 
-_NATIVE = str(Path(__file__).resolve().parents[2] / "native")
-if _NATIVE not in sys.path:
-    sys.path.append(_NATIVE)
+from tests.native import ctgrind_support
 
 ALL = 2**64 - 1
 EDGES = [0, 1, 2, 3, 0x7F, 0x80, 0xFF, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63,
@@ -130,40 +125,17 @@ def test_ct_is_zero_bytes() -> None:
         assert lib.ks_ct_is_zero_bytes(bytes(buf), 33) == 0
 
 
-_REPORT = re.compile(r"^==\d+== (Conditional jump or move depends|Use of uninitialised value)")
-_FRAME = re.compile(r"^==\d+==\s+at 0x[0-9A-F]+: (\w+)")
-
-
-def secret_dependent_sites(valgrind_stderr: str) -> list[str]:
-    """The function of each memcheck report on undefined (secret) data."""
-    sites, lines = [], valgrind_stderr.splitlines()
-    for i, line in enumerate(lines):
-        if _REPORT.match(line):
-            frame = _FRAME.match(lines[i + 1]) if i + 1 < len(lines) else None
-            sites.append(frame.group(1) if frame else "?")
-    return sites
-
-
 @pytest.fixture(scope="module")
 def ctgrind(tmp_path_factory: pytest.TempPathFactory) -> str:
     """native/bench/ctgrind.c built once with the crypto sources."""
-    if shutil.which("valgrind") is None:
-        pytest.skip("valgrind is not installed")
-    build = importlib.import_module("build")  # native/build.py, on sys.path via _NATIVE
-    return build.build_bench(str(tmp_path_factory.mktemp("ct") / "ctgrind"), source="ctgrind.c")
+    return ctgrind_support.build(tmp_path_factory, "ctgrind.c")
 
 
 @pytest.mark.parametrize("impl", ["aesni", "libcrypto"])
 def test_no_secret_dependent_branch_or_index(ctgrind: str, impl: str) -> None:
     """ctgrind marks keys, wrapped keys and messages undefined: memcheck must find no branch
     or address computed from them except unwrap's one accept/reject decision."""
-    done = subprocess.run(["valgrind", "-q", ctgrind, impl], capture_output=True, text=True,
-                          timeout=300, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    if "SKIP" in done.stdout:
-        pytest.skip(done.stdout.strip())
-    assert done.stdout.strip() == "OK", done.stdout
-    sites = secret_dependent_sites(done.stderr)
+    sites = ctgrind_support.run(ctgrind, impl)
     # The accept/reject branch is reached with secret data, so the tool sees it at least once.
     assert "unwrap_result" in sites
-    assert set(sites) == {"unwrap_result"}, done.stderr
+    assert set(sites) == {"unwrap_result"}, sites

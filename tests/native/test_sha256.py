@@ -14,24 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 import random
-import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from keystead.core import ffi, lib
 
+from tests.native import ctgrind_support
 from tests.vectors.loader import Vector, load
-
-_NATIVE = str(Path(__file__).resolve().parents[2] / "native")
-if _NATIVE not in sys.path:
-    sys.path.append(_NATIVE)
 
 IMPLS = {"shani": lib.KS_SHA256_SHANI, "portable": lib.KS_SHA256_PORTABLE}
 
@@ -258,29 +249,10 @@ def test_default_agrees_with_cpuinfo() -> None:
 
 # ---- constant time: valgrind memcheck with keys and messages marked undefined -----------
 
-_REPORT = re.compile(r"^==\d+== (Conditional jump or move depends|Use of uninitialised value)")
-_FRAME = re.compile(r"^==\d+==\s+(?:at|by) 0x[0-9A-F]+: (\S+)")
-
-
-def _report_sites(stderr: str) -> list[str]:
-    """The innermost function of each memcheck report on secret data."""
-    lines = stderr.splitlines()
-    sites = []
-    for i, line in enumerate(lines):
-        if _REPORT.match(line):
-            frame = _FRAME.match(lines[i + 1]) if i + 1 < len(lines) else None
-            sites.append(frame.group(1) if frame else "?")
-    return sites
-
-
 @pytest.fixture(scope="module")
 def ctgrind_sha256(tmp_path_factory: pytest.TempPathFactory) -> str:
     """native/bench/ctgrind_sha256.c built once with the crypto sources."""
-    if shutil.which("valgrind") is None:
-        pytest.skip("valgrind is not installed")
-    build = importlib.import_module("build")  # native/build.py
-    out = tmp_path_factory.mktemp("ctsha") / "ctgrind_sha256"
-    return build.build_bench(str(out), source="ctgrind_sha256.c")
+    return ctgrind_support.build(tmp_path_factory, "ctgrind_sha256.c")
 
 
 @pytest.mark.parametrize("path", ["portable", "shani"])
@@ -288,11 +260,5 @@ def test_no_secret_dependent_branch_or_index(ctgrind_sha256: str, path: str) -> 
     """The only report is the program's deliberate branch on a digest byte (proof that the
     secret marking reached the digests). Valgrind hides the SHA extensions, so the SHA-NI
     run skips there; its code has no data-dependent branch or index by construction."""
-    done = subprocess.run(["valgrind", "-q", ctgrind_sha256, path], capture_output=True,
-                          text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    if "SKIP" in done.stdout:
-        pytest.skip(done.stdout.strip())
-    assert done.stdout.strip() == "OK", done.stdout
-    sites = {site.split(".")[0] for site in _report_sites(done.stderr)}
-    assert sites == {"control_branch"}, done.stderr
+    sites = set(ctgrind_support.run(ctgrind_sha256, path))
+    assert sites == {"control_branch"}, sites

@@ -1,0 +1,56 @@
+"""What the ctgrind tests share: build a native/bench/ctgrind_*.c program with the crypto
+sources, run it under valgrind memcheck with its secrets marked undefined, and name the
+function of every report on secret data.
+
+A program prints "OK" when its own checks pass, or a line with "SKIP" when this processor or
+valgrind cannot run the path asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+_NATIVE = str(Path(__file__).resolve().parents[2] / "native")
+_REPORT = re.compile(r"^==\d+== (Conditional jump or move depends|Use of uninitialised value)")
+_FRAME = re.compile(r"^==\d+==\s+(?:at|by) 0x[0-9A-F]+: (\S+)")
+
+
+def report_sites(stderr: str) -> list[str]:
+    """The innermost function of each memcheck report on secret data, without the compiler's
+    clone suffixes (``.part.0``, ``.constprop.0``); ``?`` when valgrind names none."""
+    lines = stderr.splitlines()
+    sites = []
+    for i, line in enumerate(lines):
+        if _REPORT.match(line):
+            frame = _FRAME.match(lines[i + 1]) if i + 1 < len(lines) else None
+            sites.append(frame.group(1).split(".")[0] if frame else "?")
+    return sites
+
+
+def build(tmp_path_factory: pytest.TempPathFactory, source: str) -> str:
+    """native/bench/<source> built with the crypto sources; skips without valgrind."""
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
+    if _NATIVE not in sys.path:
+        sys.path.append(_NATIVE)
+    native_build = importlib.import_module("build")  # native/build.py
+    out = tmp_path_factory.mktemp(Path(source).stem) / Path(source).stem
+    return native_build.build_bench(str(out), source=source)
+
+
+def run(program: str, arg: str) -> list[str]:
+    """Run program arg under memcheck; its report sites (skips when the program does)."""
+    done = subprocess.run(["valgrind", "-q", program, arg], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    if "SKIP" in done.stdout:
+        pytest.skip(done.stdout.strip())
+    assert done.stdout.strip() == "OK", done.stdout
+    return report_sites(done.stderr)
