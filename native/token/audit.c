@@ -51,7 +51,12 @@ static const char *user_name(CK_USER_TYPE user)
 
 /* The canonical encoding: fields as 4-byte big-endian length || bytes, in record order. A
  * record on file is u32 big-endian encoding length || encoding || chain || seal. */
-enum { ENC_MAX = 2048, REC_MAX = 4 + ENC_MAX + 64 };
+enum { ENC_MAX = 2048, REC_MAX = 4 + ENC_MAX + 64, STR_MAX = 768 };
+
+/* Eleven length prefixes, nine number or time fields of at most 27 bytes and two strings of at
+ * most STR_MAX: every record fits ENC_MAX whole, so no field is ever cut or left out (the
+ * verifier wants all eleven). */
+_Static_assert(11 * 4 + 9 * 27 + 2 * STR_MAX <= ENC_MAX, "a record always fits ENC_MAX");
 
 typedef struct rec_buf {
     uint8_t bytes[REC_MAX];
@@ -60,7 +65,11 @@ typedef struct rec_buf {
 
 static void put_field(rec_buf *b, const char *s, size_t n)
 {
-    size_t room = ENC_MAX - b->len - 4; /* details are short; never overflow */
+    /* Never past ENC_MAX, even were a caller's string longer than STR_MAX allows for. */
+    if (b->len + 4 > ENC_MAX) {
+        return;
+    }
+    size_t room = ENC_MAX - b->len - 4;
     n = n < room ? n : room;
     uint8_t *p = b->bytes + 4 + b->len;
     p[0] = (uint8_t)(n >> 24);
@@ -74,7 +83,7 @@ static void put_field(rec_buf *b, const char *s, size_t n)
 static void put_str(rec_buf *b, const char *s)
 {
     s = s ? s : "";
-    put_field(b, s, strlen(s));
+    put_field(b, s, strnlen(s, STR_MAX));
 }
 
 static void put_u64(rec_buf *b, uint64_t v)

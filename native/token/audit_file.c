@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +21,8 @@ static const char MAGIC[16] = "keystead-audit\n";
 enum {
     OFF_VERSION = 16,
     OFF_HEADER_SIZE = 20,
+    OFF_BOOT = 24, /* the boot in which the lock was last made, 36 characters (below) */
+    BOOT_LEN = 36,
     OFF_LOCK = 64,
     OFF_ACTIVE = 128,
     OFF_SLOT0 = 192,
@@ -27,6 +30,7 @@ enum {
 };
 
 _Static_assert(sizeof(pthread_mutex_t) <= OFF_ACTIVE - OFF_LOCK, "the lock fits its field");
+_Static_assert(OFF_BOOT + BOOT_LEN <= OFF_LOCK, "the boot id fits before the lock");
 _Static_assert(sizeof(ks_audit_state) == 80, "a state slot is 80 bytes, no padding");
 _Static_assert(OFF_SLOT0 + 2 * SLOT_STRIDE <= KS_AUDIT_HEADER_SIZE, "slots fit the header");
 
@@ -68,6 +72,20 @@ static uint32_t get_u32le(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* A process-shared, robust mutex at h + OFF_LOCK, unlocked. */
+static int make_lock(uint8_t *h)
+{
+    pthread_mutexattr_t attr;
+    int ok = pthread_mutexattr_init(&attr) == 0;
+    if (ok) {
+        ok = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0 &&
+             pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0 &&
+             pthread_mutex_init((pthread_mutex_t *)(void *)(h + OFF_LOCK), &attr) == 0;
+        pthread_mutexattr_destroy(&attr);
+    }
+    return ok;
+}
+
 /* A fresh header in a file of exactly one page: magic, version, lock, an empty state. */
 static int init_header(int fd)
 {
@@ -82,14 +100,7 @@ static int init_header(int fd)
     memcpy(h, MAGIC, sizeof(MAGIC));
     put_u32le(h + OFF_VERSION, KS_AUDIT_VERSION);
     put_u32le(h + OFF_HEADER_SIZE, KS_AUDIT_HEADER_SIZE);
-    pthread_mutexattr_t attr;
-    int ok = pthread_mutexattr_init(&attr) == 0;
-    if (ok) {
-        ok = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0 &&
-             pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0 &&
-             pthread_mutex_init((pthread_mutex_t *)(void *)(h + OFF_LOCK), &attr) == 0;
-        pthread_mutexattr_destroy(&attr);
-    }
+    int ok = make_lock(h);
     ks_audit_state *s0 = (ks_audit_state *)(void *)(h + OFF_SLOT0);
     s0->end = KS_AUDIT_HEADER_SIZE; /* next_seq 0: no trail started yet */
     ok = msync(h, KS_AUDIT_HEADER_SIZE, MS_SYNC) == 0 && ok;
@@ -140,21 +151,27 @@ static int open_fd(const char *db_path, int create)
 }
 
 /* Cut the file back to end. Best effort where it is called: bytes left past `end` are
- * overwritten by the next append, and the verifier names them if they stay. */
+ * overwritten by the next append, and the verifier names them if they stay. Only ever
+ * shrinks, and never into the header: cutting the mapped page away would make every process
+ * using the token die of SIGBUS, and growing the file would fill it with zero "records". */
 static void cut(int fd, uint64_t end)
 {
+    struct stat st;
+    if (end < KS_AUDIT_HEADER_SIZE || end > (uint64_t)INT64_MAX || fstat(fd, &st) != 0 ||
+        (uint64_t)st.st_size <= end) {
+        return;
+    }
     if (ftruncate(fd, (off_t)end) != 0) {
         return;
     }
 }
 
+/* The fixed fields only: the state slots are read under the lock (ks_audit_file_lock), as
+ * another process may be committing (and wiping the old slot) while this one opens. */
 static int header_valid(const uint8_t *h)
 {
-    const ks_audit_state *s = (const ks_audit_state *)(const void *)(h + OFF_SLOT0 +
-                                                                     SLOT_STRIDE * (h[OFF_ACTIVE] & 1));
     return memcmp(h, MAGIC, sizeof(MAGIC)) == 0 && get_u32le(h + OFF_VERSION) == KS_AUDIT_VERSION &&
-           get_u32le(h + OFF_HEADER_SIZE) == KS_AUDIT_HEADER_SIZE &&
-           s->end >= KS_AUDIT_HEADER_SIZE;
+           get_u32le(h + OFF_HEADER_SIZE) == KS_AUDIT_HEADER_SIZE;
 }
 
 /* After a holder died: the active slot is whole (it became active in one store); the other
@@ -177,12 +194,48 @@ CK_RV ks_audit_file_lock(ks_audit_file *f, const ks_audit_state **cur)
         return CKR_DEVICE_ERROR; /* ENOTRECOVERABLE: a holder died and recovery failed */
     }
     *cur = slot(f, active(f));
+    if ((*cur)->end < KS_AUDIT_HEADER_SIZE || (*cur)->end > (uint64_t)INT64_MAX) {
+        pthread_mutex_unlock(lock_of(f));
+        return CKR_DEVICE_ERROR; /* a damaged header: never write into it */
+    }
     return CKR_OK;
 }
 
 void ks_audit_file_unlock(ks_audit_file *f)
 {
     pthread_mutex_unlock(lock_of(f));
+}
+
+/* The lock's bytes reach the disk like any others (writeback, the flusher's fdatasync),
+ * possibly while it is held. After a reboot (power loss, a kernel crash) the file can thus
+ * hold a lock owned by a thread that no longer exists, which no kernel will ever mark as
+ * dead: every process would wait for it forever. So the header names the boot that made the
+ * lock, and the first process of a new boot makes it anew (under flock(2), which the kernel
+ * drops with its holder and never writes to disk), after the recovery a dead holder needs. */
+static int renew_lock_after_reboot(ks_audit_file *f)
+{
+    char boot[BOOT_LEN + 1];
+    int bfd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    ssize_t n = bfd >= 0 ? read(bfd, boot, sizeof(boot)) : -1;
+    if (bfd >= 0) {
+        close(bfd);
+    }
+    if (n < BOOT_LEN) {
+        return 1; /* no /proc: keep the lock as it is */
+    }
+    int ok = 1;
+    if (flock(f->fd, LOCK_EX) != 0) {
+        return 0;
+    }
+    if (memcmp(f->head + OFF_BOOT, boot, BOOT_LEN) != 0) {
+        recover(f);
+        ok = make_lock(f->head);
+        if (ok) {
+            memcpy(f->head + OFF_BOOT, boot, BOOT_LEN);
+        }
+    }
+    flock(f->fd, LOCK_UN);
+    return ok;
 }
 
 CK_RV ks_audit_file_open(ks_audit_file **out, const char *db_path, int create)
@@ -208,14 +261,19 @@ CK_RV ks_audit_file_open(ks_audit_file **out, const char *db_path, int create)
     }
     f->fd = fd;
     f->head = h;
+    if (db_path != NULL && !renew_lock_after_reboot(f)) {
+        ks_audit_file_close(f);
+        return CKR_DEVICE_ERROR;
+    }
     /* Bytes past `end` are an append whose process died before committing it. */
     const ks_audit_state *cur = NULL;
-    if (ks_audit_file_lock(f, &cur) == CKR_OK) {
-        if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > cur->end) {
-            cut(fd, cur->end);
-        }
-        ks_audit_file_unlock(f);
+    CK_RV rv = ks_audit_file_lock(f, &cur);
+    if (rv != CKR_OK) {
+        ks_audit_file_close(f);
+        return rv;
     }
+    cut(fd, cur->end);
+    ks_audit_file_unlock(f);
     *out = f;
     return CKR_OK;
 }
@@ -262,15 +320,18 @@ CK_RV ks_audit_file_append(ks_audit_file *f, const uint8_t *rec, size_t len,
     return CKR_OK;
 }
 
+/* Commit first, then cut: a process killed in between leaves a whole new state whose `end`
+ * is the header, and the old records past it are cut by the next process to take the lock.
+ * Cutting first would leave the old state's `end` far past the file's end. */
 CK_RV ks_audit_file_reset(ks_audit_file *f, const ks_audit_state *first)
 {
-    if (ftruncate(f->fd, KS_AUDIT_HEADER_SIZE) != 0) {
-        return CKR_DEVICE_ERROR;
-    }
     ks_audit_state s = *first;
     s.end = KS_AUDIT_HEADER_SIZE;
     commit(f, &s);
     ks_wipe(&s, sizeof(s));
+    if (ftruncate(f->fd, KS_AUDIT_HEADER_SIZE) != 0) {
+        return CKR_DEVICE_ERROR;
+    }
     return fdatasync(f->fd) == 0 ? CKR_OK : CKR_DEVICE_ERROR;
 }
 

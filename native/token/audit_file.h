@@ -6,6 +6,8 @@
  *   offset 0     header page (4096 bytes), mapped MAP_SHARED by every process using the token
  *     0   magic "keystead-audit\n\0" (16 bytes)
  *     16  version, u32 little-endian (1)          20  header size, u32 (4096)
+ *     24  the boot id (/proc/sys/kernel/random/boot_id, 36 characters) of the boot that made
+ *         the lock: a lock held when the page last reached the disk is made anew after a reboot
  *     64  the trail's lock: a process-shared, robust pthread mutex (up to 64 bytes)
  *     128 active state slot, u64 (0 or 1)
  *     192 state slot 0, 320 state slot 1, each:

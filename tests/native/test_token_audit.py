@@ -329,3 +329,65 @@ def test_a_process_that_dies_holding_the_lock_is_recovered_from(shared_token):
     report = token_audit.verify(db, token_audit.read_key(f"{db}.audit-key"))
     assert report.ok, report.problems
     assert token_audit.records(db)[-1]["event"] == "destroy"
+
+
+TAKE_LOCK_AND_COPY_IT = r"""
+import ctypes, mmap, os, sys
+with open(sys.argv[1], "r+b") as f:
+    m = mmap.mmap(f.fileno(), 4096)
+    lock = ctypes.c_void_p(ctypes.addressof(ctypes.c_char.from_buffer(m, 64)))
+    assert ctypes.CDLL(None).pthread_mutex_lock(lock) == 0
+    sys.stdout.write(m[64:128].hex())
+    sys.stdout.flush()
+    os._exit(0)
+"""
+
+
+def test_a_lock_held_when_the_machine_went_down_does_not_hang_the_next_boot(shared_token):
+    """The header page may reach the disk while a process holds the trail's lock; after a
+    reboot its owner is a thread that never existed in this boot, which no kernel marks as
+    dead. The first process of the new boot must make the lock anew, not wait forever."""
+    env, db, slot = shared_token
+    path = token_audit.audit_path(db)
+    out = subprocess.run([sys.executable, "-c", TAKE_LOCK_AND_COPY_IT, str(path)],
+                         capture_output=True, text=True, check=True, timeout=60)
+    stale = bytes.fromhex(out.stdout)
+    with open(path, "r+b") as f:  # the page as the disk had it: locked, from another boot
+        f.seek(24)
+        f.write(b"\x00" * 36)
+        f.seek(64)
+        f.write(stale)
+    survivor = subprocess.run([sys.executable, "-c", WRITER_CHILD, str(slot), "2"],
+                              env=env, capture_output=True, text=True, timeout=60)
+    assert survivor.returncode == 0, survivor.stderr
+    report = token_audit.verify(db, token_audit.read_key(f"{db}.audit-key"))
+    assert report.ok, report.problems
+    assert token_audit.records(db)[-1]["event"] == "destroy"
+
+
+DIE_HOLDING_LOCK_WITH_DAMAGED_END = r"""
+import ctypes, mmap, os, struct, sys
+with open(sys.argv[1], "r+b") as f:
+    m = mmap.mmap(f.fileno(), 4096)
+    lock = ctypes.c_void_p(ctypes.addressof(ctypes.c_char.from_buffer(m, 64)))
+    assert ctypes.CDLL(None).pthread_mutex_lock(lock) == 0
+    active = m[128] & 1
+    struct.pack_into("<Q", m, 192 + 128 * active + 8, 0)  # end: 0, inside the header
+    os._exit(0)
+"""
+
+
+def test_recovery_never_cuts_into_the_header(shared_token):
+    """A process that has the trail open recovers from a dead holder whose header says the
+    records end at byte 0: it must refuse to append, not cut the mapped page away (SIGBUS)."""
+    env, db, slot = shared_token
+    p = subprocess.Popen([sys.executable, "-c", WRITER_CHILD, str(slot), "20000"],
+                         env=env, stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    subprocess.run([sys.executable, "-c", DIE_HOLDING_LOCK_WITH_DAMAGED_END,
+                    str(token_audit.audit_path(db))], check=True, timeout=60)
+    still_writing = p.poll() is None
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 0 and "done" in out
+    assert still_writing, "the writer ended before the damage: make it write longer"
+    assert token_audit.audit_path(db).stat().st_size >= token_audit.HEADER_SIZE
