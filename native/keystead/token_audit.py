@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,8 @@ _OFF_ACTIVE = 128
 _OFF_SLOT0 = 192
 _SLOT_STRIDE = 128
 _MAX_ENCODING = 2048  # the token never writes a longer record
+_ATTEMPTS = 5  # reads of a trail that changed while it was read (a token in use)
+_SETTLE_POLLS = 20  # 10 ms each: how long an append may sit between its write and commit
 
 
 class AuditKeyError(ValueError):
@@ -97,19 +101,60 @@ def _encode(values: list[str]) -> bytes:
     return bytes(out)
 
 
-def _read(db_path: str | Path) -> bytes:
-    """The whole trail file. Raises AuditFileError when it is not one."""
+class _Trail:
+    """An open trail file read on demand (os.pread): a damaged ``end`` or a huge sparse file
+    costs no memory, and a file cut while it is read gives short reads, never a signal (as
+    an mmap would). Slicing gives bytes; ``len`` is the size when it was opened."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = 0  # set once the header is read: a size never older than the header
+
+    def state_now(self) -> _State | None:
+        """The header's state as it is now, None when the header cannot be read whole."""
+        header = self.header()
+        return _state(header) if len(header) == HEADER_SIZE else None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, key: slice | int) -> bytes | int:
+        if isinstance(key, int):
+            return os.pread(self.fd, 1, key)[0]
+        start, stop, _ = key.indices(self.size)
+        return os.pread(self.fd, max(0, stop - start), start) if stop > start else b""
+
+    def header(self) -> bytes:
+        return os.pread(self.fd, HEADER_SIZE, 0)
+
+    def current_size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+
+def _open(db_path: str | Path) -> tuple[_Trail, bytes]:
+    """The trail file and its header. Raises AuditFileError when it is not one (the caller
+    closes the file's descriptor)."""
     path = audit_path(db_path)
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise AuditFileError(f"no audit trail at {path} ({reason})") from exc
+    try:
+        trail = _Trail(fd)
+        header = trail.header()
+        trail.size = trail.current_size()
     except OSError as exc:
-        raise AuditFileError(f"no audit trail at {path} ({exc.strerror})") from exc
-    if len(data) < HEADER_SIZE or data[:16] != MAGIC:
+        os.close(fd)
+        raise AuditFileError(f"{path}: cannot be read ({exc.strerror})") from exc
+    if len(header) < HEADER_SIZE or header[:16] != MAGIC:
+        os.close(fd)
         raise AuditFileError(f"{path} is not a keystead audit trail")
-    version, header_size = struct.unpack_from("<II", data, 16)
+    version, header_size = struct.unpack_from("<II", header, 16)
     if version != VERSION or header_size != HEADER_SIZE:
+        os.close(fd)
         raise AuditFileError(f"{path}: audit trail version {version} is not {VERSION}")
-    return data
+    return trail, header
 
 
 def _state(data: bytes) -> _State:
@@ -175,8 +220,13 @@ def _as_dict(rec: _Record) -> dict[str, object]:
 def records(db_path: str | Path) -> list[dict[str, object]]:
     """Every record of the trail, in sequence order, as dictionaries keyed by COLUMNS (the
     integer fields as int). Stops at the first malformed record. Raises AuditFileError."""
-    data = _read(db_path)
-    found, _, _ = _records(data, min(len(data), _state(data).end))
+    data, header = _open(db_path)
+    try:
+        found, _, _ = _records(data, min(len(data), _state(header).end))
+    except OSError as exc:
+        raise AuditFileError(f"{audit_path(db_path)}: cannot be read ({exc.strerror})") from exc
+    finally:
+        os.close(data.fd)
     return [_as_dict(r) for r in found]
 
 
@@ -192,34 +242,53 @@ def verify(db_path: str | Path, initial_key: bytes) -> AuditReport:
     """Check the whole trail of the token database at db_path against initial_key.
 
     Never raises for a missing or damaged trail: every problem is a line in the report, the
-    first one naming the record at fault.
+    first one naming the record at fault. A token in use may append while the trail is read:
+    the records up to the header's ``end`` never change, and a header that moved on while
+    they were checked (or bytes past ``end`` that a commit then claims) is read again, so an
+    untouched trail in use verifies.
     """
     report = AuditReport()
-    try:
-        data = _read(db_path)
-    except AuditFileError as exc:
-        report.problems.append(str(exc))
-        return report
-    state = _state(data)
+    for attempt in range(_ATTEMPTS):
+        try:
+            data, header = _open(db_path)
+        except AuditFileError as exc:
+            report = AuditReport(problems=[str(exc)])
+            return report
+        try:
+            report, settled = _verify_open(data, header, initial_key)
+        except OSError as exc:
+            report, settled = AuditReport(problems=[f"the trail cannot be read ({exc})"]), True
+        finally:
+            os.close(data.fd)
+        if settled:
+            return report
+        time.sleep(0.01 * (attempt + 1))
+    return report
+
+
+def _verify_open(data: _Trail, header: bytes, initial_key: bytes) -> tuple[AuditReport, bool]:
+    """One pass over an open trail: (report, whether the header stayed put meanwhile)."""
+    report = AuditReport()
+    state = _state(header)
     if state.end < HEADER_SIZE:
         report.problems.append("the trail's header is damaged (end of records before them)")
-        return report
+        return report, data.state_now() == state
     found, reached, problem = _records(data, min(len(data), state.end))
     key, chain = initial_key, bytes(32)
     for seq, rec in enumerate(found, start=1):
         report.records += 1
         if rec.fields[0] != str(seq).encode():
             report.problems.append(_sequence_problem(seq, rec.fields[0]))
-            return report
+            return report, True
         chain = hashlib.sha256(CHAIN_LABEL + chain + rec.encoding).digest()
         if not hmac.compare_digest(chain, rec.chain):
             report.problems.append(f"record {seq}: content does not match its chain value "
                                    "(edited, or a record before it was removed)")
-            return report
+            return report, True
         mac = hmac.new(key, chain, hashlib.sha256).digest()
         if not hmac.compare_digest(mac, rec.mac):
             report.problems.append(f"record {seq}: seal does not verify (edited or forged)")
-            return report
+            return report, True
         key = hashlib.sha256(EVOLVE_LABEL + key).digest()
     if problem is not None:
         report.problems.append(problem)
@@ -233,11 +302,24 @@ def verify(db_path: str | Path, initial_key: bytes) -> AuditReport:
             f"{state.next_seq - 1}: records were deleted from the end")
     elif not hmac.compare_digest(state.chain, chain):
         report.problems.append("the token's last chain value does not match the last record")
-    elif len(data) > reached:
+    elif data.current_size() > reached and not _committed_meanwhile(data, state):
         report.problems.append(
-            f"{len(data) - reached} bytes after the last sealed record (added, or an append "
-            "cut short by a crash and not yet cleaned up by the next process)")
-    return report
+            f"{data.current_size() - reached} bytes after the last sealed record (added, or "
+            "an append cut short by a crash and not yet cleaned up by the next process)")
+    if report.ok:
+        return report, True
+    return report, data.state_now() == state
+
+
+def _committed_meanwhile(data: _Trail, state: _State) -> bool:
+    """Whether the token committed a record since state was read: bytes past ``end`` are
+    then (or were, and are overwritten by) its append, written before its commit."""
+    for poll in range(_SETTLE_POLLS):
+        if data.state_now() != state:
+            return True
+        if poll + 1 < _SETTLE_POLLS:
+            time.sleep(0.01)
+    return False
 
 
 __all__ = ["AuditFileError", "AuditKeyError", "AuditReport", "audit_path", "read_key",

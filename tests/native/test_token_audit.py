@@ -391,3 +391,40 @@ def test_recovery_never_cuts_into_the_header(shared_token):
     assert p.returncode == 0 and "done" in out
     assert still_writing, "the writer ended before the damage: make it write longer"
     assert token_audit.audit_path(db).stat().st_size >= token_audit.HEADER_SIZE
+
+
+def test_a_huge_sparse_trail_is_reported_not_raised(trail, tmp_path):
+    """A trail grown to terabytes of holes (an attacker's truncate(1)) is read record by
+    record, not into memory at once: a report, no MemoryError."""
+    db, key = trail
+    copy = tmp_path / "huge.sqlite"
+    shutil.copy(token_audit.audit_path(db), token_audit.audit_path(copy))
+    try:
+        with open(token_audit.audit_path(copy), "r+b") as f:
+            f.seek(128)
+            active = f.read(1)[0] & 1
+            f.seek(192 + 128 * active + 8)
+            f.write((2**43).to_bytes(8, "little"))  # end: 8 TiB
+            f.seek(token_audit.HEADER_SIZE)
+            f.write(b"\x00" * 4)  # record 1's length: 0, a record that is not one
+            f.truncate(2**43)
+    except OSError as exc:
+        pytest.skip(f"no sparse files of 8 TiB here ({exc})")
+    report = token_audit.verify(copy, key)
+    assert not report.ok and report.problems[0].startswith("record 1: malformed")
+
+
+def test_a_trail_verified_while_the_token_appends_verifies(shared_token):
+    """An auditor may verify a token in use: reading the header before records that a busy
+    writer keeps appending (or between a record's write and its commit) is no tampering."""
+    env, db, slot = shared_token
+    key = token_audit.read_key(f"{db}.audit-key")
+    p = subprocess.Popen([sys.executable, "-c", WRITER_CHILD, str(slot), "4000"], env=env,
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    problems = []
+    while p.poll() is None:
+        problems += token_audit.verify(db, key).problems
+    p.communicate(timeout=120)
+    assert p.returncode == 0
+    assert not problems, problems[:3]
