@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -295,12 +296,14 @@ static CK_RV write_key_file(const char *path, const uint8_t key[32])
     char hex[65];
     ks_st_hex(hex, key, 32);
     hex[64] = '\n';
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* O_CREAT's mode applies only to a new file: an old key file left readable (restored
+     * from a backup, say) is made 0600 before the new key goes in; never through a link. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         ks_wipe(hex, sizeof(hex));
         return CKR_DEVICE_ERROR;
     }
-    ssize_t n = write(fd, hex, sizeof(hex));
+    ssize_t n = fchmod(fd, 0600) == 0 ? write(fd, hex, sizeof(hex)) : -1;
     int ok = n == (ssize_t)sizeof(hex) && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
     ks_wipe(hex, sizeof(hex));

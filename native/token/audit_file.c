@@ -283,6 +283,11 @@ void ks_audit_file_close(ks_audit_file *f)
     if (f == NULL) {
         return;
     }
+    /* The flusher has stopped by now (C_Finalize): the last second's records, the counts
+     * written at finalisation among them, are made durable here. */
+    if (atomic_load_explicit(&f->dirty, memory_order_relaxed)) {
+        (void)fdatasync(f->fd);
+    }
     munmap(f->head, KS_AUDIT_HEADER_SIZE);
     close(f->fd);
     free(f);
@@ -340,5 +345,9 @@ int ks_audit_file_dirty_fd(ks_audit_file *f)
     if (f == NULL || !atomic_exchange_explicit(&f->dirty, 0, memory_order_relaxed)) {
         return -1;
     }
-    return fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+    int fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        atomic_store_explicit(&f->dirty, 1, memory_order_relaxed); /* EMFILE: next tick */
+    }
+    return fd;
 }

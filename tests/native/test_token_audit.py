@@ -63,6 +63,19 @@ def test_key_file_is_private(trail):
     assert Path(f"{db}.audit-key").stat().st_mode & 0o077 == 0
 
 
+def test_a_new_key_never_goes_into_an_old_readable_key_file(trail):
+    """C_InitToken again over a key file that was left world-readable: O_CREAT's mode does
+    not apply to an existing file, so the new k_1 must not land there readable."""
+    db, old_key = trail
+    key_file = Path(f"{db}.audit-key")
+    key_file.chmod(0o644)
+    conf = db.parent / "ks.conf"
+    tool({"KEYSTEAD_CONF": str(conf), "PATH": "/usr/bin:/bin"}, "--init-token",
+         "--slot-index", "0", "--label", "again", "--so-pin", SO_PIN)
+    assert token_audit.read_key(key_file) != old_key
+    assert key_file.stat().st_mode & 0o077 == 0
+
+
 def spans(db: Path) -> list[tuple[int, int]]:
     """(start, end) byte offsets of every record in the trail file."""
     data = token_audit.audit_path(db).read_bytes()
