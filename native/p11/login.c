@@ -89,26 +89,6 @@ KS_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin,
                        set_pin(hSession, pOldPin, ulOldLen, pNewPin, ulNewLen));
 }
 
-/* Is any read-only session open on tok? (C_Login as SO is refused then: 5.6.) Every session
- * of the table is looked at, however many there are. */
-static int ro_session_exists(const ks_token *tok)
-{
-    if (ks_module_lock() != CKR_OK) {
-        return 0;
-    }
-    int found = 0;
-    for (size_t b = 0; b < KS_SESSION_BUCKETS && !found; b++) {
-        for (const ks_session *x = ks_mod.sessions[b]; x != NULL; x = x->next) {
-            if (x->token == tok && !(x->flags & CKF_RW_SESSION)) {
-                found = 1;
-                break;
-            }
-        }
-    }
-    ks_module_unlock();
-    return found;
-}
-
 static CK_RV login_locked(ks_token *tok, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
                           CK_ULONG ulPinLen)
 {
@@ -158,12 +138,14 @@ static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
         ks_session_release(s);
         return CKR_OPERATION_NOT_INITIALIZED;
     }
-    if (userType == CKU_SO && ro_session_exists(tok)) {
-        ks_session_release(s);
-        return CKR_SESSION_READ_ONLY_EXISTS;
-    }
     pthread_mutex_lock(&tok->lock);
-    rv = login_locked(tok, userType, pPin, ulPinLen);
+    /* PKCS#11 3.0 5.6: no SO login while a read-only session of the application exists;
+     * checked under the token lock, which C_OpenSession holds to check and count. */
+    if (userType == CKU_SO && tok->session_count > tok->rw_session_count) {
+        rv = CKR_SESSION_READ_ONLY_EXISTS;
+    } else {
+        rv = login_locked(tok, userType, pPin, ulPinLen);
+    }
     ks_token_audit(tok, KS_AUDIT_LOGIN, hSession, NULL, KS_NO_MECH, rv,
                    userType == CKU_SO ? "C_Login so" : "C_Login user");
     pthread_mutex_unlock(&tok->lock);

@@ -28,8 +28,6 @@ static CK_RV open_session(CK_SLOT_ID slotID, CK_FLAGS flags, CK_SESSION_HANDLE_P
         pthread_mutex_lock(&tok->lock);
         if (tok->store == NULL) {
             rv = CKR_TOKEN_NOT_RECOGNIZED; /* the fresh, uninitialised token */
-        } else if (!(flags & CKF_RW_SESSION) && tok->login == CKU_SO) {
-            rv = CKR_SESSION_READ_WRITE_SO_EXISTS;
         }
         pthread_mutex_unlock(&tok->lock);
     }

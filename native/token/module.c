@@ -269,18 +269,27 @@ CK_RV ks_session_open(ks_token *tok, CK_FLAGS flags, CK_SESSION_HANDLE *out)
         free(s);
         return CKR_CANT_LOCK;
     }
+    /* The SO check and the count change under one holding of the token lock: C_Login as SO
+     * checks the read-only count under the same lock (PKCS#11 3.0 5.6), so neither can slip
+     * in between the other's check and its effect. */
+    pthread_mutex_lock(&tok->lock);
+    if (!(flags & CKF_RW_SESSION) && tok->login == CKU_SO) {
+        pthread_mutex_unlock(&tok->lock);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return CKR_SESSION_READ_WRITE_SO_EXISTS;
+    }
+    tok->session_count++;
+    if (flags & CKF_RW_SESSION) {
+        tok->rw_session_count++;
+    }
+    pthread_mutex_unlock(&tok->lock);
     s->handle = ks_mod.next_session++;
     s->token = tok;
     s->flags = flags;
     size_t b = bucket_of(s->handle);
     s->next = ks_mod.sessions[b];
     ks_mod.sessions[b] = s;
-    pthread_mutex_lock(&tok->lock);
-    tok->session_count++;
-    if (flags & CKF_RW_SESSION) {
-        tok->rw_session_count++;
-    }
-    pthread_mutex_unlock(&tok->lock);
     *out = s->handle;
     return CKR_OK;
 }
