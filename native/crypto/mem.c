@@ -308,6 +308,25 @@ static slab_chunk *chunk_new(uint32_t cls)
     return c;
 }
 
+/* slab_check_free aborts unless h, the head of c's free list, is a block of c that was ever
+ * handed out and still reads as slab_free left it: wiped whole but for its link. An overrun
+ * from the neighbour block that rewrote the link would otherwise hand out, and write a
+ * header at, whatever address it wrote there. The address is checked before h is read. */
+static void slab_check_free(const slab_chunk *c, const secure_hdr *h)
+{
+    uintptr_t first = (uintptr_t)(c + 1);
+    uintptr_t at = (uintptr_t)h;
+    size_t block = slab_block(c->cls);
+    if (at < first || (at - first) % block != 0 || (at - first) / block >= c->carved) {
+        abort();
+    }
+    SLAB_UNPOISON(h, sizeof(*h));
+    if (h->total != 0 || h->len != 0 || h->magic != 0 || h->kind != 0 || h->prev != NULL ||
+        h->chunk != NULL) {
+        abort();
+    }
+}
+
 /* slab_take hands out a zeroed block of class cls; live_lock is held. */
 static secure_hdr *slab_take(uint32_t cls)
 {
@@ -323,7 +342,7 @@ static secure_hdr *slab_take(uint32_t cls)
     }
     secure_hdr *h = c->free;
     if (h != NULL) {
-        SLAB_UNPOISON(h, sizeof(*h));
+        slab_check_free(c, h);
         c->free = h->next;
     } else {
         h = (secure_hdr *)((uint8_t *)(c + 1) + (size_t)c->carved * slab_block(cls));
@@ -506,6 +525,9 @@ void ks_secure_free(void *p, size_t len)
     if (h->kind == KIND_SLAB) {
         slab_free(h);
         return;
+    }
+    if (h->kind != KIND_MAPPED && h->kind != KIND_HEAP) {
+        abort(); /* a header overwritten: neither munmap nor free a guess */
     }
     live_remove(h);
     size_t total = h->total;

@@ -179,6 +179,37 @@ def test_misuse_aborts(case: str) -> None:
     assert "survived" not in done.stdout
 
 
+_OVERRUN_CHILD = """
+from keystead.core import ffi, lib
+# Two neighbours of one chunk (class 1024: 64-byte header + 1024 bytes a block).
+blocks = [lib.ks_secure_alloc(1000) for _ in range(200)]
+at = {int(ffi.cast("uintptr_t", b)): b for b in blocks}
+pair = next(((at[a], at[a + 1088]) for a in sorted(at) if a + 1088 in at), None)
+if pair is None:
+    print("no neighbours")  # heap fallback: no chunk to corrupt
+    raise SystemExit(0)
+left, right = pair
+lib.ks_secure_free(right, 1000)
+# An overrun from the left block rewrites the freed right block's header, link included.
+ffi.memmove(ffi.cast("uint8_t *", left), b"A" * 1088, 1088)
+lib.ks_secure_alloc(1000)  # the right block again: its header must be checked
+lib.ks_secure_alloc(1000)  # without the check, the link 0x4141... was handed out here
+print("survived")
+"""
+
+
+def test_overrun_into_a_free_neighbour_aborts() -> None:
+    """A write past a slab block that rewrites the header of the freed block after it
+    aborts at the next allocation, instead of handing out the address it wrote there."""
+    if _UNDER_ASAN:
+        pytest.skip("ASan reports the write into the poisoned free block itself")
+    done = run_child(_OVERRUN_CHILD)
+    if done.stdout.strip() == "no neighbours":
+        pytest.skip("mlock refused: small secrets come from the heap")
+    assert done.returncode == -6, (done.returncode, done.stdout, done.stderr)
+    assert "survived" not in done.stdout
+
+
 _FALLBACK_CHILD = """
 import resource
 from keystead.core import ffi, lib
