@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "crypto/mem.h"
+
 /* How long a helper that has finished keeps looking for the next job, and a caller for its
  * helpers to finish, before sleeping: waking a sleeping thread on an idle CPU took about
  * 25 us here, at each end of a call; back-to-back calls come within this. */
@@ -132,6 +134,10 @@ static void *helper_main(void *arg)
         /* Release: the caller that reads 0 sees every output this helper wrote. After this
          * the job (on the caller's stack) is not touched again. */
         int last = atomic_fetch_sub_explicit(&pool.inside, 1, memory_order_release) == 1;
+        /* This thread outlives the call: the tasks' AES round keys in its vector registers
+         * and spills on its stack must not wait here for the next job (or a core dump), as
+         * ks_p11_exit wipes them on the calling thread. */
+        ks_wipe_stack();
         pthread_mutex_lock(&pool.lock);
         if (last) {
             pthread_cond_signal(&pool.done);
@@ -189,6 +195,7 @@ __attribute__((destructor)) static void pool_shutdown(void)
 static void *own_main(void *arg)
 {
     drain(arg);
+    ks_wipe_stack(); /* glibc keeps the stacks of exited threads for the next ones */
     return NULL;
 }
 
