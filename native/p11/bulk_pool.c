@@ -199,14 +199,19 @@ static void *own_main(void *arg)
     return NULL;
 }
 
-/* The pool is taken: threads for this call alone (as many as can be had). */
+/* The pool is taken: threads for this call alone (as many as can be had), with every signal
+ * blocked like the pool's helpers: the application's signals go to its own threads. */
 static void run_own_threads(pool_job *j, size_t helpers)
 {
     pthread_t tids[KS_POOL_MAX_HELPERS];
     size_t started = 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     while (started < helpers && pthread_create(&tids[started], NULL, own_main, j) == 0) {
         started++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     drain(j);
     for (size_t i = 0; i < started; i++) {
         pthread_join(tids[i], NULL);
