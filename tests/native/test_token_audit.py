@@ -315,6 +315,16 @@ def test_a_writer_killed_mid_append_leaves_a_whole_trail(shared_token):
         assert report.ok, report.problems
 
 
+def a_writer_appends_and_the_trail_verifies(env: dict[str, str], db: Path, slot: int) -> None:
+    """A new process appends two generate/destroy pairs; the whole trail then verifies."""
+    survivor = subprocess.run([sys.executable, "-c", WRITER_CHILD, str(slot), "2"],
+                              env=env, capture_output=True, text=True, timeout=120)
+    assert survivor.returncode == 0, survivor.stderr
+    report = token_audit.verify(db, token_audit.read_key(f"{db}.audit-key"))
+    assert report.ok, report.problems
+    assert token_audit.records(db)[-1]["event"] == "destroy"
+
+
 DIE_HOLDING_LOCK = r"""
 import ctypes, mmap, os, sys
 with open(sys.argv[1], "r+b") as f:
@@ -336,12 +346,7 @@ def test_a_process_that_dies_holding_the_lock_is_recovered_from(shared_token):
                    check=True, timeout=60)
     report = token_audit.verify(db, token_audit.read_key(f"{db}.audit-key"))
     assert not report.ok and "after the last sealed record" in report.problems[0]
-    survivor = subprocess.run([sys.executable, "-c", WRITER_CHILD, str(slot), "2"],
-                              env=env, capture_output=True, text=True, timeout=120)
-    assert survivor.returncode == 0, survivor.stderr
-    report = token_audit.verify(db, token_audit.read_key(f"{db}.audit-key"))
-    assert report.ok, report.problems
-    assert token_audit.records(db)[-1]["event"] == "destroy"
+    a_writer_appends_and_the_trail_verifies(env, db, slot)
 
 
 TAKE_LOCK_AND_COPY_IT = r"""
@@ -370,12 +375,7 @@ def test_a_lock_held_when_the_machine_went_down_does_not_hang_the_next_boot(shar
         f.write(b"\x00" * 36)
         f.seek(64)
         f.write(stale)
-    survivor = subprocess.run([sys.executable, "-c", WRITER_CHILD, str(slot), "2"],
-                              env=env, capture_output=True, text=True, timeout=60)
-    assert survivor.returncode == 0, survivor.stderr
-    report = token_audit.verify(db, token_audit.read_key(f"{db}.audit-key"))
-    assert report.ok, report.problems
-    assert token_audit.records(db)[-1]["event"] == "destroy"
+    a_writer_appends_and_the_trail_verifies(env, db, slot)
 
 
 DIE_HOLDING_LOCK_WITH_DAMAGED_END = r"""
