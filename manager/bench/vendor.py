@@ -8,7 +8,6 @@ through the bridge's raw cffi layer, on the python-pkcs11 session and key handle
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -111,53 +110,17 @@ class BulkOps:
 
         Raises the bridge's PKCS11Error subclass of any refusal.
         """
+        from keystead import ext_token
         from keystead.bulk import function_list
         from keystead.core import ffi, lib
-        from keystead.softhsm_bridge.errors import check
 
         conf = self.base / "bulk.keystead.conf"
         conf.write_text("token_dir = :memory:\npin_kdf_cost = fast\n")
         fl = function_list()
-        old = os.environ.get("KEYSTEAD_CONF")
-        os.environ["KEYSTEAD_CONF"] = str(conf)
-        try:
-            args = ffi.new("CK_C_INITIALIZE_ARGS *")
-            args.flags = lib.CKF_OS_LOCKING_OK
-            check(fl.C_Initialize(args), "C_Initialize")
-        finally:
-            if old is None:
-                del os.environ["KEYSTEAD_CONF"]
-            else:
-                os.environ["KEYSTEAD_CONF"] = old
+        ext_token.initialize(fl, conf)
         self.fl, self.ffi, self.lib = fl, ffi, lib
-        slot = self._free_slot()
-        check(fl.C_InitToken(slot, self.SO_PIN, len(self.SO_PIN),
-                             ffi.new("CK_UTF8CHAR[32]", b"bulk".ljust(32))), "C_InitToken")
-        h = ffi.new("CK_SESSION_HANDLE *")
-        check(fl.C_OpenSession(slot, lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION, ffi.NULL,
-                               ffi.NULL, h), "C_OpenSession")
-        self.session = int(h[0])
-        check(fl.C_Login(self.session, lib.CKU_SO, self.SO_PIN, len(self.SO_PIN)), "C_Login")
-        check(fl.C_InitPIN(self.session, self.USER_PIN, len(self.USER_PIN)), "C_InitPIN")
-        check(fl.C_Logout(self.session), "C_Logout")
-        check(fl.C_Login(self.session, lib.CKU_USER, self.USER_PIN, len(self.USER_PIN)),
-              "C_Login")
+        _, self.session = ext_token.user_session(fl, self.SO_PIN, self.USER_PIN)
         self.key = self._generate_key()
-
-    def _free_slot(self) -> int:
-        from keystead.softhsm_bridge.errors import check
-
-        ffi, fl = self.ffi, self.fl
-        n = ffi.new("CK_ULONG *")
-        check(fl.C_GetSlotList(1, ffi.NULL, n), "C_GetSlotList")
-        slots = ffi.new("CK_SLOT_ID[]", int(n[0]))
-        check(fl.C_GetSlotList(1, slots, n), "C_GetSlotList")
-        info = ffi.new("CK_TOKEN_INFO *")
-        for s in slots[0:int(n[0])]:
-            check(fl.C_GetTokenInfo(s, info), "C_GetTokenInfo")
-            if not info.flags & self.lib.CKF_TOKEN_INITIALIZED:
-                return int(s)
-        raise RuntimeError("the extension offers no uninitialised token")
 
     def _generate_key(self) -> int:
         from keystead.softhsm_bridge.errors import check

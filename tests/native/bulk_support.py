@@ -4,20 +4,19 @@ the extension's PKCS#11 3.0 function list (keystead.bulk.function_list)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keystead import ext_token
 from keystead.bulk import function_list
 from keystead.core import ffi, lib
 from keystead.softhsm_bridge.errors import check
 
 SO_PIN = b"so-pin-1234"
 USER_PIN = b"user-pin-5678"
-CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191
 
 
 @dataclass
@@ -61,39 +60,6 @@ def _bool(v: bool) -> bytes:
     return b"\x01" if v else b"\x00"
 
 
-def _free_slot(fl: Any) -> int:
-    n = ffi.new("CK_ULONG *")
-    check(fl.C_GetSlotList(1, ffi.NULL, n), "C_GetSlotList")
-    slots = ffi.new("CK_SLOT_ID[]", int(n[0]))
-    check(fl.C_GetSlotList(1, slots, n), "C_GetSlotList")
-    info = ffi.new("CK_TOKEN_INFO *")
-    for s in slots[0: int(n[0])]:
-        check(fl.C_GetTokenInfo(s, info), "C_GetTokenInfo")
-        if not info.flags & lib.CKF_TOKEN_INITIALIZED:
-            return int(s)
-    raise AssertionError("no uninitialised token slot")
-
-
-def _initialize(fl: Any, conf: Path, flags: int | None = None) -> bool:
-    """C_Initialize the extension with conf (and flags, default CKF_OS_LOCKING_OK); False
-    when it was initialised already."""
-    old = os.environ.get("KEYSTEAD_CONF")
-    os.environ["KEYSTEAD_CONF"] = str(conf)
-    try:
-        args = ffi.new("CK_C_INITIALIZE_ARGS *")
-        args.flags = lib.CKF_OS_LOCKING_OK if flags is None else flags
-        rv = fl.C_Initialize(args)
-    finally:
-        if old is None:
-            del os.environ["KEYSTEAD_CONF"]
-        else:
-            os.environ["KEYSTEAD_CONF"] = old
-    if rv == CKR_CRYPTOKI_ALREADY_INITIALIZED:
-        return False
-    check(rv, "C_Initialize")
-    return True
-
-
 @contextmanager
 def ext_session(tmp: Path, init_flags: int | None = None) -> Iterator[ExtSession]:
     """A fresh in-memory token of the extension's module and a user session on it
@@ -101,19 +67,9 @@ def ext_session(tmp: Path, init_flags: int | None = None) -> Iterator[ExtSession
     conf = tmp / "bulk.conf"
     conf.write_text("token_dir = :memory:\npin_kdf_cost = fast\n")
     fl = function_list()
-    mine = _initialize(fl, conf, init_flags)
+    mine = ext_token.initialize(fl, conf, init_flags, tolerate_already=True)
     try:
-        slot = _free_slot(fl)
-        label = ffi.new("CK_UTF8CHAR[32]", b"bulk".ljust(32))
-        check(fl.C_InitToken(slot, SO_PIN, len(SO_PIN), label), "C_InitToken")
-        h = ffi.new("CK_SESSION_HANDLE *")
-        flags = lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION
-        check(fl.C_OpenSession(slot, flags, ffi.NULL, ffi.NULL, h), "C_OpenSession")
-        s = int(h[0])
-        check(fl.C_Login(s, lib.CKU_SO, SO_PIN, len(SO_PIN)), "C_Login")
-        check(fl.C_InitPIN(s, USER_PIN, len(USER_PIN)), "C_InitPIN")
-        check(fl.C_Logout(s), "C_Logout")
-        check(fl.C_Login(s, lib.CKU_USER, USER_PIN, len(USER_PIN)), "C_Login")
+        slot, s = ext_token.user_session(fl, SO_PIN, USER_PIN)
         yield ExtSession(fl, s, slot)
         fl.C_CloseAllSessions(slot)
     finally:
