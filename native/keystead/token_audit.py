@@ -131,9 +131,19 @@ class _Trail:
         return os.fstat(self.fd).st_size
 
 
+def _check_header(path: Path, header: bytes) -> None:
+    """Raises AuditFileError unless header starts a trail of this version."""
+    if len(header) < HEADER_SIZE or header[:16] != MAGIC:
+        raise AuditFileError(f"{path} is not a keystead audit trail")
+    version, header_size = struct.unpack_from("<II", header, 16)
+    if version != VERSION or header_size != HEADER_SIZE:
+        raise AuditFileError(f"{path}: audit trail version {version} is not {VERSION}")
+
+
 def _open(db_path: str | Path) -> tuple[_Trail, bytes]:
-    """The trail file and its header. Raises AuditFileError when it is not one (the caller
-    closes the file's descriptor)."""
+    """The trail file and its header; the caller closes the file's descriptor. Raises
+    AuditFileError (the descriptor closed) when the file is missing, unreadable or not a
+    trail."""
     path = audit_path(db_path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -144,16 +154,13 @@ def _open(db_path: str | Path) -> tuple[_Trail, bytes]:
         trail = _Trail(fd)
         header = trail.header()
         trail.size = trail.current_size()
+        _check_header(path, header)
     except OSError as exc:
         os.close(fd)
         raise AuditFileError(f"{path}: cannot be read ({exc.strerror})") from exc
-    if len(header) < HEADER_SIZE or header[:16] != MAGIC:
+    except AuditFileError:
         os.close(fd)
-        raise AuditFileError(f"{path} is not a keystead audit trail")
-    version, header_size = struct.unpack_from("<II", header, 16)
-    if version != VERSION or header_size != HEADER_SIZE:
-        os.close(fd)
-        raise AuditFileError(f"{path}: audit trail version {version} is not {VERSION}")
+        raise
     return trail, header
 
 
@@ -252,8 +259,7 @@ def verify(db_path: str | Path, initial_key: bytes) -> AuditReport:
         try:
             data, header = _open(db_path)
         except AuditFileError as exc:
-            report = AuditReport(problems=[str(exc)])
-            return report
+            return AuditReport(problems=[str(exc)])
         try:
             report, settled = _verify_open(data, header, initial_key)
         except OSError as exc:
