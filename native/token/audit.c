@@ -87,32 +87,29 @@ static void put_str(rec_buf *b, const char *s)
     put_field(b, s, strnlen(s, STR_MAX));
 }
 
-static void put_u64(rec_buf *b, uint64_t v)
+/* A decimal integer field, "-" first when negative is set (m is then the magnitude). */
+static void put_decimal(rec_buf *b, int negative, uint64_t m)
 {
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[sizeof(digits) - 1 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    put_field(b, digits + sizeof(digits) - n, n);
-}
-
-static void put_i64(rec_buf *b, int64_t v)
-{
-    if (v >= 0) {
-        put_u64(b, (uint64_t)v);
-        return;
-    }
     char digits[21];
-    uint64_t m = (uint64_t)0 - (uint64_t)v;
     size_t n = 0;
     do {
         digits[sizeof(digits) - 1 - n++] = (char)('0' + m % 10);
         m /= 10;
     } while (m != 0);
-    digits[sizeof(digits) - 1 - n++] = '-';
+    if (negative) {
+        digits[sizeof(digits) - 1 - n++] = '-';
+    }
     put_field(b, digits + sizeof(digits) - n, n);
+}
+
+static void put_u64(rec_buf *b, uint64_t v)
+{
+    put_decimal(b, 0, v);
+}
+
+static void put_i64(rec_buf *b, int64_t v)
+{
+    put_decimal(b, v < 0, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
 }
 
 static void two(char *p, unsigned v)
