@@ -101,3 +101,11 @@ void ks_flusher_forget(void)
     fl_stop = 0;
     pthread_mutex_unlock(&fl_lock);
 }
+
+/* Stopped and joined when the library is unloaded (dlclose) or the process exits without
+ * C_Finalize: the thread, waiting out its second in an unmapped library, would crash the
+ * process when it woke. */
+__attribute__((destructor)) static void flusher_shutdown(void)
+{
+    ks_flusher_stop();
+}
