@@ -114,11 +114,14 @@ def thread_work(r: Any, slot: int, name: str, rounds: int, destroyer: bool,
     out[name] = res
 
 
-def work(serial: str, proc: int, threads: int, rounds: int, start: float) -> None:
+def work(serial: str, proc: int, threads: int, rounds: int) -> None:
     r, slot, h = open_token(serial)  # logs the application in; threads open their own
     out: dict[str, Any] = {}
-    late = time.time() > start
-    time.sleep(max(0.0, start - time.time()))  # every process begins at the same moment
+    # A barrier across processes: say "ready" once logged in, then wait for the parent's
+    # "go", which it sends when every process is ready (an event, not a time).
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        raise SystemExit("the parent ended the run before it began")
     failures: list[str] = []
 
     def run(name: str) -> None:
@@ -134,7 +137,7 @@ def work(serial: str, proc: int, threads: int, rounds: int, start: float) -> Non
         t.join()
     r.close_all_sessions(slot)
     r.finalize()
-    print(json.dumps({"threads": out, "failures": failures, "late": late}))
+    print(json.dumps({"threads": out, "failures": failures}))
 
 
 def check(serial: str) -> None:
@@ -157,6 +160,6 @@ if __name__ == "__main__":
     if cmd == "setup":
         setup(serial, int(args[0]), int(args[1]))
     elif cmd == "work":
-        work(serial, int(args[0]), int(args[1]), int(args[2]), float(args[3]))
+        work(serial, int(args[0]), int(args[1]), int(args[2]))
     else:
         check(serial)

@@ -20,7 +20,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from tests.robustness.support import ROOT, provision_token
 
 PROCS, THREADS, ROUNDS, LIMIT, VICTIMS = 3, 3, 20, 100, 3
 LEASE = 4096  # uses reserved per durable write (native/token/policy.c KS_USAGE_LEASE)
-START_DELAY = 3.0  # seconds for every process to start and log in before all begin at once
 TIMEOUT = 120
 
 
@@ -44,20 +42,26 @@ def test_processes_and_threads_at_once(tmp_path: Path) -> None:
     token_dir = tmp_path / "tokens"
     serial, env = provision_token(token_dir)
     run_worker(env, "setup", serial, LIMIT, VICTIMS)
-    start = time.time() + START_DELAY
     procs = [subprocess.Popen([sys.executable, "-m", "tests.robustness.conc_worker", "work",
-                               serial, str(p), str(THREADS), str(ROUNDS), str(start)],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for p in range(PROCS)]
+                               serial, str(p), str(THREADS), str(ROUNDS)],
+                              cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for p in range(PROCS)]
     results: dict[str, Any] = {}
     try:
+        # Every process logs in and says "ready"; only then do all of them get "go".
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready", \
+                (p.stderr.read() if p.stderr else "")[-3000:]
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
         for p in procs:
             out, err = p.communicate(timeout=TIMEOUT)  # TimeoutExpired = a deadlock
             assert p.returncode == 0, err[-3000:]
             got = json.loads(out)
             assert got["failures"] == [], got["failures"]
             results.update(got["threads"])
-            assert got["late"] is False, "a process started after the others had begun"
     finally:
         for p in procs:
             p.kill()
