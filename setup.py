@@ -3,8 +3,10 @@
 All build logic lives in native/build.py; this file only wires it into setuptools.
 """
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 
 from setuptools import setup
@@ -12,6 +14,20 @@ from setuptools.command.build_ext import build_ext
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "native"))
 import build as native_build  # noqa: E402
+
+
+def _source_commit() -> str:
+    """The commit of the source tree being built, "+dirty" when it has uncommitted changes,
+    or "unknown" outside a git checkout (benchmark reports name it)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(["git", "-C", here, "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
 
 
 class BuildWithModule(build_ext):
@@ -29,6 +45,8 @@ class BuildWithModule(build_ext):
         # module with them (softhsm_bridge/raw.py).
         shutil.copyfile(os.path.join("native", "include", "pkcs11.cdef"),
                         os.path.join(out_dir, "pkcs11.cdef"))
+        with open(os.path.join(out_dir, "build_info.json"), "w", encoding="utf-8") as f:
+            json.dump({"commit": _source_commit()}, f)
 
 
 setup(

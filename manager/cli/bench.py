@@ -1,6 +1,6 @@
 """``keystead bench``: keystead vs SoftHSMv2 through python-pkcs11, and OpenSSL in-process.
 
-Thin: parse, call :func:`keystead.manager.bench.run_bench`, render. Progress goes to stderr.
+Thin: parse, call :func:`keystead.bench.run_bench`, render. Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ import sys
 from typing import Any
 
 import click
-
-from ..bench import BenchError, BenchOptions, render_table, run_bench
-from ..bench.workloads import CLIENTS
+from keystead.bench import BenchError, BenchOptions, render_table, run_bench
+from keystead.bench.workloads import CLIENTS
 
 
 def _modules(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -51,12 +50,15 @@ def _modules(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
               help="Seconds per timing window [default: 0.1].")
 @click.option("--tmpdir", type=click.Path(file_okay=False, exists=True),
               help="Where the temporary token directories go (e.g. /dev/shm).")
-@click.option("--glibc-malloc", is_flag=True,
-              help="Leave glibc's malloc trimming on (default: off, see docs/bench.md).")
-def bench(as_json: bool, markdown: bool, from_json: Any, glibc_malloc: bool, run_c: bool,
+@click.option("--tuning", type=click.Choice(["beside", "off", "only"]), default="beside",
+              show_default=True,
+              help="glibc malloc tuning: measure untuned and show the large-message rows tuned "
+                   "beside them; untuned only; or every row tuned (see docs/bench.md).")
+def bench(as_json: bool, markdown: bool, from_json: Any, tuning: str, run_c: bool,
           **options: Any) -> None:
     """Benchmark keystead against SoftHSMv2 and OpenSSL (see docs/bench.md)."""
-    opts = BenchOptions.make(c=run_c, tune_malloc=not glibc_malloc, **options)
+    opts = BenchOptions.make(c=run_c, tune_malloc=tuning == "only",
+                             tuned_beside=tuning == "beside", **options)
     try:
         if from_json is not None:
             report = json.load(from_json)

@@ -8,6 +8,7 @@ bridge to any PKCS#11 module (:mod:`keystead.softhsm_bridge`) and the key manage
 
 from __future__ import annotations
 
+import json
 import os
 from importlib import metadata
 
@@ -34,4 +35,15 @@ def module_path() -> str:
     return path
 
 
-__all__ = ["MODULE_NAME", "__version__", "module_path"]
+def build_commit() -> str:
+    """The commit this package was built from ("+dirty" when the tree had uncommitted
+    changes), or "unknown" (built outside a git checkout, or never built)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build_info.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return str(json.load(f)["commit"])
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+
+
+__all__ = ["MODULE_NAME", "__version__", "build_commit", "module_path"]

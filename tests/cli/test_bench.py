@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from keystead.manager.bench.native import parse_table
-from keystead.manager.bench.workloads import workloads
+from keystead.bench.native import parse_table
+from keystead.bench.workloads import workloads
 from keystead.manager.cli import cli
 
 MODULES = ["keystead", "softhsm2", "openssl"]
-TOP = {"date", "command", "machine", "options", "versions", "rows", "goals", "scale", "c",
-       "elapsed_s"}
+TOP = {"date", "command", "machine", "build", "options", "versions", "rows", "goals", "scale",
+       "c", "tuning", "elapsed_s"}
 
 
 def _invoke(*args: str) -> Result:
@@ -51,6 +51,33 @@ def test_report_has_every_part(report):
     assert report["machine"]["cores"] >= 1
     assert report["options"]["modules"] == MODULES
     assert report["c"] is None  # --c was not asked for
+
+
+def test_default_run_is_untuned_with_the_large_rows_tuned_beside(report):
+    assert report["options"]["tune_malloc"] is False
+    assert "MALLOC_TRIM_THRESHOLD_" in report["tuning"]
+    for row in report["rows"]:
+        if row["size"] >= 128 * 1024:
+            cell = row["tuned"]["results"]["keystead"]
+            assert "us_per_msg" in cell, (row["name"], cell)
+        else:
+            assert row["tuned"] is None, row["name"]
+
+
+def test_report_names_the_build_and_the_processor(report):
+    assert report["build"]["version"] and report["build"]["commit"]
+    assert report["machine"]["cpu"] and isinstance(report["machine"]["flags"], list)
+
+
+@pytest.mark.parametrize(("tuning", "tuned_run"), [("off", False), ("only", True)])
+def test_tuning_off_or_only_measures_once(tuning, tuned_run):
+    result = _invoke("--quick", "--json", "--modules", "openssl", "--only", "gcm-encrypt-1MiB",
+                     "--tuning", tuning)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["options"]["tune_malloc"] is tuned_run
+    assert report["tuning"] is None
+    assert all(row["tuned"] is None for row in report["rows"])
 
 
 def test_every_workload_is_a_row(report):

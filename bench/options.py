@@ -17,8 +17,10 @@ class BenchOptions:
     benchmark, ``scale_budget`` seconds of growth per module; ``c``: also the pure-C core
     benchmark (needs the source tree at ``source``); ``tmpdir``: where the temporary token
     directories go (None: the system's); ``tune_malloc``: run the worker with glibc's malloc
-    trimming off (see :data:`.runner.MALLOC_ENV`); ``only``: row-name prefixes to keep
-    (empty: every row).
+    trimming off (see :data:`.runner.MALLOC_ENV`; off by default: the figures are what a
+    user's plain process gets); ``tuned_beside``: measure the large-message rows a second
+    time with the tuning and show that figure beside the untuned one; ``only``: row-name
+    prefixes to keep (empty: every row).
     """
 
     modules: tuple[str, ...] = CLIENTS
@@ -33,7 +35,8 @@ class BenchOptions:
     c_seconds: float = 0.5
     source: str | None = None
     tmpdir: str | None = None
-    tune_malloc: bool = True
+    tune_malloc: bool = False
+    tuned_beside: bool = True
     only: tuple[str, ...] = ()
 
     @classmethod
@@ -54,6 +57,7 @@ class BenchOptions:
         data = dict(data)
         data["modules"] = tuple(data["modules"])  # type: ignore[arg-type]
         data["only"] = tuple(data.get("only", ()))  # type: ignore[arg-type]
+        data.setdefault("tuned_beside", False)
         return cls(**data)  # type: ignore[arg-type]
 
 

@@ -1,4 +1,4 @@
-"""The worker process of ``keystead bench``: ``python -m keystead.manager.bench.worker MODE``
+"""The worker process of ``keystead bench``: ``python -m keystead.bench.worker MODE``
 with the options as JSON on stdin; prints one JSON document on stdout, progress on stderr.
 
 MODE is ``main`` (the interleaved workloads) or ``scale:<module>``. A worker of its own

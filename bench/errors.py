@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import ManagerError
 
-
-class BenchError(ManagerError):
+class BenchError(Exception):
     """A benchmark could not run: a module missing, a worker failed, no source tree."""
 
 

@@ -137,7 +137,8 @@ class P11Client:
 
         Raises the bridge's PKCS11Error / BridgeError when the module refuses.
         """
-        from keystead.softhsm_bridge import open_session, provision
+        from keystead.softhsm_bridge import open_session
+        from keystead.softhsm_bridge.provision import provision
         from pkcs11 import Attribute, KeyType, MechanismFlag
 
         self.token = provision(self.info, None, label="bench")

@@ -1,8 +1,8 @@
-"""The goals of issue 3, each computed from the report's rows: measured value, target,
-met or not (None where a row it needs was not measured).
+"""The performance goals (docs/bench.md), each computed from the report's rows: measured
+value, target, met or not (None where a row it needs was not measured).
 
-The goal lines of issue 3 are measured as the issue states them (the KW goal through
-python-pkcs11). Informative lines follow them: the same KW ratios at the PKCS#11 boundary
+The goal lines are measured as they are stated (the KW goals through python-pkcs11), on the
+default, untuned rows. Informative lines follow them: the same KW ratios at the PKCS#11 boundary
 (rows ``kw-*-aes256-raw``), which show what the module does without python-pkcs11's own
 per-call Python work; they are marked ``informative`` in the JSON.
 """
@@ -24,7 +24,7 @@ GOALS = (
     ("threads-scaling-bulk", "1 MiB GCM, bulk call on N / 1 threads", 1.8),
 )
 
-#: Informative lines: not goals of the issue as written, shown after them.
+#: Informative lines: not goals as stated, shown after them.
 INFORMATIVE = (
     ("kw-wrap-boundary-vs-softhsm2",
      "(informative) KW wrap at the PKCS#11 boundary, keystead / SoftHSMv2", 3.0),

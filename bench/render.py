@@ -39,12 +39,17 @@ def _table(header: list[str], body: list[list[str]], markdown: bool = False) -> 
 def _main_table(report: dict[str, Any], markdown: bool = False) -> list[str]:
     modules = [m for m in CLIENTS if m in report["options"]["modules"]]
     labels = sorted({k for r in report["rows"] for k in r["ratios"]})
+    tuned = [m for m in modules if any((r.get("tuned") or {}).get("results", {}).get(m)
+                                       for r in report["rows"])]
     body = []
     for r in report["rows"]:
+        t = (r.get("tuned") or {}).get("results", {})
         body.append([r["name"] + (f" (x{r['batch']})" if r["batch"] > 1 else ""),
                      *(_rate(r["results"].get(m), r["size"]) for m in modules),
-                     *(_ratio(r["ratios"].get(k)) for k in labels)])
-    return _table(["workload (per message)", *modules, *labels], body, markdown)
+                     *(_ratio(r["ratios"].get(k)) for k in labels),
+                     *(_rate(t.get(m), r["size"]) if t else "" for m in tuned)])
+    header = ["workload (per message)", *modules, *labels, *(f"{m} tuned" for m in tuned)]
+    return _table(header, body, markdown)
 
 
 def _goals(report: dict[str, Any], markdown: bool = False) -> list[str]:
@@ -55,7 +60,7 @@ def _goals(report: dict[str, Any], markdown: bool = False) -> list[str]:
         target = f"{g['target'] / 1e6:.1f} M/s" if g["target"] > 1000 else f"{g['target']}x"
         met = {True: "met", False: "MISSED", None: "n/a"}[g["met"]]
         body.append([g["what"], target, shown, met])
-    return _table(["goal (issue 3)", "target", "measured", ""], body, markdown)
+    return _table(["goal", "target", "measured", ""], body, markdown)
 
 
 def _scale(report: dict[str, Any], markdown: bool = False) -> list[str]:
@@ -74,9 +79,15 @@ def render_table(report: dict[str, Any], markdown: bool = False) -> str:
     """The report as text (or Markdown tables): machine line, workloads, goals, then scale
     and C if measured."""
     m = report["machine"]
+    build = report.get("build") or {}
     lines = [f"keystead bench  {report['date']}  {m['cpu']}, {m['cores']} cores, "
-             f"{' '.join(m['flags'])}", ""]
-    lines += _main_table(report, markdown) + [""] + _goals(report, markdown)
+             f"{' '.join(m['flags'])}",
+             f"keystead {build.get('version', '?')} at commit {build.get('commit', '?')}, "
+             f"load average {' '.join(f'{x:.2f}' for x in m.get('load_avg', []))}", ""]
+    lines += _main_table(report, markdown)
+    if report.get("tuning"):
+        lines += ["", report["tuning"]]
+    lines += [""] + _goals(report, markdown)
     scale = _scale(report, markdown)
     if scale:
         lines += ["", "C_CreateObject / C_FindObjects per call (median):", *scale]

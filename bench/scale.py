@@ -56,8 +56,9 @@ class ScaleRun:
         self.count = 0
 
     def _open(self) -> None:
-        from keystead.softhsm_bridge import load, open_session, prepare, provision
+        from keystead.softhsm_bridge import load, open_session, prepare
         from keystead.softhsm_bridge.ck import Attribute, ObjectClass
+        from keystead.softhsm_bridge.provision import provision
 
         info, _ = prepare(self.name, self.base / f"scale-{self.name}" / "tokens")
         token = provision(info, None, label="scale")
