@@ -22,7 +22,7 @@ def token_group() -> None:
 @pass_app
 def init(app: AppContext, label: str | None, so_pin_file: str | None, as_json: bool) -> None:
     """Initialise a fresh token and set its user PIN."""
-    from keystead.softhsm_bridge import provision
+    from keystead.softhsm_bridge.provision import provision
 
     label = label or app.token_label
     so_pin = read_secret("SO PIN", "KEYSTEAD_SO_PIN", so_pin_file, confirm=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keystead.core import ffi, lib
-from keystead.softhsm_bridge.errors import check
+from keystead.errors import check
 
 IV_LEN = int(lib.KS_GCM_BULK_IV_LEN)
 Buffer = bytes | bytearray | memoryview

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keystead.core import ffi, lib
-from keystead.softhsm_bridge.errors import check
+from keystead.errors import check
 
 CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 RACE_CHILD = r"""
 import json, sys, threading, time
-from keystead.softhsm_bridge import prepare, provision
+from keystead.softhsm_bridge.provision import prepare, provision
 from keystead.softhsm_bridge.modules import resolve
 from keystead.softhsm_bridge.raw import open_raw
 CKU_SO, CKR_OK, RO_EXISTS, SO_EXISTS = 0, 0, 0xB7, 0xB8

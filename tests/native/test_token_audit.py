@@ -204,7 +204,7 @@ def test_malformed_key_file(tmp_path):
 FLUSH_CHILD = r"""
 import sys, time
 from keystead import token_audit
-from keystead.softhsm_bridge import prepare, provision
+from keystead.softhsm_bridge.provision import prepare, provision
 from keystead.softhsm_bridge.modules import resolve
 from keystead.softhsm_bridge.ck import Attribute as A, Mechanism
 from keystead.softhsm_bridge.raw import open_raw
@@ -253,7 +253,7 @@ print("done", flush=True)
 
 PROVISION_CHILD = r"""
 import os, sys
-from keystead.softhsm_bridge import prepare, provision
+from keystead.softhsm_bridge.provision import prepare, provision
 from keystead.softhsm_bridge.modules import resolve
 info = resolve("keystead")
 prepare(info, sys.argv[1])
