@@ -11,28 +11,40 @@ from pathlib import Path
 
 from keystead import token_audit
 
+from .errors import BridgeError
+
 AUDIT_KEY_ENV = "KEYSTEAD_AUDIT_KEY"
 
 
-def _token_dir() -> Path | None:
-    """The token directory keystead's module reads, from KEYSTEAD_CONF or the default."""
-    conf = os.environ.get("KEYSTEAD_CONF")
-    if conf:
-        for line in Path(conf).read_text(encoding="utf-8").splitlines():
-            key, sep, value = line.partition("=")
-            if sep and key.strip() == "token_dir":
-                value = value.strip()
-                return None if value == ":memory:" else Path(value)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "keystead" / "tokens"
+def token_path(slot: int) -> Path | None:
+    """The database file of keystead's token in ``slot``, or None for in-memory tokens.
+
+    Asks the module's own configuration and slot code (through :mod:`keystead.core`), so the
+    answer is the file the module opens: KEYSTEAD_CONF, relative and ``~/`` paths, the
+    XDG_DATA_HOME rules and the file naming are never written twice. Raises BridgeError
+    when the configuration is invalid or the slot has no token file.
+    """
+    from keystead.core import ffi, lib
+
+    cfg = ffi.new("ks_config *")
+    err = ffi.new("char[512]")
+    if lib.ks_config_load(cfg, err, len(err)) != 0:
+        raise BridgeError(ffi.string(err).decode(errors="replace"))
+    if cfg.in_memory:
+        return None
+    entries = ffi.new("ks_slot_entry[]", lib.KS_MAX_SLOTS)
+    count = ffi.new("size_t *")
+    if lib.ks_slots_scan(cfg, entries, lib.KS_MAX_SLOTS, count) != 0:
+        raise BridgeError(f"cannot read the token directory {ffi.string(cfg.token_dir).decode()}")
+    for entry in entries[0:count[0]]:
+        if entry.id == slot and entry.initialized:
+            return Path(ffi.string(entry.path).decode())
+    raise BridgeError(f"no initialised keystead token in slot {slot}")
 
 
 def token_database(raw, session: int) -> Path | None:
     """The database file of the token behind ``session``, or None for in-memory tokens."""
-    tdir = _token_dir()
-    if tdir is None:
-        return None
-    return tdir / f"token-{raw.session_info(session)['slot']}.sqlite"
+    return token_path(raw.session_info(session)["slot"])
 
 
 def verify_token_audit(raw, session: int) -> tuple[bool, str]:
@@ -43,7 +55,10 @@ def verify_token_audit(raw, session: int) -> tuple[bool, str]:
     the message says which. Returns ``(ok, message)``; the message names the first record at
     fault. Never raises for a damaged trail.
     """
-    db = token_database(raw, session)
+    try:
+        db = token_database(raw, session)
+    except BridgeError as exc:
+        return False, str(exc)
     if db is None:
         return False, "in-memory token: its trail does not outlive the process"
     if not db.exists():
@@ -64,4 +79,4 @@ def verify_token_audit(raw, session: int) -> tuple[bool, str]:
     return False, f"{report.problems[0]} (checked with the {source})"
 
 
-__all__ = ["AUDIT_KEY_ENV", "token_database", "verify_token_audit"]
+__all__ = ["AUDIT_KEY_ENV", "token_database", "token_path", "verify_token_audit"]

@@ -85,3 +85,31 @@ def test_quirks_are_well_formed():
         assert "(probe)" not in q.observed
     assert quirks.wrap_pad_mechanism("softhsm2") == 0x210A
     assert quirks.wrap_pad_mechanism("keystead") == 0x210B
+
+
+_TOKEN_PATH = r"""
+from keystead.softhsm_bridge import vendor
+from keystead.softhsm_bridge.modules import KEYSTEAD, resolve
+from keystead.softhsm_bridge.provision import prepare, provision
+info, _ = prepare(resolve(KEYSTEAD), None)
+token = provision(info, None, label="where", so_pin="12345678", user_pin="87654321")
+print(vendor.token_path(token.slot_id))
+"""
+
+
+def test_vendor_token_path_is_the_modules_own(tmp_path):
+    """The bridge finds a keystead token's file with the module's configuration code: a
+    relative XDG_DATA_HOME is ignored (XDG Base Directory spec), as the module ignores it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "KEYSTEAD_CONF"}
+    env.update(HOME=str(tmp_path), XDG_DATA_HOME="relative/data")
+    done = subprocess.run([sys.executable, "-c", _TOKEN_PATH], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    path = done.stdout.strip().splitlines()[-1]
+    tokens = tmp_path / ".local" / "share" / "keystead" / "tokens"
+    assert os.path.dirname(path) == str(tokens) and os.path.isfile(path), path
+    assert not (tmp_path / "relative").exists()
