@@ -1,5 +1,8 @@
 """The one build script of the native core.
 
+KEYSTEAD_SANITIZE=1 or KEYSTEAD_COVERAGE=1 in the environment of ``pip install`` builds both
+artefacts instrumented (scripts/sanitize.sh, scripts/coverage.sh).
+
 It produces two artefacts from the same C sources (crypto/, token/, p11/):
 
 * ``libkeystead-pkcs11.so``: the standalone PKCS#11 module, linked against libcrypto,
@@ -9,7 +12,7 @@ It produces two artefacts from the same C sources (crypto/, token/, p11/):
 
 Run directly for development builds::
 
-    python native/build.py module OUT.so [--sanitize] [--debug]
+    python native/build.py module OUT.so [--sanitize] [--debug] [--coverage]
     python native/build.py bench [SECONDS]    # build and run native/bench/bench_core.c
 """
 
@@ -62,9 +65,15 @@ def version() -> str:
     return match.group(1)
 
 
-def flags(debug: bool = False, sanitize: bool = False) -> list[str]:
+#: Set by scripts/coverage.sh: both artefacts built with gcov instrumentation.
+COVERAGE = os.environ.get("KEYSTEAD_COVERAGE") == "1"
+
+
+def flags(debug: bool = False, sanitize: bool = False, coverage: bool = False) -> list[str]:
     out = [*COMMON_FLAGS, f'-DKS_VERSION_STRING="{version()}"']
-    if sanitize:
+    if coverage:
+        out += ["-O0", "-g", "--coverage", "-U_FORTIFY_SOURCE"]
+    elif sanitize:
         out += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                 "-fno-sanitize-recover=undefined", "-U_FORTIFY_SOURCE"]
     elif debug:
@@ -75,7 +84,8 @@ def flags(debug: bool = False, sanitize: bool = False) -> list[str]:
 
 
 def build_module(out_path: str, tmp_dir: str | None = None, debug: bool = False,
-                 sanitize: bool = False, cc: str | None = None) -> str:
+                 sanitize: bool = False, cc: str | None = None,
+                 coverage: bool = COVERAGE) -> str:
     """Compile and link the standalone PKCS#11 module at out_path; return out_path.
 
     Raises subprocess.CalledProcessError when the compiler or linker fails.
@@ -83,7 +93,7 @@ def build_module(out_path: str, tmp_dir: str | None = None, debug: bool = False,
     cc = cc or os.environ.get("CC", "cc")
     tmp_dir = tmp_dir or os.path.join(HERE, "..", "build", "module")
     os.makedirs(tmp_dir, exist_ok=True)
-    cflags = [*flags(debug, sanitize), "-fPIC", *[f"-I{d}" for d in include_dirs()],
+    cflags = [*flags(debug, sanitize, coverage), "-fPIC", *[f"-I{d}" for d in include_dirs()],
               "-DKS_BUILD_MODULE=1"]
     objects = []
     for src in sources():
@@ -95,6 +105,8 @@ def build_module(out_path: str, tmp_dir: str | None = None, debug: bool = False,
                f"-Wl,--version-script={os.path.join(HERE, 'p11', 'exports.map')}"]
     if sanitize:
         ldflags.append("-fsanitize=address,undefined")
+    if coverage:
+        ldflags.append("--coverage")
     subprocess.run([cc, *ldflags, "-o", out_path, *objects, *[f"-l{lib}" for lib in LIBRARIES]],
                    check=True)
     return out_path
@@ -117,7 +129,7 @@ def cdef_text() -> str:
     return "\n".join(parts)
 
 
-def make_ffibuilder(sanitize: bool = False) -> FFI:
+def make_ffibuilder(sanitize: bool = False, coverage: bool = False) -> FFI:
     ffi = FFI()
     ffi.cdef(cdef_text())
     ffi.set_source(
@@ -127,14 +139,16 @@ def make_ffibuilder(sanitize: bool = False) -> FFI:
         sources=sources(relative=True),
         include_dirs=include_dirs(),
         libraries=LIBRARIES,
-        extra_compile_args=[*flags(sanitize=sanitize), "-Wno-unused-parameter",
-                            "-Wno-shadow", "-Wno-error"],
-        extra_link_args=["-fsanitize=address,undefined"] if sanitize else [],
+        extra_compile_args=[*flags(sanitize=sanitize, coverage=coverage),
+                            "-Wno-unused-parameter", "-Wno-shadow", "-Wno-error"],
+        extra_link_args=(["-fsanitize=address,undefined"] if sanitize else [])
+        + (["--coverage"] if coverage else []),
     )
     return ffi
 
 
-ffibuilder = make_ffibuilder(sanitize=os.environ.get("KEYSTEAD_SANITIZE") == "1")
+ffibuilder = make_ffibuilder(sanitize=os.environ.get("KEYSTEAD_SANITIZE") == "1",
+                             coverage=COVERAGE)
 
 
 def build_bench(out_path: str, source: str = "bench_core.c", cc: str | None = None) -> str:
@@ -157,7 +171,8 @@ def main(argv: list[str]) -> int:
         exe = build_bench(os.path.join(HERE, "..", "build", "bench", "bench_core"))
         return subprocess.run([exe, *argv[1:2]], check=False).returncode
     if len(argv) >= 2 and argv[0] == "module":
-        build_module(argv[1], debug="--debug" in argv, sanitize="--sanitize" in argv)
+        build_module(argv[1], debug="--debug" in argv, sanitize="--sanitize" in argv,
+                     coverage="--coverage" in argv or COVERAGE)
         print(argv[1])
         return 0
     print(__doc__, file=sys.stderr)
