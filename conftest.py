@@ -192,7 +192,8 @@ def _requires(request: pytest.FixtureRequest) -> None:
         return
     names = ", ".join(getattr(m, "name", hex(int(m))) for m in missing)
     if mut.kind == KEYSTEAD:
-        pytest.fail(f"keystead must offer {names} (issue 2), but C_GetMechanismList lacks it")
+        pytest.fail(f"keystead must offer {names} (README, Mechanisms), "
+                    "but C_GetMechanismList lacks it")
     pytest.skip(f"{mut.name} does not offer {names}")
 
 

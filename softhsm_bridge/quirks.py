@@ -80,7 +80,7 @@ _LEAKS = (
 _BAD_INPUT = (
     Quirk(
         "logout-keeps-operations",
-        "C_Logout ends the operations that used a private key (issue 2 point 8; 5.6 leaves "
+        "C_Logout ends the operations that used a private key (5.6 leaves "
         "it to the token)",
         "an encryption begun with a private key carries on after C_Logout",
         "test_bad_input.py::test_logout_ends_operations_needing_login",
@@ -140,7 +140,7 @@ _BAD_INPUT = (
     Quirk(
         "huge-count-read",
         "a template count that does not fit (2^40) is refused before the array is read "
-        "(issue 2 point 8; CKR_ARGUMENTS_BAD)",
+        "(CKR_ARGUMENTS_BAD)",
         "reads ulCount attributes from the caller's array (a crash); the case is not run",
         "test_bad_input_values.py::test_count_that_does_not_fit",
     ),

@@ -1,5 +1,5 @@
 /* lifecycle.c - the key states of NIST SP 800-57 Part 1 Rev. 5 section 7 as data: one table of
- * allowed transitions and one table of what each state permits (shared/DESIGN.md, "Key
+ * allowed transitions and one table of what each state permits (README, "Key
  * lifecycle"). Nothing else in keystead decides either question. */
 #include "token/lifecycle.h"
 
@@ -7,7 +7,7 @@
 
 #define NSTATES (KS_STATE_DESTROYED + 1)
 
-/* EDGES[from][to] is 1 for the only allowed transitions (DESIGN.md):
+/* EDGES[from][to] is 1 for the only allowed transitions (README, "Key lifecycle in the token"):
  *   pre-activation -> active | compromised | destroyed
  *   active         -> suspended | deactivated | compromised | destroyed
  *   suspended      -> active | deactivated | compromised | destroyed
@@ -24,7 +24,7 @@ static const unsigned char EDGES[NSTATES][NSTATES] = {
     [KS_STATE_DESTROYED] =      {0, 0, 0, 0, 0, 0},
 };
 
-/* What each state permits (DESIGN.md table). PERMIT_OVERRIDE: only when the key's
+/* What each state permits (README table). PERMIT_OVERRIDE: only when the key's
  * CKA_KS_PROCESS_OVERRIDE is true. Usage periods (dates) are checked elsewhere. */
 enum { DENY = 0, PERMIT = 1, PERMIT_OVERRIDE = 2 };
 

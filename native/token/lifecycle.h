@@ -1,5 +1,5 @@
 /* lifecycle.h - the NIST SP 800-57 Part 1 Rev. 5 section 7 key states and their only allowed
- * transitions (shared/DESIGN.md), as one table, and what each state permits. */
+ * transitions (README, "Key lifecycle in the token"), as one table, and what each state permits. */
 #ifndef KS_TOKEN_LIFECYCLE_H
 #define KS_TOKEN_LIFECYCLE_H
 

@@ -70,7 +70,7 @@ NO_SESSION = frozenset({
 })
 SESSION_FUNCTIONS = tuple(f for f in ALL_FUNCTIONS if f not in NO_SESSION)
 
-# keystead implements none of these (issue 2: "CKR_FUNCTION_NOT_SUPPORTED, never crash").
+# keystead implements none of these (README, "Supported functions": not supported, never a crash).
 UNSUPPORTED = frozenset({
     "C_SignRecoverInit", "C_SignRecover", "C_VerifyRecoverInit", "C_VerifyRecover",
     "C_DigestEncryptUpdate", "C_DecryptDigestUpdate", "C_SignEncryptUpdate",

@@ -1,4 +1,4 @@
-"""Bad input through the raw layer (issue 2, "Bad input"; PKCS#11 3.0 section 5), part 1:
+"""Bad input through the raw layer (PKCS#11 3.0 section 5: every argument checked), part 1:
 handles, NULL pointers, slot ids, short buffers and operation state.
 
 Every one of the 92 entry points is called with what an application may get wrong (the table
@@ -405,7 +405,7 @@ def test_find_objects_state(c: Ctx) -> None:
 
 
 def test_logout_ends_operations_needing_login(c: Ctx, module: Any, xfail_quirk: Any) -> None:
-    """Issue 2 point 8 (5.6 C_Logout leaves it to the token): an operation with a private key
+    """5.6 C_Logout leaves it to the token: an operation with a private key
     ends at C_Logout; after a new login a new one starts (no stuck CKR_OPERATION_ACTIVE)."""
     xfail_quirk(module, "logout-keeps-operations")
     k = c.raw.create_object(c.h, aes_key(os.urandom(16), PRIVATE=True))
@@ -434,7 +434,7 @@ def test_message_functions_not_initialized(c: Ctx, module: Any, xfail_quirk: Any
 @pytest.mark.parametrize("fn", sorted(UNSUPPORTED - {"C_GetOperationState",
                                                      "C_SetOperationState"}))
 def test_unsupported_function(fn: str, module: Any, c: Ctx, xfail_quirk: Any) -> None:
-    """Functions keystead does not implement answer CKR_FUNCTION_NOT_SUPPORTED (issue 2) on a
+    """Functions keystead does not implement answer CKR_FUNCTION_NOT_SUPPORTED (README) on a
     valid session; a module that implements one may answer as its function says instead."""
     needs_v3(xfail_quirk, module, fn)
     rv = call(c, fn, *SHAPED[fn](c, c.h))

@@ -189,7 +189,7 @@ def test_duplicate_conflicting_attributes(c: Ctx) -> None:
                                 "C_CopyObject", "C_UnwrapKey"])
 def test_count_that_does_not_fit(fn: str, c: Ctx, module: Any, xfail_quirk: Any) -> None:
     """A count of 2^40 attributes (the array holds 1) is refused at once with
-    CKR_ARGUMENTS_BAD, never read past the array, never a hang (issue 2 point 8)."""
+    CKR_ARGUMENTS_BAD, never read past the array, never a hang."""
     deviation(xfail_quirk, module, "huge-count-read")
     ptr, _ = c.template({A.LABEL: "x"})
     index = {"C_CreateObject": 1, "C_GetAttributeValue": 2, "C_SetAttributeValue": 2,

@@ -1,6 +1,6 @@
 """Randomised cross-checks against the `cryptography` package, through PKCS#11 on every module.
 
-For every mechanism of issue 2 (AES ECB, CBC, CBC_PAD, CTR, GCM, KW, KWP, CMAC, HMAC with
+For every mechanism the README lists (AES ECB, CBC, CBC_PAD, CTR, GCM, KW, KWP, CMAC, HMAC with
 SHA-256/384/512, SHA-256/384/512) and every key size: each message length 0..1024 for one key
 size (AES-256; for HMAC the hash's own length) and a sample of lengths for the others, the
 token's output compared with `cryptography`'s and taken back (decrypt, verify, unwrap). Then

@@ -1,4 +1,4 @@
-"""Threads against C_CloseAllSessions (PKCS#11 3.0 5.6; issue 2: "safe for concurrent
+"""Threads against C_CloseAllSessions (PKCS#11 3.0 5.6; README: "safe for concurrent
 threads"), and a forked child that initialises the module afresh.
 
 Six threads each work on their own session (GCM round trips, finds, objects created and
@@ -116,7 +116,7 @@ def test_forked_child_initializes_afresh(module: Any, rsession: int, xfail_quirk
 
 def test_wrap_and_unwrap_while_another_process_writes(module: Any) -> None:
     """C_WrapKey and C_UnwrapKey on token keys while a second process commits to the same
-    token (issue 2 point 7: a second process sees changes at once, so the first drops its
+    token (README, "Slots and tokens": a second process sees changes at once, so the first drops its
     cached objects mid-call). Neither process may crash; under the sanitizer build this
     caught a use of the freed unwrapping key."""
     procs = []

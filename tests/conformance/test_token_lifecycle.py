@@ -29,7 +29,7 @@ REASON = VENDOR | 0x08
 PRE, ACTIVE, SUSPENDED, DEACTIVATED, COMPROMISED, DESTROYED = range(6)
 NAMES = ["pre-activation", "active", "suspended", "deactivated", "compromised", "destroyed"]
 
-# shared/DESIGN.md: may the key protect / process in each state (override: process only).
+# README (key lifecycle): may the key protect / process in each state (override: process only).
 PROTECT = {ACTIVE}
 PROCESS = {ACTIVE, DEACTIVATED}
 PROCESS_WITH_OVERRIDE = {ACTIVE, DEACTIVATED, SUSPENDED, COMPROMISED}

@@ -49,8 +49,8 @@ def ops(module, rsession) -> Ops:
 
 
 def _need(ops: Ops, mech: int, why: str) -> None:
-    """Skip a vector for a mechanism outside issue 2's list that the module does not offer
-    (keystead must offer every mechanism issue 2 lists: those never reach here)."""
+    """Skip a vector for a mechanism outside the README's list that the module does not offer
+    (keystead must offer every mechanism the README lists: those never reach here)."""
     if not ops.offers(mech):
         pytest.skip(f"{ops.mut.name} does not offer {why}")
 

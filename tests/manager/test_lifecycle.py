@@ -21,7 +21,7 @@ from keystead.manager.lifecycle import TOKEN_STATE_CODES
 from .helpers import token_may
 
 S = State
-# shared/DESIGN.md, "Key lifecycle": the edges, written out independently of the table.
+# SP 800-57 Part 1 Rev. 5 section 7 (README): the edges, written out independently of the table.
 EXPECTED_EDGES = {
     (S.PRE_ACTIVATION, S.ACTIVE), (S.PRE_ACTIVATION, S.COMPROMISED),
     (S.PRE_ACTIVATION, S.DESTROYED),
@@ -56,7 +56,7 @@ def test_transition_function(pair):
 
 
 def test_use_by_state():
-    # ../shared/DESIGN.md table: protect only when active; process when active or
+    # The README's table: protect only when active; process when active or
     # deactivated, and with an override when suspended or compromised.
     assert [s for s in State if can_protect(s)] == [S.ACTIVE]
     assert {s for s in State if can_process(s)} == {S.ACTIVE, S.DEACTIVATED}

@@ -1,4 +1,4 @@
-"""Key lifecycle table (native/token/lifecycle.c) against shared/DESIGN.md, exhaustively.
+"""Key lifecycle table (native/token/lifecycle.c) against the README's table, exhaustively.
 
 Every ordered pair of states (and states that do not exist) is checked against the one list
 of allowed transitions; every state, operation class and override value against the table
@@ -23,7 +23,7 @@ NAMES = {
     DESTROYED: "destroyed",
 }
 
-# DESIGN.md, "Transitions": nothing else is allowed.
+# README, "Key lifecycle in the token": the allowed transitions; nothing else is.
 ALLOWED = {
     (PRE, ACTIVE), (PRE, COMPROMISED), (PRE, DESTROYED),
     (ACTIVE, SUSPENDED), (ACTIVE, DEACTIVATED), (ACTIVE, COMPROMISED), (ACTIVE, DESTROYED),
@@ -33,7 +33,7 @@ ALLOWED = {
     (COMPROMISED, DESTROYED),
 }  # fmt: skip
 
-# DESIGN.md state table: (protect, process without override, process with override).
+# README state table: (protect, process without override, process with override).
 PERMITS = {
     PRE: (False, False, False),
     ACTIVE: (True, True, True),

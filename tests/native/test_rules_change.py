@@ -2,7 +2,7 @@
 
 PKCS#11 3.0 base 4.1.2 and 4.1.3, 4.4 (CKA_MODIFIABLE, CKA_COPYABLE), 4.10 one-way attributes
 (CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED, SO-only CKA_TRUSTED), all-or-nothing
-changes, and the lifecycle edges of shared/DESIGN.md through CKA_KS_LIFECYCLE_STATE.
+changes, and the lifecycle edges of the README through CKA_KS_LIFECYCLE_STATE.
 """
 
 from __future__ import annotations

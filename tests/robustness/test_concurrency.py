@@ -1,4 +1,4 @@
-"""Concurrency (issue 6 point 4, issue 4 "usage counters across processes"): PROCS processes
+"""Concurrency (docs/robustness-2.md; usage counters across processes): PROCS processes
 of THREADS threads each create, use, change and destroy keys on one token at once. The test
 checks that every result is one some serial order of the same calls would give:
 

@@ -1,4 +1,4 @@
-"""Crash consistency (issue 6 point 3, issue 4 "usage counters after kill -9"): a writer
+"""Crash consistency (docs/robustness-2.md; usage counters after kill -9): a writer
 creating, changing, using and destroying token keys is killed with SIGKILL at random points,
 ROUNDS times; after every kill a fresh process opens the store and the test checks that
 

@@ -1,4 +1,4 @@
-"""Constant time (issue 6 point 5) through scripts/ct.sh.
+"""Constant time (docs/robustness-2.md) through scripts/ct.sh.
 
 The valgrind check is deterministic and must pass: with keys, plaintexts and wrapped keys
 marked undefined, memcheck finds secret-dependent decisions only at the allowed accept/reject

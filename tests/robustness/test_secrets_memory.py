@@ -1,4 +1,4 @@
-"""Secrets in memory and on disk (issue 6 point 6, issue 4 "a destroyed key's bytes absent
+"""Secrets in memory and on disk (docs/robustness-2.md; "a destroyed key's bytes absent
 from the database file").
 
 A child imports a key of a distinctive value, uses it, and pauses at checkpoints while this
