@@ -240,3 +240,57 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if reason is not None and call.when == "setup" and rep.failed:
         rep.outcome = "skipped"
         rep.wasxfail = reason
+
+
+#: Tests that take seconds each, and why: the quick tier (``scripts/test.sh --quick``) leaves
+#: them out; the default command and CI run them. A file path marks every test in the file;
+#: ``path::name`` marks one test (all its parameters). A test may also carry
+#: ``@pytest.mark.slow`` itself.
+SLOW_TESTS: dict[str, str] = {
+    "tests/robustness": "child processes killed, raced and scanned; valgrind and dudect",
+    "tests/attacks": "every attack against three module configurations",
+    "tests/manager": "whole manager lifecycles on two tokens",
+    "tests/cli": "the command line end to end, the demo and the benchmark",
+    "tests/native/test_mem_ct.py::test_no_secret_dependent_branch_or_index": "valgrind",
+    "tests/native/test_gcm.py::test_no_secret_dependent_branch_or_index": "valgrind",
+    "tests/native/test_sha256.py::test_no_secret_dependent_branch_or_index": "valgrind",
+    "tests/native/test_token_audit_fuzz.py": "hypothesis over whole trail files",
+    "tests/native/test_rules_fuzz.py": "hypothesis over templates",
+    "tests/native/test_so_login_race.py": "a race run for seconds",
+    "tests/native/test_mem_slab.py::test_every_class_and_boundary_many_blocks": "stress",
+    "tests/native/test_mem_slab.py::test_interleaved_random_stress": "stress",
+    "tests/native/test_bulk_pool.py::test_helpers_leave_no_round_keys_behind": "memory scan",
+    "tests/native/test_store_counters.py::test_kill_9_keeps_every_acknowledged_write": "kills",
+    "tests/native/test_store_counters.py::test_two_processes_never_lose_an_add": "processes",
+    "tests/native/test_store_counters.py::test_two_processes_creating_objects_at_once":
+        "processes",
+    "tests/native/test_token_audit.py::test_a_writer_killed_mid_append_leaves_a_whole_trail":
+        "kills",
+    "tests/native/test_token_audit.py::test_key_use_is_written_within_seconds_without_further_calls":
+        "waits for the flusher",
+    "tests/native/test_token_audit.py::test_two_processes_append_to_one_trail": "processes",
+    "tests/native/test_token_audit.py::test_a_process_that_dies_holding_the_lock_is_recovered_from":
+        "kills",
+    "tests/conformance/test_threads.py": "threads and processes for seconds",
+    "tests/conformance/test_session_objects_many.py": "thousands of objects in a child",
+    "tests/conformance/test_message_counter.py::test_counter_persists_across_processes_and_finalize":
+        "processes",
+}
+
+
+def _slow_reason(nodeid: str) -> str | None:
+    path, _, rest = nodeid.partition("::")
+    name = rest.split("[", 1)[0]
+    for key, reason in SLOW_TESTS.items():
+        kpath, _, kname = key.partition("::")
+        if (path == kpath or path.startswith(kpath.rstrip("/") + "/")) and kname in ("", name):
+            return reason
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`SLOW_TESTS` slow."""
+    for item in items:
+        reason = _slow_reason(item.nodeid)
+        if reason is not None:
+            item.add_marker(pytest.mark.slow(reason=reason))

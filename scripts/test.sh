@@ -1,9 +1,35 @@
 #!/usr/bin/env bash
-# test.sh - set up (scripts/setup.sh) and run the whole test suite: the native core, the
-# conformance scenarios against keystead and SoftHSMv2, the manager and the CLI, and the
-# sanitizer/fuzz smoke runs when asked (KEYSTEAD_SLOW=1).
+# test.sh - keystead's tests, in two tiers (README, "Tests", says which to run when):
+#
+#   scripts/test.sh            set up (scripts/setup.sh), ruff, then every test, the slow ones
+#                              too; in CI (CI=true) or with KEYSTEAD_SLOW=1 also the sanitizer,
+#                              valgrind and fuzz step (scripts/sanitize.sh)
+#   scripts/test.sh --quick    no set-up: ruff, then the unit and conformance layer
+#                              (tests/native, tests/conformance, tests/layers) without the tests
+#                              marked slow, on both cores; about a minute. It tests the build
+#                              installed in .venv: after a C change, run scripts/setup.sh first
+#   scripts/test.sh ARGS...    set up, ruff, then pytest with ARGS (e.g. a file or -k)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == "--quick" ]]; then
+    shift
+    if [[ ! -x .venv/bin/python ]]; then
+        echo "test.sh --quick: no .venv here; run scripts/setup.sh (or scripts/test.sh) once" >&2
+        exit 2
+    fi
+    export PATH="$PWD/.venv/bin:$PATH"
+    built="$(python -c 'import keystead; print(keystead.build_commit())')"
+    head="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+    if [[ "$built" != "$head" ]]; then
+        echo "test.sh --quick: the installed build is from ${built}, the tree is at ${head}" \
+             "(run scripts/setup.sh to rebuild if the C or Python code changed)" >&2
+    fi
+    ruff check .
+    exec python -m pytest -q -p no:cacheprovider -n 2 -m "not slow" \
+        tests/native tests/conformance tests/layers "$@"
+fi
+
 scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 ruff check .
