@@ -37,7 +37,7 @@ def _classify(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, click.UsageError):
         return USAGE, exc.format_message()
     if isinstance(exc, click.Abort):
-        return FAILED, "aborted"
+        return FAILED, "Aborted"
     if isinstance(exc, click.ClickException):
         return exc.exit_code, exc.format_message()
     if isinstance(exc, SetupError | BridgeError | FileNotFoundError):

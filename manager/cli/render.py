@@ -126,7 +126,8 @@ def key_dict(key: KeyRecord) -> dict[str, Any]:
         "min_encrypt_version": key.min_encrypt_version,
         "min_decrypt_version": key.min_decrypt_version,
         "policy": {"oup": p.oup, "rup_extra": p.rup_extra, "usage_limit": p.usage_limit,
-                   "rotate_at": p.rotate_at, "auto_rotate": p.auto_rotate},
+                   "rotate_at": p.rotate_at, "auto_rotate": p.auto_rotate,
+                   "destroy_wait": p.destroy_wait, "short_destroy_wait": p.short_destroy_wait},
     }
 
 
