@@ -39,6 +39,8 @@ def _activation_due(key: KeyRecord, ver: VersionRecord, now: datetime) -> str | 
     # superseded stays where it is until an admin decides.
     if key.current_version != ver.version or ver.state is not State.PRE_ACTIVATION:
         return None
+    if ver.destroy_due is not None:  # scheduled for destruction: it never activates
+        return None
     if ver.activation_date and ver.activation_date <= now:
         return "activation date reached"
     return None

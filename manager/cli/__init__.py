@@ -93,9 +93,6 @@ def cli(ctx: click.Context, module: str | None, catalogue: Path | None, token_la
                      policy_file=policy_file, json=as_json, drill=drill)
     ctx.obj = app
     ctx.call_on_close(app.close)
-    if drill:
-        click.echo("drill mode: working on a copy of the catalogue; nothing real is written",
-                   err=True)
 
 
 def _register() -> None:

@@ -101,6 +101,8 @@ class AppContext:
 
     def _drill_copy(self) -> SQLiteCatalogue:
         real = SQLiteCatalogue(self.catalogue_path)
+        click.echo("drill mode: working on a copy of the catalogue; nothing real is written",
+                   err=True)
         self._drill_dir = tempfile.TemporaryDirectory(prefix="keystead-drill-")
         copy = Path(self._drill_dir.name) / "catalogue.db"
         try:
@@ -178,8 +180,8 @@ class AppContext:
         In drill mode the manager works on a copy of the catalogue and never on the token.
         """
         if self._manager is None:
-            catalogue = self.catalogue()
             clock = clock_from_env(drill=self.drill)
+            catalogue = self.catalogue()
             port = None
             if token:
                 if self.drill:

@@ -40,7 +40,8 @@ def _classify(exc: BaseException) -> tuple[int, str]:
         return FAILED, "Aborted"
     if isinstance(exc, click.ClickException):
         return exc.exit_code, exc.format_message()
-    if isinstance(exc, SetupError | BridgeError | FileNotFoundError):
+    if isinstance(exc, SetupError | BridgeError) or (
+            isinstance(exc, FileNotFoundError) and exc.filename is None):  # no module file
         return SETUP, str(exc) or type(exc).__name__
     if isinstance(exc, ManagerError | PKCS11Error):
         return FAILED, str(exc) or type(exc).__name__
