@@ -62,6 +62,10 @@ def report(exc: BaseException, as_json: bool) -> int:
         return code if isinstance(code, int) else (OK if code is None else FAILED)
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
+    if no_args is not None and isinstance(exc, no_args) and not as_json:
+        click.echo(exc.format_message(), err=True)  # a group without a command: its help
+        return USAGE
     code, message = _classify(exc)
     message = render.safe(render.humane(message)).replace("\n", " ")
     if code == INTERNAL and os.environ.get("KEYSTEAD_DEBUG"):
