@@ -102,6 +102,7 @@ def require_token_dir(kind: str, environ: Mapping[str, str] | None = None) -> To
     loc = token_location(kind, environ)
     if loc.token_dir is not None and not loc.token_dir.is_dir():
         named = f" (named by {loc.conf_path})" if loc.conf_path else ""
-        raise SetupError(f"token directory {loc.token_dir}{named} does not exist "
-                         "(`keystead init --create-token-dir` makes it)")
+        raise SetupError(f"token directory {loc.token_dir}{named} does not exist (a "
+                         "mistyped path? `keystead init --create-token-dir` makes it with a "
+                         "new catalogue, or mkdir -m 700 it)")
     return loc
