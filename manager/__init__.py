@@ -6,7 +6,8 @@ Typical use::
 
     from keystead.manager import KeyManager, SQLiteCatalogue, open_token
 
-    km = KeyManager(SQLiteCatalogue("catalogue.db"), open_token("keystead", "demo", pin))
+    km = KeyManager(SQLiteCatalogue("catalogue.db", create=True),
+                    open_token("keystead", "demo", pin))
     km.create_key("payments/dek")
     blob = km.encrypt("payments/dek", b"card data", aad=b"order 42", subject="order 42")
     km.decrypt(blob, aad=b"order 42")
@@ -23,9 +24,17 @@ from .errors import (
     NotFound,
     OperationRefused,
     PolicyViolation,
+    SetupError,
     TokenFailure,
 )
-from .lifecycle import TRANSITIONS, State, can_process, can_protect, transition
+from .lifecycle import (
+    TRANSITIONS,
+    TRANSITIONS_BY_TYPE,
+    State,
+    can_process,
+    can_protect,
+    transition,
+)
 from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
 from .policy import TABLE_1, Cryptoperiod, KeyPolicy, KeyType, PolicyTable, load_policy_file
 from .rotation import DueAction
@@ -47,11 +56,13 @@ def open_token(module: object, label: str, pin: object) -> TokenPort:
 
 
 __all__ = [
-    "TABLE_1", "TRANSITIONS", "AlreadyExists", "AuditFilter", "Conflict", "AuditRecord",
+    "TABLE_1", "TRANSITIONS", "TRANSITIONS_BY_TYPE", "AlreadyExists", "AuditFilter",
+    "Conflict", "AuditRecord",
     "AuditVerification", "Catalogue", "CatalogueTx", "ChainReport", "Clock", "Cryptoperiod",
     "DueAction", "IllegalTransition", "IntegrityError", "KeyManager", "KeyPolicy",
     "KeyRecord", "KeyType", "KeyView", "ManagerError", "ManualClock", "NotFound",
-    "OperationRefused", "PolicyTable", "PolicyViolation", "SQLiteCatalogue", "State",
+    "OperationRefused", "PolicyTable", "PolicyViolation", "SQLiteCatalogue", "SetupError",
+    "State",
     "SystemClock", "TokenAuditReport", "TokenFailure", "TokenPort", "TransitionRecord",
     "VersionRecord", "Windows", "can_process", "can_protect", "load_policy_file",
     "open_token", "transition", "verify_chain",

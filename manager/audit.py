@@ -5,7 +5,8 @@ the record (sequence number included), so editing, deleting, reordering or inser
 record breaks the chain at a record we can name. A separate head (last sequence number and
 hash) is updated in the same transaction, so truncation is caught too; an attacker who can
 rewrite the whole database can rewrite the chain, which is why ``audit verify`` prints the
-head for the operator to record elsewhere and accepts ``expect_head`` to compare.
+head as a checkpoint ``SEQ:HASH`` for the operator to keep elsewhere, and accepts it back
+(``expect_head``) to check that the chain still passes through that record.
 """
 
 from __future__ import annotations
@@ -64,18 +65,47 @@ class ChainReport:
         return not self.problems
 
 
+def parse_checkpoint(text: str) -> tuple[int | None, str]:
+    """``"SEQ:HASH"`` (what ``audit verify`` prints as the head) -> (seq, hash); a bare
+    ``HASH`` -> (None, hash), meaning whichever record has that hash.
+
+    Raises ValueError on anything else.
+    """
+    seq, sep, digest = text.strip().rpartition(":")
+    digest = digest.lower()
+    if (sep and (not seq.isdigit() or int(seq) < 1)) or len(digest) != 64 or any(
+            c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"{text!r} is not a checkpoint SEQ:HASH (as `audit verify` prints "
+                         "the head, e.g. 42:3f9a...)")
+    return (int(seq) if sep else None), digest
+
+
 def verify_chain(
     records: Iterable[AuditRecord],
     head: tuple[int, str] | None,
     expect_head: str | None = None,
+    *,
+    start: tuple[int, str] | None = None,
 ) -> ChainReport:
     """Check every link of ``records`` (in seq order) and the stored ``head``.
+
+    ``expect_head`` is a checkpoint ``SEQ:HASH`` recorded earlier (kept off the machine):
+    the chain must still pass through record SEQ with that hash, however many records were
+    appended since. ``start`` (seq, prev_hash) verifies a range: ``records`` then begin at
+    record ``seq``, whose predecessor's hash is ``prev_hash``.
 
     Returns a report naming each broken record: ``record 7: contents altered``,
     ``record 9 missing``, ``record 12 does not follow record 11``. Never raises on bad data.
     """
     report = ChainReport()
-    prev_seq, prev_hash = 0, GENESIS
+    prev_seq, prev_hash = (start[0] - 1, start[1]) if start is not None else (0, GENESIS)
+    checkpoint: tuple[int | None, str] | None = None
+    if expect_head is not None:
+        try:
+            checkpoint = parse_checkpoint(expect_head)
+        except ValueError as exc:
+            report.problems.append(str(exc))
+    seen_checkpoint = False
     for rec in records:
         report.records += 1
         if rec.seq != prev_seq + 1:
@@ -94,6 +124,14 @@ def verify_chain(
             )
         if record_hash(rec.prev_hash, rec) != rec.hash:
             report.problems.append(f"record {rec.seq}: contents altered (hash mismatch)")
+        if checkpoint is not None and checkpoint[0] is None and rec.hash == checkpoint[1]:
+            seen_checkpoint = True
+        elif checkpoint is not None and rec.seq == checkpoint[0]:
+            seen_checkpoint = True
+            if rec.hash != checkpoint[1]:
+                report.problems.append(
+                    f"record {rec.seq} has hash {rec.hash[:16]}..., not the checkpoint's "
+                    f"{checkpoint[1][:16]}... (the log was rewritten since the checkpoint)")
         prev_seq, prev_hash = rec.seq, rec.hash
     report.head_seq, report.head_hash = prev_seq, prev_hash
     stored_seq, stored_hash = head if head is not None else (0, GENESIS)
@@ -102,8 +140,9 @@ def verify_chain(
             f"chain head says record {stored_seq} but the log ends at record {prev_seq} "
             "(records deleted or appended outside the manager)"
         )
-    if expect_head is not None and expect_head != prev_hash:
+    if checkpoint is not None and not seen_checkpoint:
+        which = f"record {checkpoint[0]}" if checkpoint[0] else f"record {checkpoint[1][:16]}..."
         report.problems.append(
-            f"head hash {prev_hash[:16]}... differs from the expected {expect_head[:16]}..."
-        )
+            f"the checkpoint's {which} is not in the log "
+            f"(it ends at record {prev_seq}: truncated or rewritten)")
     return report

@@ -3,8 +3,10 @@ the one place where a version changes state (:meth:`ManagerBase.move`)."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +15,7 @@ from typing import TypeVar
 
 from . import lifecycle
 from .clock import Clock, SystemClock
-from .errors import ManagerError, NotFound, OperationRefused
+from .errors import IntegrityError, ManagerError, NotFound, OperationRefused
 from .lifecycle import State
 from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
 from .policy import PolicyTable
@@ -33,6 +35,15 @@ def default_actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # pragma: no cover - no passwd entry
         return f"uid:{os.getuid()}"
+
+
+def os_identity() -> dict[str, str]:
+    """The operating-system user and host, recorded beside the claimed actor."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # pragma: no cover - no passwd entry
+        user = f"uid:{os.getuid()}"
+    return {"os_user": f"{user} (uid {os.getuid()})", "host": socket.gethostname()}
 
 
 def new_object_id() -> bytes:
@@ -70,6 +81,7 @@ class ManagerBase:
         self.policy = policy or PolicyTable()
         self.module_name = module_name
         self.token_label = token_label
+        self._identity = os_identity()
 
     # ---- plumbing
     @property
@@ -87,21 +99,39 @@ class ManagerBase:
         made under a clock other than the wall clock say so (``details["clock"]``)."""
         if not isinstance(self.clock, SystemClock):
             details.setdefault("clock", "manual")
+        details.update(self._identity)
         rec = AuditRecord(seq=0, at=self.now(), actor=self.actor, action=action, key_name=key,
                           version=version, reason=reason, result=result, details=dict(details))
         return tx.append_audit(rec)
 
     def audited(self, action: str, key: str | None, version: int | None, reason: str,
                 body: Callable[[CatalogueTx], T]) -> T:
-        """Run ``body`` in one write transaction. If it raises an expected error, the change
-        rolls back and a record of the refusal is appended in a transaction of its own."""
+        """Run ``body`` in one write transaction. If it raises an expected error (or an
+        OSError, e.g. an output file that cannot be written), the change rolls back and a
+        record of the refusal or failure is appended in a transaction of its own."""
         try:
             with self.catalogue.transaction() as tx:
                 return body(tx)
-        except ManagerError as exc:
-            with self.catalogue.transaction() as tx:
-                self.audit(tx, action, key, version, reason, result=f"refused: {exc}")
+        except (ManagerError, OSError) as exc:
+            self.record_failure(action, key, version, reason, exc)
             raise
+
+    def record_failure(self, action: str, key: str | None, version: int | None, reason: str,
+                       exc: BaseException) -> None:
+        """Append one record of a refusal or failure, once per exception (an exception
+        already recorded deeper down is not recorded again)."""
+        if getattr(exc, "_keystead_audited", False):
+            return
+        if isinstance(exc, IntegrityError):
+            result = f"failed: {exc}"
+        elif isinstance(exc, OSError):
+            result = f"failed: {exc.strerror or exc}"
+        else:
+            result = f"refused: {exc}"
+        with self.catalogue.transaction() as tx:
+            self.audit(tx, action, key, version, reason, result=result)
+        with contextlib.suppress(AttributeError, TypeError):
+            exc._keystead_audited = True  # type: ignore[attr-defined]
 
     @contextmanager
     def reading(self) -> Iterator[CatalogueTx]:
@@ -144,7 +174,11 @@ class ManagerBase:
 
         Raises IllegalTransition (no edge), TokenFailure (the token refused).
         """
-        lifecycle.transition(ver.state, target)
+        lifecycle.transition(ver.state, target, key.key_type.value)
+        if target is State.ACTIVE and ver.destroy_due is not None:
+            raise OperationRefused(
+                f"{key.name} v{ver.version} is scheduled for destruction; it cannot become "
+                "active (cancel the destruction first)")
         now = self.now()
         before = ver.state
         self._stamp(key, ver, target, now, occurred_at)

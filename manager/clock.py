@@ -12,6 +12,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from .errors import SetupError
+
 
 class Clock(Protocol):
     """Anything with ``now()`` returning an aware UTC datetime."""
@@ -58,16 +60,24 @@ def ensure_utc(when: datetime) -> datetime:
     return when.astimezone(UTC)
 
 
-def clock_from_env(environ: dict[str, str] | None = None) -> Clock:
-    """The wall clock, unless ``KEYSTEAD_NOW`` names a fixed ISO 8601 time (tests, drills).
+def clock_from_env(environ: dict[str, str] | None = None, *, drill: bool = False) -> Clock:
+    """The wall clock, unless ``KEYSTEAD_NOW`` names a fixed ISO 8601 time, which is honoured
+    only in drill mode (``drill``: the CLI's ``--drill``, which writes nothing real).
 
-    Raises ValueError if ``KEYSTEAD_NOW`` is set but is not an ISO 8601 time.
+    Raises SetupError if ``KEYSTEAD_NOW`` is set outside drill mode, or is not a time.
     """
     env = os.environ if environ is None else environ
     fixed = env.get("KEYSTEAD_NOW")
     if not fixed:
         return SystemClock()
+    if not drill:
+        raise SetupError(
+            "KEYSTEAD_NOW (the clock override) is honoured only in drill mode: add --drill, "
+            "which works on a copy of the catalogue and writes nothing real")
     try:
-        return ManualClock(datetime.fromisoformat(fixed))
-    except ValueError as exc:
-        raise ValueError(f"KEYSTEAD_NOW={fixed!r} is not an ISO 8601 time") from exc
+        when = datetime.fromisoformat(fixed)
+        ensure_utc(when)
+    except (ValueError, OverflowError):
+        raise SetupError(f"KEYSTEAD_NOW={fixed!r} is not an ISO 8601 time "
+                         "(example: 2027-01-01T00:00:00)") from None
+    return ManualClock(when)

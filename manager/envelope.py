@@ -17,9 +17,10 @@ import hashlib
 import hmac
 import os
 import struct
+from collections.abc import Callable
 
 from .base import ManagerBase
-from .errors import IntegrityError, OperationRefused
+from .errors import IntegrityError, ManagerError, OperationRefused
 from .lifecycle import OVERRIDE_STATES, can_process, can_protect
 from .models import KeyRecord, VersionRecord
 from .store import CatalogueTx
@@ -84,12 +85,13 @@ class EnvelopeMixin(ManagerBase):
         return key, ver
 
     def encrypt(self, key_name: str, plaintext: bytes, aad: bytes = b"",
-                subject: str = "") -> bytes:
+                subject: str = "", deliver: Callable[[bytes], None] | None = None) -> bytes:
         """Encrypt under the current version of ``key_name``; return a self-describing blob.
 
         ``subject`` says what is protected; it is written to the audit (``key affected``).
-        Raises OperationRefused when the key may not protect now, TokenFailure on a token
-        error.
+        ``deliver`` (e.g. writing the output file) runs before the record of the encryption
+        commits: if it fails, the record says so and nothing says "ok". Raises
+        OperationRefused when the key may not protect now, TokenFailure on a token error.
         """
 
         def body(tx: CatalogueTx) -> bytes:
@@ -97,6 +99,8 @@ class EnvelopeMixin(ManagerBase):
             header = pack_header(key.name, ver.version)
             iv = os.urandom(IV_LEN)
             ct = self.token.encrypt(bytes.fromhex(ver.object_id), iv, header + aad, plaintext)
+            if deliver is not None:
+                deliver(header + iv + ct)
             self.audit(tx, "encrypt", key.name, ver.version, subject, bytes=len(plaintext),
                        aad_sha256=hashlib.sha256(aad).hexdigest())
             return header + iv + ct
@@ -105,6 +109,21 @@ class EnvelopeMixin(ManagerBase):
 
     def decrypt(self, blob: bytes, aad: bytes = b"", *, key_name: str | None = None,
                 override: bool = False, reason: str = "") -> bytes:
+        """:meth:`_decrypt`, with every refusal and failed authentication (bad envelope,
+        unknown key or version, wrong AAD, altered tag) recorded in the audit."""
+        try:
+            return self._decrypt(blob, aad, key_name=key_name, override=override,
+                                 reason=reason)
+        except ManagerError as exc:
+            try:
+                name, version, *_ = parse_blob(blob)
+            except IntegrityError:
+                name, version = None, None
+            self.record_failure("decrypt", name, version, reason, exc)
+            raise
+
+    def _decrypt(self, blob: bytes, aad: bytes = b"", *, key_name: str | None = None,
+                 override: bool = False, reason: str = "") -> bytes:
         """Decrypt a blob from :meth:`encrypt` with the version it names.
 
         Refused below the key's minimum decryption version, outside the version's
@@ -121,8 +140,7 @@ class EnvelopeMixin(ManagerBase):
         try:
             self._check_processing(key, ver, override, reason)
         except OperationRefused as exc:  # ordinary decryptions are not audited; refusals are
-            with self.catalogue.transaction() as tx:
-                self.audit(tx, "decrypt", name, version, reason, result=f"refused: {exc}")
+            self.record_failure("decrypt", name, version, reason, exc)
             raise
         oid = bytes.fromhex(ver.object_id)
         if can_process(ver.state):
@@ -173,6 +191,14 @@ class EnvelopeMixin(ManagerBase):
         with self.reading() as tx:
             key = self.load_key(tx, key_name)
             ver = self.load_version(tx, key, version)
-        self._check_processing(key, ver, False, "")
+        try:
+            self._check_processing(key, ver, False, "")
+        except ManagerError as exc:
+            self.record_failure("verify", key_name, version, "", exc)
+            raise
         expected = self.token.mac(bytes.fromhex(ver.object_id), data)
-        return hmac.compare_digest(expected, tag)
+        if hmac.compare_digest(expected, tag):
+            return True
+        with self.catalogue.transaction() as tx:  # a failed authentication is recorded
+            self.audit(tx, "verify", key_name, version, "", result="failed: tag mismatch")
+        return False

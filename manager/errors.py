@@ -42,3 +42,8 @@ class IntegrityError(ManagerError):
 
 class Conflict(ManagerError):
     """A concurrent writer changed the catalogue first, or held it too long."""
+
+
+class SetupError(ManagerError):
+    """Something the manager needs is missing or malformed: the catalogue (run
+    ``keystead init``), the token directory, a configuration file, the clock override."""

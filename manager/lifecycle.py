@@ -27,25 +27,6 @@ class State(StrEnum):
 
 S = State
 
-#: Allowed edges (SP 800-57 Part 1 Rev. 5, 7.3 and ../shared/DESIGN.md). Nothing else.
-TRANSITIONS: dict[State, frozenset[State]] = {
-    S.PRE_ACTIVATION: frozenset({S.ACTIVE, S.COMPROMISED, S.DESTROYED}),
-    S.ACTIVE: frozenset({S.SUSPENDED, S.DEACTIVATED, S.COMPROMISED, S.DESTROYED}),
-    S.SUSPENDED: frozenset({S.ACTIVE, S.DEACTIVATED, S.COMPROMISED, S.DESTROYED}),
-    S.DEACTIVATED: frozenset({S.COMPROMISED, S.DESTROYED}),
-    S.COMPROMISED: frozenset({S.DESTROYED}),
-    S.DESTROYED: frozenset(),
-}
-
-#: States in which a version may apply protection (encrypt, sign, wrap, MAC), inside its
-#: originator-usage period.
-PROTECT_STATES: frozenset[State] = frozenset({S.ACTIVE})
-#: States in which a version may process (decrypt, verify, unwrap), inside its
-#: recipient-usage period.
-PROCESS_STATES: frozenset[State] = frozenset({S.ACTIVE, S.DEACTIVATED})
-#: States in which processing needs an explicit, audited override.
-OVERRIDE_STATES: frozenset[State] = frozenset({S.SUSPENDED, S.COMPROMISED})
-
 #: keystead token's CKA_KS_LIFECYCLE_STATE values (native/include/keystead.h, KS_STATE_*).
 TOKEN_STATE_CODES: dict[State, int] = {
     S.PRE_ACTIVATION: 0,
@@ -56,22 +37,89 @@ TOKEN_STATE_CODES: dict[State, int] = {
     S.DESTROYED: 5,
 }
 
+#: The token's own edges, written out (native/token/lifecycle.c). :func:`_token_edges` reads
+#: the table from the token itself when keystead's extension is importable, and the tests
+#: check that the two agree.
+_TOKEN_EDGES_LITERAL: dict[State, frozenset[State]] = {
+    S.PRE_ACTIVATION: frozenset({S.ACTIVE, S.COMPROMISED, S.DESTROYED}),
+    S.ACTIVE: frozenset({S.SUSPENDED, S.DEACTIVATED, S.COMPROMISED, S.DESTROYED}),
+    S.SUSPENDED: frozenset({S.ACTIVE, S.DEACTIVATED, S.COMPROMISED, S.DESTROYED}),
+    S.DEACTIVATED: frozenset({S.COMPROMISED, S.DESTROYED}),
+    S.COMPROMISED: frozenset({S.DESTROYED}),
+    S.DESTROYED: frozenset(),
+}
 
-def allowed(current: State, target: State) -> bool:
-    """True when the table has the edge ``current -> target``."""
-    return target in TRANSITIONS[current]
+
+def _token_edges() -> dict[State, frozenset[State]]:
+    """The token's transition table, read from keystead's token rules (ks_lifecycle_allowed)."""
+    try:
+        from keystead._core import lib
+    except ImportError:  # pragma: no cover - the extension is part of the package
+        return dict(_TOKEN_EDGES_LITERAL)
+    return {
+        a: frozenset(b for b in State
+                     if lib.ks_lifecycle_allowed(TOKEN_STATE_CODES[a], TOKEN_STATE_CODES[b]))
+        for a in State
+    }
 
 
-def transition(current: State, target: State) -> State:
-    """Return ``target`` if ``current -> target`` is an edge of the table.
+#: The token's edges: the most any key may do (SP 800-57 Part 1 Rev. 5, 7.3).
+TRANSITIONS: dict[State, frozenset[State]] = _token_edges()
+
+#: Edges a key with a recipient-usage period may not take (SP 800-57 Part 1 Rev. 5, 7.3: an
+#: active or suspended key goes straight to destroyed only when nothing it protected still
+#: needs processing): a symmetric data-encryption, key-wrapping or authentication key that
+#: may have been used goes through deactivated before it is destroyed, so that its
+#: recipient-usage period can run while the destruction waits.
+_NEEDS_DEACTIVATION: frozenset[tuple[State, State]] = frozenset({
+    (S.ACTIVE, S.DESTROYED), (S.SUSPENDED, S.DESTROYED),
+})
+
+#: The ONE table: per key type (KeyType values), the allowed edges. Key types the manager
+#: creates all have a recipient-usage period (SP 800-57 Table 1).
+_RUP_TYPES = ("data-encryption", "key-wrapping", "symmetric-authentication")
+TRANSITIONS_BY_TYPE: dict[str, dict[State, frozenset[State]]] = {
+    kt: {a: frozenset(b for b in TRANSITIONS[a] if (a, b) not in _NEEDS_DEACTIVATION)
+         for a in State}
+    for kt in _RUP_TYPES
+}
+
+
+def edges_for(key_type: str | None) -> dict[State, frozenset[State]]:
+    """The allowed edges for keys of ``key_type`` (the token's table when None or unknown)."""
+    if key_type is None:
+        return TRANSITIONS
+    return TRANSITIONS_BY_TYPE.get(str(key_type), TRANSITIONS)
+
+
+#: States in which a version may apply protection (encrypt, sign, wrap, MAC), inside its
+#: originator-usage period.
+PROTECT_STATES: frozenset[State] = frozenset({S.ACTIVE})
+#: States in which a version may process (decrypt, verify, unwrap), inside its
+#: recipient-usage period.
+PROCESS_STATES: frozenset[State] = frozenset({S.ACTIVE, S.DEACTIVATED})
+#: States in which processing needs an explicit, audited override.
+OVERRIDE_STATES: frozenset[State] = frozenset({S.SUSPENDED, S.COMPROMISED})
+
+def allowed(current: State, target: State, key_type: str | None = None) -> bool:
+    """True when the table (of ``key_type``) has the edge ``current -> target``."""
+    return target in edges_for(key_type)[current]
+
+
+def transition(current: State, target: State, key_type: str | None = None) -> State:
+    """Return ``target`` if ``current -> target`` is an edge of the table of ``key_type``.
 
     Raises IllegalTransition, naming both states and the edges that do exist, otherwise.
     """
-    if not allowed(current, target):
-        options = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "none"
+    if not allowed(current, target, key_type):
+        edges = edges_for(key_type)[current]
+        options = ", ".join(sorted(s.value for s in edges)) or "none"
+        hint = ""
+        if (current, target) in _NEEDS_DEACTIVATION and target in TRANSITIONS[current]:
+            hint = "; a used key is deactivated first so its recipient-usage period can run"
         raise IllegalTransition(
             f"cannot move a {current.value} key to {target.value} "
-            f"(allowed from {current.value}: {options})"
+            f"(allowed from {current.value}: {options}{hint})"
         )
     return target
 

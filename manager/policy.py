@@ -105,6 +105,11 @@ TABLE_1: dict[KeyType, Cryptoperiod] = {
 GCM_INVOCATION_LIMIT = 2**32
 #: Rotate when this fraction of a version's usage limit is spent.
 DEFAULT_ROTATE_AT = 0.9
+#: How long a scheduled destruction waits by default, and the range a key's policy may set
+#: without the short-wait flag (the 7 to 30 days that AWS KMS allows for key deletion).
+DEFAULT_DESTROY_WAIT = timedelta(days=30)
+MIN_DESTROY_WAIT = timedelta(days=7)
+MAX_DESTROY_WAIT = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,20 @@ class KeyPolicy:
     usage_limit: int = 0
     rotate_at: float = DEFAULT_ROTATE_AT
     auto_rotate: bool = True
+    #: How long a scheduled destruction waits (7 to 30 days; shorter only with
+    #: ``short_destroy_wait``, a flag meant for test environments whose changes are audited).
+    destroy_wait: timedelta = DEFAULT_DESTROY_WAIT
+    short_destroy_wait: bool = False
+
+    def check_destroy_wait(self, wait: timedelta) -> None:
+        """Raise PolicyViolation unless a destruction may wait ``wait``."""
+        if wait < timedelta(0):
+            raise PolicyViolation("the waiting period cannot be negative")
+        if wait < MIN_DESTROY_WAIT and not self.short_destroy_wait:
+            raise PolicyViolation(
+                f"a destruction waits at least {format_duration(MIN_DESTROY_WAIT)}; a shorter "
+                "wait needs the key's short-destroy-wait policy flag (test environments: "
+                "`keystead key policy set NAME --short-destroy-wait`)")
 
 
 class PolicyTable:
@@ -167,6 +186,11 @@ class PolicyTable:
             raise PolicyViolation("the usage limit cannot be negative")
         if not 0.0 < policy.rotate_at <= 1.0:
             raise PolicyViolation("rotate-at must be a fraction in (0, 1]")
+        if policy.destroy_wait > MAX_DESTROY_WAIT:
+            raise PolicyViolation(
+                f"the destruction wait {format_duration(policy.destroy_wait)} exceeds "
+                f"{format_duration(MAX_DESTROY_WAIT)}")
+        policy.check_destroy_wait(policy.destroy_wait)
         return policy
 
     def with_overrides(self, key_type: KeyType, base: KeyPolicy, **changes: object) -> KeyPolicy:

@@ -19,8 +19,6 @@ from .lifecycle import State
 from .models import KeyRecord, VersionRecord
 from .store import CatalogueTx
 
-DESTROY_WAIT_AFTER_PROCESS_END = timedelta(days=7)
-
 
 @dataclass
 class DueAction:
@@ -40,6 +38,8 @@ def _activation_due(key: KeyRecord, ver: VersionRecord, now: datetime) -> str | 
     # Only the current version activates by date: a pre-activation version that a rotation
     # superseded stays where it is until an admin decides.
     if key.current_version != ver.version or ver.state is not State.PRE_ACTIVATION:
+        return None
+    if ver.destroy_due is not None:  # scheduled for destruction: it never activates
         return None
     if ver.activation_date and ver.activation_date <= now:
         return "activation date reached"
@@ -109,6 +109,10 @@ class RotationMixin(ManagerBase):
         fresh = self.new_version(tx, key, activate_at=None, reason=reason)
         if old is not None and old.state in (State.ACTIVE, State.SUSPENDED):
             self.move(tx, key, old, State.DEACTIVATED, f"rotated to v{fresh.version}")
+        elif old is not None and old.state is State.PRE_ACTIVATION:
+            # never used, and superseded: destroy it so that only one version can activate
+            self.move(tx, key, old, State.DESTROYED,
+                      f"superseded by v{fresh.version} before activation")
         self.audit(tx, "rotate", key.name, fresh.version, reason,
                    previous=old.version if old else None)
         return fresh
@@ -127,11 +131,12 @@ class RotationMixin(ManagerBase):
                             break
         return found
 
-    def run_due(self, destroy_wait: timedelta = DESTROY_WAIT_AFTER_PROCESS_END,
+    def run_due(self, destroy_wait: timedelta | None = None,
                 progress: Callable[[DueAction], None] | None = None) -> list[DueAction]:
         """Perform every due step: activations, rotations, deactivations at the end of the
         originator-usage period, scheduling destruction at the end of the recipient-usage
-        period, and due destructions. Idempotent and safe to run concurrently. A failure is
+        period (after ``destroy_wait``, default each key's destruction wait), and due
+        destructions. Idempotent and safe to run concurrently. A failure is
         reported in the returned list (result != "ok") and does not stop the run.
         """
         done: list[DueAction] = []
@@ -151,7 +156,7 @@ class RotationMixin(ManagerBase):
         return done
 
     def _do_due(self, tx: CatalogueTx, cand: DueAction, check: Predicate,
-                destroy_wait: timedelta) -> DueAction | None:
+                destroy_wait: timedelta | None) -> DueAction | None:
         key = tx.key_by_name(cand.key)
         ver = tx.version(key.id, cand.version) if key else None
         if key is None or ver is None:
@@ -167,7 +172,7 @@ class RotationMixin(ManagerBase):
             self.move(tx, key, ver, State.DEACTIVATED, why)
         elif cand.action == "schedule-destroy":
             ver.destroy_scheduled_at = self.now()
-            ver.destroy_due = self.now() + destroy_wait
+            ver.destroy_due = self.now() + (destroy_wait or key.policy.destroy_wait)
             tx.update_version(ver)
             self.audit(tx, "destroy:schedule", key.name, ver.version, why,
                        due=ver.destroy_due.isoformat())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from . import audit as audit_chain
 from .base import ManagerBase, new_object_id, windows_of
@@ -17,13 +17,15 @@ from .envelope import EnvelopeMixin
 from .errors import AlreadyExists, ManagerError, NotFound, OperationRefused, PolicyViolation
 from .lifecycle import State
 from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
-from .policy import GCM_INVOCATION_LIMIT, KeyPolicy, KeyType
+from .names import check_key_name
+from .policy import GCM_INVOCATION_LIMIT, MIN_DESTROY_WAIT, KeyPolicy, KeyType
 from .rotation import RotationMixin
 from .specs import spec_for
 from .store import AuditFilter, CatalogueTx
 from .tokenport import TOKEN_AUDIT_UNAVAILABLE, TokenAuditReport
 
-DEFAULT_DESTROY_WAIT = timedelta(days=7)
+#: The latest time the manager accepts (dates past it overflow with the periods added).
+LATEST_DATE = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -87,8 +89,7 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
             except ValueError:
                 raise PolicyViolation(f"{key_type!r} is not a key type") from None
             spec, length = spec_for(kt, length_bits)
-            if not name or name != name.strip() or len(name) > 200:
-                raise PolicyViolation(f"invalid key name {name!r}")
+            check_key_name(name)
             limit = usage_limit
             if limit is None and spec.algorithm == "AES" and "encrypt" in spec.operations:
                 limit = GCM_INVOCATION_LIMIT
@@ -120,6 +121,9 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
         """
         self.check_token(key)
         now = self.now()
+        if activate_at is not None and activate_at >= LATEST_DATE:
+            raise PolicyViolation(
+                f"activation time {activate_at.date().isoformat()} is too far in the future")
         existing = tx.versions(key.id)
         number = max((v.version for v in existing), default=0) + 1
         oid = new_object_id()
@@ -218,6 +222,13 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
             key = self.load_key(tx, name)
             ver = self.load_version(tx, key, version)
             when = occurred_at or self.now()
+            if when > self.now():
+                raise PolicyViolation(
+                    f"the compromise cannot have occurred in the future ({when.isoformat()})")
+            if when < ver.generated_at.replace(microsecond=0):
+                raise PolicyViolation(
+                    f"the compromise cannot have occurred ({when.isoformat()}) before "
+                    f"{name} v{ver.version} existed ({ver.generated_at.isoformat()})")
             self.move(tx, key, ver, State.COMPROMISED, reason, occurred_at=when)
             fresh = None
             if replace and key.current_version == ver.version:
@@ -229,24 +240,34 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
 
     # ---- destruction
     def schedule_destroy(self, name: str, version: int | None = None, *,
-                         after: timedelta = DEFAULT_DESTROY_WAIT,
+                         after: timedelta | None = None,
                          reason: str = "destruction scheduled") -> list[VersionRecord]:
         """Schedule destruction of one version (or, with ``version`` None, every version not
-        yet destroyed) ``after`` from now. ``rotate --due`` destroys them when due; until
-        then :meth:`cancel_destroy` undoes it. Returns the scheduled versions.
+        yet destroyed) ``after`` from now (default: the key's destruction wait, 30 days
+        unless its policy says 7 to 30; shorter only with the key's short-wait flag).
+
+        A scheduled version stops protecting at once: an active or suspended version is
+        deactivated (it still processes, within its recipient-usage period, until it is
+        destroyed). ``rotate --due`` destroys it when due; until then :meth:`cancel_destroy`
+        cancels the destruction (the version stays deactivated). Returns the versions.
         """
         def body(tx: CatalogueTx) -> list[VersionRecord]:
-            if after < timedelta(0):
-                raise PolicyViolation("the waiting period cannot be negative")
             key = self.load_key(tx, name)
+            wait = key.policy.destroy_wait if after is None else after
+            key.policy.check_destroy_wait(wait)
             targets = self._targets(tx, key, version)
-            due = self.now() + after
+            due = self.now() + wait
             for ver in targets:
+                if ver.state in (State.ACTIVE, State.SUSPENDED):
+                    self.move(tx, key, ver, State.DEACTIVATED, f"destruction scheduled: {reason}")
                 ver.destroy_scheduled_at = self.now()
                 ver.destroy_due = due
                 tx.update_version(ver)
-                self.audit(tx, "destroy:schedule", name, ver.version, reason,
-                           due=due.isoformat())
+                details: dict[str, object] = {"due": due.isoformat(),
+                                              "wait_seconds": int(wait.total_seconds())}
+                if wait < MIN_DESTROY_WAIT:
+                    details["short_destroy_wait"] = True
+                self.audit(tx, "destroy:schedule", name, ver.version, reason, **details)
             return targets
 
         return self.audited("destroy:schedule", name, version, reason, body)
@@ -288,26 +309,34 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
                    rotate_at: float | None = None, auto_rotate: bool | None = None,
                    min_encrypt_version: int | None = None,
                    min_decrypt_version: int | None = None,
+                   destroy_wait: timedelta | None = None,
+                   short_destroy_wait: bool | None = None,
+                   allow_lower: bool = False,
                    reason: str = "policy changed") -> KeyRecord:
-        """Change a key's periods, limits or minimum versions, within the policy bounds.
+        """Change a key's periods, limits, destruction wait or minimum versions, within the
+        policy bounds; the audit record lists what changed, from what to what.
 
-        New periods apply to versions activated from now on. Minimum versions may only
-        rise, and may not pass the current version. Raises PolicyViolation with the reason.
+        New periods apply to versions activated from now on. Minimum versions may not pass
+        the current version, and go down only with ``allow_lower`` (the CLI asks first).
+        ``short_destroy_wait`` allows destruction waits under 7 days (test environments).
+        Raises PolicyViolation with the reason.
         """
 
         def body(tx: CatalogueTx) -> KeyRecord:
             key = self.load_key(tx, name)
+            before = _policy_details(key)
             key.policy = self.policy.with_overrides(
                 key.key_type, key.policy, oup=oup, rup_extra=rup_extra,
-                usage_limit=usage_limit, rotate_at=rotate_at, auto_rotate=auto_rotate)
+                usage_limit=usage_limit, rotate_at=rotate_at, auto_rotate=auto_rotate,
+                destroy_wait=destroy_wait, short_destroy_wait=short_destroy_wait)
             latest = key.current_version or 0
             for label, value, attr in (("encryption", min_encrypt_version, "min_encrypt_version"),
                                        ("decryption", min_decrypt_version, "min_decrypt_version")):
                 if value is None:
                     continue
-                if value < getattr(key, attr):
-                    raise PolicyViolation(f"the minimum {label} version cannot go down "
-                                          f"(now {getattr(key, attr)})")
+                if value < getattr(key, attr) and not allow_lower:
+                    raise PolicyViolation(f"the minimum {label} version goes down only when "
+                                          f"confirmed (now {getattr(key, attr)})")
                 if value > latest:
                     raise PolicyViolation(f"the minimum {label} version {value} is past the "
                                           f"current version {latest}")
@@ -315,7 +344,9 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
             if key.min_decrypt_version > key.min_encrypt_version:
                 key.min_encrypt_version = key.min_decrypt_version
             tx.update_key(key)
-            self.audit(tx, "key:policy", name, None, reason, **_policy_details(key))
+            after = _policy_details(key)
+            changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+            self.audit(tx, "key:policy", name, None, reason, changed=changed, **after)
             return key
 
         return self.audited("key:policy", name, None, reason, body)
@@ -344,23 +375,46 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
                     view.token_usage[v.version] = self.token.usage(bytes.fromhex(v.object_id))
         return view
 
-    def affected(self, name: str, version: int) -> list[AuditRecord]:
-        """What the audit says ``version`` of ``name`` protected (its encryptions)."""
+    def affected(self, name: str, version: int, *,
+                 since_compromise: bool = False) -> list[AuditRecord]:
+        """What the audit says ``version`` of ``name`` protected (its encryptions and MACs).
+
+        With ``since_compromise``, only what it protected from when its compromise occurred
+        (what an attacker holding the key may also have forged); raises OperationRefused
+        when the version is not compromised.
+        """
         with self.reading() as tx:
             key = self.load_key(tx, name)
-            self.load_version(tx, key, version)
-            records = tx.audit_records(AuditFilter(key_name=name, version=version))
+            ver = self.load_version(tx, key, version)
+            since = None
+            if since_compromise:
+                if ver.compromise_occurred_at is None:
+                    raise OperationRefused(f"{name} v{version} is not compromised")
+                since = ver.compromise_occurred_at
+            records = tx.audit_records(AuditFilter(key_name=name, version=version, since=since))
             return [r for r in records if r.action in ("encrypt", "mac") and r.result == "ok"]
 
     def audit_records(self, flt: AuditFilter | None = None) -> list[AuditRecord]:
         with self.reading() as tx:
             return list(tx.audit_records(flt))
 
-    def verify_audit(self, expect_head: str | None = None) -> AuditVerification:
-        """Verify the manager's chain; on keystead's token, the token's own chain as well."""
+    def verify_audit(self, expect_head: str | None = None, *, since: int | None = None,
+                     with_token: bool = True) -> AuditVerification:
+        """Verify the manager's chain (from record ``since`` when given: a range whose
+        first link is taken from the record before it); on keystead's token, the token's
+        own chain as well. ``expect_head`` is a checkpoint ``SEQ:HASH`` the chain must
+        still pass through."""
         with self.reading() as tx:
-            report = audit_chain.verify_chain(tx.audit_records(), tx.audit_head(), expect_head)
-        token_report = self.verify_token_audit()
+            start = None
+            if since is not None and since > 1:
+                anchor = next(iter(tx.audit_records(AuditFilter(since_seq=since - 1))), None)
+                if anchor is None or anchor.seq != since - 1:
+                    raise NotFound(f"the audit has no record {since - 1} to start from")
+                start = (since, anchor.hash)
+            flt = AuditFilter(since_seq=since) if since is not None else None
+            report = audit_chain.verify_chain(tx.audit_records(flt), tx.audit_head(),
+                                              expect_head, start=start)
+        token_report = self.verify_token_audit() if with_token else TOKEN_AUDIT_UNAVAILABLE
         return AuditVerification(report, token_report)
 
     def verify_token_audit(self) -> TokenAuditReport:
@@ -385,4 +439,6 @@ def _policy_details(key: KeyRecord) -> dict[str, object]:
         "auto_rotate": p.auto_rotate,
         "min_encrypt_version": key.min_encrypt_version,
         "min_decrypt_version": key.min_decrypt_version,
+        "destroy_wait_seconds": int(p.destroy_wait.total_seconds()),
+        "short_destroy_wait": p.short_destroy_wait,
     }

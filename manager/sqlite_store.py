@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from . import audit
-from .errors import Conflict
+from .errors import Conflict, SetupError
 from .lifecycle import State
 from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
 from .policy import KeyPolicy, KeyType
 from .store import AuditFilter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -39,7 +41,9 @@ CREATE TABLE IF NOT EXISTS keys (
     created_at TEXT NOT NULL,
     current_version INTEGER,
     min_encrypt_version INTEGER NOT NULL DEFAULT 1,
-    min_decrypt_version INTEGER NOT NULL DEFAULT 1
+    min_decrypt_version INTEGER NOT NULL DEFAULT 1,
+    destroy_wait_seconds INTEGER NOT NULL DEFAULT 2592000,
+    short_destroy_wait INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS versions (
     id INTEGER PRIMARY KEY,
@@ -87,6 +91,22 @@ CREATE TABLE IF NOT EXISTS audit_head (
 """
 
 
+def make_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600; directories made for it get 0700.
+
+    Raises SetupError when it already exists or cannot be made.
+    """
+    try:
+        missing = [p for p in path.parents if not p.exists()]
+        for d in reversed(missing):
+            d.mkdir(mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600)  # whatever the umask said
+        os.close(fd)
+    except OSError as exc:
+        raise SetupError(f"cannot create {path}: {exc.strerror}") from None
+
+
 def to_text(when: datetime | None) -> str | None:
     """Fixed-width UTC text, so that SQL string comparison orders times correctly."""
     if when is None:
@@ -104,7 +124,13 @@ _KEY_COLS = [
     "name", "key_type", "algorithm", "length_bits", "security_strength", "operations", "owner",
     "module", "token_label", "oup_seconds", "rup_extra_seconds", "usage_limit", "rotate_at",
     "auto_rotate", "created_at", "current_version", "min_encrypt_version", "min_decrypt_version",
+    "destroy_wait_seconds", "short_destroy_wait",
 ]
+#: Columns added after schema version 1, with their definitions (added on open).
+_ADDED_KEY_COLS = {
+    "destroy_wait_seconds": "INTEGER NOT NULL DEFAULT 2592000",
+    "short_destroy_wait": "INTEGER NOT NULL DEFAULT 0",
+}
 _VERSION_COLS = ["key_id", "version", "state", "object_id", "unique_id", "usage_count",
                  *VersionRecord.DATE_FIELDS]
 
@@ -116,6 +142,7 @@ def _key_values(k: KeyRecord) -> list:
         int(k.policy.oup.total_seconds()), int(k.policy.rup_extra.total_seconds()),
         k.policy.usage_limit, k.policy.rotate_at, int(k.policy.auto_rotate),
         to_text(k.created_at), k.current_version, k.min_encrypt_version, k.min_decrypt_version,
+        int(k.policy.destroy_wait.total_seconds()), int(k.policy.short_destroy_wait),
     ]
 
 
@@ -126,6 +153,8 @@ def _key_from_row(r: sqlite3.Row) -> KeyRecord:
         usage_limit=r["usage_limit"],
         rotate_at=r["rotate_at"],
         auto_rotate=bool(r["auto_rotate"]),
+        destroy_wait=timedelta(seconds=r["destroy_wait_seconds"]),
+        short_destroy_wait=bool(r["short_destroy_wait"]),
     )
     return KeyRecord(
         id=r["id"], name=r["name"], key_type=KeyType(r["key_type"]), algorithm=r["algorithm"],
@@ -267,10 +296,17 @@ class SQLiteTx:
         flt = flt or AuditFilter()
         where, args = [], []
         for col, val in (("key_name", flt.key_name), ("version", flt.version),
-                         ("actor", flt.actor), ("action", flt.action)):
+                         ("actor", flt.actor)):
             if val is not None:
                 where.append(f"{col} = ?")
                 args.append(val)
+        if flt.action is not None:  # a family: "override" finds "decrypt:override"
+            where.append("(action = ? OR instr(action, ?) = 1 OR "
+                         "substr(action, -length(?)) = ?)")
+            args.extend([flt.action, flt.action + ":", ":" + flt.action, ":" + flt.action])
+        if flt.since_seq is not None:
+            where.append("seq >= ?")
+            args.append(flt.since_seq)
         if flt.since is not None:
             where.append("at >= ?")
             args.append(to_text(flt.since))
@@ -294,13 +330,36 @@ class SQLiteCatalogue:
     (is rotation due? then rotate) cannot interleave with another process's.
     """
 
-    def __init__(self, path: str | Path, busy_timeout: float = 60.0) -> None:
+    def __init__(self, path: str | Path, busy_timeout: float = 60.0, *,
+                 create: bool = False) -> None:
+        """Open the catalogue at ``path``; with ``create`` make it first if it is missing
+        (the file 0600, any directory made for it 0700).
+
+        Raises SetupError naming the path when the file is missing (and ``create`` is
+        false) or is not a keystead catalogue.
+        """
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA foreign_keys = ON")
+        if not self.path.exists():
+            if not create:
+                raise SetupError(
+                    f"no catalogue at {self.path} (create one with `keystead init`, or point "
+                    "--catalogue / KEYSTEAD_CATALOGUE at it)")
+            make_private_file(self.path)
+        try:
+            self.conn = sqlite3.connect(str(self.path), timeout=busy_timeout,
+                                        isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if create:
+                self._create_schema()
+            self._check_schema()
+        except sqlite3.Error as exc:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            raise SetupError(f"{self.path} is not a readable keystead catalogue: {exc}") from None
+
+    def _create_schema(self) -> None:
         with self.transaction() as tx:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
@@ -309,6 +368,34 @@ class SQLiteCatalogue:
                 "INSERT OR IGNORE INTO meta (k, v) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+
+    def _check_schema(self) -> None:
+        """Refuse a file that is not a catalogue; add the columns newer versions added."""
+        tables = {r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = {"meta", "keys", "versions", "transitions", "audit", "audit_head"} - tables
+        if missing:
+            raise SetupError(f"{self.path} is not a keystead catalogue "
+                             f"(no table {', '.join(sorted(missing))})")
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(keys)")}
+        todo = [(c, d) for c, d in _ADDED_KEY_COLS.items() if c not in cols]
+        if todo:
+            with self.transaction() as tx:
+                for col, definition in todo:
+                    tx.c.execute(f"ALTER TABLE keys ADD COLUMN {col} {definition}")
+                tx.c.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('schema_version', ?)",
+                             (str(SCHEMA_VERSION),))
+
+    def settings(self) -> dict[str, str]:
+        """What ``keystead init`` recorded (module, token label, token directory, ...)."""
+        rows = self.conn.execute("SELECT k, v FROM meta WHERE k LIKE 'setting.%'")
+        return {r[0].removeprefix("setting."): r[1] for r in rows}
+
+    def record_settings(self, settings: dict[str, str]) -> None:
+        with self.transaction() as tx:
+            for k, v in settings.items():
+                tx.c.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
+                             (f"setting.{k}", v))
 
     @contextmanager
     def transaction(self) -> Iterator[SQLiteTx]:

@@ -24,10 +24,11 @@ class AuditFilter:
     key_name: str | None = None
     version: int | None = None
     actor: str | None = None
-    action: str | None = None
+    action: str | None = None  # an action or a family: "override" matches "decrypt:override"
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = None
+    since_seq: int | None = None
 
 
 class CatalogueTx(Protocol):

@@ -43,6 +43,16 @@ expect_fail() {
     printf '\n\033[1m$ keystead %s\033[0m   (expected to fail)\n' "$*"
     if "${KS[@]}" "$@"; then echo "demo: that should have failed" >&2; exit 1; fi
 }
+expect_due() {  # `rotate --due --dry-run` exits 3 when steps are due
+    printf '\n\033[1m$ keystead %s\033[0m   (exit status 3: steps are due)\n' "$*"
+    local rc=0
+    "${KS[@]}" "$@" || rc=$?
+    if [[ $rc != 3 ]]; then echo "demo: expected exit status 3, got $rc" >&2; exit 1; fi
+}
+
+note "0. the catalogue, made explicitly; it records where the token is"
+step init
+expect_fail init
 
 note "1. a token, and the policy the manager enforces (SP 800-57 Part 1 Rev. 5 Table 1)"
 step token init
@@ -70,23 +80,27 @@ step key rotate payments/dek
 step decrypt --in "$WORK/order-42.kse" --aad order-42; echo
 
 note "6. compromise of v1: what did it protect? recover with an audited override"
-step key compromise payments/dek --version 1 --occurred "$(date -u -d '-2 days' +%F)" \
+step key compromise payments/dek --version 1 --occurred "$(date -u +%FT%T)" \
     --reason "backup tape with the token lost" --yes
 step key affected payments/dek --version 1
 expect_fail decrypt --in "$WORK/order-42.kse" --aad order-42
 step decrypt --in "$WORK/order-42.kse" --aad order-42 --override \
     --reason "re-encrypt order 42 under v2"; echo
 
-note "7. destruction waits 7 days by default and can be cancelled"
+note "7. destruction waits 30 days by default (7 to 30 by policy) and can be cancelled"
 step key destroy payments/dek --version 1 --yes
 step key cancel-destroy payments/dek --version 1
+expect_fail key destroy payments/dek --version 1 --after 0 --yes
+note "a shorter wait needs the key's short-destroy-wait flag (test environments; audited)"
+step key policy set payments/dek --short-destroy-wait --yes --reason "demo: a test environment"
 step key destroy payments/dek --version 1 --after 0 --yes
 
 note "8. the cron job: every due step (activations, rotations, ends of periods, destructions)"
 step key create reports/dek --activate-at "$(date -u -d '+1 day' +%FT%T)"
-step rotate --due --dry-run
-note "KEYSTEAD_NOW moves the manager's clock (drills and tests); here: two days ahead"
-KEYSTEAD_NOW="$(date -u -d '+2 days' +%FT%T)" step rotate --due
+expect_due rotate --due --dry-run
+step rotate --due
+note "a drill: KEYSTEAD_NOW moves the clock, on a copy of the catalogue; here two days ahead"
+KEYSTEAD_NOW="$(date -u -d '+2 days' +%FT%T)" expect_due --drill rotate --due
 step key list
 step key show payments/dek
 

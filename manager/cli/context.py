@@ -1,8 +1,17 @@
-"""The object every command receives: global options, PIN sources, a lazily built manager."""
+"""The object every command receives: global options, PIN sources, the catalogue and a
+lazily built manager.
+
+Where the token is comes from the catalogue (``keystead init`` records it); ``--module`` and
+``--token`` (or their environment variables) override it. Every command but ``init`` refuses
+a missing catalogue, and the token directory is checked before the module is loaded.
+"""
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,11 +19,18 @@ import click
 from keystead.softhsm_bridge import ModuleInfo
 
 from ..clock import clock_from_env
+from ..errors import SetupError
 from ..policy import load_policy_file
 from ..service import KeyManager
 from ..sqlite_store import SQLiteCatalogue
+from ..tokendir import require_token_dir
+
+#: The environment variable naming each module kind's configuration file.
+CONF_ENV = {"keystead": "KEYSTEAD_CONF", "softhsm2": "SOFTHSM2_CONF"}
 
 KNOWN_MODULES = ("keystead", "softhsm2")
+DEFAULT_MODULE = "keystead"
+DEFAULT_TOKEN = "keystead"
 
 
 def default_catalogue() -> Path:
@@ -23,10 +39,21 @@ def default_catalogue() -> Path:
     return Path(base) / "keystead" / "catalogue.db"
 
 
-def read_secret(kind: str, env_var: str, path: str | None, confirm: bool = False) -> str:
-    """A PIN from ``--*-pin-file`` (first line), else ``env_var``, else a hidden prompt.
+def has_terminal() -> bool:
+    """True when a person can be asked (stdin is a terminal)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
 
-    Never from a command-line value. Raises ClickException for an unreadable or empty file.
+
+def read_secret(kind: str, env_var: str, path: str | None, confirm: bool = False,
+                option: str | None = None) -> str:
+    """A PIN from ``--*-pin-file`` (first line), else ``env_var``, else a hidden prompt when
+    there is a terminal.
+
+    Never from a command-line value. Raises ClickException for an unreadable or empty file,
+    and SetupError when the PIN is needed and there is no terminal to ask on (cron).
     """
     if path:
         try:
@@ -39,6 +66,10 @@ def read_secret(kind: str, env_var: str, path: str | None, confirm: bool = False
     value = os.environ.get(env_var)
     if value:
         return value
+    if not has_terminal():
+        option = option or ("--so-pin-file" if "SO_PIN" in env_var else "--pin-file")
+        raise SetupError(f"the {kind} is needed and there is no terminal to ask on: give "
+                         f"{option} FILE or set {env_var}")
     return click.prompt(kind, hide_input=True, confirmation_prompt=confirm)
 
 
@@ -46,50 +77,136 @@ def read_secret(kind: str, env_var: str, path: str | None, confirm: bool = False
 class AppContext:
     """Global options and the resources built from them (closed when the command ends)."""
 
-    module: str
+    module: str | None
     catalogue_path: Path
-    token_label: str
+    token_label_option: str | None
     pin_file: str | None
     policy_file: str | None = None
+    json: bool = False
+    drill: bool = False
     _manager: KeyManager | None = field(default=None, repr=False)
+    _catalogue: SQLiteCatalogue | None = field(default=None, repr=False)
+    _drill_dir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+    _key_home: tuple[str | None, str] | None = field(default=None, repr=False)
+
+    # ---- the catalogue and what init recorded in it
+    def catalogue(self) -> SQLiteCatalogue:
+        """The catalogue (a private copy in drill mode). Raises SetupError when missing."""
+        if self._catalogue is None:
+            if self.drill:
+                self._catalogue = self._drill_copy()
+            else:
+                self._catalogue = SQLiteCatalogue(self.catalogue_path)
+        return self._catalogue
+
+    def _drill_copy(self) -> SQLiteCatalogue:
+        real = SQLiteCatalogue(self.catalogue_path)
+        click.echo("drill mode: working on a copy of the catalogue; nothing real is written",
+                   err=True)
+        self._drill_dir = tempfile.TemporaryDirectory(prefix="keystead-drill-")
+        copy = Path(self._drill_dir.name) / "catalogue.db"
+        try:
+            dest = sqlite3.connect(str(copy))
+            with dest:
+                real.conn.backup(dest)
+            dest.close()
+        finally:
+            real.close()
+        return SQLiteCatalogue(copy)
+
+    def settings(self) -> dict[str, str]:
+        return self.catalogue().settings()
+
+    @property
+    def module_choice(self) -> str:
+        if self.module:
+            return self.module
+        if self._key_home is not None and self._key_home[0]:
+            return self._key_home[0]
+        return self.settings().get("module") or DEFAULT_MODULE
+
+    @property
+    def token_label(self) -> str:
+        if self.token_label_option:
+            return self.token_label_option
+        if self._key_home is not None:
+            return self._key_home[1]
+        return self.settings().get("token") or DEFAULT_TOKEN
+
+    def use_token_of(self, key_name: str) -> None:
+        """Let the catalogue say where key ``key_name`` lives (decrypt finds its token);
+        ``--module`` / ``--token`` still win."""
+        if self._manager is not None:
+            return
+        with self.catalogue().snapshot() as tx:
+            key = tx.key_by_name(key_name)
+        if key is not None:
+            module = key.module if key.module in KNOWN_MODULES else None
+            self._key_home = (module, key.token_label)
 
     def module_info(self) -> ModuleInfo:
-        """The bridge's ModuleInfo for ``--module`` (raises FileNotFoundError if missing)."""
+        """The bridge's ModuleInfo for the module, after checking its token directory exists
+        (raises SetupError, or FileNotFoundError for a missing module file)."""
         from keystead.softhsm_bridge import resolve
 
-        return resolve(self.module)
+        info = resolve(self.module_choice)
+        recorded = self.settings().get("config")
+        var = CONF_ENV.get(info.kind)
+        if var and recorded and not os.environ.get(var) and self.module is None:
+            os.environ[var] = recorded  # where `keystead init` found the token (cron)
+        require_token_dir(info.kind)
+        return info
 
     def module_name(self) -> str:
-        if self.module in KNOWN_MODULES:
-            return self.module
-        return self.module_info().name
+        if self.module_choice in KNOWN_MODULES:
+            return self.module_choice
+        from keystead.softhsm_bridge import resolve
+
+        return resolve(self.module_choice).name
 
     def module_kind(self) -> str:
-        if self.module in KNOWN_MODULES:
-            return self.module
-        return self.module_info().kind
+        if self.module_choice in KNOWN_MODULES:
+            return self.module_choice
+        from keystead.softhsm_bridge import resolve
+
+        return resolve(self.module_choice).kind
 
     def user_pin(self) -> str:
         return read_secret("User PIN", "KEYSTEAD_PIN", self.pin_file)
 
     def manager(self, *, token: bool = True) -> KeyManager:
-        """A KeyManager on the catalogue; with ``token`` its token port (PIN asked lazily)."""
+        """A KeyManager on the catalogue; with ``token`` its token port (PIN asked lazily).
+
+        In drill mode the manager works on a copy of the catalogue and never on the token.
+        """
         if self._manager is None:
+            clock = clock_from_env(drill=self.drill)
+            catalogue = self.catalogue()
             port = None
             if token:
+                if self.drill:
+                    raise SetupError("drill mode writes nothing real: this command needs the "
+                                     "token (run it without --drill)")
                 from .. import open_token
 
-                port = open_token(self.module, self.token_label, self.user_pin)
+                port = open_token(self.module_info(), self.token_label, self.user_pin)
             policy = load_policy_file(self.policy_file) if self.policy_file else None
             self._manager = KeyManager(
-                SQLiteCatalogue(self.catalogue_path), port, clock=clock_from_env(),
-                policy=policy, module_name=self.module_name(), token_label=self.token_label)
+                catalogue, port, clock=clock, policy=policy, module_name=self.module_name(),
+                token_label=self.token_label)
         return self._manager
 
     def close(self) -> None:
         if self._manager is not None:
             self._manager.close()
             self._manager = None
+            self._catalogue = None
+        if self._catalogue is not None:
+            self._catalogue.close()
+            self._catalogue = None
+        if self._drill_dir is not None:
+            self._drill_dir.cleanup()
+            self._drill_dir = None
 
 
 pass_app = click.make_pass_decorator(AppContext)

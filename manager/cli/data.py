@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 
 import click
 
 from ..envelope import MAGIC, parse_blob
+from ..errors import ManagerError
 from . import render
 from .context import AppContext, pass_app
-from .options import json_option
+from .options import PrivateOutput, json_option, write_output
 
 
 @click.command("encrypt")
 @click.argument("key_name")
 @click.option("--in", "infile", type=click.File("rb"), default="-", show_default=True)
-@click.option("--out", "outfile", type=click.File("wb"), default="-", show_default=True)
+@click.option("--out", "outfile", type=PrivateOutput(), default="-", show_default=True,
+              help="Output file (0600).")
 @click.option("--aad", default="", help="Additional authenticated data (text).")
 @click.option("--subject", default="", help="What is protected; recorded in the audit.")
 @json_option
 @pass_app
 def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, as_json) -> None:
     """Encrypt with the key's current version (AES-256-GCM in the token)."""
-    blob = app.manager().encrypt(key_name, infile.read(), aad.encode(), subject=subject)
-    if not as_json:
-        outfile.write(blob)
+    km = app.manager()
+    if not as_json:  # recorded as done only once the output is written
+        km.encrypt(key_name, infile.read(), aad.encode(), subject=subject,
+                   deliver=lambda blob: write_output(outfile, blob))
         return
+    blob = km.encrypt(key_name, infile.read(), aad.encode(), subject=subject)
     name, version, *_ = parse_blob(blob)
     render.emit_json({"key": name, "version": version,
                       "blob": base64.b64encode(blob).decode("ascii")})
@@ -34,7 +39,8 @@ def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, as_json) -
 
 @click.command("decrypt")
 @click.option("--in", "infile", type=click.File("rb"), default="-", show_default=True)
-@click.option("--out", "outfile", type=click.File("wb"), default="-", show_default=True)
+@click.option("--out", "outfile", type=PrivateOutput(), default="-", show_default=True,
+              help="Output file (0600).")
 @click.option("--aad", default="", help="The AAD given at encryption.")
 @click.option("--override", is_flag=True,
               help="Allow a suspended or compromised version (audited; needs --reason).")
@@ -45,9 +51,11 @@ def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) ->
     """Decrypt an envelope (raw, or the base64 "blob" of `encrypt --json`) with the version
     it names."""
     blob = _unwrap(infile.read())
+    with contextlib.suppress(ManagerError):  # a bad blob is refused (and audited) below
+        app.use_token_of(parse_blob(blob)[0])
     plain = app.manager().decrypt(blob, aad.encode(), override=override, reason=reason)
     if not as_json:
-        outfile.write(plain)
+        write_output(outfile, plain)
         return
     name, version, *_ = parse_blob(blob)
     render.emit_json({"key": name, "version": version,

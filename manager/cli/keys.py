@@ -13,6 +13,7 @@ from .options import (
     TIME,
     confirm_or_abort,
     json_option,
+    key_argument,
     reason_option,
     version_option,
     yes_option,
@@ -32,11 +33,11 @@ def _show_versions(app: AppContext, name: str, versions, as_json: bool, verb: st
         return
     for v in versions:
         tail = "" if verb == v.state.value else f" ({v.state.value})"
-        click.echo(f"{name} v{v.version}: {verb}{tail}")
+        click.echo(f"{render.safe(name)} v{v.version}: {verb}{tail}")
 
 
 @key_group.command("create")
-@click.argument("name")
+@key_argument()
 @click.option("--type", "key_type", type=click.Choice(CREATABLE), default=CREATABLE[0],
               show_default=True, help="SP 800-57 key type.")
 @click.option("--length", "length_bits", type=int, help="Key length in bits.")
@@ -63,7 +64,7 @@ def create(app: AppContext, name, key_type, length_bits, owner, oup, rup_extra, 
                           "versions": [render.version_dict(v) for v in view.versions]})
         return
     v = view.versions[-1]
-    click.echo(f"created {key.name} v{v.version} ({key.algorithm}-{key.length_bits}, "
+    click.echo(f"created {render.safe(key.name)} v{v.version} ({key.algorithm}-{key.length_bits}, "
                f"{key.key_type.value}): {v.state.value}")
 
 
@@ -86,7 +87,7 @@ def list_keys(app: AppContext, as_json: bool) -> None:
 
 
 @key_group.command("show")
-@click.argument("name")
+@key_argument()
 @click.option("--usage", is_flag=True, help="Also read the token's own counters (needs PIN).")
 @json_option
 @pass_app
@@ -107,14 +108,18 @@ def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
                          for v in view.versions]})
         return
     k = view.key
-    click.echo(f"{k.name}: {k.key_type.value}, {k.algorithm}-{k.length_bits} "
+    click.echo(f"{render.safe(k.name)}: {k.key_type.value}, {k.algorithm}-{k.length_bits} "
                f"(strength {k.security_strength}), operations {', '.join(k.operations)}")
-    click.echo(f"owner {k.owner}; module {k.module}, token {k.token_label!r}; "
+    click.echo(f"owner {render.safe(k.owner)}; module {render.safe(k.module)}, token "
+               f"{render.safe(repr(k.token_label))}; "
                f"created {render.when(k.created_at)}")
     p = k.policy
+    short = " (short waits allowed)" if p.short_destroy_wait else ""
     click.echo(f"policy: OUP {render.plain(p.oup)}, RUP = OUP + {render.plain(p.rup_extra)}, "
                f"usage limit {p.usage_limit or 'none'}, rotate at {p.rotate_at:.0%}, "
-               f"auto-rotate {'on' if p.auto_rotate else 'off'}; current v{k.current_version}, "
+               f"auto-rotate {'on' if p.auto_rotate else 'off'}, destruction wait "
+               f"{render.plain(p.destroy_wait)}{short}"
+               f"; current v{k.current_version}, "
                f"min encrypt v{k.min_encrypt_version}, min decrypt v{k.min_decrypt_version}")
     click.echo(f"capability: {note}")
     click.echo("")
@@ -122,9 +127,12 @@ def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
     for v in view.versions:
         click.echo(f"\nv{v.version}: token object CKA_ID {v.object_id}"
                    + (f", CKA_UNIQUE_ID {v.unique_id}" if v.unique_id else "") + "; history:")
+        if v.destroy_due is not None and v.state.value != "destroyed":
+            click.echo(f"  destruction scheduled for {render.when(v.destroy_due)}: it protects "
+                       "nothing; it processes until then")
         for t in view.history[v.version]:
             click.echo(f"  {render.when(t.at)}  {t.from_state or '-'} -> {t.to_state}  "
-                       f"by {t.actor}: {t.reason}")
+                       f"by {render.safe(t.actor)}: {render.safe(t.reason)}")
         extra = [f"{n} {getattr(v, n) and render.when(getattr(v, n))}" for n in
                  ("compromise_occurred_at", "destroyed_at") if getattr(v, n)]
         if extra:
@@ -135,7 +143,7 @@ def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
 
 def _simple(cmd_name: str, method: str, default_reason: str, help_text: str):
     @key_group.command(cmd_name, help=help_text)
-    @click.argument("name")
+    @key_argument()
     @version_option
     @reason_option(default_reason)
     @json_option
@@ -157,7 +165,7 @@ _simple("deactivate", "deactivate", "deactivated",
 
 
 @key_group.command("compromise")
-@click.argument("name")
+@key_argument()
 @version_option
 @click.option("--occurred", type=TIME, help="When the compromise happened (default: now).")
 @click.option("--reason", required=True, help="What happened.")
@@ -176,17 +184,19 @@ def compromise(app: AppContext, name, version, occurred, reason, replace, yes, a
         render.emit_json({"key": name, "compromised": render.version_dict(old),
                           "new_version": render.version_dict(new) if new else None})
         return
-    click.echo(f"{name} v{old.version}: compromised (occurred "
+    click.echo(f"{render.safe(name)} v{old.version}: compromised (occurred "
                f"{render.when(old.compromise_occurred_at)})")
     if new is not None:
-        click.echo(f"{name} v{new.version}: new current version ({new.state.value})")
+        click.echo(f"{render.safe(name)} v{new.version}: new current version ({new.state.value})")
 
 
 @key_group.command("destroy")
-@click.argument("name")
+@key_argument()
 @click.option("--version", type=click.IntRange(min=1), help="One version (default: all).")
-@click.option("--after", type=DURATION, default="7d", show_default=True,
-              help="Waiting period before destruction (cancellable until then).")
+@click.option("--after", type=DURATION,
+              help="Waiting period before destruction, cancellable until then [default: the "
+                   "key's destruction wait, 30d unless its policy says 7d-30d]; under 7d only "
+                   "with the key's short-destroy-wait policy flag.")
 @reason_option("destruction scheduled")
 @yes_option
 @json_option
@@ -200,11 +210,12 @@ def destroy(app: AppContext, name, version, after, reason, yes, as_json) -> None
         render.emit_json({"key": name, "versions": [render.version_dict(v) for v in versions]})
         return
     for v in versions:
-        click.echo(f"{name} v{v.version}: destruction scheduled for {render.when(v.destroy_due)}")
+        click.echo(f"{render.safe(name)} v{v.version}: {v.state.value}, destruction scheduled "
+                   f"for {render.when(v.destroy_due)}")
 
 
 @key_group.command("cancel-destroy")
-@click.argument("name")
+@key_argument()
 @click.option("--version", type=click.IntRange(min=1), help="One version (default: all).")
 @reason_option("destruction cancelled")
 @json_option
@@ -216,7 +227,7 @@ def cancel_destroy(app: AppContext, name, version, reason, as_json) -> None:
 
 
 @key_group.command("rotate")
-@click.argument("name")
+@key_argument()
 @reason_option("manual rotation")
 @json_option
 @pass_app
@@ -227,17 +238,32 @@ def rotate(app: AppContext, name: str, reason: str, as_json: bool) -> None:
 
 
 @key_group.command("affected")
-@click.argument("name")
+@key_argument()
 @click.option("--version", type=click.IntRange(min=1), required=True)
+@click.option("--since-compromise", is_flag=True,
+              help="Only what it protected from when its compromise occurred.")
 @json_option
 @pass_app
-def affected(app: AppContext, name: str, version: int, as_json: bool) -> None:
-    """What the audit says a version protected (for compromise response)."""
-    records = app.manager(token=False).affected(name, version)
+def affected(app: AppContext, name: str, version: int, since_compromise: bool,
+             as_json: bool) -> None:
+    """What the audit says a version protected (for compromise response); records from
+    when the compromise occurred are marked."""
+    km = app.manager(token=False)
+    records = km.affected(name, version, since_compromise=since_compromise)
+    view = km.show(name)
+    occurred = next(v.compromise_occurred_at for v in view.versions if v.version == version)
+
+    def after(rec) -> bool:
+        return occurred is not None and rec.at >= occurred
+
     if as_json:
-        render.emit_json([render.audit_dict(r) for r in records])
+        render.emit_json([{**render.audit_dict(r), "after_compromise": after(r)}
+                          for r in records])
         return
-    render.table(["SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "BYTES"],
+    render.table(["SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "BYTES", "AFTER COMPROMISE"],
                  [[r.seq, render.when(r.at), r.actor, r.action, r.reason or "-",
-                   r.details.get("bytes")] for r in records])
-    click.echo(f"{len(records)} record(s) protected by {name} v{version}")
+                   r.details.get("bytes"), "yes" if after(r) else "no"] for r in records])
+    late = sum(1 for r in records if after(r))
+    tail = (f", {late} after the compromise occurred ({render.when(occurred)})"
+            if occurred is not None else "")
+    click.echo(f"{len(records)} record(s) protected by {render.safe(name)} v{version}{tail}")

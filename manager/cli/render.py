@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import Enum
@@ -13,6 +15,73 @@ import click
 from ..durations import format_duration
 from ..models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
 from ..rotation import DueAction
+
+#: Unicode categories never printed as they are: controls (Cc: newline, tab, ESC...),
+#: format characters (Cf: zero-width, bidi overrides), separators that break lines (Zl, Zp),
+#: private-use, surrogates and unassigned code points.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn"})
+
+
+def safe(value: object) -> str:
+    """``value`` as text fit for a terminal: every control, format or line-breaking
+    character is shown as an escape (``\\n``, ``\\x1b``, ``\\u200b``), so that a name,
+    actor or reason can neither forge a line nor move the cursor."""
+    text = str(value)
+    if text.isascii() and text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in _UNSAFE_CATEGORIES:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+#: CK_RV names the user may meet, in words (the code stays, in parentheses).
+CKR_WORDS = {
+    "CKR_PIN_INCORRECT": "wrong PIN",
+    "CKR_PIN_LOCKED": "the PIN is locked after too many wrong attempts",
+    "CKR_PIN_LEN_RANGE": "the PIN is too short or too long",
+    "CKR_PIN_INVALID": "the PIN has characters the token does not accept",
+    "CKR_USER_PIN_NOT_INITIALIZED": "the token has no user PIN yet",
+    "CKR_USER_NOT_LOGGED_IN": "not logged in to the token",
+    "CKR_TOKEN_NOT_PRESENT": "no such token",
+    "CKR_TOKEN_NOT_RECOGNIZED": "the token is not recognised",
+    "CKR_TOKEN_WRITE_PROTECTED": "the token is write-protected",
+    "CKR_SLOT_ID_INVALID": "no such slot",
+    "CKR_KEY_HANDLE_INVALID": "the key object is not in the token",
+    "CKR_OBJECT_HANDLE_INVALID": "the object is not in the token",
+    "CKR_KEY_FUNCTION_NOT_PERMITTED": "the token does not let this key do that",
+    "CKR_KEY_TYPE_INCONSISTENT": "the key is of the wrong type for that",
+    "CKR_MECHANISM_INVALID": "the token does not support that mechanism",
+    "CKR_ENCRYPTED_DATA_INVALID": "authentication failed (wrong AAD, or the data was altered)",
+    "CKR_ENCRYPTED_DATA_LEN_RANGE": "the ciphertext has the wrong length",
+    "CKR_ATTRIBUTE_VALUE_INVALID": "the token refused an attribute value",
+    "CKR_TEMPLATE_INCONSISTENT": "the token refused the key template",
+    "CKR_DEVICE_MEMORY": "the token is out of memory",
+    "CKR_DEVICE_ERROR": "the token's storage failed",
+    "CKR_GENERAL_ERROR": "the token failed",
+    "CKR_FUNCTION_FAILED": "the token could not do that",
+    "CKR_ARGUMENTS_BAD": "the token refused the arguments",
+    "CKR_SESSION_HANDLE_INVALID": "the session with the token was lost",
+    "CKR_CRYPTOKI_NOT_INITIALIZED": "the module is not initialised",
+    "CKR_OPERATION_ACTIVE": "the token is busy with another operation",
+    "CKR_SESSION_READ_ONLY": "the session is read-only",
+}
+_CKR = re.compile(r"\bCKR_[A-Z0-9_]+\b")
+
+
+def humane(message: str) -> str:
+    """``message`` with each CKR_* name put in words: ``wrong PIN (CKR_PIN_INCORRECT)``."""
+    def words(match: re.Match[str]) -> str:
+        name = match.group(0)
+        said = CKR_WORDS.get(name, "the token refused")
+        return f"{said} ({name})"
+
+    return _CKR.sub(words, message)
 
 
 def plain(value: Any) -> Any:
@@ -37,7 +106,8 @@ def when(value: datetime | None) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A plain aligned table."""
-    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    cells = [[str(h) for h in headers]] + [["-" if c is None else safe(c) for c in r]
+                                           for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -56,7 +126,8 @@ def key_dict(key: KeyRecord) -> dict[str, Any]:
         "min_encrypt_version": key.min_encrypt_version,
         "min_decrypt_version": key.min_decrypt_version,
         "policy": {"oup": p.oup, "rup_extra": p.rup_extra, "usage_limit": p.usage_limit,
-                   "rotate_at": p.rotate_at, "auto_rotate": p.auto_rotate},
+                   "rotate_at": p.rotate_at, "auto_rotate": p.auto_rotate,
+                   "destroy_wait": p.destroy_wait, "short_destroy_wait": p.short_destroy_wait},
     }
 
 

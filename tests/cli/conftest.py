@@ -29,8 +29,12 @@ class CliSetup:
 
 @pytest.fixture
 def setup(module, tmp_path) -> CliSetup:
+    """The CLI token and a catalogue made by `keystead init` (as an admin would)."""
     token = manager_token(module, label="cli")
-    return CliSetup(module, token.label, tmp_path / "catalogue.db")
+    made = CliSetup(module, token.label, tmp_path / "catalogue.db")
+    result = CliRunner().invoke(cli, [*made.args(), "init"])
+    assert result.exit_code == 0, result.output
+    return made
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -12,8 +13,8 @@ from keystead.manager.cli import COMMANDS, cli
 from tests.manager.helpers import MANAGER_PIN
 
 
-def one_line_error(result, fragment: str) -> None:
-    assert result.exit_code == 1
+def one_line_error(result, fragment: str, code: int = 1) -> None:
+    assert result.exit_code == code, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], lines
 
@@ -43,7 +44,7 @@ def test_module_path(monkeypatch, tmp_path):
     result = CliRunner().invoke(cli, ["module-path", "--json"])
     assert json.loads(result.output) == {"module_path": str(fake)}
     monkeypatch.setenv("KEYSTEAD_MODULE", str(tmp_path / "missing.so"))
-    one_line_error(CliRunner().invoke(cli, ["module-path"]), "missing.so")
+    one_line_error(CliRunner().invoke(cli, ["module-path"]), "missing.so", code=4)
 
 
 def test_token_list(run_json, setup):
@@ -74,10 +75,13 @@ def test_key_life_through_the_cli(run, run_json):
     assert run_json("key", "resume", "shop/dek")["versions"][0]["state"] == "active"
     rotated = run_json("key", "rotate", "shop/dek")
     assert rotated["versions"][0]["version"] == 2
+    occurred = datetime.now(UTC).replace(microsecond=0).isoformat()
     comp = run_json("key", "compromise", "shop/dek", "--version", "1", "--reason", "leak",
-                    "--occurred", "2026-01-02T03:04:05", "--yes")
+                    "--occurred", occurred, "--yes")
     assert comp["compromised"]["state"] == "compromised" and comp["new_version"] is None
-    assert comp["compromised"]["compromise_occurred_at"].startswith("2026-01-02T03:04:05")
+    assert comp["compromised"]["compromise_occurred_at"] == occurred
+    run_json("key", "policy", "set", "shop/dek", "--short-destroy-wait", "--yes",
+             "--reason", "test environment")
     sched = run_json("key", "destroy", "shop/dek", "--version", "1", "--after", "0", "--yes")
     assert sched["versions"][0]["destroy_due"]
     due = run_json("rotate", "--due")
@@ -140,12 +144,13 @@ def test_bad_option_values_are_usage_errors(run):
     assert result.exit_code == 2 and "is not a duration" in result.output
 
 
-def test_pin_from_prompt_and_wrong_pin(run):
+def test_pin_from_prompt_and_wrong_pin(run, monkeypatch):
+    monkeypatch.setattr("keystead.manager.cli.context.has_terminal", lambda: True)
     result = run("key", "create", "p/dek", pin=False, input=f"{MANAGER_PIN}\n")
     assert result.exit_code == 0 and "User PIN" in result.output
     assert MANAGER_PIN not in result.output  # hidden input is not echoed
     wrong = run("key", "rotate", "p/dek", pin=False, input="wrong-pin\n")
-    assert wrong.exit_code == 1 and "CKR_PIN_INCORRECT" in wrong.output
+    assert wrong.exit_code == 1 and "wrong PIN (CKR_PIN_INCORRECT)" in wrong.output
     assert "Traceback" not in wrong.output
 
 
@@ -163,10 +168,14 @@ def test_policy_command(run, run_json):
     dek = next(r for r in table if r["type"] == "data-encryption")
     assert (dek["oup_max"], dek["rup_extra_max"]) == ("2y", "3y")
     run("key", "create", "pol/dek")
-    changed = run_json("key", "policy", "pol/dek", "--oup", "180d", "--usage-limit", "1000")
+    assert run_json("key", "policy", "table") == table
+    changed = run_json("key", "policy", "set", "pol/dek", "--oup", "180d", "--usage-limit",
+                       "1000")
     assert changed["policy"]["oup"] == "180d" and changed["policy"]["usage_limit"] == 1000
+    assert run_json("key", "policy", "show", "pol/dek") == changed
+    assert run_json("key", "policy", "pol/dek") == changed  # `show` is the default
     run("key", "rotate", "pol/dek")
-    assert run_json("key", "policy", "pol/dek", "--min-decrypt-version", "2")[
+    assert run_json("key", "policy", "set", "pol/dek", "--min-decrypt-version", "2", "--yes")[
         "min_decrypt_version"] == 2
 
 
@@ -174,7 +183,9 @@ def test_rotate_due_dry_run_and_idempotence(run, run_json):
     run("key", "create", "d/dek", "--usage-limit", "2", "--activate-at", "2000-01-01")
     for _ in range(2):
         run("encrypt", "d/dek", input="x")
-    assert [d["action"] for d in run_json("rotate", "--due", "--dry-run")] == ["rotate"]
+    dry = run("rotate", "--due", "--dry-run", "--json")
+    assert dry.exit_code == 3  # steps are due
+    assert [d["action"] for d in json.loads(dry.output)] == ["rotate"]
     assert [d["new_version"] for d in run_json("rotate", "--due")] == [2]
     assert run_json("rotate", "--due") == []
     result = run("rotate")
@@ -210,10 +221,10 @@ def test_policy_file_tightens_creation(run, tmp_path):
     ("bogus", "unknown module 'bogus'"),
     ("/nonexistent/libpkcs11.so", "/nonexistent/libpkcs11.so: no such file"),
 ])
-def test_bad_module_is_one_line(tmp_path, module_arg, fragment):
+def test_bad_module_is_one_line(setup, module_arg, fragment):
     result = CliRunner().invoke(cli, ["--module", module_arg, "--catalogue",
-                                      str(tmp_path / "c.db"), "token", "list"])
-    one_line_error(result, fragment)
+                                      str(setup.catalogue), "token", "list"])
+    one_line_error(result, fragment, code=4)
 
 
 def test_unknown_token_is_one_line(run, setup):
@@ -223,7 +234,8 @@ def test_unknown_token_is_one_line(run, setup):
     one_line_error(result, "no initialised token labelled 'no-such-token'")
 
 
-def test_token_init_prompts_twice_for_new_pins(run, run_json, setup):
+def test_token_init_prompts_twice_for_new_pins(run, run_json, setup, monkeypatch):
+    monkeypatch.setattr("keystead.manager.cli.context.has_terminal", lambda: True)
     label = f"prompted-{setup.module.name}"
     answers = "so-pin-4242\nso-pin-4242\nuser-pin-4242\nuser-pin-4242\n"
     result = run("token", "init", "--label", label, pin=False, input=answers,

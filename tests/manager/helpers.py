@@ -35,7 +35,7 @@ def manager_for(info, label: str, catalogue: Path, clock: ManualClock | None = N
 
     info = resolve(info) if isinstance(info, str) else info
     return KeyManager(
-        SQLiteCatalogue(catalogue), open_token(info, label, MANAGER_PIN),
+        SQLiteCatalogue(catalogue, create=True), open_token(info, label, MANAGER_PIN),
         clock=clock, actor=actor, module_name=info.name, token_label=label)
 
 

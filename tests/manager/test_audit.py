@@ -12,7 +12,7 @@ from keystead.manager.audit import verify_chain
 
 
 def chain(path, n: int = 6) -> SQLiteCatalogue:
-    cat = SQLiteCatalogue(path)
+    cat = SQLiteCatalogue(path, create=True)
     with cat.transaction() as tx:
         for i in range(1, n + 1):
             tx.append_audit(AuditRecord(

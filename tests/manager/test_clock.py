@@ -62,8 +62,8 @@ def test_end_of_recipient_period_then_destruction(km: KeyManager, clock):
     done = km.run_due()
     assert ("schedule-destroy", 1) in [(d.action, d.version) for d in done]
     v1 = km.show("app/dek").versions[0]
-    assert v1.destroy_due == clock.now() + 7 * DAY
-    clock.advance(7 * DAY)
+    assert v1.destroy_due == clock.now() + 30 * DAY  # the key's destruction wait
+    clock.advance(30 * DAY)
     done = km.run_due()
     assert ("destroy", 1) in [(d.action, d.version) for d in done]
     assert states(km, "app/dek")[0] is State.DESTROYED
@@ -92,4 +92,7 @@ def test_superseded_pre_activation_version_is_not_activated(km: KeyManager, cloc
     km.rotate("later/dek")  # v2 active now; v1 never became current
     clock.advance(2 * DAY)
     assert km.run_due() == []
-    assert states(km, "later/dek") == [State.PRE_ACTIVATION, State.ACTIVE]
+    # v1 never protected anything and can never be activated: it is destroyed at once
+    assert states(km, "later/dek") == [State.DESTROYED, State.ACTIVE]
+    with pytest.raises(OperationRefused, match="destroyed, not pre-activation"):
+        km.activate("later/dek", 1)

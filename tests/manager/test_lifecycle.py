@@ -16,7 +16,7 @@ from keystead.manager import (
     can_protect,
     transition,
 )
-from keystead.manager.lifecycle import TOKEN_STATE_CODES
+from keystead.manager.lifecycle import TOKEN_STATE_CODES, TRANSITIONS_BY_TYPE
 
 from .helpers import token_may
 
@@ -32,6 +32,9 @@ EXPECTED_EDGES = {
     (S.DEACTIVATED, S.COMPROMISED), (S.DEACTIVATED, S.DESTROYED),
     (S.COMPROMISED, S.DESTROYED),
 }
+#: SP 800-57 Part 1 Rev. 5, 7.3: a key with a recipient-usage period (every type the manager
+#: creates) is deactivated before it is destroyed, so that period can run.
+MANAGED_EDGES = EXPECTED_EDGES - {(S.ACTIVE, S.DESTROYED), (S.SUSPENDED, S.DESTROYED)}
 ALL_PAIRS = list(itertools.product(State, State))
 
 
@@ -43,6 +46,27 @@ def test_table_matches_design():
     table = {(a, b) for a, targets in TRANSITIONS.items() for b in targets}
     assert table == EXPECTED_EDGES
     assert set(TRANSITIONS) == set(State)
+
+
+def test_manager_and_token_share_one_table():
+    """The manager reads the token's own table (ks_lifecycle_allowed in keystead._core);
+    the written-out copy and the token's rules agree on every pair."""
+    from keystead._core import lib
+    from keystead.manager.lifecycle import _TOKEN_EDGES_LITERAL
+
+    for a, b in ALL_PAIRS:
+        in_token = bool(lib.ks_lifecycle_allowed(TOKEN_STATE_CODES[a], TOKEN_STATE_CODES[b]))
+        assert in_token is (b in TRANSITIONS[a]) is (b in _TOKEN_EDGES_LITERAL[a]), (a, b)
+
+
+@pytest.mark.parametrize("key_type", ["data-encryption", "key-wrapping",
+                                      "symmetric-authentication"])
+def test_keys_with_a_recipient_period_are_deactivated_before_destruction(key_type):
+    table = TRANSITIONS_BY_TYPE[key_type]
+    assert {(a, b) for a, targets in table.items() for b in targets} == MANAGED_EDGES
+    with pytest.raises(IllegalTransition, match="deactivated first"):
+        transition(S.ACTIVE, S.DESTROYED, key_type)
+    assert transition(S.DEACTIVATED, S.DESTROYED, key_type) is S.DESTROYED
 
 
 @pytest.mark.parametrize("pair", ALL_PAIRS, ids=pair_id)
@@ -81,6 +105,7 @@ def put_in_state(km: KeyManager, name: str, state: State) -> None:
     elif state is S.COMPROMISED:
         km.compromise(name, 1, reason="test", replace=False)
     elif state is S.DESTROYED:
+        km.deactivate(name, 1)
         km.transition(name, S.DESTROYED, 1, reason="test")
 
 
@@ -91,7 +116,7 @@ def test_every_edge_through_the_manager(km: KeyManager, pair):
     put_in_state(km, name, current)
     assert km.show(name).versions[0].state is current
     before = len(km.audit_records())
-    if pair in EXPECTED_EDGES:
+    if pair in MANAGED_EDGES:
         ver = km.transition(name, target, 1, reason="edge test")
         assert ver.state is target
         assert km.show(name).versions[0].state is target

@@ -74,13 +74,26 @@ def test_policy_file_errors_name_file_and_key(tmp_path, text, message):
 
 @pytest.mark.parametrize("text, seconds", [
     ("2y", 2 * 365 * 86400), ("90d", 90 * 86400), ("12h", 43200), ("1d12h", 129600),
-    ("0", 0), ("30m", 1800), ("45s", 45), ("1w", 604800)])
+    ("0", 0), ("30min", 1800), ("45s", 45), ("1w", 604800), ("18mo", 18 * 30 * 86400),
+    ("1y6mo", (365 + 180) * 86400), ("P1Y6M", (365 + 180) * 86400), ("P2W", 14 * 86400),
+    ("P1DT12H", 129600), ("PT30M", 1800), ("p90d", 90 * 86400)])
 def test_durations(text, seconds):
     assert parse_duration(text) == timedelta(seconds=seconds)
     assert parse_duration(format_duration(timedelta(seconds=seconds))).total_seconds() == seconds
 
 
-@pytest.mark.parametrize("bad", ["", "2", "y", "2x", "1d 2h", "-1d"])
+@pytest.mark.parametrize("bad", ["", "2", "y", "2x", "1d 2h", "-1d", "P", "PT", "P1H",
+                                 "P1Y2", "99999999y"])
 def test_bad_durations(bad):
     with pytest.raises(ValueError):
         parse_duration(bad)
+
+
+@pytest.mark.parametrize("ambiguous", ["18m", "1y6m", "m"])
+def test_bare_m_is_ambiguous(ambiguous):
+    """`--oup 18m` used to mean 18 minutes; months or minutes must be said."""
+    with pytest.raises(ValueError, match="ambiguous|not a duration"):
+        parse_duration(ambiguous)
+    if ambiguous != "m":
+        with pytest.raises(ValueError, match="ambiguous"):
+            parse_duration(ambiguous)

@@ -86,9 +86,15 @@ def test_minimum_versions(km: KeyManager):
     km.set_policy("app/dek", min_decrypt_version=2)
     with pytest.raises(OperationRefused, match="below the minimum decryption version 2"):
         km.decrypt(old)
-    with pytest.raises(PolicyViolation, match="cannot go down"):
+    with pytest.raises(PolicyViolation, match="goes down only when confirmed"):
         km.set_policy("app/dek", min_decrypt_version=1)
     assert km.decrypt(km.encrypt("app/dek", b"v2")) == b"v2"
+    # lowering is possible, confirmed, and the audit says from what to what
+    km.set_policy("app/dek", min_decrypt_version=1, allow_lower=True, reason="restore v1")
+    assert km.decrypt(old) == b"v1"
+    rec = [r for r in km.audit_records() if r.action == "key:policy"][-1]
+    assert rec.details["changed"]["min_decrypt_version"] == [2, 1]
+    assert rec.reason == "restore v1"
 
 
 def test_suspended_key_blocked_in_manager_and_token(module, mtoken, km: KeyManager):
@@ -107,10 +113,12 @@ def test_suspended_key_blocked_in_manager_and_token(module, mtoken, km: KeyManag
     assert token_may_encrypt(module, mtoken, oid)
 
 
-def test_compromise_workflow(km: KeyManager):
+def test_compromise_workflow(km: KeyManager, clock):
     km.create_key("app/dek")
     blob = km.encrypt("app/dek", b"order 1", subject="order 1")
+    clock.advance(timedelta(days=2))
     km.encrypt("app/dek", b"order 2", subject="order 2")
+    clock.advance(timedelta(days=3))
     occurred = km.now() - timedelta(days=3)
     old, new = km.compromise("app/dek", occurred_at=occurred, reason="key file leaked")
     assert old.state is State.COMPROMISED and old.compromise_occurred_at == occurred
@@ -124,6 +132,7 @@ def test_compromise_workflow(km: KeyManager):
     override = [r for r in km.audit_records() if r.action == "decrypt:override"]
     assert len(override) == 1 and override[0].reason == "re-encrypt order 1"
     assert [r.reason for r in km.affected("app/dek", 1)] == ["order 1", "order 2"]
+    assert [r.reason for r in km.affected("app/dek", 1, since_compromise=True)] == ["order 2"]
     assert km.affected("app/dek", 2) == []
     # the override was temporary: still refused without it, and the refusal is on record
     with pytest.raises(OperationRefused):
@@ -138,12 +147,12 @@ def test_scheduled_destruction(module, mtoken, km: KeyManager, clock):
     km.create_key("app/dek")
     km.rotate("app/dek")
     (sched,) = km.schedule_destroy("app/dek", 1, reason="retired")
-    assert sched.destroy_due == km.now() + timedelta(days=7)
+    assert sched.destroy_due == km.now() + timedelta(days=30)  # the default wait
     assert km.run_due() == []
     km.cancel_destroy("app/dek", 1)
     with pytest.raises(NotFound, match="no destruction is scheduled"):
         km.cancel_destroy("app/dek", 1)
-    km.schedule_destroy("app/dek", 1)
+    km.schedule_destroy("app/dek", 1, after=timedelta(days=7))
     clock.advance(timedelta(days=7))
     done = km.run_due()
     assert [(d.action, d.version, d.result) for d in done] == [("destroy", 1, "ok")]
