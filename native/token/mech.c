@@ -48,8 +48,7 @@ CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
 }
 
 /* ROW(mechanism, its name, key size bounds, functions, key types, key class, traits,
- * wrap padding,
- * parameter check, family) */
+ * wrap padding, parameter check, family) */
 #define ROW(m, name, lo, hi, fl, kt, cls, tr, pad, par, fam) \
     {m, lo, hi, fl, kt, name, cls, tr, pad, par, fam}
 #define GEN(m, lo, hi, kt, tr) \

@@ -195,8 +195,8 @@ static CK_RV complete(ks_attrs *out, CK_OBJECT_CLASS cls, ks_origin origin, ks_w
     return CKR_OK;
 }
 
-/* ks_rules_secret_check_new: CKA_VALUE_LEN of a secret key to generate or unwrap (AES key generation: 16, 24
- * or 32; generic secret: any length this token holds). */
+/* ks_rules_secret_check_new: CKA_VALUE_LEN of a secret key to generate or unwrap (AES key
+ * generation: 16, 24 or 32; generic secret: any length this token holds). */
 CK_RV ks_rules_secret_check_new(const ks_attrs *out, CK_ULONG kt, ks_why *why)
 {
     CK_ULONG len;
