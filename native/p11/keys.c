@@ -75,7 +75,7 @@ static CK_RV generate_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
     if (rv != CKR_OK) {
         return rv;
     }
-    const ks_mech_desc *d = ks_mech_find(pMechanism->mechanism, 0);
+    const ks_mech_desc *d = ks_mech_lookup(&ks_mod.cfg, pMechanism->mechanism);
     if (d == NULL || !(d->flags & CKF_GENERATE)) {
         return CKR_MECHANISM_INVALID;
     }
@@ -235,21 +235,20 @@ static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (rv == CKR_OK && pWrappedKey != NULL) {
         rv = ks_wrap_policy_wrap_roles(tok, kek, key);
     }
+    /* Both uses are counted before anything is written: a limit reached meanwhile (by another
+     * process) lets nothing out. A length query counts nothing; a refusal after this point
+     * counts a use that did not happen, never the reverse. */
+    if (rv == CKR_OK && pWrappedKey != NULL) {
+        rv = ks_p11_gate_pass(tok, hSession, kek, &kek_use);
+    }
+    if (rv == CKR_OK && pWrappedKey != NULL) {
+        rv = ks_p11_gate_pass(tok, hSession, key, &EXPORT_USE);
+    }
     if (rv == CKR_OK) {
         ks_key_ref kref = ks_p11_key_ref(kek);
         ks_key_ref vref = ks_p11_key_ref(key);
         rv = ks_wrap(pMechanism, &kref, tok->cfg->kwp_alias_softhsm, pWrappedKey,
                      pulWrappedKeyLen, vref.value, (CK_ULONG)vref.len);
-    }
-    if (rv == CKR_OK && pWrappedKey != NULL) {
-        rv = ks_p11_gate_pass(tok, hSession, kek, &kek_use);
-        if (rv == CKR_OK) {
-            rv = ks_p11_gate_pass(tok, hSession, key, &EXPORT_USE);
-        }
-        if (rv != CKR_OK) {
-            /* a limit another process reached since the check: nothing leaves */
-            ks_wipe(pWrappedKey, *pulWrappedKeyLen);
-        }
     }
     if (pWrappedKey != NULL || rv != CKR_OK) {
         audit_wrap(tok, hSession, KS_AUDIT_WRAP, key ? &key->attrs : NULL, kek,

@@ -266,3 +266,24 @@ def test_no_function_reaches_a_refused_key(ks, state):
                                     "C_VerifyInit", "C_DigestKey", "C_WrapKey",
                                     "C_UnwrapKey", "C_MessageEncryptInit",
                                     "C_MessageDecryptInit"}, name
+
+
+def test_a_wrap_is_a_use_of_the_wrapped_key(ks):
+    """The export counts against the wrapped key's CKA_KS_USAGE_LIMIT; a length query counts
+    nothing."""
+    raw, session = ks
+    kek = key(raw, session)
+    target = key(raw, session, token=True)
+    try:
+        raw.set_attributes(session, target, {USAGE_LIMIT: 1})
+        mech = raw.mechanism(KW).ptr
+        rv, _, _ = raw.call_out("C_WrapKey", session, mech, kek, target, capacity=None)
+        assert_rv(rv, CKR_OK)
+        rv, _, _ = raw.call_out("C_WrapKey", session, mech, kek, target, capacity=64)
+        assert_rv(rv, CKR_OK)
+        rv, _, _ = raw.call_out("C_WrapKey", session, mech, kek, target, capacity=64)
+        assert_rv(rv, NOT_PERMITTED)
+        count = int.from_bytes(raw.get_attribute(session, target, USAGE_COUNT), "little")
+        assert count == 1
+    finally:
+        raw.destroy_object(session, target)
