@@ -44,15 +44,22 @@ CK_RV ks_p11_gate_check(ks_token *tok, const ks_object *key, const ks_key_use *u
         ks_p11_why(&why);
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
-    CK_RV rv = CKR_OK;
-    if (use->mech != KS_NO_MECH) {
-        rv = ks_policy_allowed_mechanism(&key->attrs, use->mech);
+    if (use->mech != KS_NO_MECH &&
+        ks_policy_allowed_mechanism(&key->attrs, use->mech) != CKR_OK) {
+        ks_why why = {CKA_ALLOWED_MECHANISMS, "the mechanism is not allowed for the key"};
+        ks_p11_why(&why);
+        return CKR_MECHANISM_INVALID;
     }
-    if (rv == CKR_OK) {
-        rv = ks_policy_check_use(&key->attrs, use->use);
+    if (ks_policy_check_use(&key->attrs, use->use) != CKR_OK) {
+        ks_why why = {CKA_KS_LIFECYCLE_STATE,
+                      "the key's lifecycle state or usage period forbids this use"};
+        ks_p11_why(&why);
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
-    if (rv == CKR_OK) {
-        rv = ks_policy_limit_reached(tok, key);
+    CK_RV rv = ks_policy_limit_reached(tok, key);
+    if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
+        ks_why why = {CKA_KS_USAGE_LIMIT, "the key has used up its usage limit"};
+        ks_p11_why(&why);
     }
     return rv;
 }
