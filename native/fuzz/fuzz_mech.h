@@ -1,26 +1,48 @@
 /* fuzz_mech.h - mechanisms and mechanism parameters for the fuzz targets (fuzz_ops.c,
- * fuzz_p11.c): every mechanism keystead routes plus unknown ones, and parameter blobs that are
- * mostly the mechanism's own structure with random fields (each pointer backed by exactly the
- * bytes its length claims, or NULL), sometimes any bytes of any length. */
+ * fuzz_p11.c): every mechanism of the registry (token/mech.h, the SoftHSMv2 alias included)
+ * plus mechanisms keystead does not implement, the key types the registry's rows take plus
+ * one none does, and parameter blobs that are mostly the mechanism's own structure with random
+ * fields (each pointer backed by exactly the bytes its length claims, or NULL), sometimes any
+ * bytes of any length. A mechanism added to the registry is fuzzed without an edit here. */
 #ifndef KS_FUZZ_MECH_H
 #define KS_FUZZ_MECH_H
 
 #include "fuzz_common.h"
+#include "token/mech.h"
 
-static const CK_MECHANISM_TYPE MECHS[] = {
-    CKM_AES_ECB, CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_CTR, CKM_AES_GCM,
-    CKM_AES_KEY_WRAP, CKM_AES_KEY_WRAP_KWP, CKM_AES_KEY_WRAP_PAD, CKM_AES_CMAC,
-    CKM_AES_CMAC_GENERAL, CKM_SHA_1_HMAC, CKM_SHA_1_HMAC_GENERAL, CKM_SHA224_HMAC,
-    CKM_SHA224_HMAC_GENERAL, CKM_SHA256_HMAC, CKM_SHA256_HMAC_GENERAL, CKM_SHA384_HMAC,
-    CKM_SHA384_HMAC_GENERAL, CKM_SHA512_HMAC, CKM_SHA512_HMAC_GENERAL, CKM_SHA_1, CKM_SHA224,
-    CKM_SHA256, CKM_SHA384, CKM_SHA512, CKM_AES_KEY_GEN, CKM_GENERIC_SECRET_KEY_GEN,
-    0x80001234UL, CKM_RSA_PKCS,
-};
-#define NMECHS (sizeof(MECHS) / sizeof(MECHS[0]))
-static const CK_KEY_TYPE KEY_TYPES[] = {
-    CKK_AES, CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, CKK_SHA224_HMAC, CKK_SHA256_HMAC,
-    CKK_SHA384_HMAC, CKK_SHA512_HMAC, CKK_RSA,
-};
+/* Mechanisms no row has: a vendor number and an asymmetric one. */
+static const CK_MECHANISM_TYPE FZ_UNKNOWN_MECHS[] = {0x80001234UL, CKM_RSA_PKCS};
+#define FZ_NUNKNOWN (sizeof(FZ_UNKNOWN_MECHS) / sizeof(FZ_UNKNOWN_MECHS[0]))
+
+/* fz_mech picks a registry row's mechanism or an unknown one. */
+static inline CK_MECHANISM_TYPE fz_mech(fz *f)
+{
+    size_t rows = ks_mech_count(1);
+    size_t i = fz_u8(f) % (rows + FZ_NUNKNOWN);
+    return i < rows ? ks_mech_at(i, 1)->type : FZ_UNKNOWN_MECHS[i - rows];
+}
+
+/* fz_key_type returns the key type number sel (modulo their count) among the distinct key
+ * types of the registry's rows, in row order, followed by CKK_RSA, which no row takes. */
+static inline CK_KEY_TYPE fz_key_type(unsigned sel)
+{
+    CK_KEY_TYPE seen[64];
+    size_t n = 0;
+    for (size_t r = 0; r < ks_mech_count(1); r++) {
+        for (const CK_KEY_TYPE *kt = ks_mech_at(r, 1)->key_types; *kt != (CK_KEY_TYPE)-1;
+             kt++) {
+            size_t j = 0;
+            while (j < n && seen[j] != *kt) {
+                j++;
+            }
+            if (j == n && n < sizeof(seen) / sizeof(seen[0]) - 1) {
+                seen[n++] = *kt;
+            }
+        }
+    }
+    seen[n++] = CKK_RSA;
+    return seen[sel % n];
+}
 
 /* fz_param fills mech->pParameter / ulParameterLen. */
 static inline void fz_param(fz *f, CK_MECHANISM *mech)

@@ -113,12 +113,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fz f;
     fz_init(&f, data, size);
-    CK_MECHANISM mech = {MECHS[fz_u8(&f) % NMECHS], NULL, 0};
+    CK_MECHANISM mech = {fz_mech(&f), NULL, 0};
     fz_param(&f, &mech);
     ks_op_kind kind = (ks_op_kind)(fz_u8(&f) % 5);
     uint8_t ksel = fz_u8(&f);
     size_t key_len = ksel & 0x80 ? fz_u8(&f) % 80 : 16 + 8 * (ksel % 3);
-    ks_key_ref key = {KEY_TYPES[(ksel >> 2) % 8], NULL, key_len};
+    ks_key_ref key = {fz_key_type((unsigned)ksel >> 2), NULL, key_len};
     key.value = fz_bytes(&f, key_len);
     if ((ksel & 0x60) == 0x60) {
         key.type = CKK_AES;

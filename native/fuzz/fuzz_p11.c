@@ -175,7 +175,7 @@ static void msg_param(fz *f, void **p, CK_ULONG *len)
 static void one_call(fz *f, world *w)
 {
     CK_SESSION_HANDLE s = pick_session(f, w);
-    CK_MECHANISM mech = {MECHS[fz_u8(f) % NMECHS], NULL, 0};
+    CK_MECHANISM mech = {fz_mech(f), NULL, 0};
     CK_ULONG in_len = 0, cap = 0, len = 0, in2_len = 0;
     uint8_t *in, *in2, *out;
     CK_ATTRIBUTE *t = NULL;

@@ -197,8 +197,9 @@ static CK_RV prepare_key(ks_session *s, CK_OBJECT_HANDLE handle, bulk_args *a, k
     ks_object *key = NULL;
     pthread_mutex_lock(&tok->lock);
     CK_RV rv = ks_p11_gcm_key(s, handle, a->decrypt,
-                              a->decrypt ? CKF_MESSAGE_DECRYPT : CKF_MESSAGE_ENCRYPT, &key);
-    const ks_attr *value = rv == CKR_OK ? ks_attrs_find(&key->attrs, CKA_VALUE) : NULL;
+                              a->decrypt ? CKF_MESSAGE_DECRYPT : CKF_MESSAGE_ENCRYPT,
+                              a->decrypt ? "KS_DecryptMessages" : "KS_EncryptMessages", &key);
+    const ks_attr *value = rv == CKR_OK ? ks_p11_key_value(key) : NULL;
     if (rv == CKR_OK) {
         ks_status st = ks_gcm_init(gk, value->value, value->len);
         rv = st == KS_OK ? CKR_OK : st == KS_ERR_KEY_LEN ? CKR_KEY_SIZE_RANGE
@@ -209,10 +210,6 @@ static CK_RV prepare_key(ks_session *s, CK_OBJECT_HANDLE handle, bulk_args *a, k
         if (rv != CKR_OK) {
             ks_gcm_clear(gk);
         }
-    }
-    if (rv == CKR_OK) {
-        ks_token_audit_use(tok, s->handle, key,
-                           a->decrypt ? "KS_DecryptMessages" : "KS_EncryptMessages", CKM_AES_GCM);
     }
     pthread_mutex_unlock(&tok->lock);
     return rv;

@@ -22,7 +22,12 @@ KS_EXPORT CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK
                        ks_call_update(hSession, KS_SLOT_DIGEST, pPart, ulPartLen, NULL, NULL));
 }
 
-/* C_DigestKey feeds a secret key's value into the digest (CKR_KEY_INDIGESTIBLE otherwise). */
+/* C_DigestKey feeds a key's value into the digest (CKR_KEY_INDIGESTIBLE for an object that
+ * is no key or whose value is not a byte string). Digesting a key is a use of its value: it
+ * passes the policy gate (guard.h) as a processing use under the digest's mechanism (a
+ * mechanism outside CKA_ALLOWED_MECHANISMS is CKR_MECHANISM_INVALID; the lifecycle state, the
+ * processing period and the usage limit CKR_KEY_FUNCTION_NOT_PERMITTED), and is counted and
+ * audited. */
 static CK_RV digest_key(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
     ks_session *s = NULL;
@@ -34,22 +39,29 @@ static CK_RV digest_key(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
     ks_token *tok = s->token;
     pthread_mutex_lock(&tok->lock);
     ks_object *key = NULL;
+    ks_key_use use = {"C_DigestKey", KS_NO_ATTR, KS_USE_PROCESS, ks_op_mechanism(op)};
     rv = ks_token_get(tok, hSession, hKey, &key);
     if (rv == CKR_OBJECT_HANDLE_INVALID) {
         rv = CKR_KEY_HANDLE_INVALID;
     }
-    if (rv == CKR_OK && ks_object_class(key) != CKO_SECRET_KEY) {
-        rv = CKR_KEY_INDIGESTIBLE;
+    if (rv == CKR_OK) {
+        const ks_class_desc *cls = ks_class_find(ks_object_class(key));
+        rv = cls != NULL && cls->is_key && cls->value_attr != KS_NO_VALUE_ATTR
+                 ? CKR_OK
+                 : CKR_KEY_INDIGESTIBLE;
     }
-    if (rv == CKR_OK && (key->sealed_missing || !ks_attrs_has(&key->attrs, CKA_VALUE))) {
+    if (rv == CKR_OK) {
+        rv = ks_p11_gate_check(tok, key, &use);
+    }
+    if (rv == CKR_OK && ks_p11_key_value(key) == NULL) {
         rv = CKR_KEY_INDIGESTIBLE;
     }
     if (rv == CKR_OK) {
-        const ks_attr *value = ks_attrs_find(&key->attrs, CKA_VALUE);
-        CK_ULONG kt = (CK_ULONG)-1;
-        ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &kt);
-        ks_key_ref ref = {kt, value->value, value->len};
+        ks_key_ref ref = ks_p11_key_ref(key);
         rv = ks_op_digest_key(op, &ref);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_p11_gate_pass(tok, hSession, key, &use);
     }
     pthread_mutex_unlock(&tok->lock);
     return ks_p11_op_end(s, KS_SLOT_DIGEST, rv, 0, 0);

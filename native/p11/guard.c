@@ -37,9 +37,63 @@ void ks_p11_audit_new(ks_session *s, ks_audit_event event, CK_OBJECT_HANDLE hand
     ks_token_audit(s->token, event, s->handle, obj ? &obj->attrs : NULL, mech, rv, detail);
 }
 
+CK_RV ks_p11_gate_check(ks_token *tok, const ks_object *key, const ks_key_use *use)
+{
+    if (use->usage != KS_NO_ATTR && ks_attrs_bool(&key->attrs, use->usage, CK_FALSE) != CK_TRUE) {
+        ks_why why = {use->usage, "the key does not allow this function"};
+        ks_p11_why(&why);
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    if (use->mech != KS_NO_MECH &&
+        ks_policy_allowed_mechanism(&key->attrs, use->mech) != CKR_OK) {
+        ks_why why = {CKA_ALLOWED_MECHANISMS, "the mechanism is not allowed for the key"};
+        ks_p11_why(&why);
+        return CKR_MECHANISM_INVALID;
+    }
+    if (ks_policy_check_use(&key->attrs, use->use) != CKR_OK) {
+        ks_why why = {CKA_KS_LIFECYCLE_STATE,
+                      "the key's lifecycle state or usage period forbids this use"};
+        ks_p11_why(&why);
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
+    CK_RV rv = ks_policy_limit_reached(tok, key);
+    if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
+        ks_why why = {CKA_KS_USAGE_LIMIT, "the key has used up its usage limit"};
+        ks_p11_why(&why);
+    }
+    return rv;
+}
+
+CK_RV ks_p11_gate_pass(ks_token *tok, CK_SESSION_HANDLE session, ks_object *key,
+                       const ks_key_use *use)
+{
+    CK_RV rv = ks_policy_count_use(tok, key);
+    if (rv == CKR_OK && use->fn != NULL) {
+        ks_token_audit_use(tok, session, key, use->fn, use->mech);
+    }
+    return rv;
+}
+
+const ks_attr *ks_p11_key_value(const ks_object *key)
+{
+    const ks_class_desc *c = ks_class_find(ks_object_class(key));
+    if (c == NULL || c->value_attr == KS_NO_VALUE_ATTR || key->sealed_missing) {
+        return NULL;
+    }
+    return ks_attrs_find(&key->attrs, c->value_attr);
+}
+
+ks_key_ref ks_p11_key_ref(const ks_object *key)
+{
+    CK_ULONG kt = (CK_ULONG)-1;
+    ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &kt);
+    const ks_attr *v = ks_p11_key_value(key);
+    ks_key_ref ref = {kt, v ? v->value : NULL, v ? v->len : 0};
+    return ref;
+}
+
 CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
-                         CK_MECHANISM_TYPE mech, CK_ATTRIBUTE_TYPE usage_attr, ks_use use,
-                         ks_object **out)
+                         const ks_mech_desc *desc, const ks_key_use *use, ks_object **out)
 {
     ks_object *key = NULL;
     CK_RV rv = ks_token_get(tok, session, handle, &key);
@@ -49,40 +103,38 @@ CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HAN
     if (rv != CKR_OK) {
         return rv;
     }
-    if (ks_object_class(key) != CKO_SECRET_KEY) {
+    const ks_class_desc *cls = ks_class_find(ks_object_class(key));
+    if (cls == NULL || !cls->is_key || !ks_mech_key_class_ok(desc, cls->cls)) {
         return CKR_KEY_TYPE_INCONSISTENT;
     }
-    if (ks_attrs_bool(&key->attrs, usage_attr, CK_FALSE) != CK_TRUE) {
-        ks_why why = {usage_attr, "the key does not allow this function"};
-        ks_p11_why(&why);
-        return CKR_KEY_FUNCTION_NOT_PERMITTED;
-    }
-    rv = ks_policy_allowed_mechanism(&key->attrs, mech);
-    if (rv == CKR_OK) {
-        rv = ks_policy_check_use(&key->attrs, use);
-    }
+    rv = ks_p11_gate_check(tok, key, use);
     if (rv != CKR_OK) {
         return rv;
     }
-    if (key->sealed_missing || !ks_attrs_has(&key->attrs, CKA_VALUE)) {
+    if (ks_p11_key_value(key) == NULL) {
         return CKR_USER_NOT_LOGGED_IN;
+    }
+    CK_ULONG key_type = (CK_ULONG)-1;
+    ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &key_type);
+    if (!ks_mech_key_type_ok(desc, key_type)) {
+        return CKR_KEY_TYPE_INCONSISTENT;
     }
     *out = key;
     return CKR_OK;
 }
 
+/* What each operation kind asks of its key: the usage attribute, the lifecycle column and the
+ * function named in the audit record (the mechanism flag comes from ks_op_kind_flag). */
 static const struct {
-    ks_op_kind kind;
-    CK_FLAGS mech_flag;
     CK_ATTRIBUTE_TYPE usage;
     ks_use use;
     const char *fn;
 } kinds[] = {
-    [KS_OP_ENCRYPT] = {KS_OP_ENCRYPT, CKF_ENCRYPT, CKA_ENCRYPT, KS_USE_PROTECT, "C_EncryptInit"},
-    [KS_OP_DECRYPT] = {KS_OP_DECRYPT, CKF_DECRYPT, CKA_DECRYPT, KS_USE_PROCESS, "C_DecryptInit"},
-    [KS_OP_SIGN] = {KS_OP_SIGN, CKF_SIGN, CKA_SIGN, KS_USE_PROTECT, "C_SignInit"},
-    [KS_OP_VERIFY] = {KS_OP_VERIFY, CKF_VERIFY, CKA_VERIFY, KS_USE_PROCESS, "C_VerifyInit"},
-    [KS_OP_DIGEST] = {KS_OP_DIGEST, CKF_DIGEST, 0, KS_USE_PROCESS, "C_DigestInit"},
+    [KS_OP_ENCRYPT] = {CKA_ENCRYPT, KS_USE_PROTECT, "C_EncryptInit"},
+    [KS_OP_DECRYPT] = {CKA_DECRYPT, KS_USE_PROCESS, "C_DecryptInit"},
+    [KS_OP_SIGN] = {CKA_SIGN, KS_USE_PROTECT, "C_SignInit"},
+    [KS_OP_VERIFY] = {CKA_VERIFY, KS_USE_PROCESS, "C_VerifyInit"},
+    [KS_OP_DIGEST] = {KS_NO_ATTR, KS_USE_PROCESS, "C_DigestInit"},
 };
 
 static CK_RV init_locked(ks_session *s, ks_op_slot slot, ks_op_kind kind,
@@ -92,13 +144,13 @@ static CK_RV init_locked(ks_session *s, ks_op_slot slot, ks_op_kind kind,
     if (s->ops[slot].op != NULL || s->ops[slot].msg != NULL) {
         return CKR_OPERATION_ACTIVE;
     }
-    const ks_mech_desc *desc = ks_mech_find(mech->mechanism, tok->cfg->kwp_alias_softhsm);
-    if (desc == NULL || !(desc->flags & kinds[kind].mech_flag)) {
+    const ks_mech_desc *desc = ks_mech_lookup(tok->cfg, mech->mechanism);
+    if (desc == NULL || !(desc->flags & ks_op_kind_flag(kind))) {
         return CKR_MECHANISM_INVALID;
     }
     ks_op *op = NULL;
-    if (kind == KS_OP_DIGEST) {
-        CK_RV rv = ks_op_new(&op, kind, mech, NULL);
+    if (desc->key_class == CK_UNAVAILABLE_INFORMATION) { /* a digest: no key */
+        CK_RV rv = ks_op_start(&op, kind, desc, mech, NULL);
         if (rv != CKR_OK) {
             return rv;
         }
@@ -107,28 +159,19 @@ static CK_RV init_locked(ks_session *s, ks_op_slot slot, ks_op_kind kind,
     }
     pthread_mutex_lock(&tok->lock);
     ks_object *key = NULL;
-    CK_RV rv = ks_p11_key_for_use(tok, s->handle, key_handle, mech->mechanism,
-                                  kinds[kind].usage, kinds[kind].use, &key);
-    CK_ULONG key_type = (CK_ULONG)-1;
+    ks_key_use use = {kinds[kind].fn, kinds[kind].usage, kinds[kind].use, mech->mechanism};
+    CK_RV rv = ks_p11_key_for_use(tok, s->handle, key_handle, desc, &use, &key);
     if (rv == CKR_OK) {
-        ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &key_type);
-        if (!ks_mech_key_type_ok(desc, key_type)) {
-            rv = CKR_KEY_TYPE_INCONSISTENT;
-        }
-    }
-    if (rv == CKR_OK) {
-        const ks_attr *value = ks_attrs_find(&key->attrs, CKA_VALUE);
-        ks_key_ref ref = {key_type, value->value, value->len};
-        rv = ks_op_new(&op, kind, mech, &ref);
+        ks_key_ref ref = ks_p11_key_ref(key);
+        rv = ks_op_start(&op, kind, desc, mech, &ref);
     }
     if (rv == CKR_OK) {
         rv = ks_wrap_policy_use(tok, key, KS_ROLE_DATA);
     }
     if (rv == CKR_OK) {
-        rv = ks_policy_count_use(tok, key);
+        rv = ks_p11_gate_pass(tok, s->handle, key, &use);
     }
     if (rv == CKR_OK) {
-        ks_token_audit_use(tok, s->handle, key, kinds[kind].fn, mech->mechanism);
         s->ops[slot] = (ks_active_op){
             .op = op,
             .key = key_handle,

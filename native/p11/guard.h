@@ -10,6 +10,7 @@
 #include "pkcs11.h"
 #include "keystead.h"
 #include "token/lifecycle.h"
+#include "token/mech.h"
 #include "token/log.h"
 #include "token/module.h"
 #include "token/rules.h"
@@ -39,15 +40,50 @@ static inline int ks_p11_session_rw(const ks_session *s)
     return (s->flags & CKF_RW_SESSION) != 0;
 }
 
-/* ks_p11_key_for_use resolves a key for an operation of one class under the token lock held
- * by the caller: it exists and is visible (CKR_KEY_HANDLE_INVALID), it is a secret key
- * (CKR_KEY_TYPE_INCONSISTENT), usage_attr is true (CKR_KEY_FUNCTION_NOT_PERMITTED), the
- * mechanism is in CKA_ALLOWED_MECHANISMS (CKR_MECHANISM_INVALID), the lifecycle state and the
- * usage period allow the use (CKR_KEY_FUNCTION_NOT_PERMITTED), its value is present
- * (CKR_USER_NOT_LOGGED_IN). */
+/* The policy gate. Every function that uses a key's value (C_EncryptInit, C_DecryptInit,
+ * C_SignInit, C_VerifyInit, C_DigestKey, C_WrapKey for the wrapping key and for the key it
+ * wraps, C_UnwrapKey, C_MessageEncryptInit, C_MessageDecryptInit, the bulk GCM calls, and
+ * C_DeriveKey when it comes) passes the key through ks_p11_gate_check before it reads the
+ * value and through ks_p11_gate_pass once the call is certain to use it. Nothing else decides
+ * whether a key may be used; tests/conformance/test_policy_gate.py drives every PKCS#11
+ * function that takes a key handle with a key the gate refuses. */
+typedef struct ks_key_use {
+    /* the function for the audit record ("C_EncryptInit"); NULL where the caller writes a
+     * record of its own that names the key (C_WrapKey, C_UnwrapKey) */
+    const char *fn;
+    CK_ATTRIBUTE_TYPE usage; /* must be CK_TRUE on the key (CKA_ENCRYPT...); KS_NO_ATTR none */
+    ks_use use;              /* which lifecycle column and usage period apply */
+    /* checked against CKA_ALLOWED_MECHANISMS; KS_NO_MECH where the key is not used under a
+     * mechanism of its own (the key C_WrapKey exports: the mechanism is the wrapping key's) */
+    CK_MECHANISM_TYPE mech;
+} ks_key_use;
+
+/* ks_p11_gate_check: usage attribute (CKR_KEY_FUNCTION_NOT_PERMITTED), allowed mechanisms
+ * (CKR_MECHANISM_INVALID, PKCS#11 3.0 4.7), lifecycle state and usage period, usage limit
+ * used up (CKR_KEY_FUNCTION_NOT_PERMITTED). Changes nothing. tok->lock held. */
+CK_RV ks_p11_gate_check(ks_token *tok, const ks_object *key, const ks_key_use *use);
+
+/* ks_p11_gate_pass: the use happens: it is counted against CKA_KS_USAGE_LIMIT
+ * (CKR_KEY_FUNCTION_NOT_PERMITTED at the limit, atomically across processes) and recorded
+ * in the audit trail (unless use->fn is NULL). tok->lock held. */
+CK_RV ks_p11_gate_pass(ks_token *tok, CK_SESSION_HANDLE session, ks_object *key,
+                       const ks_key_use *use);
+
+/* ks_p11_key_for_use resolves a key for an operation under the token lock held by the
+ * caller: it exists and is visible (CKR_KEY_HANDLE_INVALID), it is a key of a class the
+ * mechanism's row takes (CKR_KEY_TYPE_INCONSISTENT), it passes ks_p11_gate_check, its value is
+ * present (CKR_USER_NOT_LOGGED_IN), its key type is one the row takes
+ * (CKR_KEY_TYPE_INCONSISTENT). Class-neutral: the class table (token/rules.h) says what a
+ * key of each class is and where its value is. */
 CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
-                         CK_MECHANISM_TYPE mech, CK_ATTRIBUTE_TYPE usage_attr, ks_use use,
-                         ks_object **out);
+                         const ks_mech_desc *desc, const ks_key_use *use, ks_object **out);
+
+/* ks_p11_key_value: the value a mechanism reads from key (its class's value attribute),
+ * NULL when it has none or it is not available. */
+const ks_attr *ks_p11_key_value(const ks_object *key);
+
+/* ks_p11_key_ref: key's type and value for an operation. */
+ks_key_ref ks_p11_key_ref(const ks_object *key);
 
 /* ks_p11_op_init is the body of every C_*Init of a single- or multi-part operation. */
 CK_RV ks_p11_op_init(CK_SESSION_HANDLE session, ks_op_slot slot, ks_op_kind kind,

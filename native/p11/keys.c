@@ -75,15 +75,17 @@ static CK_RV generate_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
     if (rv != CKR_OK) {
         return rv;
     }
-    const ks_mech_desc *d = ks_mech_find(pMechanism->mechanism, 0);
+    const ks_mech_desc *d = ks_mech_lookup(&ks_mod.cfg, pMechanism->mechanism);
     if (d == NULL || !(d->flags & CKF_GENERATE)) {
         return CKR_MECHANISM_INVALID;
     }
-    if (pMechanism->pParameter != NULL || pMechanism->ulParameterLen != 0) {
-        return CKR_MECHANISM_PARAM_INVALID;
+    rv = d->params != NULL ? d->params(pMechanism) : CKR_OK;
+    if (rv != CKR_OK) {
+        return rv;
     }
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-    CK_KEY_TYPE kt = pMechanism->mechanism == CKM_AES_KEY_GEN ? CKK_AES : CKK_GENERIC_SECRET;
+    /* The row says what the generator makes: its class and, first, its key type. */
+    CK_OBJECT_CLASS cls = d->key_class;
+    CK_KEY_TYPE kt = d->key_types[0];
     CK_ULONG asked = 0;
     if (kt == CKK_GENERIC_SECRET && template_ulong(pTemplate, ulCount, CKA_KEY_TYPE, &asked) &&
         ks_mech_key_type_ok(d, asked)) {
@@ -143,14 +145,10 @@ static CK_RV as_wrapping_error(CK_RV rv, int unwrap)
     }
 }
 
-static ks_key_ref key_ref(const ks_object *key)
-{
-    CK_ULONG kt = (CK_ULONG)-1;
-    ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &kt);
-    const ks_attr *v = ks_attrs_find(&key->attrs, CKA_VALUE);
-    ks_key_ref ref = {kt, v ? v->value : NULL, v ? v->len : 0};
-    return ref;
-}
+/* The key C_WrapKey exports passes the policy gate as an export (guard.h): its lifecycle
+ * state (token/lifecycle.c: active and deactivated keys may leave), its processing period and
+ * its usage limit; it is counted, and the wrap record names it. */
+static const ks_key_use EXPORT_USE = {NULL, KS_NO_ATTR, KS_USE_EXPORT, KS_NO_MECH};
 
 /* The key to be wrapped: PKCS#11 3.0 5.18 C_WrapKey and 4.10 secret-key rules. */
 static CK_RV wrappable(ks_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE handle,
@@ -164,8 +162,13 @@ static CK_RV wrappable(ks_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE hand
     if (rv != CKR_OK) {
         return rv;
     }
-    if (ks_object_class(key) != CKO_SECRET_KEY) {
+    const ks_class_desc *cls = ks_class_find(ks_object_class(key));
+    if (cls == NULL || !cls->is_key || cls->value_attr == KS_NO_VALUE_ATTR) {
         return CKR_KEY_NOT_WRAPPABLE;
+    }
+    rv = ks_p11_gate_check(tok, key, &EXPORT_USE);
+    if (rv != CKR_OK) {
+        return rv;
     }
     if (ks_attrs_bool(&key->attrs, CKA_EXTRACTABLE, CK_FALSE) != CK_TRUE) {
         return CKR_KEY_UNEXTRACTABLE;
@@ -178,7 +181,7 @@ static CK_RV wrappable(ks_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE hand
     if (tmpl != NULL && tmpl->len > 0 && !ks_rules_template_matches(&key->attrs, tmpl)) {
         return CKR_KEY_NOT_WRAPPABLE;
     }
-    if (key->sealed_missing || !ks_attrs_has(&key->attrs, CKA_VALUE)) {
+    if (ks_p11_key_value(key) == NULL) {
         return CKR_USER_NOT_LOGGED_IN;
     }
     *out = key;
@@ -211,23 +214,16 @@ static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         return rv;
     }
     ks_token *tok = s->token;
-    const ks_mech_desc *d = ks_mech_find(pMechanism->mechanism, tok->cfg->kwp_alias_softhsm);
+    const ks_mech_desc *d = ks_mech_lookup(tok->cfg, pMechanism->mechanism);
     pthread_mutex_lock(&tok->lock);
     ks_object *kek = NULL;
     ks_object *key = NULL;
+    ks_key_use kek_use = {NULL, CKA_WRAP, KS_USE_PROTECT, pMechanism->mechanism};
     if (d == NULL || !(d->flags & CKF_WRAP)) {
         rv = CKR_MECHANISM_INVALID;
     } else {
-        rv = as_wrapping_error(ks_p11_key_for_use(tok, hSession, hWrappingKey,
-                                                  pMechanism->mechanism, CKA_WRAP,
-                                                  KS_USE_PROTECT, &kek), 0);
-    }
-    CK_ULONG kek_type = (CK_ULONG)-1;
-    if (rv == CKR_OK) {
-        ks_attrs_get_ulong(&kek->attrs, CKA_KEY_TYPE, &kek_type);
-        if (!ks_mech_key_type_ok(d, kek_type)) {
-            rv = CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
-        }
+        rv = as_wrapping_error(ks_p11_key_for_use(tok, hSession, hWrappingKey, d, &kek_use,
+                                                  &kek), 0);
     }
     if (rv == CKR_OK) {
         rv = wrappable(tok, hSession, hKey, kek, &key);
@@ -239,14 +235,20 @@ static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (rv == CKR_OK && pWrappedKey != NULL) {
         rv = ks_wrap_policy_wrap_roles(tok, kek, key);
     }
-    if (rv == CKR_OK) {
-        ks_key_ref kref = key_ref(kek);
-        ks_key_ref vref = key_ref(key);
-        rv = ks_wrap(pMechanism, &kref, tok->cfg->kwp_alias_softhsm, pWrappedKey,
-                     pulWrappedKeyLen, vref.value, (CK_ULONG)vref.len);
+    /* Both uses are counted before anything is written: a limit reached meanwhile (by another
+     * process) lets nothing out. A length query counts nothing; a refusal after this point
+     * counts a use that did not happen, never the reverse. */
+    if (rv == CKR_OK && pWrappedKey != NULL) {
+        rv = ks_p11_gate_pass(tok, hSession, kek, &kek_use);
     }
     if (rv == CKR_OK && pWrappedKey != NULL) {
-        rv = ks_policy_count_use(tok, kek);
+        rv = ks_p11_gate_pass(tok, hSession, key, &EXPORT_USE);
+    }
+    if (rv == CKR_OK) {
+        ks_key_ref kref = ks_p11_key_ref(kek);
+        ks_key_ref vref = ks_p11_key_ref(key);
+        rv = ks_wrap(pMechanism, &kref, tok->cfg->kwp_alias_softhsm, pWrappedKey,
+                     pulWrappedKeyLen, vref.value, (CK_ULONG)vref.len);
     }
     if (pWrappedKey != NULL || rv != CKR_OK) {
         audit_wrap(tok, hSession, KS_AUDIT_WRAP, key ? &key->attrs : NULL, kek,
@@ -312,8 +314,9 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
         rv = ks_rules_new_object(&attrs, KS_ORIGIN_UNWRAP, tmpl, count, extra, extra_count,
                                  &ctx, &why);
     }
-    if (rv == CKR_OK && ks_object_class_of(&attrs) != CKO_SECRET_KEY) {
-        rv = CKR_TEMPLATE_INCONSISTENT;
+    const ks_class_desc *made = ks_class_supported(ks_object_class_of(&attrs));
+    if (rv == CKR_OK && (made == NULL || !made->is_key || made->value_attr != CKA_VALUE)) {
+        rv = CKR_TEMPLATE_INCONSISTENT; /* the unwrapped value is a key's one CKA_VALUE */
     }
     uint8_t *value = NULL;
     size_t value_len = 0;
@@ -322,7 +325,7 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
         rv = value ? CKR_OK : CKR_HOST_MEMORY;
     }
     if (rv == CKR_OK) {
-        ks_key_ref kref = key_ref(kek);
+        ks_key_ref kref = ks_p11_key_ref(kek);
         rv = ks_unwrap(mech, &kref, tok->cfg->kwp_alias_softhsm, value, &value_len,
                        wrapped_len, wrapped, wrapped_len);
     }
@@ -377,28 +380,21 @@ static CK_RV unwrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         return rv;
     }
     ks_token *tok = s->token;
-    const ks_mech_desc *d = ks_mech_find(pMechanism->mechanism, tok->cfg->kwp_alias_softhsm);
+    const ks_mech_desc *d = ks_mech_lookup(tok->cfg, pMechanism->mechanism);
     pthread_mutex_lock(&tok->lock);
     ks_object *kek = NULL;
+    ks_key_use kek_use = {NULL, CKA_UNWRAP, KS_USE_PROCESS, pMechanism->mechanism};
     if (d == NULL || !(d->flags & CKF_UNWRAP)) {
         rv = CKR_MECHANISM_INVALID;
     } else {
-        rv = as_wrapping_error(ks_p11_key_for_use(tok, hSession, hUnwrappingKey,
-                                                  pMechanism->mechanism, CKA_UNWRAP,
-                                                  KS_USE_PROCESS, &kek), 1);
-    }
-    if (rv == CKR_OK) {
-        CK_ULONG kt = (CK_ULONG)-1;
-        ks_attrs_get_ulong(&kek->attrs, CKA_KEY_TYPE, &kt);
-        if (!ks_mech_key_type_ok(d, kt)) {
-            rv = CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT;
-        }
+        rv = as_wrapping_error(ks_p11_key_for_use(tok, hSession, hUnwrappingKey, d, &kek_use,
+                                                  &kek), 1);
     }
     if (rv == CKR_OK) {
         rv = ks_wrap_policy_use(tok, kek, KS_ROLE_KEK);
     }
     if (rv == CKR_OK) {
-        rv = ks_policy_count_use(tok, kek);
+        rv = ks_p11_gate_pass(tok, hSession, kek, &kek_use);
     }
     if (rv == CKR_OK) {
         rv = unwrap_into(s, pMechanism, kek, pWrappedKey, ulWrappedKeyLen, pTemplate,

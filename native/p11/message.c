@@ -26,27 +26,22 @@ void ks_msg_state_free(void *msg)
 }
 
 CK_RV ks_p11_gcm_key(ks_session *s, CK_OBJECT_HANDLE handle, int decrypt, CK_FLAGS mech_flag,
-                     ks_object **out)
+                     const char *fn, ks_object **out)
 {
     ks_token *tok = s->token;
-    const ks_mech_desc *desc = ks_mech_find(CKM_AES_GCM, tok->cfg->kwp_alias_softhsm);
+    const ks_mech_desc *desc = ks_mech_lookup(tok->cfg, CKM_AES_GCM);
     if (desc == NULL || !(desc->flags & mech_flag)) {
         return CKR_MECHANISM_INVALID;
     }
     ks_object *key = NULL;
-    CK_RV rv = ks_p11_key_for_use(tok, s->handle, handle, CKM_AES_GCM,
-                                  decrypt ? CKA_DECRYPT : CKA_ENCRYPT,
-                                  decrypt ? KS_USE_PROCESS : KS_USE_PROTECT, &key);
-    CK_ULONG key_type = (CK_ULONG)-1;
-    if (rv == CKR_OK) {
-        ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &key_type);
-        rv = ks_mech_key_type_ok(desc, key_type) ? CKR_OK : CKR_KEY_TYPE_INCONSISTENT;
-    }
+    ks_key_use use = {fn, decrypt ? CKA_DECRYPT : CKA_ENCRYPT,
+                      decrypt ? KS_USE_PROCESS : KS_USE_PROTECT, CKM_AES_GCM};
+    CK_RV rv = ks_p11_key_for_use(tok, s->handle, handle, desc, &use, &key);
     if (rv == CKR_OK) {
         rv = ks_wrap_policy_use(tok, key, KS_ROLE_DATA);
     }
     if (rv == CKR_OK) {
-        rv = ks_policy_count_use(tok, key);
+        rv = ks_p11_gate_pass(tok, s->handle, key, &use);
     }
     if (rv == CKR_OK) {
         *out = key;
@@ -100,15 +95,13 @@ static CK_RV msg_init(CK_SESSION_HANDLE h, ks_op_slot slot, const CK_MECHANISM *
     ks_msg_gcm *m = NULL;
     pthread_mutex_lock(&tok->lock);
     rv = ks_p11_gcm_key(s, key_handle, decrypt,
-                        decrypt ? CKF_MESSAGE_DECRYPT : CKF_MESSAGE_ENCRYPT, &key);
+                        decrypt ? CKF_MESSAGE_DECRYPT : CKF_MESSAGE_ENCRYPT,
+                        decrypt ? "C_MessageDecryptInit" : "C_MessageEncryptInit", &key);
     if (rv == CKR_OK) {
-        const ks_attr *value = ks_attrs_find(&key->attrs, CKA_VALUE);
+        const ks_attr *value = ks_p11_key_value(key);
         rv = ks_msg_gcm_new(&m, decrypt, value->value, value->len);
     }
     if (rv == CKR_OK) {
-        ks_token_audit_use(tok, s->handle, key,
-                           decrypt ? "C_MessageDecryptInit" : "C_MessageEncryptInit",
-                           CKM_AES_GCM);
         *a = (ks_active_op){
             .key = key_handle,
             .needs_login = ks_object_is_private(key),

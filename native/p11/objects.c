@@ -49,7 +49,7 @@ static CK_RV create_object(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplat
     ks_attrs attrs;
     ks_attrs_init(&attrs);
     rv = ks_rules_new_object(&attrs, KS_ORIGIN_CREATE, pTemplate, ulCount, NULL, 0, &ctx, &why);
-    if (rv == CKR_OK && ks_object_class_of(&attrs) == CKO_SECRET_KEY) {
+    if (rv == CKR_OK) { /* the class's finishing, if it has one */
         rv = ks_rules_finish_key(&attrs, KS_ORIGIN_CREATE, &why);
     }
 

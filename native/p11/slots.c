@@ -188,6 +188,8 @@ KS_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 }
 
 
+/* C_GetMechanismList and C_GetMechanismInfo both read ks_mech_offer: the registry's rows
+ * under the configuration's alias setting and the active wrap policy. */
 static CK_RV get_mechanism_list(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
                                 CK_ULONG_PTR pulCount)
 {
@@ -199,15 +201,19 @@ static CK_RV get_mechanism_list(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
     if (rv != CKR_OK) {
         return rv;
     }
-    int alias = ks_mod.cfg.kwp_alias_softhsm;
-    CK_ULONG n = (CK_ULONG)ks_mech_count(alias);
+    CK_MECHANISM_TYPE type;
+    CK_MECHANISM_INFO info;
+    CK_ULONG n = 0;
+    while (ks_mech_offer(tok->cfg, n, &type, &info)) {
+        n++;
+    }
     if (pList != NULL) {
         if (*pulCount < n) {
             *pulCount = n;
             return CKR_BUFFER_TOO_SMALL;
         }
-        for (CK_ULONG i = 0; i < n; i++) {
-            pList[i] = ks_mech_at(i, alias)->type;
+        for (CK_ULONG i = 0; i < n && ks_mech_offer(tok->cfg, i, &type, &info); i++) {
+            pList[i] = type;
         }
     }
     *pulCount = n;
@@ -232,14 +238,15 @@ static CK_RV get_mechanism_info(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
     if (rv != CKR_OK) {
         return rv;
     }
-    const ks_mech_desc *d = ks_mech_find(type, ks_mod.cfg.kwp_alias_softhsm);
-    if (d == NULL) {
-        return CKR_MECHANISM_INVALID;
+    CK_MECHANISM_TYPE listed;
+    CK_MECHANISM_INFO info;
+    for (size_t i = 0; ks_mech_offer(tok->cfg, i, &listed, &info); i++) {
+        if (listed == type) {
+            *pInfo = info;
+            return CKR_OK;
+        }
     }
-    pInfo->ulMinKeySize = d->min_key;
-    pInfo->ulMaxKeySize = d->max_key;
-    pInfo->flags = d->flags;
-    return CKR_OK;
+    return CKR_MECHANISM_INVALID;
 }
 
 KS_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,

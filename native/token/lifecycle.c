@@ -28,17 +28,24 @@ static const unsigned char EDGES[NSTATES][NSTATES] = {
  * CKA_KS_PROCESS_OVERRIDE is true. Usage periods (dates) are checked elsewhere. */
 enum { DENY = 0, PERMIT = 1, PERMIT_OVERRIDE = 2 };
 
+/* export: the key's value may leave the token wrapped (C_WrapKey of this key). SP 800-57
+ * Part 1 allows backup and archival of a deactivated key, so that it can still process what
+ * it protected; a pre-activation key has no value in service yet and a destroyed one none at
+ * all; a suspended key is held pending a decision (often a suspected compromise) and a
+ * compromised one must not spread: neither leaves, override or not (the override admits
+ * processing on this token only). */
 static const struct {
     unsigned char protect;
     unsigned char process;
+    unsigned char export;
     const char *name;
 } STATES[NSTATES] = {
-    [KS_STATE_PRE_ACTIVATION] = {DENY, DENY, "pre-activation"},
-    [KS_STATE_ACTIVE] = {PERMIT, PERMIT, "active"},
-    [KS_STATE_SUSPENDED] = {DENY, PERMIT_OVERRIDE, "suspended"},
-    [KS_STATE_DEACTIVATED] = {DENY, PERMIT, "deactivated"},
-    [KS_STATE_COMPROMISED] = {DENY, PERMIT_OVERRIDE, "compromised"},
-    [KS_STATE_DESTROYED] = {DENY, DENY, "destroyed"},
+    [KS_STATE_PRE_ACTIVATION] = {DENY, DENY, DENY, "pre-activation"},
+    [KS_STATE_ACTIVE] = {PERMIT, PERMIT, PERMIT, "active"},
+    [KS_STATE_SUSPENDED] = {DENY, PERMIT_OVERRIDE, DENY, "suspended"},
+    [KS_STATE_DEACTIVATED] = {DENY, PERMIT, PERMIT, "deactivated"},
+    [KS_STATE_COMPROMISED] = {DENY, PERMIT_OVERRIDE, DENY, "compromised"},
+    [KS_STATE_DESTROYED] = {DENY, DENY, DENY, "destroyed"},
 };
 
 int ks_lifecycle_valid_state(CK_ULONG state)
@@ -59,7 +66,9 @@ int ks_lifecycle_permits(CK_ULONG state, ks_use use, CK_BBOOL override)
     if (!ks_lifecycle_valid_state(state)) {
         return 0; /* fail closed on a corrupt state */
     }
-    unsigned rule = use == KS_USE_PROTECT ? STATES[state].protect : STATES[state].process;
+    unsigned rule = use == KS_USE_PROTECT   ? STATES[state].protect
+                    : use == KS_USE_PROCESS ? STATES[state].process
+                                            : STATES[state].export;
     if (rule == PERMIT_OVERRIDE) {
         return override == CK_TRUE;
     }

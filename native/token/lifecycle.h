@@ -8,7 +8,8 @@
 /* The class of an operation, for state and usage-period checks. */
 typedef enum ks_use {
     KS_USE_PROTECT, /* encrypt, sign, wrap, MAC generation */
-    KS_USE_PROCESS, /* decrypt, verify, unwrap */
+    KS_USE_PROCESS, /* decrypt, verify, unwrap, digest a key (C_DigestKey) */
+    KS_USE_EXPORT,  /* the key's own value leaves the token (the key wrapped by C_WrapKey) */
 } ks_use;
 
 /* ks_lifecycle_allowed returns 1 when from -> to is an edge of the table (from == to is not). */

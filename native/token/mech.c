@@ -9,7 +9,12 @@
  * the module runs with alias_softhsm and then behaves exactly as CKM_AES_KEY_WRAP_KWP. */
 #include "token/mech.h"
 
+#include "token/config.h"
+#include "token/ops_internal.h"
+#include "token/wrap_policy.h"
+
 #define KT_END ((CK_KEY_TYPE)-1)
+#define NO_KEY CK_UNAVAILABLE_INFORMATION
 
 enum {
     AES_MIN = 16,
@@ -36,39 +41,55 @@ static const CK_KEY_TYPE KT_HMAC256[] = {CKK_GENERIC_SECRET, CKK_SHA256_HMAC, KT
 static const CK_KEY_TYPE KT_HMAC384[] = {CKK_GENERIC_SECRET, CKK_SHA384_HMAC, KT_END};
 static const CK_KEY_TYPE KT_HMAC512[] = {CKK_GENERIC_SECRET, CKK_SHA512_HMAC, KT_END};
 
-#define ROW(m, lo, hi, fl, kt) {m, lo, hi, fl, kt, #m}
+CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
+{
+    return mech->pParameter != NULL || mech->ulParameterLen != 0 ? CKR_MECHANISM_PARAM_INVALID
+                                                                 : CKR_OK;
+}
+
+/* ROW(mechanism, its name, key size bounds, functions, key types, key class, traits,
+ * wrap padding, parameter check, family) */
+#define ROW(m, name, lo, hi, fl, kt, cls, tr, pad, par, fam) \
+    {m, lo, hi, fl, kt, name, cls, tr, pad, par, fam}
+#define GEN(m, lo, hi, kt, tr) \
+    ROW(m, #m, lo, hi, CKF_GENERATE, kt, CKO_SECRET_KEY, tr, 0, ks_mech_params_none, NULL)
+#define AES(m, fl, tr, pad, fam) \
+    ROW(m, #m, AES_MIN, AES_MAX, fl, KT_AES, CKO_SECRET_KEY, tr, pad, NULL, fam)
+#define HMAC(m, kt) \
+    ROW(m, #m, HMAC_MIN, HMAC_MAX, MAC_FLAGS, kt, CKO_SECRET_KEY, 0, 0, NULL, &ks_fam_mac)
+#define DIGEST(m) ROW(m, #m, 0, 0, CKF_DIGEST, KT_NONE, NO_KEY, 0, 0, NULL, &ks_fam_digest)
 
 static const ks_mech_desc MECHS[] = {
-    ROW(CKM_AES_KEY_GEN, AES_MIN, AES_MAX, CKF_GENERATE, KT_AES),
-    ROW(CKM_GENERIC_SECRET_KEY_GEN, GENERIC_MIN_BITS, GENERIC_MAX_BITS, CKF_GENERATE,
-        KT_GENERIC),
-    ROW(CKM_AES_ECB, AES_MIN, AES_MAX, CIPHER_FLAGS, KT_AES),
-    ROW(CKM_AES_CBC, AES_MIN, AES_MAX, CIPHER_FLAGS, KT_AES),
-    ROW(CKM_AES_CBC_PAD, AES_MIN, AES_MAX, CIPHER_FLAGS, KT_AES),
-    ROW(CKM_AES_CTR, AES_MIN, AES_MAX, CIPHER_FLAGS, KT_AES),
-    ROW(CKM_AES_GCM, AES_MIN, AES_MAX,
-        CIPHER_FLAGS | CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT, KT_AES),
-    ROW(CKM_AES_CMAC, AES_MIN, AES_MAX, MAC_FLAGS, KT_AES),
-    ROW(CKM_AES_CMAC_GENERAL, AES_MIN, AES_MAX, MAC_FLAGS, KT_AES),
-    ROW(CKM_AES_KEY_WRAP, AES_MIN, AES_MAX, CIPHER_FLAGS, KT_AES),
-    ROW(CKM_AES_KEY_WRAP_KWP, AES_MIN, AES_MAX, CIPHER_FLAGS, KT_AES),
-    ROW(CKM_SHA_1, 0, 0, CKF_DIGEST, KT_NONE),
-    ROW(CKM_SHA224, 0, 0, CKF_DIGEST, KT_NONE),
-    ROW(CKM_SHA256, 0, 0, CKF_DIGEST, KT_NONE),
-    ROW(CKM_SHA384, 0, 0, CKF_DIGEST, KT_NONE),
-    ROW(CKM_SHA512, 0, 0, CKF_DIGEST, KT_NONE),
-    ROW(CKM_SHA_1_HMAC, HMAC_MIN, HMAC_MAX, MAC_FLAGS, KT_HMAC1),
-    ROW(CKM_SHA_1_HMAC_GENERAL, HMAC_MIN, HMAC_MAX, MAC_FLAGS, KT_HMAC1),
-    ROW(CKM_SHA224_HMAC, HMAC_MIN, HMAC_MAX, MAC_FLAGS, KT_HMAC224),
-    ROW(CKM_SHA224_HMAC_GENERAL, HMAC_MIN, HMAC_MAX, MAC_FLAGS, KT_HMAC224),
-    ROW(CKM_SHA256_HMAC, HMAC_MIN, HMAC_MAX, MAC_FLAGS, KT_HMAC256),
-    ROW(CKM_SHA256_HMAC_GENERAL, HMAC_MIN, HMAC_MAX, MAC_FLAGS, KT_HMAC256),
-    ROW(CKM_SHA384_HMAC, HMAC_MIN, HMAC_MAX, MAC_FLAGS, KT_HMAC384),
-    ROW(CKM_SHA384_HMAC_GENERAL, HMAC_MIN, HMAC_MAX, MAC_FLAGS, KT_HMAC384),
-    ROW(CKM_SHA512_HMAC, HMAC_MIN, HMAC_MAX, MAC_FLAGS, KT_HMAC512),
-    ROW(CKM_SHA512_HMAC_GENERAL, HMAC_MIN, HMAC_MAX, MAC_FLAGS, KT_HMAC512),
+    GEN(CKM_AES_KEY_GEN, AES_MIN, AES_MAX, KT_AES, 0),
+    GEN(CKM_GENERIC_SECRET_KEY_GEN, GENERIC_MIN_BITS, GENERIC_MAX_BITS, KT_GENERIC,
+        KS_MECH_KEY_BITS),
+    AES(CKM_AES_ECB, CIPHER_FLAGS, 0, 16, &ks_fam_block),
+    AES(CKM_AES_CBC, CIPHER_FLAGS, 0, 16, &ks_fam_block),
+    AES(CKM_AES_CBC_PAD, CIPHER_FLAGS, 0, 0, &ks_fam_block),
+    AES(CKM_AES_CTR, CIPHER_FLAGS, 0, 0, &ks_fam_block),
+    AES(CKM_AES_GCM, CIPHER_FLAGS | CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT, 0, 0,
+        &ks_fam_gcm),
+    AES(CKM_AES_CMAC, MAC_FLAGS, 0, 0, &ks_fam_mac),
+    AES(CKM_AES_CMAC_GENERAL, MAC_FLAGS, 0, 0, &ks_fam_mac),
+    AES(CKM_AES_KEY_WRAP, CIPHER_FLAGS, KS_MECH_KEY_WRAP, 8, &ks_fam_kw),
+    AES(CKM_AES_KEY_WRAP_KWP, CIPHER_FLAGS, KS_MECH_KEY_WRAP, 0, &ks_fam_kw),
+    DIGEST(CKM_SHA_1),
+    DIGEST(CKM_SHA224),
+    DIGEST(CKM_SHA256),
+    DIGEST(CKM_SHA384),
+    DIGEST(CKM_SHA512),
+    HMAC(CKM_SHA_1_HMAC, KT_HMAC1),
+    HMAC(CKM_SHA_1_HMAC_GENERAL, KT_HMAC1),
+    HMAC(CKM_SHA224_HMAC, KT_HMAC224),
+    HMAC(CKM_SHA224_HMAC_GENERAL, KT_HMAC224),
+    HMAC(CKM_SHA256_HMAC, KT_HMAC256),
+    HMAC(CKM_SHA256_HMAC_GENERAL, KT_HMAC256),
+    HMAC(CKM_SHA384_HMAC, KT_HMAC384),
+    HMAC(CKM_SHA384_HMAC_GENERAL, KT_HMAC384),
+    HMAC(CKM_SHA512_HMAC, KT_HMAC512),
+    HMAC(CKM_SHA512_HMAC_GENERAL, KT_HMAC512),
     /* Last, so that index < count(0) never reaches it: the SoftHSMv2 alias. */
-    ROW(CKM_AES_KEY_WRAP_PAD, AES_MIN, AES_MAX, CIPHER_FLAGS, KT_AES),
+    AES(CKM_AES_KEY_WRAP_PAD, CIPHER_FLAGS, KS_MECH_KEY_WRAP | KS_MECH_ALIAS, 0, &ks_fam_kw),
 };
 
 #define MECH_ROWS (sizeof(MECHS) / sizeof(MECHS[0]))
@@ -94,6 +115,25 @@ const ks_mech_desc *ks_mech_find(CK_MECHANISM_TYPE type, int alias_softhsm)
     return NULL;
 }
 
+const ks_mech_desc *ks_mech_lookup(const ks_config *cfg, CK_MECHANISM_TYPE type)
+{
+    return ks_mech_find(type, cfg->kwp_alias_softhsm);
+}
+
+int ks_mech_offer(const ks_config *cfg, size_t index, CK_MECHANISM_TYPE *type,
+                  CK_MECHANISM_INFO *info)
+{
+    const ks_mech_desc *d = ks_mech_at(index, cfg->kwp_alias_softhsm);
+    if (d == NULL) {
+        return 0;
+    }
+    *type = d->type;
+    info->ulMinKeySize = d->min_key;
+    info->ulMaxKeySize = d->max_key;
+    info->flags = ks_wrap_policy_mech_flags(cfg, d->type, d->flags);
+    return 1;
+}
+
 int ks_mech_key_type_ok(const ks_mech_desc *desc, CK_KEY_TYPE kt)
 {
     if (desc == NULL || kt == KT_END) {
@@ -107,6 +147,11 @@ int ks_mech_key_type_ok(const ks_mech_desc *desc, CK_KEY_TYPE kt)
     return 0;
 }
 
+int ks_mech_key_class_ok(const ks_mech_desc *desc, CK_OBJECT_CLASS cls)
+{
+    return desc != NULL && desc->key_class != NO_KEY && desc->key_class == cls;
+}
+
 int ks_mech_key_len_ok(const ks_mech_desc *desc, size_t len)
 {
     if (desc == NULL) {
@@ -115,11 +160,17 @@ int ks_mech_key_len_ok(const ks_mech_desc *desc, size_t len)
     if (desc->min_key == 0 && desc->max_key == 0) {
         return 1;
     }
-    if (desc->type == CKM_GENERIC_SECRET_KEY_GEN) {
+    if (desc->traits & KS_MECH_KEY_BITS) {
         if (len > (size_t)-1 / 8) {
             return 0;
         }
         len *= 8;
     }
     return len >= desc->min_key && len <= desc->max_key;
+}
+
+int ks_mech_is_key_wrap(CK_MECHANISM_TYPE type)
+{
+    const ks_mech_desc *d = ks_mech_find(type, 1);
+    return d != NULL && (d->traits & KS_MECH_KEY_WRAP) != 0;
 }

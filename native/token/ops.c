@@ -1,9 +1,9 @@
 /* ops.c - an operation's lifetime and the dispatch of every call to its mechanism family.
  *
- * ks_op_new is the only allocation of an operation (one aligned block, wiped on free);
- * every later call works in the caller's buffers (issue 3 point 2: zero-copy data path).
- * Which families serve which mechanism is the table below; the registry (mech.c) says
- * which functions (CKF_ENCRYPT, CKF_SIGN, ...) and key types each mechanism allows. */
+ * ks_op_start is the only allocation of an operation (one aligned block, wiped on free);
+ * every later call works in the caller's buffers (zero-copy data path). The mechanism's
+ * registry row (token/mech.h) says which functions and keys it takes and which family runs
+ * it: the dispatch reads the row, there is no other table. */
 #include "token/ops.h"
 
 #include <stdlib.h>
@@ -13,53 +13,19 @@
 #include "token/mech.h"
 #include "token/ops_internal.h"
 
-typedef enum op_family_id { FAM_BLOCK, FAM_GCM, FAM_KW, FAM_MAC, FAM_DIGEST } op_family_id;
-
-typedef struct op_route {
-    CK_MECHANISM_TYPE mech;
-    op_family_id fam;
-} op_route;
-
-static const op_route ROUTES[] = {
-    {CKM_AES_ECB, FAM_BLOCK},
-    {CKM_AES_CBC, FAM_BLOCK},
-    {CKM_AES_CBC_PAD, FAM_BLOCK},
-    {CKM_AES_CTR, FAM_BLOCK},
-    {CKM_AES_GCM, FAM_GCM},
-    {CKM_AES_KEY_WRAP, FAM_KW},
-    {CKM_AES_KEY_WRAP_KWP, FAM_KW},
-    /* SoftHSMv2's number for RFC 5649: the front only lets it through with alias_softhsm. */
-    {CKM_AES_KEY_WRAP_PAD, FAM_KW},
-    {CKM_AES_CMAC, FAM_MAC},
-    {CKM_AES_CMAC_GENERAL, FAM_MAC},
-    {CKM_SHA_1_HMAC, FAM_MAC},
-    {CKM_SHA_1_HMAC_GENERAL, FAM_MAC},
-    {CKM_SHA224_HMAC, FAM_MAC},
-    {CKM_SHA224_HMAC_GENERAL, FAM_MAC},
-    {CKM_SHA256_HMAC, FAM_MAC},
-    {CKM_SHA256_HMAC_GENERAL, FAM_MAC},
-    {CKM_SHA384_HMAC, FAM_MAC},
-    {CKM_SHA384_HMAC_GENERAL, FAM_MAC},
-    {CKM_SHA512_HMAC, FAM_MAC},
-    {CKM_SHA512_HMAC_GENERAL, FAM_MAC},
-    {CKM_SHA_1, FAM_DIGEST},
-    {CKM_SHA224, FAM_DIGEST},
-    {CKM_SHA256, FAM_DIGEST},
-    {CKM_SHA384, FAM_DIGEST},
-    {CKM_SHA512, FAM_DIGEST},
-};
-
-static const op_route *route_of(CK_MECHANISM_TYPE mech)
+static CK_RV digest_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key)
 {
-    for (size_t i = 0; i < sizeof(ROUTES) / sizeof(ROUTES[0]); i++) {
-        if (ROUTES[i].mech == mech) {
-            return &ROUTES[i];
-        }
-    }
-    return NULL;
+    (void)key;
+    return ks_op_digest_init(op, mech);
 }
 
-static CK_FLAGS kind_flag(ks_op_kind kind)
+const ks_mech_family ks_fam_block = {"aes-block", ks_op_aes_block_init};
+const ks_mech_family ks_fam_gcm = {"aes-gcm", ks_op_gcm_init};
+const ks_mech_family ks_fam_kw = {"aes-kw", ks_op_kw_init};
+const ks_mech_family ks_fam_mac = {"mac", ks_op_mac_init};
+const ks_mech_family ks_fam_digest = {"digest", digest_init};
+
+CK_FLAGS ks_op_kind_flag(ks_op_kind kind)
 {
     switch (kind) {
     case KS_OP_ENCRYPT:
@@ -118,40 +84,30 @@ static CK_RV check_key(const ks_mech_desc *desc, const ks_key_ref *key)
     return CKR_OK;
 }
 
-static CK_RV family_init(ks_op *op, op_family_id fam, const CK_MECHANISM *mech,
-                         const ks_key_ref *key)
-{
-    switch (fam) {
-    case FAM_BLOCK:
-        return ks_op_aes_block_init(op, mech, key);
-    case FAM_GCM:
-        return ks_op_gcm_init(op, mech, key);
-    case FAM_KW:
-        return ks_op_kw_init(op, mech, key);
-    case FAM_MAC:
-        return ks_op_mac_init(op, mech, key);
-    case FAM_DIGEST:
-        return ks_op_digest_init(op, mech);
-    }
-    return CKR_MECHANISM_INVALID;
-}
-
-CK_RV ks_op_new(ks_op **out, ks_op_kind kind, const CK_MECHANISM *mech, const ks_key_ref *key)
+CK_RV ks_op_start(ks_op **out, ks_op_kind kind, const ks_mech_desc *desc,
+                  const CK_MECHANISM *mech, const ks_key_ref *key)
 {
     if (out == NULL || mech == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
     *out = NULL;
-    const op_route *route = route_of(mech->mechanism);
-    const ks_mech_desc *desc = ks_mech_find(mech->mechanism, 1);
-    if (route == NULL || desc == NULL || (desc->flags & kind_flag(kind)) == 0) {
+    if (desc == NULL || desc->type != mech->mechanism || desc->family == NULL ||
+        (desc->flags & ks_op_kind_flag(kind)) == 0) {
         return CKR_MECHANISM_INVALID;
     }
-    if (kind != KS_OP_DIGEST) {
+    if (desc->params != NULL) {
+        CK_RV rv = desc->params(mech);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+    }
+    if (desc->key_class != CK_UNAVAILABLE_INFORMATION) {
         CK_RV rv = check_key(desc, key);
         if (rv != CKR_OK) {
             return rv;
         }
+    } else {
+        key = NULL;
     }
     /* Locked, undumped and 64-byte aligned (the GCM key's H table): the op holds key copies. */
     ks_op *op = ks_secure_alloc(sizeof(*op));
@@ -160,13 +116,21 @@ CK_RV ks_op_new(ks_op **out, ks_op_kind kind, const CK_MECHANISM *mech, const ks
     }
     op->kind = kind;
     op->mech = mech->mechanism;
-    CK_RV rv = family_init(op, route->fam, mech, key);
+    CK_RV rv = desc->family->init(op, mech, key);
     if (rv != CKR_OK) {
         ks_secure_free(op, sizeof(*op));
         return rv;
     }
     *out = op;
     return CKR_OK;
+}
+
+CK_RV ks_op_new(ks_op **out, ks_op_kind kind, const CK_MECHANISM *mech, const ks_key_ref *key)
+{
+    if (out == NULL || mech == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    return ks_op_start(out, kind, ks_mech_find(mech->mechanism, 1), mech, key);
 }
 
 void ks_op_free(ks_op *op)

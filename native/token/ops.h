@@ -48,6 +48,17 @@ typedef struct ks_op ks_op;
  * key type (CKR_KEY_TYPE_INCONSISTENT) and size (CKR_KEY_SIZE_RANGE); key is NULL for digests.
  * CKR_HOST_MEMORY on allocation failure. */
 CK_RV ks_op_new(ks_op **out, ks_op_kind kind, const CK_MECHANISM *mech, const ks_key_ref *key);
+
+/* ks_op_start is ks_op_new for a caller that has resolved the mechanism's registry row already
+ * (the front, under its configuration's alias setting: one lookup per call); ks_op_new
+ * looks the row up with the SoftHSMv2 alias allowed. desc NULL is CKR_MECHANISM_INVALID. */
+struct ks_mech_desc;
+CK_RV ks_op_start(ks_op **out, ks_op_kind kind, const struct ks_mech_desc *desc,
+                  const CK_MECHANISM *mech, const ks_key_ref *key);
+
+/* ks_op_kind_flag: the CK_MECHANISM_INFO flag a mechanism needs for an operation kind
+ * (CKF_ENCRYPT for KS_OP_ENCRYPT, ...). */
+CK_FLAGS ks_op_kind_flag(ks_op_kind kind);
 void ks_op_free(ks_op *op);
 
 ks_op_kind ks_op_kind_of(const ks_op *op);

@@ -116,9 +116,22 @@ CK_RV ks_op_status_rv(ks_status st, CK_RV len_rv, CK_RV auth_rv);
  * CKR_ENCRYPTED_DATA_LEN_RANGE for decryption. */
 CK_RV ks_op_len_rv(const ks_op *op);
 
-/* Family initialisers: check the mechanism parameter (CKR_MECHANISM_PARAM_INVALID), set up
- * the state from the key, set op->fam. On failure they leave nothing to release. The key
- * type and size were checked against the registry by ks_op_new. */
+/* A mechanism family as the registry's rows name it (token/mech.h): init checks the
+ * mechanism parameter (CKR_MECHANISM_PARAM_INVALID), sets up the state from the key (NULL for
+ * the digests) and sets op->fam, the family's operations. On failure it leaves nothing to
+ * release. The key's class, type and size were checked against the row by ks_op_start. */
+typedef struct ks_mech_family {
+    const char *name;
+    CK_RV (*init)(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
+} ks_mech_family;
+
+extern const ks_mech_family ks_fam_block; /* ECB, CBC, CBC_PAD, CTR */
+extern const ks_mech_family ks_fam_gcm;
+extern const ks_mech_family ks_fam_kw;    /* KW, KWP */
+extern const ks_mech_family ks_fam_mac;   /* CMAC, HMAC */
+extern const ks_mech_family ks_fam_digest;
+
+/* Family initialisers, behind the families above. */
 CK_RV ks_op_aes_block_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
 CK_RV ks_op_gcm_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
 CK_RV ks_op_kw_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);

@@ -20,7 +20,7 @@
 #include "token/ops_internal.h"
 
 static CK_RV check_kek(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softhsm,
-                       CK_FLAGS flag, CK_RV type_rv, CK_RV size_rv)
+                       CK_FLAGS flag, CK_RV type_rv, CK_RV size_rv, const ks_mech_desc **row)
 {
     const ks_mech_desc *desc = ks_mech_find(mech->mechanism, alias_softhsm);
     if (desc == NULL || (desc->flags & flag) == 0) {
@@ -35,21 +35,8 @@ static CK_RV check_kek(const CK_MECHANISM *mech, const ks_key_ref *kek, int alia
     if (!ks_mech_key_len_ok(desc, kek->len)) {
         return size_rv;
     }
+    *row = desc;
     return CKR_OK;
-}
-
-/* The whole-block unit a mechanism pads the key value to with zeros, 0 for none. */
-static size_t zero_pad_unit(CK_MECHANISM_TYPE m)
-{
-    switch (m) {
-    case CKM_AES_ECB:
-    case CKM_AES_CBC:
-        return 16;
-    case CKM_AES_KEY_WRAP:
-        return 8;
-    default:
-        return 0;
-    }
 }
 
 static CK_RV wrap_rv(CK_RV rv)
@@ -109,8 +96,9 @@ CK_RV ks_wrap(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softhsm
     if (mech == NULL || kek == NULL || out_len == NULL || (in == NULL && in_len != 0)) {
         return CKR_ARGUMENTS_BAD;
     }
+    const ks_mech_desc *desc = NULL;
     CK_RV rv = check_kek(mech, kek, alias_softhsm, CKF_WRAP,
-                         CKR_WRAPPING_KEY_TYPE_INCONSISTENT, CKR_WRAPPING_KEY_SIZE_RANGE);
+                         CKR_WRAPPING_KEY_TYPE_INCONSISTENT, CKR_WRAPPING_KEY_SIZE_RANGE, &desc);
     if (rv != CKR_OK) {
         return rv;
     }
@@ -118,11 +106,11 @@ CK_RV ks_wrap(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softhsm
         return CKR_KEY_SIZE_RANGE;
     }
     ks_op *op = NULL;
-    rv = ks_op_new(&op, KS_OP_ENCRYPT, mech, kek);
+    rv = ks_op_start(&op, KS_OP_ENCRYPT, desc, mech, kek);
     if (rv != CKR_OK) {
         return wrap_rv(rv);
     }
-    size_t unit = zero_pad_unit(mech->mechanism);
+    size_t unit = desc->wrap_pad; /* the row's whole-block unit, 0 for none */
     if (unit != 0 && in_len % unit != 0) {
         rv = wrap_zero_padded(op, unit, out, out_len, in, in_len);
     } else {
@@ -139,13 +127,15 @@ CK_RV ks_unwrap(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softh
     if (mech == NULL || kek == NULL || out_len == NULL || (in == NULL && in_len != 0)) {
         return CKR_ARGUMENTS_BAD;
     }
+    const ks_mech_desc *desc = NULL;
     CK_RV rv = check_kek(mech, kek, alias_softhsm, CKF_UNWRAP,
-                         CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, CKR_UNWRAPPING_KEY_SIZE_RANGE);
+                         CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT, CKR_UNWRAPPING_KEY_SIZE_RANGE,
+                         &desc);
     if (rv != CKR_OK) {
         return rv;
     }
     ks_op *op = NULL;
-    rv = ks_op_new(&op, KS_OP_DECRYPT, mech, kek);
+    rv = ks_op_start(&op, KS_OP_DECRYPT, desc, mech, kek);
     if (rv != CKR_OK) {
         return unwrap_rv(rv);
     }

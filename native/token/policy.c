@@ -73,6 +73,7 @@ CK_RV ks_policy_check_use(const ks_attrs *key, ks_use use)
     if (!ks_lifecycle_permits(state, use, override)) {
         return CKR_KEY_FUNCTION_NOT_PERMITTED;
     }
+    /* An exported value must still be able to process where it goes: the process period. */
     int ok = use == KS_USE_PROTECT
                  ? within(key, CKA_START_DATE, CKA_END_DATE)
                  : within(key, CKA_KS_PROCESS_START_DATE, CKA_KS_PROCESS_END_DATE);
@@ -111,6 +112,21 @@ static ks_lease *lease_of(ks_token *tok, CK_OBJECT_HANDLE handle)
     l->handle = handle;
     l->left = 0;
     return l;
+}
+
+CK_RV ks_policy_limit_reached(ks_token *tok, const ks_object *key)
+{
+    CK_ULONG limit = 0;
+    ks_attrs_get_ulong(&key->attrs, CKA_KS_USAGE_LIMIT, &limit);
+    if (limit == 0 || !key->is_token || tok->store == NULL) {
+        return CKR_OK;
+    }
+    uint64_t used = 0;
+    CK_RV rv = ks_store_counter_get(tok->store, key->handle, "usage", &used);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    return used >= limit ? CKR_KEY_FUNCTION_NOT_PERMITTED : CKR_OK;
 }
 
 uint64_t ks_policy_unused_uses(const ks_token *tok, CK_OBJECT_HANDLE handle)

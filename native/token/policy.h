@@ -14,12 +14,18 @@ CK_RV ks_policy_allowed_mechanism(const ks_attrs *key, CK_MECHANISM_TYPE mech);
 
 /* ks_policy_check_use: CKR_KEY_FUNCTION_NOT_PERMITTED when the key's lifecycle state forbids
  * use, or today (UTC) is outside the period that bounds it: CKA_START_DATE..CKA_END_DATE for
- * protecting, CKA_KS_PROCESS_START_DATE..CKA_KS_PROCESS_END_DATE for processing. */
+ * protecting, CKA_KS_PROCESS_START_DATE..CKA_KS_PROCESS_END_DATE for processing and for
+ * export. */
 CK_RV ks_policy_check_use(const ks_attrs *key, ks_use use);
 
 /* ks_policy_count_use counts one use of a token key against CKA_KS_USAGE_LIMIT; at the limit
  * CKR_KEY_FUNCTION_NOT_PERMITTED. Called with tok->lock held. */
 CK_RV ks_policy_count_use(ks_token *tok, ks_object *key);
+
+/* ks_policy_limit_reached: CKR_KEY_FUNCTION_NOT_PERMITTED when the key has used up its
+ * CKA_KS_USAGE_LIMIT, without counting (ks_policy_count_use counts, and refuses at the limit
+ * too, atomically). Called with tok->lock held. */
+CK_RV ks_policy_limit_reached(ks_token *tok, const ks_object *key);
 
 /* ks_policy_unused_uses: uses this process reserved for a key and has not made yet; the
  * store's count minus this is exact when one process uses the key. */

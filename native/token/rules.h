@@ -48,6 +48,36 @@ typedef struct ks_rule_ctx {
     CK_MECHANISM_TYPE mechanism;  /* generation or unwrap mechanism, for CKA_KEY_GEN_MECHANISM */
 } ks_rule_ctx;
 
+/* The object classes, one row each: what the attribute rules, the store and the guard need
+ * to know about a class. Adding a class (public keys, private keys, certificates) is its row
+ * here (marked supported), its bit on the attribute rows it carries (rules_table.c) and a
+ * family file with its creation hooks; the guard resolves keys through the row and the
+ * mechanism registry (token/mech.h) says which classes a mechanism takes. */
+typedef struct ks_class_desc {
+    CK_OBJECT_CLASS cls;
+    const char *name;
+    unsigned on;       /* the attribute rows that apply: KS_ON_* of rules_internal.h */
+    int supported;     /* objects of the class can be made (a valid CKA_CLASS) */
+    int is_key;        /* a key: CKA_KEY_TYPE required, private by default, token-maintained
+                          key attributes (4.7), usable by mechanisms */
+    int hides;         /* sensitive or unextractable hides its [7] attributes (4.10, 4.9) */
+    CK_ATTRIBUTE_TYPE value_attr; /* the attribute a mechanism reads (CKA_VALUE of a secret
+                                     key), KS_NO_VALUE_ATTR for none */
+    /* check_new: class checks once the template and the defaults are in (the secret key's
+     * CKA_VALUE_LEN); finish: once the value is in place (ks_rules_finish_key). NULL: none. */
+    CK_RV (*check_new)(const ks_attrs *obj, CK_ULONG key_type, ks_why *why);
+    CK_RV (*finish)(ks_attrs *obj, ks_origin origin, ks_why *why);
+} ks_class_desc;
+
+#define KS_NO_VALUE_ATTR ((CK_ATTRIBUTE_TYPE)-1)
+
+/* ks_class_find returns the row of cls, or NULL for a class keystead does not know. */
+const ks_class_desc *ks_class_find(CK_OBJECT_CLASS cls);
+
+/* ks_class_supported returns the row of cls when objects of the class can be made, else
+ * NULL. */
+const ks_class_desc *ks_class_supported(CK_OBJECT_CLASS cls);
+
 /* ks_rules_new_object builds the complete attribute set of a new object from a template
  * into out (an initialised set, replaced on success, unchanged on failure):
  * checks every attribute is valid for the class and key type and may be given at this

@@ -42,7 +42,8 @@ static int hidden(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type)
 {
     CK_OBJECT_CLASS cls = class_of(obj);
     const ks_rule *r = ks_rule_find(type, cls);
-    return r != NULL && (r->flags & KS_F_HIDDEN) != 0 && cls == CKO_SECRET_KEY &&
+    const ks_class_desc *c = ks_class_find(cls);
+    return r != NULL && (r->flags & KS_F_HIDDEN) != 0 && c != NULL && c->hides &&
            ks_rules_secret_is_hidden(obj);
 }
 

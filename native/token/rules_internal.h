@@ -21,9 +21,14 @@ typedef enum ks_shape {
     KS_SHAPE_MECH_ARRAY, /* CK_MECHANISM_TYPE array */
 } ks_shape;
 
-/* Which objects carry the attribute. */
+/* Which objects carry the attribute: one bit per object class of the class table
+ * (rules_class.c). The public key, private key and certificate bits are reserved for when
+ * those classes are supported. */
 #define KS_ON_DATA 0x1u
 #define KS_ON_SECRET 0x2u
+#define KS_ON_PUBLIC 0x4u
+#define KS_ON_PRIVATE 0x8u
+#define KS_ON_CERT 0x10u
 #define KS_ON_ALL (KS_ON_DATA | KS_ON_SECRET)
 
 /* Flags, from the footnotes of 3.0 base table 10 (numbers in brackets). */
@@ -100,6 +105,10 @@ CK_RV ks_rules_check_value(const CK_ATTRIBUTE *a, ks_why *why);
 /* ks_rules_secret_is_hidden returns 1 when obj's hidden ([7]) attributes may not be revealed:
  * CKA_SENSITIVE true or CKA_EXTRACTABLE false (3.0 base 4.10). */
 int ks_rules_secret_is_hidden(const ks_attrs *obj);
+
+/* The secret key family (rules_new.c): the class table's hooks for CKO_SECRET_KEY. */
+CK_RV ks_rules_secret_check_new(const ks_attrs *obj, CK_ULONG key_type, ks_why *why);
+CK_RV ks_rules_secret_finish(ks_attrs *obj, ks_origin origin, ks_why *why);
 
 #define KS_MAX_SECRET_LEN 4096u /* generic secret and HMAC keys: longest value, bytes; equals
                                  * the HMAC_MAX and GENERIC_MAX of the mechanism registry */

@@ -146,6 +146,12 @@ static CK_RV add_attr(ks_attrs *out, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls,
     return ks_rule_store_value(out, r, a, why);
 }
 
+static int is_key(CK_OBJECT_CLASS cls)
+{
+    const ks_class_desc *c = ks_class_supported(cls);
+    return c != NULL && c->is_key;
+}
+
 static CK_RV set_default(ks_attrs *out, const ks_rule *r, CK_OBJECT_CLASS cls)
 {
     switch (r->dflt) {
@@ -157,7 +163,7 @@ static CK_RV set_default(ks_attrs *out, const ks_rule *r, CK_OBJECT_CLASS cls)
         return ks_attrs_set_bool(out, r->type, CK_TRUE);
     case KS_DFLT_KEYS:
         /* [9] token-specific: keys are private, data objects public, unless asked */
-        return ks_attrs_set_bool(out, r->type, cls == CKO_SECRET_KEY ? CK_TRUE : CK_FALSE);
+        return ks_attrs_set_bool(out, r->type, is_key(cls) ? CK_TRUE : CK_FALSE);
     case KS_DFLT_ULONG:
         return ks_attrs_set_ulong(out, r->type, r->dflt_ulong);
     default:
@@ -189,9 +195,9 @@ static CK_RV complete(ks_attrs *out, CK_OBJECT_CLASS cls, ks_origin origin, ks_w
     return CKR_OK;
 }
 
-/* check_value_len: CKA_VALUE_LEN of a key to generate or unwrap (AES key generation: 16, 24
- * or 32; generic secret: any length this token holds). */
-static CK_RV check_value_len(const ks_attrs *out, CK_KEY_TYPE kt, ks_why *why)
+/* ks_rules_secret_check_new: CKA_VALUE_LEN of a secret key to generate or unwrap (AES key
+ * generation: 16, 24 or 32; generic secret: any length this token holds). */
+CK_RV ks_rules_secret_check_new(const ks_attrs *out, CK_ULONG kt, ks_why *why)
 {
     CK_ULONG len;
     if (!ks_attrs_get_ulong(out, CKA_VALUE_LEN, &len)) {
@@ -215,7 +221,7 @@ static CK_RV check_value_len(const ks_attrs *out, CK_KEY_TYPE kt, ks_why *why)
     return CKR_OK;
 }
 
-/* Token-maintained attributes of a new secret key (3.0 base 4.7, 4.10; 5.18 C_UnwrapKey:
+/* Token-maintained attributes of a new key (3.0 base 4.7, 4.10; 5.18 C_UnwrapKey:
  * an unwrapped key has CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE false). */
 static CK_RV set_token_maintained(ks_attrs *out, ks_origin origin, const ks_rule_ctx *ctx)
 {
@@ -258,7 +264,8 @@ static CK_RV build(ks_attrs *out, ks_origin origin, const CK_ATTRIBUTE *tmpl, CK
         return ks_rule_fail(why, CKA_CLASS, "required attribute missing",
                             CKR_TEMPLATE_INCOMPLETE);
     }
-    if (cls == CKO_SECRET_KEY) {
+    const ks_class_desc *c = ks_class_supported(cls);
+    if (c != NULL && c->is_key) {
         rv = find_ulong(&kt, &found, CKA_KEY_TYPE, tmpl, count, extra, extra_count, why);
         if (rv != CKR_OK) {
             return rv;
@@ -277,11 +284,11 @@ static CK_RV build(ks_attrs *out, ks_origin origin, const CK_ATTRIBUTE *tmpl, CK
     if (rv == CKR_OK) {
         rv = complete(out, cls, origin, why);
     }
-    if (rv == CKR_OK && cls == CKO_SECRET_KEY) {
-        rv = check_value_len(out, kt, why);
-        if (rv == CKR_OK) {
-            rv = set_token_maintained(out, origin, ctx);
-        }
+    if (rv == CKR_OK && c != NULL && c->check_new != NULL) {
+        rv = c->check_new(out, kt, why);
+    }
+    if (rv == CKR_OK && c != NULL && c->is_key) {
+        rv = set_token_maintained(out, origin, ctx);
     }
     return rv;
 }
@@ -381,10 +388,20 @@ static CK_RV fix_length(ks_attrs *obj, CK_KEY_TYPE kt, ks_origin origin, ks_why 
 CK_RV ks_rules_finish_key(ks_attrs *obj, ks_origin origin, ks_why *why)
 {
     CK_ULONG cls;
-    CK_ULONG kt;
-    if (!ks_attrs_get_ulong(obj, CKA_CLASS, &cls) || cls != CKO_SECRET_KEY) {
+    if (!ks_attrs_get_ulong(obj, CKA_CLASS, &cls)) {
+        return CKR_OK;
+    }
+    const ks_class_desc *c = ks_class_supported(cls);
+    if (c == NULL || c->finish == NULL) {
         return CKR_OK; /* data objects have nothing to finish */
     }
+    return c->finish(obj, origin, why);
+}
+
+/* The secret key's finishing (ks_rules_finish_key). */
+CK_RV ks_rules_secret_finish(ks_attrs *obj, ks_origin origin, ks_why *why)
+{
+    CK_ULONG kt;
     if (!ks_attrs_get_ulong(obj, CKA_KEY_TYPE, &kt)) {
         return ks_rule_fail(why, CKA_KEY_TYPE, "required attribute missing",
                             CKR_TEMPLATE_INCOMPLETE);

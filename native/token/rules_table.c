@@ -134,14 +134,8 @@ static const CK_ATTRIBUTE_TYPE CRYPTOKI_TYPES[] = {
 
 static unsigned class_bit(CK_OBJECT_CLASS cls)
 {
-    switch (cls) {
-    case CKO_DATA:
-        return KS_ON_DATA;
-    case CKO_SECRET_KEY:
-        return KS_ON_SECRET;
-    default:
-        return 0;
-    }
+    const ks_class_desc *c = ks_class_supported(cls);
+    return c != NULL ? c->on : 0;
 }
 
 const ks_rule *ks_rule_find(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls)
@@ -369,7 +363,7 @@ CK_RV ks_rules_check_value(const CK_ATTRIBUTE *a, ks_why *why)
     }
     switch (a->type) {
     case CKA_CLASS:
-        if (v != CKO_DATA && v != CKO_SECRET_KEY) {
+        if (ks_class_supported(v) == NULL) {
             return ks_rule_fail(why, a->type, "object class not supported",
                                 CKR_ATTRIBUTE_VALUE_INVALID);
         }

@@ -6,6 +6,7 @@
 #include "crypto/hmac.h"
 #include "crypto/mem.h"
 #include "keystead.h"
+#include "token/mech.h"
 
 int ks_wrap_policy_value_known(const ks_attrs *key)
 {
@@ -59,8 +60,7 @@ static CK_ULONG value_len(const ks_attrs *key)
  * CKA_VALUE_LEN gives a key of a few bytes of the secret, found by trying each value. */
 static int key_wrap_mechanism(CK_MECHANISM_TYPE mech)
 {
-    return mech == CKM_AES_KEY_WRAP || mech == CKM_AES_KEY_WRAP_KWP ||
-           mech == CKM_AES_KEY_WRAP_PAD;
+    return ks_mech_is_key_wrap(mech); /* the registry's KS_MECH_KEY_WRAP rows */
 }
 
 CK_FLAGS ks_wrap_policy_mech_flags(const ks_config *cfg, CK_MECHANISM_TYPE mech,

@@ -79,8 +79,10 @@ CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                   const CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
 /* ks_wrap_policy_mech_flags: the CK_MECHANISM_INFO flags of mech under cfg's profile (rule 6:
- * in strict, CKF_WRAP and CKF_UNWRAP only on the key-wrap mechanisms), for
- * C_GetMechanismInfo. */
+ * in strict, CKF_WRAP and CKF_UNWRAP only on the key-wrap mechanisms, the registry's
+ * KS_MECH_KEY_WRAP rows), for C_GetMechanismInfo through ks_mech_offer (token/mech.h). Keys
+ * whose values are known are exempt at C_WrapKey/C_UnwrapKey (they behave as PKCS#11 says),
+ * which the flags do not advertise. */
 CK_FLAGS ks_wrap_policy_mech_flags(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                    CK_FLAGS flags);
 

@@ -91,3 +91,61 @@ def test_generic_generator_makes_hmac_key_types():
     for kt in (lib.CKK_GENERIC_SECRET, lib.CKK_SHA256_HMAC, lib.CKK_SHA512_HMAC):
         assert lib.ks_mech_key_type_ok(gen, kt) == 1
     assert lib.ks_mech_key_type_ok(gen, lib.CKK_AES) == 0
+
+
+def offered(policy: int, alias: int = 0) -> dict[int, int]:
+    """What C_GetMechanismList / C_GetMechanismInfo report under a configuration."""
+    cfg = ffi.new("ks_config *")
+    cfg.wrap_policy = policy
+    cfg.kwp_alias_softhsm = alias
+    mtype = ffi.new("CK_MECHANISM_TYPE *")
+    info = ffi.new("CK_MECHANISM_INFO *")
+    out = {}
+    i = 0
+    while lib.ks_mech_offer(cfg, i, mtype, info):
+        out[int(mtype[0])] = int(info.flags)
+        i += 1
+    return out
+
+
+WRAP = lib.CKF_WRAP | lib.CKF_UNWRAP
+KEY_WRAP = {lib.CKM_AES_KEY_WRAP, lib.CKM_AES_KEY_WRAP_KWP}
+
+
+def test_strict_offers_wrap_only_on_key_wrap_mechanisms():
+    """The strict wrap policy carries keys only with KW and KWP: C_GetMechanismInfo must not
+    advertise CKF_WRAP/CKF_UNWRAP on ECB, CBC, CBC_PAD, CTR or GCM, which C_WrapKey refuses."""
+    strict = offered(lib.KS_WRAP_POLICY_STRICT)
+    for mech in (lib.CKM_AES_ECB, lib.CKM_AES_CBC, lib.CKM_AES_CBC_PAD, lib.CKM_AES_CTR,
+                 lib.CKM_AES_GCM):
+        assert strict[mech] & WRAP == 0, hex(mech)
+        assert strict[mech] & lib.CKF_ENCRYPT
+    for mech in KEY_WRAP:
+        assert strict[mech] & WRAP == WRAP
+    assert lib.CKM_AES_KEY_WRAP_PAD not in strict
+    aliased = offered(lib.KS_WRAP_POLICY_STRICT, alias=1)
+    assert aliased[lib.CKM_AES_KEY_WRAP_PAD] & WRAP == WRAP
+
+
+def test_compat_offers_every_row_as_it_is():
+    compat = offered(lib.KS_WRAP_POLICY_COMPAT)
+    assert len(compat) == lib.ks_mech_count(0)
+    for i in range(lib.ks_mech_count(0)):
+        d = lib.ks_mech_at(i, 0)
+        assert compat[d.type] == d.flags
+
+
+def test_key_wrap_trait_and_rows_for_the_dispatch():
+    for i in range(lib.ks_mech_count(1)):
+        d = lib.ks_mech_at(i, 1)
+        assert bool(d.traits & lib.KS_MECH_KEY_WRAP) == (lib.ks_mech_is_key_wrap(d.type) == 1)
+        if d.flags & lib.CKF_GENERATE:
+            assert d.family == ffi.NULL and d.params != ffi.NULL
+        else:
+            assert d.family != ffi.NULL, ffi.string(d.name)
+        if d.key_class != lib.CK_UNAVAILABLE_INFORMATION:
+            assert lib.ks_mech_key_class_ok(d, lib.CKO_SECRET_KEY) == 1
+            assert lib.ks_mech_key_class_ok(d, lib.CKO_DATA) == 0
+    assert {lib.ks_mech_at(i, 1).type for i in range(lib.ks_mech_count(1))
+            if lib.ks_mech_is_key_wrap(lib.ks_mech_at(i, 1).type)} == KEY_WRAP | {
+        lib.CKM_AES_KEY_WRAP_PAD}

@@ -1,0 +1,49 @@
+"""The object class table (token/rules.h ks_class_desc): one row per class, read by the
+attribute rules, the guard's key resolution and C_DigestKey/C_WrapKey. Today's classes behave
+as before; the key-pair and certificate rows exist but make no objects yet."""
+
+from __future__ import annotations
+
+import pytest
+from keystead.core import ffi, lib
+
+from .rules_support import CREATE, KEY16, new
+
+NO_VALUE = (1 << (8 * ffi.sizeof("CK_ATTRIBUTE_TYPE"))) - 1
+
+
+def row(cls: int):
+    r = lib.ks_class_find(cls)
+    assert r != ffi.NULL
+    return r
+
+
+def test_supported_classes_are_data_and_secret_keys():
+    data, secret = row(lib.CKO_DATA), row(lib.CKO_SECRET_KEY)
+    assert (data.supported, data.is_key, data.hides, data.value_attr) == (1, 0, 0, NO_VALUE)
+    assert (secret.supported, secret.is_key, secret.hides) == (1, 1, 1)
+    assert secret.value_attr == lib.CKA_VALUE
+    assert secret.check_new != ffi.NULL and secret.finish != ffi.NULL
+    assert data.on & secret.on == 0
+
+
+@pytest.mark.parametrize("cls", ["CKO_PUBLIC_KEY", "CKO_PRIVATE_KEY", "CKO_CERTIFICATE"])
+def test_rows_ready_for_later_classes_make_no_objects(cls: str):
+    r = row(getattr(lib, cls))
+    assert r.supported == 0
+    assert lib.ks_class_supported(getattr(lib, cls)) == ffi.NULL
+    assert r.is_key == (cls != "CKO_CERTIFICATE")
+    res = new(CREATE, [(lib.CKA_CLASS, getattr(lib, cls)), (lib.CKA_VALUE, KEY16)])
+    assert res.rv == lib.CKR_ATTRIBUTE_VALUE_INVALID
+    assert res.why_attr == lib.CKA_CLASS
+
+
+def test_every_class_has_its_own_attribute_bit():
+    bits = [row(getattr(lib, c)).on for c in ("CKO_DATA", "CKO_SECRET_KEY", "CKO_PUBLIC_KEY",
+                                              "CKO_PRIVATE_KEY", "CKO_CERTIFICATE")]
+    assert all(b and b & (b - 1) == 0 for b in bits)
+    assert len(set(bits)) == len(bits)
+
+
+def test_unknown_class_has_no_row():
+    assert lib.ks_class_find(0x1234) == ffi.NULL
