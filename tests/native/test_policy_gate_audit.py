@@ -10,7 +10,7 @@ from keystead import token_audit
 
 CHILD = r"""
 import os, sys
-from keystead.softhsm_bridge import prepare, provision
+from keystead.softhsm_bridge.provision import prepare, provision
 from keystead.softhsm_bridge.modules import resolve
 from keystead.softhsm_bridge.ck import Attribute as A, KeyType, Mechanism, ObjectClass
 from keystead.softhsm_bridge.raw import open_raw
