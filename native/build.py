@@ -66,7 +66,8 @@ def flags(debug: bool = False, sanitize: bool = False) -> list[str]:
     out = [*COMMON_FLAGS, f'-DKS_VERSION_STRING="{version()}"']
     if sanitize:
         out += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-                "-fno-sanitize-recover=undefined", "-U_FORTIFY_SOURCE"]
+                "-fno-sanitize-recover=undefined", "-U_FORTIFY_SOURCE",
+                "-DKS_COPYOUT_CHECK"]  # each caller byte written once (crypto/copyout.h)
     elif debug:
         out += ["-O0", "-g", "-U_FORTIFY_SOURCE"]
     else:
@@ -75,8 +76,10 @@ def flags(debug: bool = False, sanitize: bool = False) -> list[str]:
 
 
 def build_module(out_path: str, tmp_dir: str | None = None, debug: bool = False,
-                 sanitize: bool = False, cc: str | None = None) -> str:
+                 sanitize: bool = False, cc: str | None = None,
+                 extra_flags: tuple[str, ...] = ()) -> str:
     """Compile and link the standalone PKCS#11 module at out_path; return out_path.
+    extra_flags go to every compilation (e.g. -DKS_COPYOUT_CHECK).
 
     Raises subprocess.CalledProcessError when the compiler or linker fails.
     """
@@ -84,7 +87,7 @@ def build_module(out_path: str, tmp_dir: str | None = None, debug: bool = False,
     tmp_dir = tmp_dir or os.path.join(HERE, "..", "build", "module")
     os.makedirs(tmp_dir, exist_ok=True)
     cflags = [*flags(debug, sanitize), "-fPIC", *[f"-I{d}" for d in include_dirs()],
-              "-DKS_BUILD_MODULE=1"]
+              "-DKS_BUILD_MODULE=1", *extra_flags]
     objects = []
     for src in sources():
         rel = os.path.relpath(src, HERE).replace(os.sep, "_")
