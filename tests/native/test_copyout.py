@@ -27,7 +27,8 @@ from keystead import module_path
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "native"
 TRACER = Path(__file__).resolve().parent / "c" / "copyout_tracer.c"
-MODES = ["kw", "kwp", "kw-zero-pad", "gcm-good", "gcm-bad", "gcm-final-bad", "msg-bad"]
+MODES = ["kw", "kwp", "kw-zero-pad", "gcm-good", "gcm-bad", "gcm-final-bad", "msg-bad",
+         "bulk-bad", "bulk-some"]
 
 pytestmark = pytest.mark.skipif(
     platform.system() != "Linux" or platform.machine() != "x86_64" or shutil.which("cc") is None,

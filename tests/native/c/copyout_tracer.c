@@ -17,7 +17,7 @@
  * x86-64 Linux only (the trap flag in the saved RFLAGS).
  *
  * usage: copyout_tracer MODULE MODE   (KEYSTEAD_CONF names a :memory: token configuration)
- * modes: kw, kwp, kw-zero-pad, gcm-good, gcm-bad, gcm-final-bad, msg-bad */
+ * modes: kw, kwp, kw-zero-pad, gcm-good, gcm-bad, gcm-final-bad, msg-bad, bulk-bad, bulk-some */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <signal.h>
@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "pkcs11.h"
+#include "keystead.h"
 
 #define FILL 0xA5
 #define MAX_SNAPS 20000
@@ -254,6 +255,57 @@ static int run_msg_bad(CK_SESSION_HANDLE h)
     return judge(plain, 64, plain, 0, 1);
 }
 
+/* KS_DecryptMessages of 4 messages whose third tag is wrong: with pOk NULL nothing may be
+ * written (all or nothing); with pOk each verified message is written once and the bad one
+ * gets zeros, once. */
+static int run_bulk(CK_SESSION_HANDLE h, int with_ok)
+{
+    typedef CK_RV (*enc_fn)(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_BYTE_PTR, CK_ULONG_PTR,
+                            CK_BYTE_PTR, CK_BYTE_PTR, CK_ULONG, CK_ULONG, CK_BYTE_PTR const *,
+                            const CK_ULONG *, CK_BYTE_PTR const *, const CK_ULONG *,
+                            const CK_BYTE *, CK_ULONG);
+    typedef CK_RV (*dec_fn)(CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_BYTE_PTR, CK_ULONG_PTR,
+                            CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR const *, const CK_ULONG *,
+                            CK_BYTE_PTR const *, const CK_ULONG *, const CK_BYTE *,
+                            const CK_BYTE *, CK_ULONG, CK_ULONG);
+    enc_fn enc = (enc_fn)dlsym(module, "KS_EncryptMessages");
+    dec_fn dec = (dec_fn)dlsym(module, "KS_DecryptMessages");
+    if (enc == NULL || dec == NULL) {
+        printf("setup: no bulk functions\n");
+        return 2;
+    }
+    uint8_t key[32], plain[4][24], ct[96], ivs[48], tags[64], ok[4];
+    for (int i = 0; i < 32; i++) {
+        key[i] = (uint8_t)(0x90 + i);
+    }
+    for (int m = 0; m < 4; m++) {
+        for (int i = 0; i < 24; i++) {
+            plain[m][i] = (uint8_t)(0x1d * i + 0x40 * m + 1);
+        }
+    }
+    CK_OBJECT_HANDLE k = make_key(h, CKK_AES, key, 32, CK_FALSE, CK_TRUE);
+    CK_BYTE_PTR in[4] = {plain[0], plain[1], plain[2], plain[3]};
+    CK_ULONG lens[4] = {24, 24, 24, 24}, n = sizeof(ct);
+    must(enc(h, k, ct, &n, ivs, tags, 16, 4, in, lens, NULL, NULL, NULL, 1),
+         "KS_EncryptMessages");
+    tags[2 * 16] ^= 1;
+    CK_BYTE_PTR cts[4] = {ct, ct + 24, ct + 48, ct + 72};
+    n = page_len;
+    watch(1);
+    CK_RV rv = dec(h, k, page, &n, with_ok ? ok : NULL, 4, cts, lens, NULL, NULL, ivs, tags,
+                   16, 1);
+    watch(0);
+    if (rv != CKR_ENCRYPTED_DATA_INVALID) {
+        printf("KS_DecryptMessages returned 0x%lx\n", (unsigned long)rv);
+        return 1;
+    }
+    uint8_t final[96];
+    memcpy(final, plain, sizeof(final));
+    memset(final + 48, 0, 24);
+    /* The bad message's plaintext must never appear; the others are the output itself. */
+    return judge(plain[2], with_ok ? 24 : 0, final, with_ok ? 96 : 0, !with_ok);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -305,6 +357,10 @@ int main(int argc, char **argv)
         rc = run_gcm(h, 1, 1);
     } else if (strcmp(mode, "msg-bad") == 0) {
         rc = run_msg_bad(h);
+    } else if (strcmp(mode, "bulk-bad") == 0) {
+        rc = run_bulk(h, 0);
+    } else if (strcmp(mode, "bulk-some") == 0) {
+        rc = run_bulk(h, 1);
     } else {
         printf("unknown mode %s\n", mode);
         rc = 2;
