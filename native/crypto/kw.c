@@ -187,10 +187,12 @@ ks_status ks_kwp_wrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size
     return st;
 }
 
-/* Finish an unwrap: on a true mask copy plen bytes of the work area out; otherwise write
- * nothing. This is the one branch on secret-derived data, and it is kept out of line so that
- * the constant-time check (native/bench/ctgrind.c) can tell it from any other. The work
- * area is freed (and wiped) either way. */
+/* Finish an unwrap: on a true mask copy the work area out (all work_len bytes, a public
+ * length: for KWP the verified zero padding follows the plen bytes of plaintext, so no copy
+ * depends on the secret-derived MLI) and report plen; otherwise write nothing. This is the
+ * one branch on secret-derived data, and it is kept out of line so that the constant-time
+ * check (native/bench/ctgrind.c) can tell it from any other. The work area is freed (and
+ * wiped) either way. */
 __attribute__((noinline)) static ks_status unwrap_result(ks_mask ok, ks_status st,
                                                          uint8_t *work, size_t work_len,
                                                          uint8_t *out, size_t *out_len,
@@ -200,7 +202,7 @@ __attribute__((noinline)) static ks_status unwrap_result(ks_mask ok, ks_status s
         st = KS_ERR_AUTH;
     }
     if (st == KS_OK) {
-        ks_copy_out(out, work, plen);
+        ks_copy_out(out, work, work_len);
         *out_len = plen;
     }
     ks_secure_free(work, work_len);
