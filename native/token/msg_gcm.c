@@ -122,14 +122,30 @@ CK_RV ks_msg_gcm_params(const void *param, CK_ULONG param_len, int decrypt, int 
 CK_RV ks_msg_gcm_make_iv(const CK_GCM_MESSAGE_PARAMS *p, ks_msg_iv_kind kind,
                          uint64_t invocation)
 {
-    if (kind == KS_MSG_IV_COUNTER) {
-        ks_gcm_iv_counter(p->pIv, p->ulIvLen, p->ulIvFixedBits, invocation);
+    if (kind == KS_MSG_IV_CALLER) {
         return CKR_OK;
     }
-    if (kind == KS_MSG_IV_RANDOM) {
-        return ks_gcm_iv_random(p->pIv, p->ulIvLen, p->ulIvFixedBits);
+    /* Made in module memory (the fixed field read first) and copied to the caller's pIv once
+     * (crypto/copyout.h). */
+    uint8_t small[64];
+    uint8_t *iv = p->ulIvLen <= sizeof(small) ? small : malloc(p->ulIvLen);
+    if (iv == NULL) {
+        return CKR_HOST_MEMORY;
     }
-    return CKR_OK;
+    memcpy(iv, p->pIv, p->ulIvLen);
+    CK_RV rv = CKR_OK;
+    if (kind == KS_MSG_IV_COUNTER) {
+        ks_gcm_iv_counter(iv, p->ulIvLen, p->ulIvFixedBits, invocation);
+    } else {
+        rv = ks_gcm_iv_random(iv, p->ulIvLen, p->ulIvFixedBits);
+    }
+    if (rv == CKR_OK) {
+        ks_copy_out(p->pIv, iv, p->ulIvLen);
+    }
+    if (iv != small) {
+        free(iv);
+    }
+    return rv;
 }
 
 int ks_msg_gcm_out_ready(CK_BYTE_PTR out, CK_ULONG_PTR out_len, CK_ULONG need, CK_RV *rv)

@@ -101,7 +101,7 @@ MODULE_MEMORY: dict[str, set[str]] = {
     "token/gcm_iv.c": {"r", "r->uid"},
     "token/log.c": {"b->data + b->len"},
     "token/module.c": {"ks_mod.sessions", "ks_mod.tokens"},
-    "token/msg_gcm.c": {"tag", "m->held + m->held_len"},
+    "token/msg_gcm.c": {"tag", "m->held + m->held_len", "iv"},
     "token/ops_aes_block.c": {"carry", "iv", "last", "plain", "prev", "st", "tmp", "st->buf",
                               "st->buf + nc", "st->iv", "tmp + c", "last + st->buf_len",
                               "last + tail"},
