@@ -78,13 +78,14 @@ static void put_be64(uint8_t *p, uint64_t v)
 }
 
 /* Decrypt message i into locked staging and copy it out once its tag verifies (zeros when
- * it does not; nothing at all in a verify-only pass). stage is STAGE bytes, or NULL when it
- * could not be had. */
+ * it does not; nothing at all in a verify-only pass). stage is stage_len bytes, or NULL when
+ * it could not be had. */
 static ks_status open_one(const bulk_args *a, const ks_gcm_key *key, CK_ULONG i, uint8_t *out,
-                          uint8_t *stage)
+                          uint8_t *stage, size_t stage_len)
 {
     size_t n = a->in_len[i];
-    uint8_t *work = n <= STAGE ? stage : ks_secure_alloc(n);
+    uint8_t none[1]; /* an empty message needs no staging */
+    uint8_t *work = n == 0 ? none : n <= stage_len ? stage : ks_secure_alloc(n);
     if (work == NULL) {
         return KS_ERR_NOMEM;
     }
@@ -100,10 +101,10 @@ static ks_status open_one(const bulk_args *a, const ks_gcm_key *key, CK_ULONG i,
             ks_copy_out_fill(out, 0, n);
         }
     }
-    if (work != stage) {
-        ks_secure_free(work, n);
-    } else {
+    if (work == stage || work == none) {
         ks_wipe(work, n);
+    } else {
+        ks_secure_free(work, n);
     }
     return s;
 }
@@ -127,16 +128,23 @@ static void *run_job(void *arg)
     const bulk_args *a = job->args;
     uint8_t *out = job->out;
     uint8_t *stage = NULL;
+    size_t stage_len = 0;
     ks_copy_out_call_end(); /* a worker's writes start afresh with each run */
-    if (a->decrypt && job->lo < job->hi) {
-        stage = ks_secure_alloc(STAGE);
+    if (a->decrypt) {
+        /* As large as the run's largest message, at most STAGE: small messages take the
+         * allocator's slab (crypto/mem.h), not pages of their own. */
+        for (CK_ULONG i = job->lo; i < job->hi && stage_len < STAGE; i++) {
+            stage_len = a->in_len[i] > stage_len ? a->in_len[i] : stage_len;
+        }
+        stage_len = stage_len < STAGE ? stage_len : STAGE;
+        stage = stage_len != 0 ? ks_secure_alloc(stage_len) : NULL;
     }
     for (CK_ULONG i = job->lo; i < job->hi; i++) {
         ks_status s;
         if (!a->decrypt) {
             s = seal_one(a, job->key, i, out);
         } else {
-            s = open_one(a, job->key, i, out, stage);
+            s = open_one(a, job->key, i, out, stage, stage_len);
             if (a->ok != NULL && !a->verify_only) {
                 a->ok[i] = s == KS_OK;
             }
@@ -150,7 +158,7 @@ static void *run_job(void *arg)
         }
         out += a->in_len[i];
     }
-    ks_secure_free(stage, STAGE);
+    ks_secure_free(stage, stage_len);
     return NULL;
 }
 

@@ -201,3 +201,15 @@ def test_exported_by_the_standalone_module() -> None:
 
     so = ctypes.CDLL(module_path())
     assert so.KS_EncryptMessages and so.KS_DecryptMessages  # AttributeError when hidden
+
+
+def test_decrypt_of_empty_messages_only(ext: ExtSession, key: int) -> None:
+    """A run of empty messages stages nothing and still verifies every tag."""
+    b = bulk.Batch.of([b"", b"", b""])
+    res = bulk.encrypt(ext.session, key, b)
+    out, ok = bulk.decrypt(ext.session, key, b, res.ivs, res.tags)
+    assert (out, ok) == (bytearray(), [True] * 3)
+    tags = bytearray(res.tags)
+    tags[16] ^= 1
+    out, ok = bulk.decrypt(ext.session, key, b, res.ivs, tags)
+    assert ok == [True, False, True]
