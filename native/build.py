@@ -75,7 +75,8 @@ def flags(debug: bool = False, sanitize: bool = False, coverage: bool = False) -
         out += ["-O0", "-g", "--coverage", "-U_FORTIFY_SOURCE"]
     elif sanitize:
         out += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-                "-fno-sanitize-recover=undefined", "-U_FORTIFY_SOURCE"]
+                "-fno-sanitize-recover=undefined", "-U_FORTIFY_SOURCE",
+                "-DKS_COPYOUT_CHECK"]  # each caller byte written once (crypto/copyout.h)
     elif debug:
         out += ["-O0", "-g", "-U_FORTIFY_SOURCE"]
     else:
@@ -85,8 +86,9 @@ def flags(debug: bool = False, sanitize: bool = False, coverage: bool = False) -
 
 def build_module(out_path: str, tmp_dir: str | None = None, debug: bool = False,
                  sanitize: bool = False, cc: str | None = None,
-                 coverage: bool = COVERAGE) -> str:
+                 extra_flags: tuple[str, ...] = (), coverage: bool = COVERAGE) -> str:
     """Compile and link the standalone PKCS#11 module at out_path; return out_path.
+    extra_flags go to every compilation (e.g. -DKS_COPYOUT_CHECK).
 
     Raises subprocess.CalledProcessError when the compiler or linker fails.
     """
@@ -94,7 +96,7 @@ def build_module(out_path: str, tmp_dir: str | None = None, debug: bool = False,
     tmp_dir = tmp_dir or os.path.join(HERE, "..", "build", "module")
     os.makedirs(tmp_dir, exist_ok=True)
     cflags = [*flags(debug, sanitize, coverage), "-fPIC", *[f"-I{d}" for d in include_dirs()],
-              "-DKS_BUILD_MODULE=1"]
+              "-DKS_BUILD_MODULE=1", *extra_flags]
     objects = []
     for src in sources():
         rel = os.path.relpath(src, HERE).replace(os.sep, "_")

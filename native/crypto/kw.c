@@ -3,10 +3,17 @@
  * Both rest on the wrapping function W and its inverse (SP 800-38F 6.1, algorithms 1 and 2).
  * Unwrap never exits early: W^-1 runs over the whole input, then the integrity check value,
  * the KWP message length indicator and its zero padding are folded into one mask
- * (crypto/ct.h), and only that mask decides between the plaintext and KS_ERR_AUTH. */
+ * (crypto/ct.h), and only that mask decides between the plaintext and KS_ERR_AUTH.
+ *
+ * W and W^-1 transform in place, so both run in a work area of locked memory
+ * (ks_secure_alloc), never in the caller's output: the output buffer may be the caller's
+ * (C_WrapKey, C_Encrypt with these mechanisms), shared or mapped, and it must never hold the
+ * key being wrapped nor an unverified unwrap. Only the finished result is copied out
+ * (crypto/copyout.h), once; on any failure nothing is written. */
 #include <string.h>
 
 #include "crypto/aes_internal.h"
+#include "crypto/copyout.h"
 #include "crypto/ct.h"
 #include "crypto/kw.h"
 #include "crypto/mem.h"
@@ -118,17 +125,21 @@ ks_status ks_kw_wrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size_
     if (wrapped == 0 || max_out < wrapped) {
         return KS_ERR_LEN;
     }
-    memcpy(a, iv != NULL ? iv : KW_ICV1, 8);
-    memmove(out + 8, in, in_len);
-    ks_status st = wrap_w(kek, a, out + 8, in_len / 8);
-    memcpy(out, a, 8);
-    ks_wipe(a, sizeof(a));
-    if (st != KS_OK) {
-        ks_wipe(out, wrapped);
-        return st;
+    uint8_t *work = ks_secure_alloc(wrapped);
+    if (work == NULL) {
+        return KS_ERR_NOMEM;
     }
-    *out_len = wrapped;
-    return KS_OK;
+    memcpy(a, iv != NULL ? iv : KW_ICV1, 8);
+    memcpy(work + 8, in, in_len);
+    ks_status st = wrap_w(kek, a, work + 8, in_len / 8);
+    memcpy(work, a, 8);
+    ks_wipe(a, sizeof(a));
+    if (st == KS_OK) {
+        ks_copy_out(out, work, wrapped);
+        *out_len = wrapped;
+    }
+    ks_secure_free(work, wrapped);
+    return st;
 }
 
 ks_status ks_kwp_wrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size_t max_out,
@@ -146,6 +157,10 @@ ks_status ks_kwp_wrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size
         return KS_ERR_LEN;
     }
     size_t padded = wrapped - 8;
+    uint8_t *work = ks_secure_alloc(wrapped); /* zeroed: the padding is already there */
+    if (work == NULL) {
+        return KS_ERR_NOMEM;
+    }
 
     /* RFC 5649 3: AIV = ICV2 || MLI (32-bit big-endian byte length); pad with zeros. */
     memcpy(a, iv != NULL ? iv : KWP_ICV2, 4);
@@ -153,43 +168,45 @@ ks_status ks_kwp_wrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size
     a[5] = (uint8_t)(in_len >> 16);
     a[6] = (uint8_t)(in_len >> 8);
     a[7] = (uint8_t)in_len;
-    memmove(out + 8, in, in_len);
-    memset(out + 8 + in_len, 0, padded - in_len);
+    memcpy(work + 8, in, in_len);
 
     if (padded == 8) {
         /* RFC 5649 4.1: one semiblock of padded plaintext is encrypted as one AES block. */
-        memcpy(out, a, 8);
-        st = ks_aes_encrypt_blocks(kek, out, out, 1);
+        memcpy(work, a, 8);
+        st = ks_aes_encrypt_blocks(kek, work, work, 1);
     } else {
-        st = wrap_w(kek, a, out + 8, padded / 8);
-        memcpy(out, a, 8);
+        st = wrap_w(kek, a, work + 8, padded / 8);
+        memcpy(work, a, 8);
     }
     ks_wipe(a, sizeof(a));
-    if (st != KS_OK) {
-        ks_wipe(out, wrapped);
-        return st;
+    if (st == KS_OK) {
+        ks_copy_out(out, work, wrapped);
+        *out_len = wrapped;
     }
-    *out_len = wrapped;
-    return KS_OK;
+    ks_secure_free(work, wrapped);
+    return st;
 }
 
-/* Finish an unwrap: on a true mask hand out plen bytes, otherwise wipe all written. This is
- * the one branch on secret-derived data, and it is kept out of line so that the
- * constant-time check (native/bench/ctgrind.c) can tell it from any other. */
+/* Finish an unwrap: on a true mask copy the work area out (all work_len bytes, a public
+ * length: for KWP the verified zero padding follows the plen bytes of plaintext, so no copy
+ * depends on the secret-derived MLI) and report plen; otherwise write nothing. This is the
+ * one branch on secret-derived data, and it is kept out of line so that the constant-time
+ * check (native/bench/ctgrind.c) can tell it from any other. The work area is freed (and
+ * wiped) either way. */
 __attribute__((noinline)) static ks_status unwrap_result(ks_mask ok, ks_status st,
-                                                         uint8_t *out, size_t written,
-                                                         size_t *out_len, size_t plen)
+                                                         uint8_t *work, size_t work_len,
+                                                         uint8_t *out, size_t *out_len,
+                                                         size_t plen)
 {
-    if (st != KS_OK) {
-        ks_wipe(out, written);
-        return st;
+    if (st == KS_OK && ks_value_barrier(ok) == 0) {
+        st = KS_ERR_AUTH;
     }
-    if (ks_value_barrier(ok) == 0) {
-        ks_wipe(out, written);
-        return KS_ERR_AUTH;
+    if (st == KS_OK) {
+        ks_copy_out(out, work, work_len);
+        *out_len = plen;
     }
-    *out_len = plen;
-    return KS_OK;
+    ks_secure_free(work, work_len);
+    return st;
 }
 
 ks_status ks_kw_unwrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size_t max_out,
@@ -208,9 +225,13 @@ ks_status ks_kw_unwrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, siz
     if (max_out < plen) {
         return KS_ERR_LEN;
     }
+    uint8_t *work = ks_secure_alloc(plen);
+    if (work == NULL) {
+        return KS_ERR_NOMEM;
+    }
     memcpy(a, in, 8);
-    memmove(out, in + 8, plen);
-    ks_status st = unwrap_w(kek, a, out, plen / 8);
+    memcpy(work, in + 8, plen);
+    ks_status st = unwrap_w(kek, a, work, plen / 8);
 
     /* RFC 3394 2.2.3: the recovered A must equal the initial value. */
     const uint8_t *icv = iv != NULL ? iv : KW_ICV1;
@@ -219,7 +240,7 @@ ks_status ks_kw_unwrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, siz
         diff |= (uint8_t)(a[k] ^ icv[k]);
     }
     ks_wipe(a, sizeof(a));
-    return unwrap_result(ks_ct_is_zero(diff), st, out, plen, out_len, plen);
+    return unwrap_result(ks_ct_is_zero(diff), st, work, plen, out, out_len, plen);
 }
 
 ks_status ks_kwp_unwrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size_t max_out,
@@ -240,20 +261,24 @@ ks_status ks_kwp_unwrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, si
     if (max_out < padded) {
         return KS_ERR_LEN;
     }
+    uint8_t *work = ks_secure_alloc(padded);
+    if (work == NULL) {
+        return KS_ERR_NOMEM;
+    }
     if (padded == 8) {
         /* RFC 5649 4.2: two semiblocks of ciphertext are one AES block. */
         st = ks_aes_decrypt_blocks(kek, b, in, 1);
         memcpy(a, b, 8);
-        memcpy(out, b + 8, 8);
+        memcpy(work, b + 8, 8);
         ks_wipe(b, sizeof(b));
     } else {
         memcpy(a, in, 8);
-        memmove(out, in + 8, padded);
-        st = unwrap_w(kek, a, out, padded / 8);
+        memcpy(work, in + 8, padded);
+        st = unwrap_w(kek, a, work, padded / 8);
     }
 
     /* RFC 5649 3: A = ICV2 || MLI with 8 * (n - 1) < MLI <= 8 * n, and the padding bytes
-     * out[MLI .. 8n) all zero. The padding lies in the last semiblock, so all eight of its
+     * work[MLI .. 8n) all zero. The padding lies in the last semiblock, so all eight of its
      * bytes are visited and masked by position, whatever MLI says. */
     const uint8_t *icv = iv != NULL ? iv : KWP_ICV2;
     uint8_t diff = 0;
@@ -266,10 +291,11 @@ ks_status ks_kwp_unwrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, si
     ok &= ~ks_ct_lt(padded, mli);
     uint8_t pad = 0;
     for (size_t idx = padded - 8; idx < padded; idx++) {
-        pad |= (uint8_t)(out[idx] & (uint8_t)ks_ct_ge(idx, mli));
+        pad |= (uint8_t)(work[idx] & (uint8_t)ks_ct_ge(idx, mli));
     }
     ok &= ks_ct_is_zero(pad);
     ks_wipe(a, sizeof(a));
     /* mli is only used once ok is true, where it is within the buffer. */
-    return unwrap_result(ok, st, out, padded, out_len, (size_t)(mli & ks_value_barrier(ok)));
+    return unwrap_result(ok, st, work, padded, out, out_len,
+                         (size_t)(mli & ks_value_barrier(ok)));
 }

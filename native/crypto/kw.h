@@ -2,7 +2,8 @@
  *
  * Unwrap checks the integrity check value, the message length indicator and the zero
  * padding with masks, in time independent of the key and of where a check fails; on any
- * failure it wipes its output and returns KS_ERR_AUTH.
+ * failure it writes nothing to its output and returns KS_ERR_AUTH. Wrap and unwrap work in
+ * locked memory and copy only the finished result to out (crypto/copyout.h).
  *
  * iv: NULL for the default initial value (A6A6A6A6A6A6A6A6 for KW, A65959A6 for KWP), else 8
  * bytes (KW) or 4 bytes (KWP), as CKM_AES_KEY_WRAP / CKM_AES_KEY_WRAP_KWP allow. */
@@ -27,7 +28,9 @@ ks_status ks_kwp_wrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size
                       const uint8_t *iv, const uint8_t *in, size_t in_len);
 
 /* Unwrap. KW: in_len >= 24 and a multiple of 8, output in_len - 8 bytes. KWP: in_len >= 16
- * and a multiple of 8, output the length in the MLI (max_out must be at least in_len - 8).
+ * and a multiple of 8, output the length in the MLI (max_out must be at least in_len - 8;
+ * all in_len - 8 bytes are written: the plaintext, then its verified zero padding).
+ * Nothing is written to out on any failure.
  * KS_ERR_LEN for a bad in_len or small max_out; KS_ERR_AUTH for any integrity failure. */
 ks_status ks_kw_unwrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size_t max_out,
                        const uint8_t *iv, const uint8_t *in, size_t in_len);

@@ -98,7 +98,7 @@
  * that does not fit a CK_ULONG), CKR_KEY_FUNCTION_NOT_PERMITTED (the key may not encrypt now,
  * or fewer than ulCount invocations remain below 2^32: then none is taken), the key and
  * session codes of C_MessageEncryptInit, CKR_DEVICE_ERROR when the counter cannot be
- * persisted. On CKR_GENERAL_ERROR (cannot happen) the arena is wiped. */
+ * persisted. CKR_GENERAL_ERROR cannot happen (messages before the failure may be written). */
 CK_RV KS_EncryptMessages(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pOut,
                          CK_ULONG_PTR pulOutLen, CK_BYTE_PTR pIvs, CK_BYTE_PTR pTags,
                          CK_ULONG ulTagLen, CK_ULONG ulCount, CK_BYTE_PTR const *ppIn,
@@ -112,12 +112,15 @@ CK_RV KS_EncryptMessages(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey, CK_B
  * ppAad[i], its IV pIvs + 12 * i, its tag pTags + ulTagLen * i; plaintext i goes into the
  * arena pOut at the offset pulInLen[0] + ... + pulInLen[i - 1].
  *
- * Fail closed: the plaintext of a message whose tag does not verify is wiped (zeros). pOk,
- * when not NULL, gets ulCount bytes, 1 for each message that verified and 0 for the others;
- * when pOk is NULL and any tag fails, the whole arena is wiped. Any failed tag makes the call
- * return CKR_ENCRYPTED_DATA_INVALID (the other messages are still decrypted when pOk is given).
- * Other failures as KS_EncryptMessages (CKR_ENCRYPTED_DATA_LEN_RANGE for a message too long),
- * with nothing written. */
+ * Fail closed: each message is decrypted in locked memory (64 KiB per worker run; a larger
+ * message is staged alone) and reaches the arena only once its tag has verified; a message
+ * whose tag does not verify gets zeros. pOk, when not NULL, gets ulCount bytes, 1 for each
+ * message that verified and 0 for the others; when pOk is NULL, every tag is verified before
+ * any plaintext is written, and if any fails nothing is written. Any failed tag makes the
+ * call return CKR_ENCRYPTED_DATA_INVALID (the other messages are still decrypted when pOk is
+ * given). CKR_HOST_MEMORY when no staging memory can be had. Other failures as
+ * KS_EncryptMessages (CKR_ENCRYPTED_DATA_LEN_RANGE for a message too long), with nothing
+ * written. Every output byte is written once, with its final value. */
 CK_RV KS_DecryptMessages(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pOut,
                          CK_ULONG_PTR pulOutLen, CK_BYTE_PTR pOk, CK_ULONG ulCount,
                          CK_BYTE_PTR const *ppIn, const CK_ULONG *pulInLen,

@@ -17,7 +17,64 @@ from keystead.core import ffi, lib
 from keystead.errors import check
 
 IV_LEN = int(lib.KS_GCM_BULK_IV_LEN)
+MAX_THREADS = int(lib.KS_GCM_BULK_MAX_THREADS)
+FIXED_LEN = 4
+ULONG_MAX = 2 ** (8 * ffi.sizeof("CK_ULONG")) - 1
 Buffer = bytes | bytearray | memoryview
+
+
+def _handle(name: str, value: object) -> int:
+    """value as a CK_ULONG handle; TypeError or ValueError when it is not one."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} is an int handle")
+    if not 0 <= value <= ULONG_MAX:
+        raise ValueError(f"{name} is outside the CK_ULONG range")
+    return value
+
+
+def _tag_len(tag_len: object) -> int:
+    if not isinstance(tag_len, int) or isinstance(tag_len, bool):
+        raise TypeError("tag_len is an int")
+    if not 4 <= tag_len <= 16:
+        raise ValueError("tag_len is 4..16 bytes")
+    return tag_len
+
+
+def _threads(threads: object) -> int:
+    if not isinstance(threads, int) or isinstance(threads, bool):
+        raise TypeError("threads is an int")
+    if not 0 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads is 0..{MAX_THREADS}")
+    return threads
+
+
+def _writable(name: str, buf: object, size: int) -> Any:
+    """A cffi view of buf, a writable buffer of exactly size bytes."""
+    if not isinstance(buf, bytearray | memoryview):
+        raise TypeError(f"{name} is a writable buffer (bytearray or memoryview)")
+    view = memoryview(buf)
+    if view.readonly:
+        raise TypeError(f"{name} is read-only")
+    if view.nbytes != size:
+        raise ValueError(f"{name} is {view.nbytes} bytes, {size} expected")
+    return ffi.from_buffer(buf, require_writable=True)
+
+
+def _readable(name: str, buf: object, size: int) -> Any:
+    """A cffi view of buf, a buffer of exactly size bytes."""
+    if not isinstance(buf, bytes | bytearray | memoryview):
+        raise TypeError(f"{name} is a bytes-like buffer")
+    nbytes = memoryview(buf).nbytes
+    if nbytes != size:
+        raise ValueError(f"{name} is {nbytes} bytes, {size} expected")
+    return ffi.from_buffer(buf)
+
+
+def _array_len(cdata: Any) -> int:
+    """The number of items of a cffi array (0 for NULL or a bare pointer)."""
+    if cdata == ffi.NULL or ffi.typeof(cdata).kind != "array":
+        return 0
+    return len(cdata)
 
 
 def function_list() -> Any:
@@ -43,9 +100,30 @@ class Batch:
     aad_lens: Any
     _keep: list[Any]
 
+    def check(self) -> None:
+        """Raise ValueError unless count and total agree with the pointer and length arrays
+        (the C functions read count items of each: a larger count would read past them)."""
+        if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 0:
+            raise ValueError("count is a non-negative int")
+        arrays = [("ptrs", self.ptrs), ("lens", self.lens)]
+        if self.aad_ptrs != ffi.NULL or self.aad_lens != ffi.NULL:
+            arrays += [("aad_ptrs", self.aad_ptrs), ("aad_lens", self.aad_lens)]
+        for name, arr in arrays:
+            if _array_len(arr) < self.count:
+                raise ValueError(f"count {self.count} exceeds the {name} array")
+        if sum(ffi.unpack(self.lens, self.count)) != self.total:
+            raise ValueError("total is not the sum of the message lengths")
+
     @classmethod
     def of(cls, messages: Sequence[Buffer], aad: Sequence[Buffer] | None = None) -> Batch:
-        """A batch of separate buffers (and per-message associated data, or none)."""
+        """A batch of separate buffers (and per-message associated data, or none).
+
+        Raises TypeError for an item that is not a bytes-like buffer, ValueError when aad
+        does not give one item per message.
+        """
+        for m in list(messages) + list(aad or []):
+            if not isinstance(m, bytes | bytearray | memoryview):
+                raise TypeError("messages and associated data are bytes-like buffers")
         keep = [ffi.from_buffer(m) for m in messages]
         ptrs = ffi.new("CK_BYTE *[]", keep) if keep else ffi.new("CK_BYTE *[1]")
         lens = ffi.new("CK_ULONG[]", [len(m) for m in messages] or [0])
@@ -64,9 +142,17 @@ class Batch:
     def of_arena(cls, arena: Buffer, lengths: Sequence[int]) -> Batch:
         """A batch of messages laid end to end in one buffer (no associated data).
 
-        Raises ValueError when the lengths overrun the arena.
+        Raises ValueError when a length is negative or the lengths overrun the arena,
+        TypeError when arena is not a bytes-like buffer or a length not an int.
         """
-        if sum(lengths) > len(arena):
+        if not isinstance(arena, bytes | bytearray | memoryview):
+            raise TypeError("arena is a bytes-like buffer")
+        for n in lengths:
+            if not isinstance(n, int) or isinstance(n, bool):
+                raise TypeError("lengths are ints")
+            if n < 0:
+                raise ValueError("a length is negative")
+        if sum(lengths) > memoryview(arena).nbytes:
             raise ValueError("the lengths overrun the arena")
         base = ffi.from_buffer(arena)
         ptrs = ffi.new("CK_BYTE *[]", max(len(lengths), 1))
@@ -91,18 +177,24 @@ def encrypt(session: int, key: int, batch: Batch, *, tag_len: int = 16,
             iv_fixed: bytes = bytes(4), threads: int = 1, into: Sealed | None = None) -> Sealed:
     """Encrypt every message of batch with a token-generated IV (SP 800-38D 8.2.1).
 
-    ``into`` reuses output buffers of the right sizes. Raises the PKCS11Error subclass of
+    ``into`` reuses output buffers of exactly the right sizes (``batch.total`` bytes, 12
+    per message, ``tag_len`` per message). Raises TypeError or ValueError for an argument of
+    the wrong type, size or range (nothing is passed to C then), the PKCS11Error subclass of
     the CK_RV (e.g. KeyFunctionNotPermitted at the 2^32 invocation limit).
     """
-    if len(iv_fixed) != 4:
-        raise ValueError("iv_fixed is 4 bytes")
+    session, key = _handle("session", session), _handle("key", key)
+    tag_len, threads = _tag_len(tag_len), _threads(threads)
+    batch.check()
+    fixed = _readable("iv_fixed", iv_fixed, FIXED_LEN)
     res = into or Sealed(bytearray(batch.total), bytearray(IV_LEN * batch.count),
                          bytearray(tag_len * batch.count))
-    out_len = ffi.new("CK_ULONG *", len(res.out))
-    rv = lib.KS_EncryptMessages(session, key, ffi.from_buffer(res.out), out_len,
-                                ffi.from_buffer(res.ivs), ffi.from_buffer(res.tags), tag_len,
-                                batch.count, batch.ptrs, batch.lens, batch.aad_ptrs,
-                                batch.aad_lens, ffi.from_buffer(iv_fixed), threads)
+    out = _writable("into.out", res.out, batch.total)
+    ivs = _writable("into.ivs", res.ivs, IV_LEN * batch.count)
+    tags = _writable("into.tags", res.tags, tag_len * batch.count)
+    out_len = ffi.new("CK_ULONG *", batch.total)
+    rv = lib.KS_EncryptMessages(session, key, out, out_len, ivs, tags, tag_len, batch.count,
+                                batch.ptrs, batch.lens, batch.aad_ptrs, batch.aad_lens, fixed,
+                                threads)
     check(rv, "KS_EncryptMessages")
     return res
 
@@ -112,18 +204,22 @@ def decrypt(session: int, key: int, batch: Batch, ivs: Buffer, tags: Buffer, *,
     """Decrypt and verify every message of batch; return the plaintexts end to end and one
     flag per message (False: its tag failed and its plaintext is zeros).
 
-    Raises ValueError for IV or tag arrays of the wrong size, the PKCS11Error subclass of the
-    CK_RV for anything but failed tags.
+    Raises TypeError or ValueError for an argument of the wrong type, size or range (IV or
+    tag arrays that do not hold one item per message, among others; nothing is passed to C
+    then), the PKCS11Error subclass of the CK_RV for anything but failed tags.
     """
-    if len(ivs) != IV_LEN * batch.count or len(tags) != tag_len * batch.count:
-        raise ValueError("one 12-byte IV and one tag per message")
+    session, key = _handle("session", session), _handle("key", key)
+    tag_len, threads = _tag_len(tag_len), _threads(threads)
+    batch.check()
+    iv_buf = _readable("ivs", ivs, IV_LEN * batch.count)
+    tag_buf = _readable("tags", tags, tag_len * batch.count)
     out = bytearray(batch.total)
     ok = bytearray(max(batch.count, 1))
     out_len = ffi.new("CK_ULONG *", len(out))
     rv = lib.KS_DecryptMessages(session, key, ffi.from_buffer(out), out_len,
                                 ffi.from_buffer(ok), batch.count, batch.ptrs, batch.lens,
-                                batch.aad_ptrs, batch.aad_lens, ffi.from_buffer(ivs),
-                                ffi.from_buffer(tags), tag_len, threads)
+                                batch.aad_ptrs, batch.aad_lens, iv_buf, tag_buf, tag_len,
+                                threads)
     if rv != lib.CKR_ENCRYPTED_DATA_INVALID:
         check(rv, "KS_DecryptMessages")
     return out, [bool(b) for b in ok[: batch.count]]

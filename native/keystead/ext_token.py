@@ -63,8 +63,15 @@ def user_session(fl: Any, so_pin: bytes, user_pin: bytes,
     """Initialise the first uninitialised token (label, so_pin), give it user_pin and open a
     read/write session logged in as the user: (slot, session).
 
-    Raises PKCS11Error for any refusal, RuntimeError when no token is uninitialised.
+    Raises TypeError unless the PINs and label are bytes, ValueError for a label longer than
+    the token's 32-byte field, PKCS11Error for any refusal, RuntimeError when no token is
+    uninitialised.
     """
+    for name, value in (("so_pin", so_pin), ("user_pin", user_pin), ("label", label)):
+        if not isinstance(value, bytes):
+            raise TypeError(f"{name} is bytes")
+    if len(label) > 32:
+        raise ValueError("label is at most 32 bytes")
     slot = free_slot(fl)
     check(fl.C_InitToken(slot, so_pin, len(so_pin), ffi.new("CK_UTF8CHAR[32]", label.ljust(32))),
           "C_InitToken")

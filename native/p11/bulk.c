@@ -6,11 +6,19 @@
  * contiguous runs of about equal cost, several per worker thread, which the threads of
  * p11/bulk_pool.c take one at a time; each run writes its own part of the output arena, IV
  * array and tag array, so the workers share nothing mutable but the counter that hands the
- * runs out. No heap allocation: the runs' descriptions live on the caller's stack. */
+ * runs out. The runs' descriptions live on the caller's stack.
+ *
+ * Decryption releases only verified plaintext: each message is decrypted into a staging
+ * area of locked memory (STAGE bytes per run, so locked memory stays small whatever the
+ * batch; a message larger than that is staged alone) and copied to the arena once its tag
+ * has verified (crypto/copyout.h). A message whose tag fails gets zeros, written once. When
+ * the caller asks for all or nothing (pOk NULL), a first pass verifies every tag without
+ * writing, and the plaintext is written by a second pass only if all verified. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "crypto/gcm.h"
 #include "crypto/mem.h"
 #include "p11/bulk_pool.h"
@@ -30,6 +38,8 @@
 #define MAX_RUNS 128
 #define IV_LEN KS_GCM_BULK_IV_LEN
 #define FIXED_LEN 4
+/* The locked staging area of one run of a decryption. */
+#define STAGE (64 * 1024)
 
 _Static_assert(KS_POOL_MAX_HELPERS == KS_GCM_BULK_MAX_THREADS - 1,
                "a call may ask for KS_GCM_BULK_MAX_THREADS threads, itself included");
@@ -47,6 +57,7 @@ typedef struct bulk_args {
     uint8_t fixed[FIXED_LEN];
     uint64_t first;         /* the batch's first invocation number */
     uint8_t *ok;            /* decrypt: per-message result, may be NULL */
+    int verify_only;        /* decrypt: check the tags, write nothing */
 } bulk_args;
 
 typedef struct bulk_job {
@@ -66,28 +77,75 @@ static void put_be64(uint8_t *p, uint64_t v)
     }
 }
 
+/* Decrypt message i into locked staging and copy it out once its tag verifies (zeros when
+ * it does not; nothing at all in a verify-only pass). stage is stage_len bytes, or NULL when
+ * it could not be had. */
+static ks_status open_one(const bulk_args *a, const ks_gcm_key *key, CK_ULONG i, uint8_t *out,
+                          uint8_t *stage, size_t stage_len)
+{
+    size_t n = a->in_len[i];
+    uint8_t none[1]; /* an empty message needs no staging */
+    uint8_t *work = n == 0 ? none : n <= stage_len ? stage : ks_secure_alloc(n);
+    if (work == NULL) {
+        return KS_ERR_NOMEM;
+    }
+    const uint8_t *aad = a->aad != NULL ? a->aad[i] : NULL;
+    size_t aad_len = a->aad != NULL ? a->aad_len[i] : 0;
+    /* ks_gcm_open wipes the staging when the tag fails. */
+    ks_status s = ks_gcm_open(key, work, a->ivs + IV_LEN * i, IV_LEN, aad, aad_len, a->in[i],
+                              n, a->tags + a->tag_len * i, a->tag_len);
+    if (!a->verify_only && (s == KS_OK || s == KS_ERR_AUTH)) {
+        if (s == KS_OK) {
+            ks_copy_out(out, work, n);
+        } else {
+            ks_copy_out_fill(out, 0, n);
+        }
+    }
+    if (work == stage || work == none) {
+        ks_wipe(work, n);
+    } else {
+        ks_secure_free(work, n);
+    }
+    return s;
+}
+
+static ks_status seal_one(const bulk_args *a, const ks_gcm_key *key, CK_ULONG i, uint8_t *out)
+{
+    /* SP 800-38D 8.2.1: fixed field || invocation field. */
+    uint8_t iv[IV_LEN];
+    memcpy(iv, a->fixed, FIXED_LEN);
+    put_be64(iv + FIXED_LEN, a->first + i);
+    ks_copy_out(a->ivs + IV_LEN * i, iv, IV_LEN);
+    const uint8_t *aad = a->aad != NULL ? a->aad[i] : NULL;
+    size_t aad_len = a->aad != NULL ? a->aad_len[i] : 0;
+    return ks_gcm_seal(key, out, a->tags + a->tag_len * i, a->tag_len, iv, IV_LEN, aad,
+                       aad_len, a->in[i], a->in_len[i]);
+}
+
 static void *run_job(void *arg)
 {
     bulk_job *job = arg;
     const bulk_args *a = job->args;
     uint8_t *out = job->out;
+    uint8_t *stage = NULL;
+    size_t stage_len = 0;
+    ks_copy_out_call_end(); /* a worker's writes start afresh with each run */
+    if (a->decrypt) {
+        /* As large as the run's largest message, at most STAGE: small messages take the
+         * allocator's slab (crypto/mem.h), not pages of their own. */
+        for (CK_ULONG i = job->lo; i < job->hi && stage_len < STAGE; i++) {
+            stage_len = a->in_len[i] > stage_len ? a->in_len[i] : stage_len;
+        }
+        stage_len = stage_len < STAGE ? stage_len : STAGE;
+        stage = stage_len != 0 ? ks_secure_alloc(stage_len) : NULL;
+    }
     for (CK_ULONG i = job->lo; i < job->hi; i++) {
-        uint8_t *iv = a->ivs + IV_LEN * i;
-        uint8_t *tag = a->tags + a->tag_len * i;
-        const uint8_t *aad = a->aad != NULL ? a->aad[i] : NULL;
-        size_t aad_len = a->aad != NULL ? a->aad_len[i] : 0;
         ks_status s;
         if (!a->decrypt) {
-            /* SP 800-38D 8.2.1: fixed field || invocation field. */
-            memcpy(iv, a->fixed, FIXED_LEN);
-            put_be64(iv + FIXED_LEN, a->first + i);
-            s = ks_gcm_seal(job->key, out, tag, a->tag_len, iv, IV_LEN, aad, aad_len, a->in[i],
-                            a->in_len[i]);
+            s = seal_one(a, job->key, i, out);
         } else {
-            /* ks_gcm_open wipes this message's plaintext when its tag fails. */
-            s = ks_gcm_open(job->key, out, iv, IV_LEN, aad, aad_len, a->in[i], a->in_len[i],
-                            tag, a->tag_len);
-            if (a->ok != NULL) {
+            s = open_one(a, job->key, i, out, stage, stage_len);
+            if (a->ok != NULL && !a->verify_only) {
                 a->ok[i] = s == KS_OK;
             }
             if (s == KS_ERR_AUTH) {
@@ -100,6 +158,7 @@ static void *run_job(void *arg)
         }
         out += a->in_len[i];
     }
+    ks_secure_free(stage, stage_len);
     return NULL;
 }
 
@@ -246,15 +305,19 @@ static CK_RV bulk(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key_handle, bulk_args *a
         /* PKCS#11 3.0 5.4 C_Initialize: an application that says the library cannot create
          * threads gets the calling thread only. */
         CK_ULONG use = atomic_load(&ks_mod.no_threads) ? 1 : threads;
-        run_batch(a, &gk, out, total, use, &failed, &error);
+        if (a->decrypt && a->ok == NULL) {
+            /* All or nothing: verify every tag first, writing nothing. */
+            a->verify_only = 1;
+            run_batch(a, &gk, out, total, use, &failed, &error);
+            a->verify_only = 0;
+        }
+        if (error == KS_OK && failed == 0) {
+            run_batch(a, &gk, out, total, use, &failed, &error);
+        }
         ks_gcm_clear(&gk);
         if (error != KS_OK) {
-            ks_wipe(out, total); /* cannot happen: release nothing */
-            rv = CKR_GENERAL_ERROR;
+            rv = error == KS_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_GENERAL_ERROR;
         } else if (failed != 0) {
-            if (a->ok == NULL) {
-                ks_wipe(out, total);
-            }
             rv = CKR_ENCRYPTED_DATA_INVALID;
         }
         *out_len = total;

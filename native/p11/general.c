@@ -3,6 +3,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "crypto/copyout.h"
+#include "crypto/mem.h"
 #include "crypto/rand.h"
 #include "p11/guard.h"
 #include "p11/util.h"
@@ -32,14 +34,16 @@ static CK_RV get_info(CK_INFO_PTR pInfo)
         return rv;
     }
     ks_module_unlock();
-    memset(pInfo, 0, sizeof(*pInfo));
-    pInfo->cryptokiVersion.major = 3;
-    pInfo->cryptokiVersion.minor = 0;
-    ks_p11_pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "keystead");
-    ks_p11_pad(pInfo->libraryDescription, sizeof(pInfo->libraryDescription),
+    CK_INFO info;
+    memset(&info, 0, sizeof(info));
+    info.cryptokiVersion.major = 3;
+    info.cryptokiVersion.minor = 0;
+    ks_p11_pad(info.manufacturerID, sizeof(info.manufacturerID), "keystead");
+    ks_p11_pad(info.libraryDescription, sizeof(info.libraryDescription),
                "keystead PKCS#11 software HSM");
-    ks_p11_version(&pInfo->libraryVersion, KS_VERSION_STRING);
-    pInfo->flags = 0;
+    ks_p11_version(&info.libraryVersion, KS_VERSION_STRING);
+    info.flags = 0;
+    ks_copy_out(pInfo, &info, sizeof(info));
     return CKR_OK;
 }
 
@@ -119,9 +123,18 @@ static CK_RV generate_random(CK_SESSION_HANDLE hSession, CK_BYTE_PTR out, CK_ULO
         return rv;
     }
     ks_session_release(s);
-    if (len != 0 && ks_random(out, len) != KS_OK) {
-        return CKR_FUNCTION_FAILED;
+    /* Drawn into module memory and copied out (crypto/copyout.h), a block at a time. */
+    uint8_t block[4096];
+    for (CK_ULONG done = 0; done < len;) {
+        size_t n = len - done < sizeof(block) ? (size_t)(len - done) : sizeof(block);
+        if (ks_random(block, n) != KS_OK) {
+            ks_wipe(block, sizeof(block));
+            return CKR_FUNCTION_FAILED;
+        }
+        ks_copy_out(out + done, block, n);
+        done += n;
     }
+    ks_wipe(block, sizeof(block));
     return CKR_OK;
 }
 

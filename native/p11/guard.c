@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "crypto/mem.h"
 #include "token/mech.h"
 #include "token/policy.h"
@@ -21,6 +22,7 @@ CK_RV ks_p11_exit(const char *fn, CK_SESSION_HANDLE session, CK_MECHANISM_TYPE m
     /* The call has returned: wipe what its frames left below us (AES-NI register spills of
      * key schedules, unwrapped values) before the application's code reuses the stack. */
     ks_wipe_stack();
+    ks_copy_out_call_end();
     ks_log_call(fn, session, mech, rv, call_why.attr, call_why.reason);
     call_why.attr = KS_NO_ATTR;
     call_why.reason = NULL;

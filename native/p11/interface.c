@@ -2,6 +2,7 @@
  * the 2.40 function list and the "PKCS 11" 3.0 interface. */
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "p11/guard.h"
 
 #define KS_FN(name) .name = name
@@ -97,7 +98,8 @@ KS_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PT
         *pulCount = INTERFACE_COUNT;
         return CKR_BUFFER_TOO_SMALL;
     }
-    memcpy(pInterfacesList, interfaces, sizeof(interfaces));
+    ks_copy_out(pInterfacesList, interfaces, sizeof(interfaces));
+    ks_copy_out_call_end(); /* this entry point does not return through ks_p11_exit */
     *pulCount = INTERFACE_COUNT;
     return CKR_OK;
 }

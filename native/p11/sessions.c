@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "p11/guard.h"
 
 #define NO_LOGIN ((CK_USER_TYPE)-1)
@@ -128,11 +129,9 @@ static CK_RV get_session_info(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pI
     pthread_mutex_lock(&s->token->lock);
     CK_USER_TYPE login = s->token->login;
     pthread_mutex_unlock(&s->token->lock);
-    memset(pInfo, 0, sizeof(*pInfo));
-    pInfo->slotID = s->token->slot_id;
-    pInfo->state = session_state(s, login);
-    pInfo->flags = s->flags;
-    pInfo->ulDeviceError = 0;
+    CK_SESSION_INFO info = {.slotID = s->token->slot_id, .state = session_state(s, login),
+                            .flags = s->flags, .ulDeviceError = 0};
+    ks_copy_out(pInfo, &info, sizeof(info));
     ks_session_release(s);
     return CKR_OK;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto/copyout.h"
 #include "p11/guard.h"
 #include "p11/util.h"
 #include "token/mech.h"
@@ -175,7 +176,9 @@ static CK_RV get_token_info(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
         rv = ks_store_meta(tok->store, &meta);
     }
     if (rv == CKR_OK) {
-        fill_token_info(tok, &meta, pInfo);
+        CK_TOKEN_INFO info;
+        fill_token_info(tok, &meta, &info);
+        ks_copy_out(pInfo, &info, sizeof(info));
     }
     pthread_mutex_unlock(&tok->lock);
     return rv;

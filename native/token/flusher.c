@@ -96,10 +96,14 @@ void ks_flusher_stop(void)
 
 void ks_flusher_forget(void)
 {
-    pthread_mutex_lock(&fl_lock);
+    /* Called in a forked child (the module's atfork handler): the thread, and any waiter of
+     * the condition or holder of the lock, were the parent's; start both afresh. */
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    fl_lock = lock;
+    fl_cond = cond;
     fl_running = 0;
     fl_stop = 0;
-    pthread_mutex_unlock(&fl_lock);
 }
 
 /* Stopped and joined when the library is unloaded (dlclose) or the process exits without

@@ -13,7 +13,8 @@ CK_RV ks_flusher_start(void);
 /* ks_flusher_stop stops and joins it (C_Finalize, before the module lock is taken). */
 void ks_flusher_stop(void);
 
-/* ks_flusher_forget: in a forked child the thread does not exist; forget it. */
+/* ks_flusher_forget: in a forked child the thread does not exist; forget it and make the
+ * lock and condition anew (called from the module's pthread_atfork child handler). */
 void ks_flusher_forget(void);
 
 #endif

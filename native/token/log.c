@@ -20,6 +20,20 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = -1;           /* guarded by log_lock */
 static ks_log_level log_level;    /* guarded by log_lock */
 
+/* A forked child may inherit log_lock held by a parent thread that does not exist there, and
+ * its every call (even the refused ones, before its C_Initialize) logs: it starts with a
+ * fresh lock. The descriptor is shared with the parent (O_APPEND: whole lines). */
+static void log_fork_child(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    log_lock = fresh;
+}
+
+__attribute__((constructor)) static void log_watch_forks(void)
+{
+    (void)pthread_atfork(NULL, NULL, log_fork_child);
+}
+
 CK_RV ks_log_open(const ks_config *cfg)
 {
     CK_RV rv = CKR_OK;

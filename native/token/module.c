@@ -14,7 +14,11 @@ ks_module ks_mod = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* fork() copies the module lock as it is; if another thread held it, the child's
  * C_Initialize would wait forever. The lock is taken around fork so the child starts with it
- * free (PKCS#11 3.0 5.4 / 2.40 6.7.7: the child calls C_Initialize before using Cryptoki). */
+ * free. PKCS#11 3.0 5.4 (2.40 6.7.7) leaves a child's use of the parent's Cryptoki undefined
+ * until it calls C_Initialize; keystead makes it safe: the child handler bumps the fork
+ * generation, which ends the module's life in the child (every call answers
+ * CKR_CRYPTOKI_NOT_INITIALIZED: no getpid per call), and the child's C_Initialize abandons
+ * what it inherited (see abandon_inherited). */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void fork_prepare(void)
@@ -22,14 +26,26 @@ static void fork_prepare(void)
     pthread_mutex_lock(&ks_mod.lock);
 }
 
-static void fork_done(void)
+static void fork_parent(void)
 {
+    pthread_mutex_unlock(&ks_mod.lock);
+}
+
+static void fork_child(void)
+{
+    atomic_fetch_add(&ks_mod.generation, 1);
+    ks_flusher_forget();
     pthread_mutex_unlock(&ks_mod.lock);
 }
 
 static void register_atfork(void)
 {
-    pthread_atfork(fork_prepare, fork_done, fork_done);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+int ks_module_live(void)
+{
+    return ks_mod.initialized && ks_mod.init_generation == atomic_load(&ks_mod.generation);
 }
 
 /* PKCS#11 3.0 5.4 C_Initialize: the application may give its own mutex callbacks; we accept
@@ -72,6 +88,22 @@ static void free_all(void)
     ks_mod.token_count = 0;
 }
 
+/* A forked child's C_Initialize: the tokens, sessions and login of the parent are dropped
+ * without being touched. Their SQLite connections and locks are the parent's (another of its
+ * threads may have held one at the fork, and closing a connection the parent still uses can
+ * release the parent's file locks), so they are leaked on purpose, never used or closed.
+ * The key-use counts not yet written belong to the parent, which writes them itself. The
+ * flusher thread and the bulk workers do not exist in this process (p11/bulk_pool.c starts
+ * its pool afresh), the token keys' reserved GCM invocation numbers were forgotten at the
+ * fork (token/gcm_iv.c), and libcrypto's DRBG reseeds in a new process. */
+static void abandon_inherited(void)
+{
+    memset(ks_mod.tokens, 0, sizeof(ks_mod.tokens));
+    ks_mod.token_count = 0;
+    memset(ks_mod.sessions, 0, sizeof(ks_mod.sessions));
+    ks_mod.initialized = 0;
+}
+
 CK_RV ks_module_initialize(CK_VOID_PTR args)
 {
     if (args != NULL) {
@@ -82,20 +114,12 @@ CK_RV ks_module_initialize(CK_VOID_PTR args)
     }
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&ks_mod.lock);
-    if (ks_mod.initialized && ks_mod.pid == getpid()) {
+    if (ks_module_live()) {
         pthread_mutex_unlock(&ks_mod.lock);
         return CKR_CRYPTOKI_ALREADY_INITIALIZED;
     }
     if (ks_mod.initialized) {
-        /* A forked child calling C_Initialize (PKCS#11 3.0 5.4 / 6.7.7): start afresh. The
-         * key-use counts not yet written belong to the parent, which writes them itself;
-         * writing them here too would count each use twice in the audit trail. */
-        for (size_t i = 0; i < ks_mod.token_count; i++) {
-            ks_mod.tokens[i]->use_count = 0;
-        }
-        ks_flusher_forget(); /* the parent's thread does not exist in this process */
-        ks_mod.initialized = 0;
-        free_all();
+        abandon_inherited();
     }
     char err[512] = {0};
     CK_RV rv = ks_config_load(&ks_mod.cfg, err, sizeof(err));
@@ -113,7 +137,7 @@ CK_RV ks_module_initialize(CK_VOID_PTR args)
         if (ks_mod.next_session == 0) {
             ks_mod.next_session = 1;
         }
-        ks_mod.pid = getpid();
+        ks_mod.init_generation = atomic_load(&ks_mod.generation);
         rv = ks_module_refresh_slots();
     }
     if (rv == CKR_OK) {
@@ -145,7 +169,7 @@ CK_RV ks_module_finalize(CK_VOID_PTR reserved)
     }
     ks_flusher_stop(); /* before the module lock, which the thread takes */
     pthread_mutex_lock(&ks_mod.lock);
-    if (!ks_mod.initialized) {
+    if (!ks_module_live()) {
         pthread_mutex_unlock(&ks_mod.lock);
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     }
@@ -159,7 +183,7 @@ CK_RV ks_module_finalize(CK_VOID_PTR reserved)
 CK_RV ks_module_lock(void)
 {
     pthread_mutex_lock(&ks_mod.lock);
-    if (!ks_mod.initialized) {
+    if (!ks_module_live()) {
         pthread_mutex_unlock(&ks_mod.lock);
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     }

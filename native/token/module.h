@@ -18,7 +18,10 @@
 typedef struct ks_module {
     pthread_mutex_t lock;
     int initialized;
-    pid_t pid;                          /* the process that called C_Initialize */
+    /* fork generation: a pthread_atfork child handler bumps `generation`; the module is live
+     * only while it equals `init_generation`, the generation C_Initialize ran in. */
+    _Atomic unsigned generation;
+    unsigned init_generation;
     ks_config cfg;
     ks_token *tokens[KS_MAX_SLOTS];     /* by position; slot ids inside */
     size_t token_count;
@@ -39,8 +42,13 @@ CK_RV ks_module_refresh_slots(void);
 /* Called with ks_mod.lock held. CKR_SLOT_ID_INVALID when unknown. */
 CK_RV ks_module_token(CK_SLOT_ID slot, ks_token **out);
 
+/* ks_module_live returns 1 when C_Initialize ran in this process and no C_Finalize or fork
+ * came after it (called with ks_mod.lock held). */
+int ks_module_live(void);
+
 /* ks_module_lock takes the module lock and checks initialisation
- * (CKR_CRYPTOKI_NOT_INITIALIZED, lock released). */
+ * (CKR_CRYPTOKI_NOT_INITIALIZED, lock released; a forked child gets it until it calls
+ * C_Initialize itself). */
 CK_RV ks_module_lock(void);
 void ks_module_unlock(void);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "crypto/gcm.h"
 #include "crypto/mem.h"
 #include "token/gcm_iv.h"
@@ -121,14 +122,30 @@ CK_RV ks_msg_gcm_params(const void *param, CK_ULONG param_len, int decrypt, int 
 CK_RV ks_msg_gcm_make_iv(const CK_GCM_MESSAGE_PARAMS *p, ks_msg_iv_kind kind,
                          uint64_t invocation)
 {
-    if (kind == KS_MSG_IV_COUNTER) {
-        ks_gcm_iv_counter(p->pIv, p->ulIvLen, p->ulIvFixedBits, invocation);
+    if (kind == KS_MSG_IV_CALLER) {
         return CKR_OK;
     }
-    if (kind == KS_MSG_IV_RANDOM) {
-        return ks_gcm_iv_random(p->pIv, p->ulIvLen, p->ulIvFixedBits);
+    /* Made in module memory (the fixed field read first) and copied to the caller's pIv once
+     * (crypto/copyout.h). */
+    uint8_t small[64];
+    uint8_t *iv = p->ulIvLen <= sizeof(small) ? small : malloc(p->ulIvLen);
+    if (iv == NULL) {
+        return CKR_HOST_MEMORY;
     }
-    return CKR_OK;
+    memcpy(iv, p->pIv, p->ulIvLen);
+    CK_RV rv = CKR_OK;
+    if (kind == KS_MSG_IV_COUNTER) {
+        ks_gcm_iv_counter(iv, p->ulIvLen, p->ulIvFixedBits, invocation);
+    } else {
+        rv = ks_gcm_iv_random(iv, p->ulIvLen, p->ulIvFixedBits);
+    }
+    if (rv == CKR_OK) {
+        ks_copy_out(p->pIv, iv, p->ulIvLen);
+    }
+    if (iv != small) {
+        free(iv);
+    }
+    return rv;
 }
 
 int ks_msg_gcm_out_ready(CK_BYTE_PTR out, CK_ULONG_PTR out_len, CK_ULONG need, CK_RV *rv)
@@ -163,13 +180,20 @@ CK_RV ks_msg_gcm_open(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8
     if (!ks_out_ready(out, out_len, in_len, &rv)) {
         return rv;
     }
-    /* ks_gcm_open wipes out when the tag does not verify (fail closed). */
-    rv = gcm_rv(ks_gcm_open(&m->key, out, p->pIv, p->ulIvLen, aad, aad_len, in, in_len,
+    /* Staged in locked memory: the plaintext reaches the caller only once the tag has
+     * verified (crypto/copyout.h); ks_gcm_open wipes the staging when it does not. */
+    uint8_t *work = ks_secure_alloc(in_len);
+    if (work == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    rv = gcm_rv(ks_gcm_open(&m->key, work, p->pIv, p->ulIvLen, aad, aad_len, in, in_len,
                             p->pTag, p->ulTagBits / 8),
                 CKR_ENCRYPTED_DATA_LEN_RANGE);
     if (rv == CKR_OK) {
+        ks_copy_out(out, work, in_len);
         *out_len = in_len;
     }
+    ks_secure_free(work, in_len);
     return rv;
 }
 
@@ -228,29 +252,34 @@ static CK_RV encrypt_next(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const u
         uint8_t tag[16];
         s = ks_gcm_finish(&m->ctx, tag);
         if (s == KS_OK) {
-            memcpy(p->pTag, tag, m->tag_len);
+            ks_copy_out(p->pTag, tag, m->tag_len);
         }
         ks_wipe(tag, sizeof(tag));
     }
     return gcm_rv(s, CKR_DATA_LEN_RANGE);
 }
 
-/* The last part of a decryption: the held bytes then this part go straight into the
- * caller's buffer, and are wiped there if the tag does not verify. */
+/* The last part of a decryption: the held bytes then this part are decrypted into locked
+ * memory, and copied to the caller's buffer only once the tag has verified. */
 static CK_RV decrypt_last(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8_t *in,
                           size_t in_len, uint8_t *out)
 {
     size_t total = m->held_len + in_len;
-    ks_status s = ks_gcm_decrypt(&m->ctx, out, m->held, m->held_len);
+    uint8_t *work = ks_secure_alloc(total);
+    if (work == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    ks_status s = ks_gcm_decrypt(&m->ctx, work, m->held, m->held_len);
     if (s == KS_OK) {
-        s = ks_gcm_decrypt(&m->ctx, out + m->held_len, in, in_len);
+        s = ks_gcm_decrypt(&m->ctx, work + m->held_len, in, in_len);
     }
     if (s == KS_OK) {
         s = ks_gcm_check(&m->ctx, p->pTag, p->ulTagBits / 8);
     }
-    if (s != KS_OK) {
-        ks_wipe(out, total);
+    if (s == KS_OK) {
+        ks_copy_out(out, work, total);
     }
+    ks_secure_free(work, total);
     return gcm_rv(s, CKR_ENCRYPTED_DATA_LEN_RANGE);
 }
 

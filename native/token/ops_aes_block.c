@@ -13,6 +13,7 @@
  * CKR_BUFFER_TOO_SMALL with the exact length, state unchanged. */
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "crypto/ct.h"
 #include "crypto/mem.h"
 #include "token/ops_internal.h"
@@ -151,7 +152,7 @@ static CK_RV pad_decrypt(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8
         if (s != KS_OK) {
             rv = ks_op_status_rv(s, CKR_ENCRYPTED_DATA_LEN_RANGE, bad_rv);
         } else {
-            memcpy(out + before, plain, keep);
+            ks_copy_out(out + before, plain, keep);
             *out_len = before + keep;
         }
     }

@@ -10,12 +10,14 @@
  * The IV and the AAD are absorbed at init, so nothing of the parameter is kept. Encryption
  * streams and appends the tag (at C_EncryptFinal when multi-part). Decryption: the last
  * ulTagBits / 8 bytes of the input are the tag. As the 3.0 text asks of an AEAD mechanism,
- * C_DecryptUpdate returns no data: the ciphertext is held until C_DecryptFinal, which
- * decrypts straight into the caller's buffer and returns the plaintext only once the tag
- * has verified; a bad tag wipes that output and gives CKR_ENCRYPTED_DATA_INVALID. */
+ * C_DecryptUpdate returns no data: the ciphertext is held until C_DecryptFinal. A decryption
+ * (C_Decrypt, C_DecryptFinal) runs into module-owned locked memory and the plaintext is
+ * copied to the caller's buffer only once the tag has verified (crypto/copyout.h); a bad
+ * tag writes nothing there and gives CKR_ENCRYPTED_DATA_INVALID. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "crypto/mem.h"
 #include "token/ops_internal.h"
 
@@ -41,24 +43,30 @@ static CK_RV encrypt_tag(ks_op *op, uint8_t *out)
     uint8_t tag[16];
     ks_status s = ks_gcm_finish(&st->ctx, tag);
     if (s == KS_OK) {
-        memcpy(out, tag, st->tag_len);
+        ks_copy_out(out, tag, st->tag_len);
     }
     ks_wipe(tag, sizeof(tag));
     return gcm_status_rv(op, s);
 }
 
-/* Decrypt n bytes of in into out and verify the tag that follows them; out is wiped when
- * the tag is wrong (fail closed). */
+/* Decrypt n bytes of in and verify the tag that follows them; the plaintext is staged in
+ * locked memory and copied to out only when the tag verifies (fail closed: nothing is
+ * written otherwise). */
 static CK_RV decrypt_checked(ks_op *op, uint8_t *out, const uint8_t *in, size_t n)
 {
     ks_gcmop_state *st = &op->u.gcm;
-    ks_status s = ks_gcm_decrypt(&st->ctx, out, in, n);
+    uint8_t *work = ks_secure_alloc(n);
+    if (work == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    ks_status s = ks_gcm_decrypt(&st->ctx, work, in, n);
     if (s == KS_OK) {
         s = ks_gcm_check(&st->ctx, in + n, st->tag_len);
     }
-    if (s != KS_OK) {
-        ks_wipe(out, n);
+    if (s == KS_OK) {
+        ks_copy_out(out, work, n);
     }
+    ks_secure_free(work, n);
     return gcm_status_rv(op, s);
 }
 

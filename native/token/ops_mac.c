@@ -11,6 +11,7 @@
  * differ (CKR_SIGNATURE_INVALID). */
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "crypto/mem.h"
 #include "token/ops_internal.h"
 
@@ -73,7 +74,7 @@ static CK_RV mac_sign_final(ks_op *op, uint8_t *out, CK_ULONG *out_len)
     }
     rv = mac_compute(op, mac);
     if (rv == CKR_OK) {
-        memcpy(out, mac, st->mac_len);
+        ks_copy_out(out, mac, st->mac_len);
         *out_len = st->mac_len;
     }
     ks_wipe(mac, sizeof(mac));

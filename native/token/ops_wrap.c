@@ -5,16 +5,22 @@
  * operations as C_Encrypt (one code path, one set of tests). Where the mechanism takes only
  * whole blocks (ECB and CBC: 16 bytes; CKM_AES_KEY_WRAP: 8-byte semiblocks) the value is
  * "padded on the trailing end with null bytes" as the spec says for these mechanisms; the
- * unwrapper truncates by CKA_VALUE_LEN. The padding is built in the caller's output buffer,
- * which every such mechanism may encrypt in place.
+ * unwrapper truncates by CKA_VALUE_LEN.
+ *
+ * Nothing crosses the API before it is final: the padded value and the whole wrapped result
+ * are made in module-owned locked memory (ks_secure_alloc), and only the finished wrapped
+ * key is copied to the caller's pWrappedKey (crypto/copyout.h). The caller's buffer may be
+ * shared memory or a file mapping; it never holds the key value, padded or not.
  *
  * Unwrapping decrypts; the front gives the plaintext to the new key. Errors of the data
  * path become the wrap codes: a length the mechanism refuses is CKR_KEY_SIZE_RANGE on wrap
  * and CKR_WRAPPED_KEY_LEN_RANGE on unwrap; a failed integrity check (GCM tag, KW/KWP ICV,
  * CBC_PAD padding) is CKR_WRAPPED_KEY_INVALID; the key's type and size become
  * CKR_(UN)WRAPPING_KEY_TYPE_INCONSISTENT / _SIZE_RANGE. */
+#include <stdint.h>
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "crypto/mem.h"
 #include "token/mech.h"
 #include "token/ops_internal.h"
@@ -69,24 +75,33 @@ static CK_RV unwrap_rv(CK_RV rv)
     }
 }
 
-/* Zero-padded wrap: the padded value is laid out in out where the mechanism reads it in
- * place (ECB/CBC: at out; KW: at out + 8, where RFC 3394 2.2.1 keeps R[1..n]). */
-static CK_RV wrap_zero_padded(ks_op *op, size_t unit, uint8_t *out, CK_ULONG *out_len,
-                              const uint8_t *in, size_t in_len)
+/* Wrap in (in_len bytes, zero-padded to a multiple of unit when unit is not 0) into the
+ * caller's out: the padded input and the result are made in one locked work area, then the
+ * result is copied out once. A length query (out NULL) or a short buffer follows 5.2. */
+static CK_RV wrap_staged(ks_op *op, size_t unit, uint8_t *out, CK_ULONG *out_len,
+                         const uint8_t *in, size_t in_len)
 {
-    size_t padded = (in_len + unit - 1) / unit * unit;
+    size_t padded = unit == 0 ? in_len : (in_len + unit - 1) / unit * unit;
     CK_ULONG need = 0;
     CK_RV rv = ks_op_oneshot(op, NULL, &need, in, padded);
     if (rv != CKR_OK || !ks_out_ready(out, out_len, need, &rv)) {
         return rv;
     }
-    uint8_t *at = unit == 8 ? out + 8 : out;
-    memmove(at, in, in_len);
-    memset(at + in_len, 0, padded - in_len);
-    rv = ks_op_oneshot(op, out, out_len, at, padded);
-    if (rv != CKR_OK) {
-        ks_wipe(out, need);
+    if (need > SIZE_MAX - padded) {
+        return CKR_KEY_SIZE_RANGE;
     }
+    uint8_t *work = ks_secure_alloc(padded + need); /* zeroed: the padding is there */
+    if (work == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    memcpy(work, in, in_len);
+    CK_ULONG n = need;
+    rv = ks_op_oneshot(op, work + padded, &n, work, padded);
+    if (rv == CKR_OK) {
+        ks_copy_out(out, work + padded, n);
+        *out_len = n;
+    }
+    ks_secure_free(work, padded + need);
     return rv;
 }
 
@@ -110,12 +125,7 @@ CK_RV ks_wrap(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softhsm
     if (rv != CKR_OK) {
         return wrap_rv(rv);
     }
-    size_t unit = desc->wrap_pad; /* the row's whole-block unit, 0 for none */
-    if (unit != 0 && in_len % unit != 0) {
-        rv = wrap_zero_padded(op, unit, out, out_len, in, in_len);
-    } else {
-        rv = ks_op_oneshot(op, out, out_len, in, in_len);
-    }
+    rv = wrap_staged(op, desc->wrap_pad, out, out_len, in, in_len); /* wrap_pad: 0 for none */
     ks_op_free(op);
     return wrap_rv(rv);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "crypto/mem.h"
 #include "token/rules_internal.h"
 
@@ -54,7 +55,7 @@ static void fill_plain(CK_ATTRIBUTE *a, const ks_attr *held, get_result *res)
         a->ulValueLen = held->len; /* case 3 */
     } else if (a->ulValueLen >= held->len) {
         if (held->len > 0) {
-            memcpy(a->pValue, held->value, held->len); /* case 4 */
+            ks_copy_out(a->pValue, held->value, held->len); /* case 4 */
         }
         a->ulValueLen = held->len;
     } else {

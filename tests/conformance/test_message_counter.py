@@ -154,48 +154,6 @@ def test_generated_iv_refused_at_2_32(msg, module, raw, rsession):
         raw.destroy_object(rsession, k)
 
 
-def test_forked_child_never_reuses_the_parents_numbers(msg, raw, rsession):
-    """A child forked with a reservation in memory must not hand out its parent's numbers,
-    even when it goes on using the parent's session without C_Initialize."""
-    import json
-    import signal
-    import time
-
-    k = raw.create_object(rsession, aes_key(os.urandom(16), TOKEN=True, LABEL="gcm-fork"))
-    assert_rv(msg.init("Encrypt", k), "CKR_OK")
-
-    def three() -> list[str]:
-        out = []
-        for _ in range(3):
-            p = params(raw, bytes(12), generator=CKG_GENERATE_COUNTER, fixed_bits=32)
-            msg.seal(p, b"", b"x")
-            out.append(p.iv().hex())
-        return out
-
-    parent = three()  # the parent now holds numbers 3..4095 in memory
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child reports through the pipe
-        try:
-            os.write(w, json.dumps(three()).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    deadline = time.monotonic() + 30
-    while os.waitpid(pid, os.WNOHANG) == (0, 0):
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            raise AssertionError("the forked child hung")
-        time.sleep(0.05)
-    with os.fdopen(r) as f:
-        child = json.loads(f.read() or "[]")
-    parent += three()
-    assert len(child) == 3
-    assert len(set(parent + child)) == 9
-    assert min(counter_of(bytes.fromhex(iv), 32) for iv in child) >= 4096
-    raw.destroy_object(rsession, k)
-
-
 def test_invocations_attribute_counts_reservations(msg, raw, rsession):
     k = raw.create_object(rsession, aes_key(os.urandom(32), TOKEN=True, LABEL="gcm-count"))
     try:
