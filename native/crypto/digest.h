@@ -2,7 +2,8 @@
  *
  * A thin wrapper: the EVP_MD of each algorithm is fetched once per process, and a context
  * allocates its libcrypto state once, in ks_digest_init; update and final never allocate.
- * Release a context with ks_digest_clear() on every exit path. */
+ * Release a context with ks_digest_clear() on every exit path.
+ * For SHA-256 hashed by the module itself on a hot path, see the rule in sha256.h. */
 #ifndef KS_CRYPTO_DIGEST_H
 #define KS_CRYPTO_DIGEST_H
 

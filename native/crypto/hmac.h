@@ -4,7 +4,8 @@
  * The EVP_MAC is fetched once per process; a context allocates its libcrypto state once, in
  * ks_hmac_init (which also takes the key: libcrypto keeps its own copy, wiped when the context
  * is cleared). Update and final never allocate. Release a context with ks_hmac_clear() on
- * every exit path. Comparing a MAC is the caller's job, with ks_memeq(). */
+ * every exit path. Comparing a MAC is the caller's job, with ks_memeq().
+ * For SHA-256 hashed by the module itself on a hot path, see the rule in sha256.h. */
 #ifndef KS_CRYPTO_HMAC_H
 #define KS_CRYPTO_HMAC_H
 

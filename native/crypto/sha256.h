@@ -5,6 +5,12 @@
  * SHA256MSG2; sha256_ni.c) when the processor has them, portable C otherwise. Both run in
  * time independent of the data hashed (no secret-dependent branch or table index).
  *
+ * Which SHA-256 to use (one rule for the tree): this one wherever the module itself hashes
+ * per operation, on a path whose cost every call pays (the audit trail's chain and seals, the
+ * store's record authentication); digest.h/hmac.h (libcrypto EVP) for the mechanisms a caller
+ * asks for (CKM_SHA256, CKM_SHA256_HMAC ...), where every algorithm and the FIPS provider
+ * matter more than the call overhead, and for the PIN KDFs and the DRBG.
+ *
  * Length limit: FIPS 180-4 5.1.1 allows messages shorter than 2^64 bits; the byte counter
  * wraps past 2^61 bytes, which no caller can reach. */
 #ifndef KS_CRYPTO_SHA256_H
