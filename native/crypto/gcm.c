@@ -18,7 +18,6 @@
 #include "crypto/mem.h"
 
 /* SP 800-38D 5.2.1.1: len(P) <= 2^39 - 256 bits, len(A) and len(IV) <= 2^64 - 1 bits. */
-#define KS_GCM_MAX_MSG ((UINT64_C(1) << 36) - 32)
 #define KS_GCM_MAX_AAD ((UINT64_C(1) << 61) - 1)
 #define KS_GCM_MAX_IV ((UINT64_C(1) << 61) - 1)
 

@@ -15,6 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* KS_GCM_MAX_MSG: the most plaintext one message may have, 2^39 - 256 bits (SP 800-38D
+ * 5.2.1.1). Every layer that checks a GCM message length uses this one constant. */
+#define KS_GCM_MAX_MSG ((UINT64_C(1) << 36) - 32)
+
 #include "crypto/aes.h"
 #include "crypto/status.h"
 

@@ -25,8 +25,6 @@
 #include "p11/message.h"
 #include "token/gcm_iv.h"
 
-/* SP 800-38D 5.2.1.1: at most 2^39 - 256 bits of plaintext per message. */
-#define GCM_MAX_MSG ((UINT64_C(1) << 36) - 32)
 /* A message costs about as much as this many bytes more (IV setup, tag, call). */
 #define MSG_COST 256
 /* Below this much work per thread, another thread costs more than it saves. */
@@ -180,7 +178,7 @@ static CK_RV check_messages(const bulk_args *a, CK_ULONG *total)
             (a->aad != NULL && a->aad[i] == NULL && a->aad_len[i] != 0)) {
             return CKR_ARGUMENTS_BAD;
         }
-        if ((uint64_t)n > GCM_MAX_MSG || n > (CK_ULONG)-1 - sum) {
+        if ((uint64_t)n > KS_GCM_MAX_MSG || n > (CK_ULONG)-1 - sum) {
             return len_rv;
         }
         sum += n;

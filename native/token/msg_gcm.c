@@ -11,10 +11,7 @@
 #include "token/gcm_iv.h"
 #include "token/ops_internal.h"
 
-/* SP 800-38D 5.2.1.1: at most 2^39 - 256 bits of plaintext per message. */
-#define GCM_MAX_MSG ((UINT64_C(1) << 36) - 32)
 #define GCM_MAX_IV UINT64_C(0xFFFFFFFF)
-#define HELD_MIN 4096
 
 struct ks_msg_gcm {
     ks_gcm_key key;  /* secret: wiped by ks_msg_gcm_free */
@@ -22,9 +19,7 @@ struct ks_msg_gcm {
     int decrypt;
     int active;      /* between Begin and the end of its message */
     size_t tag_len;  /* of the multi-part encryption, fixed at Begin */
-    uint8_t *held;   /* multi-part decryption: ciphertext held until the last part */
-    size_t held_len;
-    size_t held_cap;
+    ks_gcm_hold held; /* multi-part decryption: ciphertext held until the last part */
 };
 
 CK_RV ks_msg_gcm_new(ks_msg_gcm **out, int decrypt, const uint8_t *key, size_t key_len)
@@ -46,8 +41,7 @@ CK_RV ks_msg_gcm_new(ks_msg_gcm **out, int decrypt, const uint8_t *key, size_t k
 void ks_msg_gcm_abort(ks_msg_gcm *m)
 {
     ks_gcm_ctx_clear(&m->ctx);
-    /* Held bytes are ciphertext: nothing secret; the buffer is kept for the next message. */
-    m->held_len = 0;
+    ks_gcm_hold_reset(&m->held); /* ciphertext: nothing to wipe; the buffer is kept */
     m->active = 0;
 }
 
@@ -58,7 +52,7 @@ void ks_msg_gcm_free(ks_msg_gcm *m)
     }
     ks_msg_gcm_abort(m);
     ks_gcm_clear(&m->key);
-    free(m->held);
+    ks_gcm_hold_free(&m->held);
     ks_secure_free(m, sizeof(*m));
 }
 
@@ -161,7 +155,7 @@ static CK_RV gcm_rv(ks_status s, CK_RV len_rv)
 CK_RV ks_msg_gcm_seal(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8_t *aad,
                       size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out)
 {
-    if ((uint64_t)in_len > GCM_MAX_MSG) {
+    if ((uint64_t)in_len > KS_GCM_MAX_MSG) {
         return CKR_DATA_LEN_RANGE;
     }
     return gcm_rv(ks_gcm_seal(&m->key, out, p->pTag, p->ulTagBits / 8, p->pIv, p->ulIvLen, aad,
@@ -174,7 +168,7 @@ CK_RV ks_msg_gcm_open(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8
                       CK_ULONG_PTR out_len)
 {
     CK_RV rv = CKR_OK;
-    if ((uint64_t)in_len > GCM_MAX_MSG) {
+    if ((uint64_t)in_len > KS_GCM_MAX_MSG) {
         return CKR_ENCRYPTED_DATA_LEN_RANGE;
     }
     if (!ks_out_ready(out, out_len, in_len, &rv)) {
@@ -209,42 +203,15 @@ CK_RV ks_msg_gcm_begin(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint
         return s == KS_ERR_LEN ? CKR_MECHANISM_PARAM_INVALID : gcm_rv(s, CKR_DATA_LEN_RANGE);
     }
     m->tag_len = p->ulTagBits / 8;
-    m->held_len = 0;
+    ks_gcm_hold_reset(&m->held);
     m->active = 1;
-    return CKR_OK;
-}
-
-/* Append a ciphertext part to the held bytes (geometric growth: amortised, no allocation
- * per part once the buffer is large enough). */
-static CK_RV hold(ks_msg_gcm *m, const uint8_t *in, size_t in_len)
-{
-    if ((uint64_t)in_len > GCM_MAX_MSG - m->held_len) {
-        return CKR_ENCRYPTED_DATA_LEN_RANGE;
-    }
-    size_t want = m->held_len + in_len;
-    if (want > m->held_cap) {
-        size_t cap = m->held_cap < HELD_MIN ? HELD_MIN : m->held_cap;
-        while (cap < want) {
-            cap *= 2;
-        }
-        uint8_t *grown = realloc(m->held, cap);
-        if (grown == NULL) {
-            return CKR_HOST_MEMORY;
-        }
-        m->held = grown;
-        m->held_cap = cap;
-    }
-    if (in_len != 0) {
-        memcpy(m->held + m->held_len, in, in_len);
-    }
-    m->held_len = want;
     return CKR_OK;
 }
 
 static CK_RV encrypt_next(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8_t *in,
                           size_t in_len, uint8_t *out, int last)
 {
-    if ((uint64_t)in_len > GCM_MAX_MSG - m->ctx.msg_len) {
+    if ((uint64_t)in_len > KS_GCM_MAX_MSG - m->ctx.msg_len) {
         return CKR_DATA_LEN_RANGE;
     }
     ks_status s = ks_gcm_encrypt(&m->ctx, out, in, in_len);
@@ -264,14 +231,14 @@ static CK_RV encrypt_next(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const u
 static CK_RV decrypt_last(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8_t *in,
                           size_t in_len, uint8_t *out)
 {
-    size_t total = m->held_len + in_len;
+    size_t total = m->held.len + in_len;
     uint8_t *work = ks_secure_alloc(total);
     if (work == NULL) {
         return CKR_HOST_MEMORY;
     }
-    ks_status s = ks_gcm_decrypt(&m->ctx, work, m->held, m->held_len);
+    ks_status s = ks_gcm_decrypt(&m->ctx, work, m->held.buf, m->held.len);
     if (s == KS_OK) {
-        s = ks_gcm_decrypt(&m->ctx, work + m->held_len, in, in_len);
+        s = ks_gcm_decrypt(&m->ctx, work + m->held.len, in, in_len);
     }
     if (s == KS_OK) {
         s = ks_gcm_check(&m->ctx, p->pTag, p->ulTagBits / 8);
@@ -289,8 +256,8 @@ CK_RV ks_msg_gcm_next(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8
     CK_RV rv = CKR_OK;
     *ended = 0;
     /* Decryption releases nothing before the tag: a part that is not the last outputs 0. */
-    size_t need = !m->decrypt ? in_len : last ? m->held_len + in_len : 0;
-    if (m->decrypt && last && (uint64_t)in_len > GCM_MAX_MSG - m->held_len) {
+    size_t need = !m->decrypt ? in_len : last ? m->held.len + in_len : 0;
+    if (m->decrypt && last && (uint64_t)in_len > KS_GCM_MAX_MSG - m->held.len) {
         rv = CKR_ENCRYPTED_DATA_LEN_RANGE;
     } else if (!m->decrypt && last && p->ulTagBits / 8 != m->tag_len) {
         rv = CKR_MECHANISM_PARAM_INVALID; /* the tag length was fixed at Begin */
@@ -299,7 +266,8 @@ CK_RV ks_msg_gcm_next(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8
     } else if (!m->decrypt) {
         rv = encrypt_next(m, p, in, in_len, out, last);
     } else {
-        rv = last ? decrypt_last(m, p, in, in_len, out) : hold(m, in, in_len);
+        rv = last ? decrypt_last(m, p, in, in_len, out)
+                  : ks_gcm_hold_add(&m->held, in, in_len, KS_GCM_MAX_MSG);
     }
     if (rv == CKR_OK) {
         *out_len = need;

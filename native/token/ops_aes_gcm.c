@@ -21,10 +21,7 @@
 #include "crypto/mem.h"
 #include "token/ops_internal.h"
 
-/* SP 800-38D 5.2.1.1: at most 2^39 - 256 bits of plaintext. */
-#define GCM_MAX_MSG ((UINT64_C(1) << 36) - 32)
 #define GCM_MAX_PARAM_LEN UINT64_C(0xFFFFFFFF)
-#define HELD_MIN 4096
 
 static CK_RV gcm_status_rv(const ks_op *op, ks_status s)
 {
@@ -77,7 +74,7 @@ static CK_RV gcm_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8
     CK_RV rv = CKR_OK;
 
     if (op->kind == KS_OP_ENCRYPT) {
-        if ((uint64_t)in_len > GCM_MAX_MSG - st->ctx.msg_len) {
+        if ((uint64_t)in_len > KS_GCM_MAX_MSG - st->ctx.msg_len) {
             return CKR_DATA_LEN_RANGE;
         }
         if (!ks_out_ready(out, out_len, in_len + st->tag_len, &rv)) {
@@ -92,7 +89,7 @@ static CK_RV gcm_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8
         }
         return rv;
     }
-    if (in_len < st->tag_len || (uint64_t)(in_len - st->tag_len) > GCM_MAX_MSG) {
+    if (in_len < st->tag_len || (uint64_t)(in_len - st->tag_len) > KS_GCM_MAX_MSG) {
         return CKR_ENCRYPTED_DATA_LEN_RANGE;
     }
     size_t n = in_len - st->tag_len;
@@ -106,33 +103,6 @@ static CK_RV gcm_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8
     return rv;
 }
 
-/* Append in to the held ciphertext, growing the buffer geometrically (amortised: no
- * allocation per call once it is large enough). */
-static CK_RV hold(ks_gcmop_state *st, const uint8_t *in, size_t in_len)
-{
-    if ((uint64_t)in_len > GCM_MAX_MSG + st->tag_len - st->held_len) {
-        return CKR_ENCRYPTED_DATA_LEN_RANGE;
-    }
-    size_t want = st->held_len + in_len;
-    if (want > st->held_cap) {
-        size_t cap = st->held_cap < HELD_MIN ? HELD_MIN : st->held_cap;
-        while (cap < want) {
-            cap *= 2;
-        }
-        uint8_t *p = realloc(st->held, cap);
-        if (p == NULL) {
-            return CKR_HOST_MEMORY;
-        }
-        st->held = p;
-        st->held_cap = cap;
-    }
-    if (in_len != 0) {
-        memcpy(st->held + st->held_len, in, in_len);
-    }
-    st->held_len = want;
-    return CKR_OK;
-}
-
 static CK_RV gcm_update(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
                         size_t in_len)
 {
@@ -144,13 +114,13 @@ static CK_RV gcm_update(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_
         if (!ks_out_ready(out, out_len, 0, &rv)) {
             return rv;
         }
-        rv = hold(st, in, in_len);
+        rv = ks_gcm_hold_add(&st->held, in, in_len, KS_GCM_MAX_MSG + st->tag_len);
         if (rv == CKR_OK) {
             *out_len = 0;
         }
         return rv;
     }
-    if ((uint64_t)in_len > GCM_MAX_MSG - st->ctx.msg_len) {
+    if ((uint64_t)in_len > KS_GCM_MAX_MSG - st->ctx.msg_len) {
         return CKR_DATA_LEN_RANGE;
     }
     if (!ks_out_ready(out, out_len, in_len, &rv)) {
@@ -178,14 +148,14 @@ static CK_RV gcm_final(ks_op *op, uint8_t *out, CK_ULONG *out_len)
         }
         return rv;
     }
-    if (st->held_len < st->tag_len) {
+    if (st->held.len < st->tag_len) {
         return CKR_ENCRYPTED_DATA_LEN_RANGE;
     }
-    size_t n = st->held_len - st->tag_len;
+    size_t n = st->held.len - st->tag_len;
     if (!ks_out_ready(out, out_len, n, &rv)) {
         return rv;
     }
-    rv = decrypt_checked(op, out, st->held, n);
+    rv = decrypt_checked(op, out, st->held.buf, n);
     if (rv == CKR_OK) {
         *out_len = n;
     }
@@ -197,11 +167,7 @@ static void gcm_clear(ks_op *op)
     ks_gcmop_state *st = &op->u.gcm;
     ks_gcm_ctx_clear(&st->ctx);
     ks_gcm_clear(&st->key);
-    /* The held bytes are ciphertext: nothing secret to wipe. */
-    free(st->held);
-    st->held = NULL;
-    st->held_len = 0;
-    st->held_cap = 0;
+    ks_gcm_hold_free(&st->held);
 }
 
 static const ks_op_family GCM_FAMILY = {

@@ -16,6 +16,7 @@
 #include "crypto/digest.h"
 #include "crypto/gcm.h"
 #include "crypto/hmac.h"
+#include "token/gcm_hold.h"
 #include "token/ops.h"
 
 typedef struct ks_op_family {
@@ -51,9 +52,7 @@ typedef struct ks_gcmop_state {
     ks_gcm_key key;
     ks_gcm_ctx ctx;
     size_t tag_len;
-    uint8_t *held;
-    size_t held_len;
-    size_t held_cap;
+    ks_gcm_hold held; /* the ciphertext of a multi-part decryption (token/gcm_hold.h) */
 } ks_gcmop_state;
 
 /* AES key wrap (RFC 3394) and with padding (RFC 5649), single-part only. */
