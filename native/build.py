@@ -153,17 +153,19 @@ ffibuilder = make_ffibuilder(sanitize=os.environ.get("KEYSTEAD_SANITIZE") == "1"
                              coverage=COVERAGE)
 
 
-def build_bench(out_path: str, source: str = "bench_core.c", cc: str | None = None) -> str:
-    """Compile native/bench/<source> with the crypto sources into out_path; return it.
+def build_bench(out_path: str, source: str = "bench_core.c", cc: str | None = None,
+                folder: str = "bench") -> str:
+    """Compile native/<folder>/<source> with the crypto sources into out_path; return it.
 
-    Used for bench_core.c (``bench`` verb) and ctgrind.c (the constant-time test).
+    Used for bench/bench_core.c (``bench`` verb) and ct/ctgrind_*.c (the constant-time
+    tests).
     Raises subprocess.CalledProcessError when the compiler fails.
     """
     cc = cc or os.environ.get("CC", "cc")
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     crypto = sorted(glob.glob(os.path.join(HERE, "crypto", "*.c")))
     subprocess.run([cc, *flags(), *[f"-I{d}" for d in include_dirs()], "-o", out_path,
-                    os.path.join(HERE, "bench", source), *crypto, "-lcrypto", "-lpthread"],
+                    os.path.join(HERE, folder, source), *crypto, "-lcrypto", "-lpthread"],
                    check=True)
     return out_path
 

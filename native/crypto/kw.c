@@ -191,7 +191,7 @@ ks_status ks_kwp_wrap(const ks_aes_key *kek, uint8_t *out, size_t *out_len, size
  * length: for KWP the verified zero padding follows the plen bytes of plaintext, so no copy
  * depends on the secret-derived MLI) and report plen; otherwise write nothing. This is the
  * one branch on secret-derived data, and it is kept out of line so that the constant-time
- * check (native/bench/ctgrind.c) can tell it from any other. The work area is freed (and
+ * check (native/ct/ctgrind_core.c) can tell it from any other. The work area is freed (and
  * wiped) either way. */
 __attribute__((noinline)) static ks_status unwrap_result(ks_mask ok, ks_status st,
                                                          uint8_t *work, size_t work_len,

@@ -6,8 +6,8 @@
  * memcheck then reports every conditional jump or memory address computed from them. Results
  * are marked defined again before this driver compares them, so a report can only come from
  * the code under test. The only decisions allowed to depend on secrets are the final
- * accept/reject of an authenticated decryption, in the functions ALLOWED_SITES of
- * tests/robustness/test_ct.py lists; every other report is a secret-dependent branch or
+ * accept/reject of an authenticated decryption, in the functions native/ct/allowed_sites.txt
+ * lists (the one allow list, shared with the ctgrind_*.c drivers); every other report is a secret-dependent branch or
  * index, and a failure.
  *
  * Usage: valgrind -q ./ct_valgrind [aesni|libcrypto]. Outside valgrind the client requests do

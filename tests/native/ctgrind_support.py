@@ -1,6 +1,7 @@
-"""What the ctgrind tests share: build a native/bench/ctgrind_*.c program with the crypto
-sources, run it under valgrind memcheck with its secrets marked undefined, and name the
-function of every report on secret data.
+"""What the ctgrind tests share: build a native/ct/ctgrind_*.c program with the crypto
+sources, run it under valgrind memcheck with its secrets marked undefined, name the function
+of every report on secret data, and check those against the one allow list
+(native/ct/allowed_sites.txt, which scripts/ct.sh reads too).
 
 A program prints "OK" when its own checks pass, or a line with "SKIP" when this processor or
 valgrind cannot run the path asked for.
@@ -18,6 +19,16 @@ from pathlib import Path
 import pytest
 
 _NATIVE = str(Path(__file__).resolve().parents[2] / "native")
+
+
+def _allowed() -> frozenset[str]:
+    text = (Path(_NATIVE) / "ct" / "allowed_sites.txt").read_text(encoding="utf-8")
+    return frozenset(line.split()[0] for line in text.splitlines()
+                     if line.strip() and not line.startswith("#"))
+
+
+#: Functions where a secret-dependent decision is allowed (native/ct/allowed_sites.txt).
+ALLOWED = _allowed()
 _REPORT = re.compile(r"^==\d+== (Conditional jump or move depends|Use of uninitialised value)")
 _FRAME = re.compile(r"^==\d+==\s+(?:at|by) 0x[0-9A-F]+: (\S+)")
 
@@ -35,22 +46,27 @@ def report_sites(stderr: str) -> list[str]:
 
 
 def build(tmp_path_factory: pytest.TempPathFactory, source: str) -> str:
-    """native/bench/<source> built with the crypto sources; skips without valgrind."""
+    """native/ct/<source> built with the crypto sources; skips without valgrind."""
     if shutil.which("valgrind") is None:
         pytest.skip("valgrind is not installed")
     if _NATIVE not in sys.path:
         sys.path.append(_NATIVE)
     native_build = importlib.import_module("build")  # native/build.py
     out = tmp_path_factory.mktemp(Path(source).stem) / Path(source).stem
-    return native_build.build_bench(str(out), source=source)
+    return native_build.build_bench(str(out), source=source, folder="ct")
 
 
 def run(program: str, arg: str) -> list[str]:
-    """Run program arg under memcheck; its report sites (skips when the program does)."""
+    """Run program arg under memcheck; its report sites (skips when the program does).
+
+    Fails when a site is not on the allow list: a secret-dependent branch or index."""
     done = subprocess.run(["valgrind", "-q", program, arg], capture_output=True, text=True,
                           timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     if "SKIP" in done.stdout:
         pytest.skip(done.stdout.strip())
     assert done.stdout.strip() == "OK", done.stdout
-    return report_sites(done.stderr)
+    sites = report_sites(done.stderr)
+    outside = sorted(set(sites) - ALLOWED - {"???"})  # "???": inside libcrypto, its own
+    assert not outside, f"secret-dependent branch or index in {outside}\n{done.stderr}"
+    return sites

@@ -400,7 +400,7 @@ def test_length_limits(impl: int) -> None:
 
 @pytest.fixture(scope="module")
 def ctgrind_gcm(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """native/bench/ctgrind_gcm.c built once with the crypto sources."""
+    """native/ct/ctgrind_gcm.c built once with the crypto sources."""
     return ctgrind_support.build(tmp_path_factory, "ctgrind_gcm.c")
 
 
@@ -409,8 +409,8 @@ def test_no_secret_dependent_branch_or_index(ctgrind_gcm: str, path: str) -> Non
     """Keys, H powers, messages, AAD and tags are secret: the only branch on them is the
     tag's accept/reject (ks_gcm_check / ks_gcm_open). Valgrind cannot run the VAES paths;
     on the libcrypto path, reports inside libcrypto itself ("???") are libcrypto's."""
-    sites = set(ctgrind_support.run(ctgrind_gcm, path))
+    sites = set(ctgrind_support.run(ctgrind_gcm, path))  # only allowed sites (the one list)
     if path == "libcrypto":
         sites.discard("???")
     assert "ks_gcm_open" in sites  # the reject branch is reached with secret data
-    assert sites <= {"ks_gcm_open", "ks_gcm_check"}, sites
+    assert sites <= {"ks_gcm_open", "ks_gcm_check"}, sites  # and no other allowed site

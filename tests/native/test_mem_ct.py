@@ -127,8 +127,8 @@ def test_ct_is_zero_bytes() -> None:
 
 @pytest.fixture(scope="module")
 def ctgrind(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """native/bench/ctgrind.c built once with the crypto sources."""
-    return ctgrind_support.build(tmp_path_factory, "ctgrind.c")
+    """native/ct/ctgrind_core.c built once with the crypto sources."""
+    return ctgrind_support.build(tmp_path_factory, "ctgrind_core.c")
 
 
 @pytest.mark.parametrize("impl", ["aesni", "libcrypto"])

@@ -251,7 +251,7 @@ def test_default_agrees_with_cpuinfo() -> None:
 
 @pytest.fixture(scope="module")
 def ctgrind_sha256(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """native/bench/ctgrind_sha256.c built once with the crypto sources."""
+    """native/ct/ctgrind_sha256.c built once with the crypto sources."""
     return ctgrind_support.build(tmp_path_factory, "ctgrind_sha256.c")
 
 

@@ -1,13 +1,14 @@
-/* ctgrind.c - constant-time check of the crypto core under valgrind (the ctgrind method).
+/* ctgrind_core.c - constant-time check of the crypto core under valgrind (the ctgrind method).
  *
  * Secrets (key schedules, key bytes, wrapped keys, messages) are marked undefined with
  * VALGRIND_MAKE_MEM_UNDEFINED. Memcheck then reports every conditional jump and every memory
  * address computed from them: a secret-dependent branch or table index. The only decision
  * allowed to depend on a secret is the final accept/reject of an unwrap, made in one place
- * (kw.c unwrap_result); the test that runs this tool checks that every report is there.
+ * (kw.c unwrap_result), on the allow list native/ct/allowed_sites.txt; the test that runs
+ * this tool (tests/native/test_mem_ct.py) checks that every report is there.
  *
- * Run: valgrind --error-exitcode=0 ./ctgrind (see tests/native/test_kw.py). Outside valgrind
- * the client requests are no-ops and the program only checks its own results. */
+ * Run: valgrind --error-exitcode=0 ./ctgrind_core (see tests/native/test_mem_ct.py). Outside
+ * valgrind the client requests are no-ops and the program only checks its own results. */
 #include <stdio.h>
 #include <string.h>
 
