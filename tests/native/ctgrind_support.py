@@ -21,27 +21,38 @@ import pytest
 _NATIVE = str(Path(__file__).resolve().parents[2] / "native")
 
 
-def _allowed() -> frozenset[str]:
+def _names() -> list[str]:
     text = (Path(_NATIVE) / "ct" / "allowed_sites.txt").read_text(encoding="utf-8")
-    return frozenset(line.split()[0] for line in text.splitlines()
-                     if line.strip() and not line.startswith("#"))
+    return [line.split()[0] for line in text.splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
 #: Functions where a secret-dependent decision is allowed (native/ct/allowed_sites.txt).
-ALLOWED = _allowed()
+ALLOWED = frozenset(n for n in _names() if not n.startswith("~"))
+#: Copy helpers whose reports are charged to their caller (the "~" lines of the same file).
+TRANSPARENT = frozenset(n[1:] for n in _names() if n.startswith("~"))
 _REPORT = re.compile(r"^==\d+== (Conditional jump or move depends|Use of uninitialised value)")
 _FRAME = re.compile(r"^==\d+==\s+(?:at|by) 0x[0-9A-F]+: (\S+)")
 
 
 def report_sites(stderr: str) -> list[str]:
-    """The innermost function of each memcheck report on secret data, without the compiler's
-    clone suffixes (``.part.0``, ``.constprop.0``); ``?`` when valgrind names none."""
+    """The innermost function of each memcheck report on secret data that is not a copy
+    helper (TRANSPARENT), without the compiler's clone suffixes (``.part.0``,
+    ``.constprop.0``); ``?`` when valgrind names none."""
     lines = stderr.splitlines()
     sites = []
     for i, line in enumerate(lines):
-        if _REPORT.match(line):
-            frame = _FRAME.match(lines[i + 1]) if i + 1 < len(lines) else None
-            sites.append(frame.group(1).split(".")[0] if frame else "?")
+        if not _REPORT.match(line):
+            continue
+        site = "?"
+        for following in lines[i + 1:]:
+            frame = _FRAME.match(following)
+            if frame is None:
+                break
+            site = frame.group(1).split(".")[0]
+            if site not in TRANSPARENT:
+                break
+        sites.append(site)
     return sites
 
 
