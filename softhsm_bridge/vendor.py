@@ -77,4 +77,21 @@ def init_manager_pin(raw, session: int, pin: str | bytes) -> int:
     return int(fn(session, data, len(data)))
 
 
-__all__ = ["AUDIT_KEY_ENV", "init_manager_pin", "token_database", "verify_token_audit"]
+def set_manager_pin(raw, slot: int, so_pin: str, pin: str) -> None:
+    """The SO sets the manager's PIN on the keystead token in ``slot`` (closing the
+    application's sessions on it first and after: the login state is the application's).
+    Raises the mapped PKCS11Error."""
+    from .ck import CKU_SO
+    from .errors import check
+
+    raw.close_all_sessions(slot)
+    try:
+        h = raw.open_session(slot, rw=True)
+        check(raw.login(h, CKU_SO, so_pin), "C_Login(SO)")
+        check(init_manager_pin(raw, h, pin), "KS_InitManagerPIN")
+    finally:
+        raw.close_all_sessions(slot)
+
+
+__all__ = ["AUDIT_KEY_ENV", "init_manager_pin", "set_manager_pin", "token_database",
+           "verify_token_audit"]

@@ -58,15 +58,19 @@ class KeysteadGroup(click.Group):
               envvar="KEYSTEAD_TOKEN", help="Token label.")
 @click.option("--pin-file", type=click.Path(dir_okay=False),
               help="File whose first line is the user PIN (else KEYSTEAD_PIN, else a prompt).")
+@click.option("--manager-pin-file", type=click.Path(dir_okay=False),
+              help="File whose first line is the manager PIN of keystead's token (else "
+                   "KEYSTEAD_MANAGER_PIN, else a prompt).")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True),
               envvar="KEYSTEAD_POLICY",
               help="TOML policy file that tightens SP 800-57 Table 1 per key type.")
 @click.pass_context
 def cli(ctx: click.Context, module: str, catalogue: Path | None, token_label: str,
-        pin_file: str | None, policy_file: str | None) -> None:
+        pin_file: str | None, manager_pin_file: str | None, policy_file: str | None) -> None:
     """keystead: NIST SP 800-57 key management over any PKCS#11 token."""
     app = AppContext(module=module, catalogue_path=catalogue or default_catalogue(),
-                     token_label=token_label, pin_file=pin_file, policy_file=policy_file)
+                     token_label=token_label, pin_file=pin_file, policy_file=policy_file,
+                     manager_pin_file=manager_pin_file)
     ctx.obj = app
     ctx.call_on_close(app.close)
 

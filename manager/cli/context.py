@@ -51,6 +51,7 @@ class AppContext:
     token_label: str
     pin_file: str | None
     policy_file: str | None = None
+    manager_pin_file: str | None = None
     _manager: KeyManager | None = field(default=None, repr=False)
 
     def module_info(self) -> ModuleInfo:
@@ -72,6 +73,10 @@ class AppContext:
     def user_pin(self) -> str:
         return read_secret("User PIN", "KEYSTEAD_PIN", self.pin_file)
 
+    def manager_pin(self) -> str:
+        """The manager credential of keystead's token (docs/authority.md)."""
+        return read_secret("Manager PIN", "KEYSTEAD_MANAGER_PIN", self.manager_pin_file)
+
     def manager(self, *, token: bool = True) -> KeyManager:
         """A KeyManager on the catalogue; with ``token`` its token port (PIN asked lazily)."""
         if self._manager is None:
@@ -79,7 +84,8 @@ class AppContext:
             if token:
                 from .. import open_token
 
-                port = open_token(self.module, self.token_label, self.user_pin)
+                port = open_token(self.module, self.token_label, self.user_pin,
+                                  manager_pin=self.manager_pin)
             policy = load_policy_file(self.policy_file) if self.policy_file else None
             self._manager = KeyManager(
                 SQLiteCatalogue(self.catalogue_path), port, clock=clock_from_env(),
