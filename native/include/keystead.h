@@ -32,8 +32,9 @@
 #define CKA_KS_PROCESS_START_DATE (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0002UL)
 #define CKA_KS_PROCESS_END_DATE (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0003UL)
 
-/* CKA_KS_USAGE_COUNT (CK_ULONG, read-only): operations initialised with the key so far,
- * persisted so that no restart, crash or second process under-counts.
+/* CKA_KS_USAGE_COUNT (CK_ULONG, read-only): operations initialised with the key's value so
+ * far, shared by every copy, session object and unwrapped copy of the value, persisted so
+ * that no restart, crash or second process under-counts (docs/authority.md).
  * CKA_KS_USAGE_LIMIT (CK_ULONG, settable, 0 = no limit): at the limit every *Init with the key
  * fails with CKR_KEY_FUNCTION_NOT_PERMITTED. */
 #define CKA_KS_USAGE_COUNT (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0004UL)

@@ -145,6 +145,12 @@ static CK_RV destroy_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject
     if (rv == CKR_OK && ks_attrs_bool(&obj->attrs, CKA_DESTROYABLE, CK_TRUE) != CK_TRUE) {
         rv = CKR_ACTION_PROHIBITED;
     }
+    if (rv == CKR_OK) {
+        ks_rule_ctx ctx = ks_token_rule_ctx(tok, KS_NO_MECH);
+        if (ks_rules_governed_by_other(&obj->attrs, &ctx)) {
+            rv = CKR_ACTION_PROHIBITED; /* only the manager destroys a governed key */
+        }
+    }
     if (obj != NULL) {
         char uid[KS_UID_LEN + 1];
         ks_token_uid(&obj->attrs, uid); /* the object is gone after the removal */

@@ -111,6 +111,11 @@ CK_RV ks_rules_get(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count);
 /* ks_rules_get_sealed_absent is ks_rules_get for an object loaded without the token key:
  * its sealed values (CKA_VALUE) cannot be revealed without a login, so they answer
  * CKR_ATTRIBUTE_SENSITIVE with CK_UNAVAILABLE_INFORMATION, as 5.7 case 1 says. */
+/* ks_rules_governed_by_other: obj is manager-governed (CKA_KS_GOVERNED) and the caller is
+ * not the manager: only the manager changes what governs it, copies it (ks_rules_copy:
+ * CKR_ACTION_PROHIBITED) or destroys it (docs/authority.md). */
+int ks_rules_governed_by_other(const ks_attrs *obj, const ks_rule_ctx *ctx);
+
 CK_RV ks_rules_get_sealed_absent(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
 /* ks_rules_match returns 1 when every attribute of tmpl equals the object's (C_FindObjects).

@@ -243,6 +243,12 @@ CK_RV ks_rules_set(ks_attrs *obj, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
     return CKR_OK;
 }
 
+int ks_rules_governed_by_other(const ks_attrs *obj, const ks_rule_ctx *ctx)
+{
+    return ks_attrs_bool(obj, CKA_KS_GOVERNED, CK_FALSE) == CK_TRUE &&
+           (ctx == NULL || !ctx->manager);
+}
+
 CK_RV ks_rules_copy(ks_attrs *out, const ks_attrs *src, const CK_ATTRIBUTE *tmpl,
                     CK_ULONG count, const ks_rule_ctx *ctx, ks_why *why)
 {
@@ -252,6 +258,12 @@ CK_RV ks_rules_copy(ks_attrs *out, const ks_attrs *src, const CK_ATTRIBUTE *tmpl
     /* 4.1.3: CKA_COPYABLE false gives CKR_ACTION_PROHIBITED */
     if (ks_attrs_bool(src, CKA_COPYABLE, CK_TRUE) == CK_FALSE) {
         return ks_rule_fail(why, CKA_COPYABLE, "object is not copyable",
+                            CKR_ACTION_PROHIBITED);
+    }
+    /* A governed key has one state, one limit, one set of dates: a copy that the manager did
+     * not make would keep the state of the moment and escape a later suspension. */
+    if (ks_rules_governed_by_other(src, ctx)) {
+        return ks_rule_fail(why, CKA_KS_GOVERNED, "only the manager copies a governed key",
                             CKR_ACTION_PROHIBITED);
     }
     ks_attrs work;

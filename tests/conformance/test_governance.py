@@ -186,16 +186,29 @@ def test_user_cannot_change_what_governs_a_governed_key(gov: Gov, what: str,
     h = gov.login(CKU_USER)
     k = gov.find(h, name)
     assert_rv(gov.set_rv(h, k, change), "CKR_ATTRIBUTE_READ_ONLY")
-    assert_rv(gov.copy_rv(h, k, {A.TOKEN: False, **change}), "CKR_ATTRIBUTE_READ_ONLY")
+    assert_rv(gov.copy_rv(h, k, {A.TOKEN: False, **change}), "CKR_ACTION_PROHIBITED")
     assert gov.ulong(h, k, STATE) == SUSPENDED
     assert_rv(gov.encrypt_rv(h, k), "CKR_KEY_FUNCTION_NOT_PERMITTED")
-    # a copy keeps what governs the original
-    c = gov.raw.copy_object(h, k, {A.TOKEN: False})
-    assert gov.flag(h, c, GOVERNED) and gov.ulong(h, c, STATE) == SUSPENDED
     # the manager may
     h = gov.login(CKU_KS_MANAGER)
     k = gov.find(h, name)
     assert_rv(gov.set_rv(h, k, change), CKR_OK)
+
+
+def test_only_the_manager_copies_or_destroys_a_governed_key(gov: Gov) -> None:
+    name = label()
+    h = gov.login(CKU_KS_MANAGER)
+    k = gov.generate(h, name)
+    c = gov.raw.copy_object(h, k, {A.TOKEN: False})
+    assert gov.flag(h, c, GOVERNED)
+    h = gov.login(CKU_USER)
+    k = gov.find(h, name)
+    # a copy would keep today's state and escape a later suspension
+    assert_rv(gov.copy_rv(h, k, {A.TOKEN: False}), "CKR_ACTION_PROHIBITED")
+    assert_rv(gov.raw.call("C_DestroyObject", h, k), "CKR_ACTION_PROHIBITED")
+    h = gov.login(CKU_KS_MANAGER)
+    k = gov.find(h, name)
+    assert_rv(gov.raw.call("C_DestroyObject", h, k), CKR_OK)
 
 
 def test_user_sets_the_values_already_held_and_other_attributes(gov: Gov) -> None:
