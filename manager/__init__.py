@@ -44,15 +44,19 @@ from .store import AuditFilter, Catalogue, CatalogueTx
 from .tokenport import TokenAuditReport, TokenPort, Windows
 
 
-def open_token(module: object, label: str, pin: object) -> TokenPort:
+def open_token(module: object, label: str, pin: object,
+               manager_pin: object | None = None) -> TokenPort:
     """A token port on token ``label`` of ``module`` ("keystead", "softhsm2" or a path);
-    ``pin`` is the user PIN or a callable returning it (asked for on first use)."""
+    ``pin`` is the user PIN or a callable returning it (asked for on first use). On keystead's
+    token ``manager_pin`` (the same) makes the port log in as the manager, CKU_KS_MANAGER,
+    instead of the user: the keys it makes and changes are then manager-governed
+    (docs/authority.md)."""
     from keystead.softhsm_bridge import ModuleInfo, resolve
 
     from .pkcs11_token import Pkcs11Token
 
     info = module if isinstance(module, ModuleInfo) else resolve(module)
-    return Pkcs11Token(info, label, pin)
+    return Pkcs11Token(info, label, pin, manager_pin)
 
 
 __all__ = [

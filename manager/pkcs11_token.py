@@ -4,7 +4,10 @@ attributes, one session per manager).
 On keystead's token the token enforces the lifecycle itself: the manager writes
 CKA_KS_LIFECYCLE_STATE with CKA_KS_TRANSITION_REASON in one template, the usage periods as
 CKA_START_DATE/CKA_END_DATE (protect) and CKA_KS_PROCESS_START_DATE/END_DATE (process),
-and CKA_KS_PROCESS_OVERRIDE for audited overrides (native/include/keystead.h). On any other
+and CKA_KS_PROCESS_OVERRIDE for audited overrides (native/include/keystead.h). Given the
+manager's PIN it logs in as CKU_KS_MANAGER, so what it writes governs the key: the keys it
+makes or changes are CKA_KS_GOVERNED, and the user PIN cannot undo it (docs/authority.md).
+On any other
 token the manager maps the state onto the standard usage flags and dates (PKCS#11 3.0
 4.4, 4.7): protect flags (CKA_ENCRYPT, CKA_WRAP, CKA_SIGN) only while active, process
 flags (CKA_DECRYPT, CKA_UNWRAP, CKA_VERIFY) only while active or deactivated.
@@ -51,6 +54,7 @@ CKA_KS_USAGE_LIMIT = _KS | 0x5
 CKA_KS_PROCESS_OVERRIDE = _KS | 0x6
 CKA_KS_GCM_INVOCATIONS = _KS | 0x7
 CKA_KS_TRANSITION_REASON = _KS | 0x8
+CKA_KS_GOVERNED = _KS | 0xA
 
 _OP_FLAGS = {"encrypt": CKA_ENCRYPT, "decrypt": CKA_DECRYPT, "wrap": CKA_WRAP,
              "unwrap": CKA_UNWRAP, "sign": CKA_SIGN, "verify": CKA_VERIFY}
@@ -113,10 +117,13 @@ class Pkcs11Token:
     commands never ask for a PIN.
     """
 
-    def __init__(self, module: ModuleInfo, label: str, pin: object) -> None:
+    def __init__(self, module: ModuleInfo, label: str, pin: object,
+                 manager_pin: object | None = None) -> None:
         self.module = module
         self.label = label
         self._pin = pin
+        # keystead's token only: the manager credential (a PIN or a callable returning it)
+        self._manager_pin = manager_pin if module.kind == KEYSTEAD else None
         self._session: int | None = None
         self._raw = None
         self._failure: TokenFailure | None = None  # a failed open is not retried (no re-prompt)
@@ -125,6 +132,12 @@ class Pkcs11Token:
     @property
     def enforces_lifecycle(self) -> bool:
         return self.module.kind == KEYSTEAD
+
+    @property
+    def governs(self) -> bool:
+        """True when the port logs in with the manager credential (keystead's token, manager
+        PIN given): the keys it writes are manager-governed."""
+        return self._manager_pin is not None
 
     @property
     def description(self) -> str:
@@ -140,13 +153,18 @@ class Pkcs11Token:
         if self._session is None:
             try:
                 ref = find_token(self.module, self.label)
-                pin = self._pin() if callable(self._pin) else str(self._pin)
+                manager = self.governs
+                source = self._manager_pin if manager else self._pin
+                pin = source() if callable(source) else str(source)
                 self._raw = provisioning.load(self.module)
                 token = provisioning.Token(self.module, ref.slot_id, ref.label, ref.serial,
-                                           "", pin)
+                                           "", "" if manager else pin)
                 handle = self._raw.open_session(ref.slot_id, rw=True)
                 try:
-                    bridge_session.login(token, handle, "user")
+                    if manager:
+                        bridge_session.login(token, handle, bridge_session.MANAGER, pin)
+                    else:
+                        bridge_session.login(token, handle, bridge_session.USER)
                 except BaseException:
                     self._raw.close_session(handle)
                     raise
@@ -198,6 +216,11 @@ class Pkcs11Token:
             out[CKA_KS_PROCESS_END_DATE] = ck_date(windows.process_end)
         return out
 
+    def _governed(self) -> dict[int, bool]:
+        """Marks a key the manager changes as governed (one made before the token had a
+        manager PIN, say); nothing when the port is not the manager."""
+        return {CKA_KS_GOVERNED: True} if self.governs else {}
+
     # ---- TokenPort
     def generate(self, spec: KeySpec, length_bits: int, object_id: bytes, label: str,
                  state: State, windows: Windows) -> str | None:
@@ -233,6 +256,7 @@ class Pkcs11Token:
                 template: dict[int, object] = {
                     CKA_KS_LIFECYCLE_STATE: TOKEN_STATE_CODES[state],
                     CKA_KS_TRANSITION_REASON: reason or state.value,
+                    **self._governed(),
                 }
                 if state is not State.DESTROYED:
                     template.update(self._dates(windows))
@@ -249,7 +273,7 @@ class Pkcs11Token:
         def run(raw, session):
             handle = self._need(raw, session, object_id)
             if self.enforces_lifecycle:
-                template = {CKA_KS_PROCESS_OVERRIDE: enabled}
+                template = {CKA_KS_PROCESS_OVERRIDE: enabled, **self._governed()}
             else:
                 template = {_OP_FLAGS[op]: enabled for op in spec.process_ops}
             raw.set_attributes(session, handle, template)

@@ -35,6 +35,7 @@ export KEYSTEAD_MODULE_NAME="$MODULE"          # same as --module
 export KEYSTEAD_CATALOGUE="$WORK/catalogue.db" # same as --catalogue
 export KEYSTEAD_TOKEN=demo                     # same as --token
 export KEYSTEAD_SO_PIN=demo-so-pin-1234 KEYSTEAD_PIN=demo-user-pin-5678
+export KEYSTEAD_MANAGER_PIN=demo-manager-pin-9012  # keystead: the manager's own credential
 export KEYSTEAD_ACTOR=alice
 
 step() { printf '\n\033[1m$ keystead %s\033[0m\n' "$*"; "${KS[@]}" "$@"; }

@@ -20,7 +20,7 @@ from pkcs11.mechanisms import KeyType, Mechanism
 __all__ = [
     "Attribute", "KeyType", "Mechanism", "MechanismFlag", "ObjectClass", "SlotFlag",
     "TokenFlag", "UserType",
-    "CKU_SO", "CKU_USER", "CKU_CONTEXT_SPECIFIC",
+    "CKU_SO", "CKU_USER", "CKU_CONTEXT_SPECIFIC", "CKU_KS_MANAGER",
     "CKF_RW_SESSION", "CKF_SERIAL_SESSION", "CKF_OS_LOCKING_OK",
     "CKF_LIBRARY_CANT_CREATE_OS_THREADS", "CKF_INTERFACE_FORK_SAFE", "CKF_END_OF_MESSAGE",
     "CKS_RO_PUBLIC_SESSION", "CKS_RO_USER_FUNCTIONS", "CKS_RW_PUBLIC_SESSION",
@@ -32,6 +32,8 @@ __all__ = [
 CKU_SO = 0
 CKU_USER = 1
 CKU_CONTEXT_SPECIFIC = 2
+# keystead's vendor user type, the key manager (native/include/keystead.h, docs/authority.md)
+CKU_KS_MANAGER = 0x80000000 | 0x004B5300 | 0x0001
 
 # 5.6 session flags; CKF_SERIAL_SESSION must always be set for C_OpenSession.
 CKF_RW_SESSION = 0x2

@@ -74,6 +74,8 @@ _LEAKS = (
           "then made sensitive"),
     _leak("role-split-across-tokens", "a wrapping key carried to a second token under a "
           "shared KEK unwraps there as a decryption key"),
+    _leak("data-key-wraps-across-tokens", "a data key carried to a second token under a "
+          "shared KEK wraps a sensitive key there; the first token decrypts the blob"),
 )
 
 

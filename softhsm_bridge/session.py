@@ -17,13 +17,14 @@ from typing import Any
 
 import pkcs11
 
-from .ck import CKU_SO, CKU_USER
+from .ck import CKU_KS_MANAGER, CKU_SO, CKU_USER
 from .errors import CKR_OK, PKCS11Error, SessionHandleInvalid, UserAlreadyLoggedIn, check, rv_of
 from .modules import ModuleInfo
 from .provision import Token, find_slot, load
 
 USER = "user"
 SO = "so"
+MANAGER = "manager"  # keystead's CKU_KS_MANAGER (docs/authority.md); its PIN is passed in
 
 
 def pkcs11_lib(module: ModuleInfo) -> Any:
@@ -45,14 +46,20 @@ def pkcs11_token(token: Token) -> Any:
     raise PKCS11Error(f"slot {slot_id} vanished", rv=0x3)
 
 
-def login(token: Token, handle: int, who: str = USER) -> None:
-    """Log the application in as ``who`` ("user" or "so") through session ``handle``.
+def login(token: Token, handle: int, who: str = USER, pin: str | None = None) -> None:
+    """Log the application in as ``who`` ("user", "so", or "manager" on keystead's token,
+    whose PIN ``pin`` gives) through session ``handle``.
 
     Already being logged in as ``who`` is success. Raises the mapped PKCS11Error otherwise
     (e.g. CKR_USER_ANOTHER_ALREADY_LOGGED_IN when the other role is logged in).
     """
     r = load(token.module)
-    user_type, pin = (CKU_SO, token.so_pin) if who == SO else (CKU_USER, token.user_pin)
+    if who == MANAGER:
+        if pin is None:
+            raise ValueError("the manager's PIN is not part of a Token: pass it")
+        user_type = CKU_KS_MANAGER
+    else:
+        user_type, pin = (CKU_SO, token.so_pin) if who == SO else (CKU_USER, token.user_pin)
     rv = r.login(handle, user_type, pin)
     if rv not in (CKR_OK, UserAlreadyLoggedIn.rv):
         check(rv, f"C_Login({who})")

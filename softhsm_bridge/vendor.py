@@ -6,6 +6,7 @@ Only keystead's module has these; callers check the module kind first (the manag
 
 from __future__ import annotations
 
+import ctypes
 import os
 from pathlib import Path
 
@@ -79,4 +80,33 @@ def verify_token_audit(raw, session: int) -> tuple[bool, str]:
     return False, f"{report.problems[0]} (checked with the {source})"
 
 
-__all__ = ["AUDIT_KEY_ENV", "token_database", "token_path", "verify_token_audit"]
+def init_manager_pin(raw, session: int, pin: str | bytes) -> int:
+    """KS_InitManagerPIN: the SO, logged in on ``session`` (a RW session of ``raw``'s module,
+    e.g. a python-pkcs11 ``Session.handle``), sets the manager's PIN (docs/authority.md).
+    Returns the CK_RV. The vendor function is found in the module ``raw`` loaded: loading
+    the same path again gives the same instance, so the session handle is valid there."""
+    fn = ctypes.CDLL(raw.path).KS_InitManagerPIN
+    fn.argtypes = [ctypes.c_ulong, ctypes.c_char_p, ctypes.c_ulong]
+    fn.restype = ctypes.c_ulong
+    data = pin.encode("utf-8") if isinstance(pin, str) else bytes(pin)
+    return int(fn(session, data, len(data)))
+
+
+def set_manager_pin(raw, slot: int, so_pin: str, pin: str) -> None:
+    """The SO sets the manager's PIN on the keystead token in ``slot`` (closing the
+    application's sessions on it first and after: the login state is the application's).
+    Raises the mapped PKCS11Error."""
+    from .ck import CKU_SO
+    from .errors import check
+
+    raw.close_all_sessions(slot)
+    try:
+        h = raw.open_session(slot, rw=True)
+        check(raw.login(h, CKU_SO, so_pin), "C_Login(SO)")
+        check(init_manager_pin(raw, h, pin), "KS_InitManagerPIN")
+    finally:
+        raw.close_all_sessions(slot)
+
+
+__all__ = ["AUDIT_KEY_ENV", "init_manager_pin", "set_manager_pin", "token_database",
+           "token_path", "verify_token_audit"]

@@ -76,6 +76,9 @@ class KeysteadGroup(click.Group):
 @click.option("--pin-file", type=click.Path(dir_okay=False),
               help="File whose first line is the user PIN (else KEYSTEAD_PIN, else a prompt "
                    "at a terminal).")
+@click.option("--manager-pin-file", type=click.Path(dir_okay=False),
+              help="File whose first line is the manager PIN of keystead's token (else "
+                   "KEYSTEAD_MANAGER_PIN, else a prompt).")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True),
               envvar="KEYSTEAD_POLICY",
               help="TOML policy file that tightens SP 800-57 Table 1 per key type.")
@@ -86,11 +89,13 @@ class KeysteadGroup(click.Group):
                    "touch the token; nothing real is written.")
 @click.pass_context
 def cli(ctx: click.Context, module: str | None, catalogue: Path | None, token_label: str | None,
-        pin_file: str | None, policy_file: str | None, as_json: bool, drill: bool) -> None:
+        pin_file: str | None, manager_pin_file: str | None, policy_file: str | None,
+        as_json: bool, drill: bool) -> None:
     """keystead: NIST SP 800-57 key management over any PKCS#11 token."""
     app = AppContext(module=module, catalogue_path=catalogue or default_catalogue(),
                      token_label_option=token_label, pin_file=pin_file,
-                     policy_file=policy_file, json=as_json, drill=drill)
+                     policy_file=policy_file, json=as_json, drill=drill,
+                     manager_pin_file=manager_pin_file)
     ctx.obj = app
     ctx.call_on_close(app.close)
 

@@ -84,6 +84,7 @@ class AppContext:
     policy_file: str | None = None
     json: bool = False
     drill: bool = False
+    manager_pin_file: str | None = None
     _manager: KeyManager | None = field(default=None, repr=False)
     _catalogue: SQLiteCatalogue | None = field(default=None, repr=False)
     _drill_dir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
@@ -174,6 +175,10 @@ class AppContext:
     def user_pin(self) -> str:
         return read_secret("User PIN", "KEYSTEAD_PIN", self.pin_file)
 
+    def manager_pin(self) -> str:
+        """The manager credential of keystead's token (docs/authority.md)."""
+        return read_secret("Manager PIN", "KEYSTEAD_MANAGER_PIN", self.manager_pin_file)
+
     def manager(self, *, token: bool = True) -> KeyManager:
         """A KeyManager on the catalogue; with ``token`` its token port (PIN asked lazily).
 
@@ -189,7 +194,8 @@ class AppContext:
                                      "token (run it without --drill)")
                 from .. import open_token
 
-                port = open_token(self.module_info(), self.token_label, self.user_pin)
+                port = open_token(self.module_info(), self.token_label, self.user_pin,
+                                  manager_pin=self.manager_pin)
             policy = load_policy_file(self.policy_file) if self.policy_file else None
             self._manager = KeyManager(
                 catalogue, port, clock=clock, policy=policy, module_name=self.module_name(),

@@ -32,8 +32,9 @@
 #define CKA_KS_PROCESS_START_DATE (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0002UL)
 #define CKA_KS_PROCESS_END_DATE (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0003UL)
 
-/* CKA_KS_USAGE_COUNT (CK_ULONG, read-only): operations initialised with the key so far,
- * persisted so that no restart, crash or second process under-counts.
+/* CKA_KS_USAGE_COUNT (CK_ULONG, read-only): operations initialised with the key's value so
+ * far, shared by every copy, session object and unwrapped copy of the value, persisted so
+ * that no restart, crash or second process under-counts (docs/authority.md).
  * CKA_KS_USAGE_LIMIT (CK_ULONG, settable, 0 = no limit): at the limit every *Init with the key
  * fails with CKR_KEY_FUNCTION_NOT_PERMITTED. */
 #define CKA_KS_USAGE_COUNT (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0004UL)
@@ -58,6 +59,31 @@
 /* CKA_KS_VALUE_KNOWN (CK_BBOOL, read-only): true when the key's value may be known outside
  * the token: imported with C_CreateObject, or unwrapped under a key whose value may be known. */
 #define CKA_KS_VALUE_KNOWN (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0009UL)
+
+/* ---- Governance: the manager user type (docs/authority.md) -------------------------- */
+
+/* CKU_KS_MANAGER (CK_USER_TYPE for C_Login / C_LoginUser): the key manager's credential.
+ * Logged in, it uses keys as the normal user does, and it alone changes what governs a
+ * manager-governed key (CKA_KS_GOVERNED true): CKA_KS_LIFECYCLE_STATE, CKA_KS_USAGE_LIMIT,
+ * CKA_KS_PROCESS_OVERRIDE, CKA_START_DATE, CKA_END_DATE, CKA_KS_PROCESS_START_DATE,
+ * CKA_KS_PROCESS_END_DATE and CKA_KS_GOVERNED itself. Anyone else changing one of them (in
+ * C_SetAttributeValue or a C_CopyObject template) gets CKR_ATTRIBUTE_READ_ONLY. Its PIN is
+ * set by the SO with KS_InitManagerPIN and changed by the manager with C_SetPIN; until it is
+ * set, C_Login(CKU_KS_MANAGER) answers CKR_USER_PIN_NOT_INITIALIZED. The manager and the
+ * user exclude each other as C_Login's user types do (CKR_USER_ANOTHER_ALREADY_LOGGED_IN). */
+#define CKU_KS_VENDOR_BIT 0x80000000UL
+#define CKU_KS_MANAGER (CKU_KS_VENDOR_BIT | KS_VENDOR_TAG | 0x0001UL)
+
+/* CKA_KS_GOVERNED (CK_BBOOL, default false): the key is manager-governed. A key that the
+ * manager creates, generates, unwraps or copies is governed whatever its template says;
+ * only the manager sets or clears it on an existing key. */
+#define CKA_KS_GOVERNED (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x000AUL)
+
+/* KS_InitManagerPIN sets the manager's PIN (CKU_KS_MANAGER), as C_InitPIN sets the user's:
+ * the SO must be logged in (else CKR_USER_NOT_LOGGED_IN) in a R/W session
+ * (CKR_SESSION_READ_ONLY); the PIN is 4..255 bytes (CKR_PIN_LEN_RANGE). Setting it again
+ * replaces it and clears its failed-login count. */
+CK_RV KS_InitManagerPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen);
 
 /* ---- Bulk AES-GCM (vendor functions) -------------------------------------------------- */
 

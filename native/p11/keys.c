@@ -345,6 +345,9 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
         rv = ks_rules_finish_key(&attrs, KS_ORIGIN_UNWRAP, &why);
     }
     if (rv == CKR_OK) {
+        rv = ks_wrap_policy_unwrapped(tok, &kek->attrs, &attrs); /* rule 2, in every token */
+    }
+    if (rv == CKR_OK) {
         rv = ks_token_add(tok, s->handle, ks_p11_session_rw(s), &attrs, out);
     }
     if (rv != CKR_OK && why.reason != NULL) {

@@ -21,7 +21,10 @@ static CK_RV pin_shape(CK_UTF8CHAR_PTR pin, CK_ULONG len)
     return CKR_OK;
 }
 
-static CK_RV init_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+/* C_InitPIN (who: CKU_USER) and KS_InitManagerPIN (who: CKU_KS_MANAGER): the SO sets a
+ * PIN under which the token key is wrapped. */
+static CK_RV init_pin(CK_SESSION_HANDLE hSession, CK_USER_TYPE who, CK_UTF8CHAR_PTR pPin,
+                      CK_ULONG ulPinLen)
 {
     ks_session *s = NULL;
     CK_RV rv = ks_session_acquire(hSession, &s);
@@ -38,9 +41,10 @@ static CK_RV init_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG
         rv = pin_shape(pPin, ulPinLen);
     }
     if (rv == CKR_OK) {
-        rv = ks_store_init_pin(tok->store, tok->token_key, pPin, ulPinLen);
+        rv = ks_store_init_pin_of(tok->store, who, tok->token_key, pPin, ulPinLen);
     }
-    ks_token_audit(tok, KS_AUDIT_INIT_PIN, hSession, NULL, KS_NO_MECH, rv, "C_InitPIN");
+    ks_token_audit(tok, KS_AUDIT_INIT_PIN, hSession, NULL, KS_NO_MECH, rv,
+                   who == CKU_KS_MANAGER ? "KS_InitManagerPIN" : "C_InitPIN");
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
     return rv;
@@ -48,10 +52,20 @@ static CK_RV init_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG
 
 KS_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
-    return ks_p11_exit("C_InitPIN", hSession, KS_NO_MECH, init_pin(hSession, pPin, ulPinLen));
+    return ks_p11_exit("C_InitPIN", hSession, KS_NO_MECH,
+                       init_pin(hSession, CKU_USER, pPin, ulPinLen));
 }
 
-/* C_SetPIN changes the PIN of whoever is logged in, or the user's in a public session. */
+/* keystead.h: the SO sets the manager's PIN (docs/authority.md). */
+KS_EXPORT CK_RV KS_InitManagerPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin,
+                                  CK_ULONG ulPinLen)
+{
+    return ks_p11_exit("KS_InitManagerPIN", hSession, KS_NO_MECH,
+                       init_pin(hSession, CKU_KS_MANAGER, pPin, ulPinLen));
+}
+
+/* C_SetPIN changes the PIN of whoever is logged in (SO, user or manager), or the user's in a
+ * public session. */
 static CK_RV set_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
                      CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewLen)
 {
@@ -73,7 +87,8 @@ static CK_RV set_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULO
         rv = pin_shape(pNewPin, ulNewLen);
     }
     if (rv == CKR_OK) {
-        CK_USER_TYPE who = tok->login == CKU_SO ? CKU_SO : CKU_USER;
+        CK_USER_TYPE who = tok->login == CKU_SO || tok->login == CKU_KS_MANAGER ? tok->login
+                                                                                : CKU_USER;
         rv = ks_store_set_pin(tok->store, who, pOldPin, ulOldLen, pNewPin, ulNewLen);
     }
     ks_token_audit(tok, KS_AUDIT_SET_PIN, hSession, NULL, KS_NO_MECH, rv, "C_SetPIN");
@@ -124,7 +139,8 @@ static CK_RV login_locked(ks_token *tok, CK_USER_TYPE userType, CK_UTF8CHAR_PTR 
 static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
                    CK_ULONG ulPinLen)
 {
-    if (userType != CKU_SO && userType != CKU_USER && userType != CKU_CONTEXT_SPECIFIC) {
+    if (userType != CKU_SO && userType != CKU_USER && userType != CKU_CONTEXT_SPECIFIC &&
+        userType != CKU_KS_MANAGER) {
         return CKR_USER_TYPE_INVALID;
     }
     ks_session *s = NULL;
@@ -147,7 +163,9 @@ static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
         rv = login_locked(tok, userType, pPin, ulPinLen);
     }
     ks_token_audit(tok, KS_AUDIT_LOGIN, hSession, NULL, KS_NO_MECH, rv,
-                   userType == CKU_SO ? "C_Login so" : "C_Login user");
+                   userType == CKU_SO           ? "C_Login so"
+                   : userType == CKU_KS_MANAGER ? "C_Login manager"
+                                                : "C_Login user");
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
     return rv;

@@ -145,6 +145,12 @@ static CK_RV destroy_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject
     if (rv == CKR_OK && ks_attrs_bool(&obj->attrs, CKA_DESTROYABLE, CK_TRUE) != CK_TRUE) {
         rv = CKR_ACTION_PROHIBITED;
     }
+    if (rv == CKR_OK) {
+        ks_rule_ctx ctx = ks_token_rule_ctx(tok, KS_NO_MECH);
+        if (ks_rules_governed_by_other(&obj->attrs, &ctx)) {
+            rv = CKR_ACTION_PROHIBITED; /* only the manager destroys a governed key */
+        }
+    }
     if (obj != NULL) {
         char uid[KS_UID_LEN + 1];
         ks_token_uid(&obj->attrs, uid); /* the object is gone after the removal */
@@ -231,11 +237,22 @@ static CK_RV counters_view(ks_token *tok, const ks_object *obj, ks_attrs *view)
     } counters[] = {{CKA_KS_USAGE_COUNT, "usage"}, {CKA_KS_GCM_INVOCATIONS, "gcm"}};
     CK_RV rv = ks_attrs_copy(view, &obj->attrs);
     for (size_t i = 0; rv == CKR_OK && i < 2; i++) {
-        if (!ks_attrs_has(view, counters[i].type) || !obj->is_token) {
+        if (!ks_attrs_has(view, counters[i].type) || tok->store == NULL ||
+            (!obj->is_token && counters[i].type != CKA_KS_USAGE_COUNT)) {
             continue;
         }
         uint64_t value = 0;
-        rv = ks_store_counter_get(tok->store, obj->handle, counters[i].name, &value);
+        char uses[KS_VALUE_USES_NAME_LEN];
+        if (counters[i].type == CKA_KS_USAGE_COUNT &&
+            ks_value_uses_name(tok, &obj->attrs, uses) == CKR_OK) {
+            /* per key value, shared by every copy (docs/authority.md) */
+            rv = ks_store_value_uses_get(tok->store, uses, obj->is_token ? obj->handle : 0,
+                                         &value);
+        } else if (obj->is_token) {
+            rv = ks_store_counter_get(tok->store, obj->handle, counters[i].name, &value);
+        } else {
+            continue;
+        }
         if (rv == CKR_OK && counters[i].type == CKA_KS_USAGE_COUNT) {
             uint64_t unused = ks_policy_unused_uses(tok, obj->handle);
             value = value >= unused ? value - unused : 0;
@@ -266,11 +283,13 @@ static CK_RV get_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
         ks_attrs_init(&view);
         rv = counters_view(s->token, obj, &view);
         if (rv == CKR_OK) {
-            rv = ks_rules_get(&view, pTemplate, ulCount);
+            rv = obj->sealed_missing ? ks_rules_get_sealed_absent(&view, pTemplate, ulCount)
+                                     : ks_rules_get(&view, pTemplate, ulCount);
         }
         ks_attrs_free(&view);
     } else {
-        rv = ks_rules_get(&obj->attrs, pTemplate, ulCount);
+        rv = obj->sealed_missing ? ks_rules_get_sealed_absent(&obj->attrs, pTemplate, ulCount)
+                                 : ks_rules_get(&obj->attrs, pTemplate, ulCount);
     }
     object_done(s);
     return rv;

@@ -4,6 +4,7 @@
 
 #include "crypto/copyout.h"
 #include "p11/guard.h"
+#include "keystead.h"
 
 #define NO_LOGIN ((CK_USER_TYPE)-1)
 
@@ -110,7 +111,7 @@ static CK_STATE session_state(const ks_session *s, CK_USER_TYPE login)
     if (login == CKU_SO) {
         return CKS_RW_SO_FUNCTIONS;
     }
-    if (login == CKU_USER) {
+    if (login == CKU_USER || login == CKU_KS_MANAGER) {
         return rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS;
     }
     return rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;

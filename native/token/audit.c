@@ -1,5 +1,6 @@
 /* audit.c - the token's sealed audit trail (see audit.h for the construction). */
 #include "token/audit.h"
+#include "keystead.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -45,6 +46,8 @@ static const char *user_name(CK_USER_TYPE user)
         return "so";
     case CKU_USER:
         return "user";
+    case CKU_KS_MANAGER:
+        return "manager";
     default:
         return "public";
     }

@@ -1,7 +1,7 @@
 /* pin.c - PINs: the token key wrapped under PIN-derived keys, login, failure counting.
  *
  * The token key (32 random bytes, made at C_InitToken) is stored once per user type (CKU_SO,
- * CKU_USER) as AES-256-GCM(KEK, iv, token_key, aad), where KEK = KDF(PIN, 16-byte random
+ * CKU_USER, and CKU_KS_MANAGER once the SO has set the manager's PIN) as AES-256-GCM(KEK, iv, token_key, aad), where KEK = KDF(PIN, 16-byte random
  * salt). A wrong PIN gives a wrong KEK, so the GCM tag check fails: the PIN is compared in
  * constant time by the tag comparison, and nothing that equals the PIN is stored. The AAD
  * names the user type and the KDF parameters, so one user's wrap cannot stand in for the
@@ -24,6 +24,7 @@
 #include "crypto/kdf.h"
 #include "crypto/mem.h"
 #include "crypto/rand.h"
+#include "keystead.h"
 #include "token/store_internal.h"
 
 #define SALT_LEN 16
@@ -261,7 +262,43 @@ static CK_RV verify_key_check(ks_store *s, const uint8_t *token_key)
 
 static const char *failures_key(CK_USER_TYPE who)
 {
-    return who == CKU_SO ? "so_failures" : "user_failures";
+    return who == CKU_SO ? "so_failures"
+           : who == CKU_KS_MANAGER ? "manager_failures"
+                                   : "user_failures";
+}
+
+/* The meta key that says who's PIN is set. */
+static const char *pin_set_key(CK_USER_TYPE who)
+{
+    return who == CKU_SO ? "initialized"
+           : who == CKU_KS_MANAGER ? "manager_pin_set"
+                                   : "user_pin_set";
+}
+
+/* A meta integer that a store made before the manager user type lacks reads as 0. */
+static CK_RV meta_int_or_zero(ks_store *s, const char *key, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    CK_RV rv = ks_st_prepare(s, &st, "SELECT value FROM meta WHERE key = ?");
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+        *out = sqlite3_column_int64(st, 0);
+    } else if (rc == SQLITE_DONE) {
+        *out = 0;
+    } else {
+        rv = CKR_DEVICE_ERROR;
+    }
+    sqlite3_finalize(st);
+    return rv;
+}
+
+static int known_user(CK_USER_TYPE who)
+{
+    return who == CKU_SO || who == CKU_USER || who == CKU_KS_MANAGER;
 }
 
 /* First half of a PIN check, under the lock: refuse when locked or not set, else count the
@@ -273,12 +310,12 @@ static CK_RV begin_attempt(ks_store *s, CK_USER_TYPE who, pin_wrap *w)
     if (rv != CKR_OK) {
         return rv;
     }
-    rv = ks_st_meta_get_int(s, who == CKU_SO ? "initialized" : "user_pin_set", &set);
+    rv = meta_int_or_zero(s, pin_set_key(who), &set);
     if (rv == CKR_OK && !set) {
         rv = CKR_USER_PIN_NOT_INITIALIZED;
     }
     if (rv == CKR_OK) {
-        rv = ks_st_meta_get_int(s, failures_key(who), &failures);
+        rv = meta_int_or_zero(s, failures_key(who), &failures);
     }
     if (rv == CKR_OK && failures >= (int64_t)s->max_attempts) {
         rv = CKR_PIN_LOCKED;
@@ -344,7 +381,7 @@ CK_RV ks_store_login(ks_store *store, CK_USER_TYPE user_type, const uint8_t *pin
     if (store == NULL || token_key == NULL || (pin == NULL && pin_len > 0)) {
         return CKR_ARGUMENTS_BAD;
     }
-    if (user_type != CKU_SO && user_type != CKU_USER) {
+    if (!known_user(user_type)) {
         return CKR_USER_TYPE_INVALID;
     }
     return check_pin(store, user_type, pin, pin_len, token_key);
@@ -382,7 +419,8 @@ static CK_RV init_locked(ks_store *s, int64_t was_init, const pin_wrap *w,
         rv = ks_st_meta_set_blob(s, "label", label, 32);
     }
     static const char *const ZERO[] = {"user_pin_set", "so_failures", "user_failures",
-                                       "user_pin_to_be_changed"};
+                                       "user_pin_to_be_changed", "manager_pin_set",
+                                       "manager_failures"};
     for (size_t i = 0; rv == CKR_OK && i < sizeof(ZERO) / sizeof(ZERO[0]); i++) {
         rv = ks_st_meta_set_int(s, ZERO[i], 0);
     }
@@ -464,6 +502,12 @@ static CK_RV store_wrap(ks_store *s, CK_USER_TYPE who, const uint8_t *token_key,
         if (rv == CKR_OK) {
             rv = write_wrap(s, who, w);
         }
+        if (rv == CKR_OK && who == CKU_KS_MANAGER) {
+            rv = ks_st_meta_set_int(s, "manager_pin_set", 1);
+            if (rv == CKR_OK) {
+                rv = ks_st_meta_set_int(s, "manager_failures", 0);
+            }
+        }
         if (rv == CKR_OK && who == CKU_USER) {
             rv = ks_st_meta_set_int(s, "user_pin_set", 1);
             if (rv == CKR_OK) {
@@ -486,18 +530,28 @@ static CK_RV store_wrap(ks_store *s, CK_USER_TYPE who, const uint8_t *token_key,
     return rv;
 }
 
-CK_RV ks_store_init_pin(ks_store *store, const uint8_t token_key[KS_TOKEN_KEY_LEN],
-                        const uint8_t *pin, size_t pin_len)
+CK_RV ks_store_init_pin_of(ks_store *store, CK_USER_TYPE who,
+                           const uint8_t token_key[KS_TOKEN_KEY_LEN], const uint8_t *pin,
+                           size_t pin_len)
 {
     pin_wrap w;
     if (store == NULL || token_key == NULL || (pin == NULL && pin_len > 0)) {
         return CKR_ARGUMENTS_BAD;
     }
-    CK_RV rv = wrap_token_key(&w, store, CKU_USER, pin, pin_len, token_key);
+    if (who != CKU_USER && who != CKU_KS_MANAGER) {
+        return CKR_USER_TYPE_INVALID;
+    }
+    CK_RV rv = wrap_token_key(&w, store, who, pin, pin_len, token_key);
     if (rv == CKR_OK) {
-        rv = store_wrap(store, CKU_USER, token_key, &w);
+        rv = store_wrap(store, who, token_key, &w);
     }
     return rv;
+}
+
+CK_RV ks_store_init_pin(ks_store *store, const uint8_t token_key[KS_TOKEN_KEY_LEN],
+                        const uint8_t *pin, size_t pin_len)
+{
+    return ks_store_init_pin_of(store, CKU_USER, token_key, pin, pin_len);
 }
 
 CK_RV ks_store_set_pin(ks_store *store, CK_USER_TYPE user_type, const uint8_t *old_pin,
@@ -508,7 +562,7 @@ CK_RV ks_store_set_pin(ks_store *store, CK_USER_TYPE user_type, const uint8_t *o
     if (store == NULL || (old_pin == NULL && old_len > 0) || (new_pin == NULL && new_len > 0)) {
         return CKR_ARGUMENTS_BAD;
     }
-    if (user_type != CKU_SO && user_type != CKU_USER) {
+    if (!known_user(user_type)) {
         return CKR_USER_TYPE_INVALID;
     }
     CK_RV rv = check_pin(store, user_type, old_pin, old_len, key);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "keystead.h"
+#include "token/wrap_policy.h"
 
 CK_RV ks_policy_allowed_mechanism(const ks_attrs *key, CK_MECHANISM_TYPE mech)
 {
@@ -139,24 +140,38 @@ uint64_t ks_policy_unused_uses(const ks_token *tok, CK_OBJECT_HANDLE handle)
     return 0;
 }
 
+/* Counts are per key value (wrap_policy.h, docs/authority.md): every copy, session object
+ * and unwrapped copy of a value adds to and is bounded by the same count. A session object
+ * without a limit is not counted (nothing it does is bounded by it); one with a limit is,
+ * and needs the login that names its value's counter. */
+static CK_RV add_uses(ks_token *tok, const ks_object *key, uint64_t delta, uint64_t limit)
+{
+    char name[KS_VALUE_USES_NAME_LEN];
+    uint64_t before = 0;
+    CK_RV rv = ks_value_uses_name(tok, &key->attrs, name);
+    if (rv == CKR_OK) {
+        rv = ks_store_value_uses_add(tok->store, name, key->is_token ? key->handle : 0, delta,
+                                     limit, &before);
+    }
+    return rv;
+}
+
 CK_RV ks_policy_count_use(ks_token *tok, ks_object *key)
 {
     CK_ULONG limit = 0;
     ks_attrs_get_ulong(&key->attrs, CKA_KS_USAGE_LIMIT, &limit);
-    if (!key->is_token || tok->store == NULL) {
-        return CKR_OK; /* session objects die with the session: nothing to persist */
+    if (tok->store == NULL || (!key->is_token && limit == 0)) {
+        return CKR_OK;
     }
-    uint64_t before = 0;
     if (limit != 0) {
-        return ks_store_counter_add(tok->store, key->handle, "usage", 1, limit, &before);
+        return add_uses(tok, key, 1, limit);
     }
     ks_lease *l = lease_of(tok, key->handle);
     if (l == NULL) {
-        return ks_store_counter_add(tok->store, key->handle, "usage", 1, 0, &before);
+        return add_uses(tok, key, 1, 0);
     }
     if (l->left == 0) {
-        CK_RV rv = ks_store_counter_add(tok->store, key->handle, "usage", KS_USAGE_LEASE, 0,
-                                        &before);
+        CK_RV rv = add_uses(tok, key, KS_USAGE_LEASE, 0);
         if (rv != CKR_OK) {
             return rv;
         }

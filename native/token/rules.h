@@ -46,6 +46,8 @@ typedef struct ks_rule_ctx {
     int so;                       /* the SO is logged in */
     int user;                     /* the user is logged in */
     CK_MECHANISM_TYPE mechanism;  /* generation or unwrap mechanism, for CKA_KEY_GEN_MECHANISM */
+    int manager;                  /* the manager (CKU_KS_MANAGER) is logged in: it uses keys as
+                                   * the user does and alone governs governed keys */
 } ks_rule_ctx;
 
 /* The object classes, one row each: what the attribute rules, the store and the guard need
@@ -135,6 +137,16 @@ CK_RV ks_rules_set(ks_attrs *obj, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
  * CKR_BUFFER_TOO_SMALL; every attribute is processed whatever the earlier ones gave; array
  * attributes are filled as CK_ATTRIBUTE arrays into the caller's nested buffers. */
 CK_RV ks_rules_get(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count);
+
+/* ks_rules_get_sealed_absent is ks_rules_get for an object loaded without the token key:
+ * its sealed values (CKA_VALUE) cannot be revealed without a login, so they answer
+ * CKR_ATTRIBUTE_SENSITIVE with CK_UNAVAILABLE_INFORMATION, as 5.7 case 1 says. */
+/* ks_rules_governed_by_other: obj is manager-governed (CKA_KS_GOVERNED) and the caller is
+ * not the manager: only the manager changes what governs it, copies it (ks_rules_copy:
+ * CKR_ACTION_PROHIBITED) or destroys it (docs/authority.md). */
+int ks_rules_governed_by_other(const ks_attrs *obj, const ks_rule_ctx *ctx);
+
+CK_RV ks_rules_get_sealed_absent(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count);
 
 /* ks_rules_match returns 1 when every attribute of tmpl equals the object's (C_FindObjects).
  * Secret values never match through this path (a template naming CKA_VALUE of a sensitive key

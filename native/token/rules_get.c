@@ -7,6 +7,7 @@
 
 #include "crypto/copyout.h"
 #include "crypto/mem.h"
+#include "keystead.h"
 #include "token/rules_internal.h"
 
 /* Results of one template, worst first: 5.7 lets the call return any applicable code; this
@@ -108,7 +109,20 @@ static void fill_array(CK_ATTRIBUTE *a, const ks_attr *held, get_result *res)
     ks_attrs_free(&inner);
 }
 
-CK_RV ks_rules_get(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count)
+/* sealed_absent: obj was loaded without the token key (no login), so its sealed values
+ * exist but are not here. They cannot be revealed now: case 1, CKR_ATTRIBUTE_SENSITIVE with
+ * CK_UNAVAILABLE_INFORMATION, never case 2, which would say the attribute does not exist.
+ * A destroyed key's value is gone for good: case 2 stays. */
+static int unsealed_here(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type, int sealed_absent)
+{
+    CK_ULONG state = KS_STATE_ACTIVE;
+    ks_attrs_get_ulong(obj, CKA_KS_LIFECYCLE_STATE, &state);
+    return sealed_absent && ks_rules_is_sealed(type) && state != KS_STATE_DESTROYED &&
+           ks_rule_find(type, class_of(obj)) != NULL;
+}
+
+static CK_RV get_impl(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count,
+                      int sealed_absent)
 {
     if (obj == NULL || (count > 0 && tmpl == NULL)) {
         return CKR_ARGUMENTS_BAD;
@@ -122,6 +136,9 @@ CK_RV ks_rules_get(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count)
         if (held != NULL && hidden(obj, a->type)) {
             a->ulValueLen = CK_UNAVAILABLE_INFORMATION; /* case 1 */
             res.sensitive = 1;
+        } else if (held == NULL && unsealed_here(obj, a->type, sealed_absent)) {
+            a->ulValueLen = CK_UNAVAILABLE_INFORMATION; /* case 1: cannot be revealed now */
+            res.sensitive = 1;
         } else if (held == NULL) {
             a->ulValueLen = CK_UNAVAILABLE_INFORMATION; /* case 2 */
             res.type_invalid = 1;
@@ -132,6 +149,16 @@ CK_RV ks_rules_get(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count)
         }
     }
     return result_rv(&res);
+}
+
+CK_RV ks_rules_get(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    return get_impl(obj, tmpl, count, 0);
+}
+
+CK_RV ks_rules_get_sealed_absent(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count)
+{
+    return get_impl(obj, tmpl, count, 1);
 }
 
 /* value_equal compares a template value with the held one; array attributes in packed

@@ -47,6 +47,8 @@ typedef enum ks_shape {
 #define KS_F_REQ_UNWRAP 0x1000u   /* must be given to C_UnwrapKey [5] */
 #define KS_F_SEALED 0x2000u       /* the store seals the value */
 #define KS_F_WITH_TRANSITION 0x4000u /* C_SetAttributeValue only, with a state change */
+#define KS_F_GOVERN 0x8000u /* governs a key: on a governed key only the manager changes it
+                             * (docs/authority.md) */
 
 #define KS_F_NEW (KS_F_CREATE | KS_F_GENERATE | KS_F_UNWRAP)
 

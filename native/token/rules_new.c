@@ -77,6 +77,10 @@ static CK_RV check_new_attr(const ks_rule *r, const CK_ATTRIBUTE *a, ks_origin o
         return ks_rule_fail(why, a->type, "only the SO may set it to true",
                             CKR_ATTRIBUTE_READ_ONLY);
     }
+    if (a->type == CKA_KS_GOVERNED && v[0] == CK_TRUE && (ctx == NULL || !ctx->manager)) {
+        return ks_rule_fail(why, a->type, "only the manager governs a key",
+                            CKR_ATTRIBUTE_READ_ONLY);
+    }
     if (a->type == CKA_KS_LIFECYCLE_STATE) {
         CK_ULONG s;
         memcpy(&s, v, sizeof(s));
@@ -245,6 +249,10 @@ static CK_RV set_token_maintained(ks_attrs *out, ks_origin origin, const ks_rule
         /* imported values are known outside the token; generated ones are not; unwrapped
          * and derived ones are assumed known until the caller shows otherwise */
         rv = ks_attrs_set_bool(out, CKA_KS_VALUE_KNOWN, gen ? CK_FALSE : CK_TRUE);
+    }
+    if (rv == CKR_OK && ctx != NULL && ctx->manager) {
+        /* a key the manager makes is governed by it (docs/authority.md) */
+        rv = ks_attrs_set_bool(out, CKA_KS_GOVERNED, CK_TRUE);
     }
     return rv;
 }

@@ -77,12 +77,46 @@ static CK_RV check_vendor(const CK_ATTRIBUTE *a, const ks_attrs *obj, ks_why *wh
     return CKR_OK;
 }
 
+/* changes_held: the template value differs from the one obj holds (or obj holds none). */
+static int changes_held(const ks_attrs *obj, const CK_ATTRIBUTE *a)
+{
+    const ks_attr *held = ks_attrs_find(obj, a->type);
+    if (held == NULL) {
+        return 1;
+    }
+    return held->len != a->ulValueLen ||
+           (held->len > 0 && memcmp(held->value, a->pValue, held->len) != 0);
+}
+
+/* check_govern: on a manager-governed key (CKA_KS_GOVERNED true) only the manager changes
+ * what governs it (KS_F_GOVERN: lifecycle state, usage limit, override, usage dates, the
+ * governed flag); only the manager makes a key governed. Anyone else: the attribute is
+ * read-only to them (3.0 base 5.7: "may not be modified by the application"). Setting the
+ * value already held changes nothing and passes (docs/authority.md). */
+static CK_RV check_govern(const ks_rule *r, const CK_ATTRIBUTE *a, const ks_attrs *obj,
+                          const ks_rule_ctx *ctx, ks_why *why)
+{
+    if ((r->flags & KS_F_GOVERN) == 0 || (ctx != NULL && ctx->manager)) {
+        return CKR_OK;
+    }
+    int governed = ks_attrs_bool(obj, CKA_KS_GOVERNED, CK_FALSE) == CK_TRUE;
+    if ((governed || a->type == CKA_KS_GOVERNED) && changes_held(obj, a)) {
+        return ks_rule_fail(why, a->type, "only the manager changes what governs this key",
+                            CKR_ATTRIBUTE_READ_ONLY);
+    }
+    return CKR_OK;
+}
+
 /* check_change decides whether one template attribute may change obj in this mode. */
 static CK_RV check_change(const ks_rule *r, const CK_ATTRIBUTE *a, const ks_attrs *obj,
                           change_mode mode, int state_change, const ks_rule_ctx *ctx,
                           ks_why *why)
 {
     unsigned allowed = KS_F_MODIFY | (mode == MODE_COPY ? KS_F_COPY : 0);
+    CK_RV grv = check_govern(r, a, obj, ctx, why);
+    if (grv != CKR_OK) {
+        return grv;
+    }
     if (r->flags & KS_F_WITH_TRANSITION) {
         if (!state_change) {
             return ks_rule_fail(why, a->type, "only together with a lifecycle transition",
@@ -209,6 +243,12 @@ CK_RV ks_rules_set(ks_attrs *obj, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
     return CKR_OK;
 }
 
+int ks_rules_governed_by_other(const ks_attrs *obj, const ks_rule_ctx *ctx)
+{
+    return ks_attrs_bool(obj, CKA_KS_GOVERNED, CK_FALSE) == CK_TRUE &&
+           (ctx == NULL || !ctx->manager);
+}
+
 CK_RV ks_rules_copy(ks_attrs *out, const ks_attrs *src, const CK_ATTRIBUTE *tmpl,
                     CK_ULONG count, const ks_rule_ctx *ctx, ks_why *why)
 {
@@ -220,6 +260,12 @@ CK_RV ks_rules_copy(ks_attrs *out, const ks_attrs *src, const CK_ATTRIBUTE *tmpl
         return ks_rule_fail(why, CKA_COPYABLE, "object is not copyable",
                             CKR_ACTION_PROHIBITED);
     }
+    /* A governed key has one state, one limit, one set of dates: a copy that the manager did
+     * not make would keep the state of the moment and escape a later suspension. */
+    if (ks_rules_governed_by_other(src, ctx)) {
+        return ks_rule_fail(why, CKA_KS_GOVERNED, "only the manager copies a governed key",
+                            CKR_ACTION_PROHIBITED);
+    }
     ks_attrs work;
     ks_attrs_init(&work);
     CK_RV rv = ks_attrs_copy(&work, src);
@@ -229,6 +275,11 @@ CK_RV ks_rules_copy(ks_attrs *out, const ks_attrs *src, const CK_ATTRIBUTE *tmpl
          * 5.7 C_CopyObject), so a copy never resets a count. */
         ks_attrs_remove(&work, CKA_UNIQUE_ID);
         rv = apply_all(&work, src, tmpl, count, MODE_COPY, ctx, why);
+        CK_ULONG cls = CK_UNAVAILABLE_INFORMATION;
+        ks_attrs_get_ulong(&work, CKA_CLASS, &cls);
+        if (rv == CKR_OK && ctx != NULL && ctx->manager && cls == CKO_SECRET_KEY) {
+            rv = ks_attrs_set_bool(&work, CKA_KS_GOVERNED, CK_TRUE); /* the manager's copy */
+        }
     }
     if (rv != CKR_OK) {
         ks_attrs_free(&work);

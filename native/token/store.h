@@ -69,6 +69,10 @@ CK_RV ks_store_login(ks_store *store, CK_USER_TYPE user_type, const uint8_t *pin
  * CKR_USER_NOT_LOGGED_IN when token_key is not the token's key (e.g. re-initialised). */
 CK_RV ks_store_init_pin(ks_store *store, const uint8_t token_key[KS_TOKEN_KEY_LEN],
                         const uint8_t *pin, size_t pin_len);
+/* ks_store_init_pin_of: the same for who (CKU_USER or CKU_KS_MANAGER). */
+CK_RV ks_store_init_pin_of(ks_store *store, CK_USER_TYPE who,
+                           const uint8_t token_key[KS_TOKEN_KEY_LEN], const uint8_t *pin,
+                           size_t pin_len);
 
 /* ks_store_set_pin changes the PIN of user_type from old to new (old checked as in login). */
 CK_RV ks_store_set_pin(ks_store *store, CK_USER_TYPE user_type, const uint8_t *old_pin,
@@ -110,6 +114,15 @@ void ks_store_free_handles(CK_OBJECT_HANDLE *list);
  * name: 1..64 characters. before may be NULL. A counter never added to reads 0. */
 CK_RV ks_store_counter_add(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
                            uint64_t delta, uint64_t limit, uint64_t *before);
+
+/* ks_store_value_uses_add / _get: the usage count of a key value, the token-wide counter name
+ * ("use:<fingerprint>", wrap_policy.h), as ks_store_counter_add / _get; legacy_handle (0:
+ * none) names a token object whose per-object "usage" count, from a store made before counts
+ * were per value, the value's count is raised to first. */
+CK_RV ks_store_value_uses_add(ks_store *store, const char *name, CK_OBJECT_HANDLE legacy_handle,
+                              uint64_t delta, uint64_t limit, uint64_t *before);
+CK_RV ks_store_value_uses_get(ks_store *store, const char *name, CK_OBJECT_HANDLE legacy_handle,
+                              uint64_t *value);
 CK_RV ks_store_counter_get(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
                            uint64_t *value);
 

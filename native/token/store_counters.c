@@ -6,7 +6,8 @@
  * once are serialised by the database lock and neither add is lost; the commit is synced
  * (WAL, synchronous=FULL) before the call returns, so no crash makes a counter go backwards.
  * Values are unsigned 64-bit, held in SQLite's signed INTEGER by two's complement. Handle 0
- * names the token itself (counters that belong to no object). */
+ * names the token itself (counters that belong to no object): the roles of key values
+ * ("role:<fingerprint>") and the usage counts of key values ("use:<fingerprint>"). */
 #include <string.h>
 
 #include "token/store_internal.h"
@@ -137,6 +138,75 @@ CK_RV ks_store_counter_get(ks_store *store, CK_OBJECT_HANDLE handle, const char 
         rv = ks_st_commit(store);
     } else {
         ks_st_rollback(store);
+    }
+    pthread_mutex_unlock(&store->core->lock);
+    return rv;
+}
+
+/* The uses of a key value: the token-wide counter `name` (handle 0), raised first to the
+ * per-object "usage" counter a store made before per-value counting holds for
+ * legacy_handle (0: none), so an upgrade never gives a key back uses it had made. */
+static CK_RV value_uses_read(ks_store *s, const char *name, CK_OBJECT_HANDLE legacy_handle,
+                             uint64_t *value)
+{
+    uint64_t legacy = 0;
+    CK_RV rv = read_counter(s, 0, name, value);
+    if (rv == CKR_OK && legacy_handle != 0 && legacy_handle <= (CK_OBJECT_HANDLE)INT64_MAX) {
+        rv = read_counter(s, legacy_handle, "usage", &legacy);
+    }
+    if (rv == CKR_OK && legacy > *value) {
+        *value = legacy;
+    }
+    return rv;
+}
+
+CK_RV ks_store_value_uses_add(ks_store *store, const char *name, CK_OBJECT_HANDLE legacy_handle,
+                              uint64_t delta, uint64_t limit, uint64_t *before)
+{
+    if (store == NULL || !valid_name(name) || before == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    uint64_t cur = 0;
+    pthread_mutex_lock(&store->core->lock);
+    CK_RV rv = ks_st_begin(store, 1);
+    if (rv == CKR_OK) {
+        rv = value_uses_read(store, name, legacy_handle, &cur);
+        /* Refuse rather than wrap, as add_locked does. */
+        if (rv == CKR_OK &&
+            (delta > UINT64_MAX - cur || (limit != 0 && cur + delta > limit))) {
+            rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+        }
+        if (rv == CKR_OK) {
+            rv = write_counter(store, 0, name, cur + delta);
+        }
+        if (rv == CKR_OK) {
+            rv = ks_st_commit(store);
+        } else {
+            ks_st_rollback(store);
+        }
+    }
+    pthread_mutex_unlock(&store->core->lock);
+    if (rv == CKR_OK) {
+        *before = cur;
+    }
+    return rv;
+}
+
+CK_RV ks_store_value_uses_get(ks_store *store, const char *name, CK_OBJECT_HANDLE legacy_handle,
+                              uint64_t *value)
+{
+    if (store == NULL || !valid_name(name) || value == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    pthread_mutex_lock(&store->core->lock);
+    CK_RV rv = ks_st_begin(store, 0);
+    if (rv == CKR_OK) {
+        rv = value_uses_read(store, name, legacy_handle, value);
+        if (rv == CKR_OK) {
+            rv = ks_st_commit(store);
+        } else {
+            ks_st_rollback(store);
+        }
     }
     pthread_mutex_unlock(&store->core->lock);
     return rv;

@@ -1,5 +1,6 @@
 /* token.c - one token at run time: login state, token-object cache, session objects. */
 #include "token/token.h"
+#include "keystead.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,8 +226,9 @@ ks_rule_ctx ks_token_rule_ctx(const ks_token *tok, CK_MECHANISM_TYPE mechanism)
 {
     ks_rule_ctx ctx = {
         .so = tok->login == CKU_SO,
-        .user = tok->login == CKU_USER,
+        .user = tok->login == CKU_USER || tok->login == CKU_KS_MANAGER,
         .mechanism = mechanism,
+        .manager = tok->login == CKU_KS_MANAGER,
     };
     return ctx;
 }
@@ -238,7 +240,8 @@ static size_t cache_bucket(CK_OBJECT_HANDLE h)
 
 static int visible(const ks_token *tok, const ks_object *obj)
 {
-    return !ks_object_is_private(obj) || tok->login == CKU_USER;
+    return !ks_object_is_private(obj) || tok->login == CKU_USER ||
+           tok->login == CKU_KS_MANAGER;
 }
 
 /* Outside writes (another process) make every cached object suspect. */
@@ -332,7 +335,7 @@ CK_RV ks_token_add(ks_token *tok, CK_SESSION_HANDLE session, int rw, ks_attrs *a
     if (is_token && !rw) {
         return CKR_SESSION_READ_ONLY;
     }
-    if (is_private && tok->login != CKU_USER) {
+    if (is_private && tok->login != CKU_USER && tok->login != CKU_KS_MANAGER) {
         return CKR_USER_NOT_LOGGED_IN;
     }
     if (is_token) {

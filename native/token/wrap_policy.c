@@ -164,6 +164,29 @@ static CK_RV fingerprint(const ks_token *tok, const ks_attr *value, uint8_t out[
     return st == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
+CK_RV ks_value_uses_name(const ks_token *tok, const ks_attrs *key,
+                         char name[KS_VALUE_USES_NAME_LEN])
+{
+    static const char hex[] = "0123456789abcdef";
+    const ks_attr *value = ks_attrs_find(key, CKA_VALUE);
+    if (value == NULL || value->len == 0) {
+        return CKR_KEY_HANDLE_INVALID;
+    }
+    uint8_t fp[32];
+    CK_RV rv = fingerprint(tok, value, fp);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    memcpy(name, "use:", 4);
+    for (size_t i = 0; i < 24; i++) {
+        name[4 + 2 * i] = hex[fp[i] >> 4];
+        name[4 + 2 * i + 1] = hex[fp[i] & 15];
+    }
+    name[4 + 48] = '\0';
+    ks_wipe(fp, sizeof(fp));
+    return CKR_OK;
+}
+
 /* The counter that holds the role of the value with fingerprint fp: "role:" and 192 bits of
  * the fingerprint in hex (counter names are at most 64 characters). */
 static void role_name(const uint8_t fp[32], char name[5 + 48 + 1])
@@ -236,6 +259,30 @@ static CK_RV key_role(ks_token *tok, const ks_object *key, ks_role role, ks_role
 static int strict(const ks_token *tok)
 {
     return tok->cfg->wrap_policy != KS_WRAP_POLICY_COMPAT && tok->store != NULL;
+}
+
+CK_RV ks_wrap_policy_unwrapped(ks_token *tok, const ks_attrs *kek, const ks_attrs *new_key)
+{
+    if (!strict(tok) || !ks_wrap_policy_guards_secret(kek)) {
+        return CKR_OK; /* under a known, untrusted key the new value is known: no role */
+    }
+    CK_ULONG kt = (CK_ULONG)-1;
+    ks_attrs_get_ulong(new_key, CKA_KEY_TYPE, &kt);
+    const ks_attr *value = ks_attrs_find(new_key, CKA_VALUE);
+    if (kt != CKK_AES || value == NULL) {
+        return CKR_OK; /* only AES values carry roles (key_role) */
+    }
+    uint8_t fp[32];
+    ks_role fixed = KS_ROLE_NONE;
+    CK_RV rv = fingerprint(tok, value, fp);
+    if (rv == CKR_OK) {
+        rv = value_role(tok->store, fp, KS_ROLE_DATA, &fixed);
+    }
+    ks_wipe(fp, sizeof(fp));
+    if (rv == CKR_OK && fixed != KS_ROLE_DATA) {
+        return CKR_KEY_FUNCTION_NOT_PERMITTED; /* this value wraps here: it never left */
+    }
+    return rv;
 }
 
 CK_RV ks_wrap_policy_use(ks_token *tok, const ks_object *key, ks_role role)

@@ -113,4 +113,21 @@ int ks_wrap_policy_guards_secret(const ks_attrs *key);
  * under a key that guards no secret, readable now, or generated and readable once. */
 int ks_wrap_policy_value_known(const ks_attrs *key);
 
+/* ks_wrap_policy_unwrapped: rule 2 for the copy a C_UnwrapKey makes. A key unwrapped under a
+ * key that guards a secret was wrapped, so it is a data key in this token too: its value's
+ * role is fixed to data before the object is stored (an AES value already holding the
+ * wrapping role here: CKR_KEY_FUNCTION_NOT_PERMITTED). Without this a data key wrapped in
+ * one token arrives role-less in another, wraps a secret there, and the first token decrypts
+ * the blob. new_key holds the unwrapped CKA_VALUE. Strict profile only. */
+CK_RV ks_wrap_policy_unwrapped(ks_token *tok, const ks_attrs *kek, const ks_attrs *new_key);
+
+/* Usage counts are kept per key value (docs/authority.md): one token-wide counter per value,
+ * named "use:" and 192 bits of the value's keyed fingerprint, shared by every copy, session
+ * object and unwrapped copy of the value. ks_value_uses_name writes that name (needs the
+ * token key: CKR_USER_NOT_LOGGED_IN without a login; CKR_KEY_HANDLE_INVALID without a
+ * value). */
+#define KS_VALUE_USES_NAME_LEN (4 + 48 + 1)
+CK_RV ks_value_uses_name(const ks_token *tok, const ks_attrs *key,
+                         char name[KS_VALUE_USES_NAME_LEN]);
+
 #endif

@@ -560,6 +560,40 @@ def role_split_across_tokens(a: Actor) -> Result:
     return routes(("after-use", after_use), ("before-use", before_use))
 
 
+def data_key_wraps_across_tokens(a: Actor) -> Result:
+    """The role split the other way round: a data key made here is wrapped under a KEK the SO
+    shares between the two tokens (so it is a data key here, rule 2), unwrapped on the peer,
+    where it arrives without a role, and used there as the wrapping key of the peer's
+    sensitive key; back here the data key decrypts that blob (RFC 3394 by hand from ECB, or
+    C_Decrypt with CKM_AES_KEY_WRAP where the token offers it)."""
+    b = a.peer
+    assert b is not None
+    shared = random_key()
+    label_a = a.so_import_trusted(shared)
+    label_b = b.so_import_trusted(shared)
+    a.login_user()
+    b.login_user()
+    kt_a = a.find_token_object(label_a)
+    kt_b = b.find_token_object(label_b)
+    t = b.target()
+    d = a.generate(EXTRACTABLE=True, SENSITIVE=True, WRAP=True, UNWRAP=True, ENCRYPT=True,
+                   DECRYPT=True)
+    wd = a.wrap(KW, kt_a, d, step="C_WrapKey(KW) of the data key under the shared KEK")
+    d_b = b.unwrap(KW, kt_b, wd, step="peer: C_UnwrapKey(KW) of the data key",
+                   WRAP=True, UNWRAP=True, ENCRYPT=True, DECRYPT=True, SENSITIVE=True)
+    blob = b.wrap(KW, d_b, t.handle, step="peer: C_WrapKey(KW) of its key under the data key")
+
+    def kw_decrypt() -> Result:
+        return Learned(a.decrypt(KW, d, blob, step="C_Decrypt(KW) under the data key"), t,
+                       "C_Decrypt(CKM_AES_KEY_WRAP) of the peer's blob")
+
+    def by_hand() -> Result:
+        return Learned(kw_unwrap_with(a.decrypt_block(d), blob), t,
+                       "ECB decryption of the peer's blob")
+
+    return routes(("kw-decrypt", kw_decrypt), ("ecb", by_hand))
+
+
 ATTACKS: list[Attack] = [
     Attack("wrap-decrypt", "Clulow 2003 (key separation); Bortolozzo 2010 (wrap/decrypt)",
            wrap_decrypt),
@@ -610,6 +644,9 @@ ATTACKS: list[Attack] = [
     Attack("role-split-across-tokens",
            "conflicting-roles re-import (Bortolozzo 2010) across two tokens sharing a KEK",
            role_split_across_tokens),
+    Attack("data-key-wraps-across-tokens",
+           "conflicting roles across two tokens: a wrapped data key unwraps role-less and "
+           "wraps on the second token", data_key_wraps_across_tokens),
     Attack("self-trusted-kek", "PKCS#11 4.10 footnote 11 (only the SO sets CKA_TRUSTED)",
            self_trusted_kek),
 ]

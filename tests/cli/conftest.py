@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 from keystead.manager.cli import cli
 
-from tests.manager.helpers import MANAGER_PIN, MANAGER_SO_PIN, manager_token
+from tests.manager.helpers import MANAGER_GOV_PIN, MANAGER_PIN, MANAGER_SO_PIN, manager_token
 
 
 @dataclass
@@ -44,6 +44,7 @@ def run(setup) -> Callable[..., Result]:
     def invoke(*args: str, input: str | None = None, env: dict | None = None,
                pin: bool = True) -> Result:
         environ = {"KEYSTEAD_PIN": MANAGER_PIN if pin else "", "KEYSTEAD_SO_PIN": MANAGER_SO_PIN,
+                   "KEYSTEAD_MANAGER_PIN": MANAGER_GOV_PIN if pin else "",
                    "KEYSTEAD_ACTOR": "cli-tester", **(env or {})}
         result = CliRunner().invoke(cli, [*setup.args(), *args], input=input, env=environ)
         if result.exception is not None and not isinstance(result.exception, SystemExit):

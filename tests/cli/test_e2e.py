@@ -7,14 +7,15 @@ import os
 import shutil
 import subprocess
 
-from tests.manager.helpers import MANAGER_PIN
+from tests.manager.helpers import MANAGER_GOV_PIN, MANAGER_PIN
 
 
 def test_installed_keystead_command(module, setup):
     exe = shutil.which("keystead")
     assert exe, "the `keystead` console script is not installed (pip install .)"
     env = module.token_env.env() if module.token_env else dict(os.environ)
-    env.update(KEYSTEAD_PIN=MANAGER_PIN, KEYSTEAD_ACTOR="e2e")
+    env.update(KEYSTEAD_PIN=MANAGER_PIN, KEYSTEAD_MANAGER_PIN=MANAGER_GOV_PIN,
+               KEYSTEAD_ACTOR="e2e")
 
     def keystead(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([exe, *setup.args(), *args], env=env, capture_output=True,

@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from keystead.manager import KeyManager, ManualClock, SQLiteCatalogue, open_token
-from keystead.softhsm_bridge.provision import Token, provision
+from keystead.softhsm_bridge.provision import Token, load, provision
+from keystead.softhsm_bridge.vendor import set_manager_pin
 
 MANAGER_SO_PIN = "mgr-so-1234"
 MANAGER_PIN = "mgr-user-5678"
+MANAGER_GOV_PIN = "mgr-manager-9012"  # keystead's manager credential (docs/authority.md)
 _TOKENS: dict[tuple[str, str], Token] = {}
 
 
@@ -17,8 +19,11 @@ def manager_token(module, label: str = "manager") -> Token:
     """A token labelled ``label`` in the module under test, provisioned once per session."""
     key = (module.name, label)
     if key not in _TOKENS:
-        _TOKENS[key] = provision(module.info, None, label=label, so_pin=MANAGER_SO_PIN,
-                                 user_pin=MANAGER_PIN)
+        token = provision(module.info, None, label=label, so_pin=MANAGER_SO_PIN,
+                          user_pin=MANAGER_PIN)
+        if module.info.kind == "keystead":
+            set_manager_pin(load(module.info), token.slot_id, MANAGER_SO_PIN, MANAGER_GOV_PIN)
+        _TOKENS[key] = token
     return _TOKENS[key]
 
 
