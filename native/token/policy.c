@@ -119,11 +119,16 @@ CK_RV ks_policy_limit_reached(ks_token *tok, const ks_object *key)
 {
     CK_ULONG limit = 0;
     ks_attrs_get_ulong(&key->attrs, CKA_KS_USAGE_LIMIT, &limit);
-    if (limit == 0 || !key->is_token || tok->store == NULL) {
+    if (limit == 0 || tok->store == NULL) {
         return CKR_OK;
     }
+    /* The count of the key's value, as ks_policy_count_use keeps it (session objects too). */
+    char name[KS_VALUE_USES_NAME_LEN];
     uint64_t used = 0;
-    CK_RV rv = ks_store_counter_get(tok->store, key->handle, "usage", &used);
+    CK_RV rv = ks_value_uses_name(tok, &key->attrs, name);
+    if (rv == CKR_OK) {
+        rv = ks_store_value_uses_get(tok->store, name, key->is_token ? key->handle : 0, &used);
+    }
     if (rv != CKR_OK) {
         return rv;
     }
