@@ -347,19 +347,30 @@ CK_RV ks_store_login(ks_store *store, CK_USER_TYPE user_type, const uint8_t *pin
     if (user_type != CKU_SO && user_type != CKU_USER) {
         return CKR_USER_TYPE_INVALID;
     }
-    return check_pin(store, user_type, pin, pin_len, token_key);
+    CK_RV rv = check_pin(store, user_type, pin, pin_len, token_key);
+    /* The token key is known: derive the MAC key, migrate a store made before the store was
+     * authenticated, check the census (store_migrate.c). */
+    if (rv == CKR_OK) {
+        rv = ks_st_auth_login(store, token_key);
+    }
+    if (rv != CKR_OK) {
+        ks_wipe(token_key, KS_TOKEN_KEY_LEN);
+    }
+    return rv;
 }
 
 static const char *const ERASE[] = {
     "DELETE FROM attributes", "DELETE FROM counters", "DELETE FROM objects",
-    "DELETE FROM pin_wraps", "DELETE FROM value_roles",
+    "DELETE FROM pin_wraps", "DELETE FROM value_roles", "DELETE FROM row_macs",
 };
 
 /* The write half of init_token. was_init: what the caller saw before checking the SO PIN;
  * CKR_FUNCTION_REJECTED when another process initialised the token in between. */
 static CK_RV init_locked(ks_store *s, int64_t was_init, const pin_wrap *w,
-                         const uint8_t check[KEY_CHECK_LEN], const char label[32])
+                         const uint8_t check[KEY_CHECK_LEN], const char label[32],
+                         const uint8_t sealed_id[KS_ST_ID_SEALED_LEN])
 {
+    static const uint8_t EMPTY_CENSUS[KS_SHA256_LEN] = {0};
     int64_t init = 0;
     CK_RV rv = ks_st_begin(s, 1);
     if (rv != CKR_OK) {
@@ -380,6 +391,12 @@ static CK_RV init_locked(ks_store *s, int64_t was_init, const pin_wrap *w,
     }
     if (rv == CKR_OK) {
         rv = ks_st_meta_set_blob(s, "label", label, 32);
+    }
+    if (rv == CKR_OK) { /* the store is authenticated from birth (store_auth.c) */
+        rv = ks_st_meta_set_blob(s, "auth_token_id", sealed_id, KS_ST_ID_SEALED_LEN);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_st_meta_set_blob(s, "auth_census", EMPTY_CENSUS, sizeof(EMPTY_CENSUS));
     }
     static const char *const ZERO[] = {"user_pin_set", "so_failures", "user_failures",
                                        "user_pin_to_be_changed"};
@@ -420,6 +437,7 @@ CK_RV ks_store_init_token(ks_store *store, const uint8_t *so_pin, size_t so_pin_
 {
     uint8_t key[KS_TOKEN_KEY_LEN];
     uint8_t check[KEY_CHECK_LEN];
+    uint8_t sealed_id[KS_ST_ID_SEALED_LEN];
     pin_wrap w;
     int64_t init = 0;
     if (store == NULL || label == NULL || (so_pin == NULL && so_pin_len > 0)) {
@@ -440,12 +458,16 @@ CK_RV ks_store_init_token(ks_store *store, const uint8_t *so_pin, size_t so_pin_
     if (rv == CKR_OK) {
         rv = make_key_check(check, key);
     }
+    if (rv == CKR_OK) {
+        rv = ks_st_auth_seal_id(sealed_id, key);
+    }
     ks_wipe(key, sizeof(key));
     if (rv != CKR_OK) {
         return rv;
     }
     pthread_mutex_lock(&store->core->lock);
-    rv = init_locked(store, init, &w, check, label);
+    rv = init_locked(store, init, &w, check, label, sealed_id);
+    ks_st_auth_drop(store); /* the old token key's MAC key */
     if (rv == CKR_OK) {
         ks_st_scrub(store); /* the erased objects' pages, the old wraps */
     }
@@ -520,4 +542,9 @@ CK_RV ks_store_set_pin(ks_store *store, CK_USER_TYPE user_type, const uint8_t *o
     }
     ks_wipe(key, sizeof(key));
     return rv;
+}
+
+CK_RV ks_st_key_check(ks_store *s, const uint8_t *token_key)
+{
+    return verify_key_check(s, token_key);
 }

@@ -119,6 +119,10 @@ CK_RV ks_store_counter_get(ks_store *store, CK_OBJECT_HANDLE handle, const char 
  * none and role == 0). Durable when it returns. */
 CK_RV ks_store_value_role(ks_store *store, const uint8_t fingerprint[32], int role, int *fixed);
 
+/* ks_store_forget_key wipes the MAC key the handle derived from a token key (at logout);
+ * until the next login, nothing is verified and nothing authenticated can be written. */
+void ks_store_forget_key(ks_store *store);
+
 /* ks_store_changed returns 1 when another connection wrote since the last call. */
 int ks_store_changed(ks_store *store);
 
