@@ -195,6 +195,7 @@ void ks_st_auth_drop(ks_store *s)
     ks_secure_free(s->auth, sizeof(*s->auth));
     s->auth = NULL;
     s->census_ok = 0;
+    s->census_bad = 0;
 }
 
 /* ---- row_macs and the census (the caller holds the lock and a transaction) ------------- */
@@ -322,6 +323,11 @@ CK_RV ks_st_auth_verify(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t
 {
     uint8_t stored[KS_SHA256_LEN];
     int found = 0;
+    if (s->census_bad) {
+        /* Records were deleted or replayed: no row can be shown to be the latest. */
+        ks_st_fault(s, uid, "store: %s refused: the census does not match", what);
+        return CKR_DEVICE_ERROR;
+    }
     CK_RV rv = read_mac(s, kind, ref, ref_len, stored, &found);
     if (rv != CKR_OK) {
         return rv;
@@ -330,6 +336,22 @@ CK_RV ks_st_auth_verify(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t
         ks_st_fault(s, uid, "store: %s failed verification (%s)", what,
                     found ? "altered" : "no authentication record");
         return CKR_DEVICE_ERROR;
+    }
+    return CKR_OK;
+}
+
+CK_RV ks_st_auth_verify_public(ks_store *s, const uint8_t ref[8],
+                               const uint8_t mac[KS_SHA256_LEN], const char *uid,
+                               const char *what)
+{
+    uint8_t stored[KS_SHA256_LEN];
+    int found = 0;
+    CK_RV rv = read_mac(s, KS_ST_OBJECT, ref, 8, stored, &found);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    if (found || s->census_bad) {
+        return ks_st_auth_verify(s, KS_ST_OBJECT, ref, 8, mac, uid, what);
     }
     return CKR_OK;
 }
@@ -362,11 +384,13 @@ CK_RV ks_st_census_verify(ks_store *s)
     }
     if (!ks_memeq(sum, want, sizeof(sum))) {
         s->census_ok = 0;
+        s->census_bad = 1;
         ks_st_fault(s, NULL, "store: the census does not match the authentication records"
                              " (a record was deleted, replaced or replayed)");
         return CKR_DEVICE_ERROR;
     }
     s->census_ok = 1;
+    s->census_bad = 0;
     s->census_dv = dv;
     return CKR_OK;
 }
@@ -411,6 +435,13 @@ CK_RV ks_st_auth_value_check(ks_store *s, ks_st_kind kind, const uint8_t *ref, s
     if (s->auth == NULL) {
         return CKR_OK; /* no key: nothing can be verified (docs/store.md, before login) */
     }
+    /* Counters and roles guard IV uniqueness and role fixing: before one is trusted, the
+     * census is checked again if another connection wrote since the last check, so a row
+     * replayed meanwhile is caught (a rescan per foreign commit, not per call). */
+    CK_RV census = ks_st_census_verify(s);
+    if (census != CKR_OK && census != CKR_DEVICE_ERROR) {
+        return census;
+    }
     if (present) {
         uint8_t mac[KS_SHA256_LEN];
         ks_st_mac m;
@@ -428,25 +459,37 @@ CK_RV ks_st_auth_value_check(ks_store *s, ks_st_kind kind, const uint8_t *ref, s
         ks_st_fault(s, NULL, "store: %s was deleted", what);
         rv = CKR_DEVICE_ERROR;
     }
-    if (rv == CKR_OK && ks_st_census_verify(s) != CKR_OK) {
+    if (rv == CKR_OK && census != CKR_OK) {
         ks_st_fault(s, NULL, "store: %s reads as absent but a record was deleted", what);
         rv = CKR_DEVICE_ERROR;
     }
     return rv;
 }
 
-CK_RV ks_st_auth_object(ks_store *s, sqlite3_int64 handle, const char uid[KS_UID_LEN])
+CK_RV ks_st_auth_object(ks_store *s, sqlite3_int64 handle, const char uid[KS_UID_LEN],
+                        int is_public)
 {
+    uint8_t mac[KS_SHA256_LEN], ref[8];
+    ks_st_handle_ref(ref, (CK_OBJECT_HANDLE)handle);
     ks_st_mode mode;
     CK_RV rv = ks_st_auth_mode(s, &mode);
     if (rv != CKR_OK || mode == KS_ST_LEGACY) {
         return rv;
     }
+    if (is_public) {
+        /* A public object without secrets is writable without a PIN (PKCS#11 3.0 4.4, R/W
+         * public session): no MAC could bind it, so it carries none. Its old MAC, if it had
+         * one, goes (which needs the key, the census counting it). */
+        if (mode == KS_ST_KEYED) {
+            return erase_mac(s, KS_ST_OBJECT, ref, sizeof(ref));
+        }
+        int found = 0;
+        rv = read_mac(s, KS_ST_OBJECT, ref, sizeof(ref), mac, &found);
+        return rv == CKR_OK && found ? CKR_USER_NOT_LOGGED_IN : rv;
+    }
     if (mode == KS_ST_LOCKED) {
         return CKR_USER_NOT_LOGGED_IN; /* no MAC without the token key */
     }
-    uint8_t mac[KS_SHA256_LEN], ref[8];
-    ks_st_handle_ref(ref, (CK_OBJECT_HANDLE)handle);
     rv = ks_st_object_mac(s, handle, uid, mac);
     return rv == CKR_OK ? ks_st_auth_write(s, KS_ST_OBJECT, ref, sizeof(ref), mac) : rv;
 }
@@ -458,11 +501,25 @@ CK_RV ks_st_auth_forget_object(ks_store *s, sqlite3_int64 handle)
     if (rv != CKR_OK || mode == KS_ST_LEGACY) {
         return rv;
     }
-    if (mode == KS_ST_LOCKED) {
-        return CKR_USER_NOT_LOGGED_IN;
-    }
     uint8_t ref[8];
     ks_st_handle_ref(ref, (CK_OBJECT_HANDLE)handle);
+    if (mode == KS_ST_LOCKED) {
+        /* Without the key only an object with no authentication record (a public one) can
+         * go: a record's removal must be counted in the census. */
+        sqlite3_stmt *q = NULL;
+        rv = ks_st_prepare(s, &q, "SELECT 1 FROM row_macs WHERE kind IN (?, ?)"
+                                  " AND substr(ref, 1, 8) = ? LIMIT 1");
+        if (rv != CKR_OK) {
+            return rv;
+        }
+        sqlite3_bind_int(q, 1, KS_ST_OBJECT);
+        sqlite3_bind_int(q, 2, KS_ST_COUNTER);
+        sqlite3_bind_blob(q, 3, ref, sizeof(ref), SQLITE_STATIC);
+        int rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        return rc == SQLITE_DONE ? CKR_OK : rc == SQLITE_ROW ? CKR_USER_NOT_LOGGED_IN
+                                                             : CKR_DEVICE_ERROR;
+    }
     rv = erase_mac(s, KS_ST_OBJECT, ref, sizeof(ref));
     /* The object's counters: their refs start with its handle. */
     sqlite3_stmt *st = NULL;

@@ -72,6 +72,7 @@ struct ks_store {
     int writing;             /* the open transaction is a write (BEGIN IMMEDIATE) */
     ks_st_auth *auth;        /* NULL until a token key is seen (login) */
     int census_ok;           /* the census verified at data_version census_dv */
+    int census_bad;          /* the last census check failed: nothing authenticated serves */
     int64_t census_dv;
     char fault[192];         /* the first failed verification of the call, for the report */
     char fault_uid[KS_UID_LEN + 1];
@@ -129,6 +130,9 @@ CK_RV ks_st_object_mac(ks_store *s, sqlite3_int64 handle, const char uid[KS_UID_
                        uint8_t mac[KS_SHA256_LEN]);
 /* store_objects.c: ks_st_must_seal: obj's value of type is stored only sealed. */
 int ks_st_must_seal(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type);
+/* ks_st_is_public: obj is a public object that holds no secret (not a key, CKA_PRIVATE
+ * false): writable without a PIN, so not authenticated (docs/store.md). */
+int ks_st_is_public(const ks_attrs *obj);
 
 /* store_auth.c: row authentication (docs/store.md). The caller holds the lock and, except
  * for ks_st_fault_report, a transaction. Failures set a fault and return CKR_DEVICE_ERROR. */
@@ -153,7 +157,14 @@ CK_RV ks_st_auth_value_put(ks_store *s, ks_st_kind kind, const uint8_t *ref, siz
                            uint64_t value);
 CK_RV ks_st_auth_value_check(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t ref_len,
                              int present, uint64_t value, const char *what);
-CK_RV ks_st_auth_object(ks_store *s, sqlite3_int64 handle, const char uid[KS_UID_LEN]);
+/* ks_st_auth_object authenticates the object as stored (is_public: ks_st_is_public of its
+ * attributes, an object that carries no MAC). */
+CK_RV ks_st_auth_object(ks_store *s, sqlite3_int64 handle, const char uid[KS_UID_LEN],
+                        int is_public);
+/* ks_st_auth_verify_public: a public object's MAC, when it has a record, must verify. */
+CK_RV ks_st_auth_verify_public(ks_store *s, const uint8_t ref[8],
+                               const uint8_t mac[KS_SHA256_LEN], const char *uid,
+                               const char *what);
 CK_RV ks_st_auth_forget_object(ks_store *s, sqlite3_int64 handle);
 CK_RV ks_st_census_verify(ks_store *s);
 CK_RV ks_st_auth_seal_id(uint8_t out[KS_ST_ID_SEALED_LEN], const uint8_t *token_key);

@@ -39,6 +39,7 @@ static CK_RV migrate_object(ks_store *s, const ks_gcm_key *gk, sqlite3_int64 han
     int missing = 0;
     ks_attrs_init(&tmp);
     CK_RV rv = ks_st_load_rows(s, gk, (CK_OBJECT_HANDLE)handle, &tmp, &missing, 0);
+    int is_public = ks_st_is_public(&tmp);
     ks_attrs_free(&tmp);
     if (rv == CKR_DEVICE_ERROR) {
         s->fault[0] = '\0'; /* reported once, below, as not migrated */
@@ -46,7 +47,7 @@ static CK_RV migrate_object(ks_store *s, const ks_gcm_key *gk, sqlite3_int64 han
                     (long long)handle);
         return CKR_OK;
     }
-    return rv == CKR_OK ? ks_st_auth_object(s, handle, uid) : rv;
+    return rv == CKR_OK ? ks_st_auth_object(s, handle, uid, is_public) : rv;
 }
 
 static CK_RV migrate_objects(ks_store *s, const ks_gcm_key *gk)

@@ -30,6 +30,11 @@ int ks_st_must_seal(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type)
     return ks_attrs_bool(obj, CKA_PRIVATE, CK_TRUE) != CK_FALSE;
 }
 
+int ks_st_is_public(const ks_attrs *obj)
+{
+    return !ks_st_must_seal(obj, CKA_VALUE);
+}
+
 static size_t sealed_count(const ks_attrs *obj)
 {
     size_t n = 0;
@@ -184,7 +189,7 @@ static CK_RV insert_object(ks_store *s, const ks_gcm_key *key, const ks_attrs *o
         rv = insert_attrs(s, key, handle, uid, obj);
     }
     if (rv == CKR_OK) {
-        rv = ks_st_auth_object(s, handle, uid);
+        rv = ks_st_auth_object(s, handle, uid, ks_st_is_public(obj));
     }
     if (rv == CKR_OK) {
         *handle_out = (CK_OBJECT_HANDLE)handle;
@@ -277,7 +282,7 @@ static CK_RV update_locked(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE 
         sqlite3_finalize(st);
     }
     if (rv == CKR_OK) {
-        rv = ks_st_auth_object(s, (sqlite3_int64)handle, uid);
+        rv = ks_st_auth_object(s, (sqlite3_int64)handle, uid, ks_st_is_public(obj));
     }
     if (rv == CKR_OK) {
         rv = ks_st_commit(s);

@@ -112,7 +112,9 @@ static CK_RV check_object(ks_store *s, CK_OBJECT_HANDLE handle, const char uid[K
     ks_st_mac_end(m, mac);
     ks_st_handle_ref(ref, handle);
     if (rv == CKR_OK) {
-        rv = ks_st_auth_verify(s, KS_ST_OBJECT, ref, sizeof(ref), mac, uid, what);
+        rv = ks_st_is_public(out)
+                 ? ks_st_auth_verify_public(s, ref, mac, uid, what)
+                 : ks_st_auth_verify(s, KS_ST_OBJECT, ref, sizeof(ref), mac, uid, what);
     }
     return rv;
 }
@@ -132,6 +134,9 @@ CK_RV ks_st_load_rows(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE handl
     ks_st_mac m;
     verify = verify && s->auth != NULL;
     if (verify) {
+        /* After another connection's commit, the census once more (records deleted or
+         * replayed meanwhile); a mismatch refuses every authenticated record. */
+        (void)ks_st_census_verify(s);
         mac_begin(&m, s->auth, handle, uid);
     }
     int unsealed = 0, rc = SQLITE_DONE;
