@@ -341,6 +341,7 @@ def test_a_deleted_gcm_counter_never_reuses_an_iv(token: Token) -> None:
     tamper(token.db, "DELETE FROM counters WHERE handle = ? AND name = 'gcm'", params=(h,))
     again = token.run("gcm", h, "3")
     assert again.get("code") == lib.CKR_DEVICE_ERROR, again  # refused, no IV handed out
+    assert not set(again["ivs"]) & set(first["ivs"])
 
 
 def test_a_deleted_role_keeps_wrap_then_decrypt_refused(token: Token) -> None:
