@@ -90,12 +90,14 @@ def step(r: Any, h: int, name: str, args: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     name, serial, *args = argv
+    r, _slot, h = open_token(serial)
     try:
-        r, _slot, h = open_token(serial)
         out = step(r, h, name, args)
         out.setdefault("rv", "CKR_OK")
     except PKCS11Error as e:
         out = {"rv": type(e).__name__, "code": e.rv}
+    finally:
+        r.finalize()  # no module thread outlives the interpreter
     print(json.dumps(out))
 
 
