@@ -215,26 +215,32 @@ static CK_RV write_wrap(ks_store *s, CK_USER_TYPE who, const pin_wrap *w)
 
 /* The key check: GCM tag of the empty message under the token key. init_pin and set_pin
  * verify it inside their transaction, so a stale or wrong token key (another process
- * re-initialised the token meanwhile) is never wrapped under a new PIN. */
-static const char KEY_CHECK_AAD[] = "keystead token key check v1";
+ * re-initialised the token meanwhile) is never wrapped under a new PIN. Its associated data
+ * also says whether the store is authenticated (v2: docs/store.md): a store whose key check
+ * says so but that holds no token id was stripped, and is never migrated again. */
+static const char *const KEY_CHECK_AAD[] = {
+    "keystead token key check v1",
+    "keystead token key check v2 authenticated store",
+};
 #define KEY_CHECK_LEN (KS_SEAL_IV_LEN + KS_SEAL_TAG_LEN)
 
 static CK_RV make_key_check(uint8_t out[KEY_CHECK_LEN], const uint8_t *token_key)
 {
     ks_gcm_key gk;
+    const char *aad = KEY_CHECK_AAD[1]; /* every store made now is authenticated */
     if (ks_random(out, KS_SEAL_IV_LEN) != KS_OK ||
         ks_gcm_init(&gk, token_key, KS_TOKEN_KEY_LEN) != KS_OK) {
         return CKR_FUNCTION_FAILED;
     }
     ks_status st = ks_gcm_seal(&gk, NULL, out + KS_SEAL_IV_LEN, KS_SEAL_TAG_LEN, out,
-                               KS_SEAL_IV_LEN, (const uint8_t *)KEY_CHECK_AAD,
-                               sizeof(KEY_CHECK_AAD) - 1, NULL, 0);
+                               KS_SEAL_IV_LEN, (const uint8_t *)aad, strlen(aad), NULL, 0);
     ks_gcm_clear(&gk);
     return st == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
-/* CKR_USER_NOT_LOGGED_IN when token_key is not this token's key. */
-static CK_RV verify_key_check(ks_store *s, const uint8_t *token_key)
+/* CKR_USER_NOT_LOGGED_IN when token_key is not this token's key; else *version is the key
+ * check's version (1, or 2 for an authenticated store). */
+static CK_RV verify_key_check_version(ks_store *s, const uint8_t *token_key, int *version)
 {
     uint8_t check[KEY_CHECK_LEN];
     sqlite3_stmt *st = NULL;
@@ -251,12 +257,22 @@ static CK_RV verify_key_check(ks_store *s, const uint8_t *token_key)
     if (ks_gcm_init(&gk, token_key, KS_TOKEN_KEY_LEN) != KS_OK) {
         return CKR_FUNCTION_FAILED;
     }
-    ks_status k = ks_gcm_open(&gk, NULL, check, KS_SEAL_IV_LEN, (const uint8_t *)KEY_CHECK_AAD,
-                              sizeof(KEY_CHECK_AAD) - 1, NULL, 0, check + KS_SEAL_IV_LEN,
-                              KS_SEAL_TAG_LEN);
+    ks_status k = KS_ERR_AUTH;
+    for (int v = 2; v >= 1 && k == KS_ERR_AUTH; v--) {
+        const char *aad = KEY_CHECK_AAD[v - 1];
+        k = ks_gcm_open(&gk, NULL, check, KS_SEAL_IV_LEN, (const uint8_t *)aad, strlen(aad),
+                        NULL, 0, check + KS_SEAL_IV_LEN, KS_SEAL_TAG_LEN);
+        *version = v;
+    }
     ks_gcm_clear(&gk);
     return k == KS_OK ? CKR_OK : k == KS_ERR_AUTH ? CKR_USER_NOT_LOGGED_IN
                                                   : CKR_FUNCTION_FAILED;
+}
+
+static CK_RV verify_key_check(ks_store *s, const uint8_t *token_key)
+{
+    int version = 0;
+    return verify_key_check_version(s, token_key, &version);
 }
 
 static const char *failures_key(CK_USER_TYPE who)
@@ -544,7 +560,15 @@ CK_RV ks_store_set_pin(ks_store *store, CK_USER_TYPE user_type, const uint8_t *o
     return rv;
 }
 
-CK_RV ks_st_key_check(ks_store *s, const uint8_t *token_key)
+CK_RV ks_st_key_check(ks_store *s, const uint8_t *token_key, int *version)
 {
-    return verify_key_check(s, token_key);
+    int ignored = 0;
+    return verify_key_check_version(s, token_key, version ? version : &ignored);
+}
+
+CK_RV ks_st_key_check_authenticated(ks_store *s, const uint8_t *token_key)
+{
+    uint8_t check[KEY_CHECK_LEN];
+    CK_RV rv = make_key_check(check, token_key);
+    return rv == CKR_OK ? ks_st_meta_set_blob(s, "key_check", check, sizeof(check)) : rv;
 }

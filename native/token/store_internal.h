@@ -185,7 +185,10 @@ CK_RV ks_st_auth_ready(ks_store *s, const uint8_t *token_key);
 /* ks_st_auth_login (lock not held): ks_st_auth_ready, then the census check (reported,
  * not fatal: the token goes on serving what verifies). */
 CK_RV ks_st_auth_login(ks_store *s, const uint8_t *token_key);
-/* pin.c: CKR_USER_NOT_LOGGED_IN when token_key is not the token's key. */
-CK_RV ks_st_key_check(ks_store *s, const uint8_t *token_key);
+/* pin.c: ks_st_key_check is CKR_USER_NOT_LOGGED_IN when token_key is not the token's key;
+ * else *version (may be NULL) is 2 when the key check marks the store authenticated, 1 for a
+ * store made before. ks_st_key_check_authenticated writes a version 2 key check. */
+CK_RV ks_st_key_check(ks_store *s, const uint8_t *token_key, int *version);
+CK_RV ks_st_key_check_authenticated(ks_store *s, const uint8_t *token_key);
 
 #endif

@@ -5,7 +5,8 @@
  * C_InitToken writes one, and the first login on an older store writes one and authenticates
  * every row it finds, in one IMMEDIATE transaction (all or nothing; a second process waits on
  * the lock and then finds the token id). A store that holds authentication records (row MACs
- * or a census) without a token id was authenticated and has been stripped: it is refused, never
+ * or a census) without a token id, or whose key check (pin.c) is the version that marks an
+ * authenticated store, was authenticated and has been stripped: it is refused, never
  * migrated again. Migration authenticates only what it can check: an object whose sealed value
  * does not open, or that holds a secret value unsealed, stays unauthenticated and is refused
  * when read. */
@@ -128,8 +129,18 @@ static CK_RV migrate(ks_store *s, ks_st_auth *a, const uint8_t *token_key)
     if (rv == CKR_OK && !init) {
         return CKR_USER_NOT_LOGGED_IN; /* no token key exists yet */
     }
+    int version = 0;
     if (rv == CKR_OK) {
-        rv = ks_st_key_check(s, token_key);
+        rv = ks_st_key_check(s, token_key, &version);
+    }
+    if (rv == CKR_OK && version != 1) {
+        /* The key check says the store was authenticated: its records were stripped. */
+        ks_st_fault(s, NULL, "store: authenticated store without a token id: refused"
+                             " (an authenticated store is never migrated again)");
+        return CKR_DEVICE_ERROR;
+    }
+    if (rv == CKR_OK) {
+        rv = ks_st_key_check_authenticated(s, token_key);
     }
     if (rv == CKR_OK) {
         rv = ks_st_auth_seal_id(sealed, token_key);
@@ -168,7 +179,7 @@ static CK_RV open_existing(ks_store *s, ks_st_auth *a, const uint8_t *sealed)
 {
     CK_RV rv = ks_st_auth_open(a, sealed);
     if (rv == CKR_DEVICE_ERROR) {
-        CK_RV check = ks_st_key_check(s, a->token_key);
+        CK_RV check = ks_st_key_check(s, a->token_key, NULL);
         if (check != CKR_OK) {
             return check;
         }

@@ -9,6 +9,7 @@ fresh module processes (tests/native/store_auth_worker.py) for what PKCS#11 call
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from keystead import token_audit
 from keystead.core import ffi, lib
 
@@ -31,6 +33,7 @@ from tests.native.store_support import (
     ulong,
 )
 from tests.robustness.support import ROOT, provision_token
+from tests.robustness.support import USER_PIN as P11_USER_PIN
 
 KEY = bytes(range(32))
 PLANTED = b"\x42" * 32
@@ -46,13 +49,28 @@ def tamper(db: Path, *sql: str, params: tuple[Any, ...] = ()) -> None:
     con.close()
 
 
-def downgrade(db: Path) -> None:
-    """Turn the store into the format written before authentication (schema version 1):
-    the same tables without row_macs and without the token id and census in meta."""
+def strip(db: Path) -> None:
+    """Remove every authentication record: the table, the token id and census, the version."""
     con = sqlite3.connect(db)
     con.execute("DROP TABLE row_macs")
     con.execute("DELETE FROM meta WHERE key IN ('auth_token_id', 'auth_census')")
     con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+
+
+def downgrade(db: Path, pin: bytes = USER_PIN) -> None:
+    """Turn the store into the format written before authentication (schema version 1): the
+    same tables without row_macs, without the token id and census in meta, and the key check
+    (GCM tag of the empty message under the token key) with its version 1 associated data."""
+    with Store(db, create=False) as s:
+        rv, key = s.login(lib.CKU_USER, pin)
+        ok(rv)
+    strip(db)
+    iv = os.urandom(12)
+    check = iv + AESGCM(key).encrypt(iv, b"", b"keystead token key check v1")
+    con = sqlite3.connect(db)
+    con.execute("UPDATE meta SET value = ? WHERE key = 'key_check'", (check,))
     con.commit()
     con.close()
 
@@ -253,6 +271,17 @@ def test_an_authenticated_store_is_never_migrated_again(db: Path) -> None:
         assert s.login(lib.CKU_USER, USER_PIN)[0] == lib.CKR_DEVICE_ERROR
 
 
+def test_a_stripped_store_is_never_migrated_again(db: Path) -> None:
+    """Every authentication record removed: the key check still says the store was
+    authenticated, so the login refuses it rather than authenticate what the file now says."""
+    made(db, key_item())
+    tamper(db, f"UPDATE attributes SET value = ? WHERE type = {lib.CKA_SENSITIVE}",
+           params=(bbool(False),))
+    strip(db)
+    with Store(db, create=False) as s:
+        assert s.login(lib.CKU_USER, USER_PIN)[0] == lib.CKR_DEVICE_ERROR
+
+
 def test_a_deleted_mac_table_refuses_every_record(db: Path) -> None:
     made(db, key_item(), data_object(b"public", private=False))
     tamper(db, "DELETE FROM row_macs WHERE ? IS NOT NULL", params=(1,))
@@ -357,7 +386,7 @@ def test_a_deleted_role_keeps_wrap_then_decrypt_refused(token: Token) -> None:
 
 def test_a_store_of_the_old_format_migrates_and_works(token: Token) -> None:
     before = token.run("ecb", "t")
-    downgrade(token.db)
+    downgrade(token.db, P11_USER_PIN.encode())
     after = token.run("ecb", "t")
     assert after == before
     con = sqlite3.connect(token.db)
