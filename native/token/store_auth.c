@@ -15,9 +15,10 @@
  * hash of every row_macs entry (the sum mod 2^256 of HMAC(mac key, "census" || kind || ref ||
  * mac), Clarke et al.'s MSet-Add-Hash with a keyed PRF), updated in the same transaction as
  * each entry (O(1) per write) and stored in meta. It is recomputed in full (one HMAC per row,
- * no attribute read) at login and whenever a counter or role is read as absent and another
- * connection wrote since the last check: a deleted, replaced or replayed row changes the sum,
- * and without the MAC key nobody can compute the sum of another set. */
+ * no attribute read) at login, and before a counter, role or object is trusted when another
+ * connection committed since the last check (once per foreign commit, not per call): a
+ * deleted, replaced or replayed entry changes the sum, and without the MAC key nobody can
+ * compute the sum of another set. While it fails, every authenticated record is refused. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
