@@ -28,7 +28,7 @@ static const char *const EVENT_NAMES[] = {
     [KS_AUDIT_WRAP] = "wrap",             [KS_AUDIT_UNWRAP] = "unwrap",
     [KS_AUDIT_SET_ATTRIBUTE] = "set-attribute", [KS_AUDIT_TRANSITION] = "transition",
     [KS_AUDIT_OVERRIDE] = "override",     [KS_AUDIT_DESTROY] = "destroy",
-    [KS_AUDIT_USE] = "use",
+    [KS_AUDIT_USE] = "use",               [KS_AUDIT_INTEGRITY] = "integrity",
 };
 
 const char *ks_audit_event_name(ks_audit_event event)

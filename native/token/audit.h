@@ -46,6 +46,7 @@ typedef enum ks_audit_event {
     KS_AUDIT_OVERRIDE,
     KS_AUDIT_DESTROY,
     KS_AUDIT_USE,
+    KS_AUDIT_INTEGRITY, /* a store record failed verification (token/store_auth.c) */
 } ks_audit_event;
 
 /* One record before it is sealed. Strings may be NULL (recorded as empty). */

@@ -216,26 +216,32 @@ static CK_RV write_wrap(ks_store *s, CK_USER_TYPE who, const pin_wrap *w)
 
 /* The key check: GCM tag of the empty message under the token key. init_pin and set_pin
  * verify it inside their transaction, so a stale or wrong token key (another process
- * re-initialised the token meanwhile) is never wrapped under a new PIN. */
-static const char KEY_CHECK_AAD[] = "keystead token key check v1";
+ * re-initialised the token meanwhile) is never wrapped under a new PIN. Its associated data
+ * also says whether the store is authenticated (v2: docs/store.md): a store whose key check
+ * says so but that holds no token id was stripped, and is never migrated again. */
+static const char *const KEY_CHECK_AAD[] = {
+    "keystead token key check v1",
+    "keystead token key check v2 authenticated store",
+};
 #define KEY_CHECK_LEN (KS_SEAL_IV_LEN + KS_SEAL_TAG_LEN)
 
 static CK_RV make_key_check(uint8_t out[KEY_CHECK_LEN], const uint8_t *token_key)
 {
     ks_gcm_key gk;
+    const char *aad = KEY_CHECK_AAD[1]; /* every store made now is authenticated */
     if (ks_random(out, KS_SEAL_IV_LEN) != KS_OK ||
         ks_gcm_init(&gk, token_key, KS_TOKEN_KEY_LEN) != KS_OK) {
         return CKR_FUNCTION_FAILED;
     }
     ks_status st = ks_gcm_seal(&gk, NULL, out + KS_SEAL_IV_LEN, KS_SEAL_TAG_LEN, out,
-                               KS_SEAL_IV_LEN, (const uint8_t *)KEY_CHECK_AAD,
-                               sizeof(KEY_CHECK_AAD) - 1, NULL, 0);
+                               KS_SEAL_IV_LEN, (const uint8_t *)aad, strlen(aad), NULL, 0);
     ks_gcm_clear(&gk);
     return st == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
-/* CKR_USER_NOT_LOGGED_IN when token_key is not this token's key. */
-static CK_RV verify_key_check(ks_store *s, const uint8_t *token_key)
+/* CKR_USER_NOT_LOGGED_IN when token_key is not this token's key; else *version is the key
+ * check's version (1, or 2 for an authenticated store). */
+static CK_RV verify_key_check_version(ks_store *s, const uint8_t *token_key, int *version)
 {
     uint8_t check[KEY_CHECK_LEN];
     sqlite3_stmt *st = NULL;
@@ -252,12 +258,22 @@ static CK_RV verify_key_check(ks_store *s, const uint8_t *token_key)
     if (ks_gcm_init(&gk, token_key, KS_TOKEN_KEY_LEN) != KS_OK) {
         return CKR_FUNCTION_FAILED;
     }
-    ks_status k = ks_gcm_open(&gk, NULL, check, KS_SEAL_IV_LEN, (const uint8_t *)KEY_CHECK_AAD,
-                              sizeof(KEY_CHECK_AAD) - 1, NULL, 0, check + KS_SEAL_IV_LEN,
-                              KS_SEAL_TAG_LEN);
+    ks_status k = KS_ERR_AUTH;
+    for (int v = 2; v >= 1 && k == KS_ERR_AUTH; v--) {
+        const char *aad = KEY_CHECK_AAD[v - 1];
+        k = ks_gcm_open(&gk, NULL, check, KS_SEAL_IV_LEN, (const uint8_t *)aad, strlen(aad),
+                        NULL, 0, check + KS_SEAL_IV_LEN, KS_SEAL_TAG_LEN);
+        *version = v;
+    }
     ks_gcm_clear(&gk);
     return k == KS_OK ? CKR_OK : k == KS_ERR_AUTH ? CKR_USER_NOT_LOGGED_IN
                                                   : CKR_FUNCTION_FAILED;
+}
+
+static CK_RV verify_key_check(ks_store *s, const uint8_t *token_key)
+{
+    int version = 0;
+    return verify_key_check_version(s, token_key, &version);
 }
 
 static const char *failures_key(CK_USER_TYPE who)
@@ -384,19 +400,30 @@ CK_RV ks_store_login(ks_store *store, CK_USER_TYPE user_type, const uint8_t *pin
     if (!known_user(user_type)) {
         return CKR_USER_TYPE_INVALID;
     }
-    return check_pin(store, user_type, pin, pin_len, token_key);
+    CK_RV rv = check_pin(store, user_type, pin, pin_len, token_key);
+    /* The token key is known: derive the MAC key, migrate a store made before the store was
+     * authenticated, check the census (store_migrate.c). */
+    if (rv == CKR_OK) {
+        rv = ks_st_auth_login(store, token_key);
+    }
+    if (rv != CKR_OK) {
+        ks_wipe(token_key, KS_TOKEN_KEY_LEN);
+    }
+    return rv;
 }
 
 static const char *const ERASE[] = {
     "DELETE FROM attributes", "DELETE FROM counters", "DELETE FROM objects",
-    "DELETE FROM pin_wraps", "DELETE FROM value_roles",
+    "DELETE FROM pin_wraps", "DELETE FROM value_roles", "DELETE FROM row_macs",
 };
 
 /* The write half of init_token. was_init: what the caller saw before checking the SO PIN;
  * CKR_FUNCTION_REJECTED when another process initialised the token in between. */
 static CK_RV init_locked(ks_store *s, int64_t was_init, const pin_wrap *w,
-                         const uint8_t check[KEY_CHECK_LEN], const char label[32])
+                         const uint8_t check[KEY_CHECK_LEN], const char label[32],
+                         const uint8_t sealed_id[KS_ST_ID_SEALED_LEN])
 {
+    static const uint8_t EMPTY_CENSUS[KS_SHA256_LEN] = {0};
     int64_t init = 0;
     CK_RV rv = ks_st_begin(s, 1);
     if (rv != CKR_OK) {
@@ -417,6 +444,12 @@ static CK_RV init_locked(ks_store *s, int64_t was_init, const pin_wrap *w,
     }
     if (rv == CKR_OK) {
         rv = ks_st_meta_set_blob(s, "label", label, 32);
+    }
+    if (rv == CKR_OK) { /* the store is authenticated from birth (store_auth.c) */
+        rv = ks_st_meta_set_blob(s, "auth_token_id", sealed_id, KS_ST_ID_SEALED_LEN);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_st_meta_set_blob(s, "auth_census", EMPTY_CENSUS, sizeof(EMPTY_CENSUS));
     }
     static const char *const ZERO[] = {"user_pin_set", "so_failures", "user_failures",
                                        "user_pin_to_be_changed", "manager_pin_set",
@@ -458,6 +491,7 @@ CK_RV ks_store_init_token(ks_store *store, const uint8_t *so_pin, size_t so_pin_
 {
     uint8_t key[KS_TOKEN_KEY_LEN];
     uint8_t check[KEY_CHECK_LEN];
+    uint8_t sealed_id[KS_ST_ID_SEALED_LEN];
     pin_wrap w;
     int64_t init = 0;
     if (store == NULL || label == NULL || (so_pin == NULL && so_pin_len > 0)) {
@@ -478,12 +512,16 @@ CK_RV ks_store_init_token(ks_store *store, const uint8_t *so_pin, size_t so_pin_
     if (rv == CKR_OK) {
         rv = make_key_check(check, key);
     }
+    if (rv == CKR_OK) {
+        rv = ks_st_auth_seal_id(sealed_id, key);
+    }
     ks_wipe(key, sizeof(key));
     if (rv != CKR_OK) {
         return rv;
     }
     pthread_mutex_lock(&store->core->lock);
-    rv = init_locked(store, init, &w, check, label);
+    rv = init_locked(store, init, &w, check, label, sealed_id);
+    ks_st_auth_drop(store); /* the old token key's MAC key */
     if (rv == CKR_OK) {
         ks_st_scrub(store); /* the erased objects' pages, the old wraps */
     }
@@ -574,4 +612,17 @@ CK_RV ks_store_set_pin(ks_store *store, CK_USER_TYPE user_type, const uint8_t *o
     }
     ks_wipe(key, sizeof(key));
     return rv;
+}
+
+CK_RV ks_st_key_check(ks_store *s, const uint8_t *token_key, int *version)
+{
+    int ignored = 0;
+    return verify_key_check_version(s, token_key, version ? version : &ignored);
+}
+
+CK_RV ks_st_key_check_authenticated(ks_store *s, const uint8_t *token_key)
+{
+    uint8_t check[KEY_CHECK_LEN];
+    CK_RV rv = make_key_check(check, token_key);
+    return rv == CKR_OK ? ks_st_meta_set_blob(s, "key_check", check, sizeof(check)) : rv;
 }

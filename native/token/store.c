@@ -93,7 +93,7 @@ void ks_st_scrub(ks_store *s)
 
 /* PRAGMA data_version changes when another connection commits. It is asked at every object
  * lookup, so the statement is prepared once per connection and reset after each use. */
-static int64_t data_version(ks_store_db *core)
+int64_t ks_st_data_version(ks_store_db *core)
 {
     int64_t v = -1;
     if (core->data_version == NULL &&
@@ -194,7 +194,7 @@ CK_RV ks_store_open(ks_store **out, const char *path, int create, const ks_confi
     s->max_attempts = cfg->max_pin_attempts ? cfg->max_pin_attempts : 10;
     pthread_mutex_lock(&s->core->lock);
     s->seen_seq = s->core->seq;
-    s->data_version = data_version(s->core);
+    s->data_version = ks_st_data_version(s->core);
     pthread_mutex_unlock(&s->core->lock);
     *out = s;
     return CKR_OK;
@@ -205,8 +205,19 @@ void ks_store_close(ks_store *store)
     if (store == NULL) {
         return;
     }
+    ks_st_auth_drop(store);
     ks_st_core_release(store->core);
     free(store);
+}
+
+void ks_store_forget_key(ks_store *store)
+{
+    if (store == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&store->core->lock);
+    ks_st_auth_drop(store);
+    pthread_mutex_unlock(&store->core->lock);
 }
 
 int ks_store_changed(ks_store *store)
@@ -215,7 +226,7 @@ int ks_store_changed(ks_store *store)
         return 0;
     }
     pthread_mutex_lock(&store->core->lock);
-    int64_t v = data_version(store->core);
+    int64_t v = ks_st_data_version(store->core);
     int changed = v != store->data_version || store->seen_seq != store->core->seq;
     store->data_version = v;
     store->seen_seq = store->core->seq;

@@ -15,7 +15,17 @@
  *
  * Sealed attributes: those ks_rules_is_sealed() names, for keys (secret/private) always and
  * for other classes only when CKA_PRIVATE is true (a public object's values are readable
- * without login by definition). */
+ * without login by definition).
+ *
+ * Authentication (docs/store.md): objects, counters and value roles carry an HMAC-SHA-256
+ * under a key derived from the token key, and a keyed census of those records catches a
+ * deleted or replayed one. The MAC key is made by ks_store_login (which also migrates a store
+ * made before authentication, once) or by any call given the token key, and kept by the
+ * handle until ks_store_forget_key. A record that fails verification is refused with
+ * CKR_DEVICE_ERROR, logged and recorded in the audit trail. Without the MAC key, nothing is
+ * verified (a secret value stored unsealed is still refused) and only public objects that
+ * hold no secret can be written: every other write is CKR_USER_NOT_LOGGED_IN. A token key
+ * that is not this token's is CKR_USER_NOT_LOGGED_IN. */
 #ifndef KS_TOKEN_STORE_H
 #define KS_TOKEN_STORE_H
 
@@ -131,6 +141,10 @@ CK_RV ks_store_counter_get(ks_store *store, CK_OBJECT_HANDLE handle, const char 
  * recorded for fingerprint and role != 0, records role; *fixed gets the recorded role (0 when
  * none and role == 0). Durable when it returns. */
 CK_RV ks_store_value_role(ks_store *store, const uint8_t fingerprint[32], int role, int *fixed);
+
+/* ks_store_forget_key wipes the MAC key the handle derived from a token key (at logout);
+ * until the next login, nothing is verified and nothing authenticated can be written. */
+void ks_store_forget_key(ks_store *store);
 
 /* ks_store_changed returns 1 when another connection wrote since the last call. */
 int ks_store_changed(ks_store *store);

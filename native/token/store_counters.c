@@ -7,10 +7,26 @@
  * (WAL, synchronous=FULL) before the call returns, so no crash makes a counter go backwards.
  * Values are unsigned 64-bit, held in SQLite's signed INTEGER by two's complement. Handle 0
  * names the token itself (counters that belong to no object): the roles of key values
- * ("role:<fingerprint>") and the usage counts of key values ("use:<fingerprint>"). */
+ * ("role:<fingerprint>") and the usage counts of key values ("use:<fingerprint>"). Every row
+ * is authenticated (store_auth: its MAC written in the same transaction, checked on read). */
+#include <stdio.h>
 #include <string.h>
 
 #include "token/store_internal.h"
+
+/* The counter's authentication ref: handle (8 bytes big-endian) || name. */
+static size_t counter_ref(uint8_t ref[8 + KS_ST_NAME_MAX], CK_OBJECT_HANDLE handle,
+                          const char *name)
+{
+    size_t n = strlen(name);
+    ks_st_handle_ref(ref, handle);
+    memcpy(ref + 8, name, n);
+    return 8 + n;
+}
+
+/* Reads and verifies (when the MAC key is known) one counter; absent reads 0. */
+static CK_RV read_counter(ks_store *s, CK_OBJECT_HANDLE handle, const char *name,
+                          uint64_t *value);
 
 static CK_RV check_object(ks_store *s, CK_OBJECT_HANDLE handle)
 {
@@ -33,8 +49,8 @@ static CK_RV check_object(ks_store *s, CK_OBJECT_HANDLE handle)
     return rv;
 }
 
-static CK_RV read_counter(ks_store *s, CK_OBJECT_HANDLE handle, const char *name,
-                          uint64_t *value)
+static CK_RV read_counter_row(ks_store *s, CK_OBJECT_HANDLE handle, const char *name,
+                              uint64_t *value, int *found)
 {
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_prepare(s, &st, "SELECT value FROM counters WHERE handle = ? AND name = ?");
@@ -44,6 +60,7 @@ static CK_RV read_counter(ks_store *s, CK_OBJECT_HANDLE handle, const char *name
     sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
     if (rc == SQLITE_ROW) {
         *value = (uint64_t)sqlite3_column_int64(st, 0);
     } else if (rc == SQLITE_DONE) {
@@ -53,6 +70,22 @@ static CK_RV read_counter(ks_store *s, CK_OBJECT_HANDLE handle, const char *name
     }
     sqlite3_finalize(st);
     return rv;
+}
+
+static CK_RV read_counter(ks_store *s, CK_OBJECT_HANDLE handle, const char *name,
+                          uint64_t *value)
+{
+    int found = 0;
+    CK_RV rv = read_counter_row(s, handle, name, value, &found);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    uint8_t ref[8 + KS_ST_NAME_MAX];
+    char what[48 + KS_ST_NAME_MAX];
+    snprintf(what, sizeof(what), "counter \"%s\" of object %llu", name,
+             (unsigned long long)handle);
+    return ks_st_auth_value_check(s, KS_ST_COUNTER, ref, counter_ref(ref, handle, name), found,
+                                  *value, what);
 }
 
 static CK_RV write_counter(ks_store *s, CK_OBJECT_HANDLE handle, const char *name,
@@ -69,12 +102,15 @@ static CK_RV write_counter(ks_store *s, CK_OBJECT_HANDLE handle, const char *nam
     sqlite3_bind_int64(st, 3, (sqlite3_int64)value);
     rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
     sqlite3_finalize(st);
-    return rv;
+    uint8_t ref[8 + KS_ST_NAME_MAX];
+    return rv == CKR_OK ? ks_st_auth_value_put(s, KS_ST_COUNTER, ref,
+                                               counter_ref(ref, handle, name), value)
+                        : rv;
 }
 
 static int valid_name(const char *name)
 {
-    return name != NULL && name[0] != '\0' && strlen(name) <= 64;
+    return name != NULL && name[0] != '\0' && strlen(name) <= KS_ST_NAME_MAX;
 }
 
 static CK_RV add_locked(ks_store *s, CK_OBJECT_HANDLE handle, const char *name, uint64_t delta,
@@ -117,6 +153,7 @@ CK_RV ks_store_counter_add(ks_store *store, CK_OBJECT_HANDLE handle, const char 
     pthread_mutex_lock(&store->core->lock);
     CK_RV rv = add_locked(store, handle, name, delta, limit, before ? before : &ignored);
     pthread_mutex_unlock(&store->core->lock);
+    ks_st_fault_report(store);
     return rv;
 }
 
@@ -140,6 +177,7 @@ CK_RV ks_store_counter_get(ks_store *store, CK_OBJECT_HANDLE handle, const char 
         ks_st_rollback(store);
     }
     pthread_mutex_unlock(&store->core->lock);
+    ks_st_fault_report(store);
     return rv;
 }
 
@@ -230,6 +268,10 @@ static CK_RV role_locked(ks_store *s, const uint8_t fp[32], int role, int *fixed
             rv = CKR_DEVICE_ERROR;
         }
         sqlite3_finalize(st);
+        if (rv == CKR_OK) {
+            rv = ks_st_auth_value_check(s, KS_ST_ROLE, fp, 32, rc == SQLITE_ROW,
+                                        (uint64_t)(int64_t)*fixed, "the role of a key value");
+        }
     }
     if (rv == CKR_OK && *fixed == 0 && role != 0) {
         rv = ks_st_prepare(s, &st, "INSERT INTO value_roles(fp, role) VALUES(?, ?)");
@@ -238,6 +280,9 @@ static CK_RV role_locked(ks_store *s, const uint8_t fp[32], int role, int *fixed
             sqlite3_bind_int(st, 2, role);
             rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
             sqlite3_finalize(st);
+        }
+        if (rv == CKR_OK) {
+            rv = ks_st_auth_value_put(s, KS_ST_ROLE, fp, 32, (uint64_t)role);
         }
         if (rv == CKR_OK) {
             *fixed = role;
@@ -259,5 +304,6 @@ CK_RV ks_store_value_role(ks_store *store, const uint8_t fingerprint[32], int ro
     pthread_mutex_lock(&store->core->lock);
     CK_RV rv = role_locked(store, fingerprint, role, fixed);
     pthread_mutex_unlock(&store->core->lock);
+    ks_st_fault_report(store);
     return rv;
 }

@@ -14,13 +14,42 @@
 #include <stdint.h>
 
 #include "crypto/gcm.h"
+#include "crypto/sha256.h"
 #include "token/store.h"
 
-#define KS_STORE_SCHEMA_VERSION 1
+#define KS_STORE_SCHEMA_VERSION 2 /* 2: row_macs (store_auth.c) */
 #define KS_STORE_BUSY_MS 10000 /* wait this long for another writer before giving up */
 #define KS_SEAL_IV_LEN 12
 #define KS_SEAL_TAG_LEN 16
 #define KS_SEAL_OVERHEAD (KS_SEAL_IV_LEN + KS_SEAL_TAG_LEN)
+#define KS_ST_TOKEN_ID_LEN 16
+#define KS_ST_ID_SEALED_LEN (KS_ST_TOKEN_ID_LEN + KS_SEAL_OVERHEAD)
+#define KS_ST_NAME_MAX 64 /* longest counter name */
+
+/* What row_macs authenticates (store_auth.c); a new authenticated table adds a kind. */
+typedef enum ks_st_kind {
+    KS_ST_OBJECT = 1,  /* ref: handle (8 bytes big-endian) */
+    KS_ST_COUNTER = 2, /* ref: handle || name */
+    KS_ST_ROLE = 3,    /* ref: value fingerprint (value_roles) */
+} ks_st_kind;
+
+/* KEYED: the MAC key is known; LOCKED: the store is authenticated but its key is not known
+ * (no login): nothing can be written; LEGACY: a store made before authentication, not yet
+ * migrated (the first login migrates it). */
+typedef enum ks_st_mode { KS_ST_KEYED, KS_ST_LOCKED, KS_ST_LEGACY } ks_st_mode;
+
+/* The MAC key and token id, in ks_secure_alloc memory, held by a ks_store handle. */
+typedef struct ks_st_auth {
+    uint8_t token_key[KS_TOKEN_KEY_LEN]; /* the key this state was made from */
+    uint8_t mac_key[KS_SHA256_LEN];
+    uint8_t token_id[KS_ST_TOKEN_ID_LEN];
+} ks_st_auth;
+
+/* A streaming HMAC-SHA-256 (in-tree sha256.c). */
+typedef struct ks_st_mac {
+    ks_sha256_ctx inner;
+    uint8_t opad[KS_SHA256_BLOCK];
+} ks_st_mac;
 
 typedef struct ks_store_db {
     pthread_mutex_t lock; /* guards db and seq; every store call holds it */
@@ -41,6 +70,12 @@ struct ks_store {
     ks_kdf_cost pin_kdf_cost;
     unsigned max_attempts;
     int writing;             /* the open transaction is a write (BEGIN IMMEDIATE) */
+    ks_st_auth *auth;        /* NULL until a token key is seen (login) */
+    int census_ok;           /* the census verified at data_version census_dv */
+    int census_bad;          /* the last census check failed: nothing authenticated serves */
+    int64_t census_dv;
+    char fault[192];         /* the first failed verification of the call, for the report */
+    char fault_uid[KS_UID_LEN + 1];
 };
 
 /* store.c: connections and transactions (caller holds core->lock). */
@@ -55,12 +90,16 @@ CK_RV ks_st_prepare(ks_store *s, sqlite3_stmt **out, const char *sql);
  * deleted with secure_delete are gone from every file. */
 void ks_st_scrub(ks_store *s);
 CK_RV ks_st_db_free(ks_store_db *core);
+/* ks_st_data_version: PRAGMA data_version (changes when another connection commits). */
+int64_t ks_st_data_version(ks_store_db *core);
 
 /* store_schema.c */
 CK_RV ks_st_schema_ensure(sqlite3 *db);
 CK_RV ks_st_meta_get_int(ks_store *s, const char *key, int64_t *out);
 CK_RV ks_st_meta_set_int(ks_store *s, const char *key, int64_t value);
 CK_RV ks_st_meta_set_blob(ks_store *s, const char *key, const void *value, size_t len);
+/* ks_st_meta_get_blob: *found = 0 when key is absent or not a blob of exactly len bytes. */
+CK_RV ks_st_meta_get_blob(ks_store *s, const char *key, void *out, size_t len, int *found);
 CK_RV ks_st_read_meta(ks_store *s, ks_token_meta *out);
 
 /* store_memory.c: the registry of in-memory tokens ":memory:<id>". */
@@ -80,5 +119,76 @@ CK_RV ks_st_unseal(const ks_gcm_key *key, uint8_t *out, const char uid[KS_UID_LE
                    CK_ATTRIBUTE_TYPE type, const uint8_t *in, size_t in_len);
 /* ks_st_hex writes 2 * len lowercase hex digits (no NUL). */
 void ks_st_hex(char *out, const uint8_t *in, size_t len);
+
+/* store_read.c: ks_st_load_rows loads handle into out (sealed values opened with key when
+ * not NULL, else *sealed_missing set). Refuses with CKR_DEVICE_ERROR (and a fault) a value
+ * that must be sealed and is not, and, when verify and s->auth, an object whose MAC fails. */
+CK_RV ks_st_load_rows(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE handle,
+                      ks_attrs *out, int *sealed_missing, int verify);
+/* ks_st_object_mac computes the MAC of the object's stored rows (s->auth set). */
+CK_RV ks_st_object_mac(ks_store *s, sqlite3_int64 handle, const char uid[KS_UID_LEN],
+                       uint8_t mac[KS_SHA256_LEN]);
+/* store_objects.c: ks_st_must_seal: obj's value of type is stored only sealed. */
+int ks_st_must_seal(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type);
+/* ks_st_is_public: obj is a public object that holds no secret (not a key, CKA_PRIVATE
+ * false): writable without a PIN, so not authenticated (docs/store.md). */
+int ks_st_is_public(const ks_attrs *obj);
+
+/* store_auth.c: row authentication (docs/store.md). The caller holds the lock and, except
+ * for ks_st_fault_report, a transaction. Failures set a fault and return CKR_DEVICE_ERROR. */
+void ks_st_mac_row(ks_st_mac *m, const ks_st_auth *a, ks_st_kind kind, const uint8_t *ref,
+                   size_t ref_len);
+void ks_st_mac_u64(ks_st_mac *m, uint64_t v);
+void ks_st_mac_bytes(ks_st_mac *m, const void *p, size_t len);
+void ks_st_mac_attr(ks_st_mac *m, CK_ATTRIBUTE_TYPE type, int sealed, const uint8_t *value,
+                    size_t len);
+void ks_st_mac_end(ks_st_mac *m, uint8_t out[KS_SHA256_LEN]);
+void ks_st_handle_ref(uint8_t ref[8], CK_OBJECT_HANDLE handle);
+CK_RV ks_st_auth_mode(ks_store *s, ks_st_mode *mode);
+/* ks_st_auth_write records mac for row (kind, ref) and updates the census. */
+CK_RV ks_st_auth_write(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t ref_len,
+                       const uint8_t mac[KS_SHA256_LEN]);
+CK_RV ks_st_auth_verify(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t ref_len,
+                        const uint8_t mac[KS_SHA256_LEN], const char *uid, const char *what);
+/* The generic calls for a row holding one 64-bit value (counters, roles, and any later
+ * counter table): put after writing the row, check after reading it (present = 0 when the
+ * row is absent, which is then valid only if the census proves no record was deleted). */
+CK_RV ks_st_auth_value_put(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t ref_len,
+                           uint64_t value);
+CK_RV ks_st_auth_value_check(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t ref_len,
+                             int present, uint64_t value, const char *what);
+/* ks_st_auth_object authenticates the object as stored (is_public: ks_st_is_public of its
+ * attributes, an object that carries no MAC). */
+CK_RV ks_st_auth_object(ks_store *s, sqlite3_int64 handle, const char uid[KS_UID_LEN],
+                        int is_public);
+/* ks_st_auth_verify_public: a public object's MAC, when it has a record, must verify. */
+CK_RV ks_st_auth_verify_public(ks_store *s, const uint8_t ref[8],
+                               const uint8_t mac[KS_SHA256_LEN], const char *uid,
+                               const char *what);
+CK_RV ks_st_auth_forget_object(ks_store *s, sqlite3_int64 handle);
+CK_RV ks_st_census_verify(ks_store *s);
+CK_RV ks_st_auth_seal_id(uint8_t out[KS_ST_ID_SEALED_LEN], const uint8_t *token_key);
+/* ks_st_auth_open opens the sealed token id with a->token_key and derives the MAC key;
+ * CKR_DEVICE_ERROR when it does not open. */
+CK_RV ks_st_auth_open(ks_st_auth *a, const uint8_t sealed[KS_ST_ID_SEALED_LEN]);
+void ks_st_auth_drop(ks_store *s);
+void ks_st_fault(ks_store *s, const char *uid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* ks_st_fault_report (lock NOT held): logs and audits the call's fault, if any. */
+void ks_st_fault_report(ks_store *s);
+
+/* store_migrate.c: ks_st_auth_ready (lock held, no transaction) makes s->auth for
+ * token_key, migrating a store made before authentication (once, all or nothing).
+ * CKR_DEVICE_ERROR when the token id does not open or authentication records exist without
+ * it (no downgrade). */
+CK_RV ks_st_auth_ready(ks_store *s, const uint8_t *token_key);
+/* ks_st_auth_login (lock not held): ks_st_auth_ready, then the census check (reported,
+ * not fatal: the token goes on serving what verifies). */
+CK_RV ks_st_auth_login(ks_store *s, const uint8_t *token_key);
+/* pin.c: ks_st_key_check is CKR_USER_NOT_LOGGED_IN when token_key is not the token's key;
+ * else *version (may be NULL) is 2 when the key check marks the store authenticated, 1 for a
+ * store made before. ks_st_key_check_authenticated writes a version 2 key check. */
+CK_RV ks_st_key_check(ks_store *s, const uint8_t *token_key, int *version);
+CK_RV ks_st_key_check_authenticated(ks_store *s, const uint8_t *token_key);
 
 #endif

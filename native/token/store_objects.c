@@ -17,7 +17,7 @@
 #include "token/rules.h"
 #include "token/store_internal.h"
 
-static int seal_attr(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type)
+int ks_st_must_seal(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type)
 {
     if (type == CKA_UNIQUE_ID || !ks_rules_is_sealed(type)) {
         return 0;
@@ -30,11 +30,16 @@ static int seal_attr(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type)
     return ks_attrs_bool(obj, CKA_PRIVATE, CK_TRUE) != CK_FALSE;
 }
 
+int ks_st_is_public(const ks_attrs *obj)
+{
+    return !ks_st_must_seal(obj, CKA_VALUE);
+}
+
 static size_t sealed_count(const ks_attrs *obj)
 {
     size_t n = 0;
     for (size_t i = 0; i < obj->count; i++) {
-        n += (size_t)seal_attr(obj, obj->items[i].type);
+        n += (size_t)ks_st_must_seal(obj, obj->items[i].type);
     }
     return n;
 }
@@ -94,7 +99,7 @@ static CK_RV insert_attrs(ks_store *s, const ks_gcm_key *key, sqlite3_int64 hand
         if (a->type == CKA_UNIQUE_ID) {
             continue; /* the store's own value below replaces any other */
         }
-        if (!seal_attr(obj, a->type)) {
+        if (!ks_st_must_seal(obj, a->type)) {
             rv = insert_one(st, handle, a->type, 0, a->value, a->len);
             continue;
         }
@@ -184,6 +189,9 @@ static CK_RV insert_object(ks_store *s, const ks_gcm_key *key, const ks_attrs *o
         rv = insert_attrs(s, key, handle, uid, obj);
     }
     if (rv == CKR_OK) {
+        rv = ks_st_auth_object(s, handle, uid, ks_st_is_public(obj));
+    }
+    if (rv == CKR_OK) {
         *handle_out = (CK_OBJECT_HANDLE)handle;
     }
     return rv;
@@ -205,7 +213,10 @@ CK_RV ks_store_put_objects(ks_store *store, const uint8_t *token_key, const ks_a
         return CKR_FUNCTION_FAILED;
     }
     pthread_mutex_lock(&store->core->lock);
-    CK_RV rv = ks_st_begin(store, 1);
+    CK_RV rv = token_key != NULL ? ks_st_auth_ready(store, token_key) : CKR_OK;
+    if (rv == CKR_OK) {
+        rv = ks_st_begin(store, 1);
+    }
     for (size_t i = 0; rv == CKR_OK && i < count; i++) {
         rv = insert_object(store, token_key ? &key : NULL, &objs[i], &handles_out[i]);
     }
@@ -215,6 +226,7 @@ CK_RV ks_store_put_objects(ks_store *store, const uint8_t *token_key, const ks_a
         ks_st_rollback(store);
     }
     pthread_mutex_unlock(&store->core->lock);
+    ks_st_fault_report(store);
     if (token_key != NULL) {
         ks_gcm_clear(&key);
     }
@@ -270,6 +282,9 @@ static CK_RV update_locked(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE 
         sqlite3_finalize(st);
     }
     if (rv == CKR_OK) {
+        rv = ks_st_auth_object(s, (sqlite3_int64)handle, uid, ks_st_is_public(obj));
+    }
+    if (rv == CKR_OK) {
         rv = ks_st_commit(s);
     } else {
         ks_st_rollback(s);
@@ -296,11 +311,15 @@ CK_RV ks_store_update_object(ks_store *store, const uint8_t *token_key,
     }
     int scrub = 0;
     pthread_mutex_lock(&store->core->lock);
-    CK_RV rv = update_locked(store, token_key ? &key : NULL, handle, obj, &scrub);
+    CK_RV rv = token_key != NULL ? ks_st_auth_ready(store, token_key) : CKR_OK;
+    if (rv == CKR_OK) {
+        rv = update_locked(store, token_key ? &key : NULL, handle, obj, &scrub);
+    }
     if (scrub) /* a sealed value was dropped (e.g. a destroyed key): purge the old pages */ {
         ks_st_scrub(store);
     }
     pthread_mutex_unlock(&store->core->lock);
+    ks_st_fault_report(store);
     if (token_key != NULL) {
         ks_gcm_clear(&key);
     }
@@ -322,6 +341,9 @@ static CK_RV delete_locked(ks_store *s, CK_OBJECT_HANDLE handle, int64_t *had_se
     rv = object_uid(s, handle, uid);
     if (rv == CKR_OK) {
         rv = count_sealed_rows(s, handle, had_sealed);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_st_auth_forget_object(s, (sqlite3_int64)handle);
     }
     for (size_t i = 0; rv == CKR_OK && i < sizeof(SQL) / sizeof(SQL[0]); i++) {
         sqlite3_stmt *st = NULL;
@@ -357,5 +379,6 @@ CK_RV ks_store_delete_object(ks_store *store, CK_OBJECT_HANDLE handle)
         ks_st_scrub(store);
     }
     pthread_mutex_unlock(&store->core->lock);
+    ks_st_fault_report(store);
     return rv;
 }

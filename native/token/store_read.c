@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "crypto/mem.h"
+#include "token/rules.h"
 #include "token/store_internal.h"
 
 /* Adds one stored attribute to out, opening it when sealed. */
@@ -29,10 +32,19 @@ static CK_RV load_attr(const ks_gcm_key *key, ks_attrs *out, const char uid[KS_U
     return rv;
 }
 
-static CK_RV load_rows(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE handle,
-                       ks_attrs *out, int *sealed_missing)
+/* The object's MAC input (store_auth.c): its ref, its uid, then each attribute row in type
+ * order, stored form (sealed values as ciphertext). */
+static void mac_begin(ks_st_mac *m, const ks_st_auth *a, CK_OBJECT_HANDLE handle,
+                      const char uid[KS_UID_LEN])
 {
-    char uid[KS_UID_LEN];
+    uint8_t ref[8];
+    ks_st_handle_ref(ref, handle);
+    ks_st_mac_row(m, a, KS_ST_OBJECT, ref, sizeof(ref));
+    ks_st_mac_bytes(m, uid, KS_UID_LEN);
+}
+
+static CK_RV read_uid(ks_store *s, CK_OBJECT_HANDLE handle, char uid[KS_UID_LEN])
+{
     sqlite3_stmt *st = NULL;
     CK_RV rv = ks_st_prepare(s, &st, "SELECT uid FROM objects WHERE handle = ?");
     if (rv != CKR_OK) {
@@ -46,32 +58,124 @@ static CK_RV load_rows(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE hand
         rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : CKR_DEVICE_ERROR;
     }
     sqlite3_finalize(st);
+    return rv;
+}
+
+static CK_RV prepare_rows(ks_store *s, sqlite3_stmt **st, CK_OBJECT_HANDLE handle)
+{
+    CK_RV rv = ks_st_prepare(s, st, "SELECT type, sealed, value FROM attributes"
+                                    " WHERE handle = ? ORDER BY type");
+    if (rv == CKR_OK) {
+        sqlite3_bind_int64(*st, 1, (sqlite3_int64)handle);
+    }
+    return rv;
+}
+
+CK_RV ks_st_object_mac(ks_store *s, sqlite3_int64 handle, const char uid[KS_UID_LEN],
+                       uint8_t mac[KS_SHA256_LEN])
+{
+    sqlite3_stmt *st = NULL;
+    CK_RV rv = prepare_rows(s, &st, (CK_OBJECT_HANDLE)handle);
     if (rv != CKR_OK) {
         return rv;
     }
-    rv = ks_st_prepare(s, &st, "SELECT type, sealed, value FROM attributes WHERE handle = ?"
-                               " ORDER BY type");
+    ks_st_mac m;
+    mac_begin(&m, s->auth, (CK_OBJECT_HANDLE)handle, uid);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ks_st_mac_attr(&m, (CK_ATTRIBUTE_TYPE)sqlite3_column_int64(st, 0),
+                       sqlite3_column_int(st, 1), sqlite3_column_blob(st, 2),
+                       (size_t)sqlite3_column_bytes(st, 2));
+    }
+    sqlite3_finalize(st);
+    ks_st_mac_end(&m, mac);
+    return rc == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
+}
+
+/* After the rows: a secret value must have been sealed, and with the MAC key the object's
+ * MAC must match its record. */
+static CK_RV check_object(ks_store *s, CK_OBJECT_HANDLE handle, const char uid[KS_UID_LEN],
+                          const ks_attrs *out, int unsealed, CK_ATTRIBUTE_TYPE type,
+                          ks_st_mac *m)
+{
+    uint8_t mac[KS_SHA256_LEN], ref[8];
+    char what[48];
+    snprintf(what, sizeof(what), "object %llu", (unsigned long long)handle);
+    CK_RV rv = CKR_OK;
+    if (unsealed && ks_st_must_seal(out, type)) {
+        ks_st_fault(s, uid, "store: %s holds a secret value that is not sealed", what);
+        rv = CKR_DEVICE_ERROR;
+    }
+    if (m == NULL) {
+        return rv;
+    }
+    ks_st_mac_end(m, mac);
+    ks_st_handle_ref(ref, handle);
+    if (rv == CKR_OK) {
+        rv = ks_st_is_public(out)
+                 ? ks_st_auth_verify_public(s, ref, mac, uid, what)
+                 : ks_st_auth_verify(s, KS_ST_OBJECT, ref, sizeof(ref), mac, uid, what);
+    }
+    return rv;
+}
+
+CK_RV ks_st_load_rows(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE handle,
+                      ks_attrs *out, int *sealed_missing, int verify)
+{
+    char uid[KS_UID_LEN];
+    sqlite3_stmt *st = NULL;
+    CK_RV rv = read_uid(s, handle, uid);
+    if (rv == CKR_OK) {
+        rv = prepare_rows(s, &st, handle);
+    }
     if (rv != CKR_OK) {
         return rv;
     }
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
+    ks_st_mac m;
+    verify = verify && s->auth != NULL;
+    if (verify) {
+        /* After another connection's commit, the census once more (records deleted or
+         * replayed meanwhile); a mismatch refuses every authenticated record. */
+        (void)ks_st_census_verify(s);
+        mac_begin(&m, s->auth, handle, uid);
+    }
+    int unsealed = 0, rc = SQLITE_DONE;
+    CK_ATTRIBUTE_TYPE unsealed_type = 0;
     while (rv == CKR_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         CK_ATTRIBUTE_TYPE type = (CK_ATTRIBUTE_TYPE)sqlite3_column_int64(st, 0);
         int sealed = sqlite3_column_int(st, 1);
         const uint8_t *blob = sqlite3_column_blob(st, 2);
         size_t len = (size_t)sqlite3_column_bytes(st, 2);
+        if (verify) {
+            ks_st_mac_attr(&m, type, sealed, blob, len);
+        }
         if (!sealed) {
+            if (type != CKA_UNIQUE_ID && ks_rules_is_sealed(type)) {
+                unsealed = 1;
+                unsealed_type = type;
+            }
             rv = ks_attrs_set(out, type, blob, (CK_ULONG)len);
         } else if (key == NULL) {
             *sealed_missing = 1;
         } else {
             rv = load_attr(key, out, uid, type, blob, len);
+            if (rv == CKR_DEVICE_ERROR) {
+                ks_st_fault(s, uid, "store: object %llu: a sealed value does not open",
+                            (unsigned long long)handle);
+            }
         }
     }
     if (rv == CKR_OK && rc != SQLITE_DONE) {
         rv = CKR_DEVICE_ERROR;
     }
     sqlite3_finalize(st);
+    if (rv == CKR_OK) {
+        return check_object(s, handle, uid, out, unsealed, unsealed_type, verify ? &m : NULL);
+    }
+    if (verify) {
+        uint8_t ignored[KS_SHA256_LEN];
+        ks_st_mac_end(&m, ignored); /* wipes the keyed state */
+    }
     return rv;
 }
 
@@ -90,9 +194,12 @@ CK_RV ks_store_load_object(ks_store *store, const uint8_t *token_key, CK_OBJECT_
         return CKR_FUNCTION_FAILED;
     }
     pthread_mutex_lock(&store->core->lock);
-    CK_RV rv = ks_st_begin(store, 0);
+    CK_RV rv = token_key != NULL ? ks_st_auth_ready(store, token_key) : CKR_OK;
     if (rv == CKR_OK) {
-        rv = load_rows(store, token_key ? &key : NULL, handle, out, &missing);
+        rv = ks_st_begin(store, 0);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_st_load_rows(store, token_key ? &key : NULL, handle, out, &missing, 1);
         if (rv == CKR_OK) {
             rv = ks_st_commit(store);
         } else {
@@ -100,6 +207,7 @@ CK_RV ks_store_load_object(ks_store *store, const uint8_t *token_key, CK_OBJECT_
         }
     }
     pthread_mutex_unlock(&store->core->lock);
+    ks_st_fault_report(store);
     if (token_key != NULL) {
         ks_gcm_clear(&key);
     }

@@ -16,7 +16,11 @@
  *                               the token itself
  *   value_roles(fp, role)       the role fixed for a key value (wrap policy), by a keyed
  *                               fingerprint of the value, never the value itself
+ *   row_macs(kind, ref, mac)    (version 2) the MAC of each object, counter and role row
+ *                               under a key derived from the token key (store_auth.c,
+ *                               docs/store.md); meta holds the sealed token id and the census
  * PRAGMA user_version holds the schema version; a newer database is refused. */
+#include <stdio.h>
 #include <string.h>
 
 #include "crypto/rand.h"
@@ -39,6 +43,19 @@ static const char SCHEMA[] =
     "CREATE TABLE counters(handle INTEGER NOT NULL, name TEXT NOT NULL,"
     " value INTEGER NOT NULL, PRIMARY KEY(handle, name)) WITHOUT ROWID;"
     "CREATE TABLE value_roles(fp BLOB PRIMARY KEY, role INTEGER NOT NULL) WITHOUT ROWID;";
+
+/* Version 2: what a version 1 store gains at open (its rows are authenticated at the first
+ * login, store_migrate.c). */
+static const char SCHEMA_V2[] =
+    "CREATE TABLE IF NOT EXISTS row_macs(kind INTEGER NOT NULL, ref BLOB NOT NULL,"
+    " mac BLOB NOT NULL, PRIMARY KEY(kind, ref)) WITHOUT ROWID;";
+
+static int set_version(sqlite3 *db)
+{
+    char sql[48];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", KS_STORE_SCHEMA_VERSION);
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+}
 
 static int user_version(sqlite3 *db, int64_t *out)
 {
@@ -85,14 +102,14 @@ static int create_schema(sqlite3 *db)
     }
     memset(label, ' ', sizeof(label));
     return sqlite3_exec(db, SCHEMA, NULL, NULL, NULL) == SQLITE_OK &&
+           sqlite3_exec(db, SCHEMA_V2, NULL, NULL, NULL) == SQLITE_OK &&
            put_meta(db, "schema_version", KS_STORE_SCHEMA_VERSION, NULL, 0) &&
            put_meta(db, "initialized", 0, NULL, 0) && put_meta(db, "user_pin_set", 0, NULL, 0) &&
            put_meta(db, "label", 0, label, (int)sizeof(label)) &&
            put_meta(db, "serial", 0, serial, (int)sizeof(serial)) &&
            put_meta(db, "so_failures", 0, NULL, 0) && put_meta(db, "user_failures", 0, NULL, 0) &&
            put_meta(db, "max_attempts", 0, NULL, 0) &&
-           put_meta(db, "user_pin_to_be_changed", 0, NULL, 0) &&
-           sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK;
+           put_meta(db, "user_pin_to_be_changed", 0, NULL, 0) && set_version(db);
 }
 
 CK_RV ks_st_schema_ensure(sqlite3 *db)
@@ -116,7 +133,9 @@ CK_RV ks_st_schema_ensure(sqlite3 *db)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return CKR_DEVICE_ERROR;
     }
-    int ok = v == KS_STORE_SCHEMA_VERSION || (v == 0 && create_schema(db));
+    int ok = v == KS_STORE_SCHEMA_VERSION || (v == 0 && create_schema(db)) ||
+             (v == 1 && sqlite3_exec(db, SCHEMA_V2, NULL, NULL, NULL) == SQLITE_OK &&
+              set_version(db));
     if (!ok || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return CKR_DEVICE_ERROR;
@@ -152,6 +171,26 @@ CK_RV ks_st_meta_set_blob(ks_store *s, const char *key, const void *value, size_
         return CKR_ARGUMENTS_BAD;
     }
     return put_meta(s->core->db, key, 0, value, (int)len) ? CKR_OK : CKR_DEVICE_ERROR;
+}
+
+CK_RV ks_st_meta_get_blob(ks_store *s, const char *key, void *out, size_t len, int *found)
+{
+    sqlite3_stmt *st = NULL;
+    CK_RV rv = ks_st_prepare(s, &st, "SELECT value FROM meta WHERE key = ?");
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB &&
+             (size_t)sqlite3_column_bytes(st, 0) == len;
+    if (*found) {
+        memcpy(out, sqlite3_column_blob(st, 0), len);
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        rv = CKR_DEVICE_ERROR;
+    }
+    sqlite3_finalize(st);
+    return rv;
 }
 
 static CK_RV get_blob(ks_store *s, const char *key, char *out, size_t len)

@@ -193,6 +193,7 @@ void ks_token_logout(ks_token *tok)
     if (tok->token_key != NULL) {
         ks_secure_free(tok->token_key, KS_TOKEN_KEY_LEN);
         tok->token_key = NULL;
+        ks_store_forget_key(tok->store); /* its MAC key too */
     }
     if (tok->login != NO_LOGIN) {
         tok->login = NO_LOGIN;
@@ -454,8 +455,10 @@ static CK_RV find_token_objects(ks_token *tok, const CK_ATTRIBUTE *tmpl, CK_ULON
     for (size_t i = 0; rv == CKR_OK && i < ncand; i++) {
         ks_object *obj = NULL;
         CK_RV got = load_token_object(tok, cand[i], &obj);
-        if (got == CKR_OBJECT_HANDLE_INVALID) {
-            continue; /* destroyed by another process since the query */
+        if (got == CKR_OBJECT_HANDLE_INVALID || got == CKR_DEVICE_ERROR) {
+            /* destroyed by another process since the query, or refused by the store's
+             * verification (reported there): the others still serve */
+            continue;
         }
         if (got != CKR_OK) {
             rv = got;

@@ -15,7 +15,7 @@ from keystead import bulk
 from keystead.core import ffi, lib
 from keystead.softhsm_bridge.errors import PKCS11Error
 
-from tests.native.bulk_support import ExtSession, ext_session
+from tests.native.bulk_support import USER_PIN, ExtSession, ext_session
 from tests.native.store_support import make_config
 
 KEY = bytes(range(32))
@@ -170,6 +170,9 @@ def test_invocation_limit(ext: ExtSession, tmp_path: Path) -> None:
     cfg = make_config()
     assert lib.ks_store_open(store, f":memory:{ext.slot}".encode(), 0, cfg) == lib.CKR_OK
     try:
+        # The store authenticates counters: only a holder of the token key writes one.
+        key = ffi.new("uint8_t[32]")
+        assert lib.ks_store_login(store[0], lib.CKU_USER, USER_PIN, len(USER_PIN), key) == 0
         assert lib.ks_store_counter_add(store[0], k, b"gcm", 2**32 - 10, 0, ffi.NULL) == 0
     finally:
         lib.ks_store_close(store[0])

@@ -48,10 +48,10 @@ def test_open_missing_file_without_create_is_device_error(tmp_path: Path) -> Non
 def test_database_file_is_private_and_versioned(store: Store, db: Path) -> None:
     assert db.stat().st_mode & 0o777 == 0o600
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"meta", "objects", "attributes", "counters", "pin_wraps"} <= tables
+    assert {"meta", "objects", "attributes", "counters", "pin_wraps", "row_macs"} <= tables
     con.close()
 
 
@@ -119,7 +119,8 @@ def test_sealed_put_needs_the_token_key(store: Store) -> None:
 def test_wrong_token_key_cannot_open_values(store: Store) -> None:
     key = store.provision()
     handle = store.put(secret_key(KEY_VALUE), key)[1]
-    assert store.load(handle, bytes(32))[0] == lib.CKR_DEVICE_ERROR
+    # A key that is not the token's opens neither the token id nor any value.
+    assert store.load(handle, bytes(32))[0] == lib.CKR_USER_NOT_LOGGED_IN
 
 
 def test_known_key_value_never_on_disk(store: Store, db: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 from keystead.core import lib
 
 from tests.native import store_workers
-from tests.native.store_support import Store, ok, secret_key
+from tests.native.store_support import USER_PIN, Store, ok, secret_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +40,9 @@ def test_counter_add_and_get(db: Path) -> None:
         assert s.counter_add(0, b"usage", 1) == (lib.CKR_OK, 0)  # the token's own
     with Store(db, create=False) as s:
         assert s.counter_get(handle, b"usage") == (lib.CKR_OK, 5)
+        # An authenticated store changes no object without the token key (docs/store.md).
+        assert s.delete(handle) == lib.CKR_USER_NOT_LOGGED_IN
+        ok(s.login(lib.CKU_USER, USER_PIN)[0])
         ok(s.delete(handle))
         assert s.counter_get(handle, b"usage")[0] == lib.CKR_OBJECT_HANDLE_INVALID
 

@@ -143,7 +143,9 @@ def test_reinit_needs_the_so_pin_and_erases_everything(db: Path) -> None:
         assert (m.initialized, m.user_pin_set, m.so_failures, m.user_failures) == (1, 0, 0, 0)
         assert ffi.buffer(m.label)[:] == b"second life".ljust(32)
         assert s.find() == (lib.CKR_OK, [])
-        assert s.load(handle, key)[0] == lib.CKR_OBJECT_HANDLE_INVALID
+        assert s.load(handle, None)[0] == lib.CKR_OBJECT_HANDLE_INVALID
+        # The old token key is no key of this token any more.
+        assert s.load(handle, key)[0] == lib.CKR_USER_NOT_LOGGED_IN
         rv, new_key = s.login(lib.CKU_SO, SO_PIN)
         ok(rv)
         assert new_key != key
