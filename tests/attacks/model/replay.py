@@ -33,7 +33,7 @@ from ..actor import A, Actor, M, Refused
 from ..blocks import aes_check_value, kw_unwrap, kw_unwrap_with, kw_wrap, kw_wrap_with
 from ..instances import CONF_ENV, SO_PIN, USER_PIN
 from . import rules as R
-from .rules import CBC_PAD, CTR, ECB, KW, Move
+from .rules import CBC, CBC_PAD, CTR, ECB, KW, Move
 
 provisioning = importlib.import_module("keystead.softhsm_bridge.provision")
 
@@ -41,7 +41,7 @@ TOKENS = ("A", "B", "C")
 FLAG_ATTR = {"E": A.ENCRYPT, "D": A.DECRYPT, "W": A.WRAP, "U": A.UNWRAP, "S": A.SENSITIVE,
              "X": A.EXTRACTABLE, "WT": A.WRAP_WITH_TRUSTED, "T": A.TRUSTED, "LOCAL": A.LOCAL}
 MECH = {KW: int(M.AES_KEY_WRAP), CBC_PAD: int(M.AES_CBC_PAD), ECB: int(M.AES_ECB),
-        CTR: int(M.AES_CTR)}
+        CBC: int(M.AES_CBC), CTR: int(M.AES_CTR)}
 IV = bytes(16)
 
 
@@ -124,7 +124,13 @@ def _offline(run: Run) -> None:
             if p in run.know:
                 continue
             got: bytes | None = None
-            if k in run.know:
+            if fam == CTR:
+                got = _ctr_plain(run, k, blob)
+            elif fam == ECB:
+                block = _ecb(run.know[k]) if k in run.know else run.dec_oracle.get(k)
+                got = None if block is None else b"".join(
+                    block(blob[i:i + 16]) for i in range(0, len(blob), 16))
+            elif k in run.know:
                 got = kw_unwrap(run.know[k], blob) if fam == KW else _cbc_decrypt(
                     run.know[k], blob)
             elif k in run.dec_oracle:
@@ -134,6 +140,34 @@ def _offline(run: Run) -> None:
             if got is not None:
                 run.know[p] = got
                 changed = True
+
+
+def _ecb(key: bytes) -> Callable[[bytes], bytes]:
+    def dec(block: bytes) -> bytes:
+        d = Cipher(algorithms.AES(key), modes.ECB()).decryptor()
+        return d.update(block) + d.finalize()
+    return dec
+
+
+def _ctr_plain(run: Run, k: str, blob: bytes) -> bytes | None:
+    """A CTR ciphertext under the counter every wrapping here uses: its keystream is the
+    XOR of another such ciphertext with its known plaintext, or the oracle's output."""
+    stream = None
+    if k in run.enc_oracle or k in run.know:
+        block = run.enc_oracle.get(k) or (lambda b: _aes(run.know[k], b))
+        stream = block(bytes(16)) + block((1).to_bytes(16, "big"))
+    else:
+        for (fam, k2, p2), other in run.cts.items():
+            if fam == CTR and k2 == k and p2 in run.know and len(other) == len(blob):
+                stream = bytes(x ^ y for x, y in zip(other, run.know[p2], strict=True))
+                break
+    return None if stream is None else bytes(
+        x ^ y for x, y in zip(blob, stream[:len(blob)], strict=True))
+
+
+def _aes(key: bytes, block: bytes) -> bytes:
+    e = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    return e.update(block) + e.finalize()
 
 
 def _forge(run: Run, fam: str, k: str, p: str) -> bytes:
@@ -148,9 +182,8 @@ def _forge(run: Run, fam: str, k: str, p: str) -> bytes:
         oracle, run.know[p], False)
 
 
-def setup(mod: Module) -> tuple[Run, R.State]:
-    """The model's initial state on the real tokens, with fresh values."""
-    s0 = R.initial()
+def setup(mod: Module, s0: R.State) -> Run:
+    """The model's start state on the real tokens, with fresh values."""
     actors = {t: Actor(mod.raw, mod.tokens[t], KEYSTEAD) for t in TOKENS}
     values = {v: os.urandom(n) for v, n in s0.lengths}
     labels: dict[int, str] = {}
@@ -183,7 +216,7 @@ def setup(mod: Module) -> tuple[Run, R.State]:
                         A.VALUE_LEN: 32, A.TOKEN: False, **_flags(o.flags)})
         run.handles.append(h)
     run.know = {v: values[v] for v in s0.know}
-    return run, s0
+    return run
 
 
 def _call(run: Run, s: R.State, m: Move) -> None:
@@ -254,15 +287,33 @@ class Replayed:
         return self.model == self.module
 
 
-def replay(mod: Module, rules: R.Rules, path: tuple[Move, ...]) -> Replayed:
+def _possible(s: R.State, m: Move) -> bool:
+    """The call can be made: its objects exist and the attacker has or can make its blob
+    (a sequence found under one rule set, replayed under another, stops where it cannot)."""
+    idx = {"set": [1], "copy": [1], "read": [1], "wrap": [2, 3], "unwrap": [2],
+           "encrypt": [2], "decrypt": [2]}.get(m[0], [])
+    if any(m[i] >= len(s.objs) for i in idx):
+        return False
+    if m[0] == "unwrap":
+        return m[3] in s.cts or R.forgeable(s, *m[3])
+    if m[0] == "decrypt" and m[3] is not None:
+        return m[3] in s.cts
+    return True
+
+
+def replay(mod: Module, rules: R.Rules, path: tuple[Move, ...], start: R.State | None = None
+           ) -> Replayed:
     """Make the calls of ``path`` as the model's attacker would, stopping at the first call
-    the module answers otherwise than the model; then check each value the model says
-    leaks against the key's check value."""
-    run, s = setup(mod)
+    the module answers otherwise than the model (or that cannot be made); then check each
+    value the model says leaks against the key's check value."""
+    s = start or R.initial()
+    run = setup(mod, s)
     model: list[str] = []
     module: list[str] = []
     try:
         for m in path:
+            if not _possible(s, m):
+                break
             try:
                 _call(run, s, m)
                 module.append(R.OK)

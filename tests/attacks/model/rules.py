@@ -14,7 +14,9 @@ under a key that guards a secret gets the data role at unwrap, in whichever toke
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import dataclass
+from typing import NamedTuple
 
 OK = "CKR_OK"
 KFNP = "CKR_KEY_FUNCTION_NOT_PERMITTED"
@@ -29,7 +31,7 @@ SENSITIVE = "CKR_ATTRIBUTE_SENSITIVE"
 # Mechanisms by family. KW and CBC-PAD carry whole values; ECB, and CBC or CTR on one chosen
 # block, are one AES block under the key (an oracle); CTR (and GCM with a caller's IV) as a
 # wrapping mechanism XORs the value with a keystream that a second wrapping repeats.
-KW, CBC_PAD, ECB, CTR = "kw", "cbcpad", "ecb", "ctr"
+KW, CBC_PAD, ECB, CBC, CTR = "kw", "cbcpad", "ecb", "cbc", "ctr"
 WHOLE = (KW, CBC_PAD)
 KEY_WRAP_MODES = (KW,)
 
@@ -42,16 +44,23 @@ class Rules:
     name: str
     strict: bool
     unwrap_fixes_data: bool  # strict-fixed: an unwrapped secret value is a data key
+    trusted_is_kek: bool = False  # a trusted key's value wraps and does nothing else
 
 
 COMPAT = Rules("compat", False, False)
 STRICT_TODAY = Rules("strict", True, False)
 STRICT_FIXED = Rules("strict-fixed", True, True)
-RULE_SETS = {r.name: r for r in (COMPAT, STRICT_TODAY, STRICT_FIXED)}
+# A proposal the search checks: strict-fixed, and a key the SO trusts is a wrapping key in
+# every token (today a user may set CKA_DECRYPT on the SO's shared KEK and use it for data).
+STRICT_TRUSTED_KEK = Rules("strict-fixed-trusted-kek", True, True, True)
+RULE_SETS = {r.name: r for r in (COMPAT, STRICT_TODAY, STRICT_FIXED, STRICT_TRUSTED_KEK)}
+# The rules the module's strict profile follows: replays compare it with this. The role
+# split fix (a key unwrapped under a key that guards a secret gets the data role) changes it
+# to STRICT_FIXED when it is merged.
+STRICT_RULES = STRICT_TODAY
 
 
-@dataclass(frozen=True)
-class Obj:
+class Obj(NamedTuple):
     """One secret-key object: in which token, of which value, with which attributes."""
 
     tok: str
@@ -64,8 +73,7 @@ class Obj:
     token_object: bool = False  # the SO's shared KEKs
 
 
-@dataclass(frozen=True)
-class State:
+class State(NamedTuple):
     objs: tuple[Obj, ...]
     roles: frozenset[tuple[str, str, str]]  # (token, value, "kek" | "data")
     know: frozenset[str]  # values the attacker knows
@@ -81,7 +89,7 @@ class State:
 
     def key(self) -> tuple:
         """The canonical form: objects as a multiset (their order is the handles')."""
-        return (tuple(sorted(self.objs, key=repr)), self.roles, self.know, self.cts,
+        return (frozenset(Counter(self.objs).items()), self.roles, self.know, self.cts,
                 self.oracles, self.weakened)
 
     def leaked(self) -> frozenset[str]:
@@ -95,6 +103,10 @@ GEN_TEMPLATES: dict[str, tuple[frozenset[str], int]] = {
     "dflt": (frozenset({"E", "D", "W", "U", "S", "X"}), 32),
     "dflt16": (frozenset({"E", "D", "W", "U", "S", "X"}), 16),
     "open": (frozenset({"E", "D", "W", "U", "X"}), 32),  # not sensitive: readable
+    "wraponly": (frozenset({"W", "S", "X"}), 32),
+    "kek": (frozenset({"W", "U", "S", "X"}), 32),
+    "unextractable": (frozenset({"E", "D", "W", "U"}), 32),  # neither sensitive nor extractable
+    "kept": (frozenset({"E", "D", "W", "U", "S"}), 32),  # sensitive, not extractable
 }
 UNWRAP_TEMPLATES: dict[str, frozenset[str]] = {
     "dflt": frozenset({"E", "D", "W", "U", "S", "X"}),
@@ -152,9 +164,11 @@ def _use(rules: Rules, s: State, o: Obj, role: str) -> tuple[str, State]:
     if not rules.strict:
         return OK, s
     fixed = _role(s, o.tok, o.value)
+    if rules.trusted_is_kek and "T" in o.flags:
+        return (OK if role == "kek" else KFNP), s
     if guards_secret(o):
         if fixed is None:
-            return OK, replace(s, roles=s.roles | {(o.tok, o.value, role)})
+            return OK, s._replace(roles=s.roles | {(o.tok, o.value, role)})
         return (OK if fixed == role else KFNP), s
     return (OK if fixed in (None, role) else KFNP), s
 
@@ -177,7 +191,7 @@ def close(s: State) -> State:
                         f2 == CTR and k2 == k and p2 in know for f2, k2, p2 in s.cts))):
                 know.add(p)
                 changed = True
-    return s if len(know) == len(s.know) else replace(s, know=frozenset(know))
+    return s if len(know) == len(s.know) else s._replace(know=frozenset(know))
 
 
 def forgeable(s: State, fam: str, k: str, p: str) -> bool:
@@ -191,7 +205,7 @@ def forgeable(s: State, fam: str, k: str, p: str) -> bool:
 def _with_obj(s: State, i: int, o: Obj) -> State:
     objs = list(s.objs)
     objs[i] = o
-    return replace(s, objs=tuple(objs))
+    return s._replace(objs=tuple(objs))
 
 
 def generate(rules: Rules, s: State, tok: str, tmpl: str) -> tuple[str, State]:
@@ -199,8 +213,9 @@ def generate(rules: Rules, s: State, tok: str, tmpl: str) -> tuple[str, State]:
     value = f"g{s.fresh + 1}"
     o = Obj(tok, value, flags, local=True, always_sensitive="S" in flags,
             never_extractable="X" not in flags)
-    secrets = s.secrets | ({value} if "S" in flags else set())
-    return OK, replace(s, objs=s.objs + (o,), fresh=s.fresh + 1, secrets=secrets,
+    secret = "S" in flags or "X" not in flags
+    secrets = s.secrets | ({value} if secret else set())
+    return OK, s._replace(objs=s.objs + (o,), fresh=s.fresh + 1, secrets=secrets,
                        lengths=s.lengths + ((value, length),))
 
 
@@ -223,9 +238,9 @@ def change(rules: Rules, s: State, i: int, attr: str, new: bool, copy: bool
         if attr == "T" and rules.strict:
             return READ_ONLY, s  # only the SO takes it away (strict)
     flags = (o.flags | {attr}) if new else (o.flags - {attr})
-    n = replace(o, flags=frozenset(flags), token_object=False if copy else o.token_object)
+    n = o._replace(flags=frozenset(flags), token_object=False if copy else o.token_object)
     if copy:
-        return OK, replace(s, objs=s.objs + (n,))
+        return OK, s._replace(objs=s.objs + (n,))
     return OK, _with_obj(s, i, n)
 
 
@@ -255,6 +270,8 @@ def wrap(rules: Rules, s: State, mech: str, ki: int, xi: int) -> tuple[str, Stat
                 return NOT_WRAPPABLE, s
             if _role(s, kek.tok, kek.value) == "data":
                 return KFNP, s
+            if rules.trusted_is_kek and "T" in key.flags:
+                return NOT_WRAPPABLE, s
             if _role(s, key.tok, key.value) == "kek":
                 return NOT_WRAPPABLE, s
             rv, s = _use(rules, s, kek, "kek")
@@ -266,7 +283,7 @@ def wrap(rules: Rules, s: State, mech: str, ki: int, xi: int) -> tuple[str, Stat
     weakened = s.weakened
     if key.value in s.secrets and s.length(kek.value) < s.length(key.value):
         weakened = weakened | {key.value}
-    return OK, close(replace(s, cts=s.cts | {(mech, kek.value, key.value)}, weakened=weakened))
+    return OK, close(s._replace(cts=s.cts | {(mech, kek.value, key.value)}, weakened=weakened))
 
 
 def unwrap(rules: Rules, s: State, mech: str, ki: int, blob: tuple[str, str, str],
@@ -292,8 +309,8 @@ def unwrap(rules: Rules, s: State, mech: str, ki: int, blob: tuple[str, str, str
         fixed = _role(s, o.tok, value)
         if fixed == "kek":
             return KFNP, s
-        s = replace(s, roles=s.roles | {(o.tok, value, "data")})
-    return OK, replace(s, objs=s.objs + (o,))
+        s = s._replace(roles=s.roles | {(o.tok, value, "data")})
+    return OK, s._replace(objs=s.objs + (o,))
 
 
 def encrypt(rules: Rules, s: State, mech: str, i: int) -> tuple[str, State]:
@@ -306,8 +323,8 @@ def encrypt(rules: Rules, s: State, mech: str, i: int) -> tuple[str, State]:
     if rv != OK:
         return rv, s
     if mech in WHOLE:
-        return OK, close(replace(s, cts=s.cts | {(mech, o.value, "N")}))
-    return OK, close(replace(s, oracles=s.oracles | {("enc", o.value)}))
+        return OK, close(s._replace(cts=s.cts | {(mech, o.value, "N")}))
+    return OK, close(s._replace(oracles=s.oracles | {("enc", o.value)}))
 
 
 def decrypt(rules: Rules, s: State, mech: str, i: int, ct: tuple[str, str, str] | None
@@ -321,8 +338,8 @@ def decrypt(rules: Rules, s: State, mech: str, i: int, ct: tuple[str, str, str] 
     if rv != OK:
         return rv, s
     if ct is not None:
-        return OK, close(replace(s, know=s.know | {ct[2]}))
-    return OK, close(replace(s, oracles=s.oracles | {("dec", o.value)}))
+        return OK, close(s._replace(know=s.know | {ct[2]}))
+    return OK, close(s._replace(oracles=s.oracles | {("dec", o.value)}))
 
 
 def read(rules: Rules, s: State, i: int) -> tuple[str, State]:
@@ -330,7 +347,7 @@ def read(rules: Rules, s: State, i: int) -> tuple[str, State]:
     o = s.objs[i]
     if "S" in o.flags or "X" not in o.flags:
         return SENSITIVE, s
-    return OK, close(replace(s, know=s.know | {o.value}))
+    return OK, close(s._replace(know=s.know | {o.value}))
 
 
 Move = tuple

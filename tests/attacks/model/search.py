@@ -35,9 +35,23 @@ class Alphabet:
     unwrap_templates: tuple[str, ...] = ("dflt", "open")
     encrypt: tuple[str, ...] = (KW, CBC_PAD, ECB)
     decrypt: tuple[str, ...] = (KW, CBC_PAD, ECB)
+    self_wrap: bool = True  # a key wrapped under itself (or a copy of itself)
 
 
 FULL = Alphabet()
+# The full search's alphabet: one whole-value mechanism (CBC-PAD carries what KW carries,
+# and a guarding key takes KW only), ECB as the one-block oracle, no C_CopyObject (a copy
+# has its original's value and so its role; with only changes that add a usage or take
+# away extractability, setting the original gives the attacker at least as much), and the
+# changes a module may allow.
+STRICT = Alphabet(ops=frozenset({"gen", "set", "wrap", "unwrap", "encrypt", "decrypt", "read"}),
+                  changes=tuple((f, True) for f in R.USAGE) + (("S", True), ("X", False)),
+                  wrap=(KW,), unwrap=(KW,), unwrap_templates=("dflt",), encrypt=(KW, ECB),
+                  decrypt=(KW, ECB))
+# Moving keys between tokens: generate, wrap, unwrap, decrypt (deeper, fewer calls).
+TRANSPORT = Alphabet(ops=frozenset({"gen", "set", "wrap", "unwrap", "decrypt"}), gen=("dflt",),
+                     changes=(("D", True),), wrap=(KW,), unwrap=(KW,),
+                     unwrap_templates=("dflt",), decrypt=(KW, ECB))
 
 
 @dataclass
@@ -85,7 +99,7 @@ def moves(a: Alphabet, s: State) -> Iterator[Move]:
         for j, x in enumerate(s.objs):
             if x.tok != o.tok:
                 continue
-            if "wrap" in a.ops:
+            if "wrap" in a.ops and (a.self_wrap or o.value != x.value):
                 for mech in a.wrap:
                     if (mech, o.value, x.value) not in s.cts:
                         yield ("wrap", mech, i, j)
@@ -162,7 +176,7 @@ def describe(rules: Rules, path: tuple[Move, ...], start: State | None = None) -
     out = []
     for m in path:
         def name(i: int) -> str:
-            return f"{s.objs[i].value}@{s.objs[i].tok}"
+            return f"{s.objs[i].value}@{s.objs[i].tok}#{i}"
         op = m[0]
         if op == "gen":
             text = f"{m[1]}: C_GenerateKey({m[2]})"
