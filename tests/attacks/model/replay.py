@@ -266,14 +266,16 @@ def _call(run: Run, s: R.State, m: Move) -> None:
         if mech in R.WHOLE:
             run.cts[(mech, o.value, "N")] = a.encrypt(MECH[mech], h, run.know["N"], param)
         else:
-            run.enc_oracle[o.value] = a.encrypt_block(mech, h)
-            run.enc_oracle[o.value](bytes(16))  # the call itself
+            oracle = a.encrypt_block(mech, h)
+            oracle(bytes(16))  # the call itself; the attacker keeps the oracle if it works
+            run.enc_oracle[o.value] = oracle
     elif op == "decrypt":
         if m[3] is not None:
             run.know[m[3][2]] = a.decrypt(MECH[mech], h, run.cts[m[3]], param)
         else:
-            run.dec_oracle[o.value] = a.decrypt_block(h)
-            run.dec_oracle[o.value](bytes(16))
+            oracle = a.decrypt_block(h)
+            oracle(bytes(16))
+            run.dec_oracle[o.value] = oracle
 
 
 @dataclass

@@ -176,7 +176,7 @@ def describe(rules: Rules, path: tuple[Move, ...], start: State | None = None) -
     out = []
     for m in path:
         def name(i: int) -> str:
-            return f"{s.objs[i].value}@{s.objs[i].tok}#{i}"
+            return f"{s.objs[i].value}@{s.objs[i].tok}#{i}" if i < len(s.objs) else f"#{i}"
         op = m[0]
         if op == "gen":
             text = f"{m[1]}: C_GenerateKey({m[2]})"
@@ -193,7 +193,11 @@ def describe(rules: Rules, path: tuple[Move, ...], start: State | None = None) -
             text = f"C_Decrypt({m[1]}, {name(m[2])}, {m[3]})"
         else:
             text = f"C_GetAttributeValue({name(m[1])}, CKA_VALUE)"
-        rv, s = R.step(rules, s, m)
+        try:
+            rv, s = R.step(rules, s, m)
+        except IndexError:
+            out.append(f"{text} (no such object: the sequence ends)")
+            break
         out.append(text if rv == R.OK else f"{text} -> {rv}")
     return "; ".join(out)
 
