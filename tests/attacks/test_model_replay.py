@@ -78,5 +78,3 @@ def test_every_flagged_sequence_and_a_sample_replay(strict_module: Module) -> No
     res = search(R.STRICT_RULES, 3, STRICT, sample=200, seed=11)
     _agree(strict_module, R.STRICT_RULES, [f.path for f in res.findings], leaks=True)
     _agree(strict_module, R.STRICT_RULES, res.sample)
-    res = search(R.STRICT_RULES, 4, TRANSPORT)
-    _agree(strict_module, R.STRICT_RULES, [f.path for f in res.findings], leaks=True)

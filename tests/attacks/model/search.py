@@ -175,7 +175,7 @@ def describe(rules: Rules, path: tuple[Move, ...], start: State | None = None) -
     s = start or R.initial()
     out = []
     for m in path:
-        def name(i: int) -> str:
+        def name(i: int, s: State = s) -> str:
             return f"{s.objs[i].value}@{s.objs[i].tok}#{i}" if i < len(s.objs) else f"#{i}"
         op = m[0]
         if op == "gen":
