@@ -29,8 +29,8 @@ READ_ONLY = "CKR_ATTRIBUTE_READ_ONLY"
 SENSITIVE = "CKR_ATTRIBUTE_SENSITIVE"
 
 # Mechanisms by family. KW and CBC-PAD carry whole values; ECB, and CBC or CTR on one chosen
-# block, are one AES block under the key (an oracle); CTR (and GCM with a caller's IV) as a
-# wrapping mechanism XORs the value with a keystream that a second wrapping repeats.
+# block, are one AES block under the key (an oracle); CTR as a wrapping mechanism XORs the
+# value with a keystream that a second wrapping under the same counter repeats.
 KW, CBC_PAD, ECB, CBC, CTR = "kw", "cbcpad", "ecb", "cbc", "ctr"
 WHOLE = (KW, CBC_PAD)
 KEY_WRAP_MODES = (KW,)

@@ -24,7 +24,7 @@ from .rules import CBC_PAD, ECB, KW, Move, Rules, State
 class Alphabet:
     ops: frozenset[str] = frozenset({"gen", "set", "copy", "wrap", "unwrap", "encrypt",
                                      "decrypt", "read"})
-    gen: tuple[str, ...] = ("dflt", "open")
+    gen: tuple[str, ...] = ("dflt", "open")  # rules.GEN_TEMPLATES
     # setting a usage, and the changes the module may allow: clearing a usage never helps
     # an attacker, and the changes no module allows (CKA_SENSITIVE false, CKA_EXTRACTABLE
     # true, CKA_TRUSTED true by the user, CKA_LOCAL, CKA_VALUE) are tried by the recipes
@@ -38,8 +38,8 @@ class Alphabet:
     self_wrap: bool = True  # a key wrapped under itself (or a copy of itself)
 
 
-FULL = Alphabet()
-# The full search's alphabet: one whole-value mechanism (CBC-PAD carries what KW carries,
+FULL = Alphabet(gen=("dflt", "dflt16", "open"))
+# The strict search's alphabet: one whole-value mechanism (CBC-PAD carries what KW carries,
 # and a guarding key takes KW only), ECB as the one-block oracle, no C_CopyObject (a copy
 # has its original's value and so its role; with only changes that add a usage or take
 # away extractability, setting the original gives the attacker at least as much), and the
@@ -119,7 +119,9 @@ def _gain(s: State) -> tuple:
 
 
 def search(rules: Rules, depth: int, alphabet: Alphabet = FULL, start: State | None = None,
-           sample: int = 0, seed: int = 0, stop_at_first: bool = False) -> Result:
+           sample: int = 0, seed: int = 0) -> Result:
+    """Every sequence of up to ``depth`` calls from ``start`` (rules.initial() by default);
+    with ``sample``, a seeded reservoir sample of that many of the sequences tried."""
     s0 = start or R.initial()
     res = Result(rules.name, depth)
     rng = random.Random(seed)
@@ -146,8 +148,6 @@ def search(rules: Rules, depth: int, alphabet: Alphabet = FULL, start: State | N
                     continue
                 if s2.leaked() or s2.weakened & s2.secrets:
                     res.findings.append(Finding(seq, s2.leaked(), s2.weakened))
-                    if stop_at_first:
-                        return res
                     continue
                 k2 = s2.key()
                 if k2 not in visited:
@@ -157,17 +157,6 @@ def search(rules: Rules, depth: int, alphabet: Alphabet = FULL, start: State | N
         frontier = nxt
     res.states += len(frontier)
     return res
-
-
-def replay_model(rules: Rules, path: tuple[Move, ...], start: State | None = None
-                 ) -> tuple[list[str], State]:
-    """The model's answer to each call of ``path``, and the state after it."""
-    s = start or R.initial()
-    rvs = []
-    for m in path:
-        rv, s = R.step(rules, s, m)
-        rvs.append(rv)
-    return rvs, s
 
 
 def describe(rules: Rules, path: tuple[Move, ...], start: State | None = None) -> str:
