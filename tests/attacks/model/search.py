@@ -48,10 +48,12 @@ STRICT = Alphabet(ops=frozenset({"gen", "set", "wrap", "unwrap", "encrypt", "dec
                   changes=tuple((f, True) for f in R.USAGE) + (("S", True), ("X", False)),
                   wrap=(KW,), unwrap=(KW,), unwrap_templates=("dflt",), encrypt=(KW, ECB),
                   decrypt=(KW, ECB))
-# Moving keys between tokens: generate, wrap, unwrap, decrypt (deeper, fewer calls).
-TRANSPORT = Alphabet(ops=frozenset({"gen", "set", "wrap", "unwrap", "decrypt"}), gen=("dflt",),
-                     changes=(("D", True),), wrap=(KW,), unwrap=(KW,),
-                     unwrap_templates=("dflt",), decrypt=(KW, ECB))
+# Moving keys between tokens: generate, wrap, unwrap, decrypt (deeper, fewer calls), and
+# the same with the user giving a key CKA_DECRYPT.
+MOVE = Alphabet(ops=frozenset({"gen", "wrap", "unwrap", "decrypt"}), gen=("dflt",),
+                wrap=(KW,), unwrap=(KW,), unwrap_templates=("dflt",), decrypt=(KW, ECB))
+TRANSPORT = Alphabet(ops=MOVE.ops | {"set"}, gen=("dflt",), changes=(("D", True),),
+                     wrap=(KW,), unwrap=(KW,), unwrap_templates=("dflt",), decrypt=(KW, ECB))
 
 
 @dataclass
