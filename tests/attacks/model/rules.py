@@ -90,7 +90,7 @@ class State(NamedTuple):
     def key(self) -> tuple:
         """The canonical form: objects as a multiset (their order is the handles')."""
         return (frozenset(Counter(self.objs).items()), self.roles, self.know, self.cts,
-                self.oracles, self.weakened)
+                self.oracles, self.weakened, self.lengths, self.secrets)
 
     def leaked(self) -> frozenset[str]:
         return self.know & self.secrets
