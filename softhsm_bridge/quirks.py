@@ -76,6 +76,8 @@ _LEAKS = (
           "shared KEK unwraps there as a decryption key"),
     _leak("data-key-wraps-across-tokens", "a data key carried to a second token under a "
           "shared KEK wraps a sensitive key there; the first token decrypts the blob"),
+    _leak("trusted-kek-for-data", "the user gives the KEK shared by two tokens CKA_DECRYPT "
+          "in one and decrypts there what the other wrapped under it"),
 )
 
 

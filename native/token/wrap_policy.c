@@ -239,6 +239,13 @@ static CK_RV key_role(ks_token *tok, const ks_object *key, ks_role role, ks_role
     if (kt != CKK_AES) {
         return CKR_OK;
     }
+    if (ks_attrs_bool(&key->attrs, CKA_TRUSTED, CK_FALSE) == CK_TRUE) {
+        /* A value the SO trusts is a wrapping key, in every token that holds it: its role is
+         * fixed to wrapping whatever the first use asks, so no token uses it for data (a user
+         * may set CKA_DECRYPT on a shared trusted KEK in one token and decrypt there what it
+         * wrapped in another; docs/policy.md), and C_WrapKey never carries it out. */
+        role = KS_ROLE_KEK;
+    }
     const ks_attr *value = ks_attrs_find(&key->attrs, CKA_VALUE);
     if (value == NULL) {
         return CKR_USER_NOT_LOGGED_IN;

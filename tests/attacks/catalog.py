@@ -594,6 +594,42 @@ def data_key_wraps_across_tokens(a: Actor) -> Result:
     return routes(("kw-decrypt", kw_decrypt), ("ecb", by_hand))
 
 
+def trusted_kek_for_data(a: Actor) -> Result:
+    """The SO's trusted KEK, shared by two tokens, put to data use in one of them: the peer
+    wraps its sensitive key under the KEK; here the user gives the KEK CKA_DECRYPT (by
+    C_SetAttributeValue, or in a copy) and decrypts the blob (C_Decrypt with
+    CKM_AES_KEY_WRAP, or RFC 3394 by hand from ECB)."""
+    b = a.peer
+    assert b is not None
+    shared = random_key()
+    label_a = a.so_import_trusted(shared)
+    label_b = b.so_import_trusted(shared)
+    a.login_user()
+    b.login_user()
+    kt_a = a.find_token_object(label_a)
+    kt_b = b.find_token_object(label_b)
+    t = b.target()
+    blob = b.wrap(KW, kt_b, t.handle, step="peer: C_WrapKey(KW) of its key under the KEK")
+
+    def learn(kek: int) -> Result:
+        try:
+            return Learned(a.decrypt(KW, kek, blob, step="C_Decrypt(KW) under the KEK"), t,
+                           "C_Decrypt(CKM_AES_KEY_WRAP) of the peer's blob")
+        except Refused:
+            return Learned(kw_unwrap_with(a.decrypt_block(kek), blob), t,
+                           "ECB decryption of the peer's blob")
+
+    def set_decrypt() -> Result:
+        a.set(kt_a, step="C_SetAttributeValue(DECRYPT=true) on the shared KEK", DECRYPT=True)
+        return learn(kt_a)
+
+    def copy_decrypt() -> Result:
+        return learn(a.copy(kt_a, step="C_CopyObject(DECRYPT=true) of the shared KEK",
+                            DECRYPT=True))
+
+    return routes(("set", set_decrypt), ("copy", copy_decrypt))
+
+
 ATTACKS: list[Attack] = [
     Attack("wrap-decrypt", "Clulow 2003 (key separation); Bortolozzo 2010 (wrap/decrypt)",
            wrap_decrypt),
@@ -647,6 +683,9 @@ ATTACKS: list[Attack] = [
     Attack("data-key-wraps-across-tokens",
            "conflicting roles across two tokens: a wrapped data key unwraps role-less and "
            "wraps on the second token", data_key_wraps_across_tokens),
+    Attack("trusted-kek-for-data",
+           "conflicting roles across two tokens: the SO's shared trusted KEK given a data "
+           "usage in one token decrypts what it wrapped in the other", trusted_kek_for_data),
     Attack("self-trusted-kek", "PKCS#11 4.10 footnote 11 (only the SO sets CKA_TRUSTED)",
            self_trusted_kek),
 ]

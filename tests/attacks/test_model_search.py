@@ -16,6 +16,7 @@ from .catalog import ATTACKS
 from .model import rules as R
 from .model.recipes import (
     EXPECTED_HOLES,
+    FOUND_AS_HOLES,
     NOT_MODELLED,
     RECIPES,
     Recipe,
@@ -27,9 +28,9 @@ from .test_compat import COMPAT_ALSO
 
 STRICT_SETS = [R.STRICT_TODAY, R.STRICT_FIXED, R.STRICT_TRUSTED_KEK]
 TRUSTED_KEK_HOLE = (
-    "module bug: a user may set CKA_DECRYPT (or copy with it) on the SO's trusted KEK shared "
-    "by two tokens, use it for data in one and wrap a sensitive key under it in the other; "
-    "the unwrap rule does not close this (docs/policy.md, invariant 4)")
+    "without the trusted-KEK rule a user may set CKA_DECRYPT (or copy with it) on the SO's "
+    "trusted KEK shared by two tokens, use it for data in one and wrap a sensitive key under "
+    "it in the other; the unwrap rule does not close this (docs/policy.md, invariant 4)")
 
 
 def _compat_leaks(attack: str) -> bool:
@@ -53,8 +54,18 @@ def _unexplained(rules: R.Rules, depth: int, alphabet: Alphabet,
 
 
 def test_every_catalogue_attack_has_a_recipe() -> None:
-    assert {a.name for a in ATTACKS} == {r.attack for r in RECIPES} | set(NOT_MODELLED)
+    assert {a.name for a in ATTACKS} == ({r.attack for r in RECIPES} | set(NOT_MODELLED)
+                                         | set(FOUND_AS_HOLES))
     assert len({r.attack for r in RECIPES}) == len(RECIPES)
+
+
+def test_attacks_found_as_holes_are_found() -> None:
+    """The catalogue attacks without a recipe of their own: the search finds each as its
+    hole family under the strict profile before its fixes, and nothing under the fixes."""
+    found = search(R.STRICT_TODAY, 4, TRANSPORT).findings
+    assert any(cross_token_split(f.path) for f in found)
+    assert any("trusted-kek-for-data" in holes(f.path) for f in found)
+    assert not search(R.STRICT_RULES, 4, TRANSPORT).findings
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.attack for r in RECIPES])
@@ -87,9 +98,15 @@ def test_strict_search_finds_only_known_holes(rules: R.Rules) -> None:
     assert _unexplained(rules, 3, STRICT) == []
 
 
-@pytest.mark.xfail(reason=TRUSTED_KEK_HOLE, strict=True)
 def test_strict_finds_nothing() -> None:
-    """The module's strict rules once the role-split fix is merged (STRICT_FIXED)."""
+    """The module's strict rules (STRICT_RULES: the role-split fix and the trusted-KEK rule)."""
+    res = search(R.STRICT_RULES, 3, STRICT)
+    assert [describe(R.STRICT_RULES, f.path) for f in res.findings] == []
+
+
+@pytest.mark.xfail(reason=TRUSTED_KEK_HOLE, strict=True)
+def test_the_role_split_fix_alone_leaves_the_trusted_kek_hole() -> None:
+    """Why the trusted-KEK rule exists: the role-split fix alone (STRICT_FIXED) still leaks."""
     res = search(R.STRICT_FIXED, 3, STRICT)
     assert [describe(R.STRICT_FIXED, f.path) for f in res.findings] == []
 

@@ -48,16 +48,17 @@ class Rules:
 
 
 COMPAT = Rules("compat", False, False)
-STRICT_TODAY = Rules("strict", True, False)
+STRICT_TODAY = Rules("strict-before-fixes", True, False)
 STRICT_FIXED = Rules("strict-fixed", True, True)
-# A proposal the search checks: strict-fixed, and a key the SO trusts is a wrapping key in
-# every token (today a user may set CKA_DECRYPT on the SO's shared KEK and use it for data).
+# strict-fixed, and a key the SO trusts is a wrapping key in every token (without it a user
+# may set CKA_DECRYPT on the SO's shared KEK and use it for data).
 STRICT_TRUSTED_KEK = Rules("strict-fixed-trusted-kek", True, True, True)
 RULE_SETS = {r.name: r for r in (COMPAT, STRICT_TODAY, STRICT_FIXED, STRICT_TRUSTED_KEK)}
-# The rules the module's strict profile follows: replays compare it with this. The role
-# split fix (a key unwrapped under a key that guards a secret gets the data role) changes it
-# to STRICT_FIXED when it is merged.
-STRICT_RULES = STRICT_TODAY
+# The rules the module's strict profile follows (replays compare the module with them): the
+# role split fix (a key unwrapped under a key that guards a secret gets the data role) and
+# the trusted-KEK rule (native/token/wrap_policy.c key_role). STRICT_TODAY and STRICT_FIXED
+# are the profile before those fixes, kept so that the search shows what each fix closes.
+STRICT_RULES = STRICT_TRUSTED_KEK
 
 
 class Obj(NamedTuple):
