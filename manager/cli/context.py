@@ -177,7 +177,8 @@ class AppContext:
 
     def manager_pin(self) -> str:
         """The manager credential of keystead's token (docs/authority.md)."""
-        return read_secret("Manager PIN", "KEYSTEAD_MANAGER_PIN", self.manager_pin_file)
+        return read_secret("Manager PIN", "KEYSTEAD_MANAGER_PIN", self.manager_pin_file,
+                           option="--manager-pin-file")
 
     def manager(self, *, token: bool = True) -> KeyManager:
         """A KeyManager on the catalogue; with ``token`` its token port (PIN asked lazily).
