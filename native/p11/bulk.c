@@ -211,8 +211,12 @@ static CK_RV prepare_key(ks_session *s, CK_OBJECT_HANDLE handle, bulk_args *a, k
         }
     }
     if (rv == CKR_OK) {
-        ks_token_audit_use(tok, s->handle, key,
-                           a->decrypt ? "KS_DecryptMessages" : "KS_EncryptMessages", CKM_AES_GCM);
+        rv = ks_token_audit_use(tok, s->handle, key,
+                                a->decrypt ? "KS_DecryptMessages" : "KS_EncryptMessages",
+                                CKM_AES_GCM);
+        if (rv != CKR_OK) {
+            ks_gcm_clear(gk); /* a use the trail cannot hold does not start */
+        }
     }
     pthread_mutex_unlock(&tok->lock);
     return rv;

@@ -27,14 +27,22 @@ CK_RV ks_p11_exit(const char *fn, CK_SESSION_HANDLE session, CK_MECHANISM_TYPE m
     return rv;
 }
 
-void ks_p11_audit_new(ks_session *s, ks_audit_event event, CK_OBJECT_HANDLE handle,
-                      CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail)
+CK_RV ks_p11_audit_new(ks_session *s, ks_audit_event event, CK_OBJECT_HANDLE handle,
+                       CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail)
 {
     ks_object *obj = NULL;
     if (rv != CKR_OK || ks_token_get(s->token, s->handle, handle, &obj) != CKR_OK) {
         obj = NULL;
     }
-    ks_token_audit(s->token, event, s->handle, obj ? &obj->attrs : NULL, mech, rv, detail);
+    CK_RV recorded = ks_token_audit(s->token, event, s->handle, obj ? &obj->attrs : NULL, mech,
+                                    rv, detail);
+    if (rv != CKR_OK || recorded == CKR_OK) {
+        return rv;
+    }
+    if (obj != NULL) {
+        (void)ks_token_remove(s->token, ks_p11_session_rw(s), obj);
+    }
+    return recorded;
 }
 
 CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
@@ -128,7 +136,9 @@ static CK_RV init_locked(ks_session *s, ks_op_slot slot, ks_op_kind kind,
         rv = ks_policy_count_use(tok, key);
     }
     if (rv == CKR_OK) {
-        ks_token_audit_use(tok, s->handle, key, kinds[kind].fn, mech->mechanism);
+        rv = ks_token_audit_use(tok, s->handle, key, kinds[kind].fn, mech->mechanism);
+    }
+    if (rv == CKR_OK) {
         s->ops[slot] = (ks_active_op){
             .op = op,
             .key = key_handle,

@@ -106,9 +106,14 @@ static CK_RV msg_init(CK_SESSION_HANDLE h, ks_op_slot slot, const CK_MECHANISM *
         rv = ks_msg_gcm_new(&m, decrypt, value->value, value->len);
     }
     if (rv == CKR_OK) {
-        ks_token_audit_use(tok, s->handle, key,
-                           decrypt ? "C_MessageDecryptInit" : "C_MessageEncryptInit",
-                           CKM_AES_GCM);
+        rv = ks_token_audit_use(tok, s->handle, key,
+                                decrypt ? "C_MessageDecryptInit" : "C_MessageEncryptInit",
+                                CKM_AES_GCM);
+        if (rv != CKR_OK) {
+            ks_msg_gcm_free(m); /* a use the trail cannot hold does not start */
+        }
+    }
+    if (rv == CKR_OK) {
         *a = (ks_active_op){
             .key = key_handle,
             .needs_login = ks_object_is_private(key),
