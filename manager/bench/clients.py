@@ -188,6 +188,8 @@ class P11Client:
         if w.kind in ("kw-wrap-raw", "kw-unwrap-raw"):
             kw = self._boundary()
             return kw.wrap() if w.kind == "kw-wrap-raw" else kw.unwrap()
+        if w.kind == "kw-unwrap-destroy-raw":
+            return self._boundary().unwrap_destroy()
         if w.kind == "threads":
             if w.threads > 1 and self.name in UNSAFE_THREADS:
                 raise Skipped(UNSAFE_THREADS[self.name])

@@ -299,7 +299,7 @@ CK_RV ks_audit_ready(ks_store *store)
         rv = ks_audit_file_lock(f, &cur);
     }
     if (rv == CKR_OK) {
-        rv = cur->next_seq == 0 ? CKR_FUNCTION_FAILED : CKR_OK;
+        rv = cur->next_seq == 0 ? CKR_FUNCTION_FAILED : ks_audit_file_reserve(f, REC_MAX);
         ks_audit_file_unlock(f);
     }
     return rv;

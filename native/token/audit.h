@@ -70,8 +70,8 @@ CK_RV ks_audit_start(ks_store *store, const char *key_path);
  * CKR_DEVICE_ERROR when the trail's file is missing, damaged or cannot be written. */
 CK_RV ks_audit_append(ks_store *store, const ks_audit_entry *entry);
 
-/* ks_audit_ready: CKR_OK when a record could be appended now (the trail opens, was started
- * and was not found deleted or cut), else the error ks_audit_append would give. For
+/* ks_audit_ready: CKR_OK when a record could be appended now (the trail opens, was started,
+ * was not found deleted or cut, and has room for a record: grown now if need be), else the error ks_audit_append would give. For
  * operations whose record is written later (batched key-use counts). */
 CK_RV ks_audit_ready(ks_store *store);
 

@@ -49,6 +49,7 @@ struct ks_audit_file {
                           * append. Written only under the trail's lock and only below
                           * map_len, which never exceeds the size the file was allocated to */
     size_t map_len;
+    int anonymous;       /* an in-memory token's memfd: it never had a link to lose */
     atomic_int dirty;    /* appended since the last ks_audit_file_dirty_fd */
     atomic_int broken;   /* the file was found deleted or cut short: appends are refused */
 };
@@ -287,6 +288,7 @@ CK_RV ks_audit_file_open(ks_audit_file **out, const char *db_path, int create)
     }
     f->fd = fd;
     f->head = h;
+    f->anonymous = db_path == NULL;
     if (db_path != NULL && !renew_lock_after_reboot(f)) {
         ks_audit_file_close(f);
         return CKR_DEVICE_ERROR;
@@ -350,8 +352,8 @@ static void commit(ks_audit_file *f, const ks_audit_state *next)
 static CK_RV grow(ks_audit_file *f, uint64_t end, uint64_t need)
 {
     struct stat st;
-    if (fstat(f->fd, &st) != 0 || st.st_nlink == 0 || (uint64_t)st.st_size < end ||
-        need > (uint64_t)SIZE_MAX / 2) {
+    if (fstat(f->fd, &st) != 0 || (st.st_nlink == 0 && !f->anonymous) ||
+        (uint64_t)st.st_size < end || need > (uint64_t)SIZE_MAX / 2) {
         atomic_store_explicit(&f->broken, 1, memory_order_relaxed);
         return CKR_DEVICE_ERROR;
     }
@@ -373,6 +375,16 @@ static CK_RV grow(ks_audit_file *f, uint64_t end, uint64_t need)
     f->map = m;
     f->map_len = (size_t)size;
     return CKR_OK;
+}
+
+CK_RV ks_audit_file_reserve(ks_audit_file *f, size_t len)
+{
+    uint64_t end = slot(f, active(f))->end;
+    if (atomic_load_explicit(&f->broken, memory_order_relaxed) ||
+        len > (uint64_t)INT64_MAX - end) {
+        return CKR_DEVICE_ERROR;
+    }
+    return end + len <= f->map_len ? CKR_OK : grow(f, end, end + len);
 }
 
 CK_RV ks_audit_file_append(ks_audit_file *f, const uint8_t *rec, size_t len,
@@ -436,7 +448,7 @@ CK_RV ks_audit_file_reset(ks_audit_file *f, const ks_audit_state *first)
 static void check(ks_audit_file *f)
 {
     struct stat st;
-    if (fstat(f->fd, &st) != 0 || st.st_nlink == 0 ||
+    if (fstat(f->fd, &st) != 0 || (st.st_nlink == 0 && !f->anonymous) ||
         (uint64_t)st.st_size < (f->map_len > KS_AUDIT_HEADER_SIZE ? f->map_len
                                                                    : KS_AUDIT_HEADER_SIZE)) {
         atomic_store_explicit(&f->broken, 1, memory_order_relaxed);

@@ -73,6 +73,11 @@ void ks_audit_file_unlock(ks_audit_file *f);
 CK_RV ks_audit_file_append(ks_audit_file *f, const uint8_t *rec, size_t len,
                            const ks_audit_state *next);
 
+/* Under the lock: make room for len bytes of records after the current end (the file grown
+ * and mapped as an append would), so that the next append of at most len bytes needs no
+ * growth. CKR_DEVICE_ERROR when the file cannot grow or was found damaged. */
+CK_RV ks_audit_file_reserve(ks_audit_file *f, size_t len);
+
 /* Under the lock: drop every record and make first the current state (end = header size). */
 CK_RV ks_audit_file_reset(ks_audit_file *f, const ks_audit_state *first);
 
