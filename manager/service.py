@@ -356,18 +356,20 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
         with self.reading() as tx:
             return list(tx.audit_records(flt))
 
-    def verify_audit(self, expect_head: str | None = None) -> AuditVerification:
-        """Verify the manager's chain; on keystead's token, the token's own chain as well."""
+    def verify_audit(self, expect_head: str | None = None,
+                     token_checkpoint: object = None) -> AuditVerification:
+        """Verify the manager's chain; on keystead's token, the token's own chain as well
+        (against the auditor's token_checkpoint, a ``keystead.token_audit.Checkpoint``)."""
         with self.reading() as tx:
             report = audit_chain.verify_chain(tx.audit_records(), tx.audit_head(), expect_head)
-        token_report = self.verify_token_audit()
+        token_report = self.verify_token_audit(token_checkpoint)
         return AuditVerification(report, token_report)
 
-    def verify_token_audit(self) -> TokenAuditReport:
+    def verify_token_audit(self, checkpoint: object = None) -> TokenAuditReport:
         """Hook: ask the token to verify its own audit chain (keystead's vendor function)."""
         if self._token is None:
             return TOKEN_AUDIT_UNAVAILABLE
-        return self.token.verify_audit()
+        return self.token.verify_audit(checkpoint) if checkpoint else self.token.verify_audit()
 
     def close(self) -> None:
         if self._token is not None:

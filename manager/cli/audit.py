@@ -37,16 +37,29 @@ def show(app: AppContext, key_name, version, actor, action, since, until, limit,
     render.audit_table(records)
 
 
+def _token_checkpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    from keystead import token_audit
+
+    try:
+        return None if value is None else token_audit.parse_checkpoint(value)
+    except token_audit.CheckpointError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
 @audit_group.command("verify")
 @click.option("--expect-head", help="The head hash recorded earlier; fail if it differs.")
 @click.option("--token/--no-token", "with_token", default=True, show_default=True,
               help="Also verify the token's own audit chain (needs the user PIN).")
+@click.option("--token-checkpoint", callback=_token_checkpoint, metavar="SEQ:HASH",
+              help="The token trail's checkpoint printed by an earlier verify; fail if the "
+                   "trail no longer reaches it.")
 @json_option
 @pass_app
-def verify(app: AppContext, expect_head: str | None, with_token: bool, as_json: bool) -> None:
+def verify(app: AppContext, expect_head: str | None, with_token: bool,
+           token_checkpoint: object, as_json: bool) -> None:
     """Check the manager's hash chain (and, on keystead's token, the token's own)."""
     km = app.manager(token=with_token and app.module_kind() == "keystead")
-    result = km.verify_audit(expect_head=expect_head)
+    result = km.verify_audit(expect_head=expect_head, token_checkpoint=token_checkpoint)
     chain = result.chain
     if as_json:
         render.emit_json({"ok": result.ok, "records": chain.records, "head_seq": chain.head_seq,

@@ -447,3 +447,80 @@ def test_a_trail_verified_while_the_token_appends_verifies(shared_token):
     p.communicate(timeout=120)
     assert p.returncode == 0
     assert not problems, problems[:3]
+
+
+def test_a_cut_trail_with_a_rolled_back_header_fails_against_the_checkpoint(trail):
+    """Someone who saved the file, let the token append, then put the saved file back (the
+    tail cut, the header rolled back) leaves a trail whole as far as it goes: a local verify
+    passes. The checkpoint an auditor kept from after the append exposes it."""
+    db, key = trail
+    path = token_audit.audit_path(db)
+    saved = path.read_bytes()
+    early = token_audit.verify(db, key).checkpoint
+    conf = db.parent / "ks.conf"
+    tool({"KEYSTEAD_CONF": str(conf), "PATH": "/usr/bin:/bin"}, "--slot-index", "0",
+         "--login", "--pin", PIN, "--list-objects")
+    late = token_audit.verify(db, key)
+    assert late.ok and late.checkpoint is not None and early is not None
+    assert late.checkpoint.seq > early.seq
+    assert token_audit.verify(db, key, early).ok  # an old checkpoint: the trail went on
+    path.write_bytes(saved)  # the cut and the roll-back
+    assert token_audit.verify(db, key).ok
+    report = token_audit.verify(db, key, late.checkpoint)
+    assert not report.ok and "checkpoint is at record" in report.problems[0]
+    forged = token_audit.Checkpoint(early.seq, bytes(32))  # same length, other history
+    report = token_audit.verify(db, key, forged)
+    assert not report.ok and report.problems[0].startswith(f"record {early.seq}: chain")
+
+
+def test_checkpoints_parse_and_print(trail):
+    db, key = trail
+    cp = token_audit.verify(db, key).checkpoint
+    assert token_audit.parse_checkpoint(str(cp)) == cp
+    for bad in ("", "5", "x:00", "0:" + "00" * 32, "3:" + "00" * 31, "-1:" + "00" * 32):
+        with pytest.raises(token_audit.CheckpointError):
+            token_audit.parse_checkpoint(bad)
+
+
+def version_1_trail(k1: bytes, rows: list[list[str]]) -> bytes:
+    """A trail in the version-1 layout, built here: the header (magic, version 1, header
+    size, no lock or boot yet, state slot 0 active) and the sealed records, the file ending
+    where they end."""
+    import hashlib
+    import hmac
+    import struct
+
+    header = bytearray(token_audit.HEADER_SIZE)
+    header[:16] = token_audit.MAGIC
+    struct.pack_into("<II", header, 16, 1, token_audit.HEADER_SIZE)
+    body, chain, key = bytearray(), bytes(32), k1
+    for fields in rows:
+        enc = token_audit._encode(fields)
+        chain = hashlib.sha256(token_audit.CHAIN_LABEL + chain + enc).digest()
+        body += len(enc).to_bytes(4, "big") + enc + chain
+        body += hmac.new(key, chain, hashlib.sha256).digest()
+        key = hashlib.sha256(token_audit.EVOLVE_LABEL + key).digest()
+    struct.pack_into("<QQ32s32s", header, 192, len(rows) + 1,
+                     token_audit.HEADER_SIZE + len(body), chain, key)
+    return bytes(header + body)
+
+
+def test_a_version_1_trail_is_read_and_taken_over(shared_token):
+    """A trail written before version 2 (no space after the records): the reader verifies
+    it, names bytes after its records (the old rule), and the token appends to it, after
+    which it is a version-2 trail that still verifies from record 1."""
+    env, db, slot = shared_token
+    key = token_audit.read_key(f"{db}.audit-key")
+    rows = [[str(r[c]) for c in token_audit.COLUMNS] for r in token_audit.records(db)]
+    path = token_audit.audit_path(db)
+    old = version_1_trail(key, rows)
+    path.write_bytes(old + b"\x00")
+    report = token_audit.verify(db, key)
+    assert not report.ok and "1 bytes after the last sealed record" in report.problems[0]
+    path.write_bytes(old)
+    report = token_audit.verify(db, key)
+    assert report.ok and report.records == len(rows), report.problems
+    a_writer_appends_and_the_trail_verifies(env, db, slot)
+    data = path.read_bytes()
+    assert data[16] == 2 and len(data) > end_of_records(data)  # version 2, space ahead
+    assert len(token_audit.records(db)) == len(rows) + 5  # login + 2 x (generate, destroy)
