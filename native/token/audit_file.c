@@ -49,6 +49,7 @@ struct ks_audit_file {
                           * append. Written only under the trail's lock and only below
                           * map_len, which never exceeds the size the file was allocated to */
     size_t map_len;
+    atomic_size_t mapped; /* map_len, for the flusher's check, which holds no trail lock */
     int anonymous;       /* an in-memory token's memfd: it never had a link to lose */
     atomic_int dirty;    /* appended since the last ks_audit_file_dirty_fd */
     atomic_int broken;   /* the file was found deleted or cut short: appends are refused */
@@ -374,6 +375,7 @@ static CK_RV grow(ks_audit_file *f, uint64_t end, uint64_t need)
     }
     f->map = m;
     f->map_len = (size_t)size;
+    atomic_store_explicit(&f->mapped, f->map_len, memory_order_relaxed);
     return CKR_OK;
 }
 
@@ -448,9 +450,9 @@ CK_RV ks_audit_file_reset(ks_audit_file *f, const ks_audit_state *first)
 static void check(ks_audit_file *f)
 {
     struct stat st;
+    size_t mapped = atomic_load_explicit(&f->mapped, memory_order_relaxed);
     if (fstat(f->fd, &st) != 0 || (st.st_nlink == 0 && !f->anonymous) ||
-        (uint64_t)st.st_size < (f->map_len > KS_AUDIT_HEADER_SIZE ? f->map_len
-                                                                   : KS_AUDIT_HEADER_SIZE)) {
+        (uint64_t)st.st_size < (mapped > KS_AUDIT_HEADER_SIZE ? mapped : KS_AUDIT_HEADER_SIZE)) {
         atomic_store_explicit(&f->broken, 1, memory_order_relaxed);
     }
 }
