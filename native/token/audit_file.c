@@ -124,8 +124,10 @@ static int init_header(int fd)
 }
 
 /* Make <path> atomically: a complete header under a temporary name, then link(2), which
- * fails when another process made it first (then theirs is used). */
-static int create_file(const char *path)
+ * fails when another process made it first (then theirs is used); or, with replace, rename(2)
+ * over a file that is not a trail (processes that still map the old one find it unlinked and
+ * refuse to append to it). */
+static int create_file(const char *path, int replace)
 {
     char tmp[PATH_MAX + 16];
     if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
@@ -137,13 +139,16 @@ static int create_file(const char *path)
     }
     int ok = init_header(fd) && fsync(fd) == 0;
     close(fd);
-    if (ok && link(tmp, path) != 0 && errno != EEXIST) {
+    if (ok && replace) {
+        ok = rename(tmp, path) == 0;
+    } else if (ok && link(tmp, path) != 0 && errno != EEXIST) {
         ok = 0;
     }
     unlink(tmp);
     return ok ? 0 : -1;
 }
 
+/* create: 1 makes a missing file, 2 also replaces one that is not a trail. */
 static int open_fd(const char *db_path, int create)
 {
     if (db_path == NULL) {
@@ -158,8 +163,11 @@ static int open_fd(const char *db_path, int create)
     if (snprintf(path, sizeof(path), "%s.audit", db_path) >= (int)sizeof(path)) {
         return -1;
     }
+    if (create == 2 && create_file(path, 1) != 0) {
+        return -1;
+    }
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT && create && create_file(path) == 0) {
+    if (fd < 0 && errno == ENOENT && create && create_file(path, 0) == 0) {
         fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     }
     return fd;
@@ -266,7 +274,18 @@ static int renew_lock_after_reboot(ks_audit_file *f)
     return ok;
 }
 
+static CK_RV open_trail(ks_audit_file **out, const char *db_path, int create);
+
 CK_RV ks_audit_file_open(ks_audit_file **out, const char *db_path, int create)
+{
+    CK_RV rv = open_trail(out, db_path, create);
+    if (rv == CKR_DEVICE_ERROR && create && db_path != NULL) {
+        rv = open_trail(out, db_path, 2); /* C_InitToken over a damaged file: a new one */
+    }
+    return rv;
+}
+
+static CK_RV open_trail(ks_audit_file **out, const char *db_path, int create)
 {
     *out = NULL;
     int fd = open_fd(db_path, create);

@@ -57,9 +57,10 @@ typedef struct ks_audit_state {
 } ks_audit_state;
 
 /* ks_audit_file_open maps the trail beside db_path (NULL: a new anonymous trail for an
- * in-memory token). create makes the file when it is missing (C_InitToken); without it a
- * missing file is CKR_DEVICE_ERROR, as is a file whose header is not a trail's or one
- * shorter than the records its header claims (cut). */
+ * in-memory token). create makes the file when it is missing (C_InitToken), and replaces one
+ * that cannot be opened as a trail; without it a missing file is CKR_DEVICE_ERROR, as is a
+ * file whose header is not a trail's or one shorter than the records its header claims
+ * (cut). */
 CK_RV ks_audit_file_open(ks_audit_file **out, const char *db_path, int create);
 void ks_audit_file_close(ks_audit_file *f);
 

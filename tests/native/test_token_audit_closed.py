@@ -19,7 +19,14 @@ from pathlib import Path
 import pytest
 from keystead import token_audit
 
-from tests.native.test_token_audit import PROVISION_CHILD, end_of_records
+from tests.native.test_token_audit import (  # noqa: F401 (trail: a fixture)
+    PIN,
+    PROVISION_CHILD,
+    SO_PIN,
+    end_of_records,
+    tool,
+    trail,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("pkcs11-tool") is None, reason="needs opensc")
 
@@ -235,3 +242,20 @@ def test_a_token_older_than_its_trail_gets_one_at_the_so_login(tmp_path):
     report = token_audit.verify(db, token_audit.read_key(f"{db}.audit-key"))
     assert report.ok, report.problems
     assert [r["event"] for r in token_audit.records(db)][:1] == ["login"]
+
+
+def test_the_so_starts_a_new_trail_over_a_damaged_one(trail):  # noqa: F811
+    """A trail that is not one any more (its header overwritten) refuses every call; the
+    SO's answer is C_InitToken, which replaces the file and starts a new trail."""
+    db, old_key = trail
+    env = {"KEYSTEAD_CONF": str(db.parent / "ks.conf"), "PATH": "/usr/bin:/bin"}
+    path = token_audit.audit_path(db)
+    path.write_bytes(b"not-an-audit-trl" + path.read_bytes()[16:])
+    refused = tool(env, "--slot-index", "0", "--login", "--pin", PIN, "--list-objects",
+                   check=False)
+    assert refused.returncode != 0 and "CKR_DEVICE_ERROR" in refused.stdout + refused.stderr
+    tool(env, "--init-token", "--slot-index", "0", "--label", "anew", "--so-pin", SO_PIN)
+    key = token_audit.read_key(f"{db}.audit-key")
+    assert key != old_key
+    report = token_audit.verify(db, key)
+    assert report.ok and report.records == 1, report.problems
