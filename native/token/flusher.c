@@ -94,6 +94,15 @@ void ks_flusher_stop(void)
     }
 }
 
+/* An application that exits (or unloads the module) without C_Finalize would otherwise leave
+ * the thread running in code that is about to be unmapped: a process that returns from
+ * main() while the thread is in an fdatasync (or wakes from its wait) after the dynamic
+ * linker closed the library dies of SIGSEGV. Stop and join it first, as C_Finalize does. */
+__attribute__((destructor)) static void stop_at_unload(void)
+{
+    ks_flusher_stop();
+}
+
 void ks_flusher_forget(void)
 {
     pthread_mutex_lock(&fl_lock);
