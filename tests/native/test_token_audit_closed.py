@@ -259,3 +259,41 @@ def test_the_so_starts_a_new_trail_over_a_damaged_one(trail):  # noqa: F811
     assert key != old_key
     report = token_audit.verify(db, key)
     assert report.ok and report.records == 1, report.problems
+
+
+DELETE_WHILE_OPEN_CHILD = r"""
+import json, os, sys, time
+from keystead.softhsm_bridge.modules import resolve
+from keystead.softhsm_bridge.ck import Attribute as A, Mechanism
+from keystead.softhsm_bridge.errors import DeviceError
+from keystead.softhsm_bridge.raw import open_raw
+info = resolve("keystead")
+raw = open_raw(info.path)
+raw.initialize()
+h = raw.open_session(int(sys.argv[1]))
+assert raw.login(h, 1, "87654321") == 0
+os.unlink(sys.argv[2])  # the trail goes while this process has it mapped
+deadline = time.monotonic() + 60  # the module's thread looks once a second
+out = {"refused": None}
+while time.monotonic() < deadline and out["refused"] is None:
+    step = "generate"
+    try:
+        k = raw.generate_key(h, Mechanism.AES_KEY_GEN, {A.VALUE_LEN: 32, A.TOKEN: False})
+        step = "destroy"
+        raw.destroy_object(h, k)
+    except DeviceError:
+        out["refused"] = step
+out["left"] = len(raw.find_objects(h, {}))
+print(json.dumps(out))
+"""
+
+
+def test_a_trail_deleted_while_open_is_found_and_refused(tmp_path):
+    """The process that has the trail mapped keeps a file with no name: its records would
+    vanish with it. The module's thread finds the missing link and later calls are refused
+    (waited for as a condition, within a bound far above the one-second check)."""
+    env, db, slot, _ = provision(tmp_path, "refuse")
+    result = child(env, DELETE_WHILE_OPEN_CHILD, str(slot), str(token_audit.audit_path(db)))
+    # A refused generation leaves no key; a refused destruction leaves the key it kept.
+    assert result["refused"] in ("generate", "destroy")
+    assert result["left"] == (1 if result["refused"] == "destroy" else 0)
