@@ -294,7 +294,7 @@ KS_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE
 /* One record per C_SetAttributeValue: a lifecycle transition (with its reason), an override,
  * or the list of attribute types changed. */
 static CK_RV audit_set(ks_session *s, const ks_object *obj, CK_ULONG before,
-                      const CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_RV rv)
+                       const CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_RV rv)
 {
     char detail[256] = "";
     ks_audit_event event = KS_AUDIT_SET_ATTRIBUTE;

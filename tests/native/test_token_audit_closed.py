@@ -110,6 +110,12 @@ out["wrap_output"] = bytes(raw.ffi.buffer(buf)).hex()
 out["wrapped"] = wrapped.hex()
 attempt("destroy", lambda: raw.destroy_object(h, victim))
 try:
+    raw.set_attributes(h, used, {A.LABEL: "changed"})
+    out["set"] = "ok"
+except DeviceError:
+    out["set"] = "DeviceError"
+out["label"] = raw.get_attribute(h, used, A.LABEL).decode()
+try:
     raw.encrypt(h, Mechanism.AES_ECB, used, bytes(16))
     out["encrypt"] = "ok"
 except DeviceError:
@@ -199,6 +205,7 @@ def test_a_full_disk_refuses_every_operation_and_undoes_it(token):
         assert result["refused_after"] is None
         assert (result["generate"], result["unwrap"], result["wrap"]) == ("ok", "ok", 0)
         assert (result["destroy"], result["encrypt"]) == ("ok", "ok")
+        assert (result["set"], result["label"]) == ("ok", "changed")
         assert result["wrap_output"] == result["wrapped"]
         return
     assert result["refused_after"] is not None and result["refused_after"] > 100
@@ -207,6 +214,7 @@ def test_a_full_disk_refuses_every_operation_and_undoes_it(token):
     assert result["wrap"] == CKR_DEVICE_ERROR  # and nothing of the blob left
     assert result["wrap_output"] == "00" * (len(result["wrapped"]) // 2)
     assert (result["destroy"], result["destroy_objects"]) == ("DeviceError", 0)
+    assert (result["set"], result["label"]) == ("DeviceError", "")  # not changed
     assert result["encrypt"] == "DeviceError"  # the key use does not start
     # Every record the token committed is whole, and none of the refused calls is in it.
     rows = token_audit.records(db)
