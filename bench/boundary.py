@@ -145,5 +145,29 @@ class BoundaryKW:
             return spent
         return run
 
+    def unwrap_destroy(self) -> Op:
+        """C_UnwrapKey then C_DestroyObject of the unwrapped key, both on the clock: the
+        lifetime of a key an application unwraps to use once (keystead writes an audit
+        record for each of the two calls)."""
+        wrapped = self.wrapped()
+        tmpl = self._unwrap_template()
+        unwrap, destroy = self.raw.function("C_UnwrapKey"), self.raw.function("C_DestroyObject")
+        h, m, kek = self.h, self.mech.ptr, self.kek
+        hp = self.ffi.new("CK_OBJECT_HANDLE *")
+
+        def run(count: int) -> float:
+            wlen, tptr, tcount = len(wrapped), tmpl.ptr, tmpl.count
+            clock = time.perf_counter
+            t0 = clock()
+            for _ in range(count):
+                rv = unwrap(h, m, kek, wrapped, wlen, tptr, tcount, hp)
+                if rv:
+                    raise _fail("C_UnwrapKey", rv)
+                rv = destroy(h, hp[0])
+                if rv:
+                    raise _fail("C_DestroyObject", rv)
+            return clock() - t0
+        return run
+
 
 __all__ = ["MAKE_OBJECT_TYPES", "BoundaryError", "BoundaryKW"]

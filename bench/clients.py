@@ -101,10 +101,11 @@ class OpenSSLClient:
             nonce = iv.next()
             ct = self.gcm.encrypt(nonce, data, None)
             return timed_loop(lambda: self.gcm.decrypt(nonce, ct, None))
-        # The boundary rows (kw-*-raw) have no boundary here: the same calls as kw-*.
+        # The boundary rows (kw-*-raw) have no boundary here: the same calls as kw-* (and
+        # no object to destroy after an unwrap).
         if w.kind in ("kw-wrap", "kw-wrap-raw"):
             return timed_loop(lambda: keywrap.aes_key_wrap(self.kek, self.key))
-        if w.kind in ("kw-unwrap", "kw-unwrap-raw"):
+        if w.kind in ("kw-unwrap", "kw-unwrap-raw", "kw-unwrap-destroy-raw"):
             wrapped = keywrap.aes_key_wrap(self.kek, self.key)
             return timed_loop(lambda: keywrap.aes_key_unwrap(self.kek, wrapped))
         if w.kind == "threads":
@@ -189,6 +190,8 @@ class P11Client:
         if w.kind in ("kw-wrap-raw", "kw-unwrap-raw"):
             kw = self._boundary()
             return kw.wrap() if w.kind == "kw-wrap-raw" else kw.unwrap()
+        if w.kind == "kw-unwrap-destroy-raw":
+            return self._boundary().unwrap_destroy()
         if w.kind == "threads":
             if w.threads > 1 and self.name in UNSAFE_THREADS:
                 raise Skipped(UNSAFE_THREADS[self.name])

@@ -30,6 +30,8 @@ INFORMATIVE = (
      "(informative) KW wrap at the PKCS#11 boundary, keystead / SoftHSMv2", 3.0),
     ("kw-unwrap-boundary-vs-softhsm2",
      "(informative) KW unwrap at the PKCS#11 boundary, keystead / SoftHSMv2", 3.0),
+    ("kw-unwrap-destroy-boundary-vs-softhsm2",
+     "(informative) KW unwrap + destroy at the PKCS#11 boundary, keystead / SoftHSMv2", 3.0),
 )
 
 
@@ -68,6 +70,8 @@ def goals(rows: list[dict[str, Any]], opts: BenchOptions) -> list[dict[str, Any]
         "kw-wrap-boundary-vs-softhsm2": _ratio(by, "kw-wrap-aes256-raw", "keystead/softhsm2"),
         "kw-unwrap-boundary-vs-softhsm2": _ratio(by, "kw-unwrap-aes256-raw",
                                                  "keystead/softhsm2"),
+        "kw-unwrap-destroy-boundary-vs-softhsm2": _ratio(by, "kw-unwrap-destroy-raw",
+                                                         "keystead/softhsm2"),
     }
     out = []
     for informative, table in ((False, GOALS), (True, INFORMATIVE)):

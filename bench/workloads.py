@@ -18,7 +18,8 @@ class Workload:
     """One row of the report.
 
     ``kind`` picks the code path: gcm-encrypt, gcm-decrypt, kw-wrap, kw-unwrap (python-pkcs11),
-    kw-wrap-raw, kw-unwrap-raw (the same calls at the PKCS#11 boundary), msg-encrypt,
+    kw-wrap-raw, kw-unwrap-raw (the same calls at the PKCS#11 boundary), kw-unwrap-destroy-raw
+    (an unwrap and the destruction of the unwrapped key, at the boundary), msg-encrypt,
     msg-decrypt, bulk-encrypt, bulk-decrypt, threads (python-pkcs11, a session per thread),
     bulk-threads (one bulk call with ulThreads = threads). ``size`` is the bytes of one message;
     ``batch`` the messages one timed operation handles (bulk calls); ``threads`` the threads
@@ -54,7 +55,8 @@ def workloads(threads: int, quick: bool) -> list[Workload]:
              Workload("kw-unwrap-aes256", "kw-unwrap", 40),
              # The same PKCS#11 calls through the raw cffi layer: the module's cost alone.
              Workload("kw-wrap-aes256-raw", "kw-wrap-raw", 32),
-             Workload("kw-unwrap-aes256-raw", "kw-unwrap-raw", 40)]
+             Workload("kw-unwrap-aes256-raw", "kw-unwrap-raw", 40),
+             Workload("kw-unwrap-destroy-raw", "kw-unwrap-destroy-raw", 40)]
     for kind in ("msg-encrypt", "msg-decrypt"):
         rows += [Workload(f"{kind}-{_size_name(s)}", kind, s) for s in (64, 4 * KIB)]
     for kind in ("bulk-encrypt", "bulk-decrypt"):

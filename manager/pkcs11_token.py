@@ -339,8 +339,9 @@ class Pkcs11Token:
 
         return self._call("C_GetAttributeValue", run)
 
-    def verify_audit(self) -> TokenAuditReport:
-        """Hook for the token's own audit verification.
+    def verify_audit(self, checkpoint: object = None) -> TokenAuditReport:
+        """Hook for the token's own audit verification (checkpoint: the auditor's
+        ``keystead.token_audit.Checkpoint`` of the token's trail, or None).
 
         keystead's vendor verification is reached through the bridge function
         ``keystead.softhsm_bridge.vendor.verify_token_audit(raw, session)`` returning
@@ -356,5 +357,6 @@ class Pkcs11Token:
         verify = getattr(vendor, "verify_token_audit", None)
         if verify is None:
             return TOKEN_AUDIT_UNAVAILABLE
-        ok, message = self._call("token audit verification", verify)
+        ok, message = self._call("token audit verification",
+                                 lambda raw, session: verify(raw, session, checkpoint))
         return TokenAuditReport(True, bool(ok), f"token audit: {message}")

@@ -399,11 +399,13 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
             return list(tx.audit_records(flt))
 
     def verify_audit(self, expect_head: str | None = None, *, since: int | None = None,
-                     with_token: bool = True) -> AuditVerification:
+                     with_token: bool = True,
+                     token_checkpoint: object = None) -> AuditVerification:
         """Verify the manager's chain (from record ``since`` when given: a range whose
         first link is taken from the record before it); on keystead's token, the token's
-        own chain as well. ``expect_head`` is a checkpoint ``SEQ:HASH`` the chain must
-        still pass through."""
+        own chain as well (against the auditor's ``token_checkpoint``, a
+        ``keystead.token_audit.Checkpoint``). ``expect_head`` is a checkpoint ``SEQ:HASH``
+        the chain must still pass through."""
         with self.reading() as tx:
             start = None
             if since is not None and since > 1:
@@ -414,14 +416,15 @@ class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
             flt = AuditFilter(since_seq=since) if since is not None else None
             report = audit_chain.verify_chain(tx.audit_records(flt), tx.audit_head(),
                                               expect_head, start=start)
-        token_report = self.verify_token_audit() if with_token else TOKEN_AUDIT_UNAVAILABLE
+        token_report = (self.verify_token_audit(token_checkpoint) if with_token
+                        else TOKEN_AUDIT_UNAVAILABLE)
         return AuditVerification(report, token_report)
 
-    def verify_token_audit(self) -> TokenAuditReport:
+    def verify_token_audit(self, checkpoint: object = None) -> TokenAuditReport:
         """Hook: ask the token to verify its own audit chain (keystead's vendor function)."""
         if self._token is None:
             return TOKEN_AUDIT_UNAVAILABLE
-        return self.token.verify_audit()
+        return self.token.verify_audit(checkpoint) if checkpoint else self.token.verify_audit()
 
     def close(self) -> None:
         if self._token is not None:

@@ -89,8 +89,9 @@ class TokenPort(Protocol):
         """Counters the token keeps for the object (empty when it keeps none)."""
         ...
 
-    def verify_audit(self) -> TokenAuditReport:
-        """Verify the token's own audit chain, when the module offers that."""
+    def verify_audit(self, checkpoint: object = None) -> TokenAuditReport:
+        """Verify the token's own audit chain, when the module offers that (against the
+        auditor's checkpoint of it, when given)."""
         ...
 
     def close(self) -> None: ...

@@ -48,13 +48,16 @@ def token_database(raw, session: int) -> Path | None:
     return token_path(raw.session_info(session)["slot"])
 
 
-def verify_token_audit(raw, session: int) -> tuple[bool, str]:
+def verify_token_audit(raw, session: int,
+                       checkpoint: token_audit.Checkpoint | None = None) -> tuple[bool, str]:
     """Verify the audit trail of the keystead token behind ``session``.
 
     The initial verification key is read from ``KEYSTEAD_AUDIT_KEY`` (the auditor's copy,
     kept off the machine) or else from the file C_InitToken wrote beside the token database;
-    the message says which. Returns ``(ok, message)``; the message names the first record at
-    fault. Never raises for a damaged trail.
+    the message says which. With the auditor's checkpoint (``SEQ:HASH`` kept from an
+    earlier run), a trail cut back and given an older header fails too. Returns
+    ``(ok, message)``; the message names the first record at fault, or ends with the
+    trail's current checkpoint for the auditor to keep. Never raises for a damaged trail.
     """
     try:
         db = token_database(raw, session)
@@ -74,9 +77,11 @@ def verify_token_audit(raw, session: int) -> tuple[bool, str]:
         key = token_audit.read_key(key_file)
     except token_audit.AuditKeyError as exc:
         return False, str(exc)
-    report = token_audit.verify(db, key)
+    report = token_audit.verify(db, key, checkpoint)
     if report.ok:
-        return True, f"{report.records} records verified with the {source}"
+        against = f", and against checkpoint {checkpoint.seq}" if checkpoint else ""
+        return True, (f"{report.records} records verified with the {source}{against}; "
+                      f"checkpoint {report.checkpoint}")
     return False, f"{report.problems[0]} (checked with the {source})"
 
 

@@ -40,6 +40,15 @@ def show(app: AppContext, key_name, version, actor, action, since, until, limit,
     render.audit_table(records)
 
 
+def _token_checkpoint(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    from keystead import token_audit
+
+    try:
+        return None if value is None else token_audit.parse_checkpoint(value)
+    except token_audit.CheckpointError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
 @audit_group.command("verify")
 @click.option("--expect-head", metavar="SEQ:HASH",
               help="A checkpoint printed by an earlier verify (kept off this machine): the "
@@ -48,10 +57,13 @@ def show(app: AppContext, key_name, version, actor, action, since, until, limit,
               help="Verify only from record SEQ on (its link to record SEQ-1 included).")
 @click.option("--token/--no-token", "with_token", default=True, show_default=True,
               help="Also verify the token's own audit chain (needs the user PIN).")
+@click.option("--token-checkpoint", callback=_token_checkpoint, metavar="SEQ:HASH",
+              help="The token trail's checkpoint printed by an earlier verify; fail if the "
+                   "trail no longer reaches it.")
 @json_option
 @pass_app
 def verify(app: AppContext, expect_head: str | None, since_seq: int | None, with_token: bool,
-           as_json: bool) -> None:
+           token_checkpoint: object, as_json: bool) -> None:
     """Check the manager's hash chain (and, on keystead's token, the token's own).
 
     Prints the head as a checkpoint SEQ:HASH: keep it elsewhere and pass it back with
@@ -63,7 +75,8 @@ def verify(app: AppContext, expect_head: str | None, since_seq: int | None, with
             raise click.BadParameter(str(exc), param_hint="--expect-head") from None
     use_token = with_token and app.module_kind() == "keystead"
     km = app.manager(token=use_token)
-    result = km.verify_audit(expect_head=expect_head, since=since_seq, with_token=use_token)
+    result = km.verify_audit(expect_head=expect_head, since=since_seq, with_token=use_token,
+                             token_checkpoint=token_checkpoint)
     chain = result.chain
     checkpoint = f"{chain.head_seq}:{chain.head_hash}"
     if as_json:

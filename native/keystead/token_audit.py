@@ -3,13 +3,20 @@ and native/token/audit_file.h for the file).
 
 The trail lives beside the token's database, in ``<database>.audit``: a 4096-byte header (the
 token's current state: next sequence number, end of the records, last chain value) and the
-records after it, each the canonical encoding ``enc_i`` (eleven length-prefixed fields), its
-chain value and its seal. Record ``i`` is chained
+records after it (version 2: then zero bytes the token allocated ahead, up to the file's size,
+so the records end at the header's ``end``, not at the file's end; version 1 had none), each
+the canonical encoding ``enc_i`` (eleven length-prefixed fields), its chain value and its seal.
+Record ``i`` is chained
 (``chain_i = SHA-256("keystead audit chain" || chain_{i-1} || enc_i)``) and sealed with the
 forward-secure epoch key ``k_i`` (``mac_i = HMAC-SHA-256(k_i, chain_i)``,
 ``k_{i+1} = SHA-256("keystead audit evolve" || k_i)``). Given the initial key ``k_1`` that
 C_InitToken wrote to ``<database>.audit-key``, :func:`verify` recomputes every chain value and
 seal and names the first record that was edited, deleted, reordered or inserted.
+
+Someone who can write the file may cut records off its end and put back a header saved
+earlier: the trail is then whole as far as it goes. An auditor who kept a checkpoint (the
+sequence number and chain value of the last record seen, :attr:`AuditReport.checkpoint`) and
+passes it to :func:`verify` finds that too.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ COLUMNS = ("seq", "time", "pid", "user", "session", "event", "object", "mechanis
 _INT_FIELDS = frozenset(("seq", "pid", "session", "mechanism", "rv", "count"))
 
 MAGIC = b"keystead-audit\n\x00"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)  # version 1: the file ends at the records' end; 2: zero bytes may follow
 HEADER_SIZE = 4096
 _OFF_ACTIVE = 128
 _OFF_SLOT0 = 192
@@ -37,6 +45,7 @@ _SLOT_STRIDE = 128
 _MAX_ENCODING = 2048  # the token never writes a longer record
 _ATTEMPTS = 5  # reads of a trail that changed while it was read (a token in use)
 _SETTLE_POLLS = 20  # 10 ms each: how long an append may sit between its write and commit
+_SCAN_CHUNK = 1 << 20  # bytes read at once when checking the space after the records
 
 
 class AuditKeyError(ValueError):
@@ -47,12 +56,43 @@ class AuditFileError(ValueError):
     """The file is not a keystead audit trail (missing, too short, wrong magic or version)."""
 
 
+class CheckpointError(ValueError):
+    """A checkpoint is not ``SEQ:HASH`` (a sequence number and 64 hex digits)."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The sequence number of a record and its chain value: kept by an auditor, it pins the
+    trail's history up to that record."""
+
+    seq: int
+    chain: bytes
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.chain.hex()}"
+
+
+def parse_checkpoint(text: str) -> Checkpoint:
+    """``SEQ:HASH`` as printed by ``keystead audit verify``. Raises CheckpointError."""
+    seq, sep, digest = text.strip().partition(":")
+    try:
+        chain = bytes.fromhex(digest)
+        number = int(seq, 10)
+    except ValueError:
+        chain, number = b"", -1
+    if not sep or number < 1 or len(chain) != 32:
+        raise CheckpointError(f"{text!r} is not a checkpoint SEQ:HASH (a record number and "
+                              "the 64 hex digits of its chain value)")
+    return Checkpoint(number, chain)
+
+
 @dataclass
 class AuditReport:
     """The result of a verification: ``ok``, the records checked, and the problems found."""
 
     records: int = 0
     problems: list[str] = field(default_factory=list)
+    checkpoint: Checkpoint | None = None  # the last record's, when the trail verifies
 
     @property
     def ok(self) -> bool:
@@ -109,6 +149,7 @@ class _Trail:
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.size = 0  # set once the header is read: a size never older than the header
+        self.version = VERSION
 
     def state_now(self) -> _State | None:
         """The header's state as it is now, None when the header cannot be read whole."""
@@ -131,13 +172,16 @@ class _Trail:
         return os.fstat(self.fd).st_size
 
 
-def _check_header(path: Path, header: bytes) -> None:
-    """Raises AuditFileError unless header starts a trail of this version."""
+def _check_header(path: Path, header: bytes) -> int:
+    """The trail's version; raises AuditFileError unless header starts a trail of a version
+    this reader knows."""
     if len(header) < HEADER_SIZE or header[:16] != MAGIC:
         raise AuditFileError(f"{path} is not a keystead audit trail")
     version, header_size = struct.unpack_from("<II", header, 16)
-    if version != VERSION or header_size != HEADER_SIZE:
-        raise AuditFileError(f"{path}: audit trail version {version} is not {VERSION}")
+    if version not in VERSIONS or header_size != HEADER_SIZE:
+        known = " or ".join(str(v) for v in VERSIONS)
+        raise AuditFileError(f"{path}: audit trail version {version} is not {known}")
+    return int(version)
 
 
 def _open(db_path: str | Path) -> tuple[_Trail, bytes]:
@@ -154,7 +198,7 @@ def _open(db_path: str | Path) -> tuple[_Trail, bytes]:
         trail = _Trail(fd)
         header = trail.header()
         trail.size = trail.current_size()
-        _check_header(path, header)
+        trail.version = _check_header(path, header)
     except OSError as exc:
         os.close(fd)
         raise AuditFileError(f"{path}: cannot be read ({exc.strerror})") from exc
@@ -245,14 +289,16 @@ def _sequence_problem(expected: int, field_value: bytes) -> str:
     return f"record {text}: expected sequence number {expected} ({kind} records)"
 
 
-def verify(db_path: str | Path, initial_key: bytes) -> AuditReport:
+def verify(db_path: str | Path, initial_key: bytes,
+           checkpoint: Checkpoint | None = None) -> AuditReport:
     """Check the whole trail of the token database at db_path against initial_key.
 
     Never raises for a missing or damaged trail: every problem is a line in the report, the
     first one naming the record at fault. A token in use may append while the trail is read:
     the records up to the header's ``end`` never change, and a header that moved on while
     they were checked (or bytes past ``end`` that a commit then claims) is read again, so an
-    untouched trail in use verifies.
+    untouched trail in use verifies. With a checkpoint, the trail must reach its record and
+    hold the same chain value there: a trail cut and rolled back to an earlier header fails.
     """
     report = AuditReport()
     for attempt in range(_ATTEMPTS):
@@ -261,7 +307,7 @@ def verify(db_path: str | Path, initial_key: bytes) -> AuditReport:
         except AuditFileError as exc:
             return AuditReport(problems=[str(exc)])
         try:
-            report, settled = _verify_open(data, header, initial_key)
+            report, settled = _verify_open(data, header, initial_key, checkpoint)
         except OSError as exc:
             report, settled = AuditReport(problems=[f"the trail cannot be read ({exc})"]), True
         finally:
@@ -272,7 +318,8 @@ def verify(db_path: str | Path, initial_key: bytes) -> AuditReport:
     return report
 
 
-def _verify_open(data: _Trail, header: bytes, initial_key: bytes) -> tuple[AuditReport, bool]:
+def _verify_open(data: _Trail, header: bytes, initial_key: bytes,
+                 checkpoint: Checkpoint | None) -> tuple[AuditReport, bool]:
     """One pass over an open trail: (report, whether the header stayed put meanwhile)."""
     report = AuditReport()
     state = _state(header)
@@ -295,6 +342,11 @@ def _verify_open(data: _Trail, header: bytes, initial_key: bytes) -> tuple[Audit
         if not hmac.compare_digest(mac, rec.mac):
             report.problems.append(f"record {seq}: seal does not verify (edited or forged)")
             return report, True
+        if (checkpoint is not None and seq == checkpoint.seq
+                and not hmac.compare_digest(chain, checkpoint.chain)):
+            report.problems.append(f"record {seq}: chain value differs from the checkpoint "
+                                   "(the trail was rewritten since the checkpoint was taken)")
+            return report, True
         key = hashlib.sha256(EVOLVE_LABEL + key).digest()
     if problem is not None:
         report.problems.append(problem)
@@ -308,13 +360,43 @@ def _verify_open(data: _Trail, header: bytes, initial_key: bytes) -> tuple[Audit
             f"{state.next_seq - 1}: records were deleted from the end")
     elif not hmac.compare_digest(state.chain, chain):
         report.problems.append("the token's last chain value does not match the last record")
-    elif data.current_size() > reached and not _committed_meanwhile(data, state):
+    elif (extra := _bytes_after(data, reached)) and not _committed_meanwhile(data, state):
         report.problems.append(
-            f"{data.current_size() - reached} bytes after the last sealed record (added, or "
+            f"{extra} bytes after the last sealed record (added, or "
             "an append cut short by a crash and not yet cleaned up by the next process)")
+    elif checkpoint is not None and len(found) < checkpoint.seq:
+        report.problems.append(
+            f"the trail ends at record {len(found)} but the checkpoint is at record "
+            f"{checkpoint.seq}: records were cut from the end and the header rolled back")
     if report.ok:
+        report.checkpoint = Checkpoint(len(found), chain) if found else None
         return report, True
     return report, data.state_now() == state
+
+
+def _bytes_after(data: _Trail, reached: int) -> int:
+    """How many bytes past the last record are not the token's: every one in version 1 (the
+    file ended there); in version 2, the span from the first non-zero byte after the records
+    to the last (the space the token allocated ahead is zero). Holes are skipped."""
+    size = data.current_size()
+    if data.version == 1 or size <= reached:
+        return max(0, size - reached)
+    first = last = -1
+    pos = reached
+    while pos < size:
+        try:
+            pos = os.lseek(data.fd, pos, os.SEEK_DATA)
+        except OSError:
+            break  # no data after pos (ENXIO): the rest is a hole
+        chunk = os.pread(data.fd, min(_SCAN_CHUNK, size - pos), pos)
+        if not chunk:
+            break
+        if chunk.strip(b"\x00"):
+            start = pos + len(chunk) - len(chunk.lstrip(b"\x00"))
+            first = start if first < 0 else first
+            last = pos + len(chunk.rstrip(b"\x00"))
+        pos += len(chunk)
+    return 0 if first < 0 else last - first
 
 
 def _committed_meanwhile(data: _Trail, state: _State) -> bool:
@@ -328,5 +410,5 @@ def _committed_meanwhile(data: _Trail, state: _State) -> bool:
     return False
 
 
-__all__ = ["AuditFileError", "AuditKeyError", "AuditReport", "audit_path", "read_key",
-           "records", "verify"]
+__all__ = ["AuditFileError", "AuditKeyError", "AuditReport", "Checkpoint", "CheckpointError",
+           "audit_path", "parse_checkpoint", "read_key", "records", "verify"]

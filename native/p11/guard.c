@@ -29,14 +29,22 @@ CK_RV ks_p11_exit(const char *fn, CK_SESSION_HANDLE session, CK_MECHANISM_TYPE m
     return rv;
 }
 
-void ks_p11_audit_new(ks_session *s, ks_audit_event event, CK_OBJECT_HANDLE handle,
-                      CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail)
+CK_RV ks_p11_audit_new(ks_session *s, ks_audit_event event, CK_OBJECT_HANDLE handle,
+                       CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail)
 {
     ks_object *obj = NULL;
     if (rv != CKR_OK || ks_token_get(s->token, s->handle, handle, &obj) != CKR_OK) {
         obj = NULL;
     }
-    ks_token_audit(s->token, event, s->handle, obj ? &obj->attrs : NULL, mech, rv, detail);
+    CK_RV recorded = ks_token_audit(s->token, event, s->handle, obj ? &obj->attrs : NULL, mech,
+                                    rv, detail);
+    if (rv != CKR_OK || recorded == CKR_OK) {
+        return rv;
+    }
+    if (obj != NULL) {
+        (void)ks_token_remove(s->token, ks_p11_session_rw(s), obj);
+    }
+    return recorded;
 }
 
 CK_RV ks_p11_gate_check(ks_token *tok, const ks_object *key, const ks_key_use *use)
@@ -71,7 +79,8 @@ CK_RV ks_p11_gate_pass(ks_token *tok, CK_SESSION_HANDLE session, ks_object *key,
 {
     CK_RV rv = ks_policy_count_use(tok, key);
     if (rv == CKR_OK && use->fn != NULL) {
-        ks_token_audit_use(tok, session, key, use->fn, use->mech);
+        /* A use the trail cannot hold does not start (audit_failure = refuse). */
+        rv = ks_token_audit_use(tok, session, key, use->fn, use->mech);
     }
     return rv;
 }

@@ -27,9 +27,11 @@ void ks_p11_why(const ks_why *why);
 CK_RV ks_p11_exit(const char *fn, CK_SESSION_HANDLE session, CK_MECHANISM_TYPE mech, CK_RV rv);
 
 /* ks_p11_audit_new records the creation of an object (or the refusal, with handle
- * CK_INVALID_HANDLE) under the token lock. */
-void ks_p11_audit_new(ks_session *s, ks_audit_event event, CK_OBJECT_HANDLE handle,
-                      CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail);
+ * CK_INVALID_HANDLE) under the token lock and returns rv; when the record of a creation
+ * cannot be written, the new object is destroyed and the error is returned (an operation
+ * the trail does not hold takes no effect). */
+CK_RV ks_p11_audit_new(ks_session *s, ks_audit_event event, CK_OBJECT_HANDLE handle,
+                       CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail);
 
 /* Counts and lengths that do not fit are refused at once (issue: never truncated). */
 #define KS_MAX_COUNT ((CK_ULONG)1 << 20)

@@ -115,7 +115,7 @@ static CK_RV generate_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
     if (rv != CKR_OK) {
         ks_p11_why(&why);
     }
-    ks_p11_audit_new(s, KS_AUDIT_GENERATE, rv == CKR_OK ? *phKey : CK_INVALID_HANDLE,
+    rv = ks_p11_audit_new(s, KS_AUDIT_GENERATE, rv == CKR_OK ? *phKey : CK_INVALID_HANDLE,
                      pMechanism->mechanism, rv, "C_GenerateKey");
     pthread_mutex_unlock(&s->token->lock);
     ks_session_release(s);
@@ -189,7 +189,7 @@ static CK_RV wrappable(ks_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE hand
 }
 
 /* The wrap and unwrap records name the key moved and, in the detail, the wrapping key. */
-static void audit_wrap(ks_token *tok, CK_SESSION_HANDLE h, ks_audit_event event,
+static CK_RV audit_wrap(ks_token *tok, CK_SESSION_HANDLE h, ks_audit_event event,
                        const ks_attrs *key, const ks_object *kek, CK_MECHANISM_TYPE mech, CK_RV rv)
 {
     char kek_uid[KS_UID_LEN + 1] = "";
@@ -198,7 +198,7 @@ static void audit_wrap(ks_token *tok, CK_SESSION_HANDLE h, ks_audit_event event,
         ks_token_uid(&kek->attrs, kek_uid);
     }
     snprintf(detail, sizeof(detail), "kek %s", kek_uid);
-    ks_token_audit(tok, event, h, key, mech, rv, detail);
+    return ks_token_audit(tok, event, h, key, mech, rv, detail);
 }
 
 static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
@@ -251,8 +251,13 @@ static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                      pulWrappedKeyLen, vref.value, (CK_ULONG)vref.len);
     }
     if (pWrappedKey != NULL || rv != CKR_OK) {
-        audit_wrap(tok, hSession, KS_AUDIT_WRAP, key ? &key->attrs : NULL, kek,
-                   pMechanism->mechanism, rv);
+        CK_RV recorded = audit_wrap(tok, hSession, KS_AUDIT_WRAP, key ? &key->attrs : NULL,
+                                    kek, pMechanism->mechanism, rv);
+        if (rv == CKR_OK && recorded != CKR_OK) {
+            ks_wipe(pWrappedKey, *pulWrappedKeyLen); /* a wrap the trail does not hold */
+            *pulWrappedKeyLen = 0;
+            rv = recorded;
+        }
     }
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
@@ -407,8 +412,15 @@ static CK_RV unwrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (rv != CKR_OK || ks_token_get(tok, hSession, *phKey, &made) != CKR_OK) {
         made = NULL;
     }
-    audit_wrap(tok, hSession, KS_AUDIT_UNWRAP, made ? &made->attrs : NULL, kek,
-               pMechanism->mechanism, rv);
+    CK_RV recorded = audit_wrap(tok, hSession, KS_AUDIT_UNWRAP, made ? &made->attrs : NULL,
+                                kek, pMechanism->mechanism, rv);
+    if (rv == CKR_OK && recorded != CKR_OK) {
+        if (made != NULL) {
+            (void)ks_token_remove(tok, ks_p11_session_rw(s), made); /* not in the trail */
+        }
+        *phKey = CK_INVALID_HANDLE;
+        rv = recorded;
+    }
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
     return rv;

@@ -41,6 +41,9 @@ static CK_RV init_pin(CK_SESSION_HANDLE hSession, CK_USER_TYPE who, CK_UTF8CHAR_
         rv = pin_shape(pPin, ulPinLen);
     }
     if (rv == CKR_OK) {
+        rv = ks_token_audit_ready(tok); /* a PIN change the trail cannot hold is not made */
+    }
+    if (rv == CKR_OK) {
         rv = ks_store_init_pin_of(tok->store, who, tok->token_key, pPin, ulPinLen);
     }
     ks_token_audit(tok, KS_AUDIT_INIT_PIN, hSession, NULL, KS_NO_MECH, rv,
@@ -85,6 +88,9 @@ static CK_RV set_pin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULO
         rv = CKR_PIN_INCORRECT; /* 5.5: no PIN this long was ever set; never read */
     } else {
         rv = pin_shape(pNewPin, ulNewLen);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_token_audit_ready(tok);
     }
     if (rv == CKR_OK) {
         CK_USER_TYPE who = tok->login == CKU_SO || tok->login == CKU_KS_MANAGER ? tok->login
@@ -162,10 +168,17 @@ static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
     } else {
         rv = login_locked(tok, userType, pPin, ulPinLen);
     }
-    ks_token_audit(tok, KS_AUDIT_LOGIN, hSession, NULL, KS_NO_MECH, rv,
-                   userType == CKU_SO           ? "C_Login so"
-                   : userType == CKU_KS_MANAGER ? "C_Login manager"
-                                                : "C_Login user");
+    if (rv == CKR_OK && userType == CKU_SO) {
+        (void)ks_token_audit_adopt(tok); /* a token older than its trail gets one now */
+    }
+    CK_RV recorded = ks_token_audit(tok, KS_AUDIT_LOGIN, hSession, NULL, KS_NO_MECH, rv,
+                                    userType == CKU_SO           ? "C_Login so"
+                                    : userType == CKU_KS_MANAGER ? "C_Login manager"
+                                                                 : "C_Login user");
+    if (rv == CKR_OK && recorded != CKR_OK) {
+        ks_token_logout(tok); /* a login the trail does not hold */
+        rv = recorded;
+    }
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
     return rv;

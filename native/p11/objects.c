@@ -59,7 +59,7 @@ static CK_RV create_object(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplat
         ks_attrs_free(&attrs);
         ks_p11_why(&why);
     }
-    ks_p11_audit_new(s, KS_AUDIT_IMPORT, rv == CKR_OK ? *phObject : CK_INVALID_HANDLE,
+    rv = ks_p11_audit_new(s, KS_AUDIT_IMPORT, rv == CKR_OK ? *phObject : CK_INVALID_HANDLE,
                      KS_NO_MECH, rv, "C_CreateObject");
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
@@ -112,7 +112,7 @@ static CK_RV copy_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
             ks_attrs_free(&attrs);
             ks_p11_why(&why);
         }
-        ks_p11_audit_new(s, KS_AUDIT_COPY, rv == CKR_OK ? *phNewObject : CK_INVALID_HANDLE,
+        rv = ks_p11_audit_new(s, KS_AUDIT_COPY, rv == CKR_OK ? *phNewObject : CK_INVALID_HANDLE,
                          KS_NO_MECH, rv, "C_CopyObject");
     }
     pthread_mutex_unlock(&tok->lock);
@@ -154,11 +154,19 @@ static CK_RV destroy_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject
     if (obj != NULL) {
         char uid[KS_UID_LEN + 1];
         ks_token_uid(&obj->attrs, uid); /* the object is gone after the removal */
-        if (rv == CKR_OK) {
+        /* Recorded before it happens: an object whose destruction the trail cannot hold
+         * stays. A removal that then fails gets a second record with its error. */
+        CK_RV recorded = ks_token_audit_uid(tok, KS_AUDIT_DESTROY, hSession, uid, KS_NO_MECH,
+                                            rv, "C_DestroyObject");
+        if (rv == CKR_OK && recorded != CKR_OK) {
+            rv = recorded;
+        } else if (rv == CKR_OK) {
             rv = ks_token_remove(tok, ks_p11_session_rw(s), obj);
+            if (rv != CKR_OK) {
+                (void)ks_token_audit_uid(tok, KS_AUDIT_DESTROY, hSession, uid, KS_NO_MECH, rv,
+                                         "C_DestroyObject");
+            }
         }
-        ks_token_audit_uid(tok, KS_AUDIT_DESTROY, hSession, uid, KS_NO_MECH, rv,
-                           "C_DestroyObject");
     }
     pthread_mutex_unlock(&tok->lock);
     ks_session_release(s);
@@ -304,8 +312,8 @@ KS_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE
 
 /* One record per C_SetAttributeValue: a lifecycle transition (with its reason), an override,
  * or the list of attribute types changed. */
-static void audit_set(ks_session *s, const ks_object *obj, CK_ULONG before,
-                      const CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_RV rv)
+static CK_RV audit_set(ks_session *s, const ks_object *obj, CK_ULONG before,
+                       const CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_RV rv)
 {
     char detail[256] = "";
     ks_audit_event event = KS_AUDIT_SET_ATTRIBUTE;
@@ -336,7 +344,7 @@ static void audit_set(ks_session *s, const ks_object *obj, CK_ULONG before,
                                   (unsigned long)tmpl[i].type);
         }
     }
-    ks_token_audit(s->token, event, s->handle, &obj->attrs, KS_NO_MECH, rv, detail);
+    return ks_token_audit(s->token, event, s->handle, &obj->attrs, KS_NO_MECH, rv, detail);
 }
 
 static CK_RV set_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
@@ -393,9 +401,22 @@ static CK_RV set_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
         if (ks_attrs_has(&next, CKA_KS_GCM_INVOCATIONS)) {
             ks_attrs_set_ulong(&next, CKA_KS_GCM_INVOCATIONS, 0);
         }
+        rv = ks_token_audit_ready(s->token); /* a change the trail cannot hold is not made */
+    }
+    ks_attrs old;
+    ks_attrs_init(&old);
+    if (rv == CKR_OK) {
+        rv = ks_attrs_copy(&old, &obj->attrs);
+    }
+    if (rv == CKR_OK) {
         rv = ks_token_update(s->token, ks_p11_session_rw(s), obj, &next);
     }
-    audit_set(s, obj, before, pTemplate, ulCount, rv);
+    CK_RV recorded = audit_set(s, obj, before, pTemplate, ulCount, rv);
+    if (rv == CKR_OK && recorded != CKR_OK) {
+        (void)ks_token_update(s->token, ks_p11_session_rw(s), obj, &old); /* undone */
+        rv = recorded;
+    }
+    ks_attrs_free(&old);
     ks_attrs_free(&next);
     object_done(s);
     return rv;

@@ -2,7 +2,9 @@
 #include "token/audit.h"
 #include "keystead.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -232,12 +234,17 @@ static void evolve(uint8_t out[32], const uint8_t key[32])
     ks_sha256_final(&ctx, out);
 }
 
-/* The trail of the store's token, opened on first use (create: make the file if missing). */
+/* The trail of the store's token, opened on first use (create: make the file if missing; a
+ * trail found deleted or cut is then replaced, as C_InitToken starts a new one anyway). */
 static CK_RV trail(ks_store *s, int create, ks_audit_file **out)
 {
     ks_store_db *core = s->core;
     CK_RV rv = CKR_OK;
     pthread_mutex_lock(&core->lock);
+    if (create && core->audit != NULL && ks_audit_file_broken(core->audit)) {
+        ks_audit_file_close(core->audit);
+        core->audit = NULL;
+    }
     if (core->audit == NULL) {
         rv = ks_audit_file_open(&core->audit, core->memory ? NULL : core->path, create);
     }
@@ -278,6 +285,44 @@ CK_RV ks_audit_append(ks_store *store, const ks_audit_entry *entry)
     ks_audit_file_unlock(f);
     ks_wipe(&next, sizeof(next));
     return rv;
+}
+
+CK_RV ks_audit_ready(ks_store *store)
+{
+    if (store == NULL) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    ks_audit_file *f = NULL;
+    const ks_audit_state *cur = NULL;
+    CK_RV rv = trail(store, 0, &f);
+    if (rv == CKR_OK && ks_audit_file_broken(f)) {
+        rv = CKR_DEVICE_ERROR;
+    }
+    if (rv == CKR_OK) {
+        rv = ks_audit_file_lock(f, &cur);
+    }
+    if (rv == CKR_OK) {
+        rv = cur->next_seq == 0 ? CKR_FUNCTION_FAILED : ks_audit_file_reserve(f, REC_MAX);
+        ks_audit_file_unlock(f);
+    }
+    return rv;
+}
+
+CK_RV ks_audit_adopt(ks_store *store, const char *key_path)
+{
+    if (store == NULL || key_path == NULL || store->core->memory) {
+        return CKR_OK;
+    }
+    char path[PATH_MAX + 8];
+    if (snprintf(path, sizeof(path), "%s.audit", store->core->path) >= (int)sizeof(path)) {
+        return CKR_DEVICE_ERROR;
+    }
+    struct stat st;
+    if (lstat(path, &st) == 0 || errno != ENOENT || lstat(key_path, &st) == 0 ||
+        errno != ENOENT) {
+        return CKR_OK; /* a trail was started once: a missing file is damage, not age */
+    }
+    return ks_audit_start(store, key_path);
 }
 
 int ks_audit_dirty_fd(ks_store *store)

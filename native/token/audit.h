@@ -66,10 +66,20 @@ typedef struct ks_audit_entry {
  * any old file) unless key_path is NULL (in-memory tokens). */
 CK_RV ks_audit_start(ks_store *store, const char *key_path);
 
-/* ks_audit_append seals and appends one record (token/audit_file.h: one pwrite(2), in the
- * page cache before it returns). CKR_FUNCTION_FAILED when no trail was started,
+/* ks_audit_append seals and appends one record (token/audit_file.h: a copy into the mapped
+ * file, in the page cache before it returns). CKR_FUNCTION_FAILED when no trail was started,
  * CKR_DEVICE_ERROR when the trail's file is missing, damaged or cannot be written. */
 CK_RV ks_audit_append(ks_store *store, const ks_audit_entry *entry);
+
+/* ks_audit_ready: CKR_OK when a record could be appended now (the trail opens, was started,
+ * was not found deleted or cut, and has room for a record: grown now if need be), else the error ks_audit_append would give. For
+ * operations whose record is written later (batched key-use counts). */
+CK_RV ks_audit_ready(ks_store *store);
+
+/* ks_audit_adopt starts a trail (as ks_audit_start) for a token made before tokens had one:
+ * only when neither the trail file nor key_path exists. A token whose trail was started and
+ * whose file is gone keeps failing: that is damage the SO answers with C_InitToken. */
+CK_RV ks_audit_adopt(ks_store *store, const char *key_path);
 
 /* ks_audit_dirty_fd: a descriptor of the trail's file to fdatasync and close when records
  * were appended since the last call, else -1 (the flusher thread makes them durable). */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -34,10 +35,24 @@ _Static_assert(OFF_BOOT + BOOT_LEN <= OFF_LOCK, "the boot id fits before the loc
 _Static_assert(sizeof(ks_audit_state) == 80, "a state slot is 80 bytes, no padding");
 _Static_assert(OFF_SLOT0 + 2 * SLOT_STRIDE <= KS_AUDIT_HEADER_SIZE, "slots fit the header");
 
+/* The file grows in steps of at least GROW_MIN (an eighth of its size beyond 8 MiB): one
+ * posix_fallocate(2) and one mremap(2) per step, no system call per record in between. */
+enum { GROW_MIN = 1u << 20, GROW_ALIGN = 1u << 20 };
+
+/* A dead writer left at most one record past `end`: recovery clears this much there. */
+enum { TAIL_MAX = 4096 };
+
 struct ks_audit_file {
     int fd;
     uint8_t *head;       /* the header page, MAP_SHARED */
+    uint8_t *map;        /* the whole file from offset 0, MAP_SHARED; NULL before the first
+                          * append. Written only under the trail's lock and only below
+                          * map_len, which never exceeds the size the file was allocated to */
+    size_t map_len;
+    atomic_size_t mapped; /* map_len, for the flusher's check, which holds no trail lock */
+    int anonymous;       /* an in-memory token's memfd: it never had a link to lose */
     atomic_int dirty;    /* appended since the last ks_audit_file_dirty_fd */
+    atomic_int broken;   /* the file was found deleted or cut short: appends are refused */
 };
 
 static pthread_mutex_t *lock_of(ks_audit_file *f)
@@ -109,8 +124,10 @@ static int init_header(int fd)
 }
 
 /* Make <path> atomically: a complete header under a temporary name, then link(2), which
- * fails when another process made it first (then theirs is used). */
-static int create_file(const char *path)
+ * fails when another process made it first (then theirs is used); or, with replace, rename(2)
+ * over a file that is not a trail (processes that still map the old one find it unlinked and
+ * refuse to append to it). */
+static int create_file(const char *path, int replace)
 {
     char tmp[PATH_MAX + 16];
     if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
@@ -122,13 +139,16 @@ static int create_file(const char *path)
     }
     int ok = init_header(fd) && fsync(fd) == 0;
     close(fd);
-    if (ok && link(tmp, path) != 0 && errno != EEXIST) {
+    if (ok && replace) {
+        ok = rename(tmp, path) == 0;
+    } else if (ok && link(tmp, path) != 0 && errno != EEXIST) {
         ok = 0;
     }
     unlink(tmp);
     return ok ? 0 : -1;
 }
 
+/* create: 1 makes a missing file, 2 also replaces one that is not a trail. */
 static int open_fd(const char *db_path, int create)
 {
     if (db_path == NULL) {
@@ -143,26 +163,41 @@ static int open_fd(const char *db_path, int create)
     if (snprintf(path, sizeof(path), "%s.audit", db_path) >= (int)sizeof(path)) {
         return -1;
     }
+    if (create == 2 && create_file(path, 1) != 0) {
+        return -1;
+    }
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT && create && create_file(path) == 0) {
+    if (fd < 0 && errno == ENOENT && create && create_file(path, 0) == 0) {
         fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     }
     return fd;
 }
 
-/* Cut the file back to end. Best effort where it is called: bytes left past `end` are
- * overwritten by the next append, and the verifier names them if they stay. Only ever
- * shrinks, and never into the header: cutting the mapped page away would make every process
- * using the token die of SIGBUS, and growing the file would fill it with zero "records". */
-static void cut(int fd, uint64_t end)
+/* Clear what an append that never committed left past `end`: at most one record (TAIL_MAX
+ * bytes), written before its commit. The file keeps its size: other processes have it
+ * mapped up to its allocated size, and cutting it would make their next record a SIGBUS.
+ * Best effort: bytes left there are overwritten by the next append, and the verifier names
+ * them if they stay. pread/pwrite, not the mapping: the file may be shorter than
+ * this process believes (then nothing past its end is touched). */
+static void clear_tail(int fd, uint64_t end)
 {
     struct stat st;
     if (end < KS_AUDIT_HEADER_SIZE || end > (uint64_t)INT64_MAX || fstat(fd, &st) != 0 ||
         (uint64_t)st.st_size <= end) {
         return;
     }
-    if (ftruncate(fd, (off_t)end) != 0) {
-        return;
+    uint8_t buf[TAIL_MAX];
+    uint64_t n = (uint64_t)st.st_size - end < TAIL_MAX ? (uint64_t)st.st_size - end : TAIL_MAX;
+    ssize_t got = pread(fd, buf, (size_t)n, (off_t)end);
+    int dirty = 0;
+    for (ssize_t i = 0; i < got; i++) {
+        dirty |= buf[i];
+    }
+    if (dirty) {
+        memset(buf, 0, sizeof(buf));
+        if (pwrite(fd, buf, (size_t)got, (off_t)end) != got) {
+            return; /* best effort, as above */
+        }
     }
 }
 
@@ -170,7 +205,8 @@ static void cut(int fd, uint64_t end)
  * another process may be committing (and wiping the old slot) while this one opens. */
 static int header_valid(const uint8_t *h)
 {
-    return memcmp(h, MAGIC, sizeof(MAGIC)) == 0 && get_u32le(h + OFF_VERSION) == KS_AUDIT_VERSION &&
+    uint32_t v = get_u32le(h + OFF_VERSION);
+    return memcmp(h, MAGIC, sizeof(MAGIC)) == 0 && (v == 1 || v == KS_AUDIT_VERSION) &&
            get_u32le(h + OFF_HEADER_SIZE) == KS_AUDIT_HEADER_SIZE;
 }
 
@@ -180,7 +216,7 @@ static int header_valid(const uint8_t *h)
 static void recover(ks_audit_file *f)
 {
     ks_wipe(slot(f, active(f) ^ 1), sizeof(ks_audit_state));
-    cut(f->fd, slot(f, active(f))->end);
+    clear_tail(f->fd, slot(f, active(f))->end);
 }
 
 CK_RV ks_audit_file_lock(ks_audit_file *f, const ks_audit_state **cur)
@@ -238,7 +274,18 @@ static int renew_lock_after_reboot(ks_audit_file *f)
     return ok;
 }
 
+static CK_RV open_trail(ks_audit_file **out, const char *db_path, int create);
+
 CK_RV ks_audit_file_open(ks_audit_file **out, const char *db_path, int create)
+{
+    CK_RV rv = open_trail(out, db_path, create);
+    if (rv == CKR_DEVICE_ERROR && create && db_path != NULL) {
+        rv = open_trail(out, db_path, 2); /* C_InitToken over a damaged file: a new one */
+    }
+    return rv;
+}
+
+static CK_RV open_trail(ks_audit_file **out, const char *db_path, int create)
 {
     *out = NULL;
     int fd = open_fd(db_path, create);
@@ -261,18 +308,29 @@ CK_RV ks_audit_file_open(ks_audit_file **out, const char *db_path, int create)
     }
     f->fd = fd;
     f->head = h;
+    f->anonymous = db_path == NULL;
     if (db_path != NULL && !renew_lock_after_reboot(f)) {
         ks_audit_file_close(f);
         return CKR_DEVICE_ERROR;
     }
-    /* Bytes past `end` are an append whose process died before committing it. */
+    /* Bytes past `end` are an append whose process died before committing it. A file
+     * shorter than `end` lost committed records (cut): it is never written to. */
     const ks_audit_state *cur = NULL;
     CK_RV rv = ks_audit_file_lock(f, &cur);
     if (rv != CKR_OK) {
         ks_audit_file_close(f);
         return rv;
     }
-    cut(fd, cur->end);
+    if (fstat(fd, &st) != 0 || (!create && (uint64_t)st.st_size < cur->end)) {
+        ks_audit_file_unlock(f);
+        ks_audit_file_close(f);
+        return CKR_DEVICE_ERROR;
+    }
+    clear_tail(fd, cur->end);
+    if (get_u32le(h + OFF_VERSION) != KS_AUDIT_VERSION) {
+        /* A version-1 file (no space after `end`) is a version-2 file as it stands. */
+        put_u32le(h + OFF_VERSION, KS_AUDIT_VERSION);
+    }
     ks_audit_file_unlock(f);
     *out = f;
     return CKR_OK;
@@ -287,6 +345,9 @@ void ks_audit_file_close(ks_audit_file *f)
      * written at finalisation among them, are made durable here. */
     if (atomic_load_explicit(&f->dirty, memory_order_relaxed)) {
         (void)fdatasync(f->fd);
+    }
+    if (f->map != NULL) {
+        munmap(f->map, f->map_len);
     }
     munmap(f->head, KS_AUDIT_HEADER_SIZE);
     close(f->fd);
@@ -303,20 +364,65 @@ static void commit(ks_audit_file *f, const ks_audit_state *next)
     ks_wipe(slot(f, a), sizeof(ks_audit_state));
 }
 
+/* Under the lock: make [0, need) of the file allocated and mapped. The file is grown with
+ * posix_fallocate, so every page the mapping is written through has its blocks: a full disk
+ * (ENOSPC) or a size limit (EFBIG) is this function failing, never a SIGBUS at the store
+ * into the mapping. Another process may have grown the file already; one that is shorter
+ * than the records it holds, or deleted, is damaged and never written to. */
+static CK_RV grow(ks_audit_file *f, uint64_t end, uint64_t need)
+{
+    struct stat st;
+    if (fstat(f->fd, &st) != 0 || (st.st_nlink == 0 && !f->anonymous) ||
+        (uint64_t)st.st_size < end || need > (uint64_t)SIZE_MAX / 2) {
+        atomic_store_explicit(&f->broken, 1, memory_order_relaxed);
+        return CKR_DEVICE_ERROR;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (size < need) {
+        uint64_t step = size / 8 > GROW_MIN ? size / 8 : GROW_MIN;
+        uint64_t want = (need + step + GROW_ALIGN - 1) & ~(uint64_t)(GROW_ALIGN - 1);
+        if (posix_fallocate(f->fd, (off_t)size, (off_t)(want - size)) != 0) {
+            return CKR_DEVICE_ERROR; /* ENOSPC, EFBIG, EIO: nothing is written */
+        }
+        size = want;
+    }
+    void *m = f->map == NULL
+                  ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0)
+                  : mremap(f->map, f->map_len, (size_t)size, MREMAP_MAYMOVE);
+    if (m == MAP_FAILED) {
+        return CKR_DEVICE_ERROR; /* the old mapping, if any, is still in place */
+    }
+    f->map = m;
+    f->map_len = (size_t)size;
+    atomic_store_explicit(&f->mapped, f->map_len, memory_order_relaxed);
+    return CKR_OK;
+}
+
+CK_RV ks_audit_file_reserve(ks_audit_file *f, size_t len)
+{
+    uint64_t end = slot(f, active(f))->end;
+    if (atomic_load_explicit(&f->broken, memory_order_relaxed) ||
+        len > (uint64_t)INT64_MAX - end) {
+        return CKR_DEVICE_ERROR;
+    }
+    return end + len <= f->map_len ? CKR_OK : grow(f, end, end + len);
+}
+
 CK_RV ks_audit_file_append(ks_audit_file *f, const uint8_t *rec, size_t len,
                            const ks_audit_state *next)
 {
     uint64_t end = slot(f, active(f))->end;
-    if (len > (uint64_t)INT64_MAX - end) {
+    if (atomic_load_explicit(&f->broken, memory_order_relaxed) ||
+        len > (uint64_t)INT64_MAX - end) {
         return CKR_DEVICE_ERROR;
     }
-    ssize_t n = pwrite(f->fd, rec, len, (off_t)end);
-    if (n != (ssize_t)len) {
-        if (n > 0) {
-            cut(f->fd, end); /* a short write: disk full */
+    if (end + len > f->map_len) {
+        CK_RV rv = grow(f, end, end + len);
+        if (rv != CKR_OK) {
+            return rv;
         }
-        return CKR_DEVICE_ERROR;
     }
+    memcpy(f->map + end, rec, len);
     ks_audit_state s = *next;
     s.end = end + len;
     commit(f, &s);
@@ -325,24 +431,63 @@ CK_RV ks_audit_file_append(ks_audit_file *f, const uint8_t *rec, size_t len,
     return CKR_OK;
 }
 
-/* Commit first, then cut: a process killed in between leaves a whole new state whose `end`
- * is the header, and the old records past it are cut by the next process to take the lock.
- * Cutting first would leave the old state's `end` far past the file's end. */
+/* Commit first, then clear: a process killed in between leaves a whole new state whose
+ * `end` is the header, and the old records past it are cleared by the next reset. The file
+ * keeps its size and its blocks (other processes have it mapped): the records are punched
+ * out and the space allocated again, or zeroed where the file system cannot punch. */
 CK_RV ks_audit_file_reset(ks_audit_file *f, const ks_audit_state *first)
 {
     ks_audit_state s = *first;
     s.end = KS_AUDIT_HEADER_SIZE;
     commit(f, &s);
     ks_wipe(&s, sizeof(s));
-    if (ftruncate(f->fd, KS_AUDIT_HEADER_SIZE) != 0) {
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) {
         return CKR_DEVICE_ERROR;
     }
+    off_t len = st.st_size - (off_t)KS_AUDIT_HEADER_SIZE;
+    if (len > 0 && (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                              KS_AUDIT_HEADER_SIZE, len) != 0 ||
+                    posix_fallocate(f->fd, KS_AUDIT_HEADER_SIZE, len) != 0)) {
+        static const uint8_t zero[65536];
+        for (off_t off = KS_AUDIT_HEADER_SIZE; off < st.st_size;) {
+            size_t n = st.st_size - off < (off_t)sizeof(zero) ? (size_t)(st.st_size - off)
+                                                             : sizeof(zero);
+            ssize_t w = pwrite(f->fd, zero, n, off);
+            if (w <= 0) {
+                return CKR_DEVICE_ERROR;
+            }
+            off += w;
+        }
+    }
+    atomic_store_explicit(&f->broken, 0, memory_order_relaxed);
     return fdatasync(f->fd) == 0 ? CKR_OK : CKR_DEVICE_ERROR;
+}
+
+/* The flusher's look at the file once a second: a trail deleted (its last link gone) or cut
+ * below what this process has mapped is damaged; appends are refused from then on. */
+static void check(ks_audit_file *f)
+{
+    struct stat st;
+    size_t mapped = atomic_load_explicit(&f->mapped, memory_order_relaxed);
+    if (fstat(f->fd, &st) != 0 || (st.st_nlink == 0 && !f->anonymous) ||
+        (uint64_t)st.st_size < (mapped > KS_AUDIT_HEADER_SIZE ? mapped : KS_AUDIT_HEADER_SIZE)) {
+        atomic_store_explicit(&f->broken, 1, memory_order_relaxed);
+    }
+}
+
+int ks_audit_file_broken(ks_audit_file *f)
+{
+    return atomic_load_explicit(&f->broken, memory_order_relaxed);
 }
 
 int ks_audit_file_dirty_fd(ks_audit_file *f)
 {
-    if (f == NULL || !atomic_exchange_explicit(&f->dirty, 0, memory_order_relaxed)) {
+    if (f == NULL) {
+        return -1;
+    }
+    check(f);
+    if (!atomic_exchange_explicit(&f->dirty, 0, memory_order_relaxed)) {
         return -1;
     }
     int fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);

@@ -173,6 +173,7 @@ static CK_RV set_path(const conf_pos *pos, const char *key, const char *value, c
 static const char *const KEYS[] = {
     "token_dir", "log_file", "log_level", "pin_kdf", "pin_kdf_cost",
     "max_pin_attempts", "wrap_policy", "kwp_alias", "audit_mode",
+    "audit_failure",
 };
 #define N_KEYS (sizeof(KEYS) / sizeof(KEYS[0]))
 
@@ -182,6 +183,7 @@ static const char *const COSTS[] = {"default", "fast"};
 static const char *const POLICIES[] = {"strict", "compat"};
 static const char *const ALIASES[] = {"none", "softhsm"};
 static const char *const AUDIT[] = {"counts", "per-op"};
+static const char *const AUDIT_FAILURE[] = {"refuse", "log"};
 #define CHOICE(names) names, (sizeof(names) / sizeof(names[0]))
 
 static CK_RV parse_uint(const conf_pos *pos, const char *key, const char *value,
@@ -255,11 +257,17 @@ static CK_RV apply(ks_config *cfg, const conf_pos *pos, size_t k, const char *va
         }
         cfg->kwp_alias_softhsm = v;
         return CKR_OK;
-    default: /* 8: audit_mode */
+    case 8:
         if ((v = pick(value, CHOICE(AUDIT))) < 0) {
             return bad_choice(pos, key, value, CHOICE(AUDIT));
         }
         cfg->audit_mode = (ks_audit_mode)v;
+        return CKR_OK;
+    default: /* 9: audit_failure */
+        if ((v = pick(value, CHOICE(AUDIT_FAILURE))) < 0) {
+            return bad_choice(pos, key, value, CHOICE(AUDIT_FAILURE));
+        }
+        cfg->audit_failure_log = v;
         return CKR_OK;
     }
 }

@@ -11,6 +11,9 @@
  *   wrap_policy       strict|compat (default strict)
  *   kwp_alias         none|softhsm (default none)
  *   audit_mode        counts|per-op (default counts)
+ *   audit_failure     refuse|log (default refuse): an operation whose audit record cannot
+ *                     be written is refused with CKR_DEVICE_ERROR, or (log) goes ahead
+ *                     unrecorded with an error in the log
  * Whitespace around keys and values is ignored; a line whose first non-blank character is
  * '#' is a comment ('#' after a value belongs to the value); blank lines are skipped; lines
  * are at most 4096 bytes. In paths "~/" means $HOME and a relative path is relative to the
@@ -41,6 +44,7 @@ typedef struct ks_config {
     ks_wrap_policy wrap_policy;
     int kwp_alias_softhsm;
     ks_audit_mode audit_mode;
+    int audit_failure_log; /* audit_failure = log */
     char source[PATH_MAX]; /* the file read, or empty for defaults */
 } ks_config;
 

@@ -94,6 +94,16 @@ void ks_flusher_stop(void)
     }
 }
 
+/* An application that exits (or unloads the module with dlclose) without C_Finalize would
+ * otherwise leave the thread running in code that is about to be unmapped: a process that
+ * returns from main() while the thread is in an fdatasync, or wakes from its one-second wait
+ * after the library was closed, dies of SIGSEGV (tests/robustness/test_unload.py). Stop and
+ * join it first, as C_Finalize does. */
+__attribute__((destructor)) static void stop_at_unload(void)
+{
+    ks_flusher_stop();
+}
+
 void ks_flusher_forget(void)
 {
     /* Called in a forked child (the module's atfork handler): the thread, and any waiter of
@@ -104,12 +114,4 @@ void ks_flusher_forget(void)
     fl_cond = cond;
     fl_running = 0;
     fl_stop = 0;
-}
-
-/* Stopped and joined when the library is unloaded (dlclose) or the process exits without
- * C_Finalize: the thread, waiting out its second in an unmapped library, would crash the
- * process when it woke. */
-__attribute__((destructor)) static void flusher_shutdown(void)
-{
-    ks_flusher_stop();
 }

@@ -90,22 +90,34 @@ void ks_token_drop_session_objects(ks_token *tok, CK_SESSION_HANDLE session);
 void ks_token_forget_cache(ks_token *tok);
 
 /* ks_token_audit appends one record to the token's audit trail (see token/audit.h); obj may
- * be NULL. A failure to record is logged; it never changes rv of the call being recorded. */
-void ks_token_audit(ks_token *tok, ks_audit_event event, CK_SESSION_HANDLE session,
-                    const ks_attrs *obj, CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail);
+ * be NULL. A record that cannot be written is logged and answers CKR_DEVICE_ERROR: the
+ * caller then refuses its operation and undoes its effect (docs/robustness-2.md, "an audit
+ * that fails closed"). With audit_failure = log it answers CKR_OK. */
+CK_RV ks_token_audit(ks_token *tok, ks_audit_event event, CK_SESSION_HANDLE session,
+                     const ks_attrs *obj, CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail);
 
 /* ks_token_audit_uid is ks_token_audit for an object known by its CKA_UNIQUE_ID. */
-void ks_token_audit_uid(ks_token *tok, ks_audit_event event, CK_SESSION_HANDLE session,
-                        const char *uid, CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail);
+CK_RV ks_token_audit_uid(ks_token *tok, ks_audit_event event, CK_SESSION_HANDLE session,
+                         const char *uid, CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail);
+
+/* ks_token_audit_ready: CKR_OK when a record could be written now, else as ks_token_audit
+ * for a record that failed. For operations that cannot be undone once done (a PIN change,
+ * an attribute change): checked before they start. */
+CK_RV ks_token_audit_ready(ks_token *tok);
+
+/* ks_token_audit_adopt gives a token made before tokens had an audit trail its trail (and
+ * initial key file), at the SO's login; nothing when the token has or had one. */
+CK_RV ks_token_audit_adopt(ks_token *tok);
 
 /* ks_token_uid copies an object's CKA_UNIQUE_ID into uid ("" when it has none). */
 void ks_token_uid(const ks_attrs *obj, char uid[KS_UID_LEN + 1]);
 
 /* ks_token_audit_use counts one use of a key (fn: "C_EncryptInit", ...), or records it at
  * once with audit_mode = per-op. Counts are written at least every second while calls
- * continue, and by ks_token_audit_flush. */
-void ks_token_audit_use(ks_token *tok, CK_SESSION_HANDLE session, const ks_object *key,
-                        const char *fn, CK_MECHANISM_TYPE mech);
+ * continue, and by ks_token_audit_flush. Not CKR_OK (as ks_token_audit): the use must not
+ * start (the record failed, or the trail cannot take the count). */
+CK_RV ks_token_audit_use(ks_token *tok, CK_SESSION_HANDLE session, const ks_object *key,
+                         const char *fn, CK_MECHANISM_TYPE mech);
 
 /* ks_token_audit_tick writes pending counts older than a second. */
 void ks_token_audit_tick(ks_token *tok);

@@ -1,5 +1,6 @@
 /* token_audit.c - what the running token writes to its audit trail, and the key-use counts
  * it batches (see token/audit.h). Called with tok->lock held. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,19 +36,48 @@ void ks_token_uid(const ks_attrs *obj, char out[KS_UID_LEN + 1])
     }
 }
 
-void ks_token_audit(ks_token *tok, ks_audit_event event, CK_SESSION_HANDLE session,
-                    const ks_attrs *obj, CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail)
+/* What a record that could not be written means for its operation: refused (the default),
+ * or, with audit_failure = log, only a line in the log. */
+static CK_RV unrecorded(const ks_token *tok, const char *what)
+{
+    ks_log_message(KS_LOG_ERROR, what);
+    return tok->cfg->audit_failure_log ? CKR_OK : CKR_DEVICE_ERROR;
+}
+
+CK_RV ks_token_audit(ks_token *tok, ks_audit_event event, CK_SESSION_HANDLE session,
+                     const ks_attrs *obj, CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail)
 {
     char uid[KS_UID_FIELD];
     ks_token_uid(obj, uid);
-    ks_token_audit_uid(tok, event, session, uid, mech, rv, detail);
+    return ks_token_audit_uid(tok, event, session, uid, mech, rv, detail);
 }
 
-void ks_token_audit_uid(ks_token *tok, ks_audit_event event, CK_SESSION_HANDLE session,
-                        const char *uid, CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail)
+CK_RV ks_token_audit_ready(ks_token *tok)
+{
+    if (tok->store == NULL || ks_audit_ready(tok->store) == CKR_OK) {
+        return CKR_OK;
+    }
+    return unrecorded(tok, "audit: the token's trail cannot be written");
+}
+
+CK_RV ks_token_audit_adopt(ks_token *tok)
+{
+    if (tok->store == NULL || strncmp(tok->path, ":memory:", 8) == 0) {
+        return CKR_OK;
+    }
+    char key_path[PATH_MAX + 16];
+    if (snprintf(key_path, sizeof(key_path), "%s.audit-key", tok->path) >=
+        (int)sizeof(key_path)) {
+        return CKR_DEVICE_ERROR;
+    }
+    return ks_audit_adopt(tok->store, key_path);
+}
+
+CK_RV ks_token_audit_uid(ks_token *tok, ks_audit_event event, CK_SESSION_HANDLE session,
+                         const char *uid, CK_MECHANISM_TYPE mech, CK_RV rv, const char *detail)
 {
     if (tok->store == NULL) {
-        return;
+        return CKR_OK;
     }
     ks_audit_entry e = {
         .event = event,
@@ -60,11 +90,12 @@ void ks_token_audit_uid(ks_token *tok, ks_audit_event event, CK_SESSION_HANDLE s
         .detail = detail,
     };
     if (ks_audit_append(tok->store, &e) != CKR_OK) {
-        ks_log_message(KS_LOG_ERROR, "audit: could not append a record to the token's trail");
+        return unrecorded(tok, "audit: could not append a record to the token's trail");
     }
+    return CKR_OK;
 }
 
-static void write_use(ks_token *tok, const ks_use_count *u)
+static CK_RV write_use(ks_token *tok, const ks_use_count *u)
 {
     ks_audit_entry e = {
         .event = KS_AUDIT_USE,
@@ -77,20 +108,22 @@ static void write_use(ks_token *tok, const ks_use_count *u)
         .detail = u->fn,
     };
     if (tok->store != NULL && ks_audit_append(tok->store, &e) != CKR_OK) {
-        ks_log_message(KS_LOG_ERROR, "audit: could not append a key-use record");
+        return unrecorded(tok, "audit: could not append a key-use record");
     }
+    return CKR_OK;
 }
 
+/* Counts that cannot be written stay pending (unless audit_failure = log), to be written
+ * when the trail can take them again; meanwhile ks_token_audit_use refuses new uses. */
 void ks_token_audit_flush(ks_token *tok, CK_SESSION_HANDLE session)
 {
     size_t kept = 0;
     for (size_t i = 0; i < tok->use_count; i++) {
         ks_use_count *u = &tok->uses[i];
-        if (session == 0 || u->session == session) {
-            write_use(tok, u);
-        } else {
-            tok->uses[kept++] = *u;
+        if ((session == 0 || u->session == session) && write_use(tok, u) == CKR_OK) {
+            continue;
         }
+        tok->uses[kept++] = *u;
     }
     tok->use_count = kept;
     if (kept == 0) {
@@ -132,24 +165,27 @@ static ks_use_count *slot_for(ks_token *tok, CK_SESSION_HANDLE session, const ch
     return u;
 }
 
-void ks_token_audit_use(ks_token *tok, CK_SESSION_HANDLE session, const ks_object *key,
-                        const char *fn, CK_MECHANISM_TYPE mech)
+CK_RV ks_token_audit_use(ks_token *tok, CK_SESSION_HANDLE session, const ks_object *key,
+                         const char *fn, CK_MECHANISM_TYPE mech)
 {
     char uid[KS_UID_FIELD];
     ks_token_uid(key ? &key->attrs : NULL, uid);
     if (tok->cfg->audit_mode == KS_AUDIT_PER_OP) {
         ks_use_count one = {.session = session, .fn = fn, .mech = mech, .count = 1};
         snprintf(one.uid, sizeof(one.uid), "%s", uid);
-        write_use(tok, &one);
-        return;
+        return write_use(tok, &one);
+    }
+    /* The count is written later: a use starts only while the trail can take records. */
+    CK_RV rv = ks_token_audit_ready(tok);
+    if (rv != CKR_OK) {
+        return rv;
     }
     int64_t now = now_seconds();
     ks_use_count *u = slot_for(tok, session, uid, fn, mech);
     if (u == NULL) {
         ks_use_count one = {.session = session, .fn = fn, .mech = mech, .count = 1};
         snprintf(one.uid, sizeof(one.uid), "%s", uid);
-        write_use(tok, &one); /* no memory for batching: record it alone */
-        return;
+        return write_use(tok, &one); /* no memory for batching: record it alone */
     }
     u->count++;
     if (tok->uses_since == 0) {
@@ -158,4 +194,5 @@ void ks_token_audit_use(ks_token *tok, CK_SESSION_HANDLE session, const ks_objec
     if (now - tok->uses_since >= 1) {
         ks_token_audit_flush(tok, 0);
     }
+    return CKR_OK;
 }

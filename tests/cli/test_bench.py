@@ -117,7 +117,7 @@ def test_every_number_is_positive(report):
 
 def test_goals_name_target_and_measurement(report):
     ids = [g["id"] for g in report["goals"]]
-    assert len(ids) == len(set(ids)) == 9
+    assert len(ids) == len(set(ids)) == 10
     for g in report["goals"]:
         assert g["measured"] is not None, g["id"]
         assert g["met"] == (g["measured"] >= g["target"])
@@ -125,15 +125,16 @@ def test_goals_name_target_and_measurement(report):
 
 def test_boundary_kw_lines_are_informative_and_follow_the_goals(report):
     flags = [g["informative"] for g in report["goals"]]
-    assert flags == [False] * 7 + [True] * 2
+    assert flags == [False] * 7 + [True] * 3
     ids = [g["id"] for g in report["goals"]]
     assert {"kw-wrap-vs-softhsm2", "kw-unwrap-vs-softhsm2"} <= set(ids[:7])
-    assert ids[7:] == ["kw-wrap-boundary-vs-softhsm2", "kw-unwrap-boundary-vs-softhsm2"]
+    assert ids[7:] == ["kw-wrap-boundary-vs-softhsm2", "kw-unwrap-boundary-vs-softhsm2",
+                       "kw-unwrap-destroy-boundary-vs-softhsm2"]
 
 
 def test_boundary_kw_rows_are_messages_not_bytes(report):
     rows = {r["name"]: r for r in report["rows"]}
-    for name in ("kw-wrap-aes256-raw", "kw-unwrap-aes256-raw"):
+    for name in ("kw-wrap-aes256-raw", "kw-unwrap-aes256-raw", "kw-unwrap-destroy-raw"):
         for m in MODULES:
             cell = rows[name]["results"][m]
             assert "us_per_msg" in cell and "mb_per_s" not in cell, (name, m, cell)
@@ -199,5 +200,5 @@ def test_only_keeps_the_rows_asked_for():
     assert result.exit_code == 0, result.output
     names = [r["name"] for r in json.loads(result.stdout)["rows"]]
     assert names == ["gcm-encrypt-1MiB", "kw-wrap-aes256", "kw-unwrap-aes256",
-                     "kw-wrap-aes256-raw", "kw-unwrap-aes256-raw",
+                     "kw-wrap-aes256-raw", "kw-unwrap-aes256-raw", "kw-unwrap-destroy-raw",
                      "gcm-encrypt-1MiB-1t", "gcm-encrypt-1MiB-2t"]

@@ -50,6 +50,7 @@ def test_default_dir_from_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert cfg.max_pin_attempts == 10
     assert cfg.wrap_policy == lib.KS_WRAP_POLICY_STRICT
     assert (cfg.kwp_alias_softhsm, cfg.audit_mode) == (0, lib.KS_AUDIT_COUNTS)
+    assert cfg.audit_failure_log == 0  # an unrecordable operation is refused
 
 
 def test_default_dir_from_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,6 +79,7 @@ def test_every_key(conf, tmp_path: Path) -> None:
         "wrap_policy = compat\n"
         "kwp_alias = softhsm\n"
         "audit_mode = per-op\r\n"
+        "audit_failure = log\n"
     )
     rv, cfg, err = load()
     assert (rv, err) == (lib.CKR_OK, "")
@@ -89,6 +91,7 @@ def test_every_key(conf, tmp_path: Path) -> None:
     assert cfg.max_pin_attempts == 100
     assert cfg.wrap_policy == lib.KS_WRAP_POLICY_COMPAT
     assert (cfg.kwp_alias_softhsm, cfg.audit_mode) == (1, lib.KS_AUDIT_PER_OP)
+    assert cfg.audit_failure_log == 1
 
 
 def test_memory_and_relative_paths(conf, tmp_path: Path, monkeypatch) -> None:
@@ -118,6 +121,8 @@ BAD = [
     ("wrap_policy = lax\n", 1, "bad value 'lax' for wrap_policy (expected strict|compat)"),
     ("kwp_alias = yes\n", 1, "bad value 'yes' for kwp_alias (expected none|softhsm)"),
     ("audit_mode = all\n", 1, "bad value 'all' for audit_mode (expected counts|per-op)"),
+    ("audit_failure = ignore\n", 1,
+     "bad value 'ignore' for audit_failure (expected refuse|log)"),
     ("token_dir =\n", 1, "empty value for token_dir"),
     ("log_level = info\n\nlog_level = info\n", 3,
      "duplicate key 'log_level' (first set on line 1)"),

@@ -47,7 +47,10 @@ def damaged_copy(db: Path, dst_dir: Path, data: bytes) -> Path:
 
 
 def original(db: Path) -> bytes:
-    return token_audit.audit_path(db).read_bytes()
+    """The trail's header and records: the zero space the token allocated after them
+    (version 2) holds nothing to damage; the file without it is a whole trail too."""
+    data = token_audit.audit_path(db).read_bytes()
+    return data[:token_audit._state(data[:token_audit.HEADER_SIZE]).end]
 
 
 @settings(max_examples=400, deadline=None,
