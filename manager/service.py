@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from . import audit as audit_chain
 from .base import ManagerBase, new_object_id, windows_of
+from .datakey import DataKeyMixin
 from .envelope import EnvelopeMixin
 from .errors import AlreadyExists, ManagerError, NotFound, OperationRefused, PolicyViolation
 from .lifecycle import State
@@ -21,6 +22,7 @@ from .policy import GCM_INVOCATION_LIMIT, KeyPolicy, KeyType
 from .rotation import RotationMixin
 from .specs import spec_for
 from .store import AuditFilter, CatalogueTx
+from .stream import StreamMixin
 from .tokenport import TOKEN_AUDIT_UNAVAILABLE, TokenAuditReport
 
 DEFAULT_DESTROY_WAIT = timedelta(days=7)
@@ -49,7 +51,7 @@ class AuditVerification:
         return self.chain.ok and self.token.ok
 
 
-class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
+class KeyManager(RotationMixin, StreamMixin, DataKeyMixin, EnvelopeMixin, ManagerBase):
     """Named keys, their versions and their SP 800-57 lifecycle over one PKCS#11 token.
 
     Construct with a catalogue (:class:`~keystead.manager.sqlite_store.SQLiteCatalogue`), a

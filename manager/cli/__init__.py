@@ -25,6 +25,8 @@ COMMANDS: tuple[tuple[str, str, str | None], ...] = (
     ("audit", "audit_group", None),
     ("data", "encrypt", None),
     ("data", "decrypt", None),
+    ("data", "datakey", None),
+    ("data", "rewrap", None),
     ("data", "module_path", None),
     ("bench", "bench", None),
 )

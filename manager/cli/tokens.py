@@ -21,13 +21,16 @@ def token_group() -> None:
 @json_option
 @pass_app
 def init(app: AppContext, label: str | None, so_pin_file: str | None, as_json: bool) -> None:
-    """Initialise a fresh token and set its user PIN."""
-    from keystead.softhsm_bridge import provision
+    """Initialise a fresh token and set its user PIN: all or nothing, never a second token
+    with a label already in use."""
+    from ..token_init import init_token, preflight
 
     label = label or app.token_label
+    module = app.module_info()
+    preflight(module, label)  # a taken label is refused before any prompt
     so_pin = read_secret("SO PIN", "KEYSTEAD_SO_PIN", so_pin_file, confirm=True)
     user_pin = read_secret("New user PIN", "KEYSTEAD_PIN", app.pin_file, confirm=True)
-    token = provision(app.module_info(), None, label=label, so_pin=so_pin, user_pin=user_pin)
+    token = init_token(module, label, so_pin, user_pin)
     if as_json:
         render.emit_json({"label": token.label, "serial": token.serial, "slot": token.slot_id,
                           "module": token.module.name})
