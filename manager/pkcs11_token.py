@@ -279,6 +279,27 @@ class Pkcs11Token:
 
         self._call("C_SetAttributeValue", run)
 
+    # ---- agreement with the catalogue (:mod:`.doctor`)
+    def inventory(self) -> list:
+        """Every secret key on the token (:class:`.token_inventory.TokenObject`)."""
+        from .token_inventory import inventory
+
+        return self._call("C_FindObjects", inventory, self.enforces_lifecycle)
+
+    def objects_with_id(self, object_id: bytes) -> list:
+        from .token_inventory import objects_with_id
+
+        return self._call("C_FindObjects", objects_with_id, object_id,
+                          self.enforces_lifecycle)
+
+    def set_usage_flags(self, object_id: bytes, spec: KeySpec, state: State) -> None:
+        self._call("C_SetAttributeValue", lambda raw, s: raw.set_attributes(
+            s, self._need(raw, s, object_id), self._flags(spec, state)))
+
+    def set_dates(self, object_id: bytes, windows: Windows) -> None:
+        self._call("C_SetAttributeValue", lambda raw, s: raw.set_attributes(
+            s, self._need(raw, s, object_id), self._dates(windows)))
+
     def destroy(self, object_id: bytes) -> None:
         def run(raw, session):
             handle = self._handle(raw, session, object_id)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from . import audit as audit_chain
 from .base import ManagerBase, new_object_id, windows_of
 from .datakey import DataKeyMixin
+from .doctor import DoctorMixin
 from .envelope import EnvelopeMixin
 from .errors import AlreadyExists, ManagerError, NotFound, OperationRefused, PolicyViolation
 from .lifecycle import State
@@ -51,7 +52,8 @@ class AuditVerification:
         return self.chain.ok and self.token.ok
 
 
-class KeyManager(RotationMixin, StreamMixin, DataKeyMixin, EnvelopeMixin, ManagerBase):
+class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, EnvelopeMixin,
+                 ManagerBase):
     """Named keys, their versions and their SP 800-57 lifecycle over one PKCS#11 token.
 
     Construct with a catalogue (:class:`~keystead.manager.sqlite_store.SQLiteCatalogue`), a

@@ -27,6 +27,7 @@ COMMANDS: tuple[tuple[str, str, str | None], ...] = (
     ("data", "decrypt", None),
     ("data", "datakey", None),
     ("data", "rewrap", None),
+    ("doctor", "doctor", None),
     ("data", "module_path", None),
     ("bench", "bench", None),
 )

@@ -218,3 +218,23 @@ def test_usage_count_is_exact_across_processes(module, setup):
         assert usage["token_usage_count"] == 1
     else:
         assert usage == {}
+
+
+def test_doctor_through_the_cli(run, module, setup):
+    from tests.manager.helpers import manager_token
+
+    assert run("key", "create", "doc/dek").exit_code == 0
+    r = run("doctor", "--json")
+    mine = [f for f in json.loads(r.output)["findings"] if f["key"] == "doc/dek"]
+    assert mine == []
+    shown = json.loads(run("key", "show", "doc/dek", "--json").output)
+    token = manager_token(module, label="cli")
+    session, handle = raw_key(module, token, shown["versions"][0]["object_id"])
+    module.raw.destroy_object(session, handle)
+    module.raw.close_session(session)
+    r = run("doctor", "--json")
+    assert r.exit_code == 3
+    mine = [f for f in json.loads(r.output)["findings"] if f["key"] == "doc/dek"]
+    assert [(f["kind"], f["version"]) for f in mine] == [("missing", 1)]
+    one_line_error(run("encrypt", "doc/dek", input="x"), "run `keystead doctor`")
+    assert "--destroy-orphans needs --repair" in run("doctor", "--destroy-orphans").output
