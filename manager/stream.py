@@ -140,7 +140,14 @@ class StreamMixin(ManagerBase):
             if progress is not None:
                 progress(len(view))
 
-        total = self._open_stream(key, ver, header, packed, src, aad, override, reason, sink)
+        try:
+            total = self._open_stream(key, ver, header, packed, src, aad, override, reason,
+                                      sink)
+        except IntegrityError as exc:  # a failed authentication is always on record
+            with self.catalogue.transaction() as tx:
+                self.audit(tx, "decrypt", key.name, ver.version, reason,
+                           result=f"failed: {exc}", format="stream")
+            raise
         return key.name, ver.version, total
 
     def _processing_version(self, header: StreamHeader, key_name: str | None, override: bool,

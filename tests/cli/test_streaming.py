@@ -238,3 +238,11 @@ def test_doctor_through_the_cli(run, module, setup):
     assert [(f["kind"], f["version"]) for f in mine] == [("missing", 1)]
     one_line_error(run("encrypt", "doc/dek", input="x"), "run `keystead doctor`")
     assert "--destroy-orphans needs --repair" in run("doctor", "--destroy-orphans").output
+
+
+def test_failed_stream_authentication_is_audited(run, run_json, tmp_path, stream_key):
+    header, chunks = chunks_of(seal(run, tmp_path, "f", os.urandom(CHUNK + 1)))
+    _refused(run, tmp_path, header + chunks[0], "truncated")
+    records = run_json("audit", "show", "--key", stream_key)
+    assert any(r["action"] == "decrypt" and r["result"].startswith("failed: the stream is "
+                                                                   "truncated") for r in records)
