@@ -195,10 +195,16 @@ class StreamMixin(ManagerBase):
 
         key, new = self.audited("rewrap", header.key_name, None, "", start)
         oid = bytes.fromhex(old.object_id)
-        with self.token.chunk_cipher(oid, encrypt=False) as opener:
-            source = _opened_reader(opener, header, packed, src, aad)
-            self._seal_stream(key, new, src, dst, aad, header.chunk_size, progress,
-                              source=source)
+        try:
+            with self.token.chunk_cipher(oid, encrypt=False) as opener:
+                source = _opened_reader(opener, header, packed, src, aad)
+                self._seal_stream(key, new, src, dst, aad, header.chunk_size, progress,
+                                  source=source)
+        except ManagerError as exc:
+            with self.catalogue.transaction() as tx:
+                self.audit(tx, "rewrap", key.name, new.version, "", result=f"failed: {exc}",
+                           from_version=old.version, format="stream")
+            raise
         with self.catalogue.transaction() as tx:
             self.audit(tx, "rewrap", key.name, new.version, "", from_version=old.version,
                        format="stream")

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Streaming `keystead encrypt` / `decrypt` of a large file on keystead's token, against a
 plain in-process loop sealing the same 1 MiB chunks with cryptography's AESGCM and writing
-them, in the same run with the page cache warm.
+them, in the same run with the page cache warm. Every timed phase ends with its output
+synced to disk (keystead syncs before it renames its output into place; the baseline syncs
+too) and starts with no writeback pending.
 
     scripts/bench_stream.py [--gib 4] [--dir DIR] [--keep]
 
@@ -67,6 +69,8 @@ def baseline(src: Path, dst: Path) -> float:
                 break
             out.write(aead.encrypt(i.to_bytes(12, "big"), view[:n], b"bench"))
             i += 1
+        out.flush()
+        os.fsync(out.fileno())  # as keystead does before it renames its output
     return time.perf_counter() - start
 
 
@@ -99,17 +103,25 @@ def main() -> None:
         env = {**os.environ, "KEYSTEAD_CONF": str(conf), "KEYSTEAD_PIN": PIN,
                "KEYSTEAD_SO_PIN": SO_PIN, "KEYSTEAD_CATALOGUE": str(work / "catalogue.db"),
                "KEYSTEAD_TOKEN": "bench"}
-        for cmd in (["token", "init"], ["key", "create", "bench/dek"]):
-            subprocess.run([exe, *cmd], env=env, check=True, capture_output=True)
-        if "KEYSTEAD_NEEDS_INIT" in os.environ:  # catalogues made by an explicit init
-            subprocess.run([exe, "init"], env=env, check=False, capture_output=True)
+        steps = [["token", "init"], ["key", "create", "bench/dek"]]
+        if subprocess.run([exe, "init", "--help"], env=env, capture_output=True,
+                          check=False).returncode == 0:  # catalogues made by `keystead init`
+            steps.insert(1, ["init"])
+        for cmd in steps:
+            done = subprocess.run([exe, *cmd], env=env, capture_output=True, text=True,
+                                  check=False)
+            if done.returncode != 0:
+                sys.exit(f"bench_stream: keystead {' '.join(cmd)}: {done.stderr.strip()}")
         plain, sealed, back = work / "plain", work / "sealed.kss", work / "back"
         make_input(plain, size)
         warm(plain)
+        os.sync()  # each timed phase starts with no writeback pending from the last
         base = baseline(plain, work / "baseline.out")
         (work / "baseline.out").unlink()
+        os.sync()
         enc = timed([exe, "encrypt", "bench/dek", "--in", str(plain), "--out", str(sealed)], env)
         warm(sealed)
+        os.sync()
         dec = timed([exe, "decrypt", "--in", str(sealed), "--out", str(back)], env)
         same = subprocess.run(["cmp", "-s", str(plain), str(back)], check=False).returncode == 0
         mib = size / (1 << 20)

@@ -31,13 +31,22 @@ def source(path: str) -> Iterator[BinaryIO]:
 
 @contextlib.contextmanager
 def sink(path: str) -> Iterator[BinaryIO]:
-    """The output: stdout's bytes for ``-``, else a temporary file (mode 0600) next to
-    ``path`` that replaces it when the block ends without an exception."""
+    """The output: stdout's bytes for ``-``; a device or FIFO as it is; else a temporary
+    file (mode 0600) next to ``path`` that replaces it when the block ends without an
+    exception."""
     if path == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    target = Path(path)
+    target = Path(os.path.realpath(path))  # a symlink's target is replaced, not the link
+    if target.exists() and not target.is_file():  # a device or FIFO: written as it is
+        try:
+            handle = open(target, "wb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+        with handle:
+            yield handle
+        return
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
                                    dir=target.parent if str(target.parent) else ".")

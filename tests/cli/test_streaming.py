@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 import struct
 import subprocess
 import sys
@@ -155,6 +156,8 @@ def test_rewrap_moves_a_stream_to_the_current_version(run, run_json, tmp_path, s
     one_line_error(run("rewrap", "--in", str(src), "--out", str(tmp_path / "r.kss"),
                        "--aad", "a"), "truncated")
     assert not (tmp_path / "r.kss").exists()
+    records = run_json("audit", "show", "--key", stream_key, "--action", "rewrap")
+    assert [r["result"].split(":")[0] for r in records] == ["ok", "failed"]
 
 
 def _gcm_in_token(module, token, object_id: str, wrapped: bytes) -> bytes:
@@ -246,3 +249,22 @@ def test_failed_stream_authentication_is_audited(run, run_json, tmp_path, stream
     records = run_json("audit", "show", "--key", stream_key)
     assert any(r["action"] == "decrypt" and r["result"].startswith("failed: the stream is "
                                                                    "truncated") for r in records)
+
+
+def test_out_to_a_fifo_is_written_not_replaced(run, tmp_path, stream_key):
+    """--out naming something that is not a regular file (/dev/null, a FIFO) is written to,
+    never replaced by a renamed temporary file."""
+    import threading
+
+    data = os.urandom(CHUNK + 9)
+    blob = seal(run, tmp_path, "f", data)
+    src, fifo = tmp_path / "x.kss", tmp_path / "pipe"
+    src.write_bytes(blob)
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    r = run("decrypt", "--in", str(src), "--out", str(fifo), "--aad", "a")
+    reader.join(timeout=120)  # only a failure waits this long (the FIFO got no writer)
+    assert not reader.is_alive() and r.exit_code == 0, r.output
+    assert got == [data] and stat.S_ISFIFO(os.stat(fifo).st_mode)
