@@ -237,7 +237,9 @@ static CK_RV counters_view(ks_token *tok, const ks_object *obj, ks_attrs *view)
         uint64_t value = 0;
         rv = ks_store_counter_get(tok->store, obj->handle, counters[i].name, &value);
         if (rv == CKR_OK && counters[i].type == CKA_KS_USAGE_COUNT) {
-            uint64_t unused = ks_policy_unused_uses(tok, obj->handle);
+            uint64_t back = 0; /* unused leases given back (ks_policy_return_leases) */
+            rv = ks_store_counter_get(tok->store, obj->handle, "usage_back", &back);
+            uint64_t unused = back + ks_policy_unused_uses(tok, obj->handle);
             value = value >= unused ? value - unused : 0;
         }
         if (rv == CKR_OK) {

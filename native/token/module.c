@@ -9,6 +9,7 @@
 
 #include "token/flusher.h"
 #include "token/log.h"
+#include "token/policy.h"
 
 ks_module ks_mod = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -92,6 +93,7 @@ CK_RV ks_module_initialize(CK_VOID_PTR args)
          * writing them here too would count each use twice in the audit trail. */
         for (size_t i = 0; i < ks_mod.token_count; i++) {
             ks_mod.tokens[i]->use_count = 0;
+            ks_mod.tokens[i]->lease_count = 0; /* the parent's leases: it gives them back */
         }
         ks_flusher_forget(); /* the parent's thread does not exist in this process */
         ks_mod.initialized = 0;
@@ -318,6 +320,7 @@ void ks_session_close(ks_session *s)
     }
     /* PKCS#11 3.0 5.6 C_CloseSession: closing the last session logs the application out. */
     if (tok->session_count == 0) {
+        ks_policy_return_leases(tok);
         ks_token_logout(tok);
     }
     pthread_mutex_unlock(&tok->lock);

@@ -123,6 +123,18 @@ uint64_t ks_policy_unused_uses(const ks_token *tok, CK_OBJECT_HANDLE handle)
     return 0;
 }
 
+void ks_policy_return_leases(ks_token *tok)
+{
+    for (size_t i = 0; tok->store != NULL && i < tok->lease_count; i++) {
+        ks_lease *l = &tok->leases[i];
+        /* A key destroyed meanwhile has no counters left: nothing to give back. */
+        if (l->left != 0 &&
+            ks_store_counter_add(tok->store, l->handle, "usage_back", l->left, 0, NULL) == CKR_OK) {
+            l->left = 0;
+        }
+    }
+}
+
 CK_RV ks_policy_count_use(ks_token *tok, ks_object *key)
 {
     CK_ULONG limit = 0;

@@ -25,6 +25,12 @@ CK_RV ks_policy_count_use(ks_token *tok, ks_object *key);
  * store's count minus this is exact when one process uses the key. */
 uint64_t ks_policy_unused_uses(const ks_token *tok, CK_OBJECT_HANDLE handle);
 
+/* ks_policy_return_leases gives back what this process reserved for its keys and has not
+ * used (into each key's "usage_back" counter: the "usage" counter itself only grows), so the
+ * count another process reads is exact again. At the close of the token's last session and
+ * at C_Finalize; called with tok->lock held (or single-threaded). */
+void ks_policy_return_leases(ks_token *tok);
+
 /* ks_policy_today writes today's UTC date as a CK_DATE. */
 void ks_policy_today(CK_DATE *out);
 
