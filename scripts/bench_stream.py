@@ -96,6 +96,7 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None, help="work directory [a temp dir]")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--runs", type=int, default=1, help="rounds; best of each figure [1]")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ks-stream-", dir=args.dir))
     exe = keystead_exe()
@@ -119,20 +120,30 @@ def main() -> None:
         plain, sealed, back = work / "plain", work / "sealed.kss", work / "back"
         make_input(plain, size)
         want = warm(plain)
-        os.sync()  # each timed phase starts with no writeback pending from the last
-        base = baseline(plain, work / "baseline.out")
-        (work / "baseline.out").unlink()
-        os.sync()
-        enc = timed([exe, "encrypt", "bench/dek", "--in", str(plain), "--out", str(sealed)], env)
-        plain.unlink()  # its pages leave the cache to the stream being decrypted
-        warm(sealed)
-        os.sync()
-        dec = timed([exe, "decrypt", "--in", str(sealed), "--out", str(back)], env)
-        same = warm(back) == want
+        runs: list[tuple[float, tuple[float, int], tuple[float, int]]] = []
+        same = True
+        for _ in range(args.runs):  # interleaved rounds; each figure is its best round
+            os.sync()  # each timed phase starts with no writeback pending from the last
+            warm(plain)
+            base = baseline(plain, work / "baseline.out")
+            (work / "baseline.out").unlink()
+            os.sync()
+            enc = timed([exe, "encrypt", "bench/dek", "--in", str(plain), "--out",
+                         str(sealed)], env)
+            warm(sealed)
+            os.sync()
+            dec = timed([exe, "decrypt", "--in", str(sealed), "--out", str(back)], env)
+            same = same and warm(back) == want
+            back.unlink()
+            runs.append((base, enc, dec))
+        base = min(r[0] for r in runs)
+        enc = min((r[1] for r in runs), key=lambda t: t[0])
+        dec = min((r[2] for r in runs), key=lambda t: t[0])
         mib = size / (1 << 20)
         rows = {"baseline (AESGCM in-process)": (base, None),
                 "keystead encrypt": enc, "keystead decrypt": dec}
-        print(f"| {mib:.0f} MiB, 1 MiB chunks | seconds | MiB/s | vs baseline | peak RSS |")
+        print(f"| {mib:.0f} MiB, 1 MiB chunks, best of {args.runs} | seconds | MiB/s "
+              "| vs baseline | peak RSS |")
         print("|---|---|---|---|---|")
         figures = {}
         for name, (secs, rss) in rows.items():
