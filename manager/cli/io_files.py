@@ -76,3 +76,5 @@ def progress(src: BinaryIO, label: str) -> Iterator[Callable[[int], None] | None
         length = None
     with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
         yield bar.update
+        if length is not None and bar.pos < length:  # headers and tags: not plaintext bytes
+            bar.update(length - bar.pos)
