@@ -20,6 +20,7 @@ import struct
 from collections.abc import Callable
 
 from .base import ManagerBase
+from .doctor import require_agreement
 from .errors import IntegrityError, ManagerError, OperationRefused
 from .lifecycle import OVERRIDE_STATES, can_process, can_protect
 from .models import KeyRecord, VersionRecord
@@ -67,6 +68,7 @@ class EnvelopeMixin(ManagerBase):
         now = self.now()
         if not can_protect(ver.state):
             raise OperationRefused(f"{name} v{ver.version} is {ver.state.value}; it cannot {op}")
+        require_agreement(self, key, ver)
         if ver.activated_at is None or now < ver.activated_at or (
             ver.protect_end is not None and now >= ver.protect_end
         ):
@@ -168,6 +170,7 @@ class EnvelopeMixin(ManagerBase):
             raise OperationRefused(f"{label} is {ver.state.value}; it cannot process{hint}")
         if override and ver.state in OVERRIDE_STATES and not reason:
             raise OperationRefused("an override needs a reason")
+        require_agreement(self, key, ver)
         now = self.now()
         if ver.process_start is None or now < ver.process_start or (
             ver.process_end is not None and now >= ver.process_end

@@ -56,6 +56,11 @@ CKA_KS_GCM_INVOCATIONS = _KS | 0x7
 CKA_KS_TRANSITION_REASON = _KS | 0x8
 CKA_KS_GOVERNED = _KS | 0xA
 
+#: CKA_KS_USAGE_LIMIT the manager gives every key: a limit makes keystead's token count each
+#: use exactly (one durable increment) instead of in leases of 4096 (the catalogue enforces
+#: the policy's own limit).
+EXACT_COUNT_LIMIT = 2**64 - 1
+
 _OP_FLAGS = {"encrypt": CKA_ENCRYPT, "decrypt": CKA_DECRYPT, "wrap": CKA_WRAP,
              "unwrap": CKA_UNWRAP, "sign": CKA_SIGN, "verify": CKA_VERIFY}
 
@@ -71,6 +76,26 @@ KEYSTEAD_NOTE = ("keystead token: the token itself enforces state, usage periods
 FOREIGN_NOTE = ("foreign token: state is mapped onto CKA_ENCRYPT/WRAP/SIGN and "
                 "CKA_DECRYPT/UNWRAP/VERIFY plus CKA_START_DATE/END_DATE; usage periods are "
                 "enforced by the manager only")
+
+
+def usage_flags(spec: KeySpec, state: State, *, enforces_lifecycle: bool,
+                override: bool = False) -> dict[int, bool]:
+    """All six usage flags of a key of ``spec`` in ``state``, every one explicit.
+
+    A purpose's flags only (data: ENCRYPT/DECRYPT, key wrapping: WRAP/UNWRAP,
+    authentication: SIGN/VERIFY); the other four are always false, since a token's default
+    for a flag left out may be true (SoftHSMv2's is). On keystead's token the purpose's flags
+    stay true and the token checks the state itself (CKA_KS_LIFECYCLE_STATE); elsewhere the
+    state is mapped onto them: protect flags only while the state may protect (active),
+    process flags only while it may process (active, deactivated; suspended and compromised
+    with ``override``), per the state table in README "Key lifecycle in the token".
+    """
+    out = {flag: False for flag in _OP_FLAGS.values()}
+    for op in spec.protect_ops:
+        out[_OP_FLAGS[op]] = enforces_lifecycle or can_protect(state)
+    for op in spec.process_ops:
+        out[_OP_FLAGS[op]] = enforces_lifecycle or can_process(state, override=override)
+    return out
 
 
 def ck_date(when: datetime | None) -> bytes:
@@ -202,11 +227,7 @@ class Pkcs11Token:
 
     # ---- templates
     def _flags(self, spec: KeySpec, state: State) -> dict[int, bool]:
-        if self.enforces_lifecycle:  # capabilities stay; the token checks the state
-            return {_OP_FLAGS[op]: True for op in spec.operations}
-        out = {_OP_FLAGS[op]: can_protect(state) for op in spec.protect_ops}
-        out.update({_OP_FLAGS[op]: can_process(state) for op in spec.process_ops})
-        return out
+        return usage_flags(spec, state, enforces_lifecycle=self.enforces_lifecycle)
 
     def _dates(self, windows: Windows) -> dict[int, bytes]:
         out = {CKA_START_DATE: ck_date(windows.protect_start),
@@ -234,6 +255,7 @@ class Pkcs11Token:
         }
         if self.enforces_lifecycle:
             template[CKA_KS_LIFECYCLE_STATE] = TOKEN_STATE_CODES[state]
+            template[CKA_KS_USAGE_LIMIT] = EXACT_COUNT_LIMIT
         mech = CKM_AES_KEY_GEN if aes else CKM_GENERIC_SECRET_KEY_GEN
 
         def run(raw, session):
@@ -275,10 +297,32 @@ class Pkcs11Token:
             if self.enforces_lifecycle:
                 template = {CKA_KS_PROCESS_OVERRIDE: enabled, **self._governed()}
             else:
-                template = {_OP_FLAGS[op]: enabled for op in spec.process_ops}
+                template = usage_flags(spec, state, enforces_lifecycle=False,
+                                       override=enabled)
             raw.set_attributes(session, handle, template)
 
         self._call("C_SetAttributeValue", run)
+
+    # ---- agreement with the catalogue (:mod:`.doctor`)
+    def inventory(self) -> list:
+        """Every secret key on the token (:class:`.token_inventory.TokenObject`)."""
+        from .token_inventory import inventory
+
+        return self._call("C_FindObjects", inventory, self.enforces_lifecycle)
+
+    def objects_with_id(self, object_id: bytes) -> list:
+        from .token_inventory import objects_with_id
+
+        return self._call("C_FindObjects", objects_with_id, object_id,
+                          self.enforces_lifecycle)
+
+    def set_usage_flags(self, object_id: bytes, spec: KeySpec, state: State) -> None:
+        self._call("C_SetAttributeValue", lambda raw, s: raw.set_attributes(
+            s, self._need(raw, s, object_id), self._flags(spec, state)))
+
+    def set_dates(self, object_id: bytes, windows: Windows) -> None:
+        self._call("C_SetAttributeValue", lambda raw, s: raw.set_attributes(
+            s, self._need(raw, s, object_id), self._dates(windows)))
 
     def destroy(self, object_id: bytes) -> None:
         def run(raw, session):
@@ -311,6 +355,38 @@ class Pkcs11Token:
                                      "tampered data)") from exc
             raise TokenFailure(f"C_Decrypt: the token answered {exc.name}") from exc
 
+    def chunk_cipher(self, object_id: bytes, *, encrypt: bool):
+        """AES-GCM over a stream's chunks (:mod:`.chunk_cipher`): the message API with
+        token-made IVs on keystead's token, C_Encrypt/C_Decrypt with the caller's IVs
+        elsewhere."""
+        from .chunk_cipher import MessageChunks, SingleChunks
+
+        raw, session = self._open()
+        handle = self._call("C_FindObjects", self._need, object_id)
+        if self.module.kind == KEYSTEAD:
+            return MessageChunks(raw, session, handle, encrypt, self._tag_failure_rvs())
+        return SingleChunks(raw, session, handle, self._tag_failure_rvs())
+
+    def wrap_new_key(self, kek_id: bytes, length_bits: int, reveal: bool
+                     ) -> tuple[bytes, bytes | None]:
+        """A fresh AES data key made in the token, wrapped under ``kek_id`` (RFC 3394);
+        its value too when ``reveal`` (:mod:`.datakey`)."""
+        from .datakey import wrap_new_key
+
+        return self._call("C_WrapKey", lambda raw, s: wrap_new_key(
+            raw, s, self._need(raw, s, kek_id), length_bits, reveal))
+
+    def rewrap_key(self, old_kek: bytes, new_kek: bytes, wrapped: bytes) -> bytes:
+        """Unwrap ``wrapped`` under ``old_kek`` into a session object and wrap it under
+        ``new_kek``; the data key never leaves the token in the clear."""
+        from .datakey import rewrap_key
+
+        def run(raw, s):
+            return rewrap_key(raw, s, self._need(raw, s, old_kek), self._need(raw, s, new_kek),
+                              wrapped, self._tag_failure_rvs())
+
+        return self._call("C_UnwrapKey", run)
+
     def mac(self, object_id: bytes, data: bytes) -> bytes:
         def run(raw, session):
             handle = self._need(raw, session, object_id)
@@ -327,14 +403,23 @@ class Pkcs11Token:
             handle = self._handle(raw, session, object_id)
             if handle is None:
                 return {}
-            res = raw.get_attributes(session, handle,
-                                     [CKA_KS_USAGE_COUNT, CKA_KS_GCM_INVOCATIONS])
-            out = {}
-            for name, attr in (("token_usage_count", CKA_KS_USAGE_COUNT),
-                               ("token_gcm_invocations", CKA_KS_GCM_INVOCATIONS)):
+            res = raw.get_attributes(session, handle, [CKA_KS_USAGE_COUNT,
+                                                       CKA_KS_GCM_INVOCATIONS,
+                                                       CKA_KS_USAGE_LIMIT])
+            values = {}
+            for attr in (CKA_KS_USAGE_COUNT, CKA_KS_GCM_INVOCATIONS, CKA_KS_USAGE_LIMIT):
                 value = res.values.get(attr)
                 if value and len(value) == struct.calcsize("=Q"):
-                    out[name] = struct.unpack("=Q", value)[0]
+                    values[attr] = struct.unpack("=Q", value)[0]
+            out = {}
+            if CKA_KS_USAGE_COUNT in values:
+                # Without a limit the token counts in leases of 4096 uses reserved ahead, so
+                # its count is only an upper bound while a lease is out (README).
+                exact = values.get(CKA_KS_USAGE_LIMIT, 0) != 0
+                name = "token_usage_count" if exact else "token_usage_at_most"
+                out[name] = values[CKA_KS_USAGE_COUNT]
+            if CKA_KS_GCM_INVOCATIONS in values:  # reserved in blocks: numbers handed out
+                out["token_gcm_invocations"] = values[CKA_KS_GCM_INVOCATIONS]
             return out
 
         return self._call("C_GetAttributeValue", run)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from . import audit as audit_chain
 from .base import ManagerBase, new_object_id, windows_of
+from .datakey import DataKeyMixin
+from .doctor import DoctorMixin
 from .envelope import EnvelopeMixin
 from .errors import AlreadyExists, ManagerError, NotFound, OperationRefused, PolicyViolation
 from .lifecycle import State
@@ -22,6 +24,7 @@ from .policy import GCM_INVOCATION_LIMIT, MIN_DESTROY_WAIT, KeyPolicy, KeyType
 from .rotation import RotationMixin
 from .specs import spec_for
 from .store import AuditFilter, CatalogueTx
+from .stream import StreamMixin
 from .tokenport import TOKEN_AUDIT_UNAVAILABLE, TokenAuditReport
 
 #: The latest time the manager accepts (dates past it overflow with the periods added).
@@ -51,7 +54,8 @@ class AuditVerification:
         return self.chain.ok and self.token.ok
 
 
-class KeyManager(RotationMixin, EnvelopeMixin, ManagerBase):
+class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, EnvelopeMixin,
+                 ManagerBase):
     """Named keys, their versions and their SP 800-57 lifecycle over one PKCS#11 token.
 
     Construct with a catalogue (:class:`~keystead.manager.sqlite_store.SQLiteCatalogue`), a

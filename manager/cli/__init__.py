@@ -28,6 +28,9 @@ COMMANDS: tuple[tuple[str, str, str | None], ...] = (
     ("audit", "audit_group", None),
     ("data", "encrypt", None),
     ("data", "decrypt", None),
+    ("data", "datakey", None),
+    ("data", "rewrap", None),
+    ("doctor", "doctor", None),
     ("data", "module_path", None),
     ("bench", "bench", None),
 )

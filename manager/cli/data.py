@@ -1,46 +1,59 @@
-"""``keystead encrypt`` / ``keystead decrypt``: the envelope API from the shell."""
+"""``keystead encrypt`` / ``decrypt`` / ``datakey`` / ``rewrap``: envelopes from the shell."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
+import sys
 
 import click
 
+from ..datakey import MAGIC as DATAKEY_MAGIC
+from ..datakey import parse_datakey
 from ..envelope import MAGIC, parse_blob
 from ..errors import ManagerError
-from . import render
+from ..stream_format import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK, read_header
+from ..stream_format import MAGIC as STREAM_MAGIC
+from . import io_files, render
 from .context import AppContext, pass_app
-from .options import PrivateOutput, json_option, write_output
+from .options import json_option
 
 
 @click.command("encrypt")
 @click.argument("key_name")
-@click.option("--in", "infile", type=click.File("rb"), default="-", show_default=True)
-@click.option("--out", "outfile", type=PrivateOutput(), default="-", show_default=True,
-              help="Output file (0600).")
+@click.option("--in", "infile", default="-", show_default=True, help="Input file (- = stdin).")
+@click.option("--out", "outfile", default="-", show_default=True,
+              help="Output file (- = stdout); written under a temporary name, renamed when done.")
 @click.option("--aad", default="", help="Additional authenticated data (text).")
 @click.option("--subject", default="", help="What is protected; recorded in the audit.")
+@click.option("--chunk-size", type=click.IntRange(MIN_CHUNK, MAX_CHUNK), default=DEFAULT_CHUNK,
+              show_default=True, help="Bytes of plaintext per sealed chunk.")
 @json_option
 @pass_app
-def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, as_json) -> None:
-    """Encrypt with the key's current version (AES-256-GCM in the token)."""
+def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size,
+            as_json) -> None:
+    """Encrypt with the key's current version (AES-256-GCM in the token), streaming in
+    chunks in constant memory. With --json: one in-memory envelope, printed as base64."""
     km = app.manager()
-    if not as_json:  # recorded as done only once the output is written
-        km.encrypt(key_name, infile.read(), aad.encode(), subject=subject,
-                   deliver=lambda blob: write_output(outfile, blob))
-        return
-    blob = km.encrypt(key_name, infile.read(), aad.encode(), subject=subject)
-    name, version, *_ = parse_blob(blob)
-    render.emit_json({"key": name, "version": version,
-                      "blob": base64.b64encode(blob).decode("ascii")})
+    with io_files.source(infile) as src:
+        if as_json:
+            blob = km.encrypt(key_name, src.read(), aad.encode(), subject=subject)
+            name, version, *_ = parse_blob(blob)
+            render.emit_json({"key": name, "version": version,
+                              "blob": base64.b64encode(blob).decode("ascii")})
+            return
+        with io_files.sink(outfile) as dst, io_files.progress(src, "encrypting") as bar:
+            km.encrypt_stream(key_name, src, dst, aad.encode(), subject,
+                              chunk_size=chunk_size, progress=bar)
 
 
 @click.command("decrypt")
-@click.option("--in", "infile", type=click.File("rb"), default="-", show_default=True)
-@click.option("--out", "outfile", type=PrivateOutput(), default="-", show_default=True,
-              help="Output file (0600).")
+@click.option("--in", "infile", default="-", show_default=True, help="Input file (- = stdin).")
+@click.option("--out", "outfile", default="-", show_default=True,
+              help="Output file (- = stdout); written under a temporary name, renamed only "
+                   "when every chunk authenticated.")
 @click.option("--aad", default="", help="The AAD given at encryption.")
 @click.option("--override", is_flag=True,
               help="Allow a suspended or compromised version (audited; needs --reason).")
@@ -48,18 +61,114 @@ def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, as_json) -
 @json_option
 @pass_app
 def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) -> None:
-    """Decrypt an envelope (raw, or the base64 "blob" of `encrypt --json`) with the version
-    it names."""
-    blob = _unwrap(infile.read())
-    with contextlib.suppress(ManagerError):  # a bad blob is refused (and audited) below
-        app.use_token_of(parse_blob(blob)[0])
-    plain = app.manager().decrypt(blob, aad.encode(), override=override, reason=reason)
+    """Decrypt a stream or an envelope (raw, or the base64 "blob" of `encrypt --json`) with
+    the version it names, on the token the catalogue records for its key."""
+    with io_files.source(infile) as src:
+        first = src.read(len(STREAM_MAGIC))
+        if first == STREAM_MAGIC and not as_json:
+            with contextlib.suppress(ManagerError):  # a bad header is refused (and audited) below
+                header, packed = read_header(src, first)
+                app.use_token_of(header.key_name)
+                first, src = b"", io_files.prefixed(packed, src)
+            km = app.manager()
+            with io_files.sink(outfile) as dst, io_files.progress(src, "decrypting") as bar:
+                km.decrypt_stream(src, dst, aad.encode(), first=first, override=override,
+                                  reason=reason, progress=bar)
+            return
+        data = first + src.read()
+    if data.startswith(STREAM_MAGIC):  # --json: the plaintext goes into the JSON
+        with contextlib.suppress(ManagerError):
+            app.use_token_of(read_header(io.BytesIO(data))[0].key_name)
+        sink = io.BytesIO()
+        name, version, _ = app.manager().decrypt_stream(io.BytesIO(data), sink, aad.encode(),
+                                                        override=override, reason=reason)
+        plain = sink.getvalue()
+    else:
+        blob = _unwrap(data)
+        with contextlib.suppress(ManagerError):  # a bad blob is refused (and audited) below
+            app.use_token_of(parse_blob(blob)[0])
+        plain = app.manager().decrypt(blob, aad.encode(), override=override, reason=reason)
+        name, version, *_ = parse_blob(blob)
     if not as_json:
-        write_output(outfile, plain)
+        with io_files.sink(outfile) as dst:
+            dst.write(plain)
         return
-    name, version, *_ = parse_blob(blob)
     render.emit_json({"key": name, "version": version,
                       "plaintext": base64.b64encode(plain).decode("ascii")})
+
+
+@click.command("datakey")
+@click.argument("kek_name")
+@click.option("--bits", type=click.Choice(["128", "192", "256"]), default="256",
+              show_default=True, help="Length of the data key.")
+@click.option("--plaintext", is_flag=True,
+              help="Also print the data key itself (base64): keep it in memory only.")
+@click.option("--out", "outfile", default="-", show_default=True,
+              help="Where the wrapped data key goes (- = stdout, base64).")
+@click.option("--subject", default="", help="What the data key will protect (audit).")
+@json_option
+@pass_app
+def datakey(app: AppContext, kek_name, bits, plaintext, outfile, subject, as_json) -> None:
+    """A fresh data key made in the token, wrapped under a key-wrapping key's current
+    version (RFC 3394); its plaintext only with --plaintext."""
+    dk = app.manager().datakey(kek_name, length_bits=int(bits), plaintext=plaintext,
+                               subject=subject)
+    wrapped = dk.blob()
+    if plaintext and sys.stdout.isatty():
+        click.echo("warning: the plaintext data key is a secret: do not store it", err=True)
+    if outfile != "-":
+        with io_files.sink(outfile) as dst:
+            dst.write(wrapped)
+    b64 = base64.b64encode(wrapped).decode("ascii")
+    key = base64.b64encode(dk.plaintext).decode("ascii") if dk.plaintext is not None else None
+    if as_json:
+        out = {"key": dk.kek_name, "version": dk.kek_version, "wrapped": b64}
+        if key is not None:
+            out["plaintext"] = key
+        render.emit_json(out)
+        return
+    if outfile == "-":
+        click.echo(f"wrapped: {b64}")
+    if key is not None:
+        click.echo(f"plaintext: {key}")
+
+
+@click.command("rewrap")
+@click.option("--in", "infile", required=True, help="A stream, envelope or wrapped data key.")
+@click.option("--out", "outfile", required=True,
+              help="Where the rewrapped blob goes (may equal --in: replaced when done).")
+@click.option("--aad", default="", help="The AAD given at encryption (streams, envelopes).")
+@json_option
+@pass_app
+def rewrap(app: AppContext, infile, outfile, aad, as_json) -> None:
+    """Move a blob to its key's current version: a stream chunk by chunk (no plaintext
+    written anywhere), a wrapped data key inside the token."""
+    km = app.manager()
+    with io_files.source(infile) as src:
+        first = src.read(4)
+        with io_files.sink(outfile) as dst:
+            if first == STREAM_MAGIC:
+                name, old, new = km.rewrap_stream(src, dst, aad.encode(), first=first)
+            elif first == DATAKEY_MAGIC:
+                blob = first + src.read()
+                old = parse_datakey(blob).kek_version
+                dk = km.rewrap_datakey(blob)
+                name, new = dk.kek_name, dk.kek_version
+                dst.write(dk.blob())
+            else:
+                blob = _unwrap(first + src.read())
+                name, old, *_ = parse_blob(blob)
+                plain = bytearray(km.decrypt(blob, aad.encode()))
+                try:
+                    fresh = km.encrypt(name, bytes(plain), aad.encode(), subject="rewrap")
+                finally:
+                    plain[:] = bytes(len(plain))
+                new = parse_blob(fresh)[1]
+                dst.write(fresh)
+    if as_json:
+        render.emit_json({"key": name, "from_version": old, "to_version": new})
+    else:
+        click.echo(f"{name}: v{old} -> v{new}", err=True)
 
 
 def _unwrap(data: bytes) -> bytes:

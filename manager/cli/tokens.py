@@ -22,19 +22,24 @@ def token_group() -> None:
 @pass_app
 def init(app: AppContext, label: str | None, so_pin_file: str | None, as_json: bool) -> None:
     """Initialise a fresh token and set its user PIN (and, on keystead's token, the manager's
-    PIN: the credential that governs the keys the manager makes)."""
-    from keystead.softhsm_bridge.provision import provision
+    PIN: the credential that governs the keys the manager makes): every PIN and the label are
+    checked before the token is touched, and a label already in use is refused."""
+    from ..token_init import init_token, preflight
 
     label = label or app.token_label
+    module = app.module_info()
+    preflight(module, label)  # a taken label is refused before any prompt
     so_pin = read_secret("SO PIN", "KEYSTEAD_SO_PIN", so_pin_file, confirm=True)
     user_pin = read_secret("New user PIN", "KEYSTEAD_PIN", app.pin_file, confirm=True)
     manager_pin = None
     if app.module_kind() == "keystead":
         manager_pin = read_secret("New manager PIN", "KEYSTEAD_MANAGER_PIN",
-                                  app.manager_pin_file, confirm=True)
+                                  app.manager_pin_file, confirm=True,
+                                  option="--manager-pin-file")
         if manager_pin == user_pin:
             raise click.ClickException("the manager PIN must differ from the user PIN")
-    token = provision(app.module_info(), None, label=label, so_pin=so_pin, user_pin=user_pin)
+        preflight(module, label, user_pin=manager_pin)  # its length, before the token is touched
+    token = init_token(module, label, so_pin, user_pin)
     if manager_pin is not None:
         _set_manager_pin(app, token.slot_id, so_pin, manager_pin)
     if as_json:

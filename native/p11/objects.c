@@ -253,17 +253,17 @@ static CK_RV counters_view(ks_token *tok, const ks_object *obj, ks_attrs *view)
         char uses[KS_VALUE_USES_NAME_LEN];
         if (counters[i].type == CKA_KS_USAGE_COUNT &&
             ks_value_uses_name(tok, &obj->attrs, uses) == CKR_OK) {
-            /* per key value, shared by every copy (docs/authority.md) */
+            /* per key value, shared by every copy (docs/authority.md); less the unused part
+             * of the leases (ks_policy_value_uses) */
             rv = ks_store_value_uses_get(tok->store, uses, obj->is_token ? obj->handle : 0,
                                          &value);
+            if (rv == CKR_OK) {
+                value = ks_policy_value_uses(tok, uses, value);
+            }
         } else if (obj->is_token) {
             rv = ks_store_counter_get(tok->store, obj->handle, counters[i].name, &value);
         } else {
             continue;
-        }
-        if (rv == CKR_OK && counters[i].type == CKA_KS_USAGE_COUNT) {
-            uint64_t unused = ks_policy_unused_uses(tok, obj->handle);
-            value = value >= unused ? value - unused : 0;
         }
         if (rv == CKR_OK) {
             rv = ks_attrs_set_ulong(view, counters[i].type, (CK_ULONG)value);

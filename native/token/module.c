@@ -9,6 +9,7 @@
 
 #include "token/flusher.h"
 #include "token/log.h"
+#include "token/policy.h"
 
 ks_module ks_mod = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -342,6 +343,7 @@ void ks_session_close(ks_session *s)
     }
     /* PKCS#11 3.0 5.6 C_CloseSession: closing the last session logs the application out. */
     if (tok->session_count == 0) {
+        ks_policy_return_leases(tok);
         ks_token_logout(tok);
     }
     pthread_mutex_unlock(&tok->lock);

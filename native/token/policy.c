@@ -91,6 +91,7 @@ CK_RV ks_policy_check_use(const ks_attrs *key, ks_use use)
 typedef struct ks_lease {
     CK_OBJECT_HANDLE handle;
     uint64_t left;
+    char uses[KS_VALUE_USES_NAME_LEN]; /* the value's count ("use:<fingerprint>") it came from */
 } ks_lease;
 
 static ks_lease *lease_of(ks_token *tok, CK_OBJECT_HANDLE handle)
@@ -112,7 +113,16 @@ static ks_lease *lease_of(ks_token *tok, CK_OBJECT_HANDLE handle)
     ks_lease *l = &tok->leases[tok->lease_count++];
     l->handle = handle;
     l->left = 0;
+    l->uses[0] = '\0';
     return l;
+}
+
+/* The counter of the uses given back to a value's count: "ret:" and the count's
+ * fingerprint ("use:<fingerprint>" only grows, so a crash between the two never under-counts). */
+static void returned_name(const char *uses, char out[KS_VALUE_USES_NAME_LEN])
+{
+    memcpy(out, "ret:", 4);
+    memcpy(out + 4, uses + 4, KS_VALUE_USES_NAME_LEN - 4);
 }
 
 CK_RV ks_policy_limit_reached(ks_token *tok, const ks_object *key)
@@ -135,14 +145,27 @@ CK_RV ks_policy_limit_reached(ks_token *tok, const ks_object *key)
     return used >= limit ? CKR_KEY_FUNCTION_NOT_PERMITTED : CKR_OK;
 }
 
-uint64_t ks_policy_unused_uses(const ks_token *tok, CK_OBJECT_HANDLE handle)
+uint64_t ks_policy_unused_uses(const ks_token *tok, const char *uses)
 {
+    uint64_t left = 0;
     for (size_t i = 0; i < tok->lease_count; i++) {
-        if (tok->leases[i].handle == handle) {
-            return tok->leases[i].left;
+        if (strcmp(tok->leases[i].uses, uses) == 0) {
+            left += tok->leases[i].left;
         }
     }
-    return 0;
+    return left;
+}
+
+uint64_t ks_policy_value_uses(ks_token *tok, const char *uses, uint64_t counted)
+{
+    char back_name[KS_VALUE_USES_NAME_LEN];
+    uint64_t back = 0;
+    returned_name(uses, back_name);
+    if (ks_store_counter_get(tok->store, 0, back_name, &back) != CKR_OK) {
+        back = 0; /* nothing given back (or unreadable): the upper bound stands */
+    }
+    uint64_t unused = back + ks_policy_unused_uses(tok, uses);
+    return counted >= unused ? counted - unused : 0;
 }
 
 /* Counts are per key value (wrap_policy.h, docs/authority.md): every copy, session object
@@ -161,6 +184,22 @@ static CK_RV add_uses(ks_token *tok, const ks_object *key, uint64_t delta, uint6
     return rv;
 }
 
+void ks_policy_return_leases(ks_token *tok)
+{
+    for (size_t i = 0; tok->store != NULL && i < tok->lease_count; i++) {
+        ks_lease *l = &tok->leases[i];
+        char back_name[KS_VALUE_USES_NAME_LEN];
+        if (l->left == 0 || l->uses[0] == '\0') {
+            continue;
+        }
+        returned_name(l->uses, back_name);
+        /* A store that refuses the write keeps the upper bound: never an under-count. */
+        if (ks_store_counter_add(tok->store, 0, back_name, l->left, 0, NULL) == CKR_OK) {
+            l->left = 0;
+        }
+    }
+}
+
 CK_RV ks_policy_count_use(ks_token *tok, ks_object *key)
 {
     CK_ULONG limit = 0;
@@ -176,7 +215,10 @@ CK_RV ks_policy_count_use(ks_token *tok, ks_object *key)
         return add_uses(tok, key, 1, 0);
     }
     if (l->left == 0) {
-        CK_RV rv = add_uses(tok, key, KS_USAGE_LEASE, 0);
+        CK_RV rv = ks_value_uses_name(tok, &key->attrs, l->uses);
+        if (rv == CKR_OK) {
+            rv = add_uses(tok, key, KS_USAGE_LEASE, 0);
+        }
         if (rv != CKR_OK) {
             return rv;
         }

@@ -27,9 +27,21 @@ CK_RV ks_policy_count_use(ks_token *tok, ks_object *key);
  * too, atomically). Called with tok->lock held. */
 CK_RV ks_policy_limit_reached(ks_token *tok, const ks_object *key);
 
-/* ks_policy_unused_uses: uses this process reserved for a key and has not made yet; the
- * store's count minus this is exact when one process uses the key. */
-uint64_t ks_policy_unused_uses(const ks_token *tok, CK_OBJECT_HANDLE handle);
+/* ks_policy_unused_uses: uses this process reserved for the key value whose count is named
+ * `uses` ("use:<fingerprint>", wrap_policy.h) and has not made yet. */
+uint64_t ks_policy_unused_uses(const ks_token *tok, const char *uses);
+
+/* ks_policy_value_uses: the uses made of that value, from `counted` (its count in the store,
+ * an upper bound): less what this process reserved and has not used, and less what every
+ * process gave back (ks_policy_return_leases). Exact once no process holds a lease. Called
+ * with tok->lock held. */
+uint64_t ks_policy_value_uses(ks_token *tok, const char *uses, uint64_t counted);
+
+/* ks_policy_return_leases gives back what this process reserved for its keys and has not
+ * used (into each value's "ret:<fingerprint>" counter: the count itself only grows), so the
+ * count another process reads is exact again. At the close of the token's last session and
+ * at C_Finalize; called with tok->lock held (or single-threaded). */
+void ks_policy_return_leases(ks_token *tok);
 
 /* ks_policy_today writes today's UTC date as a CK_DATE. */
 void ks_policy_today(CK_DATE *out);

@@ -8,6 +8,7 @@
 
 #include "crypto/mem.h"
 #include "crypto/rand.h"
+#include "token/policy.h"
 
 #define NO_LOGIN ((CK_USER_TYPE)-1)
 
@@ -211,6 +212,7 @@ void ks_token_free(ks_token *tok)
         return;
     }
     ks_token_audit_flush(tok, 0);
+    ks_policy_return_leases(tok);
     free(tok->uses);
     free(tok->leases);
     ks_token_logout(tok);

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Streaming `keystead encrypt` / `decrypt` of a large file on keystead's token, against a
+plain in-process loop sealing the same 1 MiB chunks with cryptography's AESGCM and writing
+them, in the same run with the page cache warm. Every timed phase ends with its output
+synced to disk (keystead syncs before it renames its output into place; the baseline syncs
+too) and starts with no writeback pending.
+
+    scripts/bench_stream.py [--gib 4] [--dir DIR] [--keep]
+
+Each `keystead` command runs as its own process under /usr/bin/time -v (peak RSS); the
+baseline runs in this process. Prints one table and, with --json, the figures as JSON.
+Needs the `keystead` command (pip install .) and about 3x the file size of free disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+CHUNK = 1 << 20
+PIN, SO_PIN = "bench-user-1234", "bench-so-1234"
+
+
+def keystead_exe() -> str:
+    exe = shutil.which("keystead") or str(Path(sys.executable).parent / "keystead")
+    if not Path(exe).exists():
+        sys.exit("bench_stream: the `keystead` command is not installed (pip install .)")
+    return exe
+
+
+def make_input(path: Path, size: int) -> None:
+    block = os.urandom(64 * CHUNK)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, len(block))
+            f.write(block[:n])
+            left -= n
+
+
+def warm(path: Path) -> str:
+    """Read the file into the page cache; return its SHA-256."""
+    buf = bytearray(16 * CHUNK)
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            digest.update(memoryview(buf)[:n])
+    return digest.hexdigest()
+
+
+def baseline(src: Path, dst: Path) -> float:
+    """Seconds to read, seal (AESGCM, 96-bit counter nonces) and write every chunk."""
+    aead = AESGCM(AESGCM.generate_key(256))
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    start = time.perf_counter()
+    with open(src, "rb", buffering=0) as f, open(dst, "wb") as out:
+        i = 0
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            out.write(aead.encrypt(i.to_bytes(12, "big"), view[:n], b"bench"))
+            i += 1
+        out.flush()
+        os.fsync(out.fileno())  # as keystead does before it renames its output
+    return time.perf_counter() - start
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS in bytes) of one command under /usr/bin/time -v."""
+    start = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], env=env, capture_output=True,
+                          text=True, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"bench_stream: {' '.join(cmd[1:3])} failed: {proc.stderr.strip()[-400:]}")
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    return wall, int(rss.group(1)) * 1024 if rss else -1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gib", type=float, default=4.0, help="file size in GiB [4]")
+    ap.add_argument("--dir", type=Path, default=None, help="work directory [a temp dir]")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--runs", type=int, default=1, help="rounds; best of each figure [1]")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ks-stream-", dir=args.dir))
+    exe = keystead_exe()
+    size = int(args.gib * (1 << 30))
+    try:
+        (work / "tokens").mkdir()
+        conf = work / "keystead.conf"
+        conf.write_text(f"token_dir = {work / 'tokens'}\n")
+        env = {**os.environ, "KEYSTEAD_CONF": str(conf), "KEYSTEAD_PIN": PIN,
+               "KEYSTEAD_SO_PIN": SO_PIN, "KEYSTEAD_CATALOGUE": str(work / "catalogue.db"),
+               "KEYSTEAD_TOKEN": "bench"}
+        steps = [["token", "init"], ["key", "create", "bench/dek"]]
+        if subprocess.run([exe, "init", "--help"], env=env, capture_output=True,
+                          check=False).returncode == 0:  # catalogues made by `keystead init`
+            steps.insert(1, ["init"])
+        for cmd in steps:
+            done = subprocess.run([exe, *cmd], env=env, capture_output=True, text=True,
+                                  check=False)
+            if done.returncode != 0:
+                sys.exit(f"bench_stream: keystead {' '.join(cmd)}: {done.stderr.strip()}")
+        plain, sealed, back = work / "plain", work / "sealed.kss", work / "back"
+        make_input(plain, size)
+        want = warm(plain)
+        runs: list[tuple[float, tuple[float, int], tuple[float, int]]] = []
+        same = True
+        for _ in range(args.runs):  # interleaved rounds; each figure is its best round
+            os.sync()  # each timed phase starts with no writeback pending from the last
+            warm(plain)
+            base = baseline(plain, work / "baseline.out")
+            (work / "baseline.out").unlink()
+            os.sync()
+            enc = timed([exe, "encrypt", "bench/dek", "--in", str(plain), "--out",
+                         str(sealed)], env)
+            warm(sealed)
+            os.sync()
+            dec = timed([exe, "decrypt", "--in", str(sealed), "--out", str(back)], env)
+            same = same and warm(back) == want
+            back.unlink()
+            runs.append((base, enc, dec))
+        base = min(r[0] for r in runs)
+        enc = min((r[1] for r in runs), key=lambda t: t[0])
+        dec = min((r[2] for r in runs), key=lambda t: t[0])
+        mib = size / (1 << 20)
+        rows = {"baseline (AESGCM in-process)": (base, None),
+                "keystead encrypt": enc, "keystead decrypt": dec}
+        print(f"| {mib:.0f} MiB, 1 MiB chunks, best of {args.runs} | seconds | MiB/s "
+              "| vs baseline | peak RSS |")
+        print("|---|---|---|---|---|")
+        figures = {}
+        for name, (secs, rss) in rows.items():
+            ratio = base / secs
+            rss_text = "-" if rss is None else f"{rss / (1 << 20):.1f} MiB"
+            print(f"| {name} | {secs:.2f} | {mib / secs:.0f} | {ratio:.2f}x | {rss_text} |")
+            figures[name] = {"seconds": secs, "mib_per_s": mib / secs, "vs_baseline": ratio,
+                             "peak_rss_bytes": rss}
+        print(f"round trip identical: {same}")
+        if args.json:
+            print(json.dumps({"bytes": size, "figures": figures, "identical": same}))
+        if not same:
+            sys.exit(1)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
