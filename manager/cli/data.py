@@ -44,7 +44,12 @@ def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size
             render.emit_json({"key": name, "version": version,
                               "blob": base64.b64encode(blob).decode("ascii")})
             return
-        with io_files.sink(outfile) as dst, io_files.progress(src, "encrypting") as bar:
+
+        def refused(exc: OSError) -> None:  # recorded as a failed encryption
+            km.record_failure("encrypt", key_name, None, subject, exc)
+
+        with io_files.sink(outfile, refused) as dst, \
+                io_files.progress(src, "encrypting") as bar:
             km.encrypt_stream(key_name, src, dst, aad.encode(), subject,
                               chunk_size=chunk_size, progress=bar)
 

@@ -56,10 +56,11 @@ def prefixed(prefix: bytes, src: BinaryIO) -> BinaryIO:
 
 
 @contextlib.contextmanager
-def sink(path: str) -> Iterator[BinaryIO]:
+def sink(path: str, failed: Callable[[OSError], None] | None = None) -> Iterator[BinaryIO]:
     """The output: stdout's bytes for ``-``; a device or FIFO as it is; else a temporary
     file (mode 0600) next to ``path`` that replaces it when the block ends without an
-    exception."""
+    exception. An output that cannot be opened is one line (ClickException), after
+    ``failed(error)`` ran (the audit records the refusal)."""
     if path == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
@@ -69,6 +70,8 @@ def sink(path: str) -> Iterator[BinaryIO]:
         try:
             handle = open(target, "wb")  # noqa: SIM115 - closed below
         except OSError as exc:
+            if failed is not None:
+                failed(exc)
             raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
         with handle:
             yield handle
@@ -77,6 +80,8 @@ def sink(path: str) -> Iterator[BinaryIO]:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
                                    dir=target.parent if str(target.parent) else ".")
     except OSError as exc:
+        if failed is not None:
+            failed(exc)
         raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as handle:

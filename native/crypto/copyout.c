@@ -68,3 +68,12 @@ void ks_copy_out_fill(void *dst, int byte, size_t len)
     check_once(dst, len);
     memset(dst, byte, len);
 }
+
+void ks_copy_out_retract(void *dst, size_t len)
+{
+    if (len == 0) {
+        return;
+    }
+    /* Not check_once: these bytes were written by this call, and are overwritten on purpose. */
+    memset(dst, 0, len);
+}

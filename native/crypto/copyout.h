@@ -26,6 +26,11 @@ void ks_copy_out(void *dst, const void *src, size_t len);
 /* ks_copy_out_fill sets len bytes of the caller's dst to byte (blank padding, zeros). */
 void ks_copy_out_fill(void *dst, int byte, size_t len);
 
+/* ks_copy_out_retract zeroes len bytes of the caller's dst that this call wrote and now
+ * takes back, because the call fails after writing them (a wrap whose audit record cannot be
+ * written): the one exception to write-once, for output the caller is told is not valid. */
+void ks_copy_out_retract(void *dst, size_t len);
+
 /* ks_copy_out_call_end ends this thread's call for the check build (a no-op otherwise). */
 void ks_copy_out_call_end(void);
 

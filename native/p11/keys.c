@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "crypto/mem.h"
 #include "crypto/rand.h"
 #include "p11/guard.h"
@@ -244,6 +245,9 @@ static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (rv == CKR_OK && pWrappedKey != NULL) {
         rv = ks_p11_gate_pass(tok, hSession, key, &EXPORT_USE);
     }
+    if (rv == CKR_OK && pWrappedKey != NULL) {
+        rv = ks_token_audit_ready(tok); /* no wrapped key out that the trail cannot record */
+    }
     if (rv == CKR_OK) {
         ks_key_ref kref = ks_p11_key_ref(kek);
         ks_key_ref vref = ks_p11_key_ref(key);
@@ -254,7 +258,7 @@ static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         CK_RV recorded = audit_wrap(tok, hSession, KS_AUDIT_WRAP, key ? &key->attrs : NULL,
                                     kek, pMechanism->mechanism, rv);
         if (rv == CKR_OK && recorded != CKR_OK) {
-            ks_wipe(pWrappedKey, *pulWrappedKeyLen); /* a wrap the trail does not hold */
+            ks_copy_out_retract(pWrappedKey, *pulWrappedKeyLen); /* the trail does not hold it */
             *pulWrappedKeyLen = 0;
             rv = recorded;
         }

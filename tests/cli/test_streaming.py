@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from keystead.manager.stream_format import RECORD, read_header
 
-from tests.manager.helpers import MANAGER_PIN, raw_key
+from tests.manager.helpers import MANAGER_GOV_PIN, MANAGER_PIN, raw_key
 
 from .test_cli import one_line_error
 
@@ -205,7 +205,8 @@ def test_usage_count_is_exact_across_processes(module, setup):
     """One encryption in one process, the count read in another: 1, not a lease of 4096."""
     exe = [sys.executable, "-c", "from keystead.manager.cli import main; main()"]
     env = module.token_env.env() if module.token_env else dict(os.environ)
-    env.update(KEYSTEAD_PIN=MANAGER_PIN, KEYSTEAD_ACTOR="usage")
+    env.update(KEYSTEAD_PIN=MANAGER_PIN, KEYSTEAD_MANAGER_PIN=MANAGER_GOV_PIN,
+               KEYSTEAD_ACTOR="usage")
 
     def keystead(*args: str, data: bytes = b"") -> subprocess.CompletedProcess:
         return subprocess.run([*exe, *setup.args(), *args], env=env, input=data,
@@ -232,7 +233,7 @@ def test_doctor_through_the_cli(run, module, setup):
     assert mine == []
     shown = json.loads(run("key", "show", "doc/dek", "--json").output)
     token = manager_token(module, label="cli")
-    session, handle = raw_key(module, token, shown["versions"][0]["object_id"])
+    session, handle = raw_key(module, token, shown["versions"][0]["object_id"], as_manager=True)
     module.raw.destroy_object(session, handle)
     module.raw.close_session(session)
     r = run("doctor", "--json")

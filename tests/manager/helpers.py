@@ -44,14 +44,23 @@ def manager_for(info, label: str, catalogue: Path, clock: ManualClock | None = N
         clock=clock, actor=actor, module_name=info.name, token_label=label)
 
 
-def raw_key(module, token: Token, object_id_hex: str) -> tuple[int, int | None]:
-    """(raw session logged in as user, handle of the object with that CKA_ID or None)."""
+def raw_key(module, token: Token, object_id_hex: str,
+            as_manager: bool = False) -> tuple[int, int | None]:
+    """(raw session logged in as user, handle of the object with that CKA_ID or None).
+
+    ``as_manager``: on keystead's token, logged in with the manager credential instead (what
+    it takes to destroy or change a key the CLI made: docs/authority.md)."""
+    from keystead.softhsm_bridge.ck import CKU_KS_MANAGER
+    from keystead.softhsm_bridge.errors import check
     from keystead.softhsm_bridge.provision import find_slot
     from keystead.softhsm_bridge.session import login
 
     raw = module.raw
     session = raw.open_session(find_slot(module.info, token.serial), rw=True)
-    login(token, session, "user")
+    if as_manager and module.info.kind == "keystead":
+        check(raw.login(session, CKU_KS_MANAGER, MANAGER_GOV_PIN), "C_Login(manager)")
+    else:
+        login(token, session, "user")
     found = raw.find_objects(session, {0x102: bytes.fromhex(object_id_hex)})  # CKA_ID
     return session, (found[0] if found else None)
 

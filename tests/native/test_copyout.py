@@ -96,7 +96,7 @@ MODULE_MEMORY: dict[str, set[str]] = {
     "token/attrs.c": {"value", "buf + off + PACK_HEADER", "copy", "out", "&set->items[i + 1]",
                       "&set->items[i]"},
     "token/audit.c": {"&first", "&next", "hex", "p + 4", "tail"},
-    "token/audit_file.c": {"&s", "slot(f", "f->head + OFF_BOOT", "h"},
+    "token/audit_file.c": {"&s", "slot(f", "f->head + OFF_BOOT", "h", "buf", "f->map + end"},
     "token/config.c": {"out", "cfg"},
     "token/gcm_hold.c": {"h->buf + h->len"},  # ciphertext held back, in module memory
     "token/gcm_iv.c": {"r", "r->uid"},
@@ -111,7 +111,7 @@ MODULE_MEMORY: dict[str, set[str]] = {
     "token/ops_mac.c": {"mac"},
     "token/ops_wrap.c": {"work"},
     "token/pin.c": {"kek", "key", "token_key", "out", "w"},
-    "token/policy.c": {"&m", "now", "out", "out->day", "out->month", "out->year"},
+    "token/policy.c": {"&m", "now", "out", "out->day", "out->month", "out->year", "out + 4"},
     "token/rules_new.c": {"block", "md", "&s", "&v", "out"},
     "token/rules_set.c": {"&to", "&v"},
     "token/rules_table.c": {"&v"},
@@ -124,7 +124,7 @@ MODULE_MEMORY: dict[str, set[str]] = {
     "token/store_schema.c": {"out", "label"},
     "token/store_seal.c": {"out", "aad"},
     "token/token_audit.c": {"out", "u"},
-    "token/wrap_policy.c": {"fp", "name"},
+    "token/wrap_policy.c": {"fp", "name", "pad", "inner"},
 }
 
 WRITE = re.compile(r"\b(memcpy|memmove|memset|ks_wipe|bzero|explicit_bzero|strcpy|strncpy)"
