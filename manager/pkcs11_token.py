@@ -22,6 +22,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from keystead.softhsm_bridge import errors as bridge_errors
+from keystead.softhsm_bridge.ck import (  # keystead's vendor numbers, one copy (bridge ck.py)
+    CKA_KS_GCM_INVOCATIONS,
+    CKA_KS_GOVERNED,
+    CKA_KS_LIFECYCLE_STATE,
+    CKA_KS_PROCESS_END_DATE,
+    CKA_KS_PROCESS_OVERRIDE,
+    CKA_KS_PROCESS_START_DATE,
+    CKA_KS_TRANSITION_REASON,
+    CKA_KS_USAGE_COUNT,
+    CKA_KS_USAGE_LIMIT,
+)
 from keystead.softhsm_bridge.modules import KEYSTEAD, ModuleInfo
 
 from .errors import IntegrityError, NotFound, TokenFailure
@@ -45,16 +56,6 @@ CKA_UNIQUE_ID, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE = 0x4, 0x100, 0x102, 0x103
 CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP = 0x104, 0x105, 0x106, 0x107
 CKA_SIGN, CKA_VERIFY = 0x108, 0x10A
 CKA_START_DATE, CKA_END_DATE, CKA_VALUE_LEN, CKA_EXTRACTABLE = 0x110, 0x111, 0x161, 0x162
-_KS = 0x80000000 | 0x004B5300
-CKA_KS_LIFECYCLE_STATE = _KS | 0x1
-CKA_KS_PROCESS_START_DATE = _KS | 0x2
-CKA_KS_PROCESS_END_DATE = _KS | 0x3
-CKA_KS_USAGE_COUNT = _KS | 0x4
-CKA_KS_USAGE_LIMIT = _KS | 0x5
-CKA_KS_PROCESS_OVERRIDE = _KS | 0x6
-CKA_KS_GCM_INVOCATIONS = _KS | 0x7
-CKA_KS_TRANSITION_REASON = _KS | 0x8
-CKA_KS_GOVERNED = _KS | 0xA
 
 #: CKA_KS_USAGE_LIMIT the manager gives every key: a limit makes keystead's token count each
 #: use exactly (one durable increment) instead of in leases of 4096 (the catalogue enforces

@@ -6,15 +6,17 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from keystead.softhsm_bridge.ck import (
+    CKA_KS_LIFECYCLE_STATE,
+    CKA_KS_PROCESS_END_DATE,
+    CKA_KS_PROCESS_START_DATE,
+)
+
 CKO_SECRET_KEY = 0x4
 CKA_CLASS, CKA_LABEL, CKA_UNIQUE_ID, CKA_ID = 0x0, 0x3, 0x4, 0x102
 FLAG_ATTRS = {"encrypt": 0x104, "decrypt": 0x105, "wrap": 0x106, "unwrap": 0x107,
               "sign": 0x108, "verify": 0x10A}
 CKA_START_DATE, CKA_END_DATE = 0x110, 0x111
-_KS = 0x80000000 | 0x004B5300
-CKA_KS_LIFECYCLE_STATE = _KS | 0x1
-CKA_KS_PROCESS_START_DATE = _KS | 0x2
-CKA_KS_PROCESS_END_DATE = _KS | 0x3
 DATE_ATTRS = {"protect_start": CKA_START_DATE, "protect_end": CKA_END_DATE,
               "process_start": CKA_KS_PROCESS_START_DATE,
               "process_end": CKA_KS_PROCESS_END_DATE}

@@ -26,7 +26,6 @@ from .blocks import aes_check_value
 A = Attribute
 M = Mechanism
 CKM_AES_KEY_WRAP = int(Mechanism.AES_KEY_WRAP)
-CKA_KS_VALUE_KNOWN = 0x80000000 | 0x004B5300 | 0x0009  # keystead.h (vendor, read-only)
 
 
 class Refused(Exception):

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import pytest
 from keystead.softhsm_bridge import session as bridge_session
+from keystead.softhsm_bridge.ck import KS_VENDOR, Mechanism, ObjectClass
 from keystead.softhsm_bridge.ck import Attribute as A
-from keystead.softhsm_bridge.ck import Mechanism, ObjectClass
 from keystead.softhsm_bridge.errors import PKCS11Error
 from keystead.softhsm_bridge.provision import Token, load
 
 from tests.manager.helpers import MANAGER_PIN, manager_token
 
-_KS = 0x80000000 | 0x004B5300
+_KS = KS_VENDOR
 STATE, OVERRIDE, GOVERNED = _KS | 0x1, _KS | 0x6, _KS | 0xA
 ACTIVE, SUSPENDED = 1, 2
 CKR_ATTRIBUTE_READ_ONLY = 0x10

@@ -17,6 +17,7 @@ from keystead.softhsm_bridge.ck import (
     CKU_KS_MANAGER,
     CKU_SO,
     CKU_USER,
+    KS_VENDOR,
     KeyType,
     Mechanism,
     ObjectClass,
@@ -28,7 +29,7 @@ from keystead.softhsm_bridge.vendor import init_manager_pin
 
 from .support import assert_rv
 
-VENDOR = 0x80000000 | 0x004B5300
+VENDOR = KS_VENDOR
 STATE = VENDOR | 0x01
 PROCESS_START = VENDOR | 0x02
 PROCESS_END = VENDOR | 0x03

@@ -11,13 +11,13 @@ import datetime as dt
 import os
 
 import pytest
+from keystead.softhsm_bridge.ck import KS_VENDOR, KeyType, Mechanism, ObjectClass
 from keystead.softhsm_bridge.ck import Attribute as A
-from keystead.softhsm_bridge.ck import KeyType, Mechanism, ObjectClass
 from keystead.softhsm_bridge.errors import CKR_OK
 
 from .support import assert_rv
 
-VENDOR = 0x80000000 | 0x004B5300
+VENDOR = KS_VENDOR
 STATE = VENDOR | 0x01
 PROCESS_START = VENDOR | 0x02
 PROCESS_END = VENDOR | 0x03

@@ -14,13 +14,13 @@ import sys
 import textwrap
 
 import pytest
+from keystead.softhsm_bridge.ck import KS_VENDOR, KeyType, Mechanism, ObjectClass
 from keystead.softhsm_bridge.ck import Attribute as A
-from keystead.softhsm_bridge.ck import KeyType, Mechanism, ObjectClass
 from keystead.softhsm_bridge.errors import CKR_OK
 
 from .support import assert_rv
 
-VENDOR = 0x80000000 | 0x004B5300
+VENDOR = KS_VENDOR
 USAGE_COUNT = VENDOR | 0x04
 USAGE_LIMIT = VENDOR | 0x05
 ECB = Mechanism.AES_ECB

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 from keystead.manager import KeyManager, OperationRefused
+from keystead.softhsm_bridge.ck import CKA_KS_LIFECYCLE_STATE
 
 from .helpers import make_manager, manager_token, raw_key
 
 CKA_ENCRYPT, CKA_WRAP, CKA_END_DATE = 0x104, 0x106, 0x111
-CKA_KS_LIFECYCLE_STATE = 0x804B5301
 
 
 def kinds(findings) -> list[tuple[str, str | None, int | None]]:

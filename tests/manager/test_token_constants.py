@@ -44,3 +44,15 @@ def test_state_codes_match_header():
     for state in State:
         macro = "KS_STATE_" + state.value.upper().replace("-", "_")
         assert TOKEN_STATE_CODES[state] == evaluate(defines[macro], defines), macro
+
+
+def test_bridge_vendor_numbers_match_header():
+    """The one Python copy of keystead.h's vendor numbers (keystead.softhsm_bridge.ck) has
+    every CKA_KS_*, CKU_KS_* and KS_STATE_* of the header, with the header's value."""
+    from keystead.softhsm_bridge import ck
+
+    defines = header_defines()
+    names = [n for n in defines if n.startswith(("CKA_KS_", "KS_STATE_"))] + ["CKU_KS_MANAGER"]
+    assert len(names) >= 16
+    for name in names:
+        assert getattr(ck, name) == evaluate(defines[name], defines), name

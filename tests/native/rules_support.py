@@ -11,9 +11,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from keystead.core import ffi, lib
+from keystead.softhsm_bridge.ck import KS_VENDOR
 
 UNAVAILABLE = 2**64 - 1
-VENDOR = 0x80000000 | 0x004B5300
+VENDOR = KS_VENDOR
 KS_STATE = VENDOR | 1
 KS_PSTART, KS_PEND = VENDOR | 2, VENDOR | 3
 KS_COUNT, KS_LIMIT, KS_OVERRIDE = VENDOR | 4, VENDOR | 5, VENDOR | 6

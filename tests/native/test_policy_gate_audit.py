@@ -14,6 +14,7 @@ from keystead.softhsm_bridge.provision import prepare, provision
 from keystead.softhsm_bridge.modules import resolve
 from keystead.softhsm_bridge.ck import Attribute as A, KeyType, Mechanism, ObjectClass
 from keystead.softhsm_bridge.raw import open_raw
+from keystead.softhsm_bridge.ck import CKA_KS_USAGE_COUNT
 info = resolve("keystead")
 prepare(info, sys.argv[1])
 tok = provision(info, None, label="gate", so_pin="12345678", user_pin="87654321")
@@ -27,7 +28,7 @@ for _ in range(2):
     raw.check("C_DigestKey", h, key)
     rv, _, _ = raw.call_out("C_DigestFinal", h, capacity=32)
     assert rv == 0, rv
-count = int.from_bytes(raw.get_attribute(h, key, 0x80000000 | 0x004B5300 | 0x04), "little")
+count = int.from_bytes(raw.get_attribute(h, key, CKA_KS_USAGE_COUNT), "little")
 raw.logout(h)  # the use counts reach the trail
 print(tok.slot_id, count)
 """

@@ -21,6 +21,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from keystead import token_audit
 from keystead.core import ffi, lib
+from keystead.softhsm_bridge.ck import CKA_KS_LIFECYCLE_STATE
 
 from tests.native.store_support import (
     SO_PIN,
@@ -37,7 +38,6 @@ from tests.robustness.support import USER_PIN as P11_USER_PIN
 
 KEY = bytes(range(32))
 PLANTED = b"\x42" * 32
-CKA_KS_LIFECYCLE_STATE = 0x80000000 | 0x004B5300 | 0x0001  # native/include/keystead.h
 
 
 def tamper(db: Path, *sql: str, params: tuple[Any, ...] = ()) -> None:

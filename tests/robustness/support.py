@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from keystead.softhsm_bridge.ck import (
+    CKA_KS_USAGE_LIMIT,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 
-CKA_KS_LIFECYCLE_STATE = 0x80000000 | 0x004B5300 | 0x0001  # native/include/keystead.h
-CKA_KS_USAGE_COUNT = 0x80000000 | 0x004B5300 | 0x0004
-CKA_KS_USAGE_LIMIT = 0x80000000 | 0x004B5300 | 0x0005
 USER_PIN = "87654321"
 SO_PIN = "12345678"
 BIG_LIMIT = 10**9  # a limit never reached: it makes the key's counter exact (policy.c)
