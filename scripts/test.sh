@@ -2,8 +2,9 @@
 # test.sh - keystead's tests, in two tiers (README, "Tests", says which to run when):
 #
 #   scripts/test.sh            set up (scripts/setup.sh), ruff, then every test, the slow ones
-#                              too; in CI (CI=true) or with KEYSTEAD_SLOW=1 also the sanitizer,
-#                              valgrind and fuzz step (scripts/sanitize.sh)
+#                              too, on two pytest-xdist workers; in CI (CI=true) or with
+#                              KEYSTEAD_SLOW=1 also the sanitizer, valgrind and fuzz step
+#                              (scripts/sanitize.sh)
 #   scripts/test.sh --quick    no set-up: ruff, then the unit and conformance layer
 #                              (tests/native, tests/conformance, tests/layers) without the tests
 #                              marked slow, on both cores; about a minute. It tests the build
@@ -33,7 +34,11 @@ fi
 scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 ruff check .
-python -m pytest -q -p no:cacheprovider "$@"
+if [[ $# -eq 0 ]]; then
+    python -m pytest -q -p no:cacheprovider -n 2
+else
+    python -m pytest -q -p no:cacheprovider "$@"
+fi
 # Second step, in CI or when asked: the suites under ASan+UBSan, valgrind, the fuzz smoke run.
 if [[ $# -eq 0 && ("${CI:-}" == true || "${KEYSTEAD_SLOW:-}" == 1) ]]; then
     bash scripts/sanitize.sh

@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keystead.softhsm_bridge import quirks
-from keystead.softhsm_bridge.ck import CKU_SO, CKU_USER
+from keystead.softhsm_bridge.ck import (
+    CKA_KS_VALUE_KNOWN,  # noqa: F401 (the catalogue's)
+    CKU_SO,
+    CKU_USER,
+)
 from keystead.softhsm_bridge.errors import CKR_OK, PKCS11Error, UserAlreadyLoggedIn, rv_name
 from keystead.softhsm_bridge.provision import Token
 from keystead.softhsm_bridge.raw import RawModule

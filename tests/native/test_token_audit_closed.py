@@ -211,8 +211,8 @@ def test_a_full_disk_refuses_every_operation_and_undoes_it(token):
     assert result["refused_after"] is not None and result["refused_after"] > 100
     assert (result["generate"], result["generate_objects"]) == ("DeviceError", 0)
     assert (result["unwrap"], result["unwrap_objects"]) == ("DeviceError", 0)
-    assert result["wrap"] == CKR_DEVICE_ERROR  # and nothing of the blob left
-    assert result["wrap_output"] == "00" * (len(result["wrapped"]) // 2)
+    assert result["wrap"] == CKR_DEVICE_ERROR  # refused before any output: the buffer is as
+    assert result["wrap_output"] == "aa" * (len(result["wrapped"]) // 2)  # the caller left it
     assert (result["destroy"], result["destroy_objects"]) == ("DeviceError", 0)
     assert (result["set"], result["label"]) == ("DeviceError", "")  # not changed
     assert result["encrypt"] == "DeviceError"  # the key use does not start

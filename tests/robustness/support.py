@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from keystead.softhsm_bridge.ck import (
+from keystead.softhsm_bridge.ck import (  # the workers import these from here
+    CKA_KS_LIFECYCLE_STATE,  # noqa: F401
+    CKA_KS_USAGE_COUNT,  # noqa: F401
     CKA_KS_USAGE_LIMIT,
 )
 
