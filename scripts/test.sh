@@ -7,7 +7,7 @@
 #                              (scripts/sanitize.sh)
 #   scripts/test.sh --quick    no set-up: ruff, then the unit and conformance layer
 #                              (tests/native, tests/conformance, tests/layers) without the tests
-#                              marked slow, on both cores; about a minute. It tests the build
+#                              marked slow, on both cores; about two minutes. It tests the build
 #                              installed in .venv: after a C change, run scripts/setup.sh first
 #   scripts/test.sh ARGS...    set up, ruff, then pytest with ARGS (e.g. a file or -k)
 set -euo pipefail

@@ -56,7 +56,8 @@ def _token_checkpoint(ctx: click.Context, param: click.Parameter, value: str | N
 @click.option("--since", "since_seq", type=click.IntRange(min=1), metavar="SEQ",
               help="Verify only from record SEQ on (its link to record SEQ-1 included).")
 @click.option("--token/--no-token", "with_token", default=True, show_default=True,
-              help="Also verify the token's own audit chain (needs the user PIN).")
+              help="Also verify the token's own audit chain (needs the token's PIN: on "
+                   "keystead's token the manager PIN).")
 @click.option("--token-checkpoint", callback=_token_checkpoint, metavar="SEQ:HASH",
               help="The token trail's checkpoint printed by an earlier verify; fail if the "
                    "trail no longer reaches it.")

@@ -45,6 +45,10 @@ def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size
                               "blob": base64.b64encode(blob).decode("ascii")})
             return
 
+        if outfile == "-" and sys.stdout.isatty():
+            raise click.UsageError("the sealed stream is binary: give --out FILE (or redirect "
+                                   "standard output)")
+
         def refused(exc: OSError) -> None:  # recorded as a failed encryption
             km.record_failure("encrypt", key_name, None, subject, exc)
 

@@ -90,7 +90,7 @@ static int changes_held(const ks_attrs *obj, const CK_ATTRIBUTE *a)
 
 /* check_govern: on a manager-governed key (CKA_KS_GOVERNED true) only the manager changes
  * what governs it (KS_F_GOVERN: lifecycle state, usage limit, override, usage dates, the
- * governed flag); only the manager makes a key governed. Anyone else: the attribute is
+ * governed flag, the usage flags, and the label and ID the manager finds it by); only the manager makes a key governed. Anyone else: the attribute is
  * read-only to them (3.0 base 5.7: "may not be modified by the application"). Setting the
  * value already held changes nothing and passes (docs/authority.md). */
 static CK_RV check_govern(const ks_rule *r, const CK_ATTRIBUTE *a, const ks_attrs *obj,

@@ -172,6 +172,13 @@ GOVERNING = [
     ("start", {A.START_DATE: b"19700101"}),
     ("end", {A.END_DATE: b"20991231"}),
     ("governed", {GOVERNED: False}),
+    # what the manager finds the key by (a decoy could take its place) and its purpose
+    ("label", {A.LABEL: "renamed"}),
+    ("id", {A.ID: b"decoy"}),
+    ("encrypt", {A.ENCRYPT: False}),
+    ("decrypt", {A.DECRYPT: False}),
+    ("wrap", {A.WRAP: True}),
+    ("copyable", {A.COPYABLE: False}),
 ]
 
 
@@ -218,7 +225,8 @@ def test_user_sets_the_values_already_held_and_other_attributes(gov: Gov) -> Non
     k = gov.generate(h, name)
     h = gov.login(CKU_USER)
     k = gov.find(h, name)
-    assert_rv(gov.set_rv(h, k, {STATE: ACTIVE, GOVERNED: True, A.LABEL: name + "-x"}), CKR_OK)
+    assert_rv(gov.set_rv(h, k, {STATE: ACTIVE, GOVERNED: True, A.LABEL: name,
+                                A.EXTRACTABLE: False}), CKR_OK)
     assert_rv(gov.set_rv(h, k, {STATE: SUSPENDED}), "CKR_ATTRIBUTE_READ_ONLY")
 
 
