@@ -1,7 +1,7 @@
 """python-pkcs11's own cost per KW wrap and unwrap, measured on native/bench/null_pkcs11.c
 (a module that answers at once and does nothing): the floor under `keystead bench`'s
 kw-wrap-aes256 and kw-unwrap-aes256 rows, for any token. Same calls and templates as the
-benchmark (manager/bench/clients.py): windows of 2000 unwraps whose objects are kept until
+benchmark (bench/clients.py): windows of 2000 unwraps whose objects are kept until
 the window ends, median of 7 windows.
 
     python native/bench/null_client.py /tmp/null_pkcs11.so
