@@ -270,12 +270,9 @@ void ks_sha256(uint8_t out[KS_SHA256_LEN], const uint8_t *in, size_t in_len)
 
 /* ---- HMAC (FIPS 198-1 4, RFC 2104 2) ------------------------------------------------- */
 
-void ks_hmac_sha256(uint8_t out[KS_SHA256_LEN], const uint8_t *key, size_t key_len,
-                    const uint8_t *in, size_t in_len)
+void ks_hmac_sha256_init(ks_hmac_sha256_ctx *ctx, const uint8_t *key, size_t key_len)
 {
     uint8_t pad[KS_SHA256_BLOCK];
-    uint8_t inner[KS_SHA256_LEN];
-    ks_sha256_ctx ctx;
 
     /* Steps 1-3: K0 is the key (hashed first when longer than the block), zero-padded. */
     memset(pad, 0, sizeof(pad));
@@ -284,22 +281,41 @@ void ks_hmac_sha256(uint8_t out[KS_SHA256_LEN], const uint8_t *key, size_t key_l
     } else if (key_len > 0) {
         memcpy(pad, key, key_len);
     }
-    /* Steps 4-6: H((K0 ^ ipad) || text). */
+    /* Steps 4-5: the inner hash starts with K0 ^ ipad; K0 ^ opad is kept for step 8. */
     for (size_t i = 0; i < sizeof(pad); i++) {
+        ctx->opad[i] = (uint8_t)(pad[i] ^ 0x5c);
         pad[i] ^= 0x36;
     }
-    ks_sha256_init(&ctx);
-    ks_sha256_update(&ctx, pad, sizeof(pad));
-    ks_sha256_update(&ctx, in, in_len);
-    ks_sha256_final(&ctx, inner);
-    /* Steps 7-9: H((K0 ^ opad) || inner); 0x36 ^ 0x5c turns the ipad key into the opad key. */
-    for (size_t i = 0; i < sizeof(pad); i++) {
-        pad[i] ^= 0x36 ^ 0x5c;
-    }
-    ks_sha256_init(&ctx);
-    ks_sha256_update(&ctx, pad, sizeof(pad));
-    ks_sha256_update(&ctx, inner, sizeof(inner));
-    ks_sha256_final(&ctx, out);
+    ks_sha256_init(&ctx->inner);
+    ks_sha256_update(&ctx->inner, pad, sizeof(pad));
     ks_wipe(pad, sizeof(pad));
+}
+
+void ks_hmac_sha256_update(ks_hmac_sha256_ctx *ctx, const uint8_t *in, size_t in_len)
+{
+    ks_sha256_update(&ctx->inner, in, in_len);
+}
+
+void ks_hmac_sha256_final(ks_hmac_sha256_ctx *ctx, uint8_t out[KS_SHA256_LEN])
+{
+    uint8_t inner[KS_SHA256_LEN];
+    ks_sha256_ctx outer;
+
+    /* Step 6: the inner hash; steps 7-9: H((K0 ^ opad) || inner). */
+    ks_sha256_final(&ctx->inner, inner);
+    ks_sha256_init(&outer);
+    ks_sha256_update(&outer, ctx->opad, sizeof(ctx->opad));
+    ks_sha256_update(&outer, inner, sizeof(inner));
+    ks_sha256_final(&outer, out);
     ks_wipe(inner, sizeof(inner));
+    ks_wipe(ctx, sizeof(*ctx));
+}
+
+void ks_hmac_sha256(uint8_t out[KS_SHA256_LEN], const uint8_t *key, size_t key_len,
+                    const uint8_t *in, size_t in_len)
+{
+    ks_hmac_sha256_ctx ctx;
+    ks_hmac_sha256_init(&ctx, key, key_len);
+    ks_hmac_sha256_update(&ctx, in, in_len);
+    ks_hmac_sha256_final(&ctx, out);
 }

@@ -52,6 +52,19 @@ void ks_sha256(uint8_t out[KS_SHA256_LEN], const uint8_t *in, size_t in_len);
 void ks_hmac_sha256(uint8_t out[KS_SHA256_LEN], const uint8_t *key, size_t key_len,
                     const uint8_t *in, size_t in_len);
 
+/* Streaming HMAC-SHA-256 (RFC 2104), for a message in parts: ks_hmac_sha256_init with the
+ * key (hashed first when longer than the block), any number of updates, then final, which
+ * writes the MAC and wipes ctx (the padded key and both hash states). ks_hmac_sha256 is the
+ * one-shot form. */
+typedef struct ks_hmac_sha256_ctx {
+    ks_sha256_ctx inner;
+    uint8_t opad[KS_SHA256_BLOCK]; /* K0 ^ opad: secret */
+} ks_hmac_sha256_ctx;
+
+void ks_hmac_sha256_init(ks_hmac_sha256_ctx *ctx, const uint8_t *key, size_t key_len);
+void ks_hmac_sha256_update(ks_hmac_sha256_ctx *ctx, const uint8_t *in, size_t in_len);
+void ks_hmac_sha256_final(ks_hmac_sha256_ctx *ctx, uint8_t out[KS_SHA256_LEN]);
+
 /* Implementation control, for tests and benchmarks. */
 typedef enum ks_sha256_impl {
     KS_SHA256_AUTO = 0, /* the best the processor supports */

@@ -143,36 +143,19 @@ CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
 
 /* The role registry keys values by HMAC-SHA-256(token key, "keystead role" || value): equal
  * values meet, and the fingerprint reveals nothing without the token key. Computed on every
- * wrap and unwrap, so with the in-tree SHA-256 (crypto/sha256.h; RFC 2104 over a 32-byte
- * key, which needs no hashing first): no libcrypto context is allocated per call. */
+ * wrap and unwrap, so with the in-tree HMAC (crypto/sha256.h): no libcrypto context is
+ * allocated per call. */
 static CK_RV fingerprint(const ks_token *tok, const ks_attr *value, uint8_t out[32])
 {
     static const uint8_t label[] = "keystead role";
     if (tok->token_key == NULL) {
         return CKR_USER_NOT_LOGGED_IN;
     }
-    _Static_assert(KS_TOKEN_KEY_LEN <= KS_SHA256_BLOCK, "the token key is one block at most");
-    uint8_t pad[KS_SHA256_BLOCK] = {0};
-    uint8_t inner[KS_SHA256_LEN];
-    ks_sha256_ctx ctx;
-    memcpy(pad, tok->token_key, KS_TOKEN_KEY_LEN);
-    for (size_t i = 0; i < sizeof(pad); i++) {
-        pad[i] ^= 0x36;
-    }
-    ks_sha256_init(&ctx);
-    ks_sha256_update(&ctx, pad, sizeof(pad));
-    ks_sha256_update(&ctx, label, sizeof(label) - 1);
-    ks_sha256_update(&ctx, value->value, value->len);
-    ks_sha256_final(&ctx, inner);
-    for (size_t i = 0; i < sizeof(pad); i++) {
-        pad[i] ^= 0x36 ^ 0x5c;
-    }
-    ks_sha256_init(&ctx);
-    ks_sha256_update(&ctx, pad, sizeof(pad));
-    ks_sha256_update(&ctx, inner, sizeof(inner));
-    ks_sha256_final(&ctx, out);
-    ks_wipe(pad, sizeof(pad));
-    ks_wipe(inner, sizeof(inner));
+    ks_hmac_sha256_ctx mac;
+    ks_hmac_sha256_init(&mac, tok->token_key, KS_TOKEN_KEY_LEN);
+    ks_hmac_sha256_update(&mac, label, sizeof(label) - 1);
+    ks_hmac_sha256_update(&mac, value->value, value->len);
+    ks_hmac_sha256_final(&mac, out);
     return CKR_OK;
 }
 

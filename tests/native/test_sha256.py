@@ -150,6 +150,24 @@ def test_hmac_random_keys(impl: int) -> None:
                 key_len, msg_len)
 
 
+@pytest.mark.parametrize("key_len", [0, 32, 64, 65, 131])
+def test_streaming_hmac_every_split_point(impl: int, key_len: int) -> None:
+    """ks_hmac_sha256_init/update/final over a message in two parts, at every split point,
+    equals hmac over the whole (and the context is wiped by final)."""
+    rng = random.Random(f"hmac-split-{key_len}")
+    key, msg = rng.randbytes(key_len), rng.randbytes(150)
+    expected = hmac.new(key, msg, hashlib.sha256).digest()
+    ctx = ffi.new("ks_hmac_sha256_ctx *")
+    out = ffi.new("uint8_t[32]")
+    for cut in range(len(msg) + 1):
+        lib.ks_hmac_sha256_init(ctx, key, len(key))
+        lib.ks_hmac_sha256_update(ctx, msg[:cut], cut)
+        lib.ks_hmac_sha256_update(ctx, msg[cut:], len(msg) - cut)
+        lib.ks_hmac_sha256_final(ctx, out)
+        assert bytes(out) == expected, cut
+        assert bytes(ffi.buffer(ctx)) == bytes(ffi.sizeof(ctx[0])), "final wipes the context"
+
+
 def test_implementations_agree() -> None:
     """Forcing in the middle of a message is harmless: every path computes the same thing."""
     supported = [v for v in IMPLS.values() if lib.ks_sha256_impl_supported(v)]
