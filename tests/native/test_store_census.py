@@ -105,9 +105,11 @@ def spliced_sum(a: Snapshot, b: Snapshot, c: Snapshot) -> bytes:
 
 
 def forgeries(a: Snapshot, b: Snapshot, c: Snapshot) -> list[bytes]:
-    """The spliced sum with every tag the attacker has seen, and without one."""
+    """The spliced sum with every tag the attacker has seen, and without one; and every whole
+    census seen (a valid pair, but not of this mix of old and later records)."""
     s = spliced_sum(a, b, c)
-    return [s + x["census"][32:] for x in (c, b, a)] + [s]
+    seen = (c, b, a)
+    return [s + x["census"][32:] for x in seen] + [s] + [x["census"] for x in seen]
 
 
 @pytest.fixture
