@@ -9,7 +9,10 @@
  * authenticated store, was authenticated and has been stripped: it is refused, never
  * migrated again. Migration authenticates only what it can check: an object whose sealed value
  * does not open, or that holds a secret value unsealed, stays unauthenticated and is refused
- * when read. */
+ * when read.
+ *
+ * A store authenticated before the census carried a tag holds the bare sum: the login upgrades
+ * it once to the tagged census if it verifies, and leaves it failing (so refused) if not. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,7 +271,7 @@ CK_RV ks_st_auth_login(ks_store *s, const uint8_t *token_key)
 {
     pthread_mutex_lock(&s->core->lock);
     CK_RV rv = ks_st_auth_ready(s, token_key);
-    /* A census that cannot be upgraded is reported below like any census mismatch. */
+    /* An untagged census that does not verify is reported below like any census mismatch. */
     CK_RV up = rv == CKR_OK ? upgrade_census(s) : CKR_OK;
     if (rv == CKR_OK && up != CKR_DEVICE_ERROR && ks_st_begin(s, 0) == CKR_OK) {
         /* A mismatch is reported (log, audit) but the login stands: every row is still
