@@ -421,9 +421,9 @@ static const char *const ERASE[] = {
  * CKR_FUNCTION_REJECTED when another process initialised the token in between. */
 static CK_RV init_locked(ks_store *s, int64_t was_init, const pin_wrap *w,
                          const uint8_t check[KEY_CHECK_LEN], const char label[32],
-                         const uint8_t sealed_id[KS_ST_ID_SEALED_LEN])
+                         const uint8_t sealed_id[KS_ST_ID_SEALED_LEN],
+                         const uint8_t census[KS_ST_CENSUS_LEN])
 {
-    static const uint8_t EMPTY_CENSUS[KS_SHA256_LEN] = {0};
     int64_t init = 0;
     CK_RV rv = ks_st_begin(s, 1);
     if (rv != CKR_OK) {
@@ -449,7 +449,7 @@ static CK_RV init_locked(ks_store *s, int64_t was_init, const pin_wrap *w,
         rv = ks_st_meta_set_blob(s, "auth_token_id", sealed_id, KS_ST_ID_SEALED_LEN);
     }
     if (rv == CKR_OK) {
-        rv = ks_st_meta_set_blob(s, "auth_census", EMPTY_CENSUS, sizeof(EMPTY_CENSUS));
+        rv = ks_st_meta_set_blob(s, "auth_census", census, KS_ST_CENSUS_LEN);
     }
     static const char *const ZERO[] = {"user_pin_set", "so_failures", "user_failures",
                                        "user_pin_to_be_changed", "manager_pin_set",
@@ -491,7 +491,7 @@ CK_RV ks_store_init_token(ks_store *store, const uint8_t *so_pin, size_t so_pin_
 {
     uint8_t key[KS_TOKEN_KEY_LEN];
     uint8_t check[KEY_CHECK_LEN];
-    uint8_t sealed_id[KS_ST_ID_SEALED_LEN];
+    uint8_t sealed_id[KS_ST_ID_SEALED_LEN], census[KS_ST_CENSUS_LEN];
     pin_wrap w;
     int64_t init = 0;
     if (store == NULL || label == NULL || (so_pin == NULL && so_pin_len > 0)) {
@@ -513,14 +513,14 @@ CK_RV ks_store_init_token(ks_store *store, const uint8_t *so_pin, size_t so_pin_
         rv = make_key_check(check, key);
     }
     if (rv == CKR_OK) {
-        rv = ks_st_auth_seal_id(sealed_id, key);
+        rv = ks_st_auth_seal_id(sealed_id, census, key);
     }
     ks_wipe(key, sizeof(key));
     if (rv != CKR_OK) {
         return rv;
     }
     pthread_mutex_lock(&store->core->lock);
-    rv = init_locked(store, init, &w, check, label, sealed_id);
+    rv = init_locked(store, init, &w, check, label, sealed_id, census);
     ks_st_auth_drop(store); /* the old token key's MAC key */
     if (rv == CKR_OK) {
         ks_st_scrub(store); /* the erased objects' pages, the old wraps */

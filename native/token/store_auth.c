@@ -12,13 +12,18 @@
  * field is length-prefixed (8 bytes big-endian), so no two inputs encode alike.
  *
  * Deletion. A per-row MAC cannot show that a row is missing. The census is a keyed multiset
- * hash of every row_macs entry (the sum mod 2^256 of HMAC(mac key, "census" || kind || ref ||
- * mac), Clarke et al.'s MSet-Add-Hash with a keyed PRF), updated in the same transaction as
- * each entry (O(1) per write) and stored in meta. It is recomputed in full (one HMAC per row,
- * no attribute read) at login, and before a counter, role or object is trusted when another
+ * hash of every row_macs entry (the sum mod 2^256 of HMAC(mac key, "census v2" || kind || ref
+ * || mac), Clarke et al.'s MSet-Add-Hash with a keyed PRF), updated in the same transaction as
+ * each entry (O(1) per write) and stored in meta with a tag, HMAC(mac key, "census tag v2" ||
+ * token id || sum). The tag matters: the sums are in the file, so the difference of two
+ * observed sums is the change made between them, and without a tag it could be added to any
+ * later sum (a splice that undoes one change and keeps every later one). With it, the only
+ * sums that verify are the ones this code wrote, each the sum of the whole set of entries at
+ * that moment. It is recomputed in full (one HMAC per row, no attribute read) at login, before
+ * a counter, role or object is trusted and before any entry is written, when another
  * connection committed since the last check (once per foreign commit, not per call): a
- * deleted, replaced or replayed entry changes the sum, and without the MAC key nobody can
- * compute the sum of another set. While it fails, every authenticated record is refused. */
+ * deleted, replaced or replayed entry changes the sum. While it fails, every authenticated
+ * record is refused and none is written (a write would tag a sum that is not the set's). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +39,10 @@
 static const char ID_AAD[] = "keystead token id v1";
 static const char KEY_LABEL[] = "keystead store auth v1";
 static const char ROW_LABEL[] = "keystead row v1";
-static const char CENSUS_LABEL[] = "keystead census v1";
+static const char CENSUS_LABEL[] = "keystead census v2";
+static const char CENSUS_TAG_LABEL[] = "keystead census tag v2";
+/* The untagged census of the earlier format (sum only): read once, to upgrade it at login. */
+static const char CENSUS_V1_LABEL[] = "keystead census v1";
 
 /* ---- HMAC-SHA-256 (RFC 2104) over a stream, with the in-tree SHA-256 ------------------- */
 
@@ -153,12 +161,15 @@ void ks_st_fault_report(ks_store *s)
 
 /* ---- the token id and the MAC key ------------------------------------------------------ */
 
-CK_RV ks_st_auth_seal_id(uint8_t out[KS_ST_ID_SEALED_LEN], const uint8_t *token_key)
+CK_RV ks_st_auth_seal_id(uint8_t out[KS_ST_ID_SEALED_LEN], uint8_t census[KS_ST_CENSUS_LEN],
+                         const uint8_t *token_key)
 {
+    static const uint8_t EMPTY[KS_SHA256_LEN] = {0};
     uint8_t id[KS_ST_TOKEN_ID_LEN];
     ks_gcm_key gk;
     if (ks_random(id, sizeof(id)) != KS_OK || ks_random(out, KS_SEAL_IV_LEN) != KS_OK ||
         ks_gcm_init(&gk, token_key, KS_TOKEN_KEY_LEN) != KS_OK) {
+        ks_wipe(id, sizeof(id));
         return CKR_FUNCTION_FAILED;
     }
     uint8_t *ct = out + KS_SEAL_IV_LEN;
@@ -166,7 +177,21 @@ CK_RV ks_st_auth_seal_id(uint8_t out[KS_ST_ID_SEALED_LEN], const uint8_t *token_
                                (const uint8_t *)ID_AAD, sizeof(ID_AAD) - 1, id, sizeof(id));
     ks_gcm_clear(&gk);
     ks_wipe(id, sizeof(id));
-    return st == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
+    if (st != KS_OK) {
+        return CKR_FUNCTION_FAILED;
+    }
+    /* The empty census, tagged under the MAC key this id gives. */
+    ks_st_auth *a = ks_secure_alloc(sizeof(*a));
+    if (a == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    memcpy(a->token_key, token_key, KS_TOKEN_KEY_LEN);
+    CK_RV rv = ks_st_auth_open(a, out);
+    if (rv == CKR_OK) {
+        ks_st_census_record(a, EMPTY, census);
+    }
+    ks_secure_free(a, sizeof(*a));
+    return rv == CKR_OK ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
 CK_RV ks_st_auth_open(ks_st_auth *a, const uint8_t sealed[KS_ST_ID_SEALED_LEN])
@@ -227,17 +252,24 @@ static CK_RV read_mac(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t r
     return rv;
 }
 
-static void census_element(const ks_st_auth *a, ks_st_kind kind, const uint8_t *ref,
-                           size_t ref_len, const uint8_t *mac, size_t mac_len,
-                           uint8_t out[KS_SHA256_LEN])
+static void census_element_as(const ks_st_auth *a, const char *label, ks_st_kind kind,
+                              const uint8_t *ref, size_t ref_len, const uint8_t *mac,
+                              size_t mac_len, uint8_t out[KS_SHA256_LEN])
 {
     ks_st_mac m;
     mac_key_begin(&m, a->mac_key, sizeof(a->mac_key));
-    ks_st_mac_bytes(&m, CENSUS_LABEL, sizeof(CENSUS_LABEL) - 1);
+    ks_st_mac_bytes(&m, label, strlen(label));
     ks_st_mac_u64(&m, (uint64_t)kind);
     ks_st_mac_bytes(&m, ref, ref_len);
     ks_st_mac_bytes(&m, mac, mac_len);
     ks_st_mac_end(&m, out);
+}
+
+static void census_element(const ks_st_auth *a, ks_st_kind kind, const uint8_t *ref,
+                           size_t ref_len, const uint8_t *mac, size_t mac_len,
+                           uint8_t out[KS_SHA256_LEN])
+{
+    census_element_as(a, CENSUS_LABEL, kind, ref, ref_len, mac, mac_len, out);
 }
 
 /* sum = sum +/- e mod 2^256, little-endian. */
@@ -251,15 +283,52 @@ static void census_add(uint8_t sum[KS_SHA256_LEN], const uint8_t e[KS_SHA256_LEN
     }
 }
 
+/* The tag of a census sum: HMAC(mac key, label || token id || sum), fields length-prefixed. */
+static void census_tag(const ks_st_auth *a, const uint8_t sum[KS_SHA256_LEN],
+                       uint8_t tag[KS_SHA256_LEN])
+{
+    ks_st_mac m;
+    mac_key_begin(&m, a->mac_key, sizeof(a->mac_key));
+    ks_st_mac_bytes(&m, CENSUS_TAG_LABEL, sizeof(CENSUS_TAG_LABEL) - 1);
+    ks_st_mac_bytes(&m, a->token_id, sizeof(a->token_id));
+    ks_st_mac_bytes(&m, sum, KS_SHA256_LEN);
+    ks_st_mac_end(&m, tag);
+}
+
+void ks_st_census_record(const ks_st_auth *a, const uint8_t sum[KS_SHA256_LEN],
+                         uint8_t out[KS_ST_CENSUS_LEN])
+{
+    memcpy(out, sum, KS_SHA256_LEN);
+    census_tag(a, sum, out + KS_SHA256_LEN);
+}
+
+/* The stored sum, once its tag verifies: a sum nobody with the MAC key wrote is refused. */
 static CK_RV census_get(ks_store *s, uint8_t sum[KS_SHA256_LEN])
 {
+    uint8_t rec[KS_ST_CENSUS_LEN], tag[KS_SHA256_LEN];
     int found = 0;
-    CK_RV rv = ks_st_meta_get_blob(s, "auth_census", sum, KS_SHA256_LEN, &found);
-    if (rv == CKR_OK && !found) {
-        ks_st_fault(s, NULL, "store: the census record is missing or damaged");
-        rv = CKR_DEVICE_ERROR;
+    CK_RV rv = ks_st_meta_get_blob(s, "auth_census", rec, sizeof(rec), &found);
+    if (rv != CKR_OK) {
+        return rv;
     }
-    return rv;
+    if (!found) {
+        ks_st_fault(s, NULL, "store: the census record is missing, damaged or untagged");
+        return CKR_DEVICE_ERROR;
+    }
+    census_tag(s->auth, rec, tag);
+    if (!ks_memeq(tag, rec + KS_SHA256_LEN, sizeof(tag))) {
+        ks_st_fault(s, NULL, "store: the census tag does not verify (the census was forged)");
+        return CKR_DEVICE_ERROR;
+    }
+    memcpy(sum, rec, KS_SHA256_LEN);
+    return CKR_OK;
+}
+
+static CK_RV census_put(ks_store *s, const uint8_t sum[KS_SHA256_LEN])
+{
+    uint8_t rec[KS_ST_CENSUS_LEN];
+    ks_st_census_record(s->auth, sum, rec);
+    return ks_st_meta_set_blob(s, "auth_census", rec, sizeof(rec));
 }
 
 CK_RV ks_st_auth_write(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t ref_len,
@@ -267,7 +336,11 @@ CK_RV ks_st_auth_write(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t 
 {
     uint8_t sum[KS_SHA256_LEN], old[KS_SHA256_LEN], e[KS_SHA256_LEN];
     int found = 0;
-    CK_RV rv = census_get(s, sum);
+    /* Only a sum that is the set's may be carried forward and tagged (see the top). */
+    CK_RV rv = ks_st_census_verify(s);
+    if (rv == CKR_OK) {
+        rv = census_get(s, sum);
+    }
     if (rv == CKR_OK) {
         rv = read_mac(s, kind, ref, ref_len, old, &found);
     }
@@ -290,7 +363,7 @@ CK_RV ks_st_auth_write(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t 
     sqlite3_bind_blob(st, 3, mac, KS_SHA256_LEN, SQLITE_STATIC);
     rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
     sqlite3_finalize(st);
-    return rv == CKR_OK ? ks_st_meta_set_blob(s, "auth_census", sum, sizeof(sum)) : rv;
+    return rv == CKR_OK ? census_put(s, sum) : rv;
 }
 
 static CK_RV erase_mac(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t ref_len)
@@ -301,7 +374,10 @@ static CK_RV erase_mac(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t 
     if (rv != CKR_OK || !found) {
         return rv;
     }
-    rv = census_get(s, sum);
+    rv = ks_st_census_verify(s);
+    if (rv == CKR_OK) {
+        rv = census_get(s, sum);
+    }
     if (rv != CKR_OK) {
         return rv;
     }
@@ -316,7 +392,7 @@ static CK_RV erase_mac(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t 
     sqlite3_bind_blob64(st, 2, ref, ref_len, SQLITE_STATIC);
     rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
     sqlite3_finalize(st);
-    return rv == CKR_OK ? ks_st_meta_set_blob(s, "auth_census", sum, sizeof(sum)) : rv;
+    return rv == CKR_OK ? census_put(s, sum) : rv;
 }
 
 CK_RV ks_st_auth_verify(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t ref_len,
@@ -357,43 +433,90 @@ CK_RV ks_st_auth_verify_public(ks_store *s, const uint8_t ref[8],
     return CKR_OK;
 }
 
+/* The sums of every row_macs entry, under the current element label and, when v1 is not
+ * NULL, under the earlier format's. */
+static CK_RV census_scan(ks_store *s, uint8_t sum[KS_SHA256_LEN], uint8_t *v1)
+{
+    uint8_t e[KS_SHA256_LEN];
+    sqlite3_stmt *st = NULL;
+    CK_RV rv = ks_st_prepare(s, &st, "SELECT kind, ref, mac FROM row_macs");
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    memset(sum, 0, KS_SHA256_LEN);
+    if (v1 != NULL) {
+        memset(v1, 0, KS_SHA256_LEN);
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ks_st_kind kind = (ks_st_kind)sqlite3_column_int(st, 0);
+        const uint8_t *ref = sqlite3_column_blob(st, 1);
+        size_t ref_len = (size_t)sqlite3_column_bytes(st, 1);
+        const uint8_t *mac = sqlite3_column_blob(st, 2);
+        size_t mac_len = (size_t)sqlite3_column_bytes(st, 2);
+        census_element(s->auth, kind, ref, ref_len, mac, mac_len, e);
+        census_add(sum, e, 0);
+        if (v1 != NULL) {
+            census_element_as(s->auth, CENSUS_V1_LABEL, kind, ref, ref_len, mac, mac_len, e);
+            census_add(v1, e, 0);
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
+}
+
+static void census_failed(ks_store *s)
+{
+    s->census_ok = 0;
+    s->census_bad = 1;
+    ks_st_fault(s, NULL, "store: the census does not match the authentication records"
+                         " (a record was deleted, replaced or replayed)");
+}
+
 CK_RV ks_st_census_verify(ks_store *s)
 {
     int64_t dv = ks_st_data_version(s->core);
     if (s->census_ok && dv == s->census_dv) {
         return CKR_OK; /* nobody else wrote since the last full check; our writes keep it */
     }
-    uint8_t want[KS_SHA256_LEN], sum[KS_SHA256_LEN] = {0}, e[KS_SHA256_LEN];
+    uint8_t want[KS_SHA256_LEN], sum[KS_SHA256_LEN];
     CK_RV rv = census_get(s, want);
-    sqlite3_stmt *st = NULL;
     if (rv == CKR_OK) {
-        rv = ks_st_prepare(s, &st, "SELECT kind, ref, mac FROM row_macs");
+        rv = census_scan(s, sum, NULL);
+    }
+    if (rv == CKR_DEVICE_ERROR || (rv == CKR_OK && !ks_memeq(sum, want, sizeof(sum)))) {
+        census_failed(s);
+        return CKR_DEVICE_ERROR;
     }
     if (rv != CKR_OK) {
         return rv;
-    }
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        census_element(s->auth, (ks_st_kind)sqlite3_column_int(st, 0),
-                       sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
-                       sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2), e);
-        census_add(sum, e, 0);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        return CKR_DEVICE_ERROR;
-    }
-    if (!ks_memeq(sum, want, sizeof(sum))) {
-        s->census_ok = 0;
-        s->census_bad = 1;
-        ks_st_fault(s, NULL, "store: the census does not match the authentication records"
-                             " (a record was deleted, replaced or replayed)");
-        return CKR_DEVICE_ERROR;
     }
     s->census_ok = 1;
     s->census_bad = 0;
     s->census_dv = dv;
     return CKR_OK;
+}
+
+CK_RV ks_st_census_upgrade(ks_store *s)
+{
+    uint8_t old[KS_SHA256_LEN], sum[KS_SHA256_LEN], v1[KS_SHA256_LEN];
+    int found = 0;
+    CK_RV rv = ks_st_meta_get_blob(s, "auth_census", old, sizeof(old), &found);
+    if (rv != CKR_OK || !found) {
+        return rv; /* tagged (or damaged): ks_st_census_verify decides */
+    }
+    rv = census_scan(s, sum, v1);
+    if (rv == CKR_OK && !ks_memeq(v1, old, sizeof(v1))) {
+        census_failed(s); /* stays untagged: refused by every later check too */
+        return CKR_DEVICE_ERROR;
+    }
+    if (rv == CKR_OK) {
+        rv = census_put(s, sum);
+    }
+    if (rv == CKR_OK) {
+        s->census_ok = 0; /* checked again, tag included, after the commit */
+    }
+    return rv;
 }
 
 /* ---- modes and the generic row calls ---------------------------------------------------- */

@@ -25,6 +25,7 @@
 #define KS_ST_TOKEN_ID_LEN 16
 #define KS_ST_ID_SEALED_LEN (KS_ST_TOKEN_ID_LEN + KS_SEAL_OVERHEAD)
 #define KS_ST_NAME_MAX 64 /* longest counter name */
+#define KS_ST_CENSUS_LEN 64 /* meta auth_census: sum (32, little-endian) || tag (32) */
 
 /* What row_macs authenticates (store_auth.c); a new authenticated table adds a kind. */
 typedef enum ks_st_kind {
@@ -166,8 +167,20 @@ CK_RV ks_st_auth_verify_public(ks_store *s, const uint8_t ref[8],
                                const uint8_t mac[KS_SHA256_LEN], const char *uid,
                                const char *what);
 CK_RV ks_st_auth_forget_object(ks_store *s, sqlite3_int64 handle);
+/* ks_st_census_verify: the census tag verifies and the sum is the sum of the row_macs
+ * entries (a full rescan only when another connection committed since the last check). */
 CK_RV ks_st_census_verify(ks_store *s);
-CK_RV ks_st_auth_seal_id(uint8_t out[KS_ST_ID_SEALED_LEN], const uint8_t *token_key);
+/* ks_st_census_record: the stored census (sum || tag) for sum. */
+void ks_st_census_record(const ks_st_auth *a, const uint8_t sum[KS_SHA256_LEN],
+                         uint8_t out[KS_ST_CENSUS_LEN]);
+/* ks_st_census_upgrade (write transaction): an untagged census of the earlier format that
+ * verifies is replaced by a tagged one; one that does not verify fails (and stays untagged,
+ * so refused). A tagged census is left alone. */
+CK_RV ks_st_census_upgrade(ks_store *s);
+/* ks_st_auth_seal_id makes a fresh token id, sealed under token_key, and the empty census
+ * of the store it authenticates. */
+CK_RV ks_st_auth_seal_id(uint8_t out[KS_ST_ID_SEALED_LEN], uint8_t census[KS_ST_CENSUS_LEN],
+                         const uint8_t *token_key);
 /* ks_st_auth_open opens the sealed token id with a->token_key and derives the MAC key;
  * CKR_DEVICE_ERROR when it does not open. */
 CK_RV ks_st_auth_open(ks_st_auth *a, const uint8_t sealed[KS_ST_ID_SEALED_LEN]);

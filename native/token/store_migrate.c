@@ -9,7 +9,10 @@
  * authenticated store, was authenticated and has been stripped: it is refused, never
  * migrated again. Migration authenticates only what it can check: an object whose sealed value
  * does not open, or that holds a secret value unsealed, stays unauthenticated and is refused
- * when read. */
+ * when read.
+ *
+ * A store authenticated before the census carried a tag holds the bare sum: the login upgrades
+ * it once to the tagged census if it verifies, and leaves it failing (so refused) if not. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,8 +114,7 @@ static CK_RV migrate_values(ks_store *s)
 /* Inside the write transaction: a fresh token id, an empty census, then every row. */
 static CK_RV migrate(ks_store *s, ks_st_auth *a, const uint8_t *token_key)
 {
-    static const uint8_t ZERO[KS_SHA256_LEN] = {0};
-    uint8_t sealed[KS_ST_ID_SEALED_LEN];
+    uint8_t sealed[KS_ST_ID_SEALED_LEN], census_rec[KS_ST_CENSUS_LEN];
     int64_t macs = 0, census = 0, init = 0;
     CK_RV rv = count_rows(s, "SELECT count(*) FROM row_macs", &macs);
     if (rv == CKR_OK) {
@@ -143,13 +145,13 @@ static CK_RV migrate(ks_store *s, ks_st_auth *a, const uint8_t *token_key)
         rv = ks_st_key_check_authenticated(s, token_key);
     }
     if (rv == CKR_OK) {
-        rv = ks_st_auth_seal_id(sealed, token_key);
+        rv = ks_st_auth_seal_id(sealed, census_rec, token_key);
     }
     if (rv == CKR_OK) {
         rv = ks_st_meta_set_blob(s, "auth_token_id", sealed, sizeof(sealed));
     }
     if (rv == CKR_OK) {
-        rv = ks_st_meta_set_blob(s, "auth_census", ZERO, sizeof(ZERO));
+        rv = ks_st_meta_set_blob(s, "auth_census", census_rec, sizeof(census_rec));
     }
     if (rv == CKR_OK) {
         rv = ks_st_auth_open(a, sealed);
@@ -158,6 +160,7 @@ static CK_RV migrate(ks_store *s, ks_st_auth *a, const uint8_t *token_key)
         return rv;
     }
     s->auth = a;
+    s->census_ok = 0;
     ks_gcm_key gk;
     if (ks_gcm_init(&gk, token_key, KS_TOKEN_KEY_LEN) != KS_OK) {
         return CKR_FUNCTION_FAILED;
@@ -237,11 +240,40 @@ CK_RV ks_st_auth_ready(ks_store *s, const uint8_t *token_key)
     return CKR_OK;
 }
 
+/* A census in the earlier, untagged format (written before the census carried a tag) is
+ * upgraded once, under the write lock, if it verifies; ks_st_census_upgrade leaves a tagged
+ * one alone, so this costs one meta read per login. */
+static CK_RV upgrade_census(ks_store *s)
+{
+    uint8_t old[KS_SHA256_LEN];
+    int found = 0;
+    CK_RV rv = ks_st_begin(s, 0);
+    if (rv == CKR_OK) {
+        rv = ks_st_meta_get_blob(s, "auth_census", old, sizeof(old), &found);
+        ks_st_commit(s);
+    }
+    if (rv != CKR_OK || !found) {
+        return rv;
+    }
+    rv = ks_st_begin(s, 1);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    rv = ks_st_census_upgrade(s);
+    if (rv == CKR_OK) {
+        return ks_st_commit(s);
+    }
+    ks_st_rollback(s);
+    return rv;
+}
+
 CK_RV ks_st_auth_login(ks_store *s, const uint8_t *token_key)
 {
     pthread_mutex_lock(&s->core->lock);
     CK_RV rv = ks_st_auth_ready(s, token_key);
-    if (rv == CKR_OK && ks_st_begin(s, 0) == CKR_OK) {
+    /* An untagged census that does not verify is reported below like any census mismatch. */
+    CK_RV up = rv == CKR_OK ? upgrade_census(s) : CKR_OK;
+    if (rv == CKR_OK && up != CKR_DEVICE_ERROR && ks_st_begin(s, 0) == CKR_OK) {
         /* A mismatch is reported (log, audit) but the login stands: every row is still
          * checked on its own when read, and absent counters and roles are refused. */
         (void)ks_st_census_verify(s);
