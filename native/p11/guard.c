@@ -47,6 +47,15 @@ CK_RV ks_p11_audit_new(ks_session *s, ks_audit_event event, CK_OBJECT_HANDLE han
     return recorded;
 }
 
+/* A decryption (or unwrap) with a mechanism whose decryption is its encryption (CTR: the
+ * keystream of chosen counter blocks is E_K of them) applies protection too: it needs the
+ * protect permission and period as well as the process ones (token/mech.h). */
+static int processing_protects(CK_MECHANISM_TYPE mech)
+{
+    const ks_mech_desc *d = mech == KS_NO_MECH ? NULL : ks_mech_find(mech, 0);
+    return d != NULL && (d->traits & KS_MECH_DECRYPT_PROTECTS) != 0;
+}
+
 CK_RV ks_p11_gate_check(ks_token *tok, const ks_object *key, const ks_key_use *use)
 {
     if (use->usage != KS_NO_ATTR && ks_attrs_bool(&key->attrs, use->usage, CK_FALSE) != CK_TRUE) {
@@ -60,7 +69,9 @@ CK_RV ks_p11_gate_check(ks_token *tok, const ks_object *key, const ks_key_use *u
         ks_p11_why(&why);
         return CKR_MECHANISM_INVALID;
     }
-    if (ks_policy_check_use(&key->attrs, use->use) != CKR_OK) {
+    if (ks_policy_check_use(&key->attrs, use->use) != CKR_OK ||
+        (use->use == KS_USE_PROCESS && processing_protects(use->mech) &&
+         ks_policy_check_use(&key->attrs, KS_USE_PROTECT) != CKR_OK)) {
         ks_why why = {CKA_KS_LIFECYCLE_STATE,
                       "the key's lifecycle state or usage period forbids this use"};
         ks_p11_why(&why);

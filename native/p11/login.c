@@ -170,6 +170,11 @@ static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
     }
     if (rv == CKR_OK && userType == CKU_SO) {
         (void)ks_token_audit_adopt(tok); /* a token older than its trail gets one now */
+        /* a token older than its policy floor records the SO's configuration now */
+        (void)ks_store_policy_adopt(tok->store, ks_store_floor_of(tok->configured));
+    }
+    if (rv == CKR_OK) {
+        ks_token_apply_floor(tok); /* the MAC key is known now: the floor is verified */
     }
     CK_RV recorded = ks_token_audit(tok, KS_AUDIT_LOGIN, hSession, NULL, KS_NO_MECH, rv,
                                     userType == CKU_SO           ? "C_Login so"

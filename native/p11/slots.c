@@ -207,20 +207,20 @@ static CK_RV get_mechanism_list(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pList,
     CK_MECHANISM_TYPE type;
     CK_MECHANISM_INFO info;
     CK_ULONG n = 0;
+    pthread_mutex_lock(&tok->lock); /* tok->cfg: a login may raise it to the token's floor */
     while (ks_mech_offer(tok->cfg, n, &type, &info)) {
         n++;
     }
-    if (pList != NULL) {
-        if (*pulCount < n) {
-            *pulCount = n;
-            return CKR_BUFFER_TOO_SMALL;
-        }
+    if (pList != NULL && *pulCount < n) {
+        rv = CKR_BUFFER_TOO_SMALL;
+    } else if (pList != NULL) {
         for (CK_ULONG i = 0; i < n && ks_mech_offer(tok->cfg, i, &type, &info); i++) {
             pList[i] = type;
         }
     }
+    pthread_mutex_unlock(&tok->lock);
     *pulCount = n;
-    return CKR_OK;
+    return rv;
 }
 
 KS_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList,
@@ -243,13 +243,17 @@ static CK_RV get_mechanism_info(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
     }
     CK_MECHANISM_TYPE listed;
     CK_MECHANISM_INFO info;
+    rv = CKR_MECHANISM_INVALID;
+    pthread_mutex_lock(&tok->lock); /* tok->cfg: a login may raise it to the token's floor */
     for (size_t i = 0; ks_mech_offer(tok->cfg, i, &listed, &info); i++) {
         if (listed == type) {
             *pInfo = info;
-            return CKR_OK;
+            rv = CKR_OK;
+            break;
         }
     }
-    return CKR_MECHANISM_INVALID;
+    pthread_mutex_unlock(&tok->lock);
+    return rv;
 }
 
 KS_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type,
@@ -301,6 +305,12 @@ static CK_RV init_token(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinL
         }
         if (rv == CKR_OK) {
             rv = ks_store_init_token(tok->store, pPin, ulPinLen, (const char *)pLabel);
+        }
+        if (rv == CKR_OK) { /* the token keeps the policy it was made under (store.h) */
+            rv = ks_store_policy_record(tok->store, ks_store_floor_of(tok->configured));
+        }
+        if (tok->store != NULL) {
+            ks_token_apply_floor(tok);
         }
         if (rv == CKR_OK) {
             ks_token_logout(tok);

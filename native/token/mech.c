@@ -66,7 +66,7 @@ static const ks_mech_desc MECHS[] = {
     AES(CKM_AES_ECB, CIPHER_FLAGS, 0, 16, &ks_fam_block),
     AES(CKM_AES_CBC, CIPHER_FLAGS, 0, 16, &ks_fam_block),
     AES(CKM_AES_CBC_PAD, CIPHER_FLAGS, 0, 0, &ks_fam_block),
-    AES(CKM_AES_CTR, CIPHER_FLAGS, 0, 0, &ks_fam_block),
+    AES(CKM_AES_CTR, CIPHER_FLAGS, KS_MECH_DECRYPT_PROTECTS, 0, &ks_fam_block),
     AES(CKM_AES_GCM, CIPHER_FLAGS | CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT, 0, 0,
         &ks_fam_gcm),
     AES(CKM_AES_CMAC, MAC_FLAGS, 0, 0, &ks_fam_mac),

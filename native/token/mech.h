@@ -22,6 +22,9 @@ struct ks_mech_family; /* token/ops_internal.h: the family's operations */
 #define KS_MECH_ALIAS 0x2u     /* listed only with kwp_alias = softhsm (0x210A) */
 #define KS_MECH_KEY_WRAP 0x4u  /* authenticated key wrapping: the strict wrap policy's
                                   only carriers of keys (token/wrap_policy.h rule 6) */
+#define KS_MECH_DECRYPT_PROTECTS 0x8u /* decryption is the encryption computation (a keystream
+                                  xor: CTR), so it gives E_K of chosen blocks: it needs the
+                                  protect permission as well as the process one */
 
 typedef struct ks_mech_desc {
     CK_MECHANISM_TYPE type;

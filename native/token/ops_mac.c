@@ -3,8 +3,17 @@
  * general-length MAC sections).
  *
  * The general variants take a CK_MAC_GENERAL_PARAMS (a CK_ULONG): the MAC length in bytes,
- * 1 .. the full length (16 for CMAC, the digest size for HMAC); the MAC is the leading
- * bytes of the full one. The others take no parameter.
+ * KS_MAC_GENERAL_MIN .. the full length (16 for CMAC, the digest size for HMAC); the MAC is
+ * the leading bytes of the full one. The others take no parameter.
+ *
+ * The minimum: a verification of a caller-chosen length L is a forgery oracle that costs
+ * 2^(8L) guesses for the first L bytes and then 256 per further byte (verify L + 1 bytes with
+ * the L known ones), so a short L forges the full MAC of a key that may only process (a
+ * deactivated key). SP 800-107 Rev. 1 section 5.3.3 sets 32 bits as the floor and SP 800-38B
+ * Appendix A advises at least 64; PKCS#11 lets a token constrain the output length (the
+ * general-length HMAC sections: "may constrain the output length to be at least 4 or ...").
+ * keystead takes 8 bytes (64 bits) for every general MAC, sign and verify alike, and refuses
+ * less with CKR_MECHANISM_PARAM_INVALID (README, "Mechanisms").
  *
  * Verification checks the signature length first (CKR_SIGNATURE_LEN_RANGE, decided by the
  * length alone), then compares with ks_memeq, in time independent of where the bytes
@@ -14,6 +23,8 @@
 #include "crypto/copyout.h"
 #include "crypto/mem.h"
 #include "token/ops_internal.h"
+
+#define KS_MAC_GENERAL_MIN 8 /* bytes: see above */
 
 typedef struct mac_row {
     CK_MECHANISM_TYPE mech;
@@ -158,7 +169,8 @@ CK_RV ks_op_mac_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key)
     st->mac_len = full;
     if (row->general) {
         const CK_MAC_GENERAL_PARAMS *p = mech->pParameter;
-        if (p == NULL || mech->ulParameterLen != sizeof(*p) || *p < 1 || *p > full) {
+        if (p == NULL || mech->ulParameterLen != sizeof(*p) || *p < KS_MAC_GENERAL_MIN ||
+            *p > full) {
             return CKR_MECHANISM_PARAM_INVALID;
         }
         st->mac_len = *p;

@@ -60,6 +60,33 @@ void ks_store_close(ks_store *store);
 
 CK_RV ks_store_meta(ks_store *store, ks_token_meta *out);
 
+/* The token's policy floor (store_policy.c, README "Wrap policy"): the wrap policy and the
+ * audit-failure setting in force when the SO initialised the token. A process whose
+ * configuration is weaker gets the floor. Bits set = the stricter setting. */
+#define KS_FLOOR_STRICT_WRAP 0x1u   /* wrap_policy = strict */
+#define KS_FLOOR_AUDIT_REFUSE 0x2u  /* audit_failure = refuse */
+#define KS_FLOOR_ALL (KS_FLOOR_STRICT_WRAP | KS_FLOOR_AUDIT_REFUSE)
+
+/* ks_store_floor_of: the floor bits of a configuration. */
+unsigned ks_store_floor_of(const ks_config *cfg);
+
+/* ks_store_policy_floor reads the recorded floor into *floor. Fail closed: KS_FLOOR_ALL when
+ * the token has no floor (made before floors, until the SO's next login records one), when
+ * the stored value is not a floor, and, once the store's MAC key is known (a login), when
+ * the value is not authenticated or its MAC fails. */
+CK_RV ks_store_policy_floor(ks_store *store, unsigned *floor);
+
+/* ks_store_policy_record writes floor (C_InitToken, after ks_store_init_token): stored
+ * plain; the SO's next login authenticates it (ks_store_policy_adopt). */
+CK_RV ks_store_policy_record(ks_store *store, unsigned floor);
+
+/* ks_store_policy_adopt, at the SO's login (the MAC key known): a floor that is not yet
+ * authenticated (a new token), absent (a token made before floors) or fails its MAC is
+ * recorded, authenticated, as cfg_floor OR'd with the stored value when it is a floor (an
+ * unauthenticated value can only raise what the SO's configuration records). An
+ * authenticated floor stays as it is. */
+CK_RV ks_store_policy_adopt(ks_store *store, unsigned cfg_floor);
+
 /* ks_store_init_token erases every object, sets the label (32 bytes, blank padded), makes a
  * fresh token key wrapped under so_pin, and forgets the user PIN. If the token was
  * initialised before, so_pin must match the old SO PIN (CKR_PIN_INCORRECT, counted). */

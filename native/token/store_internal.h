@@ -32,6 +32,7 @@ typedef enum ks_st_kind {
     KS_ST_OBJECT = 1,  /* ref: handle (8 bytes big-endian) */
     KS_ST_COUNTER = 2, /* ref: handle || name */
     KS_ST_ROLE = 3,    /* ref: value fingerprint (value_roles) */
+    KS_ST_META = 4,    /* ref: the meta key (store_policy.c: "policy_floor") */
 } ks_st_kind;
 
 /* KEYED: the MAC key is known; LOCKED: the store is authenticated but its key is not known

@@ -8,6 +8,7 @@
 
 #include "crypto/mem.h"
 #include "crypto/rand.h"
+#include "token/log.h"
 #include "token/policy.h"
 
 #define NO_LOGIN ((CK_USER_TYPE)-1)
@@ -24,7 +25,9 @@ CK_RV ks_token_new(ks_token **out, CK_SLOT_ID slot_id, const char *path, int ini
         return CKR_CANT_LOCK;
     }
     tok->slot_id = slot_id;
-    tok->cfg = cfg;
+    tok->configured = cfg;
+    tok->effective = *cfg;
+    tok->cfg = &tok->effective;
     tok->login = NO_LOGIN;
     tok->next_session_object = 1;
     snprintf(tok->path, sizeof(tok->path), "%s", path);
@@ -35,9 +38,42 @@ CK_RV ks_token_new(ks_token **out, CK_SLOT_ID slot_id, const char *path, int ini
             free(tok);
             return rv;
         }
+        ks_token_apply_floor(tok);
     }
     *out = tok;
     return CKR_OK;
+}
+
+void ks_token_apply_floor(ks_token *tok)
+{
+    unsigned floor = 0;
+    if (tok->store != NULL) {
+        (void)ks_store_policy_floor(tok->store, &floor); /* fails closed: KS_FLOOR_ALL */
+    }
+    unsigned raised = floor & ~ks_store_floor_of(tok->configured);
+    ks_wrap_policy wrap =
+        raised & KS_FLOOR_STRICT_WRAP ? KS_WRAP_POLICY_STRICT : tok->configured->wrap_policy;
+    int log_only = raised & KS_FLOOR_AUDIT_REFUSE ? 0 : tok->configured->audit_failure_log;
+    if (tok->effective.wrap_policy != wrap) { /* written only when it changes */
+        tok->effective.wrap_policy = wrap;
+    }
+    if (tok->effective.audit_failure_log != log_only) {
+        tok->effective.audit_failure_log = log_only;
+    }
+    if ((raised & ~tok->floor_raised) != 0) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "policy: the token in slot %lu was initialised under a stricter configuration;"
+                 " it keeps%s%s although this process's configuration says otherwise",
+                 (unsigned long)tok->slot_id,
+                 raised & KS_FLOOR_STRICT_WRAP ? " wrap_policy = strict" : "",
+                 raised & KS_FLOOR_AUDIT_REFUSE
+                     ? (raised & KS_FLOOR_STRICT_WRAP ? " and audit_failure = refuse"
+                                                      : " audit_failure = refuse")
+                     : "");
+        ks_log_message(KS_LOG_ERROR, msg);
+    }
+    tok->floor_raised = raised;
 }
 
 static void free_chain(ks_object *obj)

@@ -24,7 +24,10 @@
 typedef struct ks_token {
     CK_SLOT_ID slot_id;
     char path[PATH_MAX];
-    const ks_config *cfg;
+    const ks_config *cfg;         /* &effective: this token's configuration in force */
+    const ks_config *configured;  /* the process's configuration (KEYSTEAD_CONF) */
+    ks_config effective;          /* configured, raised to the token's policy floor */
+    unsigned floor_raised;        /* KS_FLOOR_* bits the floor raised (logged once each) */
     pthread_mutex_t lock;
     ks_store *store;              /* NULL until initialised (fresh slot) */
     CK_USER_TYPE login;           /* (CK_ULONG)-1 when nobody is logged in */
@@ -59,6 +62,12 @@ void ks_token_free(ks_token *tok);
 void ks_token_purge_retired(ks_token *tok);
 
 /* Everything below is called with tok->lock held. */
+
+/* ks_token_apply_floor makes tok->cfg the process's configuration raised to the policy floor
+ * the token recorded (store.h, ks_store_policy_floor): a weaker wrap_policy or audit_failure
+ * gives way to the token's, with one line in the log when that changes. The configuration may
+ * always be stricter than the floor. Called at open, after C_InitToken and after each login. */
+void ks_token_apply_floor(ks_token *tok);
 
 /* ks_token_rule_ctx describes the login state for the attribute rules. */
 ks_rule_ctx ks_token_rule_ctx(const ks_token *tok, CK_MECHANISM_TYPE mechanism);

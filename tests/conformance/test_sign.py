@@ -170,3 +170,33 @@ def test_sign_and_verify_with_python_pkcs11(session):
     assert len(sig) == 32
     assert key.verify(b"data", sig, mechanism=H256)
     assert not key.verify(b"data!", sig, mechanism=H256)
+
+
+HMAC_GENERAL, CMAC_GENERAL = Mechanism.SHA256_HMAC_GENERAL, Mechanism.AES_CMAC_GENERAL
+
+
+@pytest.mark.parametrize("mech", [HMAC_GENERAL, CMAC_GENERAL], ids=["hmac", "cmac"])
+def test_general_mac_length_has_a_minimum(module, raw, rsession, mech):
+    """README, "Mechanisms": a general-length MAC shorter than 8 bytes is refused
+    (CKR_MECHANISM_PARAM_INVALID), for signing and verifying alike. A verification of a
+    caller-chosen short length is a byte-at-a-time forgery oracle: 1-byte MACs give the
+    first byte in 256 tries, then each further byte in 256 more."""
+    if module.info.kind != "keystead":
+        pytest.skip("the minimum general MAC length is keystead's choice (PKCS#11 lets a "
+                    "token constrain it)")
+    full_mech = H256 if mech == HMAC_GENERAL else CMAC
+    k = raw.create_object(rsession, aes_key(CMAC_KEY) if mech == CMAC_GENERAL
+                          else generic_key(b"k" * 32))
+    full = _sign(raw, rsession, full_mech, k, b"message")
+    size = raw.ffi.sizeof("CK_ULONG")
+    for n in (1, 4, 7):
+        m = raw.mechanism(mech, n.to_bytes(size, "little"))
+        for what in ("Sign", "Verify"):
+            assert_rv(raw.call(f"C_{what}Init", rsession, m.ptr, k),
+                      "CKR_MECHANISM_PARAM_INVALID")
+    for n in (8, len(full)):
+        param = n.to_bytes(size, "little")
+        raw.op_init("Sign", rsession, mech, k, param)
+        assert raw.single("Sign", rsession, b"message") == full[:n]
+        raw.op_init("Verify", rsession, mech, k, param)
+        assert_rv(raw.verify(rsession, b"message", full[:n]), "CKR_OK")

@@ -36,6 +36,7 @@ PROCESS_WITH_OVERRIDE = {ACTIVE, DEACTIVATED, SUSPENDED, COMPROMISED}
 
 ECB = Mechanism.AES_ECB
 CMAC = Mechanism.AES_CMAC
+CTR = Mechanism.AES_CTR
 KW = Mechanism.AES_KEY_WRAP
 
 
@@ -59,8 +60,8 @@ def key(raw, session, state: int = ACTIVE, token: bool = False,
     return handle
 
 
-def init_rv(raw, session, what: str, mech: int, handle: int) -> int:
-    rv = raw.call(f"C_{what}Init", session, raw.mechanism(mech).ptr, handle)
+def init_rv(raw, session, what: str, mech: int, handle: int, param: object = None) -> int:
+    rv = raw.call(f"C_{what}Init", session, raw.mechanism(mech, param).ptr, handle)
     if rv == CKR_OK:  # end it: the next case starts clean
         raw.call("C_SessionCancel", session, 0xFFFFFFFF)
     return rv
@@ -85,6 +86,8 @@ OPERATIONS = [
     ("encrypt", "protect", lambda r, s, k: init_rv(r, s, "Encrypt", ECB, k)),
     ("sign", "protect", lambda r, s, k: init_rv(r, s, "Sign", CMAC, k)),
     ("wrap", "protect", wrap_rv),
+    # CTR decryption is CTR encryption: E_K of chosen counter blocks, so it protects too
+    ("decrypt-ctr", "protect", lambda r, s, k: init_rv(r, s, "Decrypt", CTR, k, r.ctr(bytes(16)))),
     ("decrypt", "process", lambda r, s, k: init_rv(r, s, "Decrypt", ECB, k)),
     ("verify", "process", lambda r, s, k: init_rv(r, s, "Verify", CMAC, k)),
     ("unwrap", "process", unwrap_rv),
@@ -166,9 +169,13 @@ def date(delta_days: int) -> bytes:
 def test_usage_periods_bound_protect_and_process(ks, window, protect_ok, process_ok):
     raw, session = ks
     handle = key(raw, session, extra=window)
-    for what, mech, ok in (("Encrypt", ECB, protect_ok), ("Sign", CMAC, protect_ok),
-                           ("Decrypt", ECB, process_ok), ("Verify", CMAC, process_ok)):
-        rv = init_rv(raw, session, what, mech, handle)
+    ctr = raw.ctr(bytes(16))
+    for what, mech, ok, param in (("Encrypt", ECB, protect_ok, None),
+                                  ("Sign", CMAC, protect_ok, None),
+                                  ("Decrypt", ECB, process_ok, None),
+                                  ("Verify", CMAC, process_ok, None),
+                                  ("Decrypt", CTR, protect_ok and process_ok, ctr)):
+        rv = init_rv(raw, session, what, mech, handle, param)
         assert_rv(rv, "CKR_OK" if ok else "CKR_KEY_FUNCTION_NOT_PERMITTED")
 
 

@@ -94,7 +94,7 @@ def test_cmac_vectors(vec):
         vec.text("Section")
         key, msg, mac = vec.hex("Key"), vec.hex("Msg"), vec.hex("Mac")
     check_mac(mechanism(lib.CKM_AES_CMAC), key, msg, mac, lib.CKK_AES)
-    for n in (1, 4, 8, 15, 16):
+    for n in (8, 15, 16):
         check_mac(general_mech(lib.CKM_AES_CMAC_GENERAL, n), key, msg, mac[:n], lib.CKK_AES)
 
 
@@ -179,12 +179,19 @@ def test_length_query_and_short_buffer():
         mechanism(lib.CKM_SHA256_HMAC, bytes(8)),
         mechanism(lib.CKM_AES_CMAC_GENERAL),
         general_mech(lib.CKM_AES_CMAC_GENERAL, 0),
+        general_mech(lib.CKM_AES_CMAC_GENERAL, 1),
+        general_mech(lib.CKM_AES_CMAC_GENERAL, 7),
+        general_mech(lib.CKM_SHA256_HMAC_GENERAL, 1),
+        general_mech(lib.CKM_SHA256_HMAC_GENERAL, 4),
+        general_mech(lib.CKM_SHA_1_HMAC_GENERAL, 7),
         general_mech(lib.CKM_AES_CMAC_GENERAL, 17),
         general_mech(lib.CKM_SHA256_HMAC_GENERAL, 33),
         general_mech(lib.CKM_SHA512_HMAC_GENERAL, 65),
         mechanism(lib.CKM_SHA256_HMAC_GENERAL, bytes(4)),
     ],
-    ids=["cmac+param", "hmac+param", "general-none", "cmac-0", "cmac-17", "sha256-33",
+    ids=["cmac+param", "hmac+param", "general-none", "cmac-0", "cmac-1-below-minimum",
+         "cmac-7-below-minimum", "sha256-1-below-minimum", "sha256-4-below-minimum",
+         "sha1-7-below-minimum", "cmac-17", "sha256-33",
          "sha512-65", "general-4-bytes"],
 )
 def test_bad_parameters(mech):

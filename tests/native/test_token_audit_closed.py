@@ -124,15 +124,20 @@ print(json.dumps(out))
 """
 
 
+# PROVISION_CHILD with audit_failure = argv[2]: the token keeps the setting it was initialised
+# under as a floor (README, "Configuration"), so a `log` token is initialised under `log`.
+PROVISION_CHILD_WITH = PROVISION_CHILD.replace(
+    "prepare(info, sys.argv[1])", "prepare(info, sys.argv[1], audit_failure=sys.argv[2])")
+assert PROVISION_CHILD_WITH != PROVISION_CHILD
+
+
 def provision(tmp_path: Path, setting: str) -> tuple[dict[str, str], Path, int, str]:
     """A provisioned token (environment, db, slot, audit_failure setting)."""
     tokens = tmp_path / "tokens"
-    out = subprocess.run([sys.executable, "-c", PROVISION_CHILD, str(tokens)],
+    out = subprocess.run([sys.executable, "-c", PROVISION_CHILD_WITH, str(tokens), setting],
                          capture_output=True, text=True, timeout=120, check=True)
     slot, conf = out.stdout.split()[-2:]
-    if setting == "log":
-        with open(conf, "a", encoding="utf-8") as f:
-            f.write("audit_failure = log\n")
+    assert f"audit_failure = {setting}" in Path(conf).read_text()
     env = dict(os.environ, KEYSTEAD_CONF=conf)
     return env, tokens / f"token-{slot}.sqlite", int(slot), setting
 
