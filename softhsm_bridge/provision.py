@@ -14,10 +14,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import pkcs11
-
 from . import raw as raw_layer
-from .ck import CKU_SO, TokenFlag
+from .ck import CKF_TOKEN_INITIALIZED, CKU_SO
 from .config import CONF_ENV, TokenEnv, write_config
 from .errors import CKR_OK, BridgeError, UserAlreadyLoggedIn, check
 from .modules import ModuleInfo, resolve
@@ -89,6 +87,8 @@ def load(module: ModuleInfo | str | os.PathLike[str]) -> raw_layer.RawModule:
     python-pkcs11 is loaded first: its ``lib()`` treats CKR_CRYPTOKI_ALREADY_INITIALIZED as
     an error, while the raw layer accepts it, and both share the one loaded module.
     """
+    import pkcs11  # here, not at the top: commands that never load a module skip it
+
     info = _as_info(module)
     with _LOAD_LOCK:
         if info.path not in _LOADED_WITH:
@@ -110,7 +110,7 @@ def free_slot(module: ModuleInfo | str | os.PathLike[str]) -> int:
     """A slot holding an uninitialised token (keystead and SoftHSMv2 always keep one)."""
     r = load(module)
     for slot in r.slot_list(token_present=True):
-        if not r.token_info(slot)["flags"] & TokenFlag.TOKEN_INITIALIZED:
+        if not r.token_info(slot)["flags"] & CKF_TOKEN_INITIALIZED:
             return slot
     raise BridgeError(f"{_as_info(module).name} offers no slot with an uninitialised token")
 
@@ -168,7 +168,7 @@ def attach(
     matches = []
     for slot in r.slot_list(token_present=True):
         ti = r.token_info(slot)
-        if not ti["flags"] & TokenFlag.TOKEN_INITIALIZED:
+        if not ti["flags"] & CKF_TOKEN_INITIALIZED:
             continue
         if (serial is None or ti["serial"] == serial) and (label is None or ti["label"] == label):
             matches.append((slot, ti))

@@ -36,15 +36,6 @@ COMMANDS: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("keystead")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
-
-
 class KeysteadGroup(click.Group):
     """The top-level group: every failure becomes one line (or one JSON object) and an exit
     code from :mod:`.exits`."""
@@ -67,7 +58,7 @@ class KeysteadGroup(click.Group):
 
 
 @click.group(cls=KeysteadGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(_package_version(), "--version", prog_name="keystead",
+@click.version_option(None, "--version", package_name="keystead", prog_name="keystead",
                       message="%(prog)s %(version)s")
 @click.option("--module", default=None, envvar="KEYSTEAD_MODULE_NAME",
               help="PKCS#11 module: keystead, softhsm2, or a path to a module "

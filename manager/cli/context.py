@@ -14,9 +14,9 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from keystead.softhsm_bridge import ModuleInfo
 
 from ..clock import clock_from_env
 from ..errors import SetupError
@@ -24,6 +24,9 @@ from ..policy import load_policy_file
 from ..service import KeyManager
 from ..sqlite_store import SQLiteCatalogue
 from ..tokendir import require_token_dir
+
+if TYPE_CHECKING:
+    from keystead.softhsm_bridge.modules import ModuleInfo
 
 #: The environment variable naming each module kind's configuration file.
 CONF_ENV = {"keystead": "KEYSTEAD_CONF", "softhsm2": "SOFTHSM2_CONF"}
