@@ -117,9 +117,16 @@ def to_text(when: datetime | None) -> str | None:
 
 
 def from_text(text: str | None) -> datetime | None:
+    """The time :func:`to_text` wrote; ValueError for any other text.
+
+    The shape is checked here and the fields parsed by ``fromisoformat`` (``strptime`` is
+    twenty times slower, and `key list` reads seven times per key)."""
     if text is None:
         return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    if (len(text) != 27 or text[4] != "-" or text[10] != "T" or text[19] != "."
+            or text[26] != "Z" or not text[20:26].isdigit()):
+        raise ValueError(f"not a catalogue time: {text!r}")
+    return datetime.fromisoformat(text)  # the "Z" makes it aware, in UTC
 
 
 _KEY_COLS = [

@@ -160,7 +160,7 @@ class RawModule:
     def _function_list_30(self) -> Any:
         try:
             get_interface = self.lib.C_GetInterface
-        except AttributeError:
+        except (AttributeError, self.ffi.error):  # not exported (ffi.error: build-time FFI)
             return None
         pp = self.ffi.new("CK_INTERFACE **")
         name = self.ffi.new("CK_UTF8CHAR[]", b"PKCS 11")
@@ -255,7 +255,7 @@ class RawModule:
         module does not export it (a 2.40 module)."""
         try:
             fn = self.lib.C_GetInterfaceList
-        except AttributeError as exc:
+        except (AttributeError, self.ffi.error) as exc:
             raise BridgeError(f"{self.path} does not export C_GetInterfaceList") from exc
         count = self.ulong_ptr()
         check(fn(self.ffi.NULL, count), "C_GetInterfaceList")
