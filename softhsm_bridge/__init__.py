@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .config import TokenEnv, make_token_env, write_config
     from .errors import BridgeError, BridgeInternalError, PKCS11Error, rv_name, rv_of
     from .modules import ModuleInfo, resolve
-    from .provision import Token, attach, find_slot, load, prepare
+    from .provision import Token, attach, find_slot, load, prepare, raw_only_process
     from .session import close_session, open_session, pkcs11_lib, pkcs11_token, session_scope
 
 #: Each exported name and the submodule defining it. Loaded on first use (PEP 562): a
@@ -32,7 +32,8 @@ _EXPORTS = {
     **dict.fromkeys(("BridgeError", "BridgeInternalError", "PKCS11Error", "rv_name", "rv_of"),
                     "errors"),
     **dict.fromkeys(("ModuleInfo", "resolve"), "modules"),
-    **dict.fromkeys(("Token", "attach", "find_slot", "load", "prepare"), "provision"),
+    **dict.fromkeys(("Token", "attach", "find_slot", "load", "prepare", "raw_only_process"),
+                    "provision"),
     **dict.fromkeys(("close_session", "open_session", "pkcs11_lib", "pkcs11_token",
                      "session_scope"), "session"),
 }
@@ -54,6 +55,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "BridgeError", "BridgeInternalError", "ModuleInfo", "PKCS11Error", "Token", "TokenEnv",
     "attach", "close_session", "find_slot", "load", "make_token_env", "open_session", "pkcs11_lib",
-    "pkcs11_token", "prepare", "resolve", "rv_name", "rv_of", "session_scope",
+    "pkcs11_token", "prepare", "raw_only_process", "resolve", "rv_name", "rv_of",
+    "session_scope",
     "write_config",
 ]

@@ -32,7 +32,7 @@ def pkcs11_lib(module: ModuleInfo) -> Any:
     """
     import pkcs11  # here: the manager's token port logs in through the raw layer only
 
-    load(module)
+    load(module, python_pkcs11=True)
     return pkcs11.lib(module.path)
 
 

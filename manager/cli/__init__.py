@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from . import exits
-from .context import AppContext, default_catalogue
+from .context import RAW_ONLY_PROCESS, AppContext, default_catalogue
 
 #: (module, attribute, parent group or None) of every command, in help order.
 COMMANDS: tuple[tuple[str, str, str | None], ...] = (
@@ -108,4 +108,5 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     os.umask(0o077)  # every file the manager writes is 0600, every directory it makes 0700
+    RAW_ONLY_PROCESS[0] = True  # this process is the command: no python-pkcs11 needed
     cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="keystead")

@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 CONF_ENV = {"keystead": "KEYSTEAD_CONF", "softhsm2": "SOFTHSM2_CONF"}
 
 KNOWN_MODULES = ("keystead", "softhsm2")
+
+#: Set by the console script (:func:`keystead.manager.cli.main`): the process is the
+#: ``keystead`` command alone, so modules are loaded through the bridge's raw layer without
+#: python-pkcs11 (start-up time, docs/manager.md). Not set when the group runs inside
+#: another program (tests, click's runner), which may use python-pkcs11 itself.
+RAW_ONLY_PROCESS = [False]
 DEFAULT_MODULE = "keystead"
 DEFAULT_TOKEN = "keystead"
 
@@ -151,8 +157,10 @@ class AppContext:
     def module_info(self) -> ModuleInfo:
         """The bridge's ModuleInfo for the module, after checking its token directory exists
         (raises SetupError, or FileNotFoundError for a missing module file)."""
-        from keystead.softhsm_bridge import resolve
+        from keystead.softhsm_bridge import raw_only_process, resolve
 
+        if RAW_ONLY_PROCESS[0]:
+            raw_only_process()
         info = resolve(self.module_choice)
         recorded = self.settings().get("config")
         var = CONF_ENV.get(info.kind)
