@@ -14,6 +14,12 @@ python-pkcs11, minus a session open) and printed above the table.
     .venv/bin/python scripts/bench_cli.py                 # 1,000 keys, 5 runs per command
     .venv/bin/python scripts/bench_cli.py --keys 100 --runs 3 --audit 2000
     .venv/bin/python scripts/bench_cli.py --json          # the rows as JSON
+    .venv/bin/python scripts/bench_cli.py --before OLD    # OLD (another build's `keystead`)
+                                                          # timed interleaved, run by run
+
+With ``--before``, each run of each command runs the other executable right before this one,
+on the same catalogue and token, so the machine's load falls on both alike (the two columns
+of docs/manager.md's table were measured that way).
 
 ``keystead`` is taken from the same environment as the Python running this script
 (``.venv/bin/keystead``), or from ``--keystead PATH``.
@@ -31,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 NO_PIN_BUDGET_MS = 150.0
@@ -47,6 +53,7 @@ class Row:
     pin: bool
     runs: list[float]
     cpu: list[float]
+    before: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -171,11 +178,14 @@ def main() -> int:
                     help="audit records to have in the catalogue (encryptions fill it up)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--keystead", default=str(Path(sys.executable).with_name("keystead")))
+    ap.add_argument("--before", metavar="EXE",
+                    help="another build's keystead, timed interleaved with --keystead")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     opts = ap.parse_args()
-    if opts.keys < 1000 and opts.keys <= 700 + opts.runs:
-        ap.error("--keys must exceed 700 + --runs (the commands use keys k0500..k07xx)")
+    if opts.keys <= 750 + opts.runs or opts.runs > 50:
+        ap.error("--keys must exceed 750 + --runs, and --runs be at most 50 (the commands "
+                 "use keys k0500..k0800)")
     work = Path(tempfile.mkdtemp(prefix="keystead-bench-cli-"))
     try:
         (work / "tokens").mkdir()
@@ -192,6 +202,9 @@ def main() -> int:
         for name, pin, spec in _commands(work):
             row = Row(name, pin, [], [])
             for i in range(opts.runs):
+                if opts.before:  # its own names: runs 50.. of the same command
+                    args, stdin = spec(50 + i) if callable(spec) else (spec, b"")
+                    row.before.append(_run(opts.before, args, env, stdin)[0])
                 args, stdin = spec(i) if callable(spec) else (spec, b"")
                 wall, cpu = _run(opts.keystead, args, env, stdin)
                 row.runs.append(wall)
@@ -212,18 +225,22 @@ def _report(rows: list[Row], kdf: float, load: str, opts: argparse.Namespace,
     if opts.json:
         print(json.dumps({"kdf_ms": kdf, "load": load, "keys": opts.keys, "audit": opts.audit,
                           "rows": [{"command": r.command, "pin": r.pin, "median_ms": r.median,
-                                    "cpu_median_ms": r.cpu_median, "runs_ms": r.runs}
+                                    "cpu_median_ms": r.cpu_median, "runs_ms": r.runs,
+                                    "before_runs_ms": r.before}
                                    for r in rows]}, indent=2))
         return
     print(f"{opts.keys} keys, ~{opts.audit} audit records (set up in {setup_s:.0f} s); "
           f"median of {opts.runs} runs")
     print(f"PIN KDF (C_Login, default cost): {kdf:.0f} ms; load: {load}")
-    print(f"| {'command':<24} | PIN | median ms | CPU ms | goal ms | met |")
-    print(f"|{'-' * 26}|-----|-----------|--------|---------|-----|")
+    before = "before ms | " if opts.before else ""
+    print(f"| {'command':<24} | PIN | {before}median ms | CPU ms | goal ms | met |")
+    print(f"|{'-' * 26}|-----|{'-----------|' if opts.before else ''}-----------|--------|"
+          "---------|-----|")
     for r in rows:
         goal = NO_PIN_BUDGET_MS + (kdf if r.pin else 0.0)
         met = "yes" if r.median < goal else "NO"
-        print(f"| {r.command:<24} | {'yes' if r.pin else 'no':<3} | {r.median:>9.0f} | "
+        old = f"{statistics.median(r.before):>9.0f} | " if r.before else ""
+        print(f"| {r.command:<24} | {'yes' if r.pin else 'no':<3} | {old}{r.median:>9.0f} | "
               f"{r.cpu_median:>6.0f} | {goal:>7.0f} | {met:<3} |")
 
 
