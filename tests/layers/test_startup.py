@@ -78,6 +78,11 @@ def test_a_command_on_the_token_does_not_load_python_pkcs11(env):
     assert not [m for m in loaded if m.split(".")[0] in ("pkcs11", "asn1crypto", "cffi")]
     loaded = _modules_after(["key", "show", "--usage", "startup/dek"], env)
     assert "keystead.softhsm_bridge.raw" in loaded and "pkcs11" not in loaded
+    for args in (["key", "show", "startup/dek"], ["key", "policy", "show", "startup/dek"],
+                 ["audit", "show", "--key", "startup/dek"]):
+        loaded = _modules_after(args, env)  # a key to show now exists: still nothing heavy
+        assert not [m for m in loaded if m in HEAVY or m.startswith(
+            tuple(h + "." for h in HEAVY))], args
 
 
 def test_python_pkcs11_is_refused_a_module_the_raw_layer_initialised_alone(env):
