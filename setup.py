@@ -45,6 +45,8 @@ class BuildWithModule(build_ext):
         # module with them (softhsm_bridge/raw.py).
         shutil.copyfile(os.path.join("native", "include", "pkcs11.cdef"),
                         os.path.join(out_dir, "pkcs11.cdef"))
+        # ... and parsed once here, so that no command parses them on start.
+        native_build.emit_pkcs11_ffi(os.path.join(out_dir, "_pkcs11_ffi.py"))
         with open(os.path.join(out_dir, "build_info.json"), "w", encoding="utf-8") as f:
             json.dump({"commit": _source_commit()}, f)
 

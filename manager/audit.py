@@ -11,7 +11,6 @@ head as a checkpoint ``SEQ:HASH`` for the operator to keep elsewhere, and accept
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +38,8 @@ def record_hash(prev_hash: str, rec: AuditRecord) -> str:
         separators=(",", ":"),
         ensure_ascii=False,
     )
+    import hashlib  # here: loading OpenSSL is start-up time that listing keys does not need
+
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + body.encode("utf-8")).hexdigest()
 
 

@@ -4,10 +4,7 @@ the one place where a version changes state (:meth:`ManagerBase.move`)."""
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
-import socket
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -31,6 +28,8 @@ def default_actor() -> str:
     actor = os.environ.get("KEYSTEAD_ACTOR")
     if actor:
         return actor
+    import getpass  # here: start-up time (docs/manager.md)
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # pragma: no cover - no passwd entry
@@ -39,6 +38,9 @@ def default_actor() -> str:
 
 def os_identity() -> dict[str, str]:
     """The operating-system user and host, recorded beside the claimed actor."""
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # pragma: no cover - no passwd entry
@@ -48,6 +50,8 @@ def os_identity() -> dict[str, str]:
 
 def new_object_id() -> bytes:
     """A fresh CKA_ID for a token object (random, so catalogues sharing a token never clash)."""
+    import uuid  # here: it imports platform, which no read-only command needs
+
     return uuid.uuid4().bytes
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from keystead.softhsm_bridge import errors as bridge_errors
-
 from .base import ManagerBase
 from .errors import IntegrityError
 from .store import CatalogueTx
@@ -84,6 +82,8 @@ def rewrap_key(raw, session: int, old: int, new: int, wrapped: bytes,
     """Unwrap under ``old`` into a sensitive session object, wrap under ``new``, destroy."""
     template = _template(8 * (len(wrapped) - 8), False)
     del template[CKA_VALUE_LEN]  # the unwrapped value sets it (PKCS#11 3.0 4.10)
+    from keystead.softhsm_bridge import errors as bridge_errors  # here: start-up time
+
     try:
         key = raw.unwrap_key(session, CKM_AES_KEY_WRAP, old, wrapped, template)
     except bridge_errors.PKCS11Error as exc:

@@ -13,8 +13,6 @@ before that (:data:`~keystead.manager.policy.GCM_INVOCATION_LIMIT`).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import struct
 from collections.abc import Callable
@@ -103,6 +101,8 @@ class EnvelopeMixin(ManagerBase):
             ct = self.token.encrypt(bytes.fromhex(ver.object_id), iv, header + aad, plaintext)
             if deliver is not None:
                 deliver(header + iv + ct)
+            import hashlib  # here: start-up time (docs/manager.md)
+
             self.audit(tx, "encrypt", key.name, ver.version, subject, bytes=len(plaintext),
                        aad_sha256=hashlib.sha256(aad).hexdigest())
             return header + iv + ct
@@ -200,6 +200,8 @@ class EnvelopeMixin(ManagerBase):
             self.record_failure("verify", key_name, version, "", exc)
             raise
         expected = self.token.mac(bytes.fromhex(ver.object_id), data)
+        import hmac  # here: start-up time (docs/manager.md)
+
         if hmac.compare_digest(expected, tag):
             return True
         with self.catalogue.transaction() as tx:  # a failed authentication is recorded

@@ -38,7 +38,13 @@ from keystead.softhsm_bridge.modules import KEYSTEAD, ModuleInfo
 from .errors import IntegrityError, NotFound, TokenFailure
 from .lifecycle import TOKEN_STATE_CODES, State, can_process, can_protect
 from .specs import KeySpec
-from .tokenport import TOKEN_AUDIT_UNAVAILABLE, TokenAuditReport, Windows
+from .tokenport import (
+    FOREIGN_NOTE,
+    KEYSTEAD_NOTE,
+    TOKEN_AUDIT_UNAVAILABLE,
+    TokenAuditReport,
+    Windows,
+)
 
 # The bridge's package namespace re-exports functions named like these submodules
 # (provision, session), so fetch the submodules themselves.
@@ -72,11 +78,6 @@ TAG_FAILURE_RVS = frozenset({0x40, 0x41})  # ENCRYPTED_DATA_INVALID, ENCRYPTED_D
 GCM_TAG_QUIRK = "gcm-bad-tag-general-error"
 _LOCAL_TAG_QUIRKS: dict[str, frozenset[int]] = {"softhsm2": frozenset({0x5})}
 
-KEYSTEAD_NOTE = ("keystead token: the token itself enforces state, usage periods and "
-                 "overrides, and counts every use (CKA_KS_* vendor attributes)")
-FOREIGN_NOTE = ("foreign token: state is mapped onto CKA_ENCRYPT/WRAP/SIGN and "
-                "CKA_DECRYPT/UNWRAP/VERIFY plus CKA_START_DATE/END_DATE; usage periods are "
-                "enforced by the manager only")
 
 
 def usage_flags(spec: KeySpec, state: State, *, enforces_lifecycle: bool,

@@ -9,7 +9,6 @@ the end of the OUP. We store the RUP as the time it may extend past the OUP: Tab
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
@@ -210,6 +209,8 @@ def load_policy_file(path: str | Path, base: PolicyTable | None = None) -> Polic
     and no value may exceed Table 1. Raises PolicyViolation naming the file and the key.
     """
     path = Path(path)
+    import tomllib  # here: only `--policy` reads TOML
+
     table = base or PolicyTable()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_key ON audit (key_name, version);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+CREATE INDEX IF NOT EXISTS transitions_version ON transitions (version_id);
 CREATE TABLE IF NOT EXISTS audit_head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq INTEGER NOT NULL,
@@ -115,9 +117,16 @@ def to_text(when: datetime | None) -> str | None:
 
 
 def from_text(text: str | None) -> datetime | None:
+    """The time :func:`to_text` wrote; ValueError for any other text.
+
+    The shape is checked here and the fields parsed by ``fromisoformat`` (``strptime`` is
+    twenty times slower, and `key list` reads seven times per key)."""
     if text is None:
         return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    if (len(text) != 27 or text[4] != "-" or text[10] != "T" or text[19] != "."
+            or text[26] != "Z" or not text[20:26].isdigit()):
+        raise ValueError(f"not a catalogue time: {text!r}")
+    return datetime.fromisoformat(text)  # the "Z" makes it aware, in UTC
 
 
 _KEY_COLS = [
@@ -126,6 +135,12 @@ _KEY_COLS = [
     "auto_rotate", "created_at", "current_version", "min_encrypt_version", "min_decrypt_version",
     "destroy_wait_seconds", "short_destroy_wait",
 ]
+#: Indexes added after schema version 2, with their definitions (made on open): `key show`
+#: reads each version's transitions, `audit show --since/--until` a time range.
+_ADDED_INDEXES = {
+    "audit_at": "audit (at)",
+    "transitions_version": "transitions (version_id)",
+}
 #: Columns added after schema version 1, with their definitions (added on open).
 _ADDED_KEY_COLS = {
     "destroy_wait_seconds": "INTEGER NOT NULL DEFAULT 2592000",
@@ -379,10 +394,15 @@ class SQLiteCatalogue:
                              f"(no table {', '.join(sorted(missing))})")
         cols = {r[1] for r in self.conn.execute("PRAGMA table_info(keys)")}
         todo = [(c, d) for c, d in _ADDED_KEY_COLS.items() if c not in cols]
-        if todo:
+        indexes = {r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
+        new_indexes = [(n, d) for n, d in _ADDED_INDEXES.items() if n not in indexes]
+        if todo or new_indexes:
             with self.transaction() as tx:
                 for col, definition in todo:
                     tx.c.execute(f"ALTER TABLE keys ADD COLUMN {col} {definition}")
+                for name, definition in new_indexes:
+                    tx.c.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {definition}")
                 tx.c.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('schema_version', ?)",
                              (str(SCHEMA_VERSION),))
 

@@ -14,7 +14,6 @@ invocations, SP 800-38D 8.3) bounds chunks too.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from collections.abc import Callable
@@ -85,6 +84,8 @@ class StreamMixin(ManagerBase):
                 self.audit(tx, "encrypt", key.name, ver.version, subject,
                            result=f"failed: {exc}")
             raise
+        import hashlib  # here: start-up time (docs/manager.md)
+
         with self.catalogue.transaction() as tx:
             self.audit(tx, "encrypt", key.name, ver.version, subject, bytes=total,
                        chunks=chunks, format="stream",

@@ -19,7 +19,6 @@ empty final chunk); nothing may follow it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from dataclasses import dataclass
@@ -112,4 +111,6 @@ def read_header(src: BinaryIO, first: bytes = b"") -> tuple[StreamHeader, bytes]
 
 
 def header_digest(packed: bytes) -> bytes:
+    import hashlib  # here: start-up time (docs/manager.md)
+
     return hashlib.sha256(packed).digest()

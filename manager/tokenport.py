@@ -35,6 +35,14 @@ class TokenAuditReport:
 
 TOKEN_AUDIT_UNAVAILABLE = TokenAuditReport(False, True, "token audit: not available on this module")
 
+#: What a token enforces itself (``key show`` prints it; here, not in pkcs11_token, so that
+#: showing a key does not load the bridge).
+KEYSTEAD_NOTE = ("keystead token: the token itself enforces state, usage periods and "
+                 "overrides, and counts every use (CKA_KS_* vendor attributes)")
+FOREIGN_NOTE = ("foreign token: state is mapped onto CKA_ENCRYPT/WRAP/SIGN and "
+                "CKA_DECRYPT/UNWRAP/VERIFY plus CKA_START_DATE/END_DATE; usage periods are "
+                "enforced by the manager only")
+
 
 class TokenPort(Protocol):
     """The token operations the manager uses. Every method raises TokenFailure on refusal."""

@@ -131,6 +131,26 @@ def cdef_text() -> str:
     return "\n".join(parts)
 
 
+#: The bridge's PKCS#11 declarations, parsed at build time (out-of-line ABI mode).
+PKCS11_FFI_MODULE = "keystead._pkcs11_ffi"
+_GET_FUNCTION_LIST = "CK_RV C_GetFunctionList(CK_FUNCTION_LIST **ppFunctionList);"
+
+
+def emit_pkcs11_ffi(out_path: str) -> str:
+    """Write ``out_path``: the module ``keystead._pkcs11_ffi`` whose ``ffi`` holds
+    include/pkcs11.cdef already parsed (cffi's out-of-line ABI mode), so that the bridge's raw
+    layer (softhsm_bridge/raw.py) does not parse 1,900 lines of declarations on every start."""
+    with open(os.path.join(HERE, "include", "pkcs11.cdef"), encoding="utf-8") as f:
+        text = f.read()
+    ffi = FFI()
+    ffi.cdef(text)
+    if "C_GetFunctionList" not in text:
+        ffi.cdef(_GET_FUNCTION_LIST)
+    ffi.set_source(PKCS11_FFI_MODULE, None)
+    ffi.emit_python_code(out_path)
+    return out_path
+
+
 def make_ffibuilder(sanitize: bool = False, coverage: bool = False) -> FFI:
     ffi = FFI()
     ffi.cdef(cdef_text())

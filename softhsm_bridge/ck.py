@@ -1,27 +1,52 @@
 """PKCS#11 constants as the bridge spells them.
 
 Attribute, mechanism, key type, object class and flag values come from python-pkcs11's
-enums (re-exported here so callers import one place); the few constants it lacks are
-defined below from PKCS#11 3.0 base specification sections 3.x and 5.x.
+enums (re-exported here so callers import one place, and imported on first use); the few
+constants it lacks, and those the raw layer needs without python-pkcs11, are defined below
+from PKCS#11 3.0 base specification sections 3.x and 5.x.
 """
 
 from __future__ import annotations
 
-from pkcs11.constants import (
-    Attribute,
-    MechanismFlag,
-    ObjectClass,
-    SlotFlag,
-    TokenFlag,
-    UserType,
-)
-from pkcs11.mechanisms import KeyType, Mechanism
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pkcs11.constants import (
+        Attribute,
+        MechanismFlag,
+        ObjectClass,
+        SlotFlag,
+        TokenFlag,
+        UserType,
+    )
+    from pkcs11.mechanisms import KeyType, Mechanism
+
+#: python-pkcs11's enums, imported on first use: importing python-pkcs11 costs tens of
+#: milliseconds, which a command that never touches a token must not pay.
+_PKCS11_ENUMS = {
+    "Attribute": "pkcs11.constants", "MechanismFlag": "pkcs11.constants",
+    "ObjectClass": "pkcs11.constants", "SlotFlag": "pkcs11.constants",
+    "TokenFlag": "pkcs11.constants", "UserType": "pkcs11.constants",
+    "KeyType": "pkcs11.mechanisms", "Mechanism": "pkcs11.mechanisms",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _PKCS11_ENUMS.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Attribute", "KeyType", "Mechanism", "MechanismFlag", "ObjectClass", "SlotFlag",
     "TokenFlag", "UserType",
     "CKU_SO", "CKU_USER", "CKU_CONTEXT_SPECIFIC", "CKU_KS_MANAGER",
-    "CKF_RW_SESSION", "CKF_SERIAL_SESSION", "CKF_OS_LOCKING_OK",
+    "CKF_RW_SESSION", "CKF_SERIAL_SESSION", "CKF_TOKEN_INITIALIZED", "CKF_OS_LOCKING_OK",
     "CKF_LIBRARY_CANT_CREATE_OS_THREADS", "CKF_INTERFACE_FORK_SAFE", "CKF_END_OF_MESSAGE",
     "CKS_RO_PUBLIC_SESSION", "CKS_RO_USER_FUNCTIONS", "CKS_RW_PUBLIC_SESSION",
     "CKS_RW_USER_FUNCTIONS", "CKS_RW_SO_FUNCTIONS", "CK_UNAVAILABLE_INFORMATION",
@@ -42,6 +67,9 @@ CKU_CONTEXT_SPECIFIC = 2
 # 5.6 session flags; CKF_SERIAL_SESSION must always be set for C_OpenSession.
 CKF_RW_SESSION = 0x2
 CKF_SERIAL_SESSION = 0x4
+
+# 3.2 CK_TOKEN_INFO.flags (TokenFlag.TOKEN_INITIALIZED, without importing python-pkcs11)
+CKF_TOKEN_INITIALIZED = 0x400
 
 # 5.4 C_Initialize flags (CK_C_INITIALIZE_ARGS.flags)
 CKF_LIBRARY_CANT_CREATE_OS_THREADS = 0x1

@@ -14,10 +14,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import pkcs11
-
 from . import raw as raw_layer
-from .ck import CKU_SO, TokenFlag
+from .ck import CKF_TOKEN_INITIALIZED, CKU_SO
 from .config import CONF_ENV, TokenEnv, write_config
 from .errors import CKR_OK, BridgeError, UserAlreadyLoggedIn, check
 from .modules import ModuleInfo, resolve
@@ -27,6 +25,20 @@ DEFAULT_USER_PIN = "87654321"
 
 # module path -> configuration file it was loaded with ("" for the module's default)
 _LOADED_WITH: dict[str, str] = {}
+# module paths initialised by the raw layer alone: python-pkcs11 can no longer share them
+_RAW_ONLY: set[str] = set()
+# module paths python-pkcs11 initialised (the raw layer shares them)
+_WITH_PYTHON_PKCS11: set[str] = set()
+_PYTHON_PKCS11_FIRST = [True]
+
+
+def raw_only_process(raw_only: bool = True) -> None:
+    """Declare that this process reaches PKCS#11 modules through the raw layer only (the
+    ``keystead`` command does): :func:`load` then stops loading python-pkcs11 first, which
+    saves its import (tens of milliseconds) on every command that uses a token. Call it
+    before the first load; afterwards :func:`.session.pkcs11_lib` refuses a module the raw
+    layer initialised alone (python-pkcs11 cannot share an initialised module)."""
+    _PYTHON_PKCS11_FIRST[0] = not raw_only
 _LOAD_LOCK = threading.Lock()  # first loads from several threads initialise once
 
 
@@ -82,18 +94,31 @@ def prepare(
     return info, env
 
 
-def load(module: ModuleInfo | str | os.PathLike[str]) -> raw_layer.RawModule:
+def load(module: ModuleInfo | str | os.PathLike[str],
+         python_pkcs11: bool | None = None) -> raw_layer.RawModule:
     """The process's initialised :class:`~.raw.RawModule` for ``module``; records which
     configuration it was loaded with.
 
-    python-pkcs11 is loaded first: its ``lib()`` treats CKR_CRYPTOKI_ALREADY_INITIALIZED as
-    an error, while the raw layer accepts it, and both share the one loaded module.
+    python-pkcs11 is loaded first (unless ``python_pkcs11`` is False, or None in a
+    :func:`raw_only_process`): its ``lib()`` treats CKR_CRYPTOKI_ALREADY_INITIALIZED as an
+    error, while the raw layer accepts it, and both share the one loaded module. Raises
+    BridgeError when python-pkcs11 is asked for a module the raw layer initialised alone.
     """
     info = _as_info(module)
+    want = _PYTHON_PKCS11_FIRST[0] if python_pkcs11 is None else python_pkcs11
     with _LOAD_LOCK:
         if info.path not in _LOADED_WITH:
             _LOADED_WITH[info.path] = os.environ.get(CONF_ENV.get(info.kind, ""), "")
-        pkcs11.lib(info.path)
+        if want and info.path not in _WITH_PYTHON_PKCS11:
+            if info.path in _RAW_ONLY:
+                raise BridgeError(f"{info.name} was initialised by the raw layer alone in this "
+                                  "process (raw_only_process); python-pkcs11 cannot share it")
+            import pkcs11  # here, not at the top: commands that never load a module skip it
+
+            pkcs11.lib(info.path)
+            _WITH_PYTHON_PKCS11.add(info.path)
+        elif not want and info.path not in _WITH_PYTHON_PKCS11:
+            _RAW_ONLY.add(info.path)
         return raw_layer.open_raw(info.path)
 
 
@@ -110,7 +135,7 @@ def free_slot(module: ModuleInfo | str | os.PathLike[str]) -> int:
     """A slot holding an uninitialised token (keystead and SoftHSMv2 always keep one)."""
     r = load(module)
     for slot in r.slot_list(token_present=True):
-        if not r.token_info(slot)["flags"] & TokenFlag.TOKEN_INITIALIZED:
+        if not r.token_info(slot)["flags"] & CKF_TOKEN_INITIALIZED:
             return slot
     raise BridgeError(f"{_as_info(module).name} offers no slot with an uninitialised token")
 
@@ -168,7 +193,7 @@ def attach(
     matches = []
     for slot in r.slot_list(token_present=True):
         ti = r.token_info(slot)
-        if not ti["flags"] & TokenFlag.TOKEN_INITIALIZED:
+        if not ti["flags"] & CKF_TOKEN_INITIALIZED:
             continue
         if (serial is None or ti["serial"] == serial) and (label is None or ti["label"] == label):
             matches.append((slot, ti))

@@ -24,8 +24,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import cffi
-
 from . import structs
 from .ck import CK_UNAVAILABLE_INFORMATION, CKF_OS_LOCKING_OK, CKF_RW_SESSION, CKF_SERIAL_SESSION
 from .errors import (
@@ -38,12 +36,14 @@ from .errors import (
 
 CDEF_ENV = "KEYSTEAD_PKCS11_CDEF"
 _REQUIRED_TYPES = ("CK_FUNCTION_LIST", "CK_FUNCTION_LIST_3_0", "CK_INTERFACE", "CK_GCM_PARAMS")
-_FFI: cffi.FFI | None = None
+#: The declarations parsed at build time (native/build.py ``emit_pkcs11_ffi``).
+PREBUILT_MODULE = "keystead._pkcs11_ffi"
+_FFI: Any = None
 _CDEF_SOURCE = ""
 
 
 def _cdef_candidates() -> list[tuple[str, str]]:
-    """(source name, text) of each cdef to try, most preferred first."""
+    """(source name, text) of each cdef to parse at run time, most preferred first."""
     out: list[tuple[str, str]] = []
     env = os.environ.get(CDEF_ENV)
     if env and Path(env).is_file():
@@ -57,29 +57,59 @@ def _cdef_candidates() -> list[tuple[str, str]]:
     return out
 
 
-def get_ffi() -> cffi.FFI:
-    """The process-wide FFI holding the PKCS#11 declarations (built on first use).
+def _prebuilt() -> Any:
+    """The build-time FFI, or None when this install has none (or it is unusable)."""
+    import importlib
 
-    A candidate cdef that does not parse or lacks the function-list and interface types
-    is skipped for the next one. The declarations are the repository's
-    native/include/pkcs11.cdef, installed with the package (one source of truth with the C
-    header); BridgeError when none is usable.
+    try:
+        ffi = importlib.import_module(PREBUILT_MODULE).ffi
+        for typ in _REQUIRED_TYPES:
+            ffi.typeof(typ)
+    except (ImportError, AttributeError, TypeError, ValueError, LookupError):
+        return None
+    return ffi
+
+
+def _parse(text: str) -> Any:
+    """An FFI holding ``text``, or None when it does not parse or lacks a required type."""
+    import cffi
+
+    ffi = cffi.FFI()
+    try:
+        ffi.cdef(text)
+        for typ in _REQUIRED_TYPES:
+            ffi.typeof(typ)
+        if "C_GetFunctionList" not in text:
+            ffi.cdef("CK_RV C_GetFunctionList(CK_FUNCTION_LIST **ppFunctionList);")
+    except (cffi.CDefError, cffi.FFIError, TypeError):
+        return None
+    return ffi
+
+
+def get_ffi() -> Any:
+    """The process-wide FFI holding the PKCS#11 declarations (a cffi ``FFI``).
+
+    The declarations are the repository's native/include/pkcs11.cdef (one source of truth
+    with the C header). Parsing its 1,900 lines costs a third of a second, so the build
+    parses them once and installs the result as :data:`PREBUILT_MODULE` (cffi's
+    out-of-line ABI mode), which loads in milliseconds. :data:`CDEF_ENV` naming a file makes
+    that file parsed instead; the installed keystead/pkcs11.cdef is parsed when the
+    prebuilt module is missing. A cdef that does not parse or lacks the function-list and
+    interface types is skipped for the next one; BridgeError when none is usable.
     """
     global _FFI, _CDEF_SOURCE
     if _FFI is not None:
         return _FFI
+    if not os.environ.get(CDEF_ENV):
+        ffi = _prebuilt()
+        if ffi is not None:
+            _FFI, _CDEF_SOURCE = ffi, PREBUILT_MODULE
+            return ffi
     for name, text in _cdef_candidates():
-        ffi = cffi.FFI()
-        try:
-            ffi.cdef(text)
-            for typ in _REQUIRED_TYPES:
-                ffi.typeof(typ)
-            if "C_GetFunctionList" not in text:
-                ffi.cdef("CK_RV C_GetFunctionList(CK_FUNCTION_LIST **ppFunctionList);")
-        except (cffi.CDefError, cffi.FFIError, TypeError):
-            continue
-        _FFI, _CDEF_SOURCE = ffi, name
-        return ffi
+        ffi = _parse(text)
+        if ffi is not None:
+            _FFI, _CDEF_SOURCE = ffi, name
+            return ffi
     raise BridgeError(f"no usable PKCS#11 declarations: keystead/pkcs11.cdef is missing from "
                       f"the installed package and {CDEF_ENV} names none; reinstall keystead")
 
@@ -130,7 +160,7 @@ class RawModule:
     def _function_list_30(self) -> Any:
         try:
             get_interface = self.lib.C_GetInterface
-        except AttributeError:
+        except (AttributeError, self.ffi.error):  # not exported (ffi.error: build-time FFI)
             return None
         pp = self.ffi.new("CK_INTERFACE **")
         name = self.ffi.new("CK_UTF8CHAR[]", b"PKCS 11")
@@ -225,7 +255,7 @@ class RawModule:
         module does not export it (a 2.40 module)."""
         try:
             fn = self.lib.C_GetInterfaceList
-        except AttributeError as exc:
+        except (AttributeError, self.ffi.error) as exc:
             raise BridgeError(f"{self.path} does not export C_GetInterfaceList") from exc
         count = self.ulong_ptr()
         check(fn(self.ffi.NULL, count), "C_GetInterfaceList")

@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pkcs11
-
 from .ck import CKU_KS_MANAGER, CKU_SO, CKU_USER
 from .errors import CKR_OK, PKCS11Error, SessionHandleInvalid, UserAlreadyLoggedIn, check, rv_of
 from .modules import ModuleInfo
@@ -32,7 +30,9 @@ def pkcs11_lib(module: ModuleInfo) -> Any:
 
     Loads through :func:`.provision.load` first so the configuration in force is recorded.
     """
-    load(module)
+    import pkcs11  # here: the manager's token port logs in through the raw layer only
+
+    load(module, python_pkcs11=True)
     return pkcs11.lib(module.path)
 
 

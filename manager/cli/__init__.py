@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from . import exits
-from .context import AppContext, default_catalogue
+from .context import RAW_ONLY_PROCESS, AppContext, default_catalogue
 
 #: (module, attribute, parent group or None) of every command, in help order.
 COMMANDS: tuple[tuple[str, str, str | None], ...] = (
@@ -34,15 +34,6 @@ COMMANDS: tuple[tuple[str, str, str | None], ...] = (
     ("data", "module_path", None),
     ("bench", "bench", None),
 )
-
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("keystead")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
 
 
 class KeysteadGroup(click.Group):
@@ -67,7 +58,7 @@ class KeysteadGroup(click.Group):
 
 
 @click.group(cls=KeysteadGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(_package_version(), "--version", prog_name="keystead",
+@click.version_option(None, "--version", package_name="keystead", prog_name="keystead",
                       message="%(prog)s %(version)s")
 @click.option("--module", default=None, envvar="KEYSTEAD_MODULE_NAME",
               help="PKCS#11 module: keystead, softhsm2, or a path to a module "
@@ -117,4 +108,5 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     os.umask(0o077)  # every file the manager writes is 0600, every directory it makes 0700
+    RAW_ONLY_PROCESS[0] = True  # this process is the command: no python-pkcs11 needed
     cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="keystead")

@@ -10,11 +10,17 @@ import sys
 from typing import Any
 
 import click
-from keystead.bench import BenchError, BenchOptions, render_table, run_bench
-from keystead.bench.workloads import CLIENTS
+
+# keystead.bench is imported when the command runs: it is start-up time that every other
+# command would pay (docs/manager.md, "Start-up time").
 
 
-def _modules(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+def _modules(_ctx: click.Context, _param: click.Parameter,
+             value: str | None) -> tuple[str, ...]:
+    from keystead.bench.workloads import CLIENTS
+
+    if value is None:
+        return tuple(CLIENTS)
     names = tuple(v.strip() for v in value.split(",") if v.strip())
     unknown = [n for n in names if n not in CLIENTS]
     if unknown or not names:
@@ -38,7 +44,7 @@ def _modules(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
               help="Also the pure-C core benchmark (needs the source tree).")
 @click.option("--source", type=click.Path(file_okay=False, exists=True),
               help="keystead's source tree for --c [default: current directory].")
-@click.option("--modules", default=",".join(CLIENTS), show_default=True, callback=_modules,
+@click.option("--modules", default=None, show_default="all", callback=_modules,
               help="Comma-separated clients: keystead, softhsm2, openssl.")
 @click.option("--only", callback=lambda _c, _p, v: tuple(x for x in v.split(",") if x),
               default="", help="Comma-separated row-name prefixes to run (e.g. gcm-encrypt-1MiB).")
@@ -57,6 +63,8 @@ def _modules(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[
 def bench(as_json: bool, markdown: bool, from_json: Any, tuning: str, run_c: bool,
           **options: Any) -> None:
     """Benchmark keystead against SoftHSMv2 and OpenSSL (see docs/bench.md)."""
+    from keystead.bench import BenchError, BenchOptions, render_table, run_bench
+
     opts = BenchOptions.make(c=run_c, tune_malloc=tuning == "only",
                              tuned_beside=tuning == "beside", **options)
     try:

@@ -14,9 +14,9 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from keystead.softhsm_bridge import ModuleInfo
 
 from ..clock import clock_from_env
 from ..errors import SetupError
@@ -25,10 +25,19 @@ from ..service import KeyManager
 from ..sqlite_store import SQLiteCatalogue
 from ..tokendir import require_token_dir
 
+if TYPE_CHECKING:
+    from keystead.softhsm_bridge.modules import ModuleInfo
+
 #: The environment variable naming each module kind's configuration file.
 CONF_ENV = {"keystead": "KEYSTEAD_CONF", "softhsm2": "SOFTHSM2_CONF"}
 
 KNOWN_MODULES = ("keystead", "softhsm2")
+
+#: Set by the console script (:func:`keystead.manager.cli.main`): the process is the
+#: ``keystead`` command alone, so modules are loaded through the bridge's raw layer without
+#: python-pkcs11 (start-up time, docs/manager.md). Not set when the group runs inside
+#: another program (tests, click's runner), which may use python-pkcs11 itself.
+RAW_ONLY_PROCESS = [False]
 DEFAULT_MODULE = "keystead"
 DEFAULT_TOKEN = "keystead"
 
@@ -148,8 +157,10 @@ class AppContext:
     def module_info(self) -> ModuleInfo:
         """The bridge's ModuleInfo for the module, after checking its token directory exists
         (raises SetupError, or FileNotFoundError for a missing module file)."""
-        from keystead.softhsm_bridge import resolve
+        from keystead.softhsm_bridge import raw_only_process, resolve
 
+        if RAW_ONLY_PROCESS[0]:
+            raw_only_process()
         info = resolve(self.module_choice)
         recorded = self.settings().get("config")
         var = CONF_ENV.get(info.kind)

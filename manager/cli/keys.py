@@ -6,6 +6,7 @@ import click
 
 from ..policy import KeyType
 from ..specs import SPECS
+from ..tokenport import FOREIGN_NOTE, KEYSTEAD_NOTE
 from . import render
 from .context import AppContext, pass_app
 from .options import (
@@ -95,8 +96,6 @@ def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
     """A key's metadata, versions, lifecycle dates and history."""
     km = app.manager(token=usage)
     view = km.show(name, token_usage=usage)
-    from ..pkcs11_token import FOREIGN_NOTE, KEYSTEAD_NOTE
-
     note = KEYSTEAD_NOTE if app.module_kind() == "keystead" else FOREIGN_NOTE
     if as_json:
         render.emit_json({

@@ -8,16 +8,24 @@ bridge to any PKCS#11 module (:mod:`keystead.softhsm_bridge`) and the key manage
 
 from __future__ import annotations
 
-import json
 import os
-from importlib import metadata
 
 MODULE_NAME = "libkeystead-pkcs11.so"
 
-try:
-    __version__ = metadata.version("keystead")
-except metadata.PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read from the package metadata on first use (importlib.metadata
+    costs tens of milliseconds, which every ``keystead`` command would pay at start)."""
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import metadata
+
+    try:
+        version = metadata.version("keystead")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        version = "0+unknown"
+    globals()["__version__"] = version
+    return version
 
 
 def module_path() -> str:
@@ -38,6 +46,8 @@ def module_path() -> str:
 def build_commit() -> str:
     """The commit this package was built from ("+dirty" when the tree had uncommitted
     changes), or "unknown" (built outside a git checkout, or never built)."""
+    import json
+
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build_info.json")
     try:
         with open(path, encoding="utf-8") as f:

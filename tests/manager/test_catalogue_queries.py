@@ -1,0 +1,75 @@
+"""The catalogue's read paths stay fast with 1,000 keys and tens of thousands of audit records
+(docs/manager.md, "Start-up time"): the queries `key show`, `key list` and `audit show` make
+use indexes, a catalogue made before those indexes gets them when opened, and stored times
+are parsed by shape (not strptime) with anything else refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from keystead.manager.sqlite_store import SQLiteCatalogue, from_text, to_text
+
+QUERIES = {
+    # key show: each version's history
+    "SELECT * FROM transitions WHERE version_id = ? ORDER BY id":
+        "USING INDEX transitions_version",
+    # key show / key list: a key's versions, a key by name
+    "SELECT * FROM versions WHERE key_id = ? AND version = ?": "USING INDEX",
+    "SELECT * FROM keys WHERE name = ?": "USING INDEX",
+    # audit show --key / key affected
+    "SELECT * FROM audit WHERE key_name = ? AND version = ? ORDER BY seq":
+        "USING INDEX audit_key",
+    # audit show --since --until
+    "SELECT * FROM audit WHERE at >= ? AND at <= ? ORDER BY seq": "USING INDEX audit_at",
+}
+
+
+def _plan(cat: SQLiteCatalogue, sql: str) -> str:
+    rows = cat.conn.execute("EXPLAIN QUERY PLAN " + sql, (1,) * sql.count("?")).fetchall()
+    return " / ".join(r[3] for r in rows)
+
+
+@pytest.mark.parametrize("sql", sorted(QUERIES))
+def test_read_queries_use_an_index(tmp_path, sql):
+    cat = SQLiteCatalogue(tmp_path / "c.db", create=True)
+    try:
+        assert QUERIES[sql] in _plan(cat, sql)
+    finally:
+        cat.close()
+
+
+def test_an_older_catalogue_gets_the_indexes_when_opened(tmp_path):
+    path = tmp_path / "c.db"
+    cat = SQLiteCatalogue(path, create=True)
+    cat.conn.execute("DROP INDEX transitions_version")
+    cat.conn.execute("DROP INDEX audit_at")
+    cat.close()
+    cat = SQLiteCatalogue(path)
+    try:
+        names = {r[0] for r in cat.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"transitions_version", "audit_at"} <= names
+    finally:
+        cat.close()
+
+
+@pytest.mark.parametrize("when", [
+    datetime(1970, 1, 1, tzinfo=UTC), datetime(2026, 12, 7, 4, 12, 58, 123456, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(2026, 3, 29, 2, 30, tzinfo=UTC) + timedelta(microseconds=1),
+])
+def test_times_round_trip(when):
+    back = from_text(to_text(when))
+    assert back == when and back.tzinfo is UTC
+
+
+@pytest.mark.parametrize("text", [
+    "", "garbage", "2026-12-07T04:12:58.123456", "2026-12-07 04:12:58.123456Z",
+    "2026-12-07T04:12:58.123456+00:00", "2026-12-07T04:12:58,123456Z",
+    "2026-13-07T04:12:58.123456Z", "2026-12-07T04:12:5x.123456Z",
+    "2026-12-07T04:12:58.12345xZ", "20261207T041258.1234567Z",
+])
+def test_other_text_is_not_a_time(text):
+    with pytest.raises(ValueError):
+        from_text(text)
