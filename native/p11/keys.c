@@ -346,7 +346,7 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
         rv = ks_attrs_set(&attrs, CKA_VALUE, value, (CK_ULONG)value_len);
     }
     if (rv == CKR_OK) {
-        /* Taint (issue 4): a key unwrapped under a key whose value may be known is known. */
+        /* Taint (README, wrap policy rule 3): a key unwrapped under a key whose value may be known is known. */
         rv = ks_attrs_set_bool(&attrs, CKA_KS_VALUE_KNOWN,
                                ks_wrap_policy_guards_secret(&kek->attrs) ? CK_FALSE : CK_TRUE);
     }

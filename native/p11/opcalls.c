@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /* No C object is larger than PTRDIFF_MAX bytes, so a longer input cannot be real: it is
- * refused before a byte is read (issue 2: lengths that do not fit are refused at once), with
+ * refused before a byte is read (lengths that do not fit are refused at once), with
  * the length code of the operation (PKCS#11 3.0 5.8-5.13). */
 #define KS_MAX_DATA_LEN ((CK_ULONG)PTRDIFF_MAX)
 

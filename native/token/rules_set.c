@@ -181,7 +181,7 @@ static CK_RV apply_one(ks_attrs *work, ks_attrs *seen, const ks_attrs *orig,
 }
 
 /* apply_all runs a template over work (a copy of orig). On a transition to destroyed the key
- * material goes: the value is emptied, the metadata stays (issue 4, DESIGN.md). */
+ * material goes: the value is emptied, the metadata stays (README, "Key lifecycle in the token"). */
 static CK_RV apply_all(ks_attrs *work, const ks_attrs *orig, const CK_ATTRIBUTE *tmpl,
                        CK_ULONG count, change_mode mode, const ks_rule_ctx *ctx, ks_why *why)
 {

@@ -1,6 +1,6 @@
 /* store.h - one SQLite database per token: token metadata, PIN-wrapped token key, objects.
  *
- * Sealing (issue 2 point 7): attribute values for which ks_rules_is_sealed() holds are
+ * Sealing (docs/store.md): attribute values for which ks_rules_is_sealed() holds are
  * stored as AES-256-GCM(token_key, iv, value, aad = object uid || attribute type) and never in
  * the clear. The 32-byte token key is random, made at C_InitToken, and stored wrapped under a
  * key derived from the SO PIN and, once C_InitPIN ran, separately under one derived from the

@@ -1,4 +1,4 @@
-"""The flows the strict wrap policy must keep working (issue 4): python-pkcs11's default
+"""The flows the strict wrap policy must keep working (README): python-pkcs11's default
 templates, exporting a key under a KEK generated in the token, a backup under a KEK the SO
 trusts, moving a key between two tokens under a KEK the SO imported into both, and
 pkcs11-tool's keygen. All against keystead with the default profile."""

@@ -19,7 +19,7 @@ from .support import assert_rv
 
 INVALID_SLOT = 0x7FFF_FFF0
 
-# Mechanisms issue 2 requires of keystead, with the operations the mechanism info must claim.
+# Mechanisms the README lists for keystead, with the operations the mechanism info must claim.
 REQUIRED = [
     (Mechanism.AES_KEY_GEN, MechanismFlag.GENERATE),
     (Mechanism.GENERIC_SECRET_KEY_GEN, MechanismFlag.GENERATE),
