@@ -116,7 +116,7 @@ MODULE_MEMORY: dict[str, set[str]] = {
     "token/rules_set.c": {"&to", "&v"},
     "token/rules_table.c": {"&v"},
     "token/store_auth.c": {"ipad", "inner", "m->opad", "s->fault_uid", "msg", "uid", "id",
-                           "mac", "cref"},
+                           "mac", "cref", "a->token_key", "out", "sum", "v1"},
     "token/store_counters.c": {"ref + 8"},
     "token/store_migrate.c": {"uid", "ref + 8", "a->token_key"},
     "token/store_objects.c": {"uid"},
