@@ -72,7 +72,9 @@ COVERAGE = os.environ.get("KEYSTEAD_COVERAGE") == "1"
 def flags(debug: bool = False, sanitize: bool = False, coverage: bool = False) -> list[str]:
     out = [*COMMON_FLAGS, f'-DKS_VERSION_STRING="{version()}"']
     if coverage:
-        out += ["-O0", "-g", "--coverage", "-U_FORTIFY_SOURCE"]
+        # atomic counters: the module's threads (bulk workers, the flusher, the tests' own)
+        # would otherwise race on them and gcov reads negative counts
+        out += ["-O0", "-g", "--coverage", "-fprofile-update=atomic", "-U_FORTIFY_SOURCE"]
     elif sanitize:
         out += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                 "-fno-sanitize-recover=undefined", "-U_FORTIFY_SOURCE",
