@@ -525,10 +525,10 @@ def _so_trusted_kek(a: Actor) -> int | None:
     return a.find_token_object(label)
 
 
-def role_split_across_tokens(a: Actor) -> Result:
-    """Carry a wrapping key to a second token under a KEK the SO shares between the two
-    (trusted in both), unwrap it there as a decryption key (that token has never seen its
-    value) and decrypt there what it wrapped here."""
+def shared_kek(a: Actor) -> tuple[Actor, int, int]:
+    """The set-up of the attacks across two tokens: the SO imports one random KEK into a's
+    token and its peer's, trusted in both (README, "move a key between tokens"); both users
+    log in. Returns (the peer, the KEK's handle here, the KEK's handle on the peer)."""
     b = a.peer
     assert b is not None
     shared = random_key()
@@ -536,8 +536,14 @@ def role_split_across_tokens(a: Actor) -> Result:
     label_b = b.so_import_trusted(shared)
     a.login_user()
     b.login_user()
-    kt_a = a.find_token_object(label_a)
-    kt_b = b.find_token_object(label_b)
+    return b, a.find_token_object(label_a), b.find_token_object(label_b)
+
+
+def role_split_across_tokens(a: Actor) -> Result:
+    """Carry a wrapping key to a second token under a KEK the SO shares between the two
+    (trusted in both), unwrap it there as a decryption key (that token has never seen its
+    value) and decrypt there what it wrapped here."""
+    b, kt_a, kt_b = shared_kek(a)
     t = a.target()
 
     def carry(wg: bytes, blob: bytes, how: str) -> Result:
@@ -566,15 +572,7 @@ def data_key_wraps_across_tokens(a: Actor) -> Result:
     where it arrives without a role, and used there as the wrapping key of the peer's
     sensitive key; back here the data key decrypts that blob (RFC 3394 by hand from ECB, or
     C_Decrypt with CKM_AES_KEY_WRAP where the token offers it)."""
-    b = a.peer
-    assert b is not None
-    shared = random_key()
-    label_a = a.so_import_trusted(shared)
-    label_b = b.so_import_trusted(shared)
-    a.login_user()
-    b.login_user()
-    kt_a = a.find_token_object(label_a)
-    kt_b = b.find_token_object(label_b)
+    b, kt_a, kt_b = shared_kek(a)
     t = b.target()
     d = a.generate(EXTRACTABLE=True, SENSITIVE=True, WRAP=True, UNWRAP=True, ENCRYPT=True,
                    DECRYPT=True)
@@ -599,15 +597,7 @@ def trusted_kek_for_data(a: Actor) -> Result:
     wraps its sensitive key under the KEK; here the user gives the KEK CKA_DECRYPT (by
     C_SetAttributeValue, or in a copy) and decrypts the blob (C_Decrypt with
     CKM_AES_KEY_WRAP, or RFC 3394 by hand from ECB)."""
-    b = a.peer
-    assert b is not None
-    shared = random_key()
-    label_a = a.so_import_trusted(shared)
-    label_b = b.so_import_trusted(shared)
-    a.login_user()
-    b.login_user()
-    kt_a = a.find_token_object(label_a)
-    kt_b = b.find_token_object(label_b)
+    b, kt_a, kt_b = shared_kek(a)
     t = b.target()
     blob = b.wrap(KW, kt_b, t.handle, step="peer: C_WrapKey(KW) of its key under the KEK")
 
