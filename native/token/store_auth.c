@@ -44,32 +44,11 @@ static const char CENSUS_TAG_LABEL[] = "keystead census tag v2";
 /* The untagged census of the earlier format (sum only): read once, to upgrade it at login. */
 static const char CENSUS_V1_LABEL[] = "keystead census v1";
 
-/* ---- HMAC-SHA-256 (RFC 2104) over a stream, with the in-tree SHA-256 ------------------- */
-
-static void mac_key_begin(ks_st_mac *m, const uint8_t *key, size_t key_len)
-{
-    uint8_t ipad[KS_SHA256_BLOCK];
-    for (size_t i = 0; i < KS_SHA256_BLOCK; i++) {
-        uint8_t k = i < key_len ? key[i] : 0;
-        ipad[i] = k ^ 0x36;
-        m->opad[i] = k ^ 0x5c;
-    }
-    ks_sha256_init(&m->inner);
-    ks_sha256_update(&m->inner, ipad, sizeof(ipad));
-    ks_wipe(ipad, sizeof(ipad));
-}
+/* ---- HMAC-SHA-256 (RFC 2104) over a stream: crypto/sha256.h's ------------------------- */
 
 void ks_st_mac_end(ks_st_mac *m, uint8_t out[KS_SHA256_LEN])
 {
-    uint8_t inner[KS_SHA256_LEN];
-    ks_sha256_ctx outer;
-    ks_sha256_final(&m->inner, inner);
-    ks_sha256_init(&outer);
-    ks_sha256_update(&outer, m->opad, sizeof(m->opad));
-    ks_sha256_update(&outer, inner, sizeof(inner));
-    ks_sha256_final(&outer, out);
-    ks_wipe(inner, sizeof(inner));
-    ks_wipe(m->opad, sizeof(m->opad));
+    ks_hmac_sha256_final(m, out); /* wipes m */
 }
 
 void ks_st_mac_u64(ks_st_mac *m, uint64_t v)
@@ -78,19 +57,19 @@ void ks_st_mac_u64(ks_st_mac *m, uint64_t v)
     for (int i = 0; i < 8; i++) {
         b[i] = (uint8_t)(v >> (56 - 8 * i));
     }
-    ks_sha256_update(&m->inner, b, sizeof(b));
+    ks_hmac_sha256_update(m, b, sizeof(b));
 }
 
 void ks_st_mac_bytes(ks_st_mac *m, const void *p, size_t len)
 {
     ks_st_mac_u64(m, (uint64_t)len);
-    ks_sha256_update(&m->inner, (const uint8_t *)p, len);
+    ks_hmac_sha256_update(m, (const uint8_t *)p, len);
 }
 
 void ks_st_mac_row(ks_st_mac *m, const ks_st_auth *a, ks_st_kind kind, const uint8_t *ref,
                    size_t ref_len)
 {
-    mac_key_begin(m, a->mac_key, sizeof(a->mac_key));
+    ks_hmac_sha256_init(m, a->mac_key, sizeof(a->mac_key));
     ks_st_mac_bytes(m, ROW_LABEL, sizeof(ROW_LABEL) - 1);
     ks_st_mac_u64(m, (uint64_t)kind);
     ks_st_mac_bytes(m, a->token_id, sizeof(a->token_id));
@@ -209,9 +188,9 @@ CK_RV ks_st_auth_open(ks_st_auth *a, const uint8_t sealed[KS_ST_ID_SEALED_LEN])
         return st == KS_ERR_AUTH ? CKR_DEVICE_ERROR : CKR_FUNCTION_FAILED;
     }
     ks_st_mac m;
-    mac_key_begin(&m, a->token_key, KS_TOKEN_KEY_LEN);
-    ks_sha256_update(&m.inner, (const uint8_t *)KEY_LABEL, sizeof(KEY_LABEL) - 1);
-    ks_sha256_update(&m.inner, a->token_id, sizeof(a->token_id));
+    ks_hmac_sha256_init(&m, a->token_key, KS_TOKEN_KEY_LEN);
+    ks_hmac_sha256_update(&m, (const uint8_t *)KEY_LABEL, sizeof(KEY_LABEL) - 1);
+    ks_hmac_sha256_update(&m, a->token_id, sizeof(a->token_id));
     ks_st_mac_end(&m, a->mac_key);
     return CKR_OK;
 }
@@ -257,7 +236,7 @@ static void census_element_as(const ks_st_auth *a, const char *label, ks_st_kind
                               size_t mac_len, uint8_t out[KS_SHA256_LEN])
 {
     ks_st_mac m;
-    mac_key_begin(&m, a->mac_key, sizeof(a->mac_key));
+    ks_hmac_sha256_init(&m, a->mac_key, sizeof(a->mac_key));
     ks_st_mac_bytes(&m, label, strlen(label));
     ks_st_mac_u64(&m, (uint64_t)kind);
     ks_st_mac_bytes(&m, ref, ref_len);
@@ -288,7 +267,7 @@ static void census_tag(const ks_st_auth *a, const uint8_t sum[KS_SHA256_LEN],
                        uint8_t tag[KS_SHA256_LEN])
 {
     ks_st_mac m;
-    mac_key_begin(&m, a->mac_key, sizeof(a->mac_key));
+    ks_hmac_sha256_init(&m, a->mac_key, sizeof(a->mac_key));
     ks_st_mac_bytes(&m, CENSUS_TAG_LABEL, sizeof(CENSUS_TAG_LABEL) - 1);
     ks_st_mac_bytes(&m, a->token_id, sizeof(a->token_id));
     ks_st_mac_bytes(&m, sum, KS_SHA256_LEN);

@@ -47,11 +47,8 @@ typedef struct ks_st_auth {
     uint8_t token_id[KS_ST_TOKEN_ID_LEN];
 } ks_st_auth;
 
-/* A streaming HMAC-SHA-256 (in-tree sha256.c). */
-typedef struct ks_st_mac {
-    ks_sha256_ctx inner;
-    uint8_t opad[KS_SHA256_BLOCK];
-} ks_st_mac;
+/* A streaming HMAC-SHA-256: the crypto layer's (crypto/sha256.h). */
+typedef ks_hmac_sha256_ctx ks_st_mac;
 
 typedef struct ks_store_db {
     pthread_mutex_t lock; /* guards db and seq; every store call holds it */
