@@ -60,6 +60,10 @@
  * the token: imported with C_CreateObject, or unwrapped under a key whose value may be known. */
 #define CKA_KS_VALUE_KNOWN (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0009UL)
 
+/* Vendor attribute numbers 0x000B-0x002F are reserved for the key-pair work as it lands:
+ * 0x000B-0x000F objects, 0x0010-0x0014 derivation and pair lifecycle, 0x0015-0x0019 legacy,
+ * 0x001A-0x001D signatures, 0x001E-0x0021 RSA encryption. */
+
 /* ---- Governance: the manager user type (docs/authority.md) -------------------------- */
 
 /* CKU_KS_MANAGER (CK_USER_TYPE for C_Login / C_LoginUser): the key manager's credential.

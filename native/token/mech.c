@@ -88,6 +88,16 @@ static const ks_mech_desc MECHS[] = {
     HMAC(CKM_SHA384_HMAC_GENERAL, KT_HMAC384),
     HMAC(CKM_SHA512_HMAC, KT_HMAC512),
     HMAC(CKM_SHA512_HMAC_GENERAL, KT_HMAC512),
+    /* Key pairs: generation (C_GenerateKeyPair). */
+
+    /* Key pairs: signatures (RSA PKCS#1 v1.5 and PSS, ECDSA, EdDSA). */
+
+    /* Key pairs: RSA encryption and key transport (PKCS#1 v1.5, X.509, OAEP, RSA-AES). */
+
+    /* Key derivation (ECDH, X25519, X448). */
+
+    /* Legacy, offered only with legacy_mechanisms = on (DES3, MD5). */
+
     /* Last, so that index < count(0) never reaches it: the SoftHSMv2 alias. */
     AES(CKM_AES_KEY_WRAP_PAD, CIPHER_FLAGS, KS_MECH_KEY_WRAP | KS_MECH_ALIAS, 0, &ks_fam_kw),
 };

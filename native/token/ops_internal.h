@@ -82,6 +82,12 @@ struct ks_op {
         ks_kw_state kw;
         ks_mac_state mac;
         ks_dig_state dig;
+        /* key-pair signatures */
+
+        /* RSA encryption */
+
+        /* legacy ciphers */
+
     } u;
     const ks_op_family *fam;
     CK_MECHANISM_TYPE mech;
