@@ -438,36 +438,46 @@ static size_t page_size(void)
     return page_l > 0 ? (size_t)page_l : 4096;
 }
 
-/* Secrets over SLAB_MAX take pages of their own. Freed single-page blocks are kept, wiped,
- * still locked and undumped: mmap + mlock + munmap each time costs ~30 us. */
-enum { POOL_MAX = 64 };
+/* Secrets over SLAB_MAX take pages of their own. Freed blocks are kept, wiped, still locked
+ * and undumped, up to POOL_MAX blocks and POOL_BYTES in all: mmap + mlock + munmap each time
+ * costs ~30 us for a page and grows with the size (mlock faults every page in), which is
+ * more than AES-GCM takes for 64 KiB. A request takes the smallest kept block that holds it
+ * and is at most twice its size, so repeated operations of one size (a GCM decryption staged
+ * per call) reuse their pages. */
+enum { POOL_MAX = 64, POOL_BYTES = 2 * 1024 * 1024 };
 static secure_hdr *pool[POOL_MAX];
 static size_t pool_count;
-static size_t pool_page;
+static size_t pool_bytes;
 
 static secure_hdr *pool_take(size_t total)
 {
     secure_hdr *h = NULL;
     pthread_mutex_lock(&live_lock);
-    if (total == pool_page && pool_count > 0) {
-        h = pool[--pool_count];
+    size_t best = POOL_MAX;
+    for (size_t i = 0; i < pool_count; i++) {
+        size_t have = pool[i]->total;
+        if (have >= total && have / 2 <= total &&
+            (best == POOL_MAX || have < pool[best]->total)) {
+            best = i;
+        }
+    }
+    if (best != POOL_MAX) {
+        h = pool[best];
+        pool[best] = pool[--pool_count];
+        pool_bytes -= h->total;
     }
     pthread_mutex_unlock(&live_lock);
-    if (h != NULL) {
-        h->total = total; /* the block was wiped whole when it was freed */
-    }
-    return h;
+    return h; /* wiped whole when it was freed, but for its total */
 }
 
 static int pool_put(secure_hdr *h, size_t total)
 {
     int kept = 0;
     pthread_mutex_lock(&live_lock);
-    if (pool_page == 0) {
-        pool_page = page_size();
-    }
-    if (total == pool_page && pool_count < POOL_MAX) {
+    if (pool_count < POOL_MAX && total <= POOL_BYTES - pool_bytes) {
+        h->total = total;
         pool[pool_count++] = h;
+        pool_bytes += total;
         kept = 1;
     }
     pthread_mutex_unlock(&live_lock);

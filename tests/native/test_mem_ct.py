@@ -58,6 +58,26 @@ def test_secure_alloc(size: int) -> None:
     lib.ks_secure_free(ffi.NULL, 0)
 
 
+def test_secure_alloc_reuses_freed_pages_zeroed() -> None:
+    # Blocks over the slab's sizes are kept after free (wiped, still locked) and handed to
+    # the next request of up to their size: a GCM decryption staged per call must not pay
+    # mmap + mlock each time. Whatever is reused comes back zeroed.
+    for size, again in ((8192, 8192), (65536, 40000), (300000, 200000)):
+        p = lib.ks_secure_alloc(size)
+        ffi.memmove(ffi.cast("uint8_t *", p), b"\xcc" * size, size)
+        lib.ks_secure_free(p, size)
+        q = lib.ks_secure_alloc(again)
+        assert q == p
+        assert bytes(ffi.buffer(ffi.cast("uint8_t *", q), again)) == bytes(again)
+        lib.ks_secure_free(q, again)
+    # A block more than twice the size asked for is not handed out for it.
+    p = lib.ks_secure_alloc(300000)
+    lib.ks_secure_free(p, 300000)
+    q = lib.ks_secure_alloc(5000)
+    assert q != p
+    lib.ks_secure_free(q, 5000)
+
+
 _FALLBACK_CHILD = """
 import resource
 from keystead.core import ffi, lib
