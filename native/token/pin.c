@@ -187,7 +187,7 @@ static CK_RV read_wrap(ks_store *s, CK_USER_TYPE who, pin_wrap *w)
     } else {
         rv = rc == SQLITE_DONE ? CKR_USER_PIN_NOT_INITIALIZED : CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -210,7 +210,7 @@ static CK_RV write_wrap(ks_store *s, CK_USER_TYPE who, const pin_wrap *w)
     sqlite3_bind_blob(st, 8, w->iv, KS_SEAL_IV_LEN, SQLITE_STATIC);
     sqlite3_bind_blob(st, 9, w->wrapped, WRAPPED_LEN, SQLITE_STATIC);
     rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -250,7 +250,7 @@ static CK_RV verify_key_check_version(ks_store *s, const uint8_t *token_key, int
         return rv;
     }
     int found = sqlite3_step(st) == SQLITE_ROW && copy_col(st, 0, check, sizeof(check));
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     if (!found) {
         return CKR_USER_NOT_LOGGED_IN;
     }
@@ -308,7 +308,7 @@ static CK_RV meta_int_or_zero(ks_store *s, const char *key, int64_t *out)
     } else {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 

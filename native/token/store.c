@@ -32,13 +32,7 @@ CK_RV ks_st_configure(sqlite3 *db, int memory)
     return CKR_OK;
 }
 
-CK_RV ks_st_exec(ks_store *s, const char *sql)
-{
-    return sqlite3_exec(s->core->db, sql, NULL, NULL, NULL) == SQLITE_OK ? CKR_OK
-                                                                          : CKR_DEVICE_ERROR;
-}
-
-CK_RV ks_st_prepare(ks_store *s, sqlite3_stmt **out, const char *sql)
+CK_RV ks_st_prepare_once(ks_store *s, sqlite3_stmt **out, const char *sql)
 {
     *out = NULL;
     int rc = sqlite3_prepare_v2(s->core->db, sql, -1, out, NULL);
@@ -46,6 +40,61 @@ CK_RV ks_st_prepare(ks_store *s, sqlite3_stmt **out, const char *sql)
         return CKR_HOST_MEMORY;
     }
     return rc == SQLITE_OK ? CKR_OK : CKR_DEVICE_ERROR;
+}
+
+CK_RV ks_st_prepare(ks_store *s, sqlite3_stmt **out, const char *sql)
+{
+    *out = NULL;
+    ks_store_db *core = s->core;
+    for (size_t i = 0; i < core->cached; i++) {
+        ks_st_cached *c = &core->cache[i];
+        if (!c->busy && strcmp(c->sql, sql) == 0) {
+            c->busy = 1;
+            *out = c->st;
+            return CKR_OK;
+        }
+    }
+    char *text = core->cached < KS_ST_CACHE ? strdup(sql) : NULL;
+    int keep = text != NULL;
+    int rc = sqlite3_prepare_v3(core->db, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, out,
+                                NULL);
+    if (rc != SQLITE_OK || *out == NULL) {
+        free(text);
+        return rc == SQLITE_NOMEM ? CKR_HOST_MEMORY : rc == SQLITE_OK ? CKR_OK : CKR_DEVICE_ERROR;
+    }
+    if (keep) {
+        core->cache[core->cached++] = (ks_st_cached){text, *out, 1};
+    }
+    return CKR_OK;
+}
+
+void ks_st_finish(ks_store *s, sqlite3_stmt *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    ks_store_db *core = s->core;
+    for (size_t i = 0; i < core->cached; i++) {
+        if (core->cache[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            core->cache[i].busy = 0;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+CK_RV ks_st_exec(ks_store *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    CK_RV rv = ks_st_prepare(s, &st, sql);
+    if (rv == CKR_OK && st != NULL) {
+        int rc = sqlite3_step(st);
+        rv = rc == SQLITE_DONE || rc == SQLITE_ROW ? CKR_OK : CKR_DEVICE_ERROR;
+    }
+    ks_st_finish(s, st);
+    return rv;
 }
 
 CK_RV ks_st_begin(ks_store *s, int write)
@@ -115,6 +164,11 @@ CK_RV ks_st_db_free(ks_store_db *core)
         return CKR_OK;
     }
     sqlite3_finalize(core->data_version);
+    for (size_t i = 0; i < core->cached; i++) {
+        sqlite3_finalize(core->cache[i].st);
+        free(core->cache[i].sql);
+    }
+    core->cached = 0;
     ks_audit_file_close(core->audit);
     free(core->path);
     int rc = sqlite3_close(core->db);

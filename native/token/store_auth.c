@@ -227,7 +227,7 @@ static CK_RV read_mac(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t r
     } else if (rc != SQLITE_DONE) {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -341,7 +341,7 @@ CK_RV ks_st_auth_write(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t 
     sqlite3_bind_blob64(st, 2, ref, ref_len, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, mac, KS_SHA256_LEN, SQLITE_STATIC);
     rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv == CKR_OK ? census_put(s, sum) : rv;
 }
 
@@ -370,7 +370,7 @@ static CK_RV erase_mac(ks_store *s, ks_st_kind kind, const uint8_t *ref, size_t 
     sqlite3_bind_int(st, 1, (int)kind);
     sqlite3_bind_blob64(st, 2, ref, ref_len, SQLITE_STATIC);
     rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv == CKR_OK ? census_put(s, sum) : rv;
 }
 
@@ -440,7 +440,7 @@ static CK_RV census_scan(ks_store *s, uint8_t sum[KS_SHA256_LEN], uint8_t *v1)
             census_add(v1, e, 0);
         }
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rc == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
 }
 
@@ -619,7 +619,7 @@ CK_RV ks_st_auth_forget_object(ks_store *s, sqlite3_int64 handle)
         sqlite3_bind_int(q, 2, KS_ST_COUNTER);
         sqlite3_bind_blob(q, 3, ref, sizeof(ref), SQLITE_STATIC);
         int rc = sqlite3_step(q);
-        sqlite3_finalize(q);
+        ks_st_finish(s, q);
         return rc == SQLITE_DONE ? CKR_OK : rc == SQLITE_ROW ? CKR_USER_NOT_LOGGED_IN
                                                              : CKR_DEVICE_ERROR;
     }
@@ -646,6 +646,6 @@ CK_RV ks_st_auth_forget_object(ks_store *s, sqlite3_int64 handle)
         sqlite3_reset(st); /* the erase writes row_macs: restart the scan after it */
         rv = erase_mac(s, KS_ST_COUNTER, cref, n);
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }

@@ -45,7 +45,7 @@ static CK_RV check_object(ks_store *s, CK_OBJECT_HANDLE handle)
     int rc = sqlite3_step(st);
     rv = rc == SQLITE_ROW ? CKR_OK : rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID
                                                        : CKR_DEVICE_ERROR;
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -68,7 +68,7 @@ static CK_RV read_counter_row(ks_store *s, CK_OBJECT_HANDLE handle, const char *
     } else {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -101,7 +101,7 @@ static CK_RV write_counter(ks_store *s, CK_OBJECT_HANDLE handle, const char *nam
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)value);
     rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     uint8_t ref[8 + KS_ST_NAME_MAX];
     return rv == CKR_OK ? ks_st_auth_value_put(s, KS_ST_COUNTER, ref,
                                                counter_ref(ref, handle, name), value)
@@ -267,7 +267,7 @@ static CK_RV role_locked(ks_store *s, const uint8_t fp[32], int role, int *fixed
         } else {
             rv = CKR_DEVICE_ERROR;
         }
-        sqlite3_finalize(st);
+        ks_st_finish(s, st);
         if (rv == CKR_OK) {
             rv = ks_st_auth_value_check(s, KS_ST_ROLE, fp, 32, rc == SQLITE_ROW,
                                         (uint64_t)(int64_t)*fixed, "the role of a key value");
@@ -279,7 +279,7 @@ static CK_RV role_locked(ks_store *s, const uint8_t fp[32], int role, int *fixed
             sqlite3_bind_blob(st, 1, fp, 32, SQLITE_STATIC);
             sqlite3_bind_int(st, 2, role);
             rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-            sqlite3_finalize(st);
+            ks_st_finish(s, st);
         }
         if (rv == CKR_OK) {
             rv = ks_st_auth_value_put(s, KS_ST_ROLE, fp, 32, (uint64_t)role);

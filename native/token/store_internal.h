@@ -50,6 +50,15 @@ typedef struct ks_st_auth {
 /* A streaming HMAC-SHA-256: the crypto layer's (crypto/sha256.h). */
 typedef ks_hmac_sha256_ctx ks_st_mac;
 
+/* Prepared statements kept per connection (store.c ks_st_prepare/ks_st_finish): the store's
+ * SQL is a fixed set of texts, so each is parsed and planned once instead of per call. */
+#define KS_ST_CACHE 64
+typedef struct ks_st_cached {
+    char *sql;         /* a copy of the text it was prepared from */
+    sqlite3_stmt *st;
+    int busy;          /* handed out and not finished yet */
+} ks_st_cached;
+
 typedef struct ks_store_db {
     pthread_mutex_t lock; /* guards db and seq; every store call holds it */
     sqlite3 *db;
@@ -59,6 +68,8 @@ typedef struct ks_store_db {
     sqlite3_stmt *data_version; /* "PRAGMA data_version", prepared once (checked every call) */
     char *path;           /* the database file, NULL for memory tokens */
     struct ks_audit_file *audit; /* the audit trail (token/audit.c), opened on first use */
+    ks_st_cached cache[KS_ST_CACHE]; /* guarded by lock */
+    size_t cached;
 } ks_store_db;
 
 struct ks_store {
@@ -84,7 +95,15 @@ CK_RV ks_st_commit(ks_store *s);
 void ks_st_rollback(ks_store *s);
 /* ks_st_exec runs SQL without results; CKR_DEVICE_ERROR on failure. */
 CK_RV ks_st_exec(ks_store *s, const char *sql);
+/* ks_st_prepare hands out a prepared statement for sql, from the connection's cache when it
+ * has one that is not in use; ks_st_finish gives it back (reset, bindings cleared) or
+ * finalizes a statement the cache does not hold. Every statement from ks_st_prepare ends in
+ * ks_st_finish. */
 CK_RV ks_st_prepare(ks_store *s, sqlite3_stmt **out, const char *sql);
+void ks_st_finish(ks_store *s, sqlite3_stmt *st);
+/* ks_st_prepare_once prepares a text made for one call (a search's query), outside the cache;
+ * ks_st_finish finalizes it. */
+CK_RV ks_st_prepare_once(ks_store *s, sqlite3_stmt **out, const char *sql);
 /* ks_st_scrub checkpoints and truncates the WAL (best effort, short wait) so that values
  * deleted with secure_delete are gone from every file. */
 void ks_st_scrub(ks_store *s);

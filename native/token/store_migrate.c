@@ -31,7 +31,7 @@ static CK_RV count_rows(ks_store *s, const char *sql, int64_t *n)
     } else {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -70,7 +70,7 @@ static CK_RV migrate_objects(ks_store *s, const ks_gcm_key *gk)
     if (rv == CKR_OK && rc != SQLITE_DONE) {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -93,7 +93,7 @@ static CK_RV migrate_values(ks_store *s)
     if (rv == CKR_OK && rc != SQLITE_DONE) {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     if (rv == CKR_OK) {
         rv = ks_st_prepare(s, &st, "SELECT fp, role FROM value_roles");
     }
@@ -107,7 +107,7 @@ static CK_RV migrate_values(ks_store *s)
     if (rv == CKR_OK && rc != SQLITE_DONE) {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 

@@ -118,7 +118,7 @@ static CK_RV insert_attrs(ks_store *s, const ks_gcm_key *key, sqlite3_int64 hand
     if (rv == CKR_OK) {
         rv = insert_one(st, handle, CKA_UNIQUE_ID, 0, uid, KS_UID_LEN);
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -137,7 +137,7 @@ static CK_RV object_uid(ks_store *s, CK_OBJECT_HANDLE handle, char uid[KS_UID_LE
     } else {
         rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -155,7 +155,7 @@ static CK_RV count_sealed_rows(ks_store *s, CK_OBJECT_HANDLE handle, int64_t *ou
     } else {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -183,7 +183,7 @@ static CK_RV insert_object(ks_store *s, const ks_gcm_key *key, const ks_attrs *o
     sqlite3_bind_text(st, 1, uid, KS_UID_LEN, SQLITE_STATIC);
     bind_index(st, 2, obj);
     rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     sqlite3_int64 handle = sqlite3_last_insert_rowid(s->core->db);
     if (rv == CKR_OK) {
         rv = insert_attrs(s, key, handle, uid, obj);
@@ -266,7 +266,7 @@ static CK_RV update_locked(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE 
     if (rv == CKR_OK) {
         sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
         rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-        sqlite3_finalize(st);
+        ks_st_finish(s, st);
     }
     if (rv == CKR_OK) {
         rv = insert_attrs(s, key, (sqlite3_int64)handle, uid, obj);
@@ -279,7 +279,7 @@ static CK_RV update_locked(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE 
         bind_index(st, 1, obj);
         sqlite3_bind_int64(st, 6, (sqlite3_int64)handle);
         rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-        sqlite3_finalize(st);
+        ks_st_finish(s, st);
     }
     if (rv == CKR_OK) {
         rv = ks_st_auth_object(s, (sqlite3_int64)handle, uid, ks_st_is_public(obj));
@@ -353,7 +353,7 @@ static CK_RV delete_locked(ks_store *s, CK_OBJECT_HANDLE handle, int64_t *had_se
         }
         sqlite3_bind_int64(st, 1, (sqlite3_int64)handle);
         rv = sqlite3_step(st) == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
-        sqlite3_finalize(st);
+        ks_st_finish(s, st);
     }
     if (rv == CKR_OK) {
         return ks_st_commit(s);

@@ -47,7 +47,7 @@ static CK_RV read_plain(ks_store *s, int *present, int64_t *value)
     } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -61,7 +61,7 @@ static CK_RV has_mac(ks_store *s, int *found)
     sqlite3_bind_int(st, 1, KS_ST_META);
     sqlite3_bind_blob(st, 2, FLOOR_KEY, (int)strlen(FLOOR_KEY), SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     *found = rc == SQLITE_ROW;
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
 }

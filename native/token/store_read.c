@@ -57,7 +57,7 @@ static CK_RV read_uid(ks_store *s, CK_OBJECT_HANDLE handle, char uid[KS_UID_LEN]
     } else {
         rv = rc == SQLITE_DONE ? CKR_OBJECT_HANDLE_INVALID : CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -87,7 +87,7 @@ CK_RV ks_st_object_mac(ks_store *s, sqlite3_int64 handle, const char uid[KS_UID_
                        sqlite3_column_int(st, 1), sqlite3_column_blob(st, 2),
                        (size_t)sqlite3_column_bytes(st, 2));
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     ks_st_mac_end(&m, mac);
     return rc == SQLITE_DONE ? CKR_OK : CKR_DEVICE_ERROR;
 }
@@ -168,7 +168,7 @@ CK_RV ks_st_load_rows(ks_store *s, const ks_gcm_key *key, CK_OBJECT_HANDLE handl
     if (rv == CKR_OK && rc != SQLITE_DONE) {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     if (rv == CKR_OK) {
         return check_object(s, handle, uid, out, unsealed, unsealed_type, verify ? &m : NULL);
     }
@@ -327,13 +327,13 @@ static CK_RV find_locked(ks_store *s, const find_cond *conds, size_t nconds,
     if (rv != CKR_OK) {
         return rv;
     }
-    rv = ks_st_prepare(s, &st, sql);
+    rv = ks_st_prepare_once(s, &st, sql);
     if (rv == CKR_OK) {
         for (size_t i = 0; i < nconds; i++) {
             bind_cond(st, (int)i + 1, &conds[i]);
         }
         rv = collect(st, out, out_count);
-        sqlite3_finalize(st);
+        ks_st_finish(s, st);
     }
     if (rv == CKR_OK) {
         rv = ks_st_commit(s);

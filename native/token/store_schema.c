@@ -156,7 +156,7 @@ CK_RV ks_st_meta_get_int(ks_store *s, const char *key, int64_t *out)
     } else {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -189,7 +189,7 @@ CK_RV ks_st_meta_get_blob(ks_store *s, const char *key, void *out, size_t len, i
     } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
@@ -207,7 +207,7 @@ static CK_RV get_blob(ks_store *s, const char *key, char *out, size_t len)
     } else {
         rv = CKR_DEVICE_ERROR;
     }
-    sqlite3_finalize(st);
+    ks_st_finish(s, st);
     return rv;
 }
 
