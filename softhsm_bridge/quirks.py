@@ -220,6 +220,14 @@ _PAIR_OBJECTS = (
           "a Cryptoki attribute the object does not carry is CKR_TEMPLATE_INCONSISTENT "
           "(4.1.1 item 5)", "CKR_ATTRIBUTE_TYPE_INVALID",
           "test_attribute_of_the_other_key_is_inconsistent"),
+    Quirk("certificate-value-not-parsed",
+          "an X.509 certificate's CKA_VALUE is the certificate's DER (4.6.3): bytes that are "
+          "not one are CKR_ATTRIBUTE_VALUE_INVALID",
+          "C_CreateObject accepts any bytes", "test_certificates.py::test_garbage_der_is_invalid"),
+    Quirk("certificate-category-unchecked",
+          "CKA_CERTIFICATE_CATEGORY is 0 to 3 (4.6.2); another value is "
+          "CKR_ATTRIBUTE_VALUE_INVALID", "accepts 9",
+          "test_certificates.py::test_category_out_of_range_is_invalid"),
 )
 
 
