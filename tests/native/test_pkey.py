@@ -136,7 +136,12 @@ def test_key_from_cryptography_private_value(oid: str) -> None:
     key = Key()
     assert lib.ks_pkey_from_private_value(key.pp, getattr(lib, name), value,
                                           len(value)) == lib.KS_OK
-    mine = serialization.load_der_private_key(pkcs8(key), None)
+    der = pkcs8(key)
+    # the DER written directly (crypto/pkey_der.c) is byte for byte libcrypto's
+    assert der == theirs.private_bytes(serialization.Encoding.DER,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption())
+    mine = serialization.load_der_private_key(der, None)
     assert mine.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     ) == theirs.public_key().public_bytes(serialization.Encoding.DER,
