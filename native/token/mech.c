@@ -13,6 +13,10 @@
 #include "token/ops_internal.h"
 #include "token/wrap_policy.h"
 
+#ifndef KS_MECH_KEY_PAIR /* until token/mech.h has the key-pair trait */
+#define KS_MECH_KEY_PAIR 0x10u
+#endif
+
 #define KT_END ((CK_KEY_TYPE)-1)
 #define NO_KEY CK_UNAVAILABLE_INFORMATION
 
@@ -59,6 +63,18 @@ CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
     ROW(m, #m, HMAC_MIN, HMAC_MAX, MAC_FLAGS, kt, CKO_SECRET_KEY, 0, 0, NULL, &ks_fam_mac)
 #define DIGEST(m) ROW(m, #m, 0, 0, CKF_DIGEST, KT_NONE, NO_KEY, 0, 0, NULL, &ks_fam_digest)
 
+/* Signatures with key pairs (ops_pkey_sign.c): the private key signs, the public key
+ * verifies (KS_MECH_KEY_PAIR). RSA sizes are modulus bits (RSA keys of 2048 bits and more,
+ * SP 800-131A); EC rows have no size bounds: the family takes P-256, P-384 and P-521 and
+ * answers CKR_CURVE_NOT_SUPPORTED for other curves. */
+enum { RSA_SIG_MIN_BITS = 2048, RSA_SIG_MAX_BITS = 16384 };
+static const CK_KEY_TYPE KT_RSA_SIG[] = {CKK_RSA, KT_END};
+static const CK_KEY_TYPE KT_EC_SIG[] = {CKK_EC, KT_END};
+static const CK_KEY_TYPE KT_EDDSA_SIG[] = {CKK_EC_EDWARDS, KT_END};
+#define PKSIG(m, lo, hi, kt)                                                                 \
+    ROW(m, #m, lo, hi, MAC_FLAGS, kt, CKO_PRIVATE_KEY,                                       \
+        KS_MECH_KEY_PAIR | ((lo) != 0 ? KS_MECH_KEY_BITS : 0u), 0, NULL, &ks_fam_pkey_sign)
+
 static const ks_mech_desc MECHS[] = {
     GEN(CKM_AES_KEY_GEN, AES_MIN, AES_MAX, KT_AES, 0),
     GEN(CKM_GENERIC_SECRET_KEY_GEN, GENERIC_MIN_BITS, GENERIC_MAX_BITS, KT_GENERIC,
@@ -91,6 +107,25 @@ static const ks_mech_desc MECHS[] = {
     /* Key pairs: generation (C_GenerateKeyPair). */
 
     /* Key pairs: signatures (RSA PKCS#1 v1.5 and PSS, ECDSA, EdDSA). */
+    PKSIG(CKM_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA1_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA224_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA256_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA384_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA512_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA1_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA224_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA256_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA384_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA512_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_ECDSA, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA1, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA224, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA256, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA384, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA512, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_EDDSA, 0, 0, KT_EDDSA_SIG),
 
     /* Key pairs: RSA encryption and key transport (PKCS#1 v1.5, X.509, OAEP, RSA-AES). */
 
