@@ -34,71 +34,6 @@ static const EVP_MD *md_get(ks_md md)
     return g_md[md];
 }
 
-void *ks_pkey_prepare(const uint8_t *der, size_t len, int is_private)
-{
-    if (der == NULL || len == 0 || len > (size_t)INT32_MAX) {
-        return NULL;
-    }
-    const unsigned char *p = der;
-    EVP_PKEY *pkey = is_private ? d2i_AutoPrivateKey(NULL, &p, (long)len)
-                                : d2i_PUBKEY(NULL, &p, (long)len);
-    if (pkey != NULL && (size_t)(p - der) != len) {
-        EVP_PKEY_free(pkey); /* trailing bytes: not the DER of one key */
-        pkey = NULL;
-    }
-    return pkey;
-}
-
-void *ks_pkey_ref(void *pkey)
-{
-    if (pkey != NULL && EVP_PKEY_up_ref(pkey) != 1) {
-        return NULL;
-    }
-    return pkey;
-}
-
-void ks_pkey_free(void *pkey)
-{
-    EVP_PKEY_free(pkey);
-}
-
-static int named_curve_ok(const EVP_PKEY *pkey)
-{
-    char name[64];
-    size_t n = 0;
-    if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof(name),
-                                       &n) != 1) {
-        return 0; /* explicit parameters: not a named curve */
-    }
-    return strcmp(name, "prime256v1") == 0 || strcmp(name, "P-256") == 0 ||
-           strcmp(name, "secp384r1") == 0 || strcmp(name, "P-384") == 0 ||
-           strcmp(name, "secp521r1") == 0 || strcmp(name, "P-521") == 0;
-}
-
-ks_pkey_kind ks_pkey_kind_of(const void *key, size_t *bits)
-{
-    const EVP_PKEY *pkey = key;
-    ks_pkey_kind kind = KS_PKEY_OTHER;
-    size_t b = 0;
-    if (pkey == NULL) {
-        kind = KS_PKEY_OTHER;
-    } else if (EVP_PKEY_is_a(pkey, "RSA")) {
-        kind = KS_PKEY_RSA;
-        b = (size_t)EVP_PKEY_get_bits(pkey);
-    } else if (EVP_PKEY_is_a(pkey, "EC")) {
-        kind = named_curve_ok(pkey) ? KS_PKEY_EC : KS_PKEY_OTHER;
-        b = (size_t)EVP_PKEY_get_bits(pkey); /* the order's bits */
-    } else if (EVP_PKEY_is_a(pkey, "ED25519")) {
-        kind = KS_PKEY_ED25519;
-    } else if (EVP_PKEY_is_a(pkey, "ED448")) {
-        kind = KS_PKEY_ED448;
-    }
-    if (bits != NULL) {
-        *bits = b;
-    }
-    return kind;
-}
-
 static int alg_fits(ks_pkey_kind kind, ks_sig_alg alg)
 {
     switch (alg) {
@@ -113,7 +48,7 @@ static int alg_fits(ks_pkey_kind kind, ks_sig_alg alg)
     return 0;
 }
 
-size_t ks_sig_size(const void *pkey, ks_sig_alg alg)
+size_t ks_sig_size(const ks_pkey *pkey, ks_sig_alg alg)
 {
     size_t bits = 0;
     ks_pkey_kind kind = ks_pkey_kind_of(pkey, &bits);
@@ -135,7 +70,7 @@ size_t ks_sig_size(const void *pkey, ks_sig_alg alg)
     return 0;
 }
 
-size_t ks_sig_max_input(const void *pkey, const ks_sig_spec *spec)
+size_t ks_sig_max_input(const ks_pkey *pkey, const ks_sig_spec *spec)
 {
     if (spec->alg == KS_SIG_ECDSA || spec->alg == KS_SIG_EDDSA) {
         return SIZE_MAX;
@@ -147,7 +82,7 @@ size_t ks_sig_max_input(const void *pkey, const ks_sig_spec *spec)
     return k > 11 ? k - 11 : 0; /* RFC 8017 9.2 step 3: tLen <= emLen - 11 */
 }
 
-ks_status ks_sig_check(const void *pkey, const ks_sig_spec *spec)
+ks_status ks_sig_check(const ks_pkey *pkey, const ks_sig_spec *spec)
 {
     size_t bits = 0;
     ks_pkey_kind kind = ks_pkey_kind_of(pkey, &bits);
@@ -178,7 +113,7 @@ void ks_sig_ctx_clear(ks_sig_ctx *ctx)
     }
     EVP_MD_CTX_free(ctx->mdctx); /* frees the EVP_PKEY_CTX it owns */
     EVP_PKEY_CTX_free(ctx->pctx);
-    EVP_PKEY_free(ctx->pkey);
+    ks_pkey_free(ctx->pkey);
     memset(ctx, 0, sizeof(*ctx));
 }
 
@@ -204,31 +139,81 @@ static int raw_pkcs1(const ks_sig_spec *spec)
     return spec->alg == KS_SIG_RSA_PKCS1 && spec->md == KS_MD_NONE;
 }
 
-static ks_status pkey_ctx_init(ks_sig_ctx *ctx)
+/* A fresh EVP_PKEY_CTX for spec (RSA, ECDSA), or a DigestSign/DigestVerify EVP_MD_CTX
+ * (EdDSA); NULL on failure. */
+static void *make_context(EVP_PKEY *evp, const ks_sig_spec *spec, int verify)
 {
-    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, ctx->pkey, NULL);
-    if (pctx == NULL) {
-        return KS_ERR_NOMEM;
+    if (spec->alg == KS_SIG_EDDSA) {
+        EVP_MD_CTX *m = EVP_MD_CTX_new();
+        int ok = m != NULL &&
+                 (verify ? EVP_DigestVerifyInit_ex(m, NULL, NULL, NULL, NULL, evp, NULL)
+                         : EVP_DigestSignInit_ex(m, NULL, NULL, NULL, NULL, evp, NULL)) == 1;
+        if (!ok) {
+            EVP_MD_CTX_free(m);
+            return NULL;
+        }
+        return m;
     }
-    ctx->pctx = pctx;
+    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, evp, NULL);
+    if (pctx == NULL) {
+        return NULL;
+    }
     int ok;
-    if (!ctx->verify) {
+    if (!verify) {
         ok = EVP_PKEY_sign_init(pctx);
-    } else if (raw_pkcs1(&ctx->spec)) {
+    } else if (raw_pkcs1(spec)) {
         ok = EVP_PKEY_verify_recover_init(pctx); /* see raw_pkcs1_verify */
     } else {
         ok = EVP_PKEY_verify_init(pctx);
     }
-    if (ok != 1) {
-        return KS_ERR_INTERNAL;
+    if (ok != 1 || (spec->alg != KS_SIG_ECDSA && !rsa_setup(pctx, spec))) {
+        EVP_PKEY_CTX_free(pctx);
+        return NULL;
     }
-    if (ctx->spec.alg != KS_SIG_ECDSA && !rsa_setup(pctx, &ctx->spec)) {
-        return KS_ERR_INTERNAL;
-    }
-    return KS_OK;
+    return pctx;
 }
 
-ks_status ks_sig_ctx_init(ks_sig_ctx *ctx, void *pkey, const ks_sig_spec *spec, int verify)
+static void dispose_pkey_ctx(void *c)
+{
+    EVP_PKEY_CTX_free(c);
+}
+
+static void dispose_md_ctx(void *c)
+{
+    EVP_MD_CTX_free(c);
+}
+
+/* The tag of the context the prepared key keeps for (spec, verify): the bytes of both,
+ * padding zeroed. */
+typedef struct ctx_tag {
+    ks_sig_spec spec;
+    int verify;
+} ctx_tag;
+
+/* The key's ready context for (spec, verify), made and kept at the first use. */
+static const void *kept_context(ks_pkey *key, const ks_sig_spec *spec, int verify)
+{
+    ctx_tag tag;
+    memset(&tag, 0, sizeof(tag));
+    tag.spec.alg = spec->alg;
+    tag.spec.md = spec->md;
+    tag.spec.mgf1_md = spec->mgf1_md;
+    tag.spec.salt_len = spec->salt_len;
+    tag.verify = verify;
+    const void *t = ks_pkey_context(key, &tag, sizeof(tag));
+    if (t != NULL) {
+        return t;
+    }
+    void *fresh = make_context(ks_pkey_evp(key), spec, verify);
+    if (fresh == NULL) {
+        return NULL;
+    }
+    return ks_pkey_keep(key, &tag, sizeof(tag), fresh,
+                        spec->alg == KS_SIG_EDDSA ? dispose_md_ctx : dispose_pkey_ctx);
+}
+
+ks_status ks_sig_ctx_init(ks_sig_ctx *ctx, ks_pkey *pkey, const ks_sig_spec *spec,
+                          int verify)
 {
     if (ctx == NULL || pkey == NULL || spec == NULL) {
         return KS_ERR_ARGS;
@@ -238,21 +223,24 @@ ks_status ks_sig_ctx_init(ks_sig_ctx *ctx, void *pkey, const ks_sig_spec *spec, 
     if (st != KS_OK) {
         return st;
     }
-    ctx->pkey = ks_pkey_ref(pkey);
-    if (ctx->pkey == NULL) {
-        return KS_ERR_INTERNAL;
-    }
     ctx->spec = *spec;
     ctx->verify = verify;
     ctx->sig_len = ks_sig_size(pkey, spec->alg);
     ctx->field_len = spec->alg == KS_SIG_ECDSA ? ctx->sig_len / 2 : 0;
+    const void *kept = kept_context(pkey, spec, verify);
     if (spec->alg == KS_SIG_EDDSA) {
-        /* EVP_DigestSignInit is made per signature (a PureEdDSA context signs once). */
-        st = KS_OK;
+        /* A PureEdDSA context signs once: each signature copies the kept one (eddsa()). */
+        ctx->mdctx = EVP_MD_CTX_new();
+        st = ctx->mdctx == NULL ? KS_ERR_NOMEM : KS_OK;
     } else {
-        st = pkey_ctx_init(ctx);
+        /* A copy of the kept context, or (the key keeps no more) one of our own. */
+        ctx->pctx = kept != NULL ? EVP_PKEY_CTX_dup((EVP_PKEY_CTX *)kept)
+                                 : make_context(ks_pkey_evp(pkey), spec, verify);
+        st = ctx->pctx == NULL ? KS_ERR_INTERNAL : KS_OK;
     }
-    if (st != KS_OK) {
+    if (st == KS_OK) {
+        ctx->pkey = ks_pkey_ref(pkey);
+    } else {
         ks_sig_ctx_clear(ctx);
     }
     return st;
@@ -261,27 +249,25 @@ ks_status ks_sig_ctx_init(ks_sig_ctx *ctx, void *pkey, const ks_sig_spec *spec, 
 static ks_status eddsa(ks_sig_ctx *ctx, uint8_t *sig, size_t *sig_len, const uint8_t *in,
                        size_t in_len)
 {
+    /* A PureEdDSA context signs or verifies once: start from a copy of the kept one. */
+    const void *kept = kept_context(ctx->pkey, &ctx->spec, ctx->verify);
     EVP_MD_CTX *m = ctx->mdctx;
-    if (m == NULL) {
-        m = EVP_MD_CTX_new();
-        if (m == NULL) {
-            return KS_ERR_NOMEM;
-        }
-        ctx->mdctx = m;
-    } else if (EVP_MD_CTX_reset(m) != 1) {
+    int ready = kept != NULL ? EVP_MD_CTX_copy_ex(m, kept)
+                             : (EVP_MD_CTX_reset(m) == 1 &&
+                                (ctx->verify ? EVP_DigestVerifyInit_ex(m, NULL, NULL, NULL, NULL,
+                                                                        ks_pkey_evp(ctx->pkey),
+                                                                        NULL)
+                                             : EVP_DigestSignInit_ex(m, NULL, NULL, NULL, NULL,
+                                                                      ks_pkey_evp(ctx->pkey),
+                                                                      NULL)));
+    if (ready != 1) {
         return KS_ERR_INTERNAL;
     }
     /* A NULL input of length 0 is the empty message; libcrypto wants a pointer. */
     static const uint8_t empty[1];
     const uint8_t *msg = in != NULL ? in : empty;
     if (ctx->verify) {
-        if (EVP_DigestVerifyInit_ex(m, NULL, NULL, NULL, NULL, ctx->pkey, NULL) != 1) {
-            return KS_ERR_INTERNAL;
-        }
         return EVP_DigestVerify(m, sig, *sig_len, msg, in_len) == 1 ? KS_OK : KS_ERR_AUTH;
-    }
-    if (EVP_DigestSignInit_ex(m, NULL, NULL, NULL, NULL, ctx->pkey, NULL) != 1) {
-        return KS_ERR_INTERNAL;
     }
     return EVP_DigestSign(m, sig, sig_len, msg, in_len) == 1 ? KS_OK : KS_ERR_INTERNAL;
 }

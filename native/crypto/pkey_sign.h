@@ -2,9 +2,8 @@
  * 8.1, 8.2), ECDSA (FIPS 186-4 6, SEC 1 4.1) on P-256, P-384 and P-521, and pure EdDSA
  * (RFC 8032 5.1, 5.2: Ed25519 and Ed448), over bytes and prepared keys. No PKCS#11 types.
  *
- * A prepared key is libcrypto's parsed key (an EVP_PKEY, held as void * so that callers need
- * no libcrypto header): made once from its DER by ks_pkey_prepare, shared by reference
- * (ks_pkey_ref / ks_pkey_free are atomic, so any thread may take and drop a reference).
+ * Keys are prepared keys (crypto/pkey_prep.h): parsed once, shared by reference, and holding
+ * the ready libcrypto contexts each operation copies.
  *
  * Every signing input here is what the signature primitive itself takes (the hashing of the
  * hashed variants is the caller's, with crypto/digest.h):
@@ -26,29 +25,8 @@
 #include <stdint.h>
 
 #include "crypto/digest.h"
+#include "crypto/pkey_prep.h"
 #include "crypto/status.h"
-
-typedef enum ks_pkey_kind {
-    KS_PKEY_OTHER = 0, /* anything else, EC keys on other curves included */
-    KS_PKEY_RSA,
-    KS_PKEY_EC,        /* named curve P-256, P-384 or P-521 */
-    KS_PKEY_ED25519,
-    KS_PKEY_ED448,
-} ks_pkey_kind;
-
-/* ks_pkey_prepare parses a PKCS#8 PrivateKeyInfo (is_private) or a SubjectPublicKeyInfo DER,
- * which must be exactly len bytes, into a prepared key with one reference; NULL when it does
- * not parse. */
-void *ks_pkey_prepare(const uint8_t *der, size_t len, int is_private);
-
-/* ks_pkey_ref takes one more reference on pkey (returns it); ks_pkey_free drops one (NULL is
- * allowed). */
-void *ks_pkey_ref(void *pkey);
-void ks_pkey_free(void *pkey);
-
-/* ks_pkey_kind_of says what pkey is; *bits gets the RSA modulus bits or the EC order bits
- * (0 for EdDSA). */
-ks_pkey_kind ks_pkey_kind_of(const void *pkey, size_t *bits);
 
 typedef enum ks_sig_alg {
     KS_SIG_RSA_PKCS1,
@@ -66,24 +44,25 @@ typedef struct ks_sig_spec {
 
 /* ks_sig_size is the signature length of alg under pkey: RSA k (the modulus bytes), ECDSA
  * twice the order's bytes, Ed25519 64, Ed448 114; 0 when alg does not fit pkey's kind. */
-size_t ks_sig_size(const void *pkey, ks_sig_alg alg);
+size_t ks_sig_size(const ks_pkey *pkey, ks_sig_alg alg);
 
 /* ks_sig_max_input is the longest input ks_sig_sign takes: k - 11 for raw PKCS#1 v1.5, the
  * hash length for hashed PKCS#1 v1.5 and PSS (which take exactly that many bytes),
  * SIZE_MAX for ECDSA and EdDSA. */
-size_t ks_sig_max_input(const void *pkey, const ks_sig_spec *spec);
+size_t ks_sig_max_input(const ks_pkey *pkey, const ks_sig_spec *spec);
 
 /* ks_sig_check says whether spec fits pkey: KS_ERR_KEY_LEN when the kind does not fit,
  * KS_ERR_ARGS when a PSS salt does not fit the modulus (RFC 8017 9.1.1 step 3: emLen >=
  * hLen + sLen + 2) or a hash is unknown. */
-ks_status ks_sig_check(const void *pkey, const ks_sig_spec *spec);
+ks_status ks_sig_check(const ks_pkey *pkey, const ks_sig_spec *spec);
 
-/* A signing or verification context bound to one key and one spec. The libcrypto context is
- * made once, at ks_sig_ctx_init, and reused by each call on it. */
+/* A signing or verification context bound to one key and one spec. Its libcrypto context is
+ * a copy of the one the prepared key keeps for the spec (made at the key's first use with
+ * it), taken at ks_sig_ctx_init and reused by each call on it. */
 typedef struct ks_sig_ctx {
     void *pctx;      /* EVP_PKEY_CTX (RSA, ECDSA) */
     void *mdctx;     /* EVP_MD_CTX (EdDSA) */
-    void *pkey;      /* one reference */
+    ks_pkey *pkey;   /* one reference */
     ks_sig_spec spec;
     size_t sig_len;
     size_t field_len; /* ECDSA: bytes of r and of s */
@@ -92,7 +71,8 @@ typedef struct ks_sig_ctx {
 
 /* ks_sig_ctx_init binds ctx to pkey (taking a reference) for signing or verification.
  * Errors as ks_sig_check, KS_ERR_NOMEM, KS_ERR_INTERNAL. On error ctx holds nothing. */
-ks_status ks_sig_ctx_init(ks_sig_ctx *ctx, void *pkey, const ks_sig_spec *spec, int verify);
+ks_status ks_sig_ctx_init(ks_sig_ctx *ctx, ks_pkey *pkey, const ks_sig_spec *spec,
+                          int verify);
 
 /* ks_sig_sign writes the signature of in (see above) to sig (max_sig >= ks_sig_size) and sets
  * *sig_len. KS_ERR_LEN when in_len is not allowed (longer than ks_sig_max_input; for PSS and

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "crypto/pkey_sign.h"
+#include "crypto/pkey_prep.h"
 
 ks_object *ks_object_new(void)
 {

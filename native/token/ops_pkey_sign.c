@@ -295,7 +295,7 @@ static const ks_op_family PKSIG_FAMILY = {
 };
 
 /* The parameter and the key's kind together make the signature spec. */
-static CK_RV make_spec(const CK_MECHANISM *mech, const sig_row *row, void *pkey,
+static CK_RV make_spec(const CK_MECHANISM *mech, const sig_row *row, ks_pkey *pkey,
                        ks_sig_spec *spec)
 {
     size_t bits = 0;
@@ -342,7 +342,7 @@ CK_RV ks_op_pkey_sign_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref
     if (row == NULL || (op->kind != KS_OP_SIGN && op->kind != KS_OP_VERIFY)) {
         return CKR_MECHANISM_INVALID;
     }
-    void *pkey = key->pkey != NULL
+    ks_pkey *pkey = key->pkey != NULL
                      ? ks_pkey_ref(key->pkey)
                      : ks_pkey_prepare(key->value, key->len, op->kind == KS_OP_SIGN);
     if (pkey == NULL) {
