@@ -13,10 +13,6 @@
 #include "token/ops_internal.h"
 #include "token/wrap_policy.h"
 
-#ifndef KS_MECH_KEY_PAIR /* until token/mech.h has the key-pair trait */
-#define KS_MECH_KEY_PAIR 0x10u
-#endif
-
 #define KT_END ((CK_KEY_TYPE)-1)
 #define NO_KEY CK_UNAVAILABLE_INFORMATION
 

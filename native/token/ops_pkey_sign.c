@@ -350,6 +350,11 @@ CK_RV ks_op_pkey_sign_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref
     }
     ks_sig_spec spec;
     CK_RV rv = make_spec(mech, row, pkey, &spec);
+    size_t bits = 0;
+    if (rv == CKR_OK && ks_pkey_kind_of(pkey, &bits) == KS_PKEY_RSA &&
+        !ks_mech_key_bits_ok(ks_mech_find(mech->mechanism, 0), bits)) {
+        rv = CKR_KEY_SIZE_RANGE; /* the row's modulus bounds (mech.c) */
+    }
     if (rv == CKR_OK) {
         rv = spec_check_rv(ks_sig_ctx_init(&st->sig, pkey, &spec, op->kind == KS_OP_VERIFY));
     }

@@ -427,8 +427,8 @@ def test_signature_cross_key_never_verifies() -> None:
     assert verify(mech, rsa_key(3072), b"m", sig) == lib.CKR_SIGNATURE_LEN_RANGE
 
 
-def test_pkcs8_of_rsa_3072_bits() -> None:
-    for bits in (3072,):
+def test_pkcs8_of_rsa_3072_and_4096_bits() -> None:
+    for bits in (3072, 4096):
         key = rsa_key(bits)
         mech = mechanism(lib.CKM_SHA384_RSA_PKCS)
         rv, sig = sign(mech, key, b"big")
