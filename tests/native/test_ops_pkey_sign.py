@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from keystead.core import ffi, lib
 
 from tests.native.ops_support import QUERY, SIGN, VERIFY, Op, mechanism, rng, splits
@@ -444,3 +444,35 @@ def test_crypto_verify_rejects_what_cryptography_rejects() -> None:
     with pytest.raises(InvalidSignature):
         key.public_key().verify(der_ecdsa(sig[:-1] + bytes([sig[-1] ^ 1])), b"m",
                                 ec.ECDSA(HASHES["SHA256"]()))
+
+
+def test_rsa_below_2048_bits_is_key_size_range() -> None:
+    small = rsa.generate_private_key(65537, 1024)
+    assert signer(mechanism(lib.CKM_SHA256_RSA_PKCS), small).rv == lib.CKR_KEY_SIZE_RANGE
+    assert verifier(mechanism(lib.CKM_SHA256_RSA_PKCS), small).rv == lib.CKR_KEY_SIZE_RANGE
+
+
+def test_prepared_key_shared_by_operations() -> None:
+    """A prepared key (the object cache's) handed over in ks_key_ref.pkey: every operation
+    takes its own reference, so the key outlives the cache's and each operation's drop."""
+    key = ec_key("P-256")
+    der = pkcs8(key)
+    buf = ffi.new("uint8_t[]", der)
+    pk = lib.ks_pkey_prepare(buf, len(der), 1)
+    assert pk != ffi.NULL
+    assert lib.ks_pkey_prepare(buf, len(der) - 1, 1) == ffi.NULL  # not the whole DER
+    assert lib.ks_pkey_prepare(buf, len(der), 0) == ffi.NULL  # no SubjectPublicKeyInfo
+    ops = []
+    for _ in range(3):
+        ref = ffi.new("ks_key_ref *", {"type": lib.CKK_EC, "value": ffi.NULL, "len": 0,
+                                       "pkey": pk})
+        holder = ffi.new("ks_op **")
+        assert lib.ks_op_new(holder, SIGN, mechanism(lib.CKM_ECDSA_SHA256).ptr, ref) == OK
+        ops.append(holder[0])
+    lib.ks_pkey_free(pk)  # the cache drops its reference: the operations keep theirs
+    out, n = ffi.new("uint8_t[]", 64), ffi.new("CK_ULONG *")
+    for op in ops:
+        n[0] = 64
+        assert lib.ks_op_oneshot(op, out, n, b"msg", 3) == OK
+        key.public_key().verify(der_ecdsa(bytes(out[0:64])), b"msg", ec.ECDSA(HASHES["SHA256"]()))
+        lib.ks_op_free(op)
