@@ -476,3 +476,49 @@ def test_prepared_key_shared_by_operations() -> None:
         assert lib.ks_op_oneshot(op, out, n, b"msg", 3) == OK
         key.public_key().verify(der_ecdsa(bytes(out[0:64])), b"msg", ec.ECDSA(HASHES["SHA256"]()))
         lib.ks_op_free(op)
+
+
+@pytest.mark.parametrize("curve", ["P-256", "Ed25519"])
+def test_prepared_key_used_by_threads_at_once(curve: str) -> None:
+    """Four threads sign and verify with one prepared key at once (cffi releases the GIL in
+    each call): the contexts the key keeps are shared read-only, each operation copies its
+    own. Every signature verifies; started together on a barrier, no timing assumed."""
+    import threading
+
+    key = ec_key(curve) if curve.startswith("P-") else ed_key(curve)
+    mtype = lib.CKM_ECDSA_SHA256 if curve.startswith("P-") else lib.CKM_EDDSA
+    ktype = lib.CKK_EC if curve.startswith("P-") else lib.CKK_EC_EDWARDS
+    der, pub_der = pkcs8(key), spki(key)
+    bufs = [ffi.new("uint8_t[]", der), ffi.new("uint8_t[]", pub_der)]
+    pk = lib.ks_pkey_prepare(bufs[0], len(der), 1)
+    pub = lib.ks_pkey_prepare(bufs[1], len(pub_der), 0)
+    barrier, failures = threading.Barrier(4), []
+
+    def work(seed: int) -> None:
+        mech = mechanism(mtype)
+        out, n, holder = ffi.new("uint8_t[]", 128), ffi.new("CK_ULONG *"), ffi.new("ks_op **")
+        barrier.wait()
+        for i in range(50):
+            data = f"{seed}-{i}".encode()
+            ref = ffi.new("ks_key_ref *", {"type": ktype, "pkey": pk})
+            if lib.ks_op_new(holder, SIGN, mech.ptr, ref) != OK:
+                failures.append("sign init")
+                return
+            n[0] = 128
+            rv = lib.ks_op_oneshot(holder[0], out, n, data, len(data))
+            lib.ks_op_free(holder[0])
+            sig = bytes(out[0:n[0]])
+            vref = ffi.new("ks_key_ref *", {"type": ktype, "pkey": pub})
+            ok = lib.ks_op_new(holder, VERIFY, mech.ptr, vref) == OK
+            ok = ok and lib.ks_op_verify(holder[0], data, len(data), sig, len(sig)) == OK
+            lib.ks_op_free(holder[0])
+            if rv != OK or not ok:
+                failures.append((seed, i, rv))
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lib.ks_pkey_free(pk)
+    lib.ks_pkey_free(pub)
+    assert failures == []
