@@ -150,6 +150,25 @@ static CK_RV status_rv(ks_status st)
     return ks_op_status_rv(st, CKR_DATA_LEN_RANGE, CKR_SIGNATURE_INVALID);
 }
 
+/* The longest signature: an RSA modulus of the rows' largest size (mech.c), 16384 bits. */
+#define SIG_MAX (16384 / 8)
+
+/* Signs in into module memory, then copies the signature out once (crypto/copyout.h: the
+ * caller's buffer is written only by the copy-out helper). out holds *out_len bytes, at least
+ * the signature length (ks_out_ready). */
+static CK_RV sign_out(ks_pksig_state *st, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
+                      size_t in_len)
+{
+    uint8_t sig[SIG_MAX];
+    size_t n = 0;
+    CK_RV rv = status_rv(ks_sig_sign(&st->sig, sig, sizeof(sig), &n, in, in_len));
+    if (rv == CKR_OK) {
+        ks_copy_out(out, sig, n);
+        *out_len = n;
+    }
+    return rv;
+}
+
 /* The input of the signature primitive: the caller's data (single-part mechanisms), or the
  * hash of everything fed (hashed ones) into buf. */
 static CK_RV sig_input(ks_op *op, uint8_t buf[KS_MD_MAX_SIZE], const uint8_t **in,
@@ -195,11 +214,7 @@ static CK_RV sign_final(ks_op *op, uint8_t *out, CK_ULONG *out_len)
     size_t in_len = 0;
     rv = sig_input(op, hash, &in, &in_len);
     if (rv == CKR_OK) {
-        size_t n = 0;
-        rv = status_rv(ks_sig_sign(&st->sig, out, *out_len, &n, in, in_len));
-        if (rv == CKR_OK) {
-            *out_len = n;
-        }
+        rv = sign_out(st, out, out_len, in, in_len);
     }
     ks_wipe(hash, sizeof(hash));
     return rv;
@@ -221,12 +236,7 @@ static CK_RV sign_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint
     if (!raw_len_ok(op, in_len)) {
         return CKR_DATA_LEN_RANGE;
     }
-    size_t n = 0;
-    rv = status_rv(ks_sig_sign(&st->sig, out, *out_len, &n, in, in_len));
-    if (rv == CKR_OK) {
-        *out_len = n;
-    }
-    return rv;
+    return sign_out(st, out, out_len, in, in_len);
 }
 
 static CK_RV pksig_update(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
