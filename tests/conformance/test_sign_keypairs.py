@@ -292,3 +292,16 @@ def test_key_of_another_algorithm(module, raw, rsession, xfail_quirk):
     assert_rv(raw.call("C_SignInit", rsession, m.ptr, rsa_priv), "CKR_KEY_TYPE_INCONSISTENT")
     m = raw.mechanism(M.SHA256_RSA_PKCS)
     assert_rv(raw.call("C_SignInit", rsession, m.ptr, ec_priv), "CKR_KEY_TYPE_INCONSISTENT")
+
+
+@pytest.mark.requires(M.ECDSA)
+def test_ecdsa_wrong_curve(raw, rsession):
+    """A P-256 signature checked with a P-384 public key: its length is not the key's
+    (CKR_SIGNATURE_LEN_RANGE); with another P-256 key it is invalid."""
+    priv, _ = import_pair(raw, rsession, ec_key("P-256"))
+    _, pub384 = import_pair(raw, rsession, ec_key("P-384"))
+    _, other = import_pair(raw, rsession, ec.generate_private_key(ec.SECP256R1()))
+    digest = hashlib.sha256(b"m").digest()
+    sig = sign(raw, rsession, M.ECDSA, priv, digest)
+    assert_rv(verify(raw, rsession, M.ECDSA, pub384, digest, sig), "CKR_SIGNATURE_LEN_RANGE")
+    assert_rv(verify(raw, rsession, M.ECDSA, other, digest, sig), "CKR_SIGNATURE_INVALID")

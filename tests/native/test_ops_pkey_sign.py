@@ -159,6 +159,10 @@ def test_rsa_wrong_signature_length_and_malformed() -> None:
     flipped = bytes([sig[0] ^ 1]) + sig[1:]
     assert verify(mech, key, b"data", flipped) == lib.CKR_SIGNATURE_INVALID
     assert verify(mech, key, b"data", sig, parts=[b"da", b"ta"]) == OK
+    assert verify(mech, key, b"data", sig[:-1], parts=[b"da", b"ta"]) == \
+        lib.CKR_SIGNATURE_LEN_RANGE
+    assert verify(mech, key, b"data", bytes(256), parts=[b"da", b"ta"]) == \
+        lib.CKR_SIGNATURE_INVALID
 
 
 # ---- RSA PSS --------------------------------------------------------------------------
