@@ -59,6 +59,54 @@ static void classify(ks_pkey *k)
     }
 }
 
+/* The EVP_PKEY's pointer back to its prepared key (ks_pkey_of). */
+static int g_back = -1;
+static pthread_once_t g_back_once = PTHREAD_ONCE_INIT;
+
+static void back_index(void)
+{
+    g_back = EVP_PKEY_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static int back_idx(void)
+{
+    pthread_once(&g_back_once, back_index);
+    return g_back;
+}
+
+static ks_pkey *wrap(EVP_PKEY *evp)
+{
+    ks_pkey *k = calloc(1, sizeof(*k));
+    if (k == NULL || pthread_mutex_init(&k->lock, NULL) != 0) {
+        free(k);
+        return NULL;
+    }
+    k->evp = evp;
+    k->refs = 1;
+    classify(k);
+    return k;
+}
+
+ks_pkey *ks_pkey_of(void *evp)
+{
+    if (evp == NULL) {
+        return NULL;
+    }
+    int idx = back_idx();
+    ks_pkey *k = idx >= 0 ? EVP_PKEY_get_ex_data(evp, idx) : NULL;
+    if (k != NULL) {
+        return ks_pkey_ref(k);
+    }
+    if (EVP_PKEY_up_ref(evp) != 1) {
+        return NULL;
+    }
+    k = wrap(evp);
+    if (k == NULL) {
+        EVP_PKEY_free(evp);
+    }
+    return k;
+}
+
 ks_pkey *ks_pkey_prepare(const uint8_t *der, size_t len, int is_private)
 {
     if (der == NULL || len == 0 || len > (size_t)INT32_MAX) {
@@ -74,15 +122,15 @@ ks_pkey *ks_pkey_prepare(const uint8_t *der, size_t len, int is_private)
         EVP_PKEY_free(evp); /* trailing bytes: not the DER of one key */
         return NULL;
     }
-    ks_pkey *k = calloc(1, sizeof(*k));
-    if (k == NULL || pthread_mutex_init(&k->lock, NULL) != 0) {
-        free(k);
+    ks_pkey *k = wrap(evp);
+    if (k == NULL) {
         EVP_PKEY_free(evp);
         return NULL;
     }
-    k->evp = evp;
-    k->refs = 1;
-    classify(k);
+    int idx = back_idx();
+    if (idx >= 0) {
+        (void)EVP_PKEY_set_ex_data(evp, idx, k); /* without it, ks_pkey_of wraps anew */
+    }
     return k;
 }
 
@@ -103,6 +151,10 @@ void ks_pkey_free(ks_pkey *key)
         key->kept[i].dispose(key->kept[i].ctx);
     }
     pthread_mutex_destroy(&key->lock);
+    int idx = back_idx();
+    if (idx >= 0 && EVP_PKEY_get_ex_data(key->evp, idx) == key) {
+        (void)EVP_PKEY_set_ex_data(key->evp, idx, NULL); /* others may hold the EVP_PKEY */
+    }
     EVP_PKEY_free(key->evp);
     free(key);
 }

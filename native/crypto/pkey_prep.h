@@ -36,8 +36,15 @@ void ks_pkey_free(ks_pkey *key);
  * EC order bits (0 for EdDSA). NULL is KS_PKEY_OTHER. */
 ks_pkey_kind ks_pkey_kind_of(const ks_pkey *key, size_t *bits);
 
-/* ks_pkey_evp is the EVP_PKEY (borrowed: valid while a reference is held). */
+/* ks_pkey_evp is the EVP_PKEY (borrowed: valid while a reference is held). It carries a
+ * pointer back to key (libcrypto ex_data) while key lives, for ks_pkey_of. */
 void *ks_pkey_evp(const ks_pkey *key);
+
+/* ks_pkey_of returns, with one reference, the prepared key of an EVP_PKEY that
+ * ks_pkey_evp gave (the same one, its contexts included), or for any other EVP_PKEY a new
+ * prepared key around it (taking a reference on it); NULL on failure. The caller holds the
+ * prepared key alive meanwhile (the token hands an object's EVP_PKEY over under its lock). */
+ks_pkey *ks_pkey_of(void *evp);
 
 /* Ready contexts, kept under a caller's tag (the operation and its parameters, compared
  * bytewise, at most KS_PKEY_TAG_MAX bytes). A context stored is never changed again: callers

@@ -49,15 +49,14 @@ int ks_object_is_token(const ks_object *obj)
 
 void *ks_object_prepared_key(ks_object *obj, const uint8_t *value, size_t len)
 {
-    if (obj->pkey != NULL) {
-        return obj->pkey;
+    if (obj->pkey == NULL) {
+        CK_OBJECT_CLASS cls = ks_object_class(obj);
+        if ((cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY) || value == NULL) {
+            return NULL;
+        }
+        obj->pkey = ks_pkey_prepare(value, len, cls == CKO_PRIVATE_KEY);
     }
-    CK_OBJECT_CLASS cls = ks_object_class(obj);
-    if ((cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY) || value == NULL) {
-        return NULL;
-    }
-    obj->pkey = ks_pkey_prepare(value, len, cls == CKO_PRIVATE_KEY);
-    return obj->pkey;
+    return ks_pkey_evp(obj->pkey);
 }
 
 void ks_object_drop_prepared(ks_object *obj)

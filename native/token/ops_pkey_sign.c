@@ -353,8 +353,8 @@ CK_RV ks_op_pkey_sign_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref
         return CKR_MECHANISM_INVALID;
     }
     ks_pkey *pkey = key->pkey != NULL
-                     ? ks_pkey_ref(key->pkey)
-                     : ks_pkey_prepare(key->value, key->len, op->kind == KS_OP_SIGN);
+                        ? ks_pkey_of(key->pkey) /* the object's, with its ready contexts */
+                        : ks_pkey_prepare(key->value, key->len, op->kind == KS_OP_SIGN);
     if (pkey == NULL) {
         return CKR_KEY_TYPE_INCONSISTENT; /* a value that is no key of its class */
     }

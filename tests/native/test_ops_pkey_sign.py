@@ -457,8 +457,9 @@ def test_rsa_below_2048_bits_is_key_size_range() -> None:
 
 
 def test_prepared_key_shared_by_operations() -> None:
-    """A prepared key (the object cache's) handed over in ks_key_ref.pkey: every operation
-    takes its own reference, so the key outlives the cache's and each operation's drop."""
+    """A prepared key (the object cache's) handed over as its EVP_PKEY in ks_key_ref.pkey:
+    every operation takes its own reference, so the key outlives the cache's and each
+    operation's drop."""
     key = ec_key("P-256")
     der = pkcs8(key)
     buf = ffi.new("uint8_t[]", der)
@@ -469,7 +470,7 @@ def test_prepared_key_shared_by_operations() -> None:
     ops = []
     for _ in range(3):
         ref = ffi.new("ks_key_ref *", {"type": lib.CKK_EC, "value": ffi.NULL, "len": 0,
-                                       "pkey": pk})
+                                       "pkey": lib.ks_pkey_evp(pk)})
         holder = ffi.new("ks_op **")
         assert lib.ks_op_new(holder, SIGN, mechanism(lib.CKM_ECDSA_SHA256).ptr, ref) == OK
         ops.append(holder[0])
@@ -504,7 +505,7 @@ def test_prepared_key_used_by_threads_at_once(curve: str) -> None:
         barrier.wait()
         for i in range(50):
             data = f"{seed}-{i}".encode()
-            ref = ffi.new("ks_key_ref *", {"type": ktype, "pkey": pk})
+            ref = ffi.new("ks_key_ref *", {"type": ktype, "pkey": lib.ks_pkey_evp(pk)})
             if lib.ks_op_new(holder, SIGN, mech.ptr, ref) != OK:
                 failures.append("sign init")
                 return
@@ -512,7 +513,7 @@ def test_prepared_key_used_by_threads_at_once(curve: str) -> None:
             rv = lib.ks_op_oneshot(holder[0], out, n, data, len(data))
             lib.ks_op_free(holder[0])
             sig = bytes(out[0:n[0]])
-            vref = ffi.new("ks_key_ref *", {"type": ktype, "pkey": pub})
+            vref = ffi.new("ks_key_ref *", {"type": ktype, "pkey": lib.ks_pkey_evp(pub)})
             ok = lib.ks_op_new(holder, VERIFY, mech.ptr, vref) == OK
             ok = ok and lib.ks_op_verify(holder[0], data, len(data), sig, len(sig)) == OK
             lib.ks_op_free(holder[0])
@@ -526,3 +527,21 @@ def test_prepared_key_used_by_threads_at_once(curve: str) -> None:
     lib.ks_pkey_free(pk)
     lib.ks_pkey_free(pub)
     assert failures == []
+
+
+def test_the_evp_pkey_handed_over_finds_its_prepared_key() -> None:
+    """The EVP_PKEY the token hands over (ks_key_ref.pkey) leads back to its prepared key and
+    signs; the prepared key is freed with the last reference, the operation's."""
+    key = ec_key("P-384")
+    der = pkcs8(key)
+    buf = ffi.new("uint8_t[]", der)
+    pk = lib.ks_pkey_prepare(buf, len(der), 1)
+    evp = lib.ks_pkey_evp(pk)
+    ref = ffi.new("ks_key_ref *", {"type": lib.CKK_EC, "pkey": evp})
+    holder = ffi.new("ks_op **")
+    assert lib.ks_op_new(holder, SIGN, mechanism(lib.CKM_ECDSA_SHA384).ptr, ref) == OK
+    out, n = ffi.new("uint8_t[]", 96), ffi.new("CK_ULONG *", 96)
+    assert lib.ks_op_oneshot(holder[0], out, n, b"m", 1) == OK and n[0] == 96
+    lib.ks_op_free(holder[0])
+    key.public_key().verify(der_ecdsa(bytes(out[0:96])), b"m", ec.ECDSA(HASHES["SHA384"]()))
+    lib.ks_pkey_free(pk)
