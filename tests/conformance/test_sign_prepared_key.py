@@ -18,6 +18,7 @@ from keystead.softhsm_bridge.ck import Mechanism as M
 
 from .keypair_support import private_template, sign
 from .support import assert_rv, run_raw
+from .test_token_lifecycle import USAGE_LIMIT
 
 pytestmark = pytest.mark.requires(M.ECDSA)
 
@@ -106,3 +107,22 @@ def test_key_replaced_by_another_process(module, raw, rsession, xfail_quirk):
             assert_rv(rv, "CKR_KEY_HANDLE_INVALID")
     finally:
         raw.destroy_object(rsession, replaced)
+
+
+@pytest.mark.parametrize("token", [False, True], ids=["session", "token"])
+def test_usage_limit_counts_key_pair_signatures(module, raw, rsession, token):
+    """keystead's CKA_KS_USAGE_LIMIT (README, "Key lifecycle in the token") counts each
+    C_SignInit with a private key, session or token object, as it counts a secret key's
+    uses: at the limit the next one is CKR_KEY_FUNCTION_NOT_PERMITTED."""
+    if module.kind != "keystead":
+        pytest.skip("usage limits are keystead's vendor attributes")
+    key = ec.generate_private_key(ec.SECP256R1())
+    h = raw.create_object(rsession, private_template(key, TOKEN=token))
+    try:
+        raw.set_attributes(rsession, h, {USAGE_LIMIT: 2})
+        for _ in range(2):
+            assert _verifies(key, DIGEST, sign(raw, rsession, M.ECDSA, h, DIGEST))
+        m = raw.mechanism(M.ECDSA)
+        assert_rv(raw.call("C_SignInit", rsession, m.ptr, h), "CKR_KEY_FUNCTION_NOT_PERMITTED")
+    finally:
+        raw.destroy_object(rsession, h)
