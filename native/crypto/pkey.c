@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "crypto/mem.h"
+#include "crypto/pkey_der.h"
 
 /* check_exponent: odd, at least 3, at most KS_RSA_MAX_EXP_BYTES significant bytes. */
 static int check_exponent(const uint8_t *e, size_t e_len)
@@ -67,10 +68,44 @@ ks_status ks_pkey_gen_curve(EVP_PKEY **out, ks_curve c)
     return *out != NULL ? KS_OK : KS_ERR_INTERNAL;
 }
 
+/* curve_der writes a curve key's PKCS#8 (private) or SPKI directly (pkey_der.h). */
+static ks_status curve_der(const EVP_PKEY *k, int private_key, uint8_t **der, size_t *len)
+{
+    ks_curve c = ks_pkey_curve(k);
+    uint8_t point[160];
+    uint8_t priv[72];
+    size_t point_len = 0, priv_len = 0;
+    ks_status st = ks_pkey_public_point(k, point, &point_len, sizeof(point));
+    if (st == KS_OK && private_key) {
+        st = ks_pkey_private_value(k, priv, &priv_len, sizeof(priv));
+    }
+    uint8_t *buf = NULL;
+    if (st == KS_OK) {
+        buf = private_key ? ks_secure_alloc(KS_CURVE_DER_MAX) : malloc(KS_CURVE_DER_MAX);
+        st = buf != NULL ? KS_OK : KS_ERR_NOMEM;
+    }
+    if (st == KS_OK) {
+        st = ks_der_curve_key(c, private_key ? priv : NULL, priv_len, point, point_len, buf,
+                              len, KS_CURVE_DER_MAX);
+    }
+    ks_wipe(priv, sizeof(priv));
+    if (st == KS_OK) {
+        *der = buf;
+    } else if (private_key) {
+        ks_secure_free(buf, KS_CURVE_DER_MAX);
+    } else {
+        free(buf);
+    }
+    return st == KS_ERR_ARGS ? KS_ERR_INTERNAL : st;
+}
+
 ks_status ks_pkey_pkcs8(const EVP_PKEY *k, uint8_t **der, size_t *len)
 {
     if (k == NULL || der == NULL || len == NULL) {
         return KS_ERR_ARGS;
+    }
+    if (ks_pkey_curve(k) != KS_CURVE_NONE) {
+        return curve_der(k, 1, der, len);
     }
     PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
     if (p8 == NULL) {
@@ -99,6 +134,9 @@ ks_status ks_pkey_spki(const EVP_PKEY *k, uint8_t **der, size_t *len)
 {
     if (k == NULL || der == NULL || len == NULL) {
         return KS_ERR_ARGS;
+    }
+    if (ks_pkey_curve(k) != KS_CURVE_NONE) {
+        return curve_der(k, 0, der, len);
     }
     int n = i2d_PUBKEY(k, NULL);
     if (n <= 0) {

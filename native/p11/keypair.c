@@ -6,8 +6,8 @@
  * does, with the class and key type the mechanism implies; the public template names the
  * key to make (CKA_MODULUS_BITS and CKA_PUBLIC_EXPONENT, or CKA_EC_PARAMS). libcrypto makes
  * the key (crypto/pkey.h); the private key keeps it as its PKCS#8 (CKA_KS_PKCS8), the public
- * key as its SubjectPublicKeyInfo, and the class hooks (token/rules_pair.c) fill in every
- * component from them. Either both keys are made, or neither. */
+ * key as its SubjectPublicKeyInfo, and the key pair family (token/rules_pair.h) fills in
+ * every component from the key in hand. Either both keys are made, or neither. */
 #include <string.h>
 
 #include "crypto/curve.h"
@@ -15,6 +15,7 @@
 #include "crypto/pkey.h"
 #include "p11/guard.h"
 #include "token/mech.h"
+#include "token/rules_pair.h"
 
 static CK_RV template_shape(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 {
@@ -77,7 +78,7 @@ static CK_RV new_on_curve(EVP_PKEY **k, CK_KEY_TYPE kt, const ks_attrs *pub, ks_
 }
 
 /* make_pair generates the key and puts its two DER forms (and the curve) on the objects,
- * then runs the class hooks. */
+ * then finishes both from the key. */
 static CK_RV make_pair(const ks_mech_desc *d, CK_KEY_TYPE kt, ks_attrs *pub, ks_attrs *priv,
                        ks_why *why)
 {
@@ -99,17 +100,18 @@ static CK_RV make_pair(const ks_mech_desc *d, CK_KEY_TYPE kt, ks_attrs *pub, ks_
             free(der);
         }
     }
-    EVP_PKEY_free(k);
     const ks_attr *params = ks_attrs_find(pub, CKA_EC_PARAMS);
     if (rv == CKR_OK && kt != CKK_RSA && params != NULL) {
         rv = ks_attrs_set(priv, CKA_EC_PARAMS, params->value, params->len); /* as given */
     }
+    /* the class hooks' work, from the key in hand rather than from its DER */
     if (rv == CKR_OK) {
-        rv = ks_rules_finish_key(pub, KS_ORIGIN_GENERATE, why);
+        rv = ks_rules_pair_finish_with(pub, k, why);
     }
     if (rv == CKR_OK) {
-        rv = ks_rules_finish_key(priv, KS_ORIGIN_GENERATE, why);
+        rv = ks_rules_pair_finish_with(priv, k, why);
     }
+    EVP_PKEY_free(k);
     return rv;
 }
 

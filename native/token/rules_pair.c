@@ -18,6 +18,7 @@
 #include "crypto/pkey.h"
 #include "keystead.h"
 #include "token/rules_internal.h"
+#include "token/rules_pair.h"
 
 /* The smallest RSA modulus C_CreateObject takes: below it a key protects nothing (1024 bits
  * is the legacy floor, SP 800-131A Rev. 2 table 2); the mechanisms check their own bounds. */
@@ -402,4 +403,14 @@ CK_RV ks_rules_private_component(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type, ui
     }
     EVP_PKEY_free(k);
     return rv;
+}
+
+CK_RV ks_rules_pair_finish_with(ks_attrs *obj, const EVP_PKEY *k, ks_why *why)
+{
+    CK_ULONG cls = CK_UNAVAILABLE_INFORMATION;
+    ks_attrs_get_ulong(obj, CKA_CLASS, &cls);
+    if (k == NULL || (cls != CKO_PUBLIC_KEY && cls != CKO_PRIVATE_KEY)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    return fill_public(obj, k, cls == CKO_PUBLIC_KEY, CKR_TEMPLATE_INCONSISTENT, why);
 }

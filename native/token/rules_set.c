@@ -283,6 +283,12 @@ CK_RV ks_rules_copy(ks_attrs *out, const ks_attrs *src, const CK_ATTRIBUTE *tmpl
         rv = apply_all(&work, src, tmpl, count, MODE_COPY, ctx, why);
         CK_ULONG cls = CK_UNAVAILABLE_INFORMATION;
         ks_attrs_get_ulong(&work, CKA_CLASS, &cls);
+        /* 4.9: CKA_ALWAYS_AUTHENTICATE only on a private object, copies included */
+        if (rv == CKR_OK && ks_attrs_bool(&work, CKA_ALWAYS_AUTHENTICATE, CK_FALSE) == CK_TRUE &&
+            ks_attrs_bool(&work, CKA_PRIVATE, CK_TRUE) != CK_TRUE) {
+            rv = ks_rule_fail(why, CKA_PRIVATE, "a key that always authenticates is private",
+                              CKR_TEMPLATE_INCONSISTENT);
+        }
         if (rv == CKR_OK && ctx != NULL && ctx->manager &&
             ks_rule_find(CKA_KS_GOVERNED, cls) != NULL) {
             rv = ks_attrs_set_bool(&work, CKA_KS_GOVERNED, CK_TRUE); /* the manager's copy */

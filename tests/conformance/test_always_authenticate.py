@@ -46,6 +46,14 @@ def test_only_on_a_private_object(raw, rsession):
     assert_rv(gen_rv(raw, rsession, EC_GEN, pub, priv)[0], "CKR_TEMPLATE_INCONSISTENT")
 
 
+def test_copy_stays_private(raw, rsession):
+    _, hk = _pair(raw, rsession)
+    t = raw.template({A.PRIVATE: False})
+    out = raw.ffi.new("CK_OBJECT_HANDLE *")
+    assert_rv(raw.call("C_CopyObject", rsession, hk, t.ptr, t.count, out),
+              "CKR_TEMPLATE_INCONSISTENT")
+
+
 def test_context_login_without_an_operation(raw, rsession, module):
     """5.6: improper use of CKU_CONTEXT_SPECIFIC is CKR_OPERATION_NOT_INITIALIZED."""
     assert_rv(raw.login(rsession, CKU_CONTEXT_SPECIFIC, module.token.user_pin),
