@@ -257,6 +257,7 @@ SLOW_TESTS: dict[str, str] = {
     "tests/native/test_token_audit_fuzz.py": "hypothesis over whole trail files",
     "tests/native/test_rules_fuzz.py": "hypothesis over templates",
     "tests/native/test_so_login_race.py": "a race run for seconds",
+    "tests/native/test_ops_pkey_sign_cavp.py": "every CAVP RSA and ECDSA signature case",
     "tests/native/test_mem_slab.py::test_every_class_and_boundary_many_blocks": "stress",
     "tests/native/test_mem_slab.py::test_interleaved_random_stress": "stress",
     "tests/native/test_bulk_pool.py::test_helpers_leave_no_round_keys_behind": "memory scan",

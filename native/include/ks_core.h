@@ -19,6 +19,7 @@
 #include "crypto/kw.h"
 #include "crypto/mem.h"
 #include "crypto/pkey.h"
+#include "crypto/pkey_prep.h"
 #include "crypto/rand.h"
 #include "crypto/sha256.h"
 #include "crypto/status.h"

@@ -34,11 +34,17 @@ typedef enum ks_op_kind {
     KS_OP_DIGEST,
 } ks_op_kind;
 
-/* The key an operation uses: its type and value (borrowed; ks_op_new copies what it needs). */
+/* The key an operation uses: its type and value (borrowed; ks_op_new copies what it needs).
+ * For a key pair, value is the PKCS#8 (private) or SubjectPublicKeyInfo (public) DER, and pkey
+ * may carry the object's prepared key: libcrypto's EVP_PKEY, parsed once per object
+ * (token/object.h; borrowed: a family that keeps it takes a reference with EVP_PKEY_up_ref,
+ * or crypto/pkey_prep.h's ks_pkey_of for the prepared key with its ready contexts), so that
+ * the family does not parse the DER again. NULL is always allowed (the family parses value). */
 typedef struct ks_key_ref {
     CK_KEY_TYPE type;
     const uint8_t *value;
     size_t len;
+    void *pkey;
 } ks_key_ref;
 
 typedef struct ks_op ks_op;

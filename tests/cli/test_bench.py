@@ -14,7 +14,11 @@ from keystead.bench.native import parse_table
 from keystead.bench.workloads import workloads
 from keystead.manager.cli import cli
 
-MODULES = ["keystead", "softhsm2", "openssl"]
+MODULES = ["keystead", "softhsm2", "openssl", "libcrypto"]
+#: Key-pair rows whose mechanism is another part of the key-pair work: until the token offers
+#: it, keystead's cell is skipped with the reason (bench/keypairs.py).
+AWAITING = {"pk-decrypt-rsa-oaep": "CKM_RSA_PKCS_OAEP", "pk-derive-ecdh-raw": "CKM_ECDH1_DERIVE"}
+AWAITING_GOALS = {"rsa-oaep-vs-openssl", "ecdh-boundary-vs-openssl"}
 TOP = {"date", "command", "machine", "build", "options", "versions", "rows", "goals", "scale",
        "c", "tuning", "elapsed_s"}
 
@@ -91,11 +95,33 @@ def test_every_workload_is_a_row(report):
 def test_keystead_measures_every_row(report):
     for row in report["rows"]:
         cell = row["results"]["keystead"]
+        if row["kind"] in AWAITING and "skipped" in (cell or {}):
+            assert AWAITING[row["kind"]] in cell["skipped"], cell
+            continue
         assert cell is not None and "us_per_msg" in cell, (row["name"], cell)
+
+
+def test_key_pair_rows_run_on_both_in_process_references(report):
+    rows = [r for r in report["rows"] if r["kind"].startswith("pk-")]
+    assert len(rows) == 8
+    for row in rows:
+        for m in ("openssl", "libcrypto"):
+            assert "us_per_msg" in row["results"][m], (row["name"], m)
+        soft = row["results"]["softhsm2"]
+        assert "us_per_msg" in soft or soft.get("skipped"), (row["name"], soft)
+        if row["kind"].startswith("pk-keygen"):
+            for m in MODULES:
+                cell = row["results"][m]
+                assert cell["samples"] >= 5 and cell["q1_us"] <= cell["q3_us"], (m, cell)
+    assert "OpenSSL 3" in report["versions"]["libcrypto"]
+    assert "OpenSSL" in report["versions"]["openssl"]
 
 
 def test_softhsm2_and_openssl_lack_exactly_the_keystead_only_rows(report):
     for row in report["rows"]:
+        if row["kind"].startswith("pk-"):
+            continue  # above
+        assert row["results"]["libcrypto"] is None, row["name"]
         only = row["kind"].startswith(("msg-", "bulk"))
         for m in ("softhsm2", "openssl"):
             cell = row["results"][m]
@@ -117,25 +143,27 @@ def test_every_number_is_positive(report):
 
 def test_goals_name_target_and_measurement(report):
     ids = [g["id"] for g in report["goals"]]
-    assert len(ids) == len(set(ids)) == 10
+    assert len(ids) == len(set(ids)) == 18
     for g in report["goals"]:
+        if g["id"] in AWAITING_GOALS and g["measured"] is None:
+            continue
         assert g["measured"] is not None, g["id"]
         assert g["met"] == (g["measured"] >= g["target"])
 
 
 def test_boundary_kw_lines_are_informative_and_follow_the_goals(report):
     flags = [g["informative"] for g in report["goals"]]
-    assert flags == [False] * 7 + [True] * 3
+    assert flags == [False] * 15 + [True] * 3
     ids = [g["id"] for g in report["goals"]]
     assert {"kw-wrap-vs-softhsm2", "kw-unwrap-vs-softhsm2"} <= set(ids[:7])
-    assert ids[7:] == ["kw-wrap-boundary-vs-softhsm2", "kw-unwrap-boundary-vs-softhsm2",
-                       "kw-unwrap-destroy-boundary-vs-softhsm2"]
+    assert ids[15:] == ["kw-wrap-boundary-vs-softhsm2", "kw-unwrap-boundary-vs-softhsm2",
+                        "kw-unwrap-destroy-boundary-vs-softhsm2"]
 
 
 def test_boundary_kw_rows_are_messages_not_bytes(report):
     rows = {r["name"]: r for r in report["rows"]}
     for name in ("kw-wrap-aes256-raw", "kw-unwrap-aes256-raw", "kw-unwrap-destroy-raw"):
-        for m in MODULES:
+        for m in MODULES[:3]:
             cell = rows[name]["results"][m]
             assert "us_per_msg" in cell and "mb_per_s" not in cell, (name, m, cell)
 
