@@ -18,6 +18,7 @@
 #include "crypto/kw.h"
 #include "crypto/mem.h"
 #include "crypto/rand.h"
+#include "crypto/rsa.h"
 #include "crypto/sha256.h"
 #include "crypto/status.h"
 
