@@ -234,6 +234,22 @@ static ks_status ir_synthetic(uint8_t *synth, size_t k, const uint8_t *kdk, ks_m
     return KS_OK;
 }
 
+/* pkcs1_check: RFC 8017 7.2.2 step 3, EM = 0x00 || 0x02 || PS || 0x00 || M with PS at least
+ * 8 bytes; returns the validity mask and sets *start to M's index (meaningless when invalid). */
+static ks_mask pkcs1_check(const uint8_t *em, size_t k, ks_mask *start)
+{
+    ks_mask good = ks_ct_is_zero(em[0]) & ks_ct_eq(em[1], 2);
+    ks_mask found = 0, zero_index = 0;
+    for (size_t i = 2; i < k; i++) {
+        ks_mask z = ks_ct_is_zero(em[i]);
+        zero_index = ks_ct_select(~found & z, i, zero_index);
+        found |= z;
+    }
+    good &= ks_ct_ge(zero_index, 2 + 8); /* also false when no zero byte was found */
+    *start = zero_index + 1;
+    return good;
+}
+
 ks_status ks_rsa_pkcs1_decode(uint8_t *out, size_t *out_len, size_t max_out,
                               const uint8_t *em, size_t k, const uint8_t *kdk)
 {
@@ -250,16 +266,8 @@ ks_status ks_rsa_pkcs1_decode(uint8_t *out, size_t *out_len, size_t max_out,
     }
     uint8_t *synth = buf + k;
 
-    /* RFC 8017 7.2.2 step 3: EM = 0x00 || 0x02 || PS || 0x00 || M, PS at least 8 bytes */
-    ks_mask good = ks_ct_is_zero(em[0]) & ks_ct_eq(em[1], 2);
-    ks_mask found = 0, zero_index = 0;
-    for (size_t i = 2; i < k; i++) {
-        ks_mask z = ks_ct_is_zero(em[i]);
-        zero_index = ks_ct_select(~found & z, i, zero_index);
-        found |= z;
-    }
-    good &= ks_ct_ge(zero_index, 2 + 8); /* also false when no zero byte was found */
-    ks_mask start = zero_index + 1;
+    ks_mask start = 0;
+    ks_mask good = pkcs1_check(em, k, &start);
 
     ks_status st = KS_OK;
     if (kdk != NULL) {
@@ -343,4 +351,33 @@ ks_status ks_rsa_oaep_decode(uint8_t *out, size_t *out_len, size_t max_out,
     ks_secure_free(buf, k);
     ks_wipe(l_hash, sizeof(l_hash));
     return pad_result(good, out, max_msg, out_len);
+}
+
+ks_status ks_rsa_pkcs1_decode_key(uint8_t *out, size_t key_len, const uint8_t *em, size_t k,
+                                  const uint8_t *kdk)
+{
+    if (out == NULL || em == NULL || kdk == NULL) {
+        return KS_ERR_ARGS;
+    }
+    size_t max_msg = ks_rsa_pkcs1_max_msg(k);
+    if (max_msg == 0 || key_len == 0 || key_len > max_msg) {
+        return KS_ERR_LEN;
+    }
+    uint8_t *synth = ks_secure_alloc(key_len);
+    if (synth == NULL) {
+        return KS_ERR_NOMEM;
+    }
+    ks_mask start = 0;
+    ks_mask good = pkcs1_check(em, k, &start);
+    good &= ks_ct_eq(k - start, key_len); /* the key the caller expects, and only that */
+    ks_status st = ks_rsa_ir_prf(synth, key_len, kdk, "key", 3);
+    /* When good, the message is the block's last key_len bytes: a public position. */
+    for (size_t i = 0; i < key_len; i++) {
+        out[i] = (uint8_t)ks_ct_select(good, em[k - key_len + i], synth[i]);
+    }
+    ks_secure_free(synth, key_len);
+    if (st != KS_OK) {
+        ks_wipe(out, key_len);
+    }
+    return st;
 }

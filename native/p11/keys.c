@@ -333,6 +333,11 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
         value = ks_secure_alloc(wrapped_len ? wrapped_len : 1);
         rv = value ? CKR_OK : CKR_HOST_MEMORY;
     }
+    CK_ULONG fixed_len = 0; /* CKA_VALUE_LEN of the template: RSA PKCS#1 v1.5 needs it */
+    if (rv == CKR_OK && ks_attrs_get_ulong(&attrs, CKA_VALUE_LEN, &fixed_len) &&
+        fixed_len <= wrapped_len) {
+        value_len = fixed_len;
+    }
     if (rv == CKR_OK) {
         ks_key_ref kref = ks_p11_key_ref(kek);
         rv = ks_unwrap(mech, &kref, tok->cfg->kwp_alias_softhsm, value, &value_len,

@@ -23,6 +23,8 @@ enum {
     HMAC_MAX = 4096,  /* bytes */
     GENERIC_MIN_BITS = 8,
     GENERIC_MAX_BITS = 4096 * 8,
+    RSA_ENC_MIN_BITS = 2048, /* SP 800-131A; RSA-1024 is legacy */
+    RSA_ENC_MAX_BITS = 4096,
 };
 
 #define CIPHER_FLAGS (CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP)
@@ -30,6 +32,7 @@ enum {
 
 static const CK_KEY_TYPE KT_AES[] = {CKK_AES, KT_END};
 static const CK_KEY_TYPE KT_NONE[] = {KT_END};
+static const CK_KEY_TYPE KT_RSA_ENC[] = {CKK_RSA, KT_END};
 /* The generic secret generator also makes the typed HMAC keys (the front lets a template ask
  * for CKK_SHA256_HMAC and the like instead of CKK_GENERIC_SECRET). */
 static const CK_KEY_TYPE KT_GENERIC[] = {CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, CKK_SHA224_HMAC,
@@ -57,6 +60,10 @@ CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
     ROW(m, #m, AES_MIN, AES_MAX, fl, KT_AES, CKO_SECRET_KEY, tr, pad, NULL, fam)
 #define HMAC(m, kt) \
     ROW(m, #m, HMAC_MIN, HMAC_MAX, MAC_FLAGS, kt, CKO_SECRET_KEY, 0, 0, NULL, &ks_fam_mac)
+/* RSA encryption rows: modulus bounds in bits; the key class follows the operation. */
+#define RSAENC(m, fl, tr, par) \
+    ROW(m, #m, RSA_ENC_MIN_BITS, RSA_ENC_MAX_BITS, fl, KT_RSA_ENC, CKO_PRIVATE_KEY, \
+        KS_MECH_KEY_BITS | (tr), 0, par, &ks_fam_rsa_enc)
 #define DIGEST(m) ROW(m, #m, 0, 0, CKF_DIGEST, KT_NONE, NO_KEY, 0, 0, NULL, &ks_fam_digest)
 
 static const ks_mech_desc MECHS[] = {
@@ -92,7 +99,13 @@ static const ks_mech_desc MECHS[] = {
 
     /* Key pairs: signatures (RSA PKCS#1 v1.5 and PSS, ECDSA, EdDSA). */
 
-    /* Key pairs: RSA encryption and key transport (PKCS#1 v1.5, X.509, OAEP, RSA-AES). */
+    /* Key pairs: RSA encryption and key transport (PKCS#1 v1.5, X.509, OAEP, RSA-AES).
+     * Under the strict wrap policy only OAEP and RSA-AES carry keys (KS_MECH_KEY_WRAP:
+     * CCA2-secure, docs/policy.md); PKCS#1 v1.5 and raw RSA wrap and unwrap under compat. */
+    RSAENC(CKM_RSA_PKCS, CIPHER_FLAGS, 0, ks_mech_params_none),
+    RSAENC(CKM_RSA_X_509, CIPHER_FLAGS, 0, ks_mech_params_none),
+    RSAENC(CKM_RSA_PKCS_OAEP, CIPHER_FLAGS, KS_MECH_KEY_WRAP, ks_rsa_oaep_params),
+    RSAENC(CKM_RSA_AES_KEY_WRAP, CKF_WRAP | CKF_UNWRAP, KS_MECH_KEY_WRAP, ks_rsa_aes_wrap_params),
 
     /* Key derivation (ECDH, X25519, X448). */
 
