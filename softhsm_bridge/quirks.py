@@ -186,6 +186,46 @@ _BAD_INPUT = (
 )
 
 
+def _rsa(name: str, spec: str, observed: str, test: str) -> Quirk:
+    return Quirk(name, spec, observed, f"tests/conformance/test_rsa_enc.py::{test}")
+
+
+_RSA_ENC = (
+    _rsa("rsa-general-error",
+         "an input longer than the scheme carries is CKR_DATA_LEN_RANGE, a ciphertext of "
+         "another length than the modulus CKR_ENCRYPTED_DATA_LEN_RANGE, a padding failure "
+         "CKR_ENCRYPTED_DATA_INVALID (mechanisms 3.0 2.1.6-2.1.9, base 5.2 return codes)",
+         "CKR_GENERAL_ERROR for each, and for a value not below the modulus",
+         "test_pkcs1_input_too_long"),
+    _rsa("rsa-x509-long-input-exits",
+         "a CKM_RSA_X_509 input longer than the modulus is CKR_DATA_LEN_RANGE",
+         "C_Encrypt ends the calling process (exit status 5); the case is not run",
+         "test_x509_input_too_long"),
+    _rsa("rsa-oaep-sha1-only",
+         "CK_RSA_PKCS_OAEP_PARAMS takes SHA-1, SHA-224, SHA-256, SHA-384 and SHA-512 with "
+         "MGF1 over any of them (mechanisms 3.0 2.1.8)",
+         "CKR_ARGUMENTS_BAD at C_EncryptInit/C_WrapKey for any hash or MGF1 hash but SHA-1",
+         "test_oaep_every_hash_and_mgf_both_ways"),
+    _rsa("rsa-oaep-no-label",
+         "CKZ_DATA_SPECIFIED with pSourceData is the OAEP label (2.1.8)",
+         "CKR_ARGUMENTS_BAD for a non-empty label; a ciphertext under another label is "
+         "CKR_GENERAL_ERROR",
+         "test_oaep_wrong_label_one_code"),
+    _rsa("rsa-oaep-param-codes",
+         "a malformed CK_RSA_PKCS_OAEP_PARAMS is CKR_MECHANISM_PARAM_INVALID",
+         "CKR_ARGUMENTS_BAD at C_EncryptInit; C_DecryptInit accepts source 0 or 2 and "
+         "pSourceData/ulSourceDataLen that disagree (CKR_OK)",
+         "test_oaep_params_checked_to_the_letter"),
+    _rsa("rsa-aes-key-wrap-missing",
+         "CKM_RSA_AES_KEY_WRAP wraps and unwraps with OAEP and KWP (2.1.21)",
+         "CKR_MECHANISM_INVALID", "test_rsa_aes_key_wrap_cross_checked"),
+    _rsa("unwrap-template-value-len",
+         "an unwrap template may carry CKA_VALUE_LEN (mechanisms 3.0: the unwrapped value is "
+         "truncated to \"the CKA_VALUE_LEN attribute of the template\", if it has one)",
+         "CKR_ATTRIBUTE_READ_ONLY", "test_pkcs1_wrap_unwrap_cross_checked"),
+)
+
+
 QUIRKS: dict[str, dict[str, Quirk]] = {
     KEYSTEAD: {},
     SOFTHSM2: _table(
@@ -387,6 +427,7 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
         ),
         *_BAD_INPUT,
         *_LEAKS,
+        *_RSA_ENC,
     ),
 }
 
