@@ -353,7 +353,7 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
     if (rv == CKR_OK) {
         /* Taint (README, wrap policy rule 3): a key unwrapped under a key whose value may be known is known. */
         rv = ks_attrs_set_bool(&attrs, CKA_KS_VALUE_KNOWN,
-                               ks_wrap_policy_guards_secret(&kek->attrs) ? CK_FALSE : CK_TRUE);
+                               ks_wrap_policy_unwraps_secret(&kek->attrs) ? CK_FALSE : CK_TRUE);
     }
     if (rv == CKR_OK) {
         rv = ks_rules_finish_key(&attrs, KS_ORIGIN_UNWRAP, &why);

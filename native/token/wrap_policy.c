@@ -51,6 +51,15 @@ int ks_wrap_policy_guards_secret(const ks_attrs *key)
            ks_attrs_bool(key, CKA_TRUSTED, CK_FALSE) == CK_TRUE;
 }
 
+int ks_wrap_policy_unwraps_secret(const ks_attrs *kek)
+{
+    /* Anyone holding the public key makes blobs for a private key: what it unwraps may be
+     * known, whatever the private key itself guards (docs/policy.md, "Key pairs"). */
+    CK_ULONG cls = CKO_SECRET_KEY;
+    ks_attrs_get_ulong(kek, CKA_CLASS, &cls);
+    return cls != CKO_PRIVATE_KEY && ks_wrap_policy_guards_secret(kek);
+}
+
 static CK_ULONG value_len(const ks_attrs *key)
 {
     CK_ULONG len = 0;
