@@ -27,6 +27,7 @@
 #include "crypto/copyout.h"
 #include "crypto/kw.h"
 #include "crypto/mem.h"
+#include "crypto/pkey.h"
 #include "crypto/rand.h"
 #include "crypto/rsa.h"
 #include "token/mech.h"
@@ -409,6 +410,11 @@ CK_RV ks_op_rsa_enc_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *
         rv = st->pkey == NULL || st->k < KS_RSA_MIN_BYTES || st->k > KS_RSA_MAX_BYTES
                  ? CKR_KEY_TYPE_INCONSISTENT
                  : CKR_OK;
+    }
+    /* the row's bounds are modulus bits (KS_MECH_KEY_PAIR: the family checks them) */
+    if (rv == CKR_OK &&
+        !ks_mech_key_bits_ok(ks_mech_find(mech->mechanism, 0), ks_pkey_bits(st->pkey))) {
+        rv = CKR_KEY_SIZE_RANGE;
     }
     /* OAEP with this hash needs k >= 2 hLen + 2 (RFC 8017 7.1.1): RSA-1024 takes no SHA-512 */
     if (rv == CKR_OK && st->md != KS_MD_NONE && st->k < 2 * ks_md_size(st->md) + 2) {
