@@ -216,13 +216,13 @@ _RSA_ENC = (
          "CKR_ARGUMENTS_BAD at C_EncryptInit; C_DecryptInit accepts source 0 or 2 and "
          "pSourceData/ulSourceDataLen that disagree (CKR_OK)",
          "test_oaep_params_checked_to_the_letter"),
+    _rsa("pair-other-key-function-not-permitted",
+         "the other key of a pair (a private key to encrypt, a public key to decrypt) is not "
+         "the type of key the mechanism takes: CKR_KEY_TYPE_INCONSISTENT (5.8, 5.9)",
+         "CKR_KEY_FUNCTION_NOT_PERMITTED", "test_each_operation_takes_its_key_class"),
     _rsa("rsa-aes-key-wrap-missing",
          "CKM_RSA_AES_KEY_WRAP wraps and unwraps with OAEP and KWP (2.1.21)",
          "CKR_MECHANISM_INVALID", "test_rsa_aes_key_wrap_cross_checked"),
-    _rsa("unwrap-template-value-len",
-         "an unwrap template may carry CKA_VALUE_LEN (mechanisms 3.0: the unwrapped value is "
-         "truncated to \"the CKA_VALUE_LEN attribute of the template\", if it has one)",
-         "CKR_ATTRIBUTE_READ_ONLY", "test_pkcs1_wrap_unwrap_cross_checked"),
 )
 
 

@@ -353,31 +353,55 @@ ks_status ks_rsa_oaep_decode(uint8_t *out, size_t *out_len, size_t max_out,
     return pad_result(good, out, max_msg, out_len);
 }
 
-ks_status ks_rsa_pkcs1_decode_key(uint8_t *out, size_t key_len, const uint8_t *em, size_t k,
-                                  const uint8_t *kdk)
+ks_status ks_rsa_pkcs1_decode_key(uint8_t *out, size_t *out_len, size_t max_out,
+                                  const size_t *lens, size_t n_lens, const uint8_t *em,
+                                  size_t k, const uint8_t *kdk)
 {
-    if (out == NULL || em == NULL || kdk == NULL) {
+    if (out == NULL || out_len == NULL || lens == NULL || em == NULL || kdk == NULL ||
+        n_lens == 0 || n_lens > KS_RSA_KEY_LENS) {
         return KS_ERR_ARGS;
     }
-    size_t max_msg = ks_rsa_pkcs1_max_msg(k);
-    if (max_msg == 0 || key_len == 0 || key_len > max_msg) {
+    size_t max_msg = ks_rsa_pkcs1_max_msg(k), longest = 0;
+    for (size_t i = 0; i < n_lens; i++) {
+        if (lens[i] == 0 || lens[i] > max_msg) {
+            return KS_ERR_LEN;
+        }
+        longest = lens[i] > longest ? lens[i] : longest;
+    }
+    if (max_msg == 0 || max_out < longest) {
         return KS_ERR_LEN;
     }
-    uint8_t *synth = ks_secure_alloc(key_len);
-    if (synth == NULL) {
+    uint8_t *buf = ks_secure_alloc(2 * k);
+    if (buf == NULL) {
         return KS_ERR_NOMEM;
     }
+    uint8_t *synth = buf + k, pick[2];
     ks_mask start = 0;
-    ks_mask good = pkcs1_check(em, k, &start);
-    good &= ks_ct_eq(k - start, key_len); /* the key the caller expects, and only that */
-    ks_status st = ks_rsa_ir_prf(synth, key_len, kdk, "key", 3);
-    /* When good, the message is the block's last key_len bytes: a public position. */
-    for (size_t i = 0; i < key_len; i++) {
-        out[i] = (uint8_t)ks_ct_select(good, em[k - key_len + i], synth[i]);
+    ks_mask good = pkcs1_check(em, k, &start), allowed = 0;
+    /* the synthetic key: the last bytes of k bytes of PRF "key", of a length chosen among
+     * the allowed ones by PRF "key length" against public thresholds (no division) */
+    ks_status st = ks_rsa_ir_prf(synth, k, kdk, "key", 3);
+    if (st == KS_OK) {
+        st = ks_rsa_ir_prf(pick, sizeof(pick), kdk, "key length", 10);
     }
-    ks_secure_free(synth, key_len);
+    ks_mask v = ((ks_mask)pick[0] << 8) | pick[1], synth_len = lens[0];
+    for (size_t i = 0; i < n_lens; i++) {
+        allowed |= ks_ct_eq(k - start, lens[i]);
+        synth_len = ks_ct_select(ks_ct_ge(v, (ks_mask)(65536 * i / n_lens)), lens[i], synth_len);
+    }
+    good &= allowed; /* a valid padding around a key of a length the caller expects */
+    for (size_t i = 0; i < k; i++) {
+        buf[i] = (uint8_t)ks_ct_select(good, em[i], synth[i]);
+    }
+    start = ks_ct_select(good, start, k - synth_len);
+    shift_left(buf, k, start);
+    memcpy(out, buf, longest);
+    *out_len = (size_t)(k - start);
+    ks_secure_free(buf, 2 * k);
+    ks_wipe(pick, sizeof(pick));
     if (st != KS_OK) {
-        ks_wipe(out, key_len);
+        ks_wipe(out, longest);
+        *out_len = 0;
     }
     return st;
 }

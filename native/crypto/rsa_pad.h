@@ -54,15 +54,19 @@ ks_status ks_rsa_oaep_encode(uint8_t *em, size_t k, const uint8_t *msg, size_t m
 ks_status ks_rsa_pkcs1_decode(uint8_t *out, size_t *out_len, size_t max_out,
                               const uint8_t *em, size_t k, const uint8_t *kdk);
 
-/* ks_rsa_pkcs1_decode_key decodes EM carrying a key of exactly key_len bytes (1 ..
- * ks_rsa_pkcs1_max_msg(k)) under implicit rejection, for C_UnwrapKey: out gets M when the
- * padding is valid and M is key_len bytes long, else key_len bytes of
- * ks_rsa_ir_prf(kdk, "key"): a synthetic key of the expected length, the same for the same
- * ciphertext and private key (a fixed-length variant of the draft's synthetic message, as
- * TLS 1.2 substitutes a premaster secret, RFC 5246 7.4.7.1). Always KS_OK on valid arguments,
- * with nothing that depends on which was taken. */
-ks_status ks_rsa_pkcs1_decode_key(uint8_t *out, size_t key_len, const uint8_t *em, size_t k,
-                                  const uint8_t *kdk);
+/* ks_rsa_pkcs1_decode_key decodes EM carrying a key whose length is one of lens (n_lens of
+ * them, at most KS_RSA_KEY_LENS, each 1 .. ks_rsa_pkcs1_max_msg(k)) under implicit
+ * rejection, for C_UnwrapKey: out (max_out at least the longest) gets M and *out_len its
+ * length when the padding is valid and M's length is one of lens; otherwise a synthetic key
+ * from ks_rsa_ir_prf(kdk, "key"), of one of lens chosen by ks_rsa_ir_prf(kdk, "key length"):
+ * the same for the same ciphertext and private key, and of a length the caller expected
+ * anyway, so neither the length nor the value tells a malformed blob from a valid one (a
+ * fixed-length variant of the draft's synthetic message, as TLS 1.2 substitutes a premaster
+ * secret, RFC 5246 7.4.7.1). Always KS_OK on valid arguments. */
+#define KS_RSA_KEY_LENS 8
+ks_status ks_rsa_pkcs1_decode_key(uint8_t *out, size_t *out_len, size_t max_out,
+                                  const size_t *lens, size_t n_lens, const uint8_t *em,
+                                  size_t k, const uint8_t *kdk);
 
 /* ks_rsa_oaep_decode decodes EM (RFC 8017 7.1.2 step 3) into out (max_out at least
  * ks_rsa_oaep_max_msg(k, md), else KS_ERR_LEN). KS_ERR_AUTH for every failure: the first

@@ -71,6 +71,15 @@ static void check_pkcs1(int implicit)
             expect(st == KS_OK && n == 48, "pkcs1 valid length");
         }
     }
+    /* C_UnwrapKey's decoding: a key of an AES length, valid or synthetic alike */
+    static const size_t aes[] = {16, 24, 32};
+    for (int i = 0; implicit && i < 5; i++) {
+        SECRET(blocks[i], K);
+        SECRET(kdk, sizeof(kdk));
+        ks_status st = ks_rsa_pkcs1_decode_key(out, &n, sizeof(out), aes, 3, blocks[i], K, kdk);
+        PUBLIC(&n, sizeof(n));
+        expect(st == KS_OK && (n == 16 || n == 24 || n == 32), "pkcs1 key");
+    }
     /* the key derivation key from a secret exponent, and the PRF over a secret key */
     uint8_t d[K], c[K], synth[K];
     memset(d, 0x3c, sizeof(d));

@@ -333,10 +333,13 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
         value = ks_secure_alloc(wrapped_len ? wrapped_len : 1);
         rv = value ? CKR_OK : CKR_HOST_MEMORY;
     }
-    CK_ULONG fixed_len = 0; /* CKA_VALUE_LEN of the template: RSA PKCS#1 v1.5 needs it */
+    /* The lengths the new key may have, for PKCS#1 v1.5 under implicit rejection (ks_unwrap) */
+    CK_ULONG fixed_len = 0, kt = (CK_ULONG)-1;
     if (rv == CKR_OK && ks_attrs_get_ulong(&attrs, CKA_VALUE_LEN, &fixed_len) &&
         fixed_len <= wrapped_len) {
         value_len = fixed_len;
+    } else if (rv == CKR_OK && ks_attrs_get_ulong(&attrs, CKA_KEY_TYPE, &kt) && kt == CKK_AES) {
+        value_len = KS_UNWRAP_LEN_AES;
     }
     if (rv == CKR_OK) {
         ks_key_ref kref = ks_p11_key_ref(kek);

@@ -18,8 +18,9 @@
  * CKM_RSA_PKCS decryption rejects implicitly unless rsa_implicit_rejection = off
  * (draft-irtf-cfrg-rsa-guidance): a padding failure returns a synthetic message that only the
  * private key determines, never an error. For C_UnwrapKey the synthetic message would give
- * itself away by its length, so an unwrap under implicit rejection decodes a key of exactly
- * the length the template fixes (ks_rsa_pkcs1_decode_key, README "RSA encryption"). */
+ * itself away by its length, so an unwrap under implicit rejection decodes a key of one of
+ * the lengths the template allows: CKA_VALUE_LEN, or any AES length for an AES key
+ * (ks_rsa_pkcs1_decode_key, README "RSA encryption"). */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,8 +239,10 @@ static ks_status decode_block(ks_op *op, uint8_t *msg, size_t *n, const uint8_t 
     uint8_t kdk[KS_RSA_KDK_LEN];
     ks_status s = ks_rsa_ir_kdk(st->pkey, kdk, c, st->k);
     if (s == KS_OK && st->unwrap) {
-        s = ks_rsa_pkcs1_decode_key(msg, st->unwrap_len, em, st->k, kdk);
-        *n = st->unwrap_len;
+        static const size_t AES_LENS[] = {16, 24, 32};
+        int aes = st->unwrap_len == KS_UNWRAP_LEN_AES;
+        s = ks_rsa_pkcs1_decode_key(msg, n, st->k, aes ? AES_LENS : &st->unwrap_len,
+                                    aes ? 3 : 1, em, st->k, kdk);
     } else if (s == KS_OK) {
         s = ks_rsa_pkcs1_decode(msg, n, st->k, em, st->k, kdk);
     }
@@ -275,7 +278,7 @@ static CK_RV rsa_decrypt(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8
         if (st->unwrap_len == 0) {
             return CKR_TEMPLATE_INCOMPLETE;
         }
-        bound = st->unwrap_len;
+        bound = st->unwrap_len == KS_UNWRAP_LEN_AES ? 32 : st->unwrap_len;
     }
     if (out == NULL) {
         *out_len = bound;

@@ -188,6 +188,19 @@ def test_pkcs1_unwrap_is_fixed_length_under_implicit_rejection(key) -> None:
         assert got != target
 
 
+def test_pkcs1_unwrap_of_an_aes_key_of_any_length(key) -> None:
+    aes = (1 << 64) - 1  # KS_UNWRAP_LEN_AES: an AES key, no CKA_VALUE_LEN
+    m = ops.mechanism(PKCS)
+    for n in (16, 24, 32):
+        target = os.urandom(n)
+        good = key.public_key().encrypt(target, padding.PKCS1v15())
+        assert _unwrap(m, priv(key), good, aes) == (lib.CKR_OK, target)
+    garbage = key.public_key().encrypt(os.urandom(20), padding.PKCS1v15())
+    rv, got = _unwrap(m, priv(key), garbage, aes)
+    assert rv == lib.CKR_OK and len(got) in (16, 24, 32)
+    assert _unwrap(m, priv(key), garbage, aes) == (rv, got)
+
+
 def test_pkcs1_unwrap_without_implicit_rejection(key, implicit_off) -> None:
     n = key.private_numbers().public_numbers.n
     garbage = (int.from_bytes(os.urandom(256), "big") % n).to_bytes(256, "big")

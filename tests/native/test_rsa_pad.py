@@ -268,3 +268,39 @@ def test_key_parsing() -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
     with pytest.raises(ValueError):
         rs.Key(rs.pkcs8(ec.generate_private_key(ec.SECP256R1())), private=True)  # type: ignore[arg-type]
+
+
+def _decode_key(em: bytes, lens: list[int], kdk: bytes) -> tuple[int, bytes]:
+    out = ffi.new("uint8_t[]", 64)
+    n = ffi.new("size_t *")
+    arr = ffi.new("size_t[]", lens)
+    st = lib.ks_rsa_pkcs1_decode_key(out, n, 64, arr, len(lens), em, len(em), kdk)
+    return st, bytes(out[0 : n[0]])
+
+
+def test_decode_key_of_an_expected_length() -> None:
+    """C_UnwrapKey under implicit rejection: a valid block whose key has an expected length
+    gives the key; any other block a synthetic key of an expected length, the same each time
+    for the same key derivation key."""
+    k, kdk = 256, bytes(range(32))
+    aes = [16, 24, 32]
+    for n in aes:
+        key = bytes(range(1, n + 1))
+        assert _decode_key(bytes(_pkcs1_em(k, key)), aes, kdk) == (lib.KS_OK, key)
+        assert _decode_key(bytes(_pkcs1_em(k, key)), [n], kdk) == (lib.KS_OK, key)
+    odd = bytes(_pkcs1_em(k, bytes(20)))
+    bad = [odd, b"\x00\x01" + bytes(254), bytes(_pkcs1_em(k, bytes(16), 7)).rjust(k, b"\0")]
+    seen = set()
+    for em in bad:
+        st, got = _decode_key(em[:k], aes, kdk)
+        assert st == lib.KS_OK and len(got) in aes
+        assert _decode_key(em[:k], aes, kdk) == (st, got)
+        assert _decode_key(em[:k], aes, b"\x01" * 32)[1] != got
+        seen.add(got)
+        st, got = _decode_key(em[:k], [16], kdk)
+        assert st == lib.KS_OK and len(got) == 16
+    # the synthetic length follows the key derivation key: over many keys, every length
+    lengths = {len(_decode_key(odd, aes, bytes([i]) * 32)[1]) for i in range(40)}
+    assert lengths == set(aes)
+    assert _decode_key(odd, [0], kdk)[0] == lib.KS_ERR_LEN
+    assert _decode_key(odd, [246], kdk)[0] == lib.KS_ERR_LEN
