@@ -238,7 +238,13 @@ CK_RV ks_value_uses_name(const ks_token *tok, const ks_attrs *key,
                          char name[KS_VALUE_USES_NAME_LEN])
 {
     static const char hex[] = "0123456789abcdef";
-    const ks_attr *value = ks_attrs_find(key, CKA_VALUE);
+    /* the value of the key's class: CKA_VALUE, a private key's PKCS#8, a public key's SPKI */
+    CK_ULONG cls = CKO_SECRET_KEY;
+    ks_attrs_get_ulong(key, CKA_CLASS, &cls);
+    const ks_class_desc *d = ks_class_find(cls);
+    CK_ATTRIBUTE_TYPE attr = d != NULL && d->value_attr != KS_NO_VALUE_ATTR ? d->value_attr
+                                                                            : CKA_VALUE;
+    const ks_attr *value = ks_attrs_find(key, attr);
     if (value == NULL || value->len == 0) {
         return CKR_KEY_HANDLE_INVALID;
     }
