@@ -13,9 +13,8 @@ from collections.abc import Iterator
 import pytest
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from keystead.core import lib
-from keystead.softhsm_bridge.ck import CKA_KS_VALUE_KNOWN
+from keystead.softhsm_bridge.ck import CKA_KS_VALUE_KNOWN, KeyType, ObjectClass
 from keystead.softhsm_bridge.ck import Attribute as A
-from keystead.softhsm_bridge.ck import KeyType, ObjectClass
 from keystead.softhsm_bridge.errors import rv_name
 
 from tests.conformance import rsa_support as rs
