@@ -12,9 +12,8 @@ import shutil
 import keystead
 import pytest
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from keystead.softhsm_bridge.ck import CKU_USER
+from keystead.softhsm_bridge.ck import CKU_USER, KeyType, ObjectClass
 from keystead.softhsm_bridge.ck import Attribute as A
-from keystead.softhsm_bridge.ck import KeyType, ObjectClass
 from keystead.softhsm_bridge.modules import KEYSTEAD, ModuleInfo
 
 from . import rsa_support as rs
