@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import keywrap
+from cryptography.hazmat.primitives import keywrap, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from keystead.softhsm_bridge import quirks
 from keystead.softhsm_bridge.ck import Attribute as A
 from keystead.softhsm_bridge.ck import KeyType, ObjectClass
+
+from tests.native.rsa_support import load_crypt_vectors
 
 from . import rsa_support as rs
 from .support import aes_key, assert_rv
@@ -372,3 +375,33 @@ def test_rsa_aes_key_wrap_garbage(raw, rsession, pair: Pair, module, xfail_quirk
         rv = raw.call("C_UnwrapKey", rsession, m.ptr, pair.priv, blob, len(blob), t.ptr,
                       t.count, out)
         assert_rv(rv, want)
+
+
+# ---- known answers through a session ------------------------------------------------------
+
+def _vectors(name: str) -> list:
+    vectors = pytest.importorskip("cryptography_vectors")
+    path = Path(vectors.__file__).parent / "asymmetric" / "RSA" / name
+    return [v for v in load_crypt_vectors(path)
+            if len(v.ciphertext) == 256]  # the 2048-bit keys (keystead takes 2048 to 4096)
+
+
+@pytest.mark.parametrize("name, mech", [
+    ("pkcs-1v2-1d2-vec/oaep-vect.txt", rs.RSA_OAEP),
+    ("oaep-custom/oaep-sha256-sha256.txt", rs.RSA_OAEP),
+    ("oaep-custom/oaep-sha512-sha1.txt", rs.RSA_OAEP),
+    ("pkcs1v15crypt-vectors.txt", rs.RSA_PKCS),
+], ids=["oaep-sha1", "oaep-sha256", "oaep-sha512-mgf1-sha1", "pkcs1-v15"])
+def test_known_answers(raw, rsession, name, mech, module, xfail_quirk) -> None:
+    vectors = _vectors(name)
+    assert vectors, name
+    handles: dict[bytes, int] = {}
+    for v in vectors:
+        if (v.md, v.mgf) != ("sha1", "sha1"):
+            xfail_quirk(module, "rsa-oaep-sha1-only")
+        if v.key_der not in handles:
+            key = serialization.load_der_private_key(v.key_der, None)
+            handles[v.key_der] = raw.create_object(rsession, rs.private_template(key))
+        priv = handles[v.key_der]
+        param = rs.oaep_params(raw.ffi, v.md, v.mgf).ptr if mech == rs.RSA_OAEP else None
+        assert raw.decrypt(rsession, mech, priv, v.ciphertext, param) == v.message
