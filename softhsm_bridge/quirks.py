@@ -195,7 +195,8 @@ _RSA_ENC = (
          "an input longer than the scheme carries is CKR_DATA_LEN_RANGE, a ciphertext of "
          "another length than the modulus CKR_ENCRYPTED_DATA_LEN_RANGE, a padding failure "
          "CKR_ENCRYPTED_DATA_INVALID (mechanisms 3.0 2.1.6-2.1.9, base 5.2 return codes)",
-         "CKR_GENERAL_ERROR for each, and for a value not below the modulus",
+         "CKR_GENERAL_ERROR for each (a signature's input too, and a value not below the "
+         "modulus)",
          "test_pkcs1_input_too_long"),
     _rsa("rsa-x509-long-input-exits",
          "a CKM_RSA_X_509 input longer than the modulus is CKR_DATA_LEN_RANGE",

@@ -119,8 +119,8 @@ static const ks_mech_desc MECHS[] = {
     /* Key pairs: RSA encryption and key transport (PKCS#1 v1.5, X.509, OAEP, RSA-AES).
      * Under the strict wrap policy only OAEP and RSA-AES carry keys (KS_MECH_KEY_WRAP:
      * CCA2-secure, docs/policy.md); PKCS#1 v1.5 and raw RSA wrap and unwrap under compat. */
-    RSAENC(CKM_RSA_PKCS, CIPHER_FLAGS, 0, ks_mech_params_none),
-    RSAENC(CKM_RSA_X_509, CIPHER_FLAGS, 0, ks_mech_params_none),
+    RSAENC(CKM_RSA_PKCS, CIPHER_FLAGS | MAC_FLAGS, 0, ks_mech_params_none),
+    RSAENC(CKM_RSA_X_509, CIPHER_FLAGS | MAC_FLAGS, 0, ks_mech_params_none),
     RSAENC(CKM_RSA_PKCS_OAEP, CIPHER_FLAGS, KS_MECH_KEY_WRAP, ks_rsa_oaep_params),
     RSAENC(CKM_RSA_AES_KEY_WRAP, CKF_WRAP | CKF_UNWRAP, KS_MECH_KEY_WRAP, ks_rsa_aes_wrap_params),
 

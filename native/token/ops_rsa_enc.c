@@ -1,6 +1,8 @@
 /* ops_rsa_enc.c - RSA encryption and key transport (PKCS#11 3.0 mechanisms 2.1.6
  * CKM_RSA_PKCS, 2.1.8 CKM_RSA_PKCS_OAEP, 2.1.9 CKM_RSA_X_509, 2.1.21 CKM_RSA_AES_KEY_WRAP):
- * C_Encrypt/C_Decrypt and, through ks_wrap/ks_unwrap, C_WrapKey/C_UnwrapKey.
+ * C_Encrypt/C_Decrypt and, through ks_wrap/ks_unwrap, C_WrapKey/C_UnwrapKey; and the raw
+ * signatures of CKM_RSA_PKCS (a DigestInfo the caller made, EMSA-PKCS1-v1_5 type 1) and
+ * CKM_RSA_X_509 with C_Sign/C_Verify, the same rows' other functions.
  *
  * Single-part only, as the mechanisms say: the update and final calls answer
  * CKR_FUNCTION_NOT_SUPPORTED (as ops_kw.c does). Encryption takes the public key (its
@@ -317,13 +319,98 @@ static CK_RV rsa_decrypt(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8
     return rv;
 }
 
+/* ---- raw signatures (CKM_RSA_PKCS over a caller's DigestInfo, CKM_RSA_X_509) ------------ */
+
+/* sig_block writes the k-byte block a signature of data signs: PKCS#1 v1.5 EMSA type 1
+ * (0x00 0x01 FF..FF 0x00 data, at least 8 bytes of FF: RFC 8017 9.2 steps 2-5 with the
+ * caller's T) or, for raw RSA, the data as a big-endian integer. CKR_DATA_LEN_RANGE when data
+ * is longer than the block carries. */
+static CK_RV sig_block(const ks_op *op, uint8_t *em, const uint8_t *data, size_t len)
+{
+    size_t k = op->u.rsa.k;
+    if (op->mech == CKM_RSA_PKCS) {
+        if (len > ks_rsa_pkcs1_max_msg(k)) {
+            return CKR_DATA_LEN_RANGE;
+        }
+        em[0] = 0x00;
+        em[1] = 0x01;
+        memset(em + 2, 0xff, k - 3 - len);
+        em[k - 1 - len] = 0x00;
+    } else {
+        if (len > k) {
+            return CKR_DATA_LEN_RANGE;
+        }
+        memset(em, 0, k - len);
+    }
+    if (len > 0) {
+        memcpy(em + k - len, data, len);
+    }
+    return CKR_OK;
+}
+
+static CK_RV rsa_sign(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
+                      size_t in_len)
+{
+    ks_rsa_enc_state *st = &op->u.rsa;
+    CK_RV rv = CKR_OK;
+    if (in_len > (op->mech == CKM_RSA_PKCS ? ks_rsa_pkcs1_max_msg(st->k) : st->k)) {
+        return CKR_DATA_LEN_RANGE;
+    }
+    if (!ks_out_ready(out, out_len, st->k, &rv)) {
+        return rv;
+    }
+    uint8_t *work = ks_secure_alloc(2 * st->k);
+    if (work == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    rv = sig_block(op, work, in, in_len);
+    if (rv == CKR_OK) {
+        ks_status s = ks_rsa_private_raw(st->pkey, work + st->k, work, st->k);
+        rv = ks_op_status_rv(s, CKR_DATA_INVALID, CKR_FUNCTION_FAILED);
+    }
+    if (rv == CKR_OK) {
+        ks_copy_out(out, work + st->k, st->k);
+        *out_len = st->k;
+    }
+    ks_secure_free(work, 2 * st->k);
+    return rv;
+}
+
+static CK_RV rsa_verify(ks_op *op, const uint8_t *data, size_t data_len, const uint8_t *sig,
+                        size_t sig_len)
+{
+    ks_rsa_enc_state *st = &op->u.rsa;
+    if (sig_len != st->k) {
+        return CKR_SIGNATURE_LEN_RANGE;
+    }
+    uint8_t *work = ks_secure_alloc(2 * st->k);
+    if (work == NULL) {
+        return CKR_HOST_MEMORY;
+    }
+    CK_RV rv = sig_block(op, work, data, data_len);
+    if (rv == CKR_OK) {
+        ks_status s = ks_rsa_public_raw(st->pkey, work + st->k, sig, st->k);
+        rv = s == KS_OK && ks_memeq(work, work + st->k, st->k) ? CKR_OK
+             : s == KS_OK || s == KS_ERR_LEN                  ? CKR_SIGNATURE_INVALID
+                                                              : CKR_FUNCTION_FAILED;
+    }
+    ks_secure_free(work, 2 * st->k);
+    return rv;
+}
+
 /* ---- the family ------------------------------------------------------------------------ */
 
 static CK_RV rsa_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
                          size_t in_len)
 {
-    return op->kind == KS_OP_ENCRYPT ? rsa_encrypt(op, out, out_len, in, in_len)
-                                     : rsa_decrypt(op, out, out_len, in, in_len);
+    switch (op->kind) {
+    case KS_OP_ENCRYPT:
+        return rsa_encrypt(op, out, out_len, in, in_len);
+    case KS_OP_SIGN:
+        return rsa_sign(op, out, out_len, in, in_len);
+    default:
+        return rsa_decrypt(op, out, out_len, in, in_len);
+    }
 }
 
 static CK_RV rsa_update(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
@@ -360,6 +447,7 @@ static const ks_op_family RSA_ENC_FAMILY = {
     .oneshot = rsa_oneshot,
     .update = rsa_update,
     .final = rsa_final,
+    .verify = rsa_verify,
     .clear = rsa_clear,
 };
 
@@ -407,8 +495,10 @@ CK_RV ks_op_rsa_enc_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *
         rv = ks_mech_params_none(mech);
     }
     if (rv == CKR_OK) {
-        /* decryption (and unwrap) takes the private key, encryption (and wrap) the public */
-        st->pkey = ks_rsa_from_der(key->value, key->len, op->kind == KS_OP_DECRYPT);
+        /* decryption, unwrap and signing take the private key; encryption, wrap and
+         * verification the public key */
+        st->pkey = ks_rsa_from_der(key->value, key->len,
+                                   op->kind == KS_OP_DECRYPT || op->kind == KS_OP_SIGN);
         st->k = ks_rsa_size(st->pkey);
         rv = st->pkey == NULL || st->k < KS_RSA_MIN_BYTES || st->k > KS_RSA_MAX_BYTES
                  ? CKR_KEY_TYPE_INCONSISTENT

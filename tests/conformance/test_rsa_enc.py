@@ -405,3 +405,70 @@ def test_known_answers(raw, rsession, name, mech, module, xfail_quirk) -> None:
         priv = handles[v.key_der]
         param = rs.oaep_params(raw.ffi, v.md, v.mgf).ptr if mech == rs.RSA_OAEP else None
         assert raw.decrypt(rsession, mech, priv, v.ciphertext, param) == v.message
+
+
+# ---- raw signatures: CKM_RSA_PKCS over a DigestInfo, CKM_RSA_X_509 -------------------------
+
+SHA256_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+def _sign_rv(raw, h, mech: int, key: int, data: bytes) -> tuple[int, bytes]:
+    m = raw.mechanism(mech)
+    rv = raw.call("C_SignInit", h, m.ptr, key)
+    if rv != 0:
+        return rv, b""
+    rv, out, _ = raw.call_out("C_Sign", h, data, len(data), capacity=1024)
+    return rv, out
+
+
+def _verify_rv(raw, h, mech: int, key: int, data: bytes, sig: bytes) -> int:
+    m = raw.mechanism(mech)
+    rv = raw.call("C_VerifyInit", h, m.ptr, key)
+    return rv if rv != 0 else raw.verify(h, data, sig)
+
+
+@pytest.fixture
+def signing_pair(raw, rsession) -> Pair:
+    p = Pair.__new__(Pair)
+    p.key = _private(2048)
+    p.pub_key = p.key.public_key()
+    p.n, p.e = p.key.private_numbers().public_numbers.n, p.key.private_numbers().public_numbers.e
+    p.k = 256
+    p.priv = raw.create_object(rsession, rs.private_template(p.key, DECRYPT=False,
+                                                             UNWRAP=False, SIGN=True))
+    p.pub = raw.create_object(rsession, rs.public_template(p.pub_key, ENCRYPT=False,
+                                                           WRAP=False, VERIFY=True))
+    return p
+
+
+def test_pkcs1_signature_over_a_digest_info_both_ways(raw, rsession, signing_pair) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import utils
+
+    p = signing_pair
+    digest = os.urandom(32)
+    rv, sig = _sign_rv(raw, rsession, rs.RSA_PKCS, p.priv, SHA256_INFO + digest)
+    assert rv == 0 and len(sig) == 256
+    p.pub_key.verify(sig, digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+    theirs = p.key.sign(digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+    assert _verify_rv(raw, rsession, rs.RSA_PKCS, p.pub, SHA256_INFO + digest, theirs) == 0
+    bad = bytes([theirs[0] ^ 1]) + theirs[1:]
+    assert_rv(_verify_rv(raw, rsession, rs.RSA_PKCS, p.pub, SHA256_INFO + digest, bad),
+              "CKR_SIGNATURE_INVALID")
+    assert_rv(_verify_rv(raw, rsession, rs.RSA_PKCS, p.pub, SHA256_INFO + digest, theirs[1:]),
+              "CKR_SIGNATURE_LEN_RANGE")
+
+
+def test_x509_signature_is_the_raw_private_operation(raw, rsession, signing_pair) -> None:
+    p = signing_pair
+    m = int.from_bytes(os.urandom(255), "big")
+    data = m.to_bytes(256, "big")
+    rv, sig = _sign_rv(raw, rsession, rs.RSA_X_509, p.priv, data)
+    assert rv == 0 and sig == pow(m, p.key.private_numbers().d, p.n).to_bytes(256, "big")
+    assert _verify_rv(raw, rsession, rs.RSA_X_509, p.pub, data, sig) == 0
+
+
+def test_signature_input_too_long(raw, rsession, signing_pair, module, xfail_quirk) -> None:
+    xfail_quirk(module, "rsa-general-error")
+    assert_rv(_sign_rv(raw, rsession, rs.RSA_PKCS, signing_pair.priv, bytes(246))[0],
+              "CKR_DATA_LEN_RANGE")
