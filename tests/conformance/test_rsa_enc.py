@@ -472,3 +472,26 @@ def test_signature_input_too_long(raw, rsession, signing_pair, module, xfail_qui
     xfail_quirk(module, "rsa-general-error")
     assert_rv(_sign_rv(raw, rsession, rs.RSA_PKCS, signing_pair.priv, bytes(246))[0],
               "CKR_DATA_LEN_RANGE")
+
+
+def test_mechanism_info(raw, module) -> None:
+    """Key sizes in bits (mechanisms 2.1: "ulMinKeySize and ulMaxKeySize ... in bits"); every
+    mechanism offered, with the functions each serves."""
+    from keystead.core import lib
+
+    slot = module.token.slot_id
+    assert {rs.RSA_PKCS, rs.RSA_X_509, rs.RSA_OAEP} <= set(raw.mechanism_list(slot))
+    for mech in (rs.RSA_PKCS, rs.RSA_X_509, rs.RSA_OAEP):
+        lo, hi, flags = raw.mechanism_info(slot, mech)
+        assert lo <= 2048 <= 4096 <= hi
+        assert flags & (lib.CKF_ENCRYPT | lib.CKF_DECRYPT) == lib.CKF_ENCRYPT | lib.CKF_DECRYPT
+    if module.kind != "keystead":
+        return
+    assert raw.mechanism_info(slot, rs.RSA_OAEP)[:2] == (2048, 4096)
+    wrap = lib.CKF_WRAP | lib.CKF_UNWRAP
+    assert raw.mechanism_info(slot, rs.RSA_OAEP)[2] & wrap == wrap
+    assert raw.mechanism_info(slot, rs.RSA_AES_WRAP)[2] == wrap
+    # the strict wrap policy: PKCS#1 v1.5 and raw RSA carry no secret keys (README)
+    assert raw.mechanism_info(slot, rs.RSA_PKCS)[2] & wrap == 0
+    sign = lib.CKF_SIGN | lib.CKF_VERIFY
+    assert raw.mechanism_info(slot, rs.RSA_PKCS)[2] & sign == sign
