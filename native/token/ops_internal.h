@@ -86,7 +86,7 @@ typedef struct ks_rsa_enc_state {
     size_t label_len;
     size_t aes_len;           /* CKM_RSA_AES_KEY_WRAP: the temporary AES key's bytes */
     int unwrap;               /* started by ks_unwrap (C_UnwrapKey) */
-    size_t unwrap_len;        /* the key length its template fixes, 0: none */
+    size_t unwrap_len;        /* the key length its template fixes, KS_UNWRAP_LEN_AES, 0 */
     int implicit;             /* CKM_RSA_PKCS decryption rejects implicitly */
 } ks_rsa_enc_state;
 

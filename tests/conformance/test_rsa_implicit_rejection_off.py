@@ -19,6 +19,14 @@ from keystead.softhsm_bridge.modules import KEYSTEAD, ModuleInfo
 from . import rsa_support as rs
 from .support import assert_rv
 
+
+def malformed(key: rsa.RSAPrivateKey) -> bytes:
+    """A ciphertext whose PKCS#1 v1.5 block is malformed for certain (block type 1)."""
+    pn = key.private_numbers().public_numbers
+    em = b"\x00\x01" + os.urandom(250) + b"\x00" + b"abc"
+    return pow(int.from_bytes(em, "big"), pn.e, pn.n).to_bytes(256, "big")
+
+
 provisioning = importlib.import_module("keystead.softhsm_bridge.provision")
 CONF_ENV = "KEYSTEAD_CONF"
 
@@ -51,8 +59,7 @@ def test_malformed_padding_is_an_error(off) -> None:
     raw, h = off
     key = rsa.generate_private_key(65537, 2048)
     priv = raw.create_object(h, rs.private_template(key))
-    n = key.private_numbers().public_numbers.n
-    bad = (int.from_bytes(os.urandom(256), "big") % n).to_bytes(256, "big")
+    bad = malformed(key)
     m = raw.mechanism(rs.RSA_PKCS)
     assert raw.call("C_DecryptInit", h, m.ptr, priv) == 0
     rv, _, _ = raw.call_out("C_Decrypt", h, bad, len(bad), capacity=256)

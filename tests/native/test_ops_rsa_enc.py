@@ -18,6 +18,14 @@ from keystead.core import ffi, lib
 from tests.native import ops_support as ops
 from tests.native import rsa_support as rs
 
+
+def malformed(key: rsa.RSAPrivateKey) -> bytes:
+    """A ciphertext whose PKCS#1 v1.5 block is malformed for certain (block type 1)."""
+    pn = key.private_numbers().public_numbers
+    em = b"\x00\x01" + os.urandom(250) + b"\x00" + b"abc"
+    return pow(int.from_bytes(em, "big"), pn.e, pn.n).to_bytes(256, "big")
+
+
 PKCS, X509, OAEP, RSA_AES = (lib.CKM_RSA_PKCS, lib.CKM_RSA_X_509, lib.CKM_RSA_PKCS_OAEP,
                              lib.CKM_RSA_AES_KEY_WRAP)
 CKM_HASH = {"sha1": lib.CKM_SHA_1, "sha256": lib.CKM_SHA256, "sha512": lib.CKM_SHA512}
@@ -103,8 +111,7 @@ def rs_oaep(md: str, label: bytes) -> padding.OAEP:
 
 
 def test_implicit_rejection_on_and_off(key, implicit_off) -> None:
-    n = key.private_numbers().public_numbers.n
-    ct = (int.from_bytes(os.urandom(256), "big") % n).to_bytes(256, "big")
+    ct = malformed(key)
     assert decrypt(key, ct) == (lib.CKR_ENCRYPTED_DATA_INVALID, b"")
     lib.ks_op_rsa_implicit_rejection(1)
     rv, msg = decrypt(key, ct)
@@ -179,8 +186,7 @@ def test_pkcs1_unwrap_is_fixed_length_under_implicit_rejection(key) -> None:
     # a valid padding with a message of another length, and a malformed one: a synthetic
     # key of the expected length, the same each time, not the message
     other = key.public_key().encrypt(os.urandom(24), padding.PKCS1v15())
-    n = key.private_numbers().public_numbers.n
-    garbage = (int.from_bytes(os.urandom(256), "big") % n).to_bytes(256, "big")
+    garbage = malformed(key)
     for blob in (other, garbage):
         rv, got = _unwrap(m, priv(key), blob, 16)
         assert rv == lib.CKR_OK and len(got) == 16
@@ -202,8 +208,7 @@ def test_pkcs1_unwrap_of_an_aes_key_of_any_length(key) -> None:
 
 
 def test_pkcs1_unwrap_without_implicit_rejection(key, implicit_off) -> None:
-    n = key.private_numbers().public_numbers.n
-    garbage = (int.from_bytes(os.urandom(256), "big") % n).to_bytes(256, "big")
+    garbage = malformed(key)
     assert _unwrap(ops.mechanism(PKCS), priv(key), garbage)[0] == lib.CKR_WRAPPED_KEY_INVALID
     target = os.urandom(16)
     good = key.public_key().encrypt(target, padding.PKCS1v15())
