@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 
 import pytest
-from cryptography.hazmat.primitives import keywrap, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import hashes, keywrap, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from keystead.softhsm_bridge import quirks
 from keystead.softhsm_bridge.ck import Attribute as A
 from keystead.softhsm_bridge.ck import KeyType, ObjectClass
 
 from . import rsa_support as rs
 from .support import aes_key, assert_rv
+
+SHA256_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 
 
 def _pkcs8(key) -> bytes:
@@ -68,7 +70,7 @@ def test_pkcs8_from_cryptography_unwraps_and_decrypts(raw, rsession, kwp) -> Non
     key = rsa.generate_private_key(65537, 2048)
     value, kek = _kek(raw, rsession)
     blob = keywrap.aes_key_wrap_with_padding(value, _pkcs8(key))
-    h = raw.unwrap_key(rsession, kwp, kek, blob, _private_template(KeyType.RSA))
+    h = raw.unwrap_key(rsession, kwp, kek, blob, _private_template(KeyType.RSA, SIGN=True))
     n = key.private_numbers().public_numbers.n
     assert int.from_bytes(raw.get_attribute(rsession, h, A.MODULUS), "big") == n
     msg = b"a secret for the unwrapped key"
@@ -76,6 +78,11 @@ def test_pkcs8_from_cryptography_unwraps_and_decrypts(raw, rsession, kwp) -> Non
     assert raw.decrypt(rsession, rs.RSA_OAEP, h, ct, rs.oaep_params(raw.ffi, "sha1").ptr) == msg
     ct = key.public_key().encrypt(msg, padding.PKCS1v15())
     assert raw.decrypt(rsession, rs.RSA_PKCS, h, ct) == msg
+    # and it signs: CKM_RSA_PKCS over a SHA-256 DigestInfo, checked by cryptography
+    digest = os.urandom(32)
+    raw.op_init("Sign", rsession, rs.RSA_PKCS, h)
+    sig = raw.single("Sign", rsession, SHA256_INFO + digest)
+    key.public_key().verify(sig, digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
 
 
 def test_ec_pkcs8_unwraps_with_its_curve(raw, rsession, kwp) -> None:
