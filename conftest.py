@@ -254,6 +254,7 @@ SLOW_TESTS: dict[str, str] = {
     "tests/native/test_mem_ct.py::test_no_secret_dependent_branch_or_index": "valgrind",
     "tests/native/test_gcm.py::test_no_secret_dependent_branch_or_index": "valgrind",
     "tests/native/test_sha256.py::test_no_secret_dependent_branch_or_index": "valgrind",
+    "tests/native/test_rsa_ct.py": "valgrind",
     "tests/native/test_token_audit_fuzz.py": "hypothesis over whole trail files",
     "tests/native/test_rules_fuzz.py": "hypothesis over templates",
     "tests/native/test_so_login_race.py": "a race run for seconds",

@@ -186,6 +186,62 @@ _BAD_INPUT = (
 )
 
 
+def _rsa(name: str, spec: str, observed: str, test: str) -> Quirk:
+    return Quirk(name, spec, observed, f"tests/conformance/test_rsa_enc.py::{test}")
+
+
+_RSA_ENC = (
+    _rsa("rsa-general-error",
+         "an input longer than the scheme carries is CKR_DATA_LEN_RANGE, a ciphertext of "
+         "another length than the modulus CKR_ENCRYPTED_DATA_LEN_RANGE, a padding failure "
+         "CKR_ENCRYPTED_DATA_INVALID (mechanisms 3.0 2.1.6-2.1.9, base 5.2 return codes)",
+         "CKR_GENERAL_ERROR for each (a signature's input too, and a value not below the "
+         "modulus)",
+         "test_pkcs1_input_too_long"),
+    _rsa("rsa-x509-long-input-exits",
+         "a CKM_RSA_X_509 input longer than the modulus is CKR_DATA_LEN_RANGE",
+         "C_Encrypt ends the calling process (exit status 5); the case is not run",
+         "test_x509_input_too_long"),
+    _rsa("rsa-oaep-sha1-only",
+         "CK_RSA_PKCS_OAEP_PARAMS takes SHA-1, SHA-224, SHA-256, SHA-384 and SHA-512 with "
+         "MGF1 over any of them (mechanisms 3.0 2.1.8)",
+         "CKR_ARGUMENTS_BAD at C_EncryptInit/C_WrapKey for any hash or MGF1 hash but SHA-1",
+         "test_oaep_every_hash_and_mgf_both_ways"),
+    _rsa("rsa-oaep-no-label",
+         "CKZ_DATA_SPECIFIED with pSourceData is the OAEP label (2.1.8)",
+         "CKR_ARGUMENTS_BAD for a non-empty label; a ciphertext under another label is "
+         "CKR_GENERAL_ERROR",
+         "test_oaep_wrong_label_one_code"),
+    _rsa("rsa-oaep-param-codes",
+         "a malformed CK_RSA_PKCS_OAEP_PARAMS is CKR_MECHANISM_PARAM_INVALID",
+         "CKR_ARGUMENTS_BAD at C_EncryptInit; C_DecryptInit accepts source 0 or 2 and "
+         "pSourceData/ulSourceDataLen that disagree (CKR_OK)",
+         "test_oaep_params_checked_to_the_letter"),
+    _rsa("pair-other-key-function-not-permitted",
+         "the other key of a pair (a private key to encrypt, a public key to decrypt) is not "
+         "the type of key the mechanism takes: CKR_KEY_TYPE_INCONSISTENT (5.8, 5.9)",
+         "CKR_KEY_FUNCTION_NOT_PERMITTED", "test_each_operation_takes_its_key_class"),
+    Quirk("unwrap-private-key-garbage",
+          "an unwrapped value that is not a PKCS#8 private key of the template's key type is "
+          "CKR_WRAPPED_KEY_INVALID (5.18.6)",
+          "CKR_FUNCTION_FAILED for random bytes and for an EC key under an RSA template",
+          "tests/conformance/test_private_key_wrap.py::"
+          "test_garbage_and_the_wrong_key_type_are_wrapped_key_invalid"),
+    Quirk("private-key-wrap-padded",
+          "a wrapped private key is its PKCS#8 PrivateKeyInfo (5.18.5; RFC 5649 pads by itself)",
+          "the unwrapped bytes are the DER followed by bytes up to a multiple of 8 (1224 for a "
+          "1217-byte PKCS#8), which a DER parser refuses",
+          "tests/conformance/test_private_key_wrap.py::test_private_key_wraps_as_its_pkcs8"),
+    Quirk("public-key-wrap-unextractable",
+          "C_WrapKey wraps private and secret keys: a public key is CKR_KEY_NOT_WRAPPABLE "
+          "(5.18.5)", "CKR_KEY_UNEXTRACTABLE",
+          "tests/conformance/test_private_key_wrap.py::test_public_key_is_not_wrapped"),
+    _rsa("rsa-aes-key-wrap-missing",
+         "CKM_RSA_AES_KEY_WRAP wraps and unwraps with OAEP and KWP (2.1.21)",
+         "CKR_MECHANISM_INVALID", "test_rsa_aes_key_wrap_cross_checked"),
+)
+
+
 def _pair(name: str, spec: str, observed: str, test: str) -> Quirk:
     """A key pair deviation, shown by a test of tests/conformance/test_keypair_*.py."""
     where = "rules" if test == "test_public_key_info_is_read_only" else "objects"
@@ -478,6 +534,7 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
         ),
         *_BAD_INPUT,
         *_LEAKS,
+        *_RSA_ENC,
         *_PAIR_OBJECTS,
     ),
 }

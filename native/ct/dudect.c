@@ -27,6 +27,8 @@
 #include "crypto/gcm.h"
 #include "crypto/kw.h"
 #include "crypto/mem.h"
+#include "crypto/rsa.h"
+#include "crypto/rsa_pad.h"
 #include "token/config.h"
 #include "token/ops.h"
 #include "token/store.h"
@@ -34,7 +36,7 @@
 #define PERCENTILES 100
 #define TESTS (1 + PERCENTILES + 1) /* raw, cropped, second order */
 #define BATCH 4096
-#define MAX_IN 128
+#define MAX_IN 256 /* an RSA-2048 ciphertext */
 #define ENOUGH 1000 /* a test counts toward max_t with at least this many measurements */
 #define THRESHOLD 4.5
 
@@ -393,6 +395,124 @@ static int run_memeq(const uint8_t in[MAX_IN])
     return ks_memeq(in, memeq_ref, sizeof(memeq_ref));
 }
 
+/* ---- RSA encryption paddings (crypto/rsa_pad.c) over 128-byte blocks (RSA-1024's size),
+ * and the whole RSA-2048 PKCS#1 v1.5 decryption under implicit rejection ---------------- */
+
+#define RSA_K 128
+static uint8_t rsa_valid[RSA_K], rsa_bad_fixed[RSA_K], rsa_kdk[KS_RSA_KDK_LEN];
+static uint8_t oaep_valid[RSA_K], oaep_bad_fixed[RSA_K];
+static EVP_PKEY *rsa_key;
+static uint8_t rsa_ct_valid[256];
+
+static void setup_rsa_pad(void)
+{
+    static const uint8_t msg[] = "a 32-byte AES key for transport";
+    rnd_bytes(rsa_kdk, sizeof(rsa_kdk));
+    if (ks_rsa_pkcs1_encode(rsa_valid, RSA_K, msg, sizeof(msg)) != KS_OK ||
+        ks_rsa_oaep_encode(oaep_valid, RSA_K, msg, sizeof(msg), KS_MD_SHA256, KS_MD_SHA256,
+                           NULL, 0) != KS_OK) {
+        exit(2);
+    }
+    memcpy(rsa_bad_fixed, rsa_valid, RSA_K);
+    rsa_bad_fixed[1] = 0x03;          /* wrong block type, everything else right */
+    memcpy(oaep_bad_fixed, oaep_valid, RSA_K);
+    oaep_bad_fixed[0] = 0x01;         /* only Y wrong: the rest unmasks to a valid DB */
+}
+
+/* Valid block (class 0) or a random one (class 1: invalid but for ~2^-16). */
+static void prep_rsa_pkcs1(uint8_t in[MAX_IN], int cls)
+{
+    memcpy(in, rsa_valid, RSA_K);
+    if (cls == 1) {
+        rnd_bytes(in, RSA_K);
+    }
+}
+
+/* Both invalid: the valid block with its type byte wrong, or a random block with its first
+ * byte non-zero (so invalid for certain). */
+static void prep_rsa_pkcs1_invalid(uint8_t in[MAX_IN], int cls)
+{
+    memcpy(in, rsa_bad_fixed, RSA_K);
+    if (cls == 1) {
+        rnd_bytes(in, RSA_K);
+        in[0] |= 1;
+    }
+}
+
+static int run_rsa_pkcs1(const uint8_t in[MAX_IN])
+{
+    uint8_t out[RSA_K];
+    size_t n;
+    return ks_rsa_pkcs1_decode(out, &n, sizeof(out), in, RSA_K, NULL);
+}
+
+static int run_rsa_pkcs1_ir(const uint8_t in[MAX_IN])
+{
+    uint8_t out[RSA_K];
+    size_t n;
+    return ks_rsa_pkcs1_decode(out, &n, sizeof(out), in, RSA_K, rsa_kdk);
+}
+
+static void prep_oaep(uint8_t in[MAX_IN], int cls)
+{
+    memcpy(in, oaep_valid, RSA_K);
+    if (cls == 1) {
+        rnd_bytes(in, RSA_K);
+    }
+}
+
+/* Both invalid: only Y wrong (the label hash and separator check out), or random. */
+static void prep_oaep_invalid(uint8_t in[MAX_IN], int cls)
+{
+    memcpy(in, oaep_bad_fixed, RSA_K);
+    if (cls == 1) {
+        rnd_bytes(in, RSA_K);
+    }
+}
+
+static int run_oaep(const uint8_t in[MAX_IN])
+{
+    uint8_t out[RSA_K];
+    size_t n;
+    return ks_rsa_oaep_decode(out, &n, sizeof(out), in, RSA_K, KS_MD_SHA256, KS_MD_SHA256,
+                              NULL, 0);
+}
+
+static void setup_rsa_decrypt(void)
+{
+    static const uint8_t msg[48] = {3, 3};
+    uint8_t em[256];
+    if (rsa_key == NULL) {
+        rsa_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    }
+    if (rsa_key == NULL || ks_rsa_pkcs1_encode(em, 256, msg, sizeof(msg)) != KS_OK ||
+        ks_rsa_public_raw(rsa_key, rsa_ct_valid, em, 256) != KS_OK) {
+        exit(2);
+    }
+}
+
+/* A ciphertext of a valid block (class 0) or a random one below the modulus (class 1,
+ * malformed): under implicit rejection the caller learns nothing of which. */
+static void prep_rsa_decrypt(uint8_t in[MAX_IN], int cls)
+{
+    memcpy(in, rsa_ct_valid, 256);
+    if (cls == 1) {
+        rnd_bytes(in, 256);
+        in[0] = (uint8_t)(in[0] & 0x3f);
+    }
+}
+
+static int run_rsa_decrypt_ir(const uint8_t in[MAX_IN])
+{
+    uint8_t em[256], kdk[KS_RSA_KDK_LEN], out[256];
+    size_t n;
+    if (ks_rsa_private_raw(rsa_key, em, in, 256) != KS_OK ||
+        ks_rsa_ir_kdk(rsa_key, kdk, in, 256) != KS_OK) {
+        return -1;
+    }
+    return ks_rsa_pkcs1_decode(out, &n, sizeof(out), em, 256, kdk);
+}
+
 static const target TARGETS[] = {
     {"kw_unwrap", "valid wrapped key vs random (invalid)", setup_aes, prep_kw, run_kw, 0, 1},
     {"kw_unwrap_invalid", "fixed invalid vs random invalid", setup_aes, prep_kw_invalid,
@@ -413,6 +533,17 @@ static const target TARGETS[] = {
      prep_pin_login, run_pin_login, 1, 0},
     {"memeq", "equal vs first byte different (32 bytes)", setup_memeq, prep_memeq, run_memeq, 0,
      0},
+    {"rsa_pkcs1_decode", "valid block vs random (explicit rejection)", setup_rsa_pad,
+     prep_rsa_pkcs1, run_rsa_pkcs1, 0, 1},
+    {"rsa_pkcs1_invalid", "wrong type byte vs random invalid", setup_rsa_pad,
+     prep_rsa_pkcs1_invalid, run_rsa_pkcs1, 0, 0},
+    {"rsa_pkcs1_ir", "valid block vs random (implicit rejection)", setup_rsa_pad,
+     prep_rsa_pkcs1, run_rsa_pkcs1_ir, 0, 0},
+    {"rsa_oaep_decode", "valid block vs random", setup_rsa_pad, prep_oaep, run_oaep, 0, 1},
+    {"rsa_oaep_invalid", "only Y wrong vs random invalid", setup_rsa_pad, prep_oaep_invalid,
+     run_oaep, 0, 0},
+    {"rsa2048_decrypt_ir", "valid vs random ciphertext, RSA-2048 PKCS#1 v1.5, implicit",
+     setup_rsa_decrypt, prep_rsa_decrypt, run_rsa_decrypt_ir, 1, 0},
 };
 
 /* ---- the measurement loop --------------------------------------------------------------- */
@@ -528,6 +659,5 @@ int main(int argc, char **argv)
                r.max_t, test_name(r.test, buf, sizeof(buf)), verdict, tg->classes);
         fflush(stdout);
     }
-    printf("rsa_decrypt_padding  n/a  # keystead implements no RSA decryption\n");
     return 0;
 }

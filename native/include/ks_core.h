@@ -21,6 +21,7 @@
 #include "crypto/pkey.h"
 #include "crypto/pkey_prep.h"
 #include "crypto/rand.h"
+#include "crypto/rsa.h"
 #include "crypto/sha256.h"
 #include "crypto/status.h"
 #include "crypto/x509.h"

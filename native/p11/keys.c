@@ -324,14 +324,24 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
                                  &ctx, &why);
     }
     const ks_class_desc *made = ks_class_supported(ks_object_class_of(&attrs));
-    if (rv == CKR_OK && (made == NULL || !made->is_key || made->value_attr != CKA_VALUE)) {
-        rv = CKR_TEMPLATE_INCONSISTENT; /* the unwrapped value is a key's one CKA_VALUE */
+    if (rv == CKR_OK && (made == NULL || !made->is_key || !made->hides ||
+                         made->value_attr == KS_NO_VALUE_ATTR)) {
+        /* the unwrapped value is a secret key's CKA_VALUE or a private key's PKCS#8 */
+        rv = CKR_TEMPLATE_INCONSISTENT;
     }
     uint8_t *value = NULL;
     size_t value_len = 0;
     if (rv == CKR_OK) {
         value = ks_secure_alloc(wrapped_len ? wrapped_len : 1);
         rv = value ? CKR_OK : CKR_HOST_MEMORY;
+    }
+    /* The lengths the new key may have, for PKCS#1 v1.5 under implicit rejection (ks_unwrap) */
+    CK_ULONG fixed_len = 0, kt = (CK_ULONG)-1;
+    if (rv == CKR_OK && ks_attrs_get_ulong(&attrs, CKA_VALUE_LEN, &fixed_len) &&
+        fixed_len <= wrapped_len) {
+        value_len = fixed_len;
+    } else if (rv == CKR_OK && ks_attrs_get_ulong(&attrs, CKA_KEY_TYPE, &kt) && kt == CKK_AES) {
+        value_len = KS_UNWRAP_LEN_AES;
     }
     if (rv == CKR_OK) {
         ks_key_ref kref = ks_p11_key_ref(kek);
@@ -343,12 +353,13 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
                                          value_len, tmpl, count);
     }
     if (rv == CKR_OK) {
-        rv = ks_attrs_set(&attrs, CKA_VALUE, value, (CK_ULONG)value_len);
+        /* a private key's PKCS#8 is parsed (class, key type, public parts) by the finish */
+        rv = ks_attrs_set(&attrs, made->value_attr, value, (CK_ULONG)value_len);
     }
     if (rv == CKR_OK) {
         /* Taint (README, wrap policy rule 3): a key unwrapped under a key whose value may be known is known. */
         rv = ks_attrs_set_bool(&attrs, CKA_KS_VALUE_KNOWN,
-                               ks_wrap_policy_guards_secret(&kek->attrs) ? CK_FALSE : CK_TRUE);
+                               ks_wrap_policy_unwraps_secret(&kek->attrs) ? CK_FALSE : CK_TRUE);
     }
     if (rv == CKR_OK) {
         rv = ks_rules_finish_key(&attrs, KS_ORIGIN_UNWRAP, &why);
@@ -383,7 +394,7 @@ static CK_RV unwrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (rv != CKR_OK) {
         return rv;
     }
-    if (ulWrappedKeyLen > (CK_ULONG)KS_MAX_KEY_BYTES + 64) {
+    if (ulWrappedKeyLen > (CK_ULONG)KS_MAX_KEY_BYTES + 2048 + 64) { /* + an RSA-AES block */
         return CKR_WRAPPED_KEY_LEN_RANGE;
     }
     ks_session *s = NULL;

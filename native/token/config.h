@@ -14,6 +14,9 @@
  *   audit_failure     refuse|log (default refuse): an operation whose audit record cannot
  *                     be written is refused with CKR_DEVICE_ERROR, or (log) goes ahead
  *                     unrecorded with an error in the log
+ *   rsa_implicit_rejection  on|off (default on): CKM_RSA_PKCS decryption answers a padding
+ *                     failure with the synthetic message of implicit rejection (README,
+ *                     "RSA encryption"); off: CKR_ENCRYPTED_DATA_INVALID
  * Whitespace around keys and values is ignored; a line whose first non-blank character is
  * '#' is a comment ('#' after a value belongs to the value); blank lines are skipped; lines
  * are at most 4096 bytes. In paths "~/" means $HOME and a relative path is relative to the
@@ -45,6 +48,7 @@ typedef struct ks_config {
     int kwp_alias_softhsm;
     ks_audit_mode audit_mode;
     int audit_failure_log; /* audit_failure = log */
+    int rsa_implicit_rejection; /* rsa_implicit_rejection = on (the default) */
     char source[PATH_MAX]; /* the file read, or empty for defaults */
 } ks_config;
 

@@ -67,6 +67,10 @@ CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
     ROW(m, #m, AES_MIN, AES_MAX, fl, KT_AES, CKO_SECRET_KEY, tr, pad, NULL, fam)
 #define HMAC(m, kt) \
     ROW(m, #m, HMAC_MIN, HMAC_MAX, MAC_FLAGS, kt, CKO_SECRET_KEY, 0, 0, NULL, &ks_fam_mac)
+/* RSA encryption rows: modulus bounds in bits; the key class follows the operation. */
+#define RSAENC(m, fl, tr, par) \
+    ROW(m, #m, RSA_MIN_BITS, RSA_MAX_BITS, fl, KT_RSA, CKO_PRIVATE_KEY, \
+        KS_MECH_KEY_PAIR | KS_MECH_KEY_BITS | (tr), 0, par, &ks_fam_rsa_enc)
 #define DIGEST(m) ROW(m, #m, 0, 0, CKF_DIGEST, KT_NONE, NO_KEY, 0, 0, NULL, &ks_fam_digest)
 /* A key pair generator (C_GenerateKeyPair): its key class is the private key's. */
 #define PAIR_GEN(m, lo, hi, kt, tr)                                                        \
@@ -123,7 +127,7 @@ static const ks_mech_desc MECHS[] = {
              KS_MECH_KEY_BITS),
 
     /* Key pairs: signatures (RSA PKCS#1 v1.5 and PSS, ECDSA, EdDSA). */
-    PKSIG(CKM_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    /* CKM_RSA_PKCS signs too: its one row is with the RSA encryption rows below. */
     PKSIG(CKM_SHA1_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
     PKSIG(CKM_SHA224_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
     PKSIG(CKM_SHA256_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
@@ -143,7 +147,17 @@ static const ks_mech_desc MECHS[] = {
     PKSIG(CKM_ECDSA_SHA512, 0, 0, KT_EC_SIG),
     PKSIG(CKM_EDDSA, 0, 0, KT_EDDSA_SIG),
 
-    /* Key pairs: RSA encryption and key transport (PKCS#1 v1.5, X.509, OAEP, RSA-AES). */
+    /* Key pairs: RSA encryption and key transport (PKCS#1 v1.5, X.509, OAEP, RSA-AES).
+     * Under the strict wrap policy only OAEP and RSA-AES carry keys (KS_MECH_KEY_WRAP:
+     * CCA2-secure, docs/policy.md); PKCS#1 v1.5 and raw RSA wrap and unwrap under compat. */
+    /* CKM_RSA_PKCS encrypts and signs: one row, a family that picks by the operation
+     * (token/ops.c): signatures over the prepared key (ops_pkey_sign.c), the rest here. */
+    ROW(CKM_RSA_PKCS, "CKM_RSA_PKCS", RSA_MIN_BITS, RSA_MAX_BITS, CIPHER_FLAGS | MAC_FLAGS,
+        KT_RSA, CKO_PRIVATE_KEY, KS_MECH_KEY_PAIR | KS_MECH_KEY_BITS, 0, ks_mech_params_none,
+        &ks_fam_rsa_pkcs),
+    RSAENC(CKM_RSA_X_509, CIPHER_FLAGS | MAC_FLAGS, 0, ks_mech_params_none),
+    RSAENC(CKM_RSA_PKCS_OAEP, CIPHER_FLAGS, KS_MECH_KEY_WRAP, ks_rsa_oaep_params),
+    RSAENC(CKM_RSA_AES_KEY_WRAP, CKF_WRAP | CKF_UNWRAP, KS_MECH_KEY_WRAP, ks_rsa_aes_wrap_params),
 
     /* Key derivation (ECDH, X25519, X448). */
 

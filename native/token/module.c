@@ -9,6 +9,7 @@
 
 #include "token/flusher.h"
 #include "token/log.h"
+#include "token/ops.h"
 #include "token/policy.h"
 
 ks_module ks_mod = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -131,6 +132,7 @@ CK_RV ks_module_initialize(CK_VOID_PTR args)
         pthread_mutex_unlock(&ks_mod.lock);
         return rv;
     }
+    ks_op_rsa_implicit_rejection(ks_mod.cfg.rsa_implicit_rejection);
     rv = ks_log_open(&ks_mod.cfg);
     if (rv == CKR_OK) {
         /* Handles keep counting across C_Finalize/C_Initialize: a handle kept from before

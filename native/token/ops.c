@@ -24,6 +24,19 @@ const ks_mech_family ks_fam_gcm = {"aes-gcm", ks_op_gcm_init};
 const ks_mech_family ks_fam_kw = {"aes-kw", ks_op_kw_init};
 const ks_mech_family ks_fam_mac = {"mac", ks_op_mac_init};
 const ks_mech_family ks_fam_digest = {"digest", digest_init};
+const ks_mech_family ks_fam_rsa_enc = {"rsa-enc", ks_op_rsa_enc_init};
+
+/* CKM_RSA_PKCS is one mechanism served by two families: encryption, decryption and key
+ * transport (ops_rsa_enc.c) and signatures over prepared keys (ops_pkey_sign.c). Its one
+ * registry row names this family, which picks by the operation. */
+static CK_RV rsa_pkcs_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key)
+{
+    return op->kind == KS_OP_SIGN || op->kind == KS_OP_VERIFY
+               ? ks_op_pkey_sign_init(op, mech, key)
+               : ks_op_rsa_enc_init(op, mech, key);
+}
+
+const ks_mech_family ks_fam_rsa_pkcs = {"rsa-pkcs", rsa_pkcs_init};
 
 CK_FLAGS ks_op_kind_flag(ks_op_kind kind)
 {
@@ -87,12 +100,18 @@ static CK_RV check_key(const ks_mech_desc *desc, const ks_key_ref *key)
 CK_RV ks_op_start(ks_op **out, ks_op_kind kind, const ks_mech_desc *desc,
                   const CK_MECHANISM *mech, const ks_key_ref *key)
 {
+    return ks_op_start_as(out, kind, ks_op_kind_flag(kind), desc, mech, key);
+}
+
+CK_RV ks_op_start_as(ks_op **out, ks_op_kind kind, CK_FLAGS flag, const ks_mech_desc *desc,
+                     const CK_MECHANISM *mech, const ks_key_ref *key)
+{
     if (out == NULL || mech == NULL) {
         return CKR_ARGUMENTS_BAD;
     }
     *out = NULL;
     if (desc == NULL || desc->type != mech->mechanism || desc->family == NULL ||
-        (desc->flags & ks_op_kind_flag(kind)) == 0) {
+        (desc->flags & flag) == 0) {
         return CKR_MECHANISM_INVALID;
     }
     if (desc->params != NULL) {

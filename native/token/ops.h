@@ -96,11 +96,19 @@ CK_RV ks_op_digest_key(ks_op *op, const ks_key_ref *key);
  * (and the 0x210A alias when alias_softhsm), and the encryption mechanisms allowed to wrap
  * (CKM_AES_ECB, CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_GCM). Same length-query and
  * buffer rules as above. Unwrap failures: CKR_WRAPPED_KEY_INVALID (integrity),
- * CKR_WRAPPED_KEY_LEN_RANGE (length). *out_len on unwrap is the unwrapped key length. */
+ * CKR_WRAPPED_KEY_LEN_RANGE (length). *out_len on unwrap is the unwrapped key length; on
+ * input it is the length the new key's template fixes (CKA_VALUE_LEN), KS_UNWRAP_LEN_AES for
+ * an AES key without one (any AES length), 0 otherwise: RSA PKCS#1 v1.5 under implicit
+ * rejection decodes a key of such a length (CKR_TEMPLATE_INCOMPLETE with 0). */
+#define KS_UNWRAP_LEN_AES ((size_t)-1)
 CK_RV ks_wrap(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softhsm, uint8_t *out,
               CK_ULONG *out_len, const uint8_t *in, CK_ULONG in_len);
 CK_RV ks_unwrap(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softhsm,
                 uint8_t *out, size_t *out_len, size_t max_out, const uint8_t *in,
                 CK_ULONG in_len);
+
+/* ks_op_rsa_implicit_rejection sets whether CKM_RSA_PKCS decryption rejects implicitly
+ * (configuration rsa_implicit_rejection, default on) for the operations started after it. */
+void ks_op_rsa_implicit_rejection(int on);
 
 #endif

@@ -83,6 +83,20 @@ typedef struct ks_pksig_state {
     ks_digest_ctx dig;  /* hashed variants (multi-part); dig.evp NULL for the others */
     ks_md hash;         /* the mechanism's own hash, KS_MD_NONE for single-part ones */
 } ks_pksig_state;
+/* RSA encryption and key transport (ops_rsa_enc.c): PKCS#1 v1.5, X.509 (raw), OAEP and
+ * RSA-AES key wrap, single-part. The key is parsed once at init; the OAEP label is copied. */
+struct evp_pkey_st;
+typedef struct ks_rsa_enc_state {
+    struct evp_pkey_st *pkey; /* owned: freed by the family's clear */
+    size_t k;                 /* modulus length in bytes */
+    ks_md md, mgf;            /* OAEP hash and MGF1 hash */
+    uint8_t *label;           /* OAEP source data (heap; NULL when empty) */
+    size_t label_len;
+    size_t aes_len;           /* CKM_RSA_AES_KEY_WRAP: the temporary AES key's bytes */
+    int unwrap;               /* started by ks_unwrap (C_UnwrapKey) */
+    size_t unwrap_len;        /* the key length its template fixes, KS_UNWRAP_LEN_AES, 0 */
+    int implicit;             /* CKM_RSA_PKCS decryption rejects implicitly */
+} ks_rsa_enc_state;
 
 struct ks_op {
     union {
@@ -95,6 +109,7 @@ struct ks_op {
         ks_pksig_state pksig;
 
         /* RSA encryption */
+        ks_rsa_enc_state rsa;
 
         /* legacy ciphers */
 
@@ -146,6 +161,8 @@ extern const ks_mech_family ks_fam_kw;    /* KW, KWP */
 extern const ks_mech_family ks_fam_mac;   /* CMAC, HMAC */
 extern const ks_mech_family ks_fam_digest;
 extern const ks_mech_family ks_fam_pkey_sign; /* RSA PKCS#1 v1.5, PSS, ECDSA, EdDSA */
+extern const ks_mech_family ks_fam_rsa_enc; /* RSA PKCS#1 v1.5, X.509, OAEP, RSA-AES wrap */
+extern const ks_mech_family ks_fam_rsa_pkcs; /* CKM_RSA_PKCS: by operation, the two above */
 
 /* Family initialisers, behind the families above. */
 CK_RV ks_op_aes_block_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
@@ -154,6 +171,23 @@ CK_RV ks_op_kw_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
 CK_RV ks_op_mac_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
 CK_RV ks_op_digest_init(ks_op *op, const CK_MECHANISM *mech);
 CK_RV ks_op_pkey_sign_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
+CK_RV ks_op_rsa_enc_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
+
+/* The parameter checks of the RSA encryption rows (before any key is read):
+ * CK_RSA_PKCS_OAEP_PARAMS and CK_RSA_AES_KEY_WRAP_PARAMS, CKR_MECHANISM_PARAM_INVALID. */
+CK_RV ks_rsa_oaep_params(const CK_MECHANISM *mech);
+CK_RV ks_rsa_aes_wrap_params(const CK_MECHANISM *mech);
+
+/* ks_op_start_as is ks_op_start for C_WrapKey/C_UnwrapKey: the row must offer flag (CKF_WRAP,
+ * CKF_UNWRAP) instead of the kind's own (a wrap-only mechanism such as CKM_RSA_AES_KEY_WRAP
+ * runs as an encryption that C_Encrypt never reaches). */
+CK_RV ks_op_start_as(ks_op **out, ks_op_kind kind, CK_FLAGS flag, const struct ks_mech_desc *desc,
+                     const CK_MECHANISM *mech, const ks_key_ref *key);
+
+/* ks_op_rsa_unwrap_len tells an RSA decryption started by ks_unwrap the length of the key the
+ * caller's template fixes (CKA_VALUE_LEN), 0 when it fixes none (ops_rsa_enc.c: PKCS#1 v1.5
+ * unwrap under implicit rejection). No effect on other families. */
+void ks_op_rsa_unwrap_len(ks_op *op, size_t len);
 
 /* ks_kw_mech_params parses the optional IV parameter of KW (8 bytes) or KWP (4 bytes). */
 CK_RV ks_kw_mech_params(const CK_MECHANISM *mech, int padded, uint8_t iv[8], int *has_iv);

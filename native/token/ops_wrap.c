@@ -1,5 +1,6 @@
 /* ops_wrap.c - C_WrapKey and C_UnwrapKey by mechanism (PKCS#11 3.0 5.18.x; mechanisms 3.0:
- * AES ECB, CBC, CBC_PAD, CTR, GCM and AES Key Wrap).
+ * AES ECB, CBC, CBC_PAD, CTR, GCM and AES Key Wrap; RSA PKCS#1 v1.5, X.509, OAEP and RSA-AES
+ * key wrap, whose encryption takes the public key and decryption the private key).
  *
  * Wrapping encrypts the wrapped key's CKA_VALUE with the mechanism, through the same
  * operations as C_Encrypt (one code path, one set of tests). Where the mechanism takes only
@@ -121,7 +122,7 @@ CK_RV ks_wrap(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softhsm
         return CKR_KEY_SIZE_RANGE;
     }
     ks_op *op = NULL;
-    rv = ks_op_start(&op, KS_OP_ENCRYPT, desc, mech, kek);
+    rv = ks_op_start_as(&op, KS_OP_ENCRYPT, CKF_WRAP, desc, mech, kek);
     if (rv != CKR_OK) {
         return wrap_rv(rv);
     }
@@ -145,10 +146,11 @@ CK_RV ks_unwrap(const CK_MECHANISM *mech, const ks_key_ref *kek, int alias_softh
         return rv;
     }
     ks_op *op = NULL;
-    rv = ks_op_start(&op, KS_OP_DECRYPT, desc, mech, kek);
+    rv = ks_op_start_as(&op, KS_OP_DECRYPT, CKF_UNWRAP, desc, mech, kek);
     if (rv != CKR_OK) {
         return unwrap_rv(rv);
     }
+    ks_op_rsa_unwrap_len(op, *out_len); /* the length the template fixes, 0 for any */
     CK_ULONG n = max_out;
     rv = ks_op_oneshot(op, out, &n, in, in_len);
     ks_op_free(op);

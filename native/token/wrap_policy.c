@@ -12,6 +12,14 @@
 
 int ks_wrap_policy_value_known(const ks_attrs *key)
 {
+    /* A public key is public, and whether its private half is inside a token cannot be
+     * known: as a wrapping key it is an untrusted KEK unless the SO trusts it (docs/policy.md,
+     * "Key pairs"). */
+    CK_ULONG cls = CKO_SECRET_KEY;
+    ks_attrs_get_ulong(key, CKA_CLASS, &cls);
+    if (cls == CKO_PUBLIC_KEY) {
+        return 1;
+    }
     /* Imported, or unwrapped under a key that guards no secret (CKA_KS_VALUE_KNOWN). */
     if (ks_attrs_bool(key, CKA_KS_VALUE_KNOWN, CK_TRUE) == CK_TRUE) {
         return 1;
@@ -44,6 +52,15 @@ int ks_wrap_policy_guards_secret(const ks_attrs *key)
            ks_attrs_bool(key, CKA_TRUSTED, CK_FALSE) == CK_TRUE;
 }
 
+int ks_wrap_policy_unwraps_secret(const ks_attrs *kek)
+{
+    /* Anyone holding the public key makes blobs for a private key: what it unwraps may be
+     * known, whatever the private key itself guards (docs/policy.md, "Key pairs"). */
+    CK_ULONG cls = CKO_SECRET_KEY;
+    ks_attrs_get_ulong(kek, CKA_CLASS, &cls);
+    return cls != CKO_PRIVATE_KEY && ks_wrap_policy_guards_secret(kek);
+}
+
 static CK_ULONG value_len(const ks_attrs *key)
 {
     CK_ULONG len = 0;
@@ -52,6 +69,65 @@ static CK_ULONG value_len(const ks_attrs *key)
         len = v ? v->len : 0;
     }
     return len;
+}
+
+/* rsa_strength: the security strength in bytes of an RSA modulus of bits bits (SP 800-57
+ * Part 1 Rev. 5 table 2: 2048 gives 112 bits, 3072 128, 7680 192, 15360 256). */
+static CK_ULONG rsa_strength(CK_ULONG bits)
+{
+    return bits >= 15360 ? 32 : bits >= 7680 ? 24 : bits >= 3072 ? 16 : bits >= 2048 ? 14 : 10;
+}
+
+/* curve_strength: the strength of the curve named by a DER OID in CKA_EC_PARAMS (P-256 and
+ * the 25519 curves 16 bytes, P-384 24, Ed448 and X448 28, P-521 32); 32 for any other. */
+static CK_ULONG curve_strength(const ks_attr *params)
+{
+    static const struct {
+        uint8_t len;
+        uint8_t der[10];
+        CK_ULONG strength;
+    } CURVES[] = {
+        {10, {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}, 16},
+        {7, {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}, 24},
+        {7, {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23}, 32},
+        {5, {0x06, 0x03, 0x2b, 0x65, 0x70}, 16}, /* Ed25519 */
+        {5, {0x06, 0x03, 0x2b, 0x65, 0x6e}, 16}, /* X25519 */
+        {5, {0x06, 0x03, 0x2b, 0x65, 0x71}, 28}, /* Ed448 */
+        {5, {0x06, 0x03, 0x2b, 0x65, 0x6f}, 28}, /* X448 */
+    };
+    for (size_t i = 0; params != NULL && i < sizeof(CURVES) / sizeof(CURVES[0]); i++) {
+        if (params->len == CURVES[i].len && memcmp(params->value, CURVES[i].der, params->len) == 0) {
+            return CURVES[i].strength;
+        }
+    }
+    return 32;
+}
+
+/* strength: rule 5's measure of a key, in bytes of security. An AES key of n bytes gives n*8
+ * bits; generic and HMAC keys are capped at 256 bits (SP 800-57 Part 1 table 2 / SP
+ * 800-107); RSA keys by modulus size, EC keys by curve. */
+static CK_ULONG strength(const ks_attrs *key)
+{
+    CK_ULONG kt = (CK_ULONG)-1, bits = 0;
+    ks_attrs_get_ulong(key, CKA_KEY_TYPE, &kt);
+    switch (kt) {
+    case CKK_AES:
+        return value_len(key);
+    case CKK_RSA:
+        if (!ks_attrs_get_ulong(key, CKA_MODULUS_BITS, &bits)) {
+            const ks_attr *n = ks_attrs_find(key, CKA_MODULUS);
+            bits = n != NULL ? (CK_ULONG)n->len * 8 : 0;
+        }
+        return rsa_strength(bits);
+    case CKK_EC:
+    case CKK_EC_EDWARDS:
+    case CKK_EC_MONTGOMERY:
+        return curve_strength(ks_attrs_find(key, CKA_EC_PARAMS));
+    default: {
+        CK_ULONG len = value_len(key);
+        return len > 32 ? 32 : len;
+    }
+    }
 }
 
 /* Only the authenticated key-wrapping modes carry keys in the strict profile. ECB, CBC and
@@ -90,15 +166,13 @@ CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
     if (!ks_wrap_policy_guards_secret(key)) {
         return CKR_OK; /* rules 5 and 6 protect the wrapped value: this one is known */
     }
-    CK_ULONG kt = (CK_ULONG)-1;
-    ks_attrs_get_ulong(key, CKA_KEY_TYPE, &kt);
-    /* An AES key of n bytes gives n*8 bits of security; generic and HMAC keys are capped at
-     * 256 bits of security (SP 800-57 Part 1 table 2 / SP 800-107). */
-    CK_ULONG need = value_len(key);
-    if (kt != CKK_AES && need > 32) {
-        need = 32;
+    /* Rule 5 by security strength. RSA-AES key wrap is no stronger than its temporary AES
+     * key, at least 128 bits: counted as 128. */
+    CK_ULONG have = strength(kek);
+    if (mech == CKM_RSA_AES_KEY_WRAP && have > 16) {
+        have = 16;
     }
-    if (value_len(kek) < need) {
+    if (have < strength(key)) {
         return CKR_WRAPPING_KEY_SIZE_RANGE;
     }
     return CKR_OK;
@@ -226,9 +300,24 @@ static CK_RV value_role(ks_store *store, const uint8_t fp[32], ks_role role, ks_
     return rv;
 }
 
-/* The role of key's value (reading it, or fixing it to `role` when it has none). Keys that
- * are not AES have no role (only AES keys wrap here; the others have one purpose anyway):
- * *fixed is `role` for them. */
+/* role_attr: the attribute whose value carries a role, or 0 for keys without roles. AES
+ * values and private keys (their value attribute, the PKCS#8) carry roles: both can unwrap,
+ * and a private key that unwraps must never decrypt what its public key wrapped
+ * (docs/policy.md, "Key pairs"). Other keys have one purpose anyway. */
+static CK_ATTRIBUTE_TYPE role_attr(const ks_attrs *key)
+{
+    CK_ULONG kt = (CK_ULONG)-1, cls = CKO_SECRET_KEY;
+    ks_attrs_get_ulong(key, CKA_KEY_TYPE, &kt);
+    ks_attrs_get_ulong(key, CKA_CLASS, &cls);
+    if (cls == CKO_SECRET_KEY && kt == CKK_AES) {
+        return CKA_VALUE;
+    }
+    const ks_class_desc *d = cls == CKO_PRIVATE_KEY ? ks_class_find(cls) : NULL;
+    return d != NULL && d->value_attr != KS_NO_VALUE_ATTR ? d->value_attr : 0;
+}
+
+/* The role of key's value (reading it, or fixing it to `role` when it has none). Keys
+ * without roles (role_attr): *fixed is `role` for them. */
 static CK_RV key_role(ks_token *tok, const ks_object *key, ks_role role, ks_role *fixed)
 {
     if (key->role != KS_ROLE_NONE) {
@@ -236,9 +325,8 @@ static CK_RV key_role(ks_token *tok, const ks_object *key, ks_role role, ks_role
         return CKR_OK;
     }
     *fixed = role;
-    CK_ULONG kt = (CK_ULONG)-1;
-    ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &kt);
-    if (kt != CKK_AES) {
+    CK_ATTRIBUTE_TYPE attr = role_attr(&key->attrs);
+    if (attr == 0) {
         return CKR_OK;
     }
     if (ks_attrs_bool(&key->attrs, CKA_TRUSTED, CK_FALSE) == CK_TRUE) {
@@ -248,7 +336,7 @@ static CK_RV key_role(ks_token *tok, const ks_object *key, ks_role role, ks_role
          * wrapped in another; docs/policy.md), and C_WrapKey never carries it out. */
         role = KS_ROLE_KEK;
     }
-    const ks_attr *value = ks_attrs_find(&key->attrs, CKA_VALUE);
+    const ks_attr *value = ks_attrs_find(&key->attrs, attr);
     if (value == NULL) {
         return CKR_USER_NOT_LOGGED_IN;
     }
@@ -275,11 +363,10 @@ CK_RV ks_wrap_policy_unwrapped(ks_token *tok, const ks_attrs *kek, const ks_attr
     if (!strict(tok) || !ks_wrap_policy_guards_secret(kek)) {
         return CKR_OK; /* under a known, untrusted key the new value is known: no role */
     }
-    CK_ULONG kt = (CK_ULONG)-1;
-    ks_attrs_get_ulong(new_key, CKA_KEY_TYPE, &kt);
-    const ks_attr *value = ks_attrs_find(new_key, CKA_VALUE);
-    if (kt != CKK_AES || value == NULL) {
-        return CKR_OK; /* only AES values carry roles (key_role) */
+    CK_ATTRIBUTE_TYPE attr = role_attr(new_key);
+    const ks_attr *value = attr != 0 ? ks_attrs_find(new_key, attr) : NULL;
+    if (value == NULL) {
+        return CKR_OK; /* only AES values and private keys carry roles (key_role) */
     }
     uint8_t fp[32];
     ks_role fixed = KS_ROLE_NONE;
@@ -326,8 +413,13 @@ CK_RV ks_wrap_policy_check_trust(const ks_token *tok, const ks_attrs *before,
 
 static int same_value(const ks_object *a, const ks_object *b)
 {
-    const ks_attr *va = ks_attrs_find(&a->attrs, CKA_VALUE);
-    const ks_attr *vb = ks_attrs_find(&b->attrs, CKA_VALUE);
+    CK_ATTRIBUTE_TYPE attr = role_attr(&a->attrs), attr_b = role_attr(&b->attrs);
+    attr = attr != 0 ? attr : CKA_VALUE;
+    if (attr != (attr_b != 0 ? attr_b : CKA_VALUE)) {
+        return 0;
+    }
+    const ks_attr *va = ks_attrs_find(&a->attrs, attr);
+    const ks_attr *vb = ks_attrs_find(&b->attrs, attr);
     return va != NULL && vb != NULL && va->len == vb->len &&
            ks_memeq(va->value, vb->value, va->len);
 }

@@ -109,6 +109,11 @@ CK_RV ks_wrap_policy_wrap_roles(ks_token *tok, const ks_object *kek, const ks_ob
  * trusts it to wrap keys whose values are. The strict rules protect exactly these. */
 int ks_wrap_policy_guards_secret(const ks_attrs *key);
 
+/* ks_wrap_policy_unwraps_secret: a value unwrapped under kek is secret (not known outside the
+ * token): kek guards a secret and is not a private key (a private key receives blobs anyone
+ * with its public key can make). Decides the unwrapped key's CKA_KS_VALUE_KNOWN. */
+int ks_wrap_policy_unwraps_secret(const ks_attrs *kek);
+
 /* ks_wrap_policy_value_known: the value may be known outside the token: imported, unwrapped
  * under a key that guards no secret, readable now, or generated and readable once. */
 int ks_wrap_policy_value_known(const ks_attrs *key);

@@ -110,6 +110,7 @@ MODULE_MEMORY: dict[str, set[str]] = {
     "token/ops_kw.c": {"&op->u.kw", "iv"},
     "token/ops_mac.c": {"mac"},
     "token/ops_pkey_sign.c": {"hash", "spec"},  # a message hash, a local spec
+    "token/ops_rsa_enc.c": {"em", "em + st->k - len", "msg", "kdk", "st->label", "st"},
     "token/ops_wrap.c": {"work"},
     "token/pin.c": {"kek", "key", "token_key", "out", "w"},
     "token/policy.c": {"&m", "now", "out", "out->day", "out->month", "out->year", "out + 4"},
