@@ -12,6 +12,7 @@
 #include "crypto/cmac.h"
 #include "crypto/ct.h"
 #include "crypto/digest.h"
+#include "crypto/ecdh.h"
 #include "crypto/gcm.h"
 #include "crypto/hmac.h"
 #include "crypto/kdf.h"
@@ -19,6 +20,7 @@
 #include "crypto/mem.h"
 #include "crypto/rand.h"
 #include "crypto/sha256.h"
+#include "crypto/x963kdf.h"
 #include "crypto/status.h"
 
 #include "token/attrs.h"
