@@ -1,5 +1,5 @@
 /* unsupported.c - functions keystead does not implement (PKCS#11 3.0 5.12, 5.13 recovery,
- * 5.14 dual-function, 5.18 key pairs and derivation, 5.14/5.15 message-based signing). Each
+ * 5.14 dual-function, 5.18 key pairs, 5.14/5.15 message-based signing). Each
  * answers CKR_FUNCTION_NOT_SUPPORTED, as the specification allows, after the initialisation
  * check every function makes. */
 #include "p11/guard.h"
@@ -52,9 +52,6 @@ KS_NOT_SUPPORTED(C_GenerateKeyPair, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PT
                                      CK_ULONG ulPrivateKeyAttributeCount,
                                      CK_OBJECT_HANDLE_PTR phPublicKey,
                                      CK_OBJECT_HANDLE_PTR phPrivateKey))
-KS_NOT_SUPPORTED(C_DeriveKey, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                               CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
-                               CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey))
 KS_NOT_SUPPORTED(C_MessageSignInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                                      CK_OBJECT_HANDLE hKey))
 KS_NOT_SUPPORTED(C_SignMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter,

@@ -10,6 +10,7 @@
 #include "token/mech.h"
 
 #include "token/config.h"
+#include "token/derive_ecdh.h"
 #include "token/ops_internal.h"
 #include "token/wrap_policy.h"
 
@@ -23,13 +24,17 @@ enum {
     HMAC_MAX = 4096,  /* bytes */
     GENERIC_MIN_BITS = 8,
     GENERIC_MAX_BITS = 4096 * 8,
+    ECDH_MIN_BITS = 255, /* X25519 */
+    ECDH_MAX_BITS = 521, /* P-521 */
 };
 
 #define CIPHER_FLAGS (CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP)
 #define MAC_FLAGS (CKF_SIGN | CKF_VERIFY)
+#define ECDH_FLAGS (CKF_DERIVE | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS | CKF_EC_COMPRESS)
 
 static const CK_KEY_TYPE KT_AES[] = {CKK_AES, KT_END};
 static const CK_KEY_TYPE KT_NONE[] = {KT_END};
+static const CK_KEY_TYPE KT_ECDH[] = {CKK_EC, CKK_EC_MONTGOMERY, KT_END};
 /* The generic secret generator also makes the typed HMAC keys (the front lets a template ask
  * for CKK_SHA256_HMAC and the like instead of CKK_GENERIC_SECRET). */
 static const CK_KEY_TYPE KT_GENERIC[] = {CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, CKK_SHA224_HMAC,
@@ -57,6 +62,13 @@ CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
     ROW(m, #m, AES_MIN, AES_MAX, fl, KT_AES, CKO_SECRET_KEY, tr, pad, NULL, fam)
 #define HMAC(m, kt) \
     ROW(m, #m, HMAC_MIN, HMAC_MAX, MAC_FLAGS, kt, CKO_SECRET_KEY, 0, 0, NULL, &ks_fam_mac)
+/* ECDH over P-256/384/521 (CKK_EC) and X25519/X448 (CKK_EC_MONTGOMERY, which the
+ * mechanisms specification lets CKM_ECDH1_DERIVE take): the bounds are field sizes in bits,
+ * as the mechanism's CK_MECHANISM_INFO says; the family checks the curve itself
+ * (token/derive_ecdh.h). Named curves, points uncompressed or compressed. */
+#define ECDH(m)                                                                              \
+    ROW(m, #m, ECDH_MIN_BITS, ECDH_MAX_BITS, ECDH_FLAGS, KT_ECDH, CKO_PRIVATE_KEY,          \
+        KS_MECH_KEY_BITS, 0, ks_ecdh_params, NULL)
 #define DIGEST(m) ROW(m, #m, 0, 0, CKF_DIGEST, KT_NONE, NO_KEY, 0, 0, NULL, &ks_fam_digest)
 
 static const ks_mech_desc MECHS[] = {
@@ -95,6 +107,8 @@ static const ks_mech_desc MECHS[] = {
     /* Key pairs: RSA encryption and key transport (PKCS#1 v1.5, X.509, OAEP, RSA-AES). */
 
     /* Key derivation (ECDH, X25519, X448). */
+    ECDH(CKM_ECDH1_DERIVE),
+    ECDH(CKM_ECDH1_COFACTOR_DERIVE),
 
     /* Legacy, offered only with legacy_mechanisms = on (DES3, MD5). */
 
