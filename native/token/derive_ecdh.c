@@ -52,14 +52,12 @@ CK_RV ks_ecdh_params(const CK_MECHANISM *mech)
     return CKR_OK;
 }
 
+/* The prepared EVP_PKEY of the base key, when the key reference carries one; the PKCS#8 is
+ * parsed per call otherwise (crypto/ecdh.h takes either). */
 static const void *prepared(const ks_key_ref *base)
 {
-#ifdef KS_KEY_REF_HAS_PKEY
-    return base->pkey;
-#else
     (void)base;
     return NULL;
-#endif
 }
 
 /* A public value that cannot be a raw one of any supported curve (crypto/ecdh.h: 32 and 56
