@@ -13,8 +13,12 @@
 
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/params.h>
+#include <openssl/x509.h>
 
 #include "crypto/ct.h"
 #include "crypto/mem.h"
@@ -63,17 +67,132 @@ static ks_ecdh_curve curve_of_pkey(const EVP_PKEY *pkey)
     return KS_ECDH_NONE;
 }
 
+/* One DER element at *p (within end): its tag and content; 0 when malformed. Definite
+ * lengths of up to two bytes only, which every key here fits. */
+static int der_next(const uint8_t **p, const uint8_t *end, uint8_t tag, const uint8_t **content,
+                    size_t *len)
+{
+    const uint8_t *q = *p;
+    if (end - q < 2 || q[0] != tag) {
+        return 0;
+    }
+    size_t n = q[1];
+    q += 2;
+    if (n == 0x81 || n == 0x82) {
+        size_t bytes = n & 0x7f;
+        if ((size_t)(end - q) < bytes) {
+            return 0;
+        }
+        n = bytes == 1 ? q[0] : ((size_t)q[0] << 8) | q[1];
+        q += bytes;
+    } else if (n > 0x7f) {
+        return 0;
+    }
+    if ((size_t)(end - q) < n) {
+        return 0;
+    }
+    *content = q;
+    *len = n;
+    *p = q + n;
+    return 1;
+}
+
+/* The private scalar d of an ECPrivateKey (RFC 5915: SEQUENCE { version 1, privateKey
+ * OCTET STRING, ... }). */
+static int ec_scalar(const uint8_t *der, size_t der_len, const uint8_t **d, size_t *d_len)
+{
+    const uint8_t *p = der;
+    const uint8_t *end = der + der_len;
+    const uint8_t *seq = NULL;
+    const uint8_t *ver = NULL;
+    size_t seq_len = 0;
+    size_t ver_len = 0;
+    if (!der_next(&p, end, 0x30, &seq, &seq_len) || p != end) {
+        return 0;
+    }
+    p = seq;
+    end = seq + seq_len;
+    return der_next(&p, end, 0x02, &ver, &ver_len) && ver_len == 1 && ver[0] == 1 &&
+           der_next(&p, end, 0x04, d, d_len);
+}
+
+/* An EC key of a named curve from its scalar, through the provider's key import (no
+ * decoder: OpenSSL 3.0's d2i_AutoPrivateKey looks the format up on every call and costs a
+ * millisecond). Only the private part: ECDH needs no public key. */
+static EVP_PKEY *ec_from_scalar(ks_ecdh_curve curve, const uint8_t *d, size_t d_len)
+{
+    size_t f = CURVES[curve].field;
+    if (d_len == 0 || d_len > f) {
+        return NULL;
+    }
+    uint8_t native[KS_ECDH_MAX_SECRET] = {0}; /* the scalar in the host's byte order */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    memcpy(native + (f - d_len), d, d_len);
+#else
+    for (size_t i = 0; i < d_len; i++) {
+        native[i] = d[d_len - 1 - i];
+    }
+#endif
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)CURVES[curve].group,
+                                         0),
+        OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_PRIV_KEY, native, f),
+        OSSL_PARAM_construct_end(),
+    };
+    EVP_PKEY *pkey = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) != 1) {
+        pkey = NULL;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    ks_wipe(native, sizeof(native));
+    return pkey;
+}
+
+/* A PKCS#8 PrivateKeyInfo of one of the five curves as an EVP_PKEY, or NULL. */
 static EVP_PKEY *parse_private(const uint8_t *pkcs8, size_t pkcs8_len)
 {
     if (pkcs8 == NULL || pkcs8_len == 0 || pkcs8_len > (size_t)0x7fffffff) {
         return NULL;
     }
     const unsigned char *p = pkcs8;
-    EVP_PKEY *pkey = d2i_AutoPrivateKey(NULL, &p, (long)pkcs8_len);
-    if (pkey != NULL && p != pkcs8 + pkcs8_len) {
-        EVP_PKEY_free(pkey); /* trailing bytes: not one PrivateKeyInfo */
-        pkey = NULL;
+    PKCS8_PRIV_KEY_INFO *info = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)pkcs8_len);
+    const unsigned char *key = NULL;
+    int key_len = 0;
+    const X509_ALGOR *alg = NULL;
+    const ASN1_OBJECT *oid = NULL;
+    const void *param = NULL;
+    int param_type = 0;
+    EVP_PKEY *pkey = NULL;
+    if (info == NULL || p != pkcs8 + pkcs8_len ||
+        PKCS8_pkey_get0(NULL, &key, &key_len, &alg, info) != 1 || key_len <= 0) {
+        PKCS8_PRIV_KEY_INFO_free(info);
+        return NULL;
     }
+    X509_ALGOR_get0(&oid, &param_type, &param, alg);
+    int nid = OBJ_obj2nid(oid);
+    const uint8_t *d = NULL;
+    size_t d_len = 0;
+    const uint8_t *kp = key;
+    if (nid == NID_X25519 || nid == NID_X448) {
+        /* CurvePrivateKey ::= OCTET STRING (RFC 8410 7) */
+        if (der_next(&kp, key + key_len, 0x04, &d, &d_len) && kp == key + key_len) {
+            pkey = EVP_PKEY_new_raw_private_key(nid == NID_X25519 ? EVP_PKEY_X25519
+                                                                  : EVP_PKEY_X448,
+                                                NULL, d, d_len);
+        }
+    } else if (nid == NID_X9_62_id_ecPublicKey && param_type == V_ASN1_OBJECT) {
+        int curve_nid = OBJ_obj2nid(param);
+        ks_ecdh_curve c = curve_nid == NID_X9_62_prime256v1 ? KS_ECDH_P256
+                          : curve_nid == NID_secp384r1      ? KS_ECDH_P384
+                          : curve_nid == NID_secp521r1      ? KS_ECDH_P521
+                                                            : KS_ECDH_NONE;
+        if (c != KS_ECDH_NONE && ec_scalar(key, (size_t)key_len, &d, &d_len)) {
+            pkey = ec_from_scalar(c, d, d_len);
+        }
+    }
+    PKCS8_PRIV_KEY_INFO_free(info); /* frees (and cleanses) the private key octets */
     return pkey;
 }
 
