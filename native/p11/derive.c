@@ -218,7 +218,7 @@ static CK_RV derive_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     pthread_mutex_lock(&tok->lock);
     ks_object *base = NULL;
     ks_key_use use = {"C_DeriveKey", CKA_DERIVE, KS_USE_PROTECT, pMechanism->mechanism};
-    rv = ks_p11_key_for_use(tok, hSession, hBaseKey, d, &use, &base);
+    rv = ks_p11_key_for_use(tok, hSession, hBaseKey, d, CKF_DERIVE, &use, &base);
     if (rv == CKR_OK) {
         rv = ks_wrap_policy_use(tok, base, KS_ROLE_DATA);
     }
