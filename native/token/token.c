@@ -269,6 +269,7 @@ ks_rule_ctx ks_token_rule_ctx(const ks_token *tok, CK_MECHANISM_TYPE mechanism)
         .user = tok->login == CKU_USER || tok->login == CKU_KS_MANAGER,
         .mechanism = mechanism,
         .manager = tok->login == CKU_KS_MANAGER,
+        .one_purpose = tok->cfg != NULL && tok->cfg->wrap_policy != KS_WRAP_POLICY_COMPAT,
     };
     return ctx;
 }

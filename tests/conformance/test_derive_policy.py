@@ -10,8 +10,8 @@ import os
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from keystead.softhsm_bridge.ck import KS_VENDOR, KeyType, Mechanism, ObjectClass
 from keystead.softhsm_bridge.ck import Attribute as A
-from keystead.softhsm_bridge.ck import KeyType, Mechanism, ObjectClass
 from keystead.token_audit import records
 
 from tests.native.kex_support import exchange, generate
@@ -40,8 +40,7 @@ from .test_token_lifecycle import (
     USAGE_LIMIT,
 )
 
-VENDOR = 0x80000000 | 0x4B530000
-VALUE_KNOWN = VENDOR | 0x09
+VALUE_KNOWN = KS_VENDOR | 0x09
 ALLOWED_MECHANISMS = 0x40000600
 NOT_PERMITTED = "CKR_KEY_FUNCTION_NOT_PERMITTED"
 
