@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from keystead.softhsm_bridge.ck import CK_UNAVAILABLE_INFORMATION, KeyType, Mechanism
@@ -32,6 +33,7 @@ from .derive_support import (
     CKF_EC_COMPRESS,
     CKM_ECDH1_COFACTOR_DERIVE,
     CKM_ECDH1_DERIVE,
+    EC_PARAMS,
     FIELD,
     KDFS,
     der_octet_string,
@@ -247,3 +249,34 @@ def test_kdfs_not_offered(ecdh, module, kdf):
     base = make("P-256", mine)
     rv, _ = derive(raw, h, base, secret_template(32), ecdh_params(raw.ffi, kdf, peer(theirs)))
     assert_rv(rv, "CKR_MECHANISM_PARAM_INVALID")
+
+
+CKM_EC_KEY_PAIR_GEN = 0x1040
+
+
+@pytest.mark.parametrize(("sensitive", "extractable"),
+                         [(True, False), (True, True), (False, False), (False, True)])
+def test_derived_attributes_of_a_generated_base(ecdh, sensitive, extractable):
+    """A base key generated sensitive and unextractable (CKA_ALWAYS_SENSITIVE and
+    CKA_NEVER_EXTRACTABLE true): the derived key's CKA_ALWAYS_SENSITIVE is its own
+    CKA_SENSITIVE, its CKA_NEVER_EXTRACTABLE the opposite of its CKA_EXTRACTABLE; CKA_LOCAL
+    is false. The agreed value still matches cryptography's exchange with the base key's
+    public point."""
+    raw, h, _ = ecdh
+    pub_handle, base = raw.generate_key_pair(
+        h, CKM_EC_KEY_PAIR_GEN, {A.EC_PARAMS: EC_PARAMS["P-256"], A.TOKEN: False},
+        {A.TOKEN: False, A.SENSITIVE: True, A.EXTRACTABLE: False, A.DERIVE: True})
+    assert bbool(raw.get_attribute(h, base, A.ALWAYS_SENSITIVE)) is True
+    assert bbool(raw.get_attribute(h, base, A.NEVER_EXTRACTABLE)) is True
+    theirs = generate("P-256")
+    t = secret_template(32, SENSITIVE=sensitive, EXTRACTABLE=extractable)
+    rv, k = derive(raw, h, base, t, ecdh_params(raw.ffi, CKD_NULL, peer(theirs)))
+    assert_rv(rv, "CKR_OK")
+    assert bbool(raw.get_attribute(h, k, A.ALWAYS_SENSITIVE)) is sensitive
+    assert bbool(raw.get_attribute(h, k, A.NEVER_EXTRACTABLE)) is (not extractable)
+    assert bbool(raw.get_attribute(h, k, A.LOCAL)) is False
+    if not sensitive and extractable:
+        point = raw.get_attribute(h, pub_handle, A.EC_POINT)
+        pub = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point[2:])
+        assert value(raw, h, k) == theirs.exchange(ec.ECDH(), pub)
+

@@ -10,7 +10,14 @@ import os
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from keystead.softhsm_bridge.ck import KS_VENDOR, KeyType, Mechanism, ObjectClass
+from keystead.softhsm_bridge.ck import (
+    CKU_KS_MANAGER,
+    CKU_USER,
+    KS_VENDOR,
+    KeyType,
+    Mechanism,
+    ObjectClass,
+)
 from keystead.softhsm_bridge.ck import Attribute as A
 from keystead.token_audit import records
 
@@ -29,6 +36,7 @@ from .derive_support import (
     secret_template,
 )
 from .support import assert_rv, bbool, ulong
+from .test_governance import GOVERNED, gov, gov_token  # noqa: F401 - fixtures
 from .test_token_lifecycle import (
     ACTIVE,
     COMPROMISED,
@@ -220,3 +228,40 @@ def test_destroying_the_private_key_deactivates_its_public_key(ks):
     raw.set_attributes(h, priv, {STATE: DESTROYED})
     assert ulong(raw.get_attribute(h, pub, STATE)) == DEACTIVATED
     assert raw.get_attributes(h, priv, [A.VALUE]).rv != 0  # no private value any more
+
+
+def test_pair_moves_are_recorded(ks, module):
+    raw, h = ks
+    mine, priv = base(raw, h, SIGN=True)
+    pub = public_key(raw, h, mine)
+    raw.set_attributes(h, priv, {STATE: SUSPENDED})
+    uid = raw.get_attribute(h, priv, A.UNIQUE_ID).decode()
+    pub_uid = raw.get_attribute(h, pub, A.UNIQUE_ID).decode()
+    db = module.token_env.token_dir / f"token-{module.slot}.sqlite"
+    moves = [r for r in records(db) if r.get("event") == "transition"
+             and r.get("object") == pub_uid]
+    assert [r.get("detail") for r in moves] == [f"active -> suspended: pair of {uid}"]
+
+
+def test_a_user_change_never_moves_a_governed_partner(gov):  # noqa: F811 - the fixture
+    """The manager's pair moves together; a user's public-key copy of a governed key, when
+    the user suspends it, suspends the copy only."""
+    raw = gov.raw
+    h = gov.login(CKU_KS_MANAGER)
+    mine = generate("P-256")
+    priv = raw.create_object(h, private_template("P-256", mine, TOKEN=True, SIGN=True))
+    pub = public_key(raw, h, mine, TOKEN=True)
+    try:
+        assert gov.flag(h, priv, GOVERNED) and gov.flag(h, pub, GOVERNED)
+        h = gov.login(CKU_USER)
+        copy = public_key(raw, h, mine)
+        raw.set_attributes(h, copy, {STATE: SUSPENDED})
+        assert [gov.ulong(h, o, STATE) for o in (priv, pub, copy)] == \
+            [ACTIVE, ACTIVE, SUSPENDED]
+        h = gov.login(CKU_KS_MANAGER)
+        raw.set_attributes(h, priv, {STATE: SUSPENDED})
+        assert gov.ulong(h, pub, STATE) == SUSPENDED
+    finally:
+        h = gov.login(CKU_KS_MANAGER)
+        for o in (priv, pub):
+            raw.destroy_object(h, o)
