@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from keystead.softhsm_bridge.ck import CK_UNAVAILABLE_INFORMATION, KeyType, Mechanism
 from keystead.softhsm_bridge.ck import Attribute as A
 
-from tests.native.kex_support import exchange, generate
+from tests.native.kex_support import PRIME_CURVES, exchange, generate
+from tests.vectors.pyca import load_pyca
 
 from .derive_support import (
     CKD_NULL,
@@ -280,3 +281,43 @@ def test_derived_attributes_of_a_generated_base(ecdh, sensitive, extractable):
         pub = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point[2:])
         assert value(raw, h, k) == theirs.exchange(ec.ECDH(), pub)
 
+
+
+# -- the CAVP KAS ECC ZZ-only vectors through C_DeriveKey --------------------------------------
+
+ZZ_FILES = ("asymmetric/ECDH/KASValidityTest_ECCStaticUnified_NOKC_ZZOnly_init.fax",
+            "asymmetric/ECDH/KASValidityTest_ECCStaticUnified_NOKC_ZZOnly_resp.fax")
+FAX_CURVES = {"EC": "P-256", "ED": "P-384", "EE": "P-521"}
+
+
+@pytest.mark.parametrize("curve", PRIME)
+def test_cavp_zz_vectors_through_the_token(ecdh, module, curve, xfail_quirk):
+    """The vectors of tests/native/test_ecdh.py again, through a token session: the IUT's d
+    imported as a private key, the CAVS point as the public value, CKD_NULL. Correct ones
+    give Z; a CAVS point that fails validation (results 1 and 2) is refused."""
+    raw, h, make = ecdh
+    size = FIELD[curve]
+    bad: list[int] = []
+    for path in ZZ_FILES:
+        for section, vec in load_pyca(path):
+            if FAX_CURVES.get(section.get("_", "")[:2]) != curve or not vec.has("Z"):
+                continue
+            code_ = int(vec.text("Result").split("(")[1].split()[0])
+            if code_ not in (0, 1, 2, 13):
+                continue  # the IUT's own key or a changed Z: tests/native/test_ecdh.py
+            x, y = (int.from_bytes(vec.hex(n), "big") for n in ("QsCAVSx", "QsCAVSy"))
+            point = b"\x04" + x.to_bytes(size, "big") + y.to_bytes(size, "big")
+            key = ec.derive_private_key(int.from_bytes(vec.hex("dsIUT"), "big"),
+                                        PRIME_CURVES[curve])
+            base = make(curve, key)
+            rv, k = derive(raw, h, base, secret_template(),
+                           ecdh_params(raw.ffi, CKD_NULL, point))
+            if code_ in (0, 13):
+                assert_rv(rv, "CKR_OK")
+                assert value(raw, h, k) == vec.hex("Z"), str(vec)
+            else:
+                bad.append(rv)
+            raw.destroy_object(h, base)
+    assert bad  # each curve has CAVS points that fail validation
+    xfail_quirk(module, "ecdh-bad-point-general-error")
+    assert set(bad) == {code("CKR_MECHANISM_PARAM_INVALID")}
