@@ -46,8 +46,11 @@ static int template_has(const CK_ATTRIBUTE *tmpl, CK_ULONG count, CK_ATTRIBUTE_T
 
 /* The attributes the call implies: the class, the default key type, and what the base key's
  * CKA_DERIVE_TEMPLATE imposes (unpacked into imposed, which the caller frees). */
+#define KS_DERIVE_IMPLIED_INLINE 8 /* class, key type and a short derive template: no heap */
+
 static CK_RV implied(const ks_object *base, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
-                     ks_attrs *imposed, CK_ATTRIBUTE **extra, CK_ULONG *n)
+                     ks_attrs *imposed, CK_ATTRIBUTE inline_extra[KS_DERIVE_IMPLIED_INLINE],
+                     CK_ATTRIBUTE **extra, CK_ULONG *n)
 {
     static const CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
     static const CK_KEY_TYPE generic = CKK_GENERIC_SECRET;
@@ -59,7 +62,9 @@ static CK_RV implied(const ks_object *base, const CK_ATTRIBUTE *tmpl, CK_ULONG c
     if (rv != CKR_OK) {
         return rv;
     }
-    *extra = calloc(imposed->count + 2, sizeof(CK_ATTRIBUTE));
+    *extra = imposed->count + 2 <= KS_DERIVE_IMPLIED_INLINE
+                 ? inline_extra
+                 : calloc(imposed->count + 2, sizeof(CK_ATTRIBUTE));
     if (*extra == NULL) {
         return CKR_HOST_MEMORY;
     }
@@ -133,11 +138,12 @@ static CK_RV derive_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
     ks_attrs attrs;
     ks_attrs_init(&imposed);
     ks_attrs_init(&attrs);
+    CK_ATTRIBUTE inline_extra[KS_DERIVE_IMPLIED_INLINE];
     CK_ATTRIBUTE *extra = NULL;
     CK_ULONG extra_count = 0;
     ks_why why = {KS_NO_ATTR, NULL};
     ks_rule_ctx ctx = ks_token_rule_ctx(tok, mech->mechanism);
-    CK_RV rv = implied(base, tmpl, count, &imposed, &extra, &extra_count);
+    CK_RV rv = implied(base, tmpl, count, &imposed, inline_extra, &extra, &extra_count);
     if (rv == CKR_OK) {
         rv = ks_rules_new_object(&attrs, KS_ORIGIN_DERIVE, tmpl, count, extra, extra_count,
                                  &ctx, &why);
@@ -161,7 +167,9 @@ static CK_RV derive_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
     if (rv != CKR_OK && why.reason != NULL) {
         ks_p11_why(&why);
     }
-    free(extra);
+    if (extra != inline_extra) {
+        free(extra);
+    }
     ks_attrs_free(&imposed);
     ks_attrs_free(&attrs);
     return rv;

@@ -265,3 +265,18 @@ def test_a_user_change_never_moves_a_governed_partner(gov):  # noqa: F811 - the 
         h = gov.login(CKU_KS_MANAGER)
         for o in (priv, pub):
             raw.destroy_object(h, o)
+
+
+def test_base_key_derive_template_is_imposed(ks):
+    """The base key's CKA_DERIVE_TEMPLATE applies to every key derived from it (base 4.9):
+    its attributes are set, and a template that contradicts them is inconsistent."""
+    raw, h = ks
+    _, b = base(raw, h, DERIVE_TEMPLATE={A.SENSITIVE: True, A.EXTRACTABLE: False})
+    theirs = generate("P-256")
+    rv, k = derive(raw, h, b, {A.CLASS: ObjectClass.SECRET_KEY, A.TOKEN: False,
+                               A.VALUE_LEN: 32}, null_param(raw, theirs))
+    assert_rv(rv, "CKR_OK")
+    assert bbool(raw.get_attribute(h, k, A.SENSITIVE)) is True
+    assert bbool(raw.get_attribute(h, k, A.EXTRACTABLE)) is False
+    rv, _ = derive(raw, h, b, secret_template(32), null_param(raw, theirs))
+    assert_rv(rv, "CKR_TEMPLATE_INCONSISTENT")
