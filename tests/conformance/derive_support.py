@@ -10,7 +10,7 @@ from keystead.softhsm_bridge import structs
 from keystead.softhsm_bridge.ck import Attribute as A
 from keystead.softhsm_bridge.ck import KeyType, ObjectClass
 
-from tests.native.kex_support import PrivateKey, public_value
+from tests.native.kex_keys import PrivateKey, public_value
 
 CKM_ECDH1_DERIVE = 0x1050
 CKM_ECDH1_COFACTOR_DERIVE = 0x1051

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from keystead.softhsm_bridge.ck import CK_UNAVAILABLE_INFORMATION, KeyType, Mechanism
 from keystead.softhsm_bridge.ck import Attribute as A
 
-from tests.native.kex_support import PRIME_CURVES, exchange, generate
+from tests.native.kex_keys import PRIME_CURVES, exchange, generate
 from tests.vectors.pyca import load_pyca
 
 from .derive_support import (

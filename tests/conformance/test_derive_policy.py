@@ -21,7 +21,7 @@ from keystead.softhsm_bridge.ck import (
 from keystead.softhsm_bridge.ck import Attribute as A
 from keystead.token_audit import records
 
-from tests.native.kex_support import exchange, generate
+from tests.native.kex_keys import exchange, generate
 
 from .derive_support import (
     CKD_NULL,

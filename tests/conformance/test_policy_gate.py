@@ -18,7 +18,7 @@ from keystead.softhsm_bridge.ck import Attribute as A
 from keystead.softhsm_bridge.ck import KeyType, Mechanism, ObjectClass
 from keystead.softhsm_bridge.errors import CKR_OK
 
-from tests.native.kex_support import generate
+from tests.native.kex_keys import generate
 
 from .derive_support import (
     CKD_NULL,
