@@ -321,3 +321,12 @@ def test_cavp_zz_vectors_through_the_token(ecdh, module, curve, xfail_quirk):
     assert bad  # each curve has CAVS points that fail validation
     xfail_quirk(module, "ecdh-bad-point-general-error")
     assert set(bad) == {code("CKR_MECHANISM_PARAM_INVALID")}
+
+
+def test_mechanism_info(ecdh, module):
+    """CKF_DERIVE, and key sizes that are field sizes in bits (mechanisms 3.0, ECDH key
+    derivation): P-256 at least is within them."""
+    raw, _, _ = ecdh
+    lo, hi, flags = raw.mechanism_info(module.slot, CKM_ECDH1_DERIVE)
+    assert flags & 0x80000  # CKF_DERIVE
+    assert lo <= 256 <= hi <= 571
