@@ -302,6 +302,38 @@ _PAIR_OBJECTS = (
 )
 
 
+_ECDH = (
+    Quirk(
+        "ecdh-null-kdf-only",
+        "CKD_SHA1_KDF ... CKD_SHA512_KDF derive with the ANSI X9.63 KDF (current mechanisms, "
+        "CK_EC_KDF_TYPE)",
+        "CKR_MECHANISM_PARAM_INVALID for every KDF but CKD_NULL",
+        "test_derive.py::test_x963_kdfs",
+    ),
+    Quirk(
+        "no-montgomery-ecdh",
+        "CKM_ECDH1_DERIVE takes CKK_EC_MONTGOMERY keys (X25519, X448)",
+        "C_CreateObject of a CKK_EC_MONTGOMERY private key is CKR_ATTRIBUTE_VALUE_INVALID",
+        "test_derive.py::test_ckd_null_whole_secret",
+    ),
+    Quirk(
+        "derived-value-len-zero",
+        "CKA_VALUE_LEN is the length in bytes of the key value (4.10, generic secret keys)",
+        "a generic secret derived by CKM_ECDH1_DERIVE without CKA_VALUE_LEN in the template "
+        "has the whole shared secret as its value but reads CKA_VALUE_LEN 0",
+        "test_derive.py::test_ckd_null_whole_secret",
+    ),
+    Quirk(
+        "ecdh-bad-point-general-error",
+        "a public value that is no point of the base key's curve is a bad mechanism "
+        "parameter (CKR_MECHANISM_PARAM_INVALID)",
+        "CKR_GENERAL_ERROR for a point off the curve, a point of another curve and all-zero "
+        "bytes",
+        "test_derive.py::test_bad_public_values",
+    ),
+)
+
+
 QUIRKS: dict[str, dict[str, Quirk]] = {
     KEYSTEAD: {},
     SOFTHSM2: _table(
@@ -536,6 +568,7 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
         *_LEAKS,
         *_RSA_ENC,
         *_PAIR_OBJECTS,
+        *_ECDH,
     ),
 }
 

@@ -89,6 +89,22 @@ static inline void fz_param(fz *f, CK_MECHANISM *mech)
                                        : how & 2 ? 4 : 0;
         mech->pParameter = how & 4 ? NULL : fz_bytes(f, mech->ulParameterLen);
         break;
+    case CKM_ECDH1_DERIVE: case CKM_ECDH1_COFACTOR_DERIVE: {
+        /* a public value of a length some curve takes (raw or DER), or any length */
+        static const CK_ULONG lens[] = {32, 33, 34, 49, 56, 58, 65, 67, 97, 99, 133, 136};
+        CK_ECDH1_DERIVE_PARAMS *p = fz_alloc(f, sizeof(*p));
+        p->kdf = how & 1 ? (CK_ULONG)(fz_u8(f) % 10) : (CK_ULONG)fz_u64(f);
+        p->ulSharedDataLen = how & 2 ? 0 : fz_len(f, 80);
+        p->pSharedData = p->ulSharedDataLen > 4096 || how & 4 ? NULL
+                                                               : fz_bytes(f, p->ulSharedDataLen);
+        p->ulPublicDataLen = how & 8 ? lens[fz_u8(f) % 12] : fz_len(f, 140);
+        p->pPublicData = p->ulPublicDataLen > 4096 || (how & 0x30) == 0x30
+                             ? NULL
+                             : fz_bytes(f, p->ulPublicDataLen);
+        mech->pParameter = p;
+        mech->ulParameterLen = sizeof(*p);
+        break;
+    }
     default:
         mech->pParameter = NULL;
         mech->ulParameterLen = 0;

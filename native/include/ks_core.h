@@ -13,6 +13,7 @@
 #include "crypto/ct.h"
 #include "crypto/curve.h"
 #include "crypto/digest.h"
+#include "crypto/ecdh.h"
 #include "crypto/gcm.h"
 #include "crypto/hmac.h"
 #include "crypto/kdf.h"
@@ -23,6 +24,7 @@
 #include "crypto/rand.h"
 #include "crypto/rsa.h"
 #include "crypto/sha256.h"
+#include "crypto/x963kdf.h"
 #include "crypto/status.h"
 #include "crypto/x509.h"
 

@@ -45,7 +45,7 @@ static inline int ks_p11_session_rw(const ks_session *s)
 /* The policy gate. Every function that uses a key's value (C_EncryptInit, C_DecryptInit,
  * C_SignInit, C_VerifyInit, C_DigestKey, C_WrapKey for the wrapping key and for the key it
  * wraps, C_UnwrapKey, C_MessageEncryptInit, C_MessageDecryptInit, the bulk GCM calls, and
- * C_DeriveKey when it comes) passes the key through ks_p11_gate_check before it reads the
+ * the base key of C_DeriveKey) passes the key through ks_p11_gate_check before it reads the
  * value and through ks_p11_gate_pass once the call is certain to use it. Nothing else decides
  * whether a key may be used; tests/conformance/test_policy_gate.py drives every PKCS#11
  * function that takes a key handle with a key the gate refuses. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "p11/guard.h"
+#include "token/pair_policy.h"
 #include "token/policy.h"
 #include "token/wrap_policy.h"
 
@@ -385,8 +386,13 @@ static CK_RV set_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
     CK_ULONG state = KS_STATE_ACTIVE;
     if (rv == CKR_OK && ks_attrs_get_ulong(&next, CKA_KS_LIFECYCLE_STATE, &state) &&
         state == KS_STATE_DESTROYED) {
-        /* SP 800-57 7.3.4: a destroyed key keeps its metadata, never its value. */
+        /* SP 800-57 7.3.4: a destroyed key keeps its metadata, never its value (a private
+         * key's is its sealed PKCS#8: the class's value attribute). */
+        const ks_class_desc *c = ks_class_find(ks_object_class(obj));
         ks_attrs_remove(&next, CKA_VALUE);
+        if (c != NULL && c->value_attr != KS_NO_VALUE_ATTR && c->hides) {
+            ks_attrs_remove(&next, c->value_attr);
+        }
     }
     if (rv == CKR_OK) {
         rv = ks_wrap_policy_check_trust(s->token, &obj->attrs, &next);
@@ -415,6 +421,12 @@ static CK_RV set_attribute_value(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hO
     if (rv == CKR_OK && recorded != CKR_OK) {
         (void)ks_token_update(s->token, ks_p11_session_rw(s), obj, &old); /* undone */
         rv = recorded;
+    }
+    CK_ULONG after = before;
+    ks_attrs_get_ulong(&obj->attrs, CKA_KS_LIFECYCLE_STATE, &after);
+    if (rv == CKR_OK && after != before) {
+        /* the other keys of a pair follow (token/pair_policy.h) */
+        rv = ks_pair_follow(s->token, hSession, ks_p11_session_rw(s), obj, before, after);
     }
     ks_attrs_free(&old);
     ks_attrs_free(&next);

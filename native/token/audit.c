@@ -31,6 +31,7 @@ static const char *const EVENT_NAMES[] = {
     [KS_AUDIT_SET_ATTRIBUTE] = "set-attribute", [KS_AUDIT_TRANSITION] = "transition",
     [KS_AUDIT_OVERRIDE] = "override",     [KS_AUDIT_DESTROY] = "destroy",
     [KS_AUDIT_USE] = "use",               [KS_AUDIT_INTEGRITY] = "integrity",
+    [KS_AUDIT_DERIVE] = "derive",
 };
 
 const char *ks_audit_event_name(ks_audit_event event)

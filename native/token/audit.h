@@ -47,6 +47,7 @@ typedef enum ks_audit_event {
     KS_AUDIT_DESTROY,
     KS_AUDIT_USE,
     KS_AUDIT_INTEGRITY, /* a store record failed verification (token/store_auth.c) */
+    KS_AUDIT_DERIVE,    /* C_DeriveKey: the new key, its base key in the detail */
 } ks_audit_event;
 
 /* One record before it is sealed. Strings may be NULL (recorded as empty). */

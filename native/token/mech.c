@@ -10,6 +10,7 @@
 #include "token/mech.h"
 
 #include "token/config.h"
+#include "token/derive_ecdh.h"
 #include "token/ops_internal.h"
 #include "token/wrap_policy.h"
 
@@ -29,10 +30,13 @@ enum {
     EC_MAX_BITS = 521,
     CURVE25519_BITS = 255,
     CURVE448_BITS = 448,
+    ECDH_MIN_BITS = 255, /* X25519 */
+    ECDH_MAX_BITS = 521, /* P-521 */
 };
 
 #define CIPHER_FLAGS (CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP)
 #define MAC_FLAGS (CKF_SIGN | CKF_VERIFY)
+#define ECDH_FLAGS (CKF_DERIVE | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS | CKF_EC_COMPRESS)
 
 static const CK_KEY_TYPE KT_AES[] = {CKK_AES, KT_END};
 static const CK_KEY_TYPE KT_NONE[] = {KT_END};
@@ -40,6 +44,7 @@ static const CK_KEY_TYPE KT_RSA[] = {CKK_RSA, KT_END};
 static const CK_KEY_TYPE KT_EC[] = {CKK_EC, KT_END};
 static const CK_KEY_TYPE KT_EDWARDS[] = {CKK_EC_EDWARDS, KT_END};
 static const CK_KEY_TYPE KT_MONTGOMERY[] = {CKK_EC_MONTGOMERY, KT_END};
+static const CK_KEY_TYPE KT_ECDH[] = {CKK_EC, CKK_EC_MONTGOMERY, KT_END};
 /* The generic secret generator also makes the typed HMAC keys (the front lets a template ask
  * for CKK_SHA256_HMAC and the like instead of CKK_GENERIC_SECRET). */
 static const CK_KEY_TYPE KT_GENERIC[] = {CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, CKK_SHA224_HMAC,
@@ -71,6 +76,13 @@ CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
 #define RSAENC(m, fl, tr, par) \
     ROW(m, #m, RSA_MIN_BITS, RSA_MAX_BITS, fl, KT_RSA, CKO_PRIVATE_KEY, \
         KS_MECH_KEY_PAIR | KS_MECH_KEY_BITS | (tr), 0, par, &ks_fam_rsa_enc)
+/* ECDH over P-256/384/521 (CKK_EC) and X25519/X448 (CKK_EC_MONTGOMERY, which the
+ * mechanisms specification lets CKM_ECDH1_DERIVE take): the bounds are field sizes in bits,
+ * as the mechanism's CK_MECHANISM_INFO says; the family checks the curve itself
+ * (token/derive_ecdh.h). Named curves, points uncompressed or compressed. */
+#define ECDH(m)                                                                              \
+    ROW(m, #m, ECDH_MIN_BITS, ECDH_MAX_BITS, ECDH_FLAGS, KT_ECDH, CKO_PRIVATE_KEY,          \
+        KS_MECH_KEY_BITS | KS_MECH_KEY_PAIR, 0, ks_ecdh_params, NULL)
 #define DIGEST(m) ROW(m, #m, 0, 0, CKF_DIGEST, KT_NONE, NO_KEY, 0, 0, NULL, &ks_fam_digest)
 /* A key pair generator (C_GenerateKeyPair): its key class is the private key's. */
 #define PAIR_GEN(m, lo, hi, kt, tr)                                                        \
@@ -160,6 +172,8 @@ static const ks_mech_desc MECHS[] = {
     RSAENC(CKM_RSA_AES_KEY_WRAP, CKF_WRAP | CKF_UNWRAP, KS_MECH_KEY_WRAP, ks_rsa_aes_wrap_params),
 
     /* Key derivation (ECDH, X25519, X448). */
+    ECDH(CKM_ECDH1_DERIVE),
+    ECDH(CKM_ECDH1_COFACTOR_DERIVE),
 
     /* Legacy, offered only with legacy_mechanisms = on (DES3, MD5). */
 

@@ -48,6 +48,8 @@ typedef struct ks_rule_ctx {
     CK_MECHANISM_TYPE mechanism;  /* generation or unwrap mechanism, for CKA_KEY_GEN_MECHANISM */
     int manager;                  /* the manager (CKU_KS_MANAGER) is logged in: it uses keys as
                                    * the user does and alone governs governed keys */
+    int one_purpose;              /* the strict wrap policy: a private or public key has one
+                                   * purpose (token/pair_policy.h; ks_rules_new_object) */
 } ks_rule_ctx;
 
 /* The object classes, one row each: what the attribute rules, the store and the guard need
@@ -93,6 +95,11 @@ const ks_class_desc *ks_class_supported(CK_OBJECT_CLASS cls);
  * (CKR_ATTRIBUTE_READ_ONLY); the caller assigns it. extra/extra_count carry attributes implied
  * by the call (CKA_CLASS/CKA_KEY_TYPE implied by the mechanism), which must not conflict with
  * the template (CKR_TEMPLATE_INCONSISTENT). */
+/* With ctx->one_purpose, a new private key whose template asks (CK_TRUE) both to sign
+ * (CKA_SIGN, CKA_SIGN_RECOVER) and to decrypt (CKA_DECRYPT, CKA_UNWRAP), or a public key
+ * asked both to verify and to encrypt, is CKR_TEMPLATE_INCONSISTENT; the purpose the template
+ * does not ask for is not given by default (a template that asks for neither gets the
+ * signature purpose, unless it turns the signature usages off). */
 CK_RV ks_rules_new_object(ks_attrs *out, ks_origin origin, const CK_ATTRIBUTE *tmpl,
                           CK_ULONG count, const CK_ATTRIBUTE *extra, CK_ULONG extra_count,
                           const ks_rule_ctx *ctx, ks_why *why);

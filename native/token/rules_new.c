@@ -267,6 +267,57 @@ static CK_RV set_token_maintained(ks_attrs *out, ks_origin origin, const ks_rule
     return rv;
 }
 
+/* The template (or the call) sets every one of types to `value` (any of them when any). */
+static int asks(const CK_ATTRIBUTE *tmpl, CK_ULONG count, const CK_ATTRIBUTE *extra,
+                CK_ULONG extra_count, const CK_ATTRIBUTE_TYPE types[2], CK_BBOOL value, int any)
+{
+    int hits = 0;
+    for (int k = 0; k < 2; k++) {
+        int hit = 0;
+        for (CK_ULONG i = 0; i < count + extra_count; i++) {
+            const CK_ATTRIBUTE *a = i < count ? &tmpl[i] : &extra[i - count];
+            hit |= a->type == types[k] && a->pValue != NULL && a->ulValueLen == 1 &&
+                   *(const CK_BBOOL *)a->pValue == value;
+        }
+        hits += hit;
+    }
+    return any ? hits > 0 : hits == 2;
+}
+
+/* One key, one purpose under the strict wrap policy (token/pair_policy.h, SP 800-57 Part 1
+ * 5.2): see ks_rules_new_object. */
+static CK_RV one_purpose(ks_attrs *out, CK_OBJECT_CLASS cls, const CK_ATTRIBUTE *tmpl,
+                         CK_ULONG count, const CK_ATTRIBUTE *extra, CK_ULONG extra_count,
+                         ks_why *why)
+{
+    static const CK_ATTRIBUTE_TYPE SIGNS[2] = {CKA_SIGN, CKA_SIGN_RECOVER};
+    static const CK_ATTRIBUTE_TYPE DECRYPTS[2] = {CKA_DECRYPT, CKA_UNWRAP};
+    static const CK_ATTRIBUTE_TYPE VERIFIES[2] = {CKA_VERIFY, CKA_VERIFY_RECOVER};
+    static const CK_ATTRIBUTE_TYPE ENCRYPTS[2] = {CKA_ENCRYPT, CKA_WRAP};
+    if (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY) {
+        return CKR_OK;
+    }
+    const CK_ATTRIBUTE_TYPE *first = cls == CKO_PRIVATE_KEY ? SIGNS : VERIFIES;
+    const CK_ATTRIBUTE_TYPE *second = cls == CKO_PRIVATE_KEY ? DECRYPTS : ENCRYPTS;
+    int wants_first = asks(tmpl, count, extra, extra_count, first, CK_TRUE, 1);
+    int wants_second = asks(tmpl, count, extra, extra_count, second, CK_TRUE, 1);
+    if (wants_first && wants_second) {
+        return ks_rule_fail(why, second[0],
+                            "one key, one purpose: a key pair's key signs or decrypts",
+                            CKR_TEMPLATE_INCONSISTENT);
+    }
+    /* the purpose not asked for is not given by default */
+    int keep_second = wants_second || asks(tmpl, count, extra, extra_count, first, CK_FALSE, 0);
+    const CK_ATTRIBUTE_TYPE *drop = keep_second ? first : second;
+    CK_RV rv = CKR_OK;
+    for (int k = 0; k < 2 && rv == CKR_OK; k++) {
+        if (ks_attrs_bool(out, drop[k], CK_FALSE) == CK_TRUE) {
+            rv = ks_attrs_set_bool(out, drop[k], CK_FALSE);
+        }
+    }
+    return rv;
+}
+
 static CK_RV build(ks_attrs *out, ks_origin origin, const CK_ATTRIBUTE *tmpl, CK_ULONG count,
                    const CK_ATTRIBUTE *extra, CK_ULONG extra_count, const ks_rule_ctx *ctx,
                    ks_why *why)
@@ -301,6 +352,9 @@ static CK_RV build(ks_attrs *out, ks_origin origin, const CK_ATTRIBUTE *tmpl, CK
     }
     if (rv == CKR_OK) {
         rv = complete(out, cls, kt, origin, why);
+    }
+    if (rv == CKR_OK && ctx != NULL && ctx->one_purpose) {
+        rv = one_purpose(out, cls, tmpl, count, extra, extra_count, why);
     }
     if (rv == CKR_OK && c != NULL && c->check_new != NULL) {
         rv = c->check_new(out, kt, why);

@@ -9,6 +9,7 @@
 #include "crypto/mem.h"
 #include "crypto/rand.h"
 #include "token/log.h"
+#include "token/pair_policy.h"
 #include "token/policy.h"
 
 #define NO_LOGIN ((CK_USER_TYPE)-1)
@@ -268,6 +269,7 @@ ks_rule_ctx ks_token_rule_ctx(const ks_token *tok, CK_MECHANISM_TYPE mechanism)
         .user = tok->login == CKU_USER || tok->login == CKU_KS_MANAGER,
         .mechanism = mechanism,
         .manager = tok->login == CKU_KS_MANAGER,
+        .one_purpose = tok->cfg != NULL && tok->cfg->wrap_policy != KS_WRAP_POLICY_COMPAT,
     };
     return ctx;
 }
@@ -377,6 +379,9 @@ CK_RV ks_token_add(ks_token *tok, CK_SESSION_HANDLE session, int rw, ks_attrs *a
     if (is_private && tok->login != CKU_USER && tok->login != CKU_KS_MANAGER) {
         return CKR_USER_NOT_LOGGED_IN;
     }
+    if (ks_pair_check_purpose(tok->cfg, NULL, attrs) != CKR_OK) {
+        return CKR_TEMPLATE_INCONSISTENT; /* one key, one purpose (token/pair_policy.h) */
+    }
     if (is_token) {
         if (tok->store == NULL) {
             return CKR_TOKEN_NOT_RECOGNIZED;
@@ -413,6 +418,9 @@ CK_RV ks_token_add(ks_token *tok, CK_SESSION_HANDLE session, int rw, ks_attrs *a
 
 CK_RV ks_token_update(ks_token *tok, int rw, ks_object *obj, const ks_attrs *attrs)
 {
+    if (ks_pair_check_purpose(tok->cfg, &obj->attrs, attrs) != CKR_OK) {
+        return CKR_TEMPLATE_INCONSISTENT; /* one key, one purpose (token/pair_policy.h) */
+    }
     ks_attrs copy;
     ks_attrs_init(&copy);
     CK_RV rv = ks_attrs_copy(&copy, attrs);

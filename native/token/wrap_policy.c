@@ -239,12 +239,12 @@ CK_RV ks_value_uses_name(const ks_token *tok, const ks_attrs *key,
                          char name[KS_VALUE_USES_NAME_LEN])
 {
     static const char hex[] = "0123456789abcdef";
-    /* The class's value attribute: CKA_VALUE of a secret key, the PKCS#8 of a private key,
-     * the SubjectPublicKeyInfo of a public key (token/rules_class.c). */
-    const ks_class_desc *cls = ks_class_find(ks_object_class_of(key));
-    CK_ATTRIBUTE_TYPE vt =
-        cls != NULL && cls->value_attr != KS_NO_VALUE_ATTR ? cls->value_attr : CKA_VALUE;
-    const ks_attr *value = ks_attrs_find(key, vt);
+    /* the value a mechanism reads: CKA_VALUE of a secret key, a private key's sealed PKCS#8,
+     * a public key's SubjectPublicKeyInfo (the class table's value attribute) */
+    const ks_class_desc *c = ks_class_find(ks_object_class_of(key));
+    const ks_attr *value = c == NULL || c->value_attr == KS_NO_VALUE_ATTR
+                               ? NULL
+                               : ks_attrs_find(key, c->value_attr);
     if (value == NULL || value->len == 0) {
         return CKR_KEY_HANDLE_INVALID;
     }

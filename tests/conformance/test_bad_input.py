@@ -93,6 +93,8 @@ NULL_CASES: list[tuple[str, int, str]] = [
     ("C_UnwrapKey", 1, "CKR_ARGUMENTS_BAD"),
     ("C_UnwrapKey", 3, "CKR_ARGUMENTS_BAD"),
     ("C_UnwrapKey", 7, "CKR_ARGUMENTS_BAD"),
+    ("C_DeriveKey", 1, "CKR_ARGUMENTS_BAD"),
+    ("C_DeriveKey", 5, "CKR_ARGUMENTS_BAD"),
     ("C_SeedRandom", 1, "CKR_ARGUMENTS_BAD"),
     ("C_GenerateRandom", 1, "CKR_ARGUMENTS_BAD"),
     ("C_LoginUser", 4, "CKR_ARGUMENTS_BAD"),
@@ -103,7 +105,7 @@ NULL_CASES: list[tuple[str, int, str]] = [
 NULL_TEMPLATE_CASES: list[tuple[str, int]] = [
     ("C_CreateObject", 1), ("C_CopyObject", 2), ("C_GetAttributeValue", 2),
     ("C_SetAttributeValue", 2), ("C_FindObjectsInit", 1), ("C_GenerateKey", 2),
-    ("C_UnwrapKey", 5),
+    ("C_UnwrapKey", 5), ("C_DeriveKey", 3),
 ]
 
 

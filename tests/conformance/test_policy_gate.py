@@ -18,6 +18,16 @@ from keystead.softhsm_bridge.ck import Attribute as A
 from keystead.softhsm_bridge.ck import KeyType, Mechanism, ObjectClass
 from keystead.softhsm_bridge.errors import CKR_OK
 
+from tests.native.kex_keys import generate
+
+from .derive_support import (
+    CKD_NULL,
+    CKM_ECDH1_DERIVE,
+    ecdh_params,
+    peer,
+    private_template,
+    secret_template,
+)
 from .support import assert_rv, code
 from .test_token_lifecycle import (
     ACTIVE,
@@ -27,6 +37,7 @@ from .test_token_lifecycle import (
     PRE,
     PROCESS_END,
     PROCESS_START,
+    STATE,
     SUSPENDED,
     USAGE_COUNT,
     USAGE_LIMIT,
@@ -202,10 +213,24 @@ def _unwrap_key(raw, session, k):
 
 
 def _derive_key(raw, session, k):
+    """C_DeriveKey takes a private key: one in the refused key's state (PKCS#11's own
+    derivation from a secret key, CKM_AES_ECB_ENCRYPT_DATA, keystead does not offer)."""
     h = raw.ffi.new("CK_OBJECT_HANDLE *")
     t = raw.template({A.CLASS: ObjectClass.SECRET_KEY, A.KEY_TYPE: KeyType.AES})
-    return [raw.call("C_DeriveKey", session, raw.mechanism(AES_ECB_ENCRYPT_DATA).ptr,
-                     k, t.ptr, t.count, h)]
+    out = [raw.call("C_DeriveKey", session, raw.mechanism(AES_ECB_ENCRYPT_DATA).ptr,
+                    k, t.ptr, t.count, h)]
+    state = int.from_bytes(raw.get_attribute(session, k, STATE), "little")
+    mine = generate("P-256")
+    tmpl = private_template("P-256", mine)
+    tmpl[STATE] = PRE if state == PRE else ACTIVE
+    base = raw.create_object(session, tmpl)
+    if state not in (PRE, ACTIVE):
+        raw.set_attributes(session, base, {STATE: state})
+    param = ecdh_params(raw.ffi, CKD_NULL, peer(generate("P-256")))
+    t = raw.template(secret_template(16))
+    out.append(raw.call("C_DeriveKey", session, raw.mechanism(CKM_ECDH1_DERIVE, param).ptr,
+                        base, t.ptr, t.count, h))
+    return out[1:] if out[0] == code("CKR_MECHANISM_INVALID") else out
 
 
 def _set_operation_state(raw, session, k):
