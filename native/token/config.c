@@ -96,6 +96,7 @@ static void set_defaults(ks_config *cfg)
     cfg->wrap_policy = KS_WRAP_POLICY_STRICT;
     cfg->kwp_alias_softhsm = 0;
     cfg->audit_mode = KS_AUDIT_COUNTS;
+    cfg->legacy_mechanisms = 0;
 }
 
 /* The per-user default: $XDG_DATA_HOME/keystead/tokens, else $HOME/.local/share/... */
@@ -173,7 +174,7 @@ static CK_RV set_path(const conf_pos *pos, const char *key, const char *value, c
 static const char *const KEYS[] = {
     "token_dir", "log_file", "log_level", "pin_kdf", "pin_kdf_cost",
     "max_pin_attempts", "wrap_policy", "kwp_alias", "audit_mode",
-    "audit_failure",
+    "audit_failure", "legacy_mechanisms",
 };
 #define N_KEYS (sizeof(KEYS) / sizeof(KEYS[0]))
 
@@ -184,6 +185,7 @@ static const char *const POLICIES[] = {"strict", "compat"};
 static const char *const ALIASES[] = {"none", "softhsm"};
 static const char *const AUDIT[] = {"counts", "per-op"};
 static const char *const AUDIT_FAILURE[] = {"refuse", "log"};
+static const char *const ON_OFF[] = {"off", "on"};
 #define CHOICE(names) names, (sizeof(names) / sizeof(names[0]))
 
 static CK_RV parse_uint(const conf_pos *pos, const char *key, const char *value,
@@ -263,11 +265,17 @@ static CK_RV apply(ks_config *cfg, const conf_pos *pos, size_t k, const char *va
         }
         cfg->audit_mode = (ks_audit_mode)v;
         return CKR_OK;
-    default: /* 9: audit_failure */
+    case 9: /* audit_failure */
         if ((v = pick(value, CHOICE(AUDIT_FAILURE))) < 0) {
             return bad_choice(pos, key, value, CHOICE(AUDIT_FAILURE));
         }
         cfg->audit_failure_log = v;
+        return CKR_OK;
+    default: /* 10: legacy_mechanisms */
+        if ((v = pick(value, CHOICE(ON_OFF))) < 0) {
+            return bad_choice(pos, key, value, CHOICE(ON_OFF));
+        }
+        cfg->legacy_mechanisms = v;
         return CKR_OK;
     }
 }

@@ -14,6 +14,9 @@
  *   audit_failure     refuse|log (default refuse): an operation whose audit record cannot
  *                     be written is refused with CKR_DEVICE_ERROR, or (log) goes ahead
  *                     unrecorded with an error in the log
+ *   legacy_mechanisms on|off (default off): offer the legacy mechanisms (DES3, MD5, RSA-1024
+ *                     keys) that SP 800-131A disallows for new protection; off, they are
+ *                     absent from C_GetMechanismList and CKR_MECHANISM_INVALID
  * Whitespace around keys and values is ignored; a line whose first non-blank character is
  * '#' is a comment ('#' after a value belongs to the value); blank lines are skipped; lines
  * are at most 4096 bytes. In paths "~/" means $HOME and a relative path is relative to the
@@ -45,6 +48,7 @@ typedef struct ks_config {
     int kwp_alias_softhsm;
     ks_audit_mode audit_mode;
     int audit_failure_log; /* audit_failure = log */
+    int legacy_mechanisms; /* legacy_mechanisms = on */
     char source[PATH_MAX]; /* the file read, or empty for defaults */
 } ks_config;
 

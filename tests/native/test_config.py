@@ -51,6 +51,7 @@ def test_default_dir_from_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert cfg.wrap_policy == lib.KS_WRAP_POLICY_STRICT
     assert (cfg.kwp_alias_softhsm, cfg.audit_mode) == (0, lib.KS_AUDIT_COUNTS)
     assert cfg.audit_failure_log == 0  # an unrecordable operation is refused
+    assert cfg.legacy_mechanisms == 0  # DES3, MD5 and RSA-1024 are off
 
 
 def test_default_dir_from_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,6 +81,7 @@ def test_every_key(conf, tmp_path: Path) -> None:
         "kwp_alias = softhsm\n"
         "audit_mode = per-op\r\n"
         "audit_failure = log\n"
+        "legacy_mechanisms = on\n"
     )
     rv, cfg, err = load()
     assert (rv, err) == (lib.CKR_OK, "")
@@ -92,6 +94,7 @@ def test_every_key(conf, tmp_path: Path) -> None:
     assert cfg.wrap_policy == lib.KS_WRAP_POLICY_COMPAT
     assert (cfg.kwp_alias_softhsm, cfg.audit_mode) == (1, lib.KS_AUDIT_PER_OP)
     assert cfg.audit_failure_log == 1
+    assert cfg.legacy_mechanisms == 1
 
 
 def test_memory_and_relative_paths(conf, tmp_path: Path, monkeypatch) -> None:
@@ -123,6 +126,8 @@ BAD = [
     ("audit_mode = all\n", 1, "bad value 'all' for audit_mode (expected counts|per-op)"),
     ("audit_failure = ignore\n", 1,
      "bad value 'ignore' for audit_failure (expected refuse|log)"),
+    ("legacy_mechanisms = yes\n", 1,
+     "bad value 'yes' for legacy_mechanisms (expected off|on)"),
     ("token_dir =\n", 1, "empty value for token_dir"),
     ("log_level = info\n\nlog_level = info\n", 3,
      "duplicate key 'log_level' (first set on line 1)"),
