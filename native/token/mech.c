@@ -30,6 +30,7 @@ enum {
 
 static const CK_KEY_TYPE KT_AES[] = {CKK_AES, KT_END};
 static const CK_KEY_TYPE KT_NONE[] = {KT_END};
+static const CK_KEY_TYPE KT_DES3[] = {CKK_DES3, KT_END};
 /* The generic secret generator also makes the typed HMAC keys (the front lets a template ask
  * for CKK_SHA256_HMAC and the like instead of CKK_GENERIC_SECRET). */
 static const CK_KEY_TYPE KT_GENERIC[] = {CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, CKK_SHA224_HMAC,
@@ -58,6 +59,10 @@ CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
 #define HMAC(m, kt) \
     ROW(m, #m, HMAC_MIN, HMAC_MAX, MAC_FLAGS, kt, CKO_SECRET_KEY, 0, 0, NULL, &ks_fam_mac)
 #define DIGEST(m) ROW(m, #m, 0, 0, CKF_DIGEST, KT_NONE, NO_KEY, 0, 0, NULL, &ks_fam_digest)
+/* Triple DES: the key is 24 bytes (CKM_DES3_KEY_GEN makes three-key keys only). */
+#define DES3(m, pad) \
+    ROW(m, #m, 24, 24, CIPHER_FLAGS, KT_DES3, CKO_SECRET_KEY, KS_MECH_LEGACY, pad, NULL, \
+        &ks_fam_des3)
 
 static const ks_mech_desc MECHS[] = {
     GEN(CKM_AES_KEY_GEN, AES_MIN, AES_MAX, KT_AES, 0),
@@ -97,6 +102,12 @@ static const ks_mech_desc MECHS[] = {
     /* Key derivation (ECDH, X25519, X448). */
 
     /* Legacy, offered only with legacy_mechanisms = on (DES3, MD5). */
+    GEN(CKM_DES3_KEY_GEN, 24, 24, KT_DES3, KS_MECH_LEGACY),
+    DES3(CKM_DES3_ECB, 8),
+    DES3(CKM_DES3_CBC, 8),
+    DES3(CKM_DES3_CBC_PAD, 0),
+    ROW(CKM_MD5, "CKM_MD5", 0, 0, CKF_DIGEST, KT_NONE, NO_KEY, KS_MECH_LEGACY, 0, NULL,
+        &ks_fam_digest),
 
     /* Last, so that index < count(0) never reaches it: the SoftHSMv2 alias. */
     AES(CKM_AES_KEY_WRAP_PAD, CIPHER_FLAGS, KS_MECH_KEY_WRAP | KS_MECH_ALIAS, 0, &ks_fam_kw),
@@ -125,15 +136,27 @@ const ks_mech_desc *ks_mech_find(CK_MECHANISM_TYPE type, int alias_softhsm)
     return NULL;
 }
 
+/* A legacy row exists for a configuration only with legacy_mechanisms = on. */
+static int row_offered(const ks_config *cfg, const ks_mech_desc *d)
+{
+    return (d->traits & KS_MECH_LEGACY) == 0 || cfg->legacy_mechanisms;
+}
+
 const ks_mech_desc *ks_mech_lookup(const ks_config *cfg, CK_MECHANISM_TYPE type)
 {
-    return ks_mech_find(type, cfg->kwp_alias_softhsm);
+    const ks_mech_desc *d = ks_mech_find(type, cfg->kwp_alias_softhsm);
+    return d != NULL && row_offered(cfg, d) ? d : NULL;
 }
 
 int ks_mech_offer(const ks_config *cfg, size_t index, CK_MECHANISM_TYPE *type,
                   CK_MECHANISM_INFO *info)
 {
-    const ks_mech_desc *d = ks_mech_at(index, cfg->kwp_alias_softhsm);
+    const ks_mech_desc *d = NULL;
+    for (size_t i = 0, seen = 0; (d = ks_mech_at(i, cfg->kwp_alias_softhsm)) != NULL; i++) {
+        if (row_offered(cfg, d) && seen++ == index) {
+            break;
+        }
+    }
     if (d == NULL) {
         return 0;
     }

@@ -25,6 +25,8 @@ struct ks_mech_family; /* token/ops_internal.h: the family's operations */
 #define KS_MECH_DECRYPT_PROTECTS 0x8u /* decryption is the encryption computation (a keystream
                                   xor: CTR), so it gives E_K of chosen blocks: it needs the
                                   protect permission as well as the process one */
+#define KS_MECH_LEGACY 0x10u   /* offered (ks_mech_offer) and found (ks_mech_lookup) only with
+                                  legacy_mechanisms = on: DES3, MD5 */
 
 typedef struct ks_mech_desc {
     CK_MECHANISM_TYPE type;
@@ -61,13 +63,15 @@ const ks_mech_desc *ks_mech_find(CK_MECHANISM_TYPE type, int alias_softhsm);
 size_t ks_mech_count(int alias_softhsm);
 const ks_mech_desc *ks_mech_at(size_t index, int alias_softhsm);
 
-/* ks_mech_lookup: the one lookup of the front, with the configuration's alias setting. */
+/* ks_mech_lookup: the one lookup of the front, with the configuration's alias setting; NULL
+ * for a KS_MECH_LEGACY row unless the configuration has legacy_mechanisms = on. */
 const ks_mech_desc *ks_mech_lookup(const struct ks_config *cfg, CK_MECHANISM_TYPE type);
 
 /* ks_mech_offer computes what the token advertises for row index (under cfg's alias
  * setting) from the row and the active policy: *type and *info as C_GetMechanismList and
  * C_GetMechanismInfo report them (the strict wrap policy takes CKF_WRAP/CKF_UNWRAP from every
- * mechanism but the key-wrap ones). Returns 0 past the last row. The only source of both
+ * mechanism but the key-wrap ones; the legacy rows are skipped unless legacy_mechanisms = on,
+ * so index counts offered rows). Returns 0 past the last row. The only source of both
  * calls. */
 int ks_mech_offer(const struct ks_config *cfg, size_t index, CK_MECHANISM_TYPE *type,
                   CK_MECHANISM_INFO *info);

@@ -13,6 +13,7 @@
 
 #include "crypto/aes.h"
 #include "crypto/cmac.h"
+#include "crypto/des3.h"
 #include "crypto/digest.h"
 #include "crypto/gcm.h"
 #include "crypto/hmac.h"
@@ -71,6 +72,14 @@ typedef struct ks_mac_state {
     size_t mac_len;   /* bytes output (the general length) */
 } ks_mac_state;
 
+/* Triple DES ECB, CBC, CBC_PAD (ops_des3.c): the held bytes as in ks_blk_state. */
+typedef struct ks_des3_state {
+    ks_des3_key key;
+    uint8_t iv[KS_DES3_BLOCK];
+    uint8_t buf[KS_DES3_BLOCK];
+    size_t buf_len;
+} ks_des3_state;
+
 typedef struct ks_dig_state {
     ks_digest_ctx ctx;
 } ks_dig_state;
@@ -87,6 +96,7 @@ struct ks_op {
         /* RSA encryption */
 
         /* legacy ciphers */
+        ks_des3_state des3;
 
     } u;
     const ks_op_family *fam;
@@ -135,6 +145,7 @@ extern const ks_mech_family ks_fam_gcm;
 extern const ks_mech_family ks_fam_kw;    /* KW, KWP */
 extern const ks_mech_family ks_fam_mac;   /* CMAC, HMAC */
 extern const ks_mech_family ks_fam_digest;
+extern const ks_mech_family ks_fam_des3;  /* DES3 ECB, CBC, CBC_PAD (legacy) */
 
 /* Family initialisers, behind the families above. */
 CK_RV ks_op_aes_block_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);

@@ -93,11 +93,12 @@ def test_generic_generator_makes_hmac_key_types():
     assert lib.ks_mech_key_type_ok(gen, lib.CKK_AES) == 0
 
 
-def offered(policy: int, alias: int = 0) -> dict[int, int]:
+def offered(policy: int, alias: int = 0, legacy: int = 0) -> dict[int, int]:
     """What C_GetMechanismList / C_GetMechanismInfo report under a configuration."""
     cfg = ffi.new("ks_config *")
     cfg.wrap_policy = policy
     cfg.kwp_alias_softhsm = alias
+    cfg.legacy_mechanisms = legacy
     mtype = ffi.new("CK_MECHANISM_TYPE *")
     info = ffi.new("CK_MECHANISM_INFO *")
     out = {}
@@ -128,11 +129,29 @@ def test_strict_offers_wrap_only_on_key_wrap_mechanisms():
 
 
 def test_compat_offers_every_row_as_it_is():
-    compat = offered(lib.KS_WRAP_POLICY_COMPAT)
+    compat = offered(lib.KS_WRAP_POLICY_COMPAT, legacy=1)
     assert len(compat) == lib.ks_mech_count(0)
     for i in range(lib.ks_mech_count(0)):
         d = lib.ks_mech_at(i, 0)
         assert compat[d.type] == d.flags
+
+
+def test_legacy_rows_only_with_legacy_mechanisms_on():
+    """legacy_mechanisms = off leaves out exactly the KS_MECH_LEGACY rows, from the list and
+    from ks_mech_lookup; on, they are offered and found."""
+    legacy = {lib.ks_mech_at(i, 0).type for i in range(lib.ks_mech_count(0))
+              if lib.ks_mech_at(i, 0).traits & lib.KS_MECH_LEGACY}
+    assert legacy == {lib.CKM_DES3_KEY_GEN, lib.CKM_DES3_ECB, lib.CKM_DES3_CBC,
+                      lib.CKM_DES3_CBC_PAD, lib.CKM_MD5}
+    for policy in (lib.KS_WRAP_POLICY_STRICT, lib.KS_WRAP_POLICY_COMPAT):
+        off, on = offered(policy), offered(policy, legacy=1)
+        assert set(on) - set(off) == legacy and not legacy & set(off)
+    cfg = ffi.new("ks_config *")
+    for mech in legacy:
+        cfg.legacy_mechanisms = 0
+        assert lib.ks_mech_lookup(cfg, mech) == ffi.NULL
+        cfg.legacy_mechanisms = 1
+        assert lib.ks_mech_lookup(cfg, mech) != ffi.NULL
 
 
 def test_key_wrap_trait_and_rows_for_the_dispatch():
