@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from keystead.softhsm_bridge.ck import CK_UNAVAILABLE_INFORMATION, Mechanism, ObjectClass
+from keystead.softhsm_bridge.ck import CK_UNAVAILABLE_INFORMATION, KeyType, Mechanism, ObjectClass
 from keystead.softhsm_bridge.ck import Attribute as A
-from keystead.softhsm_bridge.ck import KeyType
 from keystead.softhsm_bridge.errors import CKR_OK
 from keystead.softhsm_bridge.modules import KEYSTEAD
 
