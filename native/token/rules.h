@@ -48,6 +48,10 @@ typedef struct ks_rule_ctx {
     CK_MECHANISM_TYPE mechanism;  /* generation or unwrap mechanism, for CKA_KEY_GEN_MECHANISM */
     int manager;                  /* the manager (CKU_KS_MANAGER) is logged in: it uses keys as
                                    * the user does and alone governs governed keys */
+    /* C_DeriveKey: the base key's CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE (a derived
+     * key keeps the history of its base: rules_new.c); 0 for every other origin */
+    int base_always_sensitive;
+    int base_never_extractable;
 } ks_rule_ctx;
 
 /* The object classes, one row each: what the attribute rules, the store and the guard need

@@ -234,12 +234,20 @@ CK_RV ks_rules_secret_check_new(const ks_attrs *out, CK_ULONG kt, ks_why *why)
 }
 
 /* Token-maintained attributes of a new key (3.0 base 4.7, 4.10; 5.18 C_UnwrapKey:
- * an unwrapped key has CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE false). */
+ * an unwrapped key has CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE false). A derived key
+ * keeps its base key's history (mechanisms 3.0, key derivation: if the base key's
+ * CKA_ALWAYS_SENSITIVE is false so is the derived key's, else it is the derived key's
+ * CKA_SENSITIVE; CKA_NEVER_EXTRACTABLE likewise with the negation of CKA_EXTRACTABLE). */
 static CK_RV set_token_maintained(ks_attrs *out, ks_origin origin, const ks_rule_ctx *ctx)
 {
     int gen = origin == KS_ORIGIN_GENERATE;
+    int derive = origin == KS_ORIGIN_DERIVE && ctx != NULL;
     CK_BBOOL sensitive = ks_attrs_bool(out, CKA_SENSITIVE, CK_FALSE);
     CK_BBOOL extractable = ks_attrs_bool(out, CKA_EXTRACTABLE, CK_TRUE);
+    int always_sensitive = (gen || (derive && ctx->base_always_sensitive)) &&
+                           sensitive == CK_TRUE;
+    int never_extractable = (gen || (derive && ctx->base_never_extractable)) &&
+                            extractable == CK_FALSE;
     CK_RV rv = ks_attrs_set_bool(out, CKA_LOCAL, gen ? CK_TRUE : CK_FALSE);
     if (rv == CKR_OK) {
         /* 4.7: CK_UNAVAILABLE_INFORMATION unless CKA_LOCAL is true */
@@ -247,11 +255,12 @@ static CK_RV set_token_maintained(ks_attrs *out, ks_origin origin, const ks_rule
         rv = ks_attrs_set_ulong(out, CKA_KEY_GEN_MECHANISM, m);
     }
     if (rv == CKR_OK) {
-        rv = ks_attrs_set_bool(out, CKA_ALWAYS_SENSITIVE, gen ? sensitive : CK_FALSE);
+        rv = ks_attrs_set_bool(out, CKA_ALWAYS_SENSITIVE,
+                               always_sensitive ? CK_TRUE : CK_FALSE);
     }
     if (rv == CKR_OK) {
         rv = ks_attrs_set_bool(out, CKA_NEVER_EXTRACTABLE,
-                               gen && extractable == CK_FALSE ? CK_TRUE : CK_FALSE);
+                               never_extractable ? CK_TRUE : CK_FALSE);
     }
     if (rv == CKR_OK) {
         /* imported values are known outside the token; generated ones are not; unwrapped

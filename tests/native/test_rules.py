@@ -280,7 +280,7 @@ def test_good_shapes_accepted() -> None:
 
 
 @pytest.mark.parametrize(("cls", "kt"), [(lib.CKO_CERTIFICATE, None), (lib.CKO_PUBLIC_KEY, None),
-                                         (lib.CKO_SECRET_KEY, 0x15), (lib.CKO_SECRET_KEY, 0x0)])
+                                         (lib.CKO_SECRET_KEY, 0x14), (lib.CKO_SECRET_KEY, 0x0)])
 def test_unsupported_class_or_key_type_is_value_invalid(cls: int, kt: int | None) -> None:
     pairs = [(lib.CKA_CLASS, cls), (lib.CKA_VALUE, KEY16)]
     if kt is not None:
