@@ -312,3 +312,21 @@ def test_cancel_ends_message_encryption(v3, rsession):
     assert_rv(_cancel(raw, h, CKF_MESSAGE_ENCRYPT), "CKR_OK")
     assert_rv(raw.call("C_MessageEncryptFinal", h), "CKR_OPERATION_NOT_INITIALIZED")
     assert_rv(_probe(raw, h, "Encrypt"), CKR_OK)  # the other kind is untouched
+
+
+def test_allowed_mechanisms_enforced_by_digest_key(request, module, raw, rsession):
+    """C_DigestKey uses the key with the digest mechanism: outside the key's
+    CKA_ALLOWED_MECHANISMS the key cannot be digested (5.12 lists CKR_KEY_INDIGESTIBLE, not
+    CKR_MECHANISM_INVALID, for C_DigestKey)."""
+    _deviates(request, module, "SoftHSMv2 2.6.1 digests a key whatever its "
+              "CKA_ALLOWED_MECHANISMS (CKR_OK)")
+    h = rsession
+    k = raw.create_object(h, aes_key(os.urandom(16), ALLOWED_MECHANISMS=_mechs(
+        Mechanism.AES_ECB)))
+    raw.op_init("Digest", h, Mechanism.SHA256, 0)
+    assert_rv(raw.call("C_DigestKey", h, k), "CKR_KEY_INDIGESTIBLE")
+    allowed = raw.create_object(h, aes_key(os.urandom(16), ALLOWED_MECHANISMS=_mechs(
+        Mechanism.SHA256)))
+    raw.op_init("Digest", h, Mechanism.SHA256, 0)
+    assert_rv(raw.call("C_DigestKey", h, allowed), "CKR_OK")
+    raw.final("Digest", h)
