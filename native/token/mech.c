@@ -25,6 +25,7 @@ enum {
     GENERIC_MAX_BITS = 4096 * 8,
     RSA_MIN_BITS = 2048, /* SP 800-131A Rev. 2: 2048 and above for new keys */
     RSA_MAX_BITS = 4096,
+    RSA_LEGACY_MIN_BITS = 1024, /* with legacy_mechanisms = on only (legacy use) */
     EC_MIN_BITS = 256,   /* mechanisms 2.3: the field sizes, in bits, of the curves offered */
     EC_MAX_BITS = 521,
     CURVE25519_BITS = 255,
@@ -181,7 +182,7 @@ int ks_mech_offer(const ks_config *cfg, size_t index, CK_MECHANISM_TYPE *type,
         return 0;
     }
     *type = d->type;
-    info->ulMinKeySize = d->min_key;
+    info->ulMinKeySize = ks_mech_min_key(cfg, d);
     info->ulMaxKeySize = d->max_key;
     info->flags = ks_wrap_policy_mech_flags(cfg, d->type, d->flags);
     return 1;
@@ -215,15 +216,37 @@ int ks_mech_key_class_ok(const ks_mech_desc *desc, CK_OBJECT_CLASS cls, CK_FLAGS
     return desc->key_class == cls;
 }
 
+/* An RSA row whose floor legacy_mechanisms = on lowers to RSA_LEGACY_MIN_BITS. */
+static int legacy_sized(const ks_mech_desc *d)
+{
+    return (d->traits & KS_MECH_KEY_BITS) != 0 && ks_mech_key_type_ok(d, CKK_RSA) &&
+           d->min_key > RSA_LEGACY_MIN_BITS;
+}
+
+CK_ULONG ks_mech_min_key(const ks_config *cfg, const ks_mech_desc *desc)
+{
+    return cfg->legacy_mechanisms && legacy_sized(desc) ? RSA_LEGACY_MIN_BITS : desc->min_key;
+}
+
+static int bits_within(const ks_mech_desc *desc, CK_ULONG min, size_t bits)
+{
+    if (desc->min_key == 0 && desc->max_key == 0) {
+        return 1;
+    }
+    return bits >= min && bits <= desc->max_key;
+}
+
 int ks_mech_key_bits_ok(const ks_mech_desc *desc, size_t bits)
 {
     if (desc == NULL) {
         return 0;
     }
-    if (desc->min_key == 0 && desc->max_key == 0) {
-        return 1;
-    }
-    return bits >= desc->min_key && bits <= desc->max_key;
+    return bits_within(desc, legacy_sized(desc) ? RSA_LEGACY_MIN_BITS : desc->min_key, bits);
+}
+
+int ks_mech_key_bits_allowed(const ks_config *cfg, const ks_mech_desc *desc, size_t bits)
+{
+    return desc != NULL && bits_within(desc, ks_mech_min_key(cfg, desc), bits);
 }
 
 int ks_mech_key_len_ok(const ks_mech_desc *desc, size_t len)

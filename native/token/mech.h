@@ -96,8 +96,21 @@ int ks_mech_key_class_ok(const ks_mech_desc *desc, CK_OBJECT_CLASS cls, CK_FLAGS
 int ks_mech_key_len_ok(const ks_mech_desc *desc, size_t len);
 
 /* ks_mech_key_bits_ok returns 1 when a key of bits BITS (an RSA modulus) is within desc's
- * key size range, or the row has none. */
+ * key size range under some configuration, or the row has none: an RSA row's floor is then
+ * 1024 bits, the legacy floor. The front has applied the active configuration's floor before
+ * any family runs (ks_mech_key_bits_allowed: C_GenerateKeyPair, and p11/guard.c for every use
+ * of a key), so a family checks only what no configuration allows. */
 int ks_mech_key_bits_ok(const ks_mech_desc *desc, size_t bits);
+
+/* ks_mech_min_key: desc's smallest key under cfg, as C_GetMechanismInfo reports it: an RSA
+ * row (KS_MECH_KEY_BITS, CKK_RSA) goes down to 1024 bits with legacy_mechanisms = on (SP
+ * 800-131A Rev. 2 allows RSA below 2048 bits for legacy use only), else its own minimum. */
+CK_ULONG ks_mech_min_key(const struct ks_config *cfg, const ks_mech_desc *desc);
+
+/* ks_mech_key_bits_allowed returns 1 when a key of bits BITS is within desc's range under
+ * cfg (ks_mech_min_key to the row's maximum), or the row has none. */
+int ks_mech_key_bits_allowed(const struct ks_config *cfg, const ks_mech_desc *desc,
+                             size_t bits);
 
 /* ks_mech_is_key_wrap returns 1 for the authenticated key-wrap mechanisms
  * (KS_MECH_KEY_WRAP), the SoftHSMv2 alias included. */

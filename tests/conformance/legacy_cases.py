@@ -35,6 +35,9 @@ CKM_DES3_ECB = 0x132
 CKM_DES3_CBC = 0x133
 CKM_DES3_CBC_PAD = 0x136
 CKM_MD5 = 0x210
+CKM_RSA_PKCS_KEY_PAIR_GEN = 0x0
+CKM_RSA_PKCS = 0x1
+CKM_SHA256_RSA_PKCS = 0x40
 LEGACY = (CKM_DES3_KEY_GEN, CKM_DES3_ECB, CKM_DES3_CBC, CKM_DES3_CBC_PAD, CKM_MD5)
 CIPHERS = (CKM_DES3_ECB, CKM_DES3_CBC, CKM_DES3_CBC_PAD)
 
@@ -337,6 +340,46 @@ def strict_des3_carries_no_keys(raw: RawModule, h: int) -> None:
     assert aes_rv != CKR_OK and des_rv == aes_rv, (rv_name(aes_rv), rv_name(des_rv))
 
 
+def rsa_1024_generation(raw: RawModule, h: int) -> None:
+    """RSA key pairs go down to 1024 bits (C_GenerateKeyPair and C_GetMechanismInfo)."""
+    slot = raw.session_info(h)["slot"]
+    low, high, _ = raw.mechanism_info(slot, CKM_RSA_PKCS_KEY_PAIR_GEN)
+    assert low <= 1024 <= high, (low, high)
+    pub, priv = raw.generate_key_pair(
+        h, CKM_RSA_PKCS_KEY_PAIR_GEN, {A.TOKEN: False, A.MODULUS_BITS: 1024},
+        {A.TOKEN: False, A.SENSITIVE: False, A.EXTRACTABLE: True})
+    assert int.from_bytes(raw.get_attribute(h, pub, A.MODULUS_BITS), "little") == 1024
+    modulus = raw.get_attribute(h, pub, A.MODULUS)
+    assert len(modulus.lstrip(b"\0")) == 128 and modulus.lstrip(b"\0")[0] & 0x80
+    assert raw.get_attribute(h, priv, A.MODULUS) == modulus
+
+
+class NotHere(Exception):
+    """A scenario whose mechanism this build does not offer yet (reported as a skip)."""
+
+
+def rsa_1024_signs(raw: RawModule, h: int) -> None:
+    """A 1024-bit RSA key signs (CKM_SHA256_RSA_PKCS) and the signature verifies in
+    `cryptography`."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding as asym
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    slot = raw.session_info(h)["slot"]
+    if CKM_SHA256_RSA_PKCS not in raw.mechanism_list(slot):
+        raise NotHere("no CKM_SHA256_RSA_PKCS in this build")
+    pub, priv = raw.generate_key_pair(
+        h, CKM_RSA_PKCS_KEY_PAIR_GEN, {A.TOKEN: False, A.MODULUS_BITS: 1024, A.VERIFY: True},
+        {A.TOKEN: False, A.SIGN: True})
+    raw.op_init("Sign", h, CKM_SHA256_RSA_PKCS, priv)
+    sig = raw.single("Sign", h, b"legacy")
+    n = int.from_bytes(raw.get_attribute(h, pub, A.MODULUS), "big")
+    e = int.from_bytes(raw.get_attribute(h, pub, A.PUBLIC_EXPONENT), "big")
+    key = rsa.RSAPublicNumbers(e, n).public_key()
+    assert key.key_size == 1024
+    key.verify(sig, b"legacy", asym.PKCS1v15(), hashes.SHA256())
+
+
 #: Scenarios of the mechanisms themselves (keystead with legacy_mechanisms = on, SoftHSMv2).
 CASES: dict[str, Scenario] = {
     "mechanisms-listed": mechanisms_listed,
@@ -351,6 +394,8 @@ CASES: dict[str, Scenario] = {
     "parity-refused-on-create": parity_refused_on_create,
     "md5-known-answers": md5_known_answers,
     "des3-key-carried-by-aes-kw": des3_key_carried_by_aes_kw,
+    "rsa-1024-generation": rsa_1024_generation,
+    "rsa-1024-signs": rsa_1024_signs,
 }
 
 #: keystead only, by wrap policy.
