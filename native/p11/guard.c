@@ -165,9 +165,13 @@ CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HAN
     if (!ks_mech_key_type_ok(desc, key_type)) {
         return CKR_KEY_TYPE_INCONSISTENT;
     }
-    /* RSA keys below 2048 bits only with legacy_mechanisms = on (token/mech.h) */
+    /* RSA keys below 2048 bits only with legacy_mechanisms = on (token/mech.h), and never to
+     * carry keys: the setting is the caller's, so it must not weaken what protects a token's
+     * keys (a key wrapped under a 1024-bit modulus is as strong as factoring it) */
+    size_t bits = key_type == CKK_RSA ? rsa_bits(&key->attrs) : 0;
     if (key_type == CKK_RSA && (desc->traits & KS_MECH_KEY_BITS) != 0 &&
-        !ks_mech_key_bits_allowed(tok->cfg, desc, rsa_bits(&key->attrs))) {
+        (!ks_mech_key_bits_allowed(tok->cfg, desc, bits) ||
+         ((op & (CKF_WRAP | CKF_UNWRAP)) != 0 && bits < desc->min_key))) {
         return CKR_KEY_SIZE_RANGE;
     }
     *out = key;

@@ -380,6 +380,24 @@ def rsa_1024_signs(raw: RawModule, h: int) -> None:
     key.verify(sig, b"legacy", asym.PKCS1v15(), hashes.SHA256())
 
 
+def rsa_1024_never_wraps(raw: RawModule, h: int) -> None:
+    """keystead: legacy_mechanisms is the caller's setting, so a 1024-bit RSA key never
+    carries a key (CKR_WRAPPING_KEY_SIZE_RANGE), even where 2048 bits would."""
+    slot = raw.session_info(h)["slot"]
+    if CKM_RSA_PKCS not in raw.mechanism_list(slot) or \
+            not raw.mechanism_info(slot, CKM_RSA_PKCS)[2] & 0x20000:  # CKF_WRAP
+        raise NotHere("no CKM_RSA_PKCS wrapping in this build")
+    pub, _ = raw.generate_key_pair(
+        h, CKM_RSA_PKCS_KEY_PAIR_GEN, {A.TOKEN: False, A.MODULUS_BITS: 1024, A.WRAP: True},
+        {A.TOKEN: False, A.UNWRAP: True})
+    target = raw.create_object(h, {
+        A.CLASS: ObjectClass.SECRET_KEY, A.KEY_TYPE: KeyType.AES, A.TOKEN: False,
+        A.EXTRACTABLE: True, A.SENSITIVE: False, A.VALUE: os.urandom(16)})
+    rv = raw.call_out("C_WrapKey", h, raw.mechanism(CKM_RSA_PKCS).ptr, pub, target,
+                      capacity=512)[0]
+    expect(rv, "CKR_WRAPPING_KEY_SIZE_RANGE", "wrapping under a 1024-bit RSA key")
+
+
 #: Scenarios of the mechanisms themselves (keystead with legacy_mechanisms = on, SoftHSMv2).
 CASES: dict[str, Scenario] = {
     "mechanisms-listed": mechanisms_listed,
@@ -400,4 +418,5 @@ CASES: dict[str, Scenario] = {
 
 #: keystead only, by wrap policy.
 STRICT_CASES: dict[str, Scenario] = {"strict-des3-carries-no-keys": strict_des3_carries_no_keys}
-COMPAT_CASES: dict[str, Scenario] = {"des3-wraps-and-unwraps": des3_wraps_and_unwraps}
+COMPAT_CASES: dict[str, Scenario] = {"des3-wraps-and-unwraps": des3_wraps_and_unwraps,
+                                     "rsa-1024-never-wraps": rsa_1024_never_wraps}

@@ -74,7 +74,10 @@ def test_legacy_on(module, raw, rsession, keystead_on, name: str) -> None:
 @pytest.mark.parametrize("policy,name", [("strict", n) for n in lc.STRICT_CASES] +
                          [("compat", n) for n in lc.COMPAT_CASES])
 def test_legacy_on_by_wrap_policy(keystead_on, policy: str, name: str) -> None:
-    assert keystead_on[policy][name] == "ok", keystead_on[policy][name]
+    got = keystead_on[policy][name]
+    if got.startswith("skip: "):
+        pytest.skip(got[6:])
+    assert got == "ok", got
 
 
 def test_legacy_off_absent(module, raw, rsession) -> None:
