@@ -264,6 +264,29 @@ def parity_refused_on_create(raw: RawModule, h: int) -> None:
            "a DES3 key of wrong parity")
 
 
+def parity_refused_on_unwrap(raw: RawModule, h: int) -> None:
+    """The same rule at C_UnwrapKey: wrapped DES3 key material of wrong parity is an invalid
+    wrapped key (CKR_WRAPPED_KEY_INVALID); of right parity it unwraps."""
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+
+    kek_value = os.urandom(32)
+    kek = raw.create_object(h, {
+        A.CLASS: ObjectClass.SECRET_KEY, A.KEY_TYPE: KeyType.AES, A.TOKEN: False,
+        A.UNWRAP: True, A.VALUE: kek_value})
+    good = set_parity(os.urandom(24))
+    bad = bytearray(good)
+    bad[11] ^= 1
+    m = raw.mechanism(Mechanism.AES_KEY_WRAP)
+    t = raw.template(des3_key())
+    oh = raw.ffi.new("CK_OBJECT_HANDLE *")
+    wrapped = aes_key_wrap(kek_value, bytes(bad))
+    expect(raw.call("C_UnwrapKey", h, m.ptr, kek, wrapped, len(wrapped), t.ptr, t.count, oh),
+           "CKR_WRAPPED_KEY_INVALID", "a wrapped DES3 key of wrong parity")
+    back = raw.unwrap_key(h, Mechanism.AES_KEY_WRAP, kek, aes_key_wrap(kek_value, good),
+                          des3_key())
+    assert raw.get_attribute(h, back, A.VALUE) == good
+
+
 def md5_known_answers(raw: RawModule, h: int) -> None:
     text = (vectors_dir() / "hashes" / "MD5" / "rfc-1321.txt").read_text()
     vectors = []
@@ -410,6 +433,7 @@ CASES: dict[str, Scenario] = {
     "bad-iv-length": bad_iv_length,
     "bad-padding": bad_padding,
     "parity-refused-on-create": parity_refused_on_create,
+    "parity-refused-on-unwrap": parity_refused_on_unwrap,
     "md5-known-answers": md5_known_answers,
     "des3-key-carried-by-aes-kw": des3_key_carried_by_aes_kw,
     "rsa-1024-generation": rsa_1024_generation,
