@@ -15,6 +15,9 @@
 
 enum { BLK = KS_DES3_BLOCK };
 
+/* An empty input may come as NULL (ops.c allows it with length 0): no arithmetic on it. */
+static const uint8_t NO_INPUT[1];
+
 static int is_pad(const ks_op *op)
 {
     return op->mech == CKM_DES3_CBC_PAD;
@@ -106,6 +109,7 @@ static CK_RV pad_encrypt(ks_op *op, uint8_t *out, const uint8_t *in, size_t whol
 static CK_RV des3_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
                           size_t in_len)
 {
+    in = in != NULL ? in : NO_INPUT;
     CK_RV len_rv = ks_op_len_rv(op);
     CK_RV rv = CKR_OK;
 
@@ -149,6 +153,7 @@ static CK_RV des3_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint
 static CK_RV des3_update(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
                          size_t in_len)
 {
+    in = in != NULL ? in : NO_INPUT;
     ks_des3_state *st = &op->u.des3;
     CK_RV len_rv = ks_op_len_rv(op);
     CK_RV rv = CKR_OK;
