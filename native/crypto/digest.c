@@ -1,4 +1,5 @@
-/* digest.c - SHA-1 and SHA-2 (FIPS 180-4) through libcrypto's EVP_MD.
+/* digest.c - SHA-1 and SHA-2 (FIPS 180-4), and MD5 (RFC 1321) for the legacy CKM_MD5,
+ * through libcrypto's EVP_MD.
  *
  * The EVP_MD objects are fetched once (explicit fetch: an implicit fetch would look the
  * algorithm up again on every EVP_DigestInit_ex2). The table is written only inside
@@ -21,6 +22,7 @@ static const md_row MD_ROWS[] = {
     [KS_MD_SHA256] = {"SHA256", 32, 64},
     [KS_MD_SHA384] = {"SHA384", 48, 128},
     [KS_MD_SHA512] = {"SHA512", 64, 128},
+    [KS_MD_MD5] = {"MD5", 16, 64},
 };
 
 #define MD_COUNT (sizeof(MD_ROWS) / sizeof(MD_ROWS[0]))

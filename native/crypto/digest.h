@@ -19,6 +19,7 @@ typedef enum ks_md {
     KS_MD_SHA256,
     KS_MD_SHA384,
     KS_MD_SHA512,
+    KS_MD_MD5, /* RFC 1321: the legacy CKM_MD5 digest only (no HMAC, no signature) */
 } ks_md;
 
 #define KS_MD_MAX_SIZE 64

@@ -103,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ks_why why = {0, NULL};
     ks_origin origin = (ks_origin)(fz_u8(&f) % 4);
     ks_rule_ctx ctx = {fz_u8(&f) & 1, fz_u8(&f) & 1, CKM_AES_KEY_GEN, fz_u8(&f) & 1,
-                       fz_u8(&f) & 1};
+                       fz_u8(&f) & 1, fz_u8(&f) & 1, fz_u8(&f) & 1};
     CK_ATTRIBUTE extra[2];
     CK_ULONG extra_n = 0;
     CK_OBJECT_CLASS cls;

@@ -134,7 +134,7 @@ static void use_object(fz *f, ks_attrs *obj)
     (void)ks_rules_template_matches(obj, ks_attrs_find(obj, CKA_UNWRAP_TEMPLATE));
     (void)ks_rules_object_size(obj);
     ks_why why;
-    ks_rule_ctx ctx = {fz_u8(f) & 1, 1, CKM_AES_KEY_GEN, 0, 0};
+    ks_rule_ctx ctx = {fz_u8(f) & 1, 1, CKM_AES_KEY_GEN, 0, 0, 0, 0};
     fz_template_into(f, &t, &n, 1);
     (void)ks_rules_set(obj, t, n, &ctx, &why);
 }

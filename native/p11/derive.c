@@ -82,20 +82,12 @@ static CK_RV implied(const ks_object *base, const CK_ATTRIBUTE *tmpl, CK_ULONG c
     return CKR_OK;
 }
 
-/* Table 18 for a derived key, from the base key and the new key's own settings. */
-static CK_RV derived_history(const ks_object *base, ks_attrs *attrs)
+/* What a derived key is besides its Table 18 history: not local, and known (the peer has it). */
+static CK_RV derived_history(ks_attrs *attrs)
 {
-    CK_BBOOL always = ks_attrs_bool(&base->attrs, CKA_ALWAYS_SENSITIVE, CK_FALSE) == CK_TRUE &&
-                      ks_attrs_bool(attrs, CKA_SENSITIVE, CK_FALSE) == CK_TRUE;
-    CK_BBOOL never = ks_attrs_bool(&base->attrs, CKA_NEVER_EXTRACTABLE, CK_FALSE) == CK_TRUE &&
-                     ks_attrs_bool(attrs, CKA_EXTRACTABLE, CK_TRUE) != CK_TRUE;
-    CK_RV rv = ks_attrs_set_bool(attrs, CKA_ALWAYS_SENSITIVE, always);
-    if (rv == CKR_OK) {
-        rv = ks_attrs_set_bool(attrs, CKA_NEVER_EXTRACTABLE, never);
-    }
-    if (rv == CKR_OK) {
-        rv = ks_attrs_set_bool(attrs, CKA_LOCAL, CK_FALSE);
-    }
+    /* CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE follow the base key's history: the
+     * attribute rules set them from the rule context (rules_new.c set_token_maintained). */
+    CK_RV rv = ks_attrs_set_bool(attrs, CKA_LOCAL, CK_FALSE);
     if (rv == CKR_OK) {
         rv = ks_attrs_set_bool(attrs, CKA_KS_VALUE_KNOWN, CK_TRUE); /* the peer knows it */
     }
@@ -143,6 +135,10 @@ static CK_RV derive_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
     CK_ULONG extra_count = 0;
     ks_why why = {KS_NO_ATTR, NULL};
     ks_rule_ctx ctx = ks_token_rule_ctx(tok, mech->mechanism);
+    ctx.base_always_sensitive =
+        ks_attrs_bool(&base->attrs, CKA_ALWAYS_SENSITIVE, CK_FALSE) == CK_TRUE;
+    ctx.base_never_extractable =
+        ks_attrs_bool(&base->attrs, CKA_NEVER_EXTRACTABLE, CK_FALSE) == CK_TRUE;
     CK_RV rv = implied(base, tmpl, count, &imposed, inline_extra, &extra, &extra_count);
     if (rv == CKR_OK) {
         rv = ks_rules_new_object(&attrs, KS_ORIGIN_DERIVE, tmpl, count, extra, extra_count,
@@ -159,7 +155,7 @@ static CK_RV derive_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
         rv = ks_rules_finish_key(&attrs, KS_ORIGIN_DERIVE, &why);
     }
     if (rv == CKR_OK) {
-        rv = derived_history(base, &attrs);
+        rv = derived_history(&attrs);
     }
     if (rv == CKR_OK) {
         rv = ks_token_add(tok, s->handle, ks_p11_session_rw(s), &attrs, out);

@@ -25,9 +25,10 @@ KS_EXPORT CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK
 /* C_DigestKey feeds a key's value into the digest (CKR_KEY_INDIGESTIBLE for an object that
  * is no key or whose value is not a byte string). Digesting a key is a use of its value: it
  * passes the policy gate (guard.h) as a processing use under the digest's mechanism (a
- * mechanism outside CKA_ALLOWED_MECHANISMS is CKR_MECHANISM_INVALID; the lifecycle state, the
- * processing period and the usage limit CKR_KEY_FUNCTION_NOT_PERMITTED), and is counted and
- * audited. */
+ * digest outside the key's CKA_ALLOWED_MECHANISMS is CKR_KEY_INDIGESTIBLE: the mechanism was
+ * valid at C_DigestInit, and 5.12 gives C_DigestKey no CKR_MECHANISM_INVALID; the lifecycle
+ * state, the processing period and the usage limit CKR_KEY_FUNCTION_NOT_PERMITTED), and is
+ * counted and audited. */
 static CK_RV digest_key(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
     ks_session *s = NULL;
@@ -52,6 +53,7 @@ static CK_RV digest_key(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
     }
     if (rv == CKR_OK) {
         rv = ks_p11_gate_check(tok, key, &use);
+        rv = rv == CKR_MECHANISM_INVALID ? CKR_KEY_INDIGESTIBLE : rv;
     }
     if (rv == CKR_OK && ks_p11_key_value(key) == NULL) {
         rv = CKR_KEY_INDIGESTIBLE;

@@ -101,8 +101,9 @@ static CK_RV seed_random(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG
     if (pSeed == NULL && ulSeedLen != 0) {
         return CKR_ARGUMENTS_BAD;
     }
-    /* The DRBG reseeds from the OS; outside seed material is not mixed in. */
-    return CKR_RANDOM_SEED_NOT_SUPPORTED;
+    /* 5.17: the seed is mixed into the DRBG as additional input, beside fresh entropy from
+     * its own sources (crypto/rand.h): it adds to the state, it never replaces entropy. */
+    return ks_random_seed(pSeed, ulSeedLen) == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
 KS_EXPORT CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)

@@ -114,6 +114,29 @@ ks_key_ref ks_p11_key_ref(const ks_object *key)
     return ref;
 }
 
+/* The modulus size of an RSA key in bits: CKA_MODULUS_BITS (public keys) or the length of
+ * CKA_MODULUS without its leading zero bits (both keys carry it); 0 when neither is there. */
+static size_t rsa_bits(const ks_attrs *attrs)
+{
+    CK_ULONG bits = 0;
+    if (ks_attrs_get_ulong(attrs, CKA_MODULUS_BITS, &bits)) {
+        return bits;
+    }
+    const ks_attr *n = ks_attrs_find(attrs, CKA_MODULUS);
+    size_t i = 0;
+    while (n != NULL && i < n->len && n->value[i] == 0) {
+        i++;
+    }
+    if (n == NULL || i == n->len) {
+        return 0;
+    }
+    size_t out = (n->len - i) * 8;
+    for (uint8_t top = n->value[i]; (top & 0x80) == 0; top = (uint8_t)(top << 1)) {
+        out--;
+    }
+    return out;
+}
+
 CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
                          const ks_mech_desc *desc, CK_FLAGS op, const ks_key_use *use,
                          ks_object **out)
@@ -141,6 +164,15 @@ CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HAN
     ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &key_type);
     if (!ks_mech_key_type_ok(desc, key_type)) {
         return CKR_KEY_TYPE_INCONSISTENT;
+    }
+    /* RSA keys below 2048 bits only with legacy_mechanisms = on (token/mech.h), and never to
+     * carry keys: the setting is the caller's, so it must not weaken what protects a token's
+     * keys (a key wrapped under a 1024-bit modulus is as strong as factoring it) */
+    size_t bits = key_type == CKK_RSA ? rsa_bits(&key->attrs) : 0;
+    if (key_type == CKK_RSA && (desc->traits & KS_MECH_KEY_BITS) != 0 &&
+        (!ks_mech_key_bits_allowed(tok->cfg, desc, bits) ||
+         ((op & (CKF_WRAP | CKF_UNWRAP)) != 0 && bits < desc->min_key))) {
+        return CKR_KEY_SIZE_RANGE;
     }
     *out = key;
     return CKR_OK;

@@ -29,7 +29,7 @@ static CK_RV why_fail(ks_why *why, CK_ATTRIBUTE_TYPE attr, const char *reason, C
     return rv;
 }
 
-/* new_rsa: CKA_MODULUS_BITS within the row's bounds (else the template's value is one this
+/* new_rsa: CKA_MODULUS_BITS within the row's bounds under the configuration (else the template's value is one this
  * token cannot make: CKR_ATTRIBUTE_VALUE_INVALID, as 5.18 lists no size code) and the
  * public exponent, 65537 when the template has none. */
 static CK_RV new_rsa(EVP_PKEY **k, const ks_mech_desc *d, const ks_attrs *pub, ks_why *why)
@@ -39,7 +39,7 @@ static CK_RV new_rsa(EVP_PKEY **k, const ks_mech_desc *d, const ks_attrs *pub, k
         return why_fail(why, CKA_MODULUS_BITS, "required attribute missing",
                         CKR_TEMPLATE_INCOMPLETE);
     }
-    if (!ks_mech_key_bits_ok(d, bits)) {
+    if (!ks_mech_key_bits_allowed(&ks_mod.cfg, d, bits)) { /* 1024 with legacy_mechanisms */
         return why_fail(why, CKA_MODULUS_BITS, "modulus size not offered",
                         CKR_ATTRIBUTE_VALUE_INVALID);
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "crypto/copyout.h"
+#include "crypto/des3.h"
 #include "crypto/mem.h"
 #include "crypto/rand.h"
 #include "p11/guard.h"
@@ -52,6 +53,10 @@ static CK_RV generate_value(ks_session *s, ks_attrs *attrs, CK_OBJECT_HANDLE *ou
         return CKR_HOST_MEMORY;
     }
     CK_RV rv = ks_random(value, len) == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
+    CK_ULONG kt = CK_UNAVAILABLE_INFORMATION;
+    if (ks_attrs_get_ulong(attrs, CKA_KEY_TYPE, &kt) && kt == CKK_DES3) {
+        ks_des3_set_parity(value, len); /* DES3 key generation: odd parity (FIPS 46-3) */
+    }
     if (rv == CKR_OK) {
         rv = ks_attrs_set(attrs, CKA_VALUE, value, len);
     }
@@ -92,10 +97,13 @@ static CK_RV generate_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
         ks_mech_key_type_ok(d, asked)) {
         kt = asked; /* an HMAC key type made by the generic secret generator */
     }
+    CK_ULONG des3_len = KS_DES3_KEY_LEN; /* a DES3 key's length is fixed: the generator's */
     CK_ATTRIBUTE extra[] = {
         {CKA_CLASS, &cls, sizeof(cls)},
         {CKA_KEY_TYPE, &kt, sizeof(kt)},
+        {CKA_VALUE_LEN, &des3_len, sizeof(des3_len)},
     };
+    CK_ULONG n_extra = kt == CKK_DES3 ? 3 : 2;
     ks_session *s = NULL;
     rv = ks_session_acquire(hSession, &s);
     if (rv != CKR_OK) {
@@ -106,8 +114,8 @@ static CK_RV generate_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
     ks_why why = {KS_NO_ATTR, NULL};
     ks_attrs attrs;
     ks_attrs_init(&attrs);
-    rv = ks_rules_new_object(&attrs, KS_ORIGIN_GENERATE, pTemplate, ulCount, extra, 2, &ctx,
-                             &why);
+    rv = ks_rules_new_object(&attrs, KS_ORIGIN_GENERATE, pTemplate, ulCount, extra, n_extra,
+                             &ctx, &why);
     if (rv == CKR_OK) {
         rv = generate_value(s, &attrs, phKey, &why);
     } else {

@@ -97,6 +97,7 @@ static void set_defaults(ks_config *cfg)
     cfg->kwp_alias_softhsm = 0;
     cfg->audit_mode = KS_AUDIT_COUNTS;
     cfg->rsa_implicit_rejection = 1;
+    cfg->legacy_mechanisms = 0;
 }
 
 /* The per-user default: $XDG_DATA_HOME/keystead/tokens, else $HOME/.local/share/... */
@@ -174,7 +175,7 @@ static CK_RV set_path(const conf_pos *pos, const char *key, const char *value, c
 static const char *const KEYS[] = {
     "token_dir", "log_file", "log_level", "pin_kdf", "pin_kdf_cost",
     "max_pin_attempts", "wrap_policy", "kwp_alias", "audit_mode",
-    "audit_failure", "rsa_implicit_rejection",
+    "audit_failure", "rsa_implicit_rejection", "legacy_mechanisms",
 };
 #define N_KEYS (sizeof(KEYS) / sizeof(KEYS[0]))
 
@@ -271,11 +272,17 @@ static CK_RV apply(ks_config *cfg, const conf_pos *pos, size_t k, const char *va
         }
         cfg->audit_failure_log = v;
         return CKR_OK;
-    default: /* 10: rsa_implicit_rejection */
+    case 10: /* rsa_implicit_rejection */
         if ((v = pick(value, CHOICE(ON_OFF))) < 0) {
             return bad_choice(pos, key, value, CHOICE(ON_OFF));
         }
         cfg->rsa_implicit_rejection = v;
+        return CKR_OK;
+    default: /* 11: legacy_mechanisms */
+        if ((v = pick(value, CHOICE(ON_OFF))) < 0) {
+            return bad_choice(pos, key, value, CHOICE(ON_OFF));
+        }
+        cfg->legacy_mechanisms = v;
         return CKR_OK;
     }
 }

@@ -17,6 +17,9 @@
  *   rsa_implicit_rejection  on|off (default on): CKM_RSA_PKCS decryption answers a padding
  *                     failure with the synthetic message of implicit rejection (README,
  *                     "RSA encryption"); off: CKR_ENCRYPTED_DATA_INVALID
+ *   legacy_mechanisms on|off (default off): offer the legacy mechanisms (DES3, MD5, RSA-1024
+ *                     keys) that SP 800-131A disallows for new protection; off, they are
+ *                     absent from C_GetMechanismList and CKR_MECHANISM_INVALID
  * Whitespace around keys and values is ignored; a line whose first non-blank character is
  * '#' is a comment ('#' after a value belongs to the value); blank lines are skipped; lines
  * are at most 4096 bytes. In paths "~/" means $HOME and a relative path is relative to the
@@ -49,6 +52,7 @@ typedef struct ks_config {
     ks_audit_mode audit_mode;
     int audit_failure_log; /* audit_failure = log */
     int rsa_implicit_rejection; /* rsa_implicit_rejection = on (the default) */
+    int legacy_mechanisms; /* legacy_mechanisms = on */
     char source[PATH_MAX]; /* the file read, or empty for defaults */
 } ks_config;
 

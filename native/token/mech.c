@@ -26,6 +26,7 @@ enum {
     GENERIC_MAX_BITS = 4096 * 8,
     RSA_MIN_BITS = 2048, /* SP 800-131A Rev. 2: 2048 and above for new keys */
     RSA_MAX_BITS = 4096,
+    RSA_LEGACY_MIN_BITS = 1024, /* with legacy_mechanisms = on only (legacy use) */
     EC_MIN_BITS = 256,   /* mechanisms 2.3: the field sizes, in bits, of the curves offered */
     EC_MAX_BITS = 521,
     CURVE25519_BITS = 255,
@@ -40,6 +41,7 @@ enum {
 
 static const CK_KEY_TYPE KT_AES[] = {CKK_AES, KT_END};
 static const CK_KEY_TYPE KT_NONE[] = {KT_END};
+static const CK_KEY_TYPE KT_DES3[] = {CKK_DES3, KT_END};
 static const CK_KEY_TYPE KT_RSA[] = {CKK_RSA, KT_END};
 static const CK_KEY_TYPE KT_EC[] = {CKK_EC, KT_END};
 static const CK_KEY_TYPE KT_EDWARDS[] = {CKK_EC_EDWARDS, KT_END};
@@ -84,6 +86,10 @@ CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
     ROW(m, #m, ECDH_MIN_BITS, ECDH_MAX_BITS, ECDH_FLAGS, KT_ECDH, CKO_PRIVATE_KEY,          \
         KS_MECH_KEY_BITS | KS_MECH_KEY_PAIR, 0, ks_ecdh_params, NULL)
 #define DIGEST(m) ROW(m, #m, 0, 0, CKF_DIGEST, KT_NONE, NO_KEY, 0, 0, NULL, &ks_fam_digest)
+/* Triple DES: the key is 24 bytes (CKM_DES3_KEY_GEN makes three-key keys only). */
+#define DES3(m, pad) \
+    ROW(m, #m, 24, 24, CIPHER_FLAGS, KT_DES3, CKO_SECRET_KEY, KS_MECH_LEGACY, pad, NULL, \
+        &ks_fam_des3)
 /* A key pair generator (C_GenerateKeyPair): its key class is the private key's. */
 #define PAIR_GEN(m, lo, hi, kt, tr)                                                        \
     ROW(m, #m, lo, hi, CKF_GENERATE_KEY_PAIR, kt, CKO_PRIVATE_KEY, KS_MECH_KEY_PAIR | (tr), 0, \
@@ -176,6 +182,12 @@ static const ks_mech_desc MECHS[] = {
     ECDH(CKM_ECDH1_COFACTOR_DERIVE),
 
     /* Legacy, offered only with legacy_mechanisms = on (DES3, MD5). */
+    GEN(CKM_DES3_KEY_GEN, 24, 24, KT_DES3, KS_MECH_LEGACY),
+    DES3(CKM_DES3_ECB, 8),
+    DES3(CKM_DES3_CBC, 8),
+    DES3(CKM_DES3_CBC_PAD, 0),
+    ROW(CKM_MD5, "CKM_MD5", 0, 0, CKF_DIGEST, KT_NONE, NO_KEY, KS_MECH_LEGACY, 0, NULL,
+        &ks_fam_digest),
 
     /* Last, so that index < count(0) never reaches it: the SoftHSMv2 alias. */
     AES(CKM_AES_KEY_WRAP_PAD, CIPHER_FLAGS, KS_MECH_KEY_WRAP | KS_MECH_ALIAS, 0, &ks_fam_kw),
@@ -204,20 +216,32 @@ const ks_mech_desc *ks_mech_find(CK_MECHANISM_TYPE type, int alias_softhsm)
     return NULL;
 }
 
+/* A legacy row exists for a configuration only with legacy_mechanisms = on. */
+static int row_offered(const ks_config *cfg, const ks_mech_desc *d)
+{
+    return (d->traits & KS_MECH_LEGACY) == 0 || cfg->legacy_mechanisms;
+}
+
 const ks_mech_desc *ks_mech_lookup(const ks_config *cfg, CK_MECHANISM_TYPE type)
 {
-    return ks_mech_find(type, cfg->kwp_alias_softhsm);
+    const ks_mech_desc *d = ks_mech_find(type, cfg->kwp_alias_softhsm);
+    return d != NULL && row_offered(cfg, d) ? d : NULL;
 }
 
 int ks_mech_offer(const ks_config *cfg, size_t index, CK_MECHANISM_TYPE *type,
                   CK_MECHANISM_INFO *info)
 {
-    const ks_mech_desc *d = ks_mech_at(index, cfg->kwp_alias_softhsm);
+    const ks_mech_desc *d = NULL;
+    for (size_t i = 0, seen = 0; (d = ks_mech_at(i, cfg->kwp_alias_softhsm)) != NULL; i++) {
+        if (row_offered(cfg, d) && seen++ == index) {
+            break;
+        }
+    }
     if (d == NULL) {
         return 0;
     }
     *type = d->type;
-    info->ulMinKeySize = d->min_key;
+    info->ulMinKeySize = ks_mech_min_key(cfg, d);
     info->ulMaxKeySize = d->max_key;
     info->flags = ks_wrap_policy_mech_flags(cfg, d->type, d->flags);
     return 1;
@@ -251,15 +275,37 @@ int ks_mech_key_class_ok(const ks_mech_desc *desc, CK_OBJECT_CLASS cls, CK_FLAGS
     return desc->key_class == cls;
 }
 
+/* An RSA row whose floor legacy_mechanisms = on lowers to RSA_LEGACY_MIN_BITS. */
+static int legacy_sized(const ks_mech_desc *d)
+{
+    return (d->traits & KS_MECH_KEY_BITS) != 0 && ks_mech_key_type_ok(d, CKK_RSA) &&
+           d->min_key > RSA_LEGACY_MIN_BITS;
+}
+
+CK_ULONG ks_mech_min_key(const ks_config *cfg, const ks_mech_desc *desc)
+{
+    return cfg->legacy_mechanisms && legacy_sized(desc) ? RSA_LEGACY_MIN_BITS : desc->min_key;
+}
+
+static int bits_within(const ks_mech_desc *desc, CK_ULONG min, size_t bits)
+{
+    if (desc->min_key == 0 && desc->max_key == 0) {
+        return 1;
+    }
+    return bits >= min && bits <= desc->max_key;
+}
+
 int ks_mech_key_bits_ok(const ks_mech_desc *desc, size_t bits)
 {
     if (desc == NULL) {
         return 0;
     }
-    if (desc->min_key == 0 && desc->max_key == 0) {
-        return 1;
-    }
-    return bits >= desc->min_key && bits <= desc->max_key;
+    return bits_within(desc, legacy_sized(desc) ? RSA_LEGACY_MIN_BITS : desc->min_key, bits);
+}
+
+int ks_mech_key_bits_allowed(const ks_config *cfg, const ks_mech_desc *desc, size_t bits)
+{
+    return desc != NULL && bits_within(desc, ks_mech_min_key(cfg, desc), bits);
 }
 
 int ks_mech_key_len_ok(const ks_mech_desc *desc, size_t len)

@@ -28,6 +28,8 @@ struct ks_mech_family; /* token/ops_internal.h: the family's operations */
 #define KS_MECH_KEY_PAIR 0x10u /* takes (or, for a generator, makes) a key pair: the key class
                                   depends on the operation (ks_mech_key_class_ok), the key
                                   value is DER (ks_key_ref), sizes are checked by the family */
+#define KS_MECH_LEGACY 0x20u   /* offered (ks_mech_offer) and found (ks_mech_lookup) only with
+                                  legacy_mechanisms = on: DES3, MD5 */
 
 typedef struct ks_mech_desc {
     CK_MECHANISM_TYPE type;
@@ -64,13 +66,15 @@ const ks_mech_desc *ks_mech_find(CK_MECHANISM_TYPE type, int alias_softhsm);
 size_t ks_mech_count(int alias_softhsm);
 const ks_mech_desc *ks_mech_at(size_t index, int alias_softhsm);
 
-/* ks_mech_lookup: the one lookup of the front, with the configuration's alias setting. */
+/* ks_mech_lookup: the one lookup of the front, with the configuration's alias setting; NULL
+ * for a KS_MECH_LEGACY row unless the configuration has legacy_mechanisms = on. */
 const ks_mech_desc *ks_mech_lookup(const struct ks_config *cfg, CK_MECHANISM_TYPE type);
 
 /* ks_mech_offer computes what the token advertises for row index (under cfg's alias
  * setting) from the row and the active policy: *type and *info as C_GetMechanismList and
  * C_GetMechanismInfo report them (the strict wrap policy takes CKF_WRAP/CKF_UNWRAP from every
- * mechanism but the key-wrap ones). Returns 0 past the last row. The only source of both
+ * mechanism but the key-wrap ones; the legacy rows are skipped unless legacy_mechanisms = on,
+ * so index counts offered rows). Returns 0 past the last row. The only source of both
  * calls. */
 int ks_mech_offer(const struct ks_config *cfg, size_t index, CK_MECHANISM_TYPE *type,
                   CK_MECHANISM_INFO *info);
@@ -92,8 +96,21 @@ int ks_mech_key_class_ok(const ks_mech_desc *desc, CK_OBJECT_CLASS cls, CK_FLAGS
 int ks_mech_key_len_ok(const ks_mech_desc *desc, size_t len);
 
 /* ks_mech_key_bits_ok returns 1 when a key of bits BITS (an RSA modulus) is within desc's
- * key size range, or the row has none. */
+ * key size range under some configuration, or the row has none: an RSA row's floor is then
+ * 1024 bits, the legacy floor. The front has applied the active configuration's floor before
+ * any family runs (ks_mech_key_bits_allowed: C_GenerateKeyPair, and p11/guard.c for every use
+ * of a key), so a family checks only what no configuration allows. */
 int ks_mech_key_bits_ok(const ks_mech_desc *desc, size_t bits);
+
+/* ks_mech_min_key: desc's smallest key under cfg, as C_GetMechanismInfo reports it: an RSA
+ * row (KS_MECH_KEY_BITS, CKK_RSA) goes down to 1024 bits with legacy_mechanisms = on (SP
+ * 800-131A Rev. 2 allows RSA below 2048 bits for legacy use only), else its own minimum. */
+CK_ULONG ks_mech_min_key(const struct ks_config *cfg, const ks_mech_desc *desc);
+
+/* ks_mech_key_bits_allowed returns 1 when a key of bits BITS is within desc's range under
+ * cfg (ks_mech_min_key to the row's maximum), or the row has none. */
+int ks_mech_key_bits_allowed(const struct ks_config *cfg, const ks_mech_desc *desc,
+                             size_t bits);
 
 /* ks_mech_is_key_wrap returns 1 for the authenticated key-wrap mechanisms
  * (KS_MECH_KEY_WRAP), the SoftHSMv2 alias included. */

@@ -1,6 +1,6 @@
 /* ops_digest.c - C_Digest*, C_DigestKey with CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384
  * and CKM_SHA512 (FIPS 180-4; PKCS#11 3.0 mechanisms, SHA-1 and SHA-2 sections: no
- * parameter). C_DigestKey digests the key's CKA_VALUE, as if passed to C_DigestUpdate. */
+ * parameter), and CKM_MD5 (RFC 1321) with legacy_mechanisms = on. C_DigestKey digests the key's CKA_VALUE, as if passed to C_DigestUpdate. */
 #include <string.h>
 
 #include "crypto/mem.h"
@@ -19,6 +19,8 @@ static ks_md md_of(CK_MECHANISM_TYPE m)
         return KS_MD_SHA384;
     case CKM_SHA512:
         return KS_MD_SHA512;
+    case CKM_MD5: /* legacy_mechanisms = on only (token/mech.c) */
+        return KS_MD_MD5;
     default:
         return KS_MD_NONE;
     }

@@ -13,6 +13,7 @@
 
 #include "crypto/aes.h"
 #include "crypto/cmac.h"
+#include "crypto/des3.h"
 #include "crypto/digest.h"
 #include "crypto/gcm.h"
 #include "crypto/hmac.h"
@@ -72,6 +73,14 @@ typedef struct ks_mac_state {
     size_t mac_len;   /* bytes output (the general length) */
 } ks_mac_state;
 
+/* Triple DES ECB, CBC, CBC_PAD (ops_des3.c): the held bytes as in ks_blk_state. */
+typedef struct ks_des3_state {
+    ks_des3_key key;
+    uint8_t iv[KS_DES3_BLOCK];
+    uint8_t buf[KS_DES3_BLOCK];
+    size_t buf_len;
+} ks_des3_state;
+
 typedef struct ks_dig_state {
     ks_digest_ctx ctx;
 } ks_dig_state;
@@ -112,6 +121,7 @@ struct ks_op {
         ks_rsa_enc_state rsa;
 
         /* legacy ciphers */
+        ks_des3_state des3;
 
     } u;
     const ks_op_family *fam;
@@ -163,6 +173,7 @@ extern const ks_mech_family ks_fam_digest;
 extern const ks_mech_family ks_fam_pkey_sign; /* RSA PKCS#1 v1.5, PSS, ECDSA, EdDSA */
 extern const ks_mech_family ks_fam_rsa_enc; /* RSA PKCS#1 v1.5, X.509, OAEP, RSA-AES wrap */
 extern const ks_mech_family ks_fam_rsa_pkcs; /* CKM_RSA_PKCS: by operation, the two above */
+extern const ks_mech_family ks_fam_des3;  /* DES3 ECB, CBC, CBC_PAD (legacy) */
 
 /* Family initialisers, behind the families above. */
 CK_RV ks_op_aes_block_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);

@@ -50,6 +50,10 @@ typedef struct ks_rule_ctx {
                                    * the user does and alone governs governed keys */
     int one_purpose;              /* the strict wrap policy: a private or public key has one
                                    * purpose (token/pair_policy.h; ks_rules_new_object) */
+    /* C_DeriveKey: the base key's CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE (a derived
+     * key keeps the history of its base: rules_new.c); 0 for every other origin */
+    int base_always_sensitive;
+    int base_never_extractable;
 } ks_rule_ctx;
 
 /* The object classes, one row each: what the attribute rules, the store and the guard need

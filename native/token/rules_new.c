@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "crypto/aes.h"
+#include "crypto/des3.h"
 #include "crypto/mem.h"
 #include "keystead.h"
 #include "token/rules_internal.h"
@@ -221,6 +222,13 @@ CK_RV ks_rules_secret_check_new(const ks_attrs *out, CK_ULONG kt, ks_why *why)
         }
         return CKR_OK;
     }
+    if (kt == CKK_DES3) {
+        if (len != KS_DES3_KEY_LEN) {
+            return ks_rule_fail(why, CKA_VALUE_LEN, "DES3 keys are 24 bytes",
+                                CKR_ATTRIBUTE_VALUE_INVALID);
+        }
+        return CKR_OK;
+    }
     if (len == 0) {
         return ks_rule_fail(why, CKA_VALUE_LEN, "a key has at least one byte",
                             CKR_ATTRIBUTE_VALUE_INVALID);
@@ -233,15 +241,23 @@ CK_RV ks_rules_secret_check_new(const ks_attrs *out, CK_ULONG kt, ks_why *why)
 }
 
 /* Token-maintained attributes of a new key (3.0 base 4.7, 4.10; 5.18 C_UnwrapKey:
- * an unwrapped key has CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE false). */
+ * an unwrapped key has CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE false). A derived key
+ * keeps its base key's history (mechanisms 3.0, key derivation: if the base key's
+ * CKA_ALWAYS_SENSITIVE is false so is the derived key's, else it is the derived key's
+ * CKA_SENSITIVE; CKA_NEVER_EXTRACTABLE likewise with the negation of CKA_EXTRACTABLE). */
 static CK_RV set_token_maintained(ks_attrs *out, ks_origin origin, const ks_rule_ctx *ctx)
 {
     CK_OBJECT_CLASS cls = CK_UNAVAILABLE_INFORMATION;
     ks_attrs_get_ulong(out, CKA_CLASS, &cls);
     int secret = holds_secret(cls); /* public keys have no ALWAYS_SENSITIVE (4.8) */
     int gen = origin == KS_ORIGIN_GENERATE;
+    int derive = origin == KS_ORIGIN_DERIVE && ctx != NULL;
     CK_BBOOL sensitive = ks_attrs_bool(out, CKA_SENSITIVE, CK_FALSE);
     CK_BBOOL extractable = ks_attrs_bool(out, CKA_EXTRACTABLE, CK_TRUE);
+    int always_sensitive = (gen || (derive && ctx->base_always_sensitive)) &&
+                           sensitive == CK_TRUE;
+    int never_extractable = (gen || (derive && ctx->base_never_extractable)) &&
+                            extractable == CK_FALSE;
     CK_RV rv = ks_attrs_set_bool(out, CKA_LOCAL, gen ? CK_TRUE : CK_FALSE);
     if (rv == CKR_OK) {
         /* 4.7: CK_UNAVAILABLE_INFORMATION unless CKA_LOCAL is true */
@@ -249,11 +265,12 @@ static CK_RV set_token_maintained(ks_attrs *out, ks_origin origin, const ks_rule
         rv = ks_attrs_set_ulong(out, CKA_KEY_GEN_MECHANISM, m);
     }
     if (rv == CKR_OK && secret) {
-        rv = ks_attrs_set_bool(out, CKA_ALWAYS_SENSITIVE, gen ? sensitive : CK_FALSE);
+        rv = ks_attrs_set_bool(out, CKA_ALWAYS_SENSITIVE,
+                               always_sensitive ? CK_TRUE : CK_FALSE);
     }
     if (rv == CKR_OK && secret) {
         rv = ks_attrs_set_bool(out, CKA_NEVER_EXTRACTABLE,
-                               gen && extractable == CK_FALSE ? CK_TRUE : CK_FALSE);
+                               never_extractable ? CK_TRUE : CK_FALSE);
     }
     if (rv == CKR_OK) {
         /* imported values are known outside the token; generated ones are not; unwrapped
@@ -404,6 +421,21 @@ static CK_RV check_value(uint8_t out[3], size_t *out_len, CK_KEY_TYPE kt, const 
         memcpy(out, block, 3);
         ks_wipe(block, sizeof(block));
         *out_len = 3;
+    } else if (kt == CKK_DES3) {
+        /* the same rule with the key type's cipher: DES3-ECB of one zero block */
+        ks_des3_key key;
+        uint8_t block[KS_DES3_BLOCK] = {0};
+        if (ks_des3_init(&key, value->value, value->len) != KS_OK) {
+            return CKR_FUNCTION_FAILED;
+        }
+        ks_status st = ks_des3_ecb_encrypt(&key, block, block, 1);
+        ks_des3_clear(&key);
+        if (st != KS_OK) {
+            return CKR_FUNCTION_FAILED;
+        }
+        memcpy(out, block, 3);
+        ks_wipe(block, sizeof(block));
+        *out_len = 3;
     } else if (kt == CKK_GENERIC_SECRET) {
         uint8_t md[EVP_MAX_MD_SIZE];
         unsigned md_len = 0;
@@ -425,6 +457,30 @@ static CK_RV length_error(ks_origin origin, ks_why *why, const char *reason)
     return ks_rule_fail(why, CKA_VALUE, reason, rv);
 }
 
+/* DES3 key objects (mechanisms 3.0, DES3): 24 bytes with each byte's parity bit set
+ * (FIPS 46-3); creating or unwrapping a key of wrong parity is an error, a derived key gets
+ * its parity set. */
+static CK_RV des3_parity(ks_attrs *obj, const ks_attr *value, ks_origin origin, ks_why *why)
+{
+    if (value->len != KS_DES3_KEY_LEN) {
+        return length_error(origin, why, "DES3 keys are 24 bytes");
+    }
+    if (ks_des3_parity_ok(value->value, value->len)) {
+        return CKR_OK;
+    }
+    if (origin == KS_ORIGIN_DERIVE) {
+        uint8_t fixed[KS_DES3_KEY_LEN];
+        memcpy(fixed, value->value, sizeof(fixed));
+        ks_des3_set_parity(fixed, sizeof(fixed));
+        CK_RV rv = ks_attrs_set(obj, CKA_VALUE, fixed, sizeof(fixed));
+        ks_wipe(fixed, sizeof(fixed));
+        return rv;
+    }
+    return ks_rule_fail(why, CKA_VALUE, "a DES3 key has odd parity in every byte",
+                        origin == KS_ORIGIN_UNWRAP ? CKR_WRAPPED_KEY_INVALID
+                                                   : CKR_ATTRIBUTE_VALUE_INVALID);
+}
+
 /* fix_length checks CKA_VALUE's length and, for generic keys unwrapped with a CKA_VALUE_LEN,
  * truncates the value to it (current mechanisms 2.x, ECB/CBC unwrap: "truncates the result
  * according to ... the CKA_VALUE_LEN attribute of the template"). */
@@ -436,7 +492,7 @@ static CK_RV fix_length(ks_attrs *obj, CK_KEY_TYPE kt, ks_origin origin, ks_why 
                             CKR_TEMPLATE_INCOMPLETE);
     }
     CK_ULONG want;
-    if (kt != CKK_AES && origin == KS_ORIGIN_UNWRAP &&
+    if (kt != CKK_AES && kt != CKK_DES3 && origin == KS_ORIGIN_UNWRAP &&
         ks_attrs_get_ulong(obj, CKA_VALUE_LEN, &want) && want != value->len) {
         if (want > value->len) {
             return length_error(origin, why, "shorter than CKA_VALUE_LEN");
@@ -451,6 +507,12 @@ static CK_RV fix_length(ks_attrs *obj, CK_KEY_TYPE kt, ks_origin origin, ks_why 
         if (value->len != 16 && value->len != 24 && value->len != 32) {
             return length_error(origin, why, "AES keys are 16, 24 or 32 bytes");
         }
+    } else if (kt == CKK_DES3) {
+        CK_RV rv = des3_parity(obj, value, origin, why);
+        if (rv != CKR_OK) {
+            return rv;
+        }
+        value = ks_attrs_find(obj, CKA_VALUE); /* a derived key's was replaced */
     } else if (value->len == 0 || value->len > KS_MAX_SECRET_LEN) {
         return length_error(origin, why, "key length out of range");
     }

@@ -466,6 +466,7 @@ static int supported_key_type(CK_KEY_TYPE kt)
 {
     switch (kt) {
     case CKK_AES:
+    case CKK_DES3: /* usable only with legacy_mechanisms = on (token/mech.c) */
     case CKK_GENERIC_SECRET:
     case CKK_SHA_1_HMAC:
     case CKK_SHA224_HMAC:

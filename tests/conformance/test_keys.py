@@ -127,11 +127,6 @@ def test_generate_random_null_buffer(raw, rsession):
     assert_rv(raw.call("C_GenerateRandom", rsession, raw.ffi.NULL, 16), "CKR_ARGUMENTS_BAD")
 
 
-def test_seed_random(raw, rsession):
-    rv = raw.call("C_SeedRandom", rsession, b"some seed", 9)
-    assert rv in (0, rv_value("CKR_RANDOM_SEED_NOT_SUPPORTED")), rv
-
-
 # -- wrap and unwrap: known answers ---------------------------------------------------------------
 
 @pytest.mark.parametrize("vector", [KW_128, KW_256], ids=["rfc3394-4.1", "rfc3394-4.6"])

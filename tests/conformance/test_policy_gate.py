@@ -88,11 +88,12 @@ def test_digest_key_obeys_the_usage_period(ks, window):
 
 
 def test_digest_key_obeys_allowed_mechanisms(ks):
-    """PKCS#11 3.0 4.7: a mechanism outside CKA_ALLOWED_MECHANISMS is CKR_MECHANISM_INVALID,
-    as at C_EncryptInit."""
+    """PKCS#11 3.0 4.7: a digest outside CKA_ALLOWED_MECHANISMS may not use the key; the
+    mechanism itself was valid at C_DigestInit and 5.12 lists no CKR_MECHANISM_INVALID for
+    C_DigestKey: the key cannot be digested, CKR_KEY_INDIGESTIBLE."""
     raw, session = ks
     handle = key(raw, session, extra={ALLOWED_MECHANISMS: mechs(Mechanism.AES_ECB)})
-    assert_rv(digest_key_rv(raw, session, handle), "CKR_MECHANISM_INVALID")
+    assert_rv(digest_key_rv(raw, session, handle), "CKR_KEY_INDIGESTIBLE")
     allowed = key(raw, session, extra={ALLOWED_MECHANISMS: mechs(SHA256)})
     assert_rv(digest_key_rv(raw, session, allowed), CKR_OK)
 

@@ -52,6 +52,7 @@ def test_default_dir_from_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert (cfg.kwp_alias_softhsm, cfg.audit_mode) == (0, lib.KS_AUDIT_COUNTS)
     assert cfg.audit_failure_log == 0  # an unrecordable operation is refused
     assert cfg.rsa_implicit_rejection == 1
+    assert cfg.legacy_mechanisms == 0  # DES3, MD5 and RSA-1024 are off
 
 
 def test_default_dir_from_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,6 +83,7 @@ def test_every_key(conf, tmp_path: Path) -> None:
         "audit_mode = per-op\r\n"
         "audit_failure = log\n"
         "rsa_implicit_rejection = off\n"
+        "legacy_mechanisms = on\n"
     )
     rv, cfg, err = load()
     assert (rv, err) == (lib.CKR_OK, "")
@@ -95,6 +97,7 @@ def test_every_key(conf, tmp_path: Path) -> None:
     assert (cfg.kwp_alias_softhsm, cfg.audit_mode) == (1, lib.KS_AUDIT_PER_OP)
     assert cfg.audit_failure_log == 1
     assert cfg.rsa_implicit_rejection == 0
+    assert cfg.legacy_mechanisms == 1
 
 
 def test_memory_and_relative_paths(conf, tmp_path: Path, monkeypatch) -> None:
@@ -128,6 +131,8 @@ BAD = [
      "bad value 'yes' for rsa_implicit_rejection (expected off|on)"),
     ("audit_failure = ignore\n", 1,
      "bad value 'ignore' for audit_failure (expected refuse|log)"),
+    ("legacy_mechanisms = yes\n", 1,
+     "bad value 'yes' for legacy_mechanisms (expected off|on)"),
     ("token_dir =\n", 1, "empty value for token_dir"),
     ("log_level = info\n\nlog_level = info\n", 3,
      "duplicate key 'log_level' (first set on line 1)"),

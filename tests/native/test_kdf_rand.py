@@ -90,3 +90,20 @@ def test_random_fills_and_differs() -> None:
     assert lib.ks_random(big, 1 << 20) == lib.KS_OK
     # Every byte value appears in a MiB of DRBG output (a stuck generator would not do that).
     assert len(set(bytes(big))) == 256
+
+
+def test_random_seed_mixes_and_never_repeats() -> None:
+    """crypto/rand.h ks_random_seed: any length (hashed first), NULL only with length 0, and
+    the same seed twice never gives the same output (it is additional input beside fresh
+    entropy, never a replacement)."""
+    assert lib.ks_random_seed(ffi.NULL, 0) == lib.KS_OK
+    assert lib.ks_random_seed(ffi.NULL, 1) == lib.KS_ERR_ARGS
+    big = bytes(1 << 20)
+    assert lib.ks_random_seed(big, len(big)) == lib.KS_OK
+    outs = set()
+    for _ in range(4):
+        assert lib.ks_random_seed(b"\x00" * 32, 32) == lib.KS_OK
+        out = ffi.new("uint8_t[32]")
+        assert lib.ks_random(out, 32) == lib.KS_OK
+        outs.add(bytes(out))
+    assert len(outs) == 4

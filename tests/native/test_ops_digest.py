@@ -22,6 +22,8 @@ MECHS = {
     "SHA256": (lib.CKM_SHA256, lib.KS_MD_SHA256, hashlib.sha256),
     "SHA384": (lib.CKM_SHA384, lib.KS_MD_SHA384, hashlib.sha384),
     "SHA512": (lib.CKM_SHA512, lib.KS_MD_SHA512, hashlib.sha512),
+    "MD5": (lib.CKM_MD5, lib.KS_MD_MD5, hashlib.md5),  # legacy: offered by the front only
+                                                       # with legacy_mechanisms = on
 }
 
 

@@ -96,11 +96,12 @@ def test_generic_generator_makes_hmac_key_types():
     assert lib.ks_mech_key_type_ok(gen, lib.CKK_AES) == 0
 
 
-def offered(policy: int, alias: int = 0) -> dict[int, int]:
+def offered(policy: int, alias: int = 0, legacy: int = 0) -> dict[int, int]:
     """What C_GetMechanismList / C_GetMechanismInfo report under a configuration."""
     cfg = ffi.new("ks_config *")
     cfg.wrap_policy = policy
     cfg.kwp_alias_softhsm = alias
+    cfg.legacy_mechanisms = legacy
     mtype = ffi.new("CK_MECHANISM_TYPE *")
     info = ffi.new("CK_MECHANISM_INFO *")
     out = {}
@@ -132,11 +133,29 @@ def test_strict_offers_wrap_only_on_key_wrap_mechanisms():
 
 
 def test_compat_offers_every_row_as_it_is():
-    compat = offered(lib.KS_WRAP_POLICY_COMPAT)
+    compat = offered(lib.KS_WRAP_POLICY_COMPAT, legacy=1)
     assert len(compat) == lib.ks_mech_count(0)
     for i in range(lib.ks_mech_count(0)):
         d = lib.ks_mech_at(i, 0)
         assert compat[d.type] == d.flags
+
+
+def test_legacy_rows_only_with_legacy_mechanisms_on():
+    """legacy_mechanisms = off leaves out exactly the KS_MECH_LEGACY rows, from the list and
+    from ks_mech_lookup; on, they are offered and found."""
+    legacy = {lib.ks_mech_at(i, 0).type for i in range(lib.ks_mech_count(0))
+              if lib.ks_mech_at(i, 0).traits & lib.KS_MECH_LEGACY}
+    assert legacy == {lib.CKM_DES3_KEY_GEN, lib.CKM_DES3_ECB, lib.CKM_DES3_CBC,
+                      lib.CKM_DES3_CBC_PAD, lib.CKM_MD5}
+    for policy in (lib.KS_WRAP_POLICY_STRICT, lib.KS_WRAP_POLICY_COMPAT):
+        off, on = offered(policy), offered(policy, legacy=1)
+        assert set(on) - set(off) == legacy and not legacy & set(off)
+    cfg = ffi.new("ks_config *")
+    for mech in legacy:
+        cfg.legacy_mechanisms = 0
+        assert lib.ks_mech_lookup(cfg, mech) == ffi.NULL
+        cfg.legacy_mechanisms = 1
+        assert lib.ks_mech_lookup(cfg, mech) != ffi.NULL
 
 
 def test_key_wrap_trait_and_rows_for_the_dispatch():
@@ -171,5 +190,8 @@ def test_key_pair_rows_take_the_class_the_operation_needs():
     for op in (lib.CKF_SIGN, lib.CKF_VERIFY):
         assert lib.ks_mech_key_class_ok(d, lib.CKO_SECRET_KEY, op) == 0
     rsa = lib.ks_mech_find(lib.CKM_RSA_PKCS_KEY_PAIR_GEN, 0)
-    assert [lib.ks_mech_key_bits_ok(rsa, b) for b in (1024, 2048, 4096, 4097)] == [0, 1, 1, 0]
+    # the families' check: the legacy floor (1024); the front applies the configuration's
+    # (2048 unless legacy_mechanisms = on: tests/native/test_mech_legacy.py)
+    assert [lib.ks_mech_key_bits_ok(rsa, b) for b in (1023, 1024, 2048, 4096, 4097)] == [
+        0, 1, 1, 1, 0]
     assert lib.ks_mech_key_len_ok(rsa, 1)  # a pair's value is DER: the family checks bits
