@@ -1,0 +1,124 @@
+"""python-pkcs11's own test suite, from its PyPI sdist, run against the token.
+
+scripts/setup.sh downloads the sdist of the python-pkcs11 release installed in .venv into
+.venv/sdists (the test downloads it there itself if it is missing). The suite runs in a
+subprocess with its own environment variables (PKCS11_MODULE, PKCS11_TOKEN_LABEL,
+PKCS11_TOKEN_PIN, PKCS11_TOKEN_SO_PIN; its tests/__init__.py) against a fresh token. The
+target is no failure; the tests it skips because the module lacks a mechanism are compared
+with the list the README gives (README, "python-pkcs11's test suite").
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tarfile
+import xml.etree.ElementTree as ET
+from collections import Counter
+from importlib.metadata import version
+from pathlib import Path
+
+from pkcs11 import Mechanism
+
+from .support import LABEL, SO_PIN, USER_PIN, Target, configs
+
+M = Mechanism
+SDISTS = Path(sys.prefix) / "sdists"
+
+#: The mechanisms keystead does not offer whose tests python-pkcs11's suite skips, with the
+#: reason (README, "python-pkcs11's test suite" lists them). Any other skip fails the test.
+KEYSTEAD_SKIPS = {
+    "DSA": "DSA: FIPS 186-5 no longer approves it for signatures",
+    "DH": "finite-field Diffie-Hellman: key agreement is ECDH (and X25519/X448)",
+    "DES2": "two-key Triple DES: SP 800-131A disallows it; legacy_mechanisms offers "
+            "three-key DES3 only",
+    "DES": "single DES: broken; legacy_mechanisms offers three-key DES3 only",
+}
+
+
+def sdist() -> Path:
+    """The sdist of the installed python-pkcs11 (downloaded with pip when not there yet)."""
+    release = version("python-pkcs11")
+    SDISTS.mkdir(exist_ok=True)
+    found = sorted(SDISTS.glob(f"python[-_]pkcs11-{release}.tar.gz"))
+    if not found:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                        "--no-binary", "python-pkcs11", f"python-pkcs11=={release}",
+                        "-d", str(SDISTS)], check=True, capture_output=True, timeout=600)
+        found = sorted(SDISTS.glob(f"python[-_]pkcs11-{release}.tar.gz"))
+    assert found, f"no sdist of python-pkcs11 {release} in {SDISTS}"
+    return found[0]
+
+
+def extract_tests(dest: Path) -> Path:
+    """The sdist's tests/ package alone (its pkcs11/ source tree would shadow the installed,
+    compiled package)."""
+    with tarfile.open(sdist()) as tar:
+        members = [m for m in tar.getmembers()
+                   if re.match(r"[^/]+/tests/[^/]+\.py$", m.name) and m.isfile()]
+        for m in members:
+            m.name = "tests/" + m.name.rsplit("/", 1)[1]
+        tar.extractall(dest, members=members, filter="data")
+    return dest / "tests"
+
+
+def run_suite(target: Target) -> tuple[Counter[str], list[tuple[str, str]], str]:
+    """Run the suite; the outcome counts, the skipped tests with their messages, and the
+    summary line."""
+    suite = target.work / "python-pkcs11"
+    suite.mkdir()
+    extract_tests(suite)
+    junit = target.work / "python-pkcs11.xml"
+    proc = target.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                      "-p", "no:xdist", "--rootdir", str(suite), "-c", "/dev/null",
+                      f"--junitxml={junit}", "tests", cwd=suite, check=False,
+                      extra_env={"PKCS11_MODULE": target.module, "PKCS11_TOKEN_LABEL": LABEL,
+                                 "PKCS11_TOKEN_PIN": USER_PIN, "PKCS11_TOKEN_SO_PIN": SO_PIN})
+    counts: Counter[str] = Counter()
+    skips: list[tuple[str, str]] = []
+    assert junit.exists(), proc.stdout + proc.stderr
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = f"{case.get('classname')}.{case.get('name')}"
+        kinds = [child.tag for child in case]
+        if "failure" in kinds or "error" in kinds:
+            counts["failed"] += 1
+        elif "skipped" in kinds:
+            skipped = case.find("skipped")
+            assert skipped is not None
+            msg = skipped.get("message", "")
+            if skipped.get("type") == "pytest.xfail":
+                counts["xfailed"] += 1
+            else:
+                counts["skipped"] += 1
+                skips.append((name, msg))
+        else:
+            counts["passed"] += 1
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    failures = [line for line in proc.stdout.splitlines() if line.startswith("FAILED ")
+                or line.startswith("ERROR ")]
+    assert counts["failed"] == 0, "\n".join(failures) + "\n" + proc.stdout[-6000:]
+    return counts, skips, summary
+
+
+@configs("keystead-legacy")
+def test_suite_against_keystead(target: Target) -> None:
+    target.need(M.RSA_PKCS_KEY_PAIR_GEN, M.EC_KEY_PAIR_GEN, M.RSA_PKCS, M.ECDSA)
+    counts, skips, summary = run_suite(target)
+    print(f"python-pkcs11 {version('python-pkcs11')} against keystead: {summary}")
+    undocumented = []
+    for name, msg in skips:
+        mechs = re.findall(r"Mechanism\.(\w+)", msg)
+        families = {re.sub(r"_(KEY_GEN|KEY_PAIR_GEN|PARAMETER_GEN|PKCS_KEY_PAIR_GEN|SHA\w*|"
+                           r"PKCS_DERIVE|ECB|CBC\w*|PKCS)$", "", m) for m in mechs}
+        if not mechs or not families <= set(KEYSTEAD_SKIPS):
+            undocumented.append(f"{name}: {msg}")
+    assert not undocumented, "skips the README does not list:\n" + "\n".join(undocumented)
+    assert counts["passed"] > 0
+
+
+@configs("softhsm2")
+def test_suite_against_softhsm2(target: Target) -> None:
+    counts, _, summary = run_suite(target)
+    print(f"python-pkcs11 {version('python-pkcs11')} against SoftHSMv2: {summary}")
+    assert counts["passed"] > 0
