@@ -55,6 +55,7 @@ KEY_PAIR_MECHANISMS = frozenset({
     Mechanism.EC_EDWARDS_KEY_PAIR_GEN, Mechanism.EDDSA,
 })
 KEY_PAIRS_MISSING = "key pairs not in this build"
+CKR_ATTRIBUTE_VALUE_INVALID = 0x13
 
 #: Time allowed to one tool run; a tool that hangs fails its test instead of the tier.
 TOOL_TIMEOUT = 120
@@ -83,13 +84,32 @@ def module_info(kind: str) -> ModuleInfo:
     return resolve(kind)
 
 
+# In a subprocess with the target's configuration: the mechanism list of the token's slot,
+# and the code C_CreateObject gives a public X.509 certificate session object (CKR_OK where
+# the module has certificate objects).
 _PROBE = """
-import json, sys
+import datetime, json, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pkcs11.constants import Attribute as A, CertificateType, ObjectClass
 from keystead.softhsm_bridge.raw import open_raw
 r = open_raw(sys.argv[1])
-r.initialize()
-slots = r.slot_list(token_present=True)
-print(json.dumps(sorted(set(r.mechanism_list(slots[0])))))
+slot = next(s for s in r.slot_list(token_present=True) if r.token_info(s)["label"] == sys.argv[2])
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "probe")])
+now = datetime.datetime.now(datetime.UTC)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+h = r.open_session(slot, rw=True)
+t = r.template({A.CLASS: int(ObjectClass.CERTIFICATE),
+                A.CERTIFICATE_TYPE: int(CertificateType.X_509), A.TOKEN: False,
+                A.PRIVATE: False, A.SUBJECT: name.public_bytes(),
+                A.VALUE: cert.public_bytes(serialization.Encoding.DER)})
+rv = r.call("C_CreateObject", h, t.ptr, t.count, r.ffi.new("CK_OBJECT_HANDLE *"))
+print(json.dumps({"mechanisms": sorted(set(r.mechanism_list(slot))), "certificate": rv}))
 """
 
 
@@ -101,7 +121,7 @@ class Target:
     info: ModuleInfo
     env: TokenEnv
     work: Path
-    _mechs: set[int] | None = field(default=None, repr=False)
+    _probe: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def kind(self) -> str:
@@ -162,12 +182,27 @@ class Target:
         raise AssertionError(f"no slot holds token {LABEL!r}:\n{out}")
 
     # Mechanisms -------------------------------------------------------------------------------
+    def probe(self) -> dict[str, Any]:
+        if self._probe is None:
+            out = self.run(sys.executable, "-c", _PROBE, self.module, LABEL).stdout
+            self._probe = json.loads(out)
+        return self._probe
+
     def mechanisms(self) -> set[int]:
         """C_GetMechanismList of the token's slot, read in a subprocess."""
-        if self._mechs is None:
-            out = self.run(sys.executable, "-c", _PROBE, self.module).stdout
-            self._mechs = set(json.loads(out))
-        return self._mechs
+        return set(self.probe()["mechanisms"])
+
+    def need_certificates(self) -> None:
+        """The scenario stores certificate objects. Certificates come with key pairs: a
+        keystead build whose C_CreateObject refuses an X.509 certificate's class
+        (CKR_ATTRIBUTE_VALUE_INVALID) marks it an expected failure."""
+        rv = self.probe()["certificate"]
+        if rv == 0:
+            return
+        if self.kind == KEYSTEAD and rv == CKR_ATTRIBUTE_VALUE_INVALID:
+            pytest.xfail(f"{KEY_PAIRS_MISSING} (C_CreateObject of an X.509 certificate: "
+                         "CKR_ATTRIBUTE_VALUE_INVALID)")
+        pytest.fail(f"{self.name}: C_CreateObject of an X.509 certificate returned {rv:#x}")
 
     def need(self, *mechs: Mechanism) -> None:
         """The scenario needs ``mechs``: see the module docstring for what a lack does."""

@@ -19,13 +19,14 @@ M = Mechanism
 PINS = {"GNUTLS_PIN": USER_PIN, "GNUTLS_SO_PIN": SO_PIN}
 TEMPLATE = 'cn = "{cn}"\nserial = 7\nexpiration_days = 30\nca\ncert_signing_key\nsigning_key\n'
 
-# (p11tool --generate-privkey arguments, mechanisms, key class)
+# (p11tool --generate-privkey arguments, its mechanism, the key class)
 KEYS = {
-    "rsa": (["rsa", "--bits", "2048"], (M.RSA_PKCS_KEY_PAIR_GEN, M.SHA256_RSA_PKCS),
-            rsa.RSAPublicKey),
-    "ecdsa": (["ecdsa", "--curve", "secp256r1"], (M.EC_KEY_PAIR_GEN, M.ECDSA),
-              ec.EllipticCurvePublicKey),
+    "rsa": (["rsa", "--bits", "2048"], M.RSA_PKCS_KEY_PAIR_GEN, rsa.RSAPublicKey),
+    "ecdsa": (["ecdsa", "--curve", "secp256r1"], M.EC_KEY_PAIR_GEN, ec.EllipticCurvePublicKey),
 }
+# What certtool and p11tool --test-sign sign with (GnuTLS hashes, then signs the digest;
+# --test-sign also verifies with the public key in the token).
+SIGN = {"rsa": (M.RSA_PKCS,), "ecdsa": (M.ECDSA,)}
 
 
 def p11tool(target: Target, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -35,8 +36,8 @@ def p11tool(target: Target, *args: str, check: bool = True) -> subprocess.Comple
 
 def generate(target: Target, alg: str, label: str) -> object:
     """p11tool --generate-privkey; the public key it prints, parsed."""
-    args, mechs, cls = KEYS[alg]
-    target.need(*mechs)
+    args, mech, cls = KEYS[alg]
+    target.need(mech)
     out = p11tool(target, "--generate-privkey", *args, "--label", label,
                   f"pkcs11:token={LABEL}").stdout
     pem = out[out.index("-----BEGIN PUBLIC KEY-----"):]
@@ -62,6 +63,8 @@ def test_certtool_self_signed_from_uri_written_and_test_sign(target: Target, alg
     """certtool signs a certificate with the token's key (a pkcs11: URI), p11tool --write
     stores it beside the key, and --test-sign signs and checks against both."""
     label = f"ca-{alg}"
+    target.need(KEYS[alg][1], *SIGN[alg])
+    target.need_certificates()
     pub = generate(target, alg, label)
     tmpl = target.work / "cert.tmpl"
     tmpl.write_text(TEMPLATE.format(cn=label))

@@ -73,6 +73,7 @@ def test_keytool_genkeypair_makes_a_private_key_entry(target: Target, classes: P
                                                        alg: str) -> None:
     mechs, opts = ALGS[alg]
     target.need(*mechs)
+    target.need_certificates()
     alias = f"keytool-{alg.lower()}"
     keytool(target, "-genkeypair", "-alias", alias, *opts, "-dname", f"CN={alias}",
             "-validity", "30")
@@ -86,6 +87,7 @@ def test_keytool_genkeypair_makes_a_private_key_entry(target: Target, classes: P
 @configs(*BOTH)
 def test_setkeyentry_stores_a_key_and_certificate(target: Target, classes: Path) -> None:
     target.need(*ALGS["RSA"][0])
+    target.need_certificates()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     p12 = target.work / "entry.p12"
     p12.write_bytes(pkcs12.serialize_key_and_certificates(

@@ -70,6 +70,7 @@ def test_write_and_read_certificate_private_and_public_key(target: Target) -> No
     """A key pair and its certificate made outside, written with --write-object: the
     certificate and public key read back byte for byte, the private key signs."""
     target.need(M.RSA_PKCS_KEY_PAIR_GEN, M.SHA256_RSA_PKCS)
+    target.need_certificates()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = self_signed(key, "imported")
     w = target.work

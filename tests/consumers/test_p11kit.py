@@ -28,8 +28,6 @@ CLIENT = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
 pytestmark = tool_missing("p11-kit", "pkcs11-tool", PROXY, CLIENT)
 
 M = Mechanism
-# Certificate objects came with key pairs: a build without RSA key pairs has none.
-CERTIFICATES = (M.RSA_PKCS_KEY_PAIR_GEN,)
 
 
 def _as_user(module: str) -> list[str]:
@@ -105,7 +103,7 @@ def test_proxy_module_generates_and_signs(target: Target) -> None:
 
 @configs(*BOTH)
 def test_proxy_module_writes_and_reads_a_certificate(target: Target) -> None:
-    target.need(*CERTIFICATES)
+    target.need_certificates()
     write_and_read_certificate(target, PROXY, proxy_env(target))
 
 
@@ -154,5 +152,5 @@ def test_server_and_client_module_generate_and_sign(target: Target,
 @configs(*BOTH)
 def test_server_and_client_module_write_and_read_a_certificate(target: Target,
                                                                server: dict[str, str]) -> None:
-    target.need(*CERTIFICATES)
+    target.need_certificates()
     write_and_read_certificate(target, CLIENT, server)
