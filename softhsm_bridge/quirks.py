@@ -220,6 +220,25 @@ _PAIR_OBJECTS = (
           "a Cryptoki attribute the object does not carry is CKR_TEMPLATE_INCONSISTENT "
           "(4.1.1 item 5)", "CKR_ATTRIBUTE_TYPE_INVALID",
           "test_attribute_of_the_other_key_is_inconsistent"),
+    Quirk("rsa-import-unchecked",
+          "RSA private key components that do not make one key are CKR_ATTRIBUTE_VALUE_INVALID "
+          "(5.7 C_CreateObject)", "C_CreateObject stores them",
+          "test_keypair_import.py::test_inconsistent_rsa_components"),
+    Quirk("ec-import-unchecked",
+          "CKA_EC_POINT is the DER OCTET STRING of a point on the curve, CKA_VALUE a private "
+          "value of it, CKA_EC_PARAMS a curve the token offers (mechanisms 2.3.3, 2.3.4): "
+          "anything else is CKR_ATTRIBUTE_VALUE_INVALID or CKR_CURVE_NOT_SUPPORTED",
+          "C_CreateObject keeps the bytes as given: points off the curve, raw points, zero "
+          "or over-long private values, unknown curves",
+          "test_keypair_import.py::test_bad_ec_point"),
+    Quirk("certificate-value-not-parsed",
+          "an X.509 certificate's CKA_VALUE is the certificate's DER (4.6.3): bytes that are "
+          "not one are CKR_ATTRIBUTE_VALUE_INVALID",
+          "C_CreateObject accepts any bytes", "test_certificates.py::test_garbage_der_is_invalid"),
+    Quirk("certificate-category-unchecked",
+          "CKA_CERTIFICATE_CATEGORY is 0 to 3 (4.6.2); another value is "
+          "CKR_ATTRIBUTE_VALUE_INVALID", "accepts 9",
+          "test_certificates.py::test_category_out_of_range_is_invalid"),
 )
 
 

@@ -1,8 +1,7 @@
 /* rules_class.c - the object class table (token/rules.h ks_class_desc): one row per class.
  *
- * Data objects (3.0 base 4.5), secret keys (4.10), public keys (4.8) and private keys (4.9)
- * are supported. Certificates (4.6) have their row, not supported yet: their CKA_CLASS is
- * refused (CKR_ATTRIBUTE_VALUE_INVALID) until their attribute rows and hooks exist.
+ * Data objects (3.0 base 4.5), X.509 certificates (4.6), secret keys (4.10), public keys
+ * (4.8) and private keys (4.9) are supported.
  *
  * A private key's value is CKA_KS_PKCS8 (keystead.h: its PKCS#8 DER, sealed); a public
  * key's is CKA_PUBLIC_KEY_INFO (its SubjectPublicKeyInfo DER, not secret). */
@@ -17,7 +16,8 @@ static const ks_class_desc CLASSES[] = {
      ks_rules_pair_check_new, ks_rules_public_finish},
     {CKO_PRIVATE_KEY, "private key", KS_ON_PRIVATE, 1, 1, 1, CKA_KS_PKCS8,
      ks_rules_pair_check_new, ks_rules_private_finish},
-    {CKO_CERTIFICATE, "certificate", KS_ON_CERT, 0, 0, 0, KS_NO_VALUE_ATTR, NULL, NULL},
+    {CKO_CERTIFICATE, "certificate", KS_ON_CERT, 1, 0, 0, KS_NO_VALUE_ATTR,
+     ks_rules_cert_check_new, ks_rules_cert_finish},
 };
 
 const ks_class_desc *ks_class_find(CK_OBJECT_CLASS cls)

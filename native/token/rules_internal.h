@@ -141,6 +141,10 @@ CK_RV ks_rules_private_finish(ks_attrs *obj, ks_origin origin, ks_why *why);
 CK_RV ks_rules_private_component(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type, uint8_t **out,
                                  size_t *out_len);
 
+/* Certificates (rules_cert.c): the class table's hooks for CKO_CERTIFICATE. */
+CK_RV ks_rules_cert_check_new(const ks_attrs *obj, CK_ULONG key_type, ks_why *why);
+CK_RV ks_rules_cert_finish(ks_attrs *obj, ks_origin origin, ks_why *why);
+
 /* The secret key family (rules_new.c): the class table's hooks for CKO_SECRET_KEY. */
 CK_RV ks_rules_secret_check_new(const ks_attrs *obj, CK_ULONG key_type, ks_why *why);
 CK_RV ks_rules_secret_finish(ks_attrs *obj, ks_origin origin, ks_why *why);

@@ -19,6 +19,10 @@
 #include "keystead.h"
 #include "token/rules_internal.h"
 
+/* The smallest RSA modulus C_CreateObject takes: below it a key protects nothing (1024 bits
+ * is the legacy floor, SP 800-131A Rev. 2 table 2); the mechanisms check their own bounds. */
+#define RSA_IMPORT_MIN_BITS 1024
+
 static CK_RV fail(ks_why *why, CK_ATTRIBUTE_TYPE attr, const char *reason, CK_RV rv)
 {
     return ks_rule_fail(why, attr, reason, rv);
@@ -221,6 +225,10 @@ static CK_RV public_from_template(EVP_PKEY **k, const ks_attrs *obj, CK_KEY_TYPE
             ks_pkey_from_rsa_public(k, n->value, n->len, e->value, e->len) != KS_OK) {
             return fail(why, CKA_MODULUS, "not an RSA public key", CKR_ATTRIBUTE_VALUE_INVALID);
         }
+        if (ks_pkey_bits(*k) < RSA_IMPORT_MIN_BITS) {
+            return fail(why, CKA_MODULUS, "a modulus below 1024 bits",
+                        CKR_ATTRIBUTE_VALUE_INVALID);
+        }
         return CKR_OK;
     }
     ks_curve c;
@@ -262,6 +270,10 @@ static CK_RV private_from_template(EVP_PKEY **k, const ks_attrs *obj, CK_KEY_TYP
         }
         if (ks_pkey_from_rsa_parts(k, parts, lens) != KS_OK) {
             return fail(why, CKA_PRIVATE_EXPONENT, "not a consistent RSA private key",
+                        CKR_ATTRIBUTE_VALUE_INVALID);
+        }
+        if (ks_pkey_bits(*k) < RSA_IMPORT_MIN_BITS) {
+            return fail(why, CKA_MODULUS, "a modulus below 1024 bits",
                         CKR_ATTRIBUTE_VALUE_INVALID);
         }
         return CKR_OK;

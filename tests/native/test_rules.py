@@ -279,7 +279,7 @@ def test_good_shapes_accepted() -> None:
     assert len(k.raw(lib.CKA_ALLOWED_MECHANISMS)) == 16
 
 
-@pytest.mark.parametrize(("cls", "kt"), [(lib.CKO_CERTIFICATE, None), (lib.CKO_SECRET_KEY, 0x15),
+@pytest.mark.parametrize(("cls", "kt"), [(lib.CKO_HW_FEATURE, None), (lib.CKO_SECRET_KEY, 0x15),
                                          (lib.CKO_PRIVATE_KEY, 0x15)])
 def test_unsupported_class_or_key_type_is_value_invalid(cls: int, kt: int | None) -> None:
     pairs = [(lib.CKA_CLASS, cls), (lib.CKA_VALUE, KEY16)]
