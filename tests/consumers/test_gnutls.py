@@ -3,6 +3,7 @@ from a pkcs11: URI and written beside its key, and p11tool's signing self-test."
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -11,7 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pkcs11 import Mechanism
 
-from .support import BOTH, LABEL, SO_PIN, USER_PIN, Target, configs, tool_missing
+from .support import LABEL, SO_PIN, USER_PIN, Target, tool_missing
+
+SPY = "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so"  # OpenSC's logging PKCS#11 proxy
 
 pytestmark = tool_missing("p11tool", "certtool")
 
@@ -46,8 +49,18 @@ def generate(target: Target, alg: str, label: str) -> object:
     return pub
 
 
-@pytest.mark.parametrize("alg", sorted(KEYS))
-@configs(*BOTH)
+def cases(*, strict_rsa: bool) -> object:
+    """(configuration, algorithm): p11tool asks for an RSA key that signs and decrypts (and a
+    public key that verifies and encrypts), which keystead refuses under strict (one key,
+    one purpose) and makes under compat, as SoftHSMv2 does."""
+    pairs = [("keystead-strict", "ecdsa"), ("softhsm2", "ecdsa"), ("softhsm2", "rsa"),
+             ("keystead-compat", "rsa")]
+    if strict_rsa:
+        pairs = [("keystead-strict", "rsa")]
+    return pytest.mark.parametrize(("target", "alg"), pairs, indirect=["target"])
+
+
+@cases(strict_rsa=False)
 def test_generate_privkey(target: Target, alg: str) -> None:
     pub = generate(target, alg, f"gen-{alg}")
     listing = p11tool(target, "--list-privkeys", f"pkcs11:token={LABEL}").stdout
@@ -57,8 +70,7 @@ def test_generate_privkey(target: Target, alg: str) -> None:
     assert serialization.load_pem_public_key(exported.encode()) == pub
 
 
-@pytest.mark.parametrize("alg", sorted(KEYS))
-@configs(*BOTH)
+@cases(strict_rsa=False)
 def test_certtool_self_signed_from_uri_written_and_test_sign(target: Target, alg: str) -> None:
     """certtool signs a certificate with the token's key (a pkcs11: URI), p11tool --write
     stores it beside the key, and --test-sign signs and checks against both."""
@@ -85,3 +97,20 @@ def test_certtool_self_signed_from_uri_written_and_test_sign(target: Target, alg
     text = out.stdout + out.stderr
     assert "Verifying against private key parameters... ok" in text, text
     assert "Verifying against public key in the token... ok" in text, text
+
+
+@cases(strict_rsa=True)
+def test_generate_rsa_privkey_is_refused_under_strict(target: Target, alg: str) -> None:
+    """One key, one purpose (README, "Key lifecycle in the token", key pairs): the template
+    p11tool sends is CKR_TEMPLATE_INCONSISTENT, read from OpenSC's PKCS#11 spy between
+    p11tool and the module (GnuTLS reports only "PKCS #11 error")."""
+    target.need(KEYS[alg][1])
+    spy_log = target.work / "spy.log"
+    proc = target.run("p11tool", "--provider", SPY, "--login", "--generate-privkey",
+                      *KEYS[alg][0], "--label", "two-purposes", f"pkcs11:token={LABEL}",
+                      extra_env={**PINS, "PKCS11SPY": target.module,
+                                 "PKCS11SPY_OUTPUT": str(spy_log)}, check=False)
+    assert proc.returncode != 0, proc.stdout
+    log = spy_log.read_text()
+    call = log[log.index("C_GenerateKeyPair"):]
+    assert re.search(r"Returned:\s+\d+ CKR_TEMPLATE_INCONSISTENT", call), call[:3000]

@@ -81,9 +81,13 @@ def test_write_and_read_certificate_private_and_public_key(target: Target) -> No
     spki = key.public_key().public_bytes(serialization.Encoding.DER,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
     (w / "pub.der").write_bytes(spki)
-    for kind, name in (("cert", "cert.der"), ("privkey", "key.der"), ("pubkey", "pub.der")):
+    # Without a --usage-* option pkcs11-tool asks for signing and decryption on a key (one
+    # key, two purposes: CKR_TEMPLATE_INCONSISTENT under strict); this pair signs.
+    target.user("--write-object", str(w / "cert.der"), "--type", "cert", "--id", "03",
+                "--label", "imported")
+    for kind, name in (("privkey", "key.der"), ("pubkey", "pub.der")):
         target.user("--write-object", str(w / name), "--type", kind, "--id", "03",
-                    "--label", "imported")
+                    "--label", "imported", "--usage-sign")
     target.user("--read-object", "--type", "cert", "--id", "03", "-o", str(w / "back.der"))
     assert x509.load_der_x509_certificate((w / "back.der").read_bytes()) == cert
     target.user("--read-object", "--type", "pubkey", "--id", "03", "-o", str(w / "pub2.der"))
@@ -182,5 +186,5 @@ def test_unwrap_of_a_non_sensitive_key_is_refused_under_strict(target: Target) -
 def test_ec_keypairgen_curves(target: Target, curve: str, oid: str) -> None:
     target.need(M.EC_KEY_PAIR_GEN)
     out = target.user("--keypairgen", "--key-type", f"EC:{curve}", "--id", "06",
-                      "--label", curve).stdout
+                      "--label", curve, "--usage-sign").stdout
     assert f"EC_PARAMS:  {oid}" in out, out
