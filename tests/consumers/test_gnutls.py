@@ -103,8 +103,9 @@ def test_certtool_self_signed_from_uri_written_and_test_sign(target: Target, alg
 def test_generate_rsa_privkey_is_refused_under_strict(target: Target, alg: str) -> None:
     """One key, one purpose (README, "Key lifecycle in the token", key pairs): the template
     p11tool sends is CKR_TEMPLATE_INCONSISTENT, read from OpenSC's PKCS#11 spy between
-    p11tool and the module (GnuTLS reports only "PKCS #11 error")."""
-    target.need(KEYS[alg][1])
+    p11tool and the module (GnuTLS reports only "PKCS #11 error"). The mechanisms are those
+    the pair is asked for: RSA signatures and decryption."""
+    target.need(KEYS[alg][1], M.RSA_PKCS)
     spy_log = target.work / "spy.log"
     proc = target.run("p11tool", "--provider", SPY, "--login", "--generate-privkey",
                       *KEYS[alg][0], "--label", "two-purposes", f"pkcs11:token={LABEL}",

@@ -143,8 +143,8 @@ def test_self_test_signs_and_decrypts_with_one_rsa_pair(target: Target,
 def test_self_test_pair_is_refused_under_strict(target: Target) -> None:
     """One key, one purpose (README, "Key lifecycle in the token", key pairs): a private key
     that both signs and decrypts is CKR_TEMPLATE_INCONSISTENT under strict, so the pair that
-    --test needs is never made."""
-    target.need(M.RSA_PKCS_KEY_PAIR_GEN)
+    --test needs is never made. (The mechanisms are those --test would use the pair with.)"""
+    target.need(M.RSA_PKCS_KEY_PAIR_GEN, M.RSA_PKCS, M.SHA256_RSA_PKCS, M.RSA_PKCS_OAEP)
     rc, out = _pair_for_self_test(target, check=False)
     assert rc != 0 and "CKR_TEMPLATE_INCONSISTENT" in out, out
 
