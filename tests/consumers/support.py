@@ -5,7 +5,8 @@ A *configuration* is a module and the settings of its configuration file:
 
 - ``keystead-strict``: keystead with its defaults (``wrap_policy = strict``);
 - ``keystead-compat``: keystead with ``wrap_policy = compat`` (README, "Moving from SoftHSMv2");
-- ``keystead-legacy``: keystead with ``legacy_mechanisms = on``;
+- ``keystead-compat-legacy``: keystead with ``wrap_policy = compat`` and
+  ``legacy_mechanisms = on`` (python-pkcs11's suite: RSA-1024 keys for every purpose, DES3);
 - ``softhsm2``: SoftHSMv2 2.6.1 with a file object store.
 
 Each test names the configurations it runs under with :func:`configs`; the ``target`` fixture
@@ -40,7 +41,7 @@ SO_PIN, USER_PIN, LABEL = "12345678", "87654321", "consumer"
 CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
     "keystead-strict": (KEYSTEAD, {}),
     "keystead-compat": (KEYSTEAD, {"wrap_policy": "compat"}),
-    "keystead-legacy": (KEYSTEAD, {"legacy_mechanisms": "on"}),
+    "keystead-compat-legacy": (KEYSTEAD, {"wrap_policy": "compat", "legacy_mechanisms": "on"}),
     "softhsm2": ("softhsm2", {}),
 }
 
