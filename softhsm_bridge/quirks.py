@@ -187,8 +187,9 @@ _BAD_INPUT = (
 
 
 def _pair(name: str, spec: str, observed: str, test: str) -> Quirk:
-    """A key pair deviation, shown by tests/conformance/test_keypair_objects.py."""
-    return Quirk(name, spec, observed, f"test_keypair_objects.py::{test}")
+    """A key pair deviation, shown by a test of tests/conformance/test_keypair_*.py."""
+    where = "rules" if test == "test_public_key_info_is_read_only" else "objects"
+    return Quirk(name, spec, observed, f"test_keypair_{where}.py::{test}")
 
 
 _PAIR_OBJECTS = (
@@ -231,6 +232,9 @@ _PAIR_OBJECTS = (
           "C_CreateObject keeps the bytes as given: points off the curve, raw points, zero "
           "or over-long private values, unknown curves",
           "test_keypair_import.py::test_bad_ec_point"),
+    _pair("public-key-info-modifiable",
+          "CKA_PUBLIC_KEY_INFO has no footnote 8 (4.8, 4.9): C_SetAttributeValue gives "
+          "CKR_ATTRIBUTE_READ_ONLY", "CKR_OK", "test_public_key_info_is_read_only"),
     Quirk("certificate-value-not-parsed",
           "an X.509 certificate's CKA_VALUE is the certificate's DER (4.6.3): bytes that are "
           "not one are CKR_ATTRIBUTE_VALUE_INVALID",

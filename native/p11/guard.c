@@ -201,6 +201,7 @@ static CK_RV init_locked(ks_session *s, ks_op_slot slot, ks_op_kind kind,
             .key = key_handle,
             .needs_login = ks_object_is_private(key),
             .epoch = tok->login_epoch,
+            .reauth = ks_attrs_bool(&key->attrs, CKA_ALWAYS_AUTHENTICATE, CK_FALSE) == CK_TRUE,
         };
     } else {
         ks_op_free(op);
@@ -250,6 +251,13 @@ CK_RV ks_p11_op_begin(CK_SESSION_HANDLE session, ks_op_slot slot, ks_session **s
             ks_session_release(*s);
             return CKR_OPERATION_NOT_INITIALIZED;
         }
+    }
+    if (a->reauth) {
+        /* 4.9: a key with CKA_ALWAYS_AUTHENTICATE is used only after C_Login
+         * (CKU_CONTEXT_SPECIFIC) for this operation; the failed call ends it (5.2) */
+        ks_session_end_op(*s, slot);
+        ks_session_release(*s);
+        return CKR_USER_NOT_LOGGED_IN;
     }
     *op = a->op;
     return CKR_OK;

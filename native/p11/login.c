@@ -142,6 +142,53 @@ static CK_RV login_locked(ks_token *tok, CK_USER_TYPE userType, CK_UTF8CHAR_PTR 
     return CKR_OK;
 }
 
+/* login_context: C_Login(CKU_CONTEXT_SPECIFIC) right after an operation with a key that has
+ * CKA_ALWAYS_AUTHENTICATE was initialised (PKCS#11 3.0 4.9, 5.6): the PIN of the user who is
+ * logged in (the key's user) lets that one operation run. No such operation waiting:
+ * CKR_OPERATION_NOT_INITIALIZED ("improper use of this user type"). The PIN is checked as
+ * C_Login checks it (CKR_PIN_INCORRECT, counted towards CKR_PIN_LOCKED); the session's login
+ * does not change. */
+static CK_RV login_context(ks_session *s, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    ks_active_op *waiting = NULL;
+    for (int i = 0; i < KS_SLOT_COUNT; i++) {
+        if (s->ops[i].op != NULL && s->ops[i].reauth) {
+            waiting = &s->ops[i];
+        }
+    }
+    if (waiting == NULL) {
+        return CKR_OPERATION_NOT_INITIALIZED;
+    }
+    ks_token *tok = s->token;
+    pthread_mutex_lock(&tok->lock);
+    CK_RV rv = CKR_OK;
+    if (tok->login != CKU_USER && tok->login != CKU_KS_MANAGER) {
+        rv = CKR_USER_NOT_LOGGED_IN;
+    } else if (pPin == NULL) {
+        rv = ulPinLen == 0 ? CKR_PIN_INCORRECT : CKR_ARGUMENTS_BAD;
+    } else if (ulPinLen > KS_MAX_PIN) {
+        rv = CKR_PIN_INCORRECT;
+    }
+    uint8_t *key = rv == CKR_OK ? ks_secure_alloc(KS_TOKEN_KEY_LEN) : NULL;
+    if (rv == CKR_OK && key == NULL) {
+        rv = CKR_HOST_MEMORY;
+    }
+    if (rv == CKR_OK) {
+        rv = ks_store_login(tok->store, tok->login, pPin, ulPinLen, key);
+    }
+    ks_secure_free(key, KS_TOKEN_KEY_LEN);
+    CK_RV recorded = ks_token_audit(tok, KS_AUDIT_LOGIN, s->handle, NULL, KS_NO_MECH, rv,
+                                    "C_Login context");
+    if (rv == CKR_OK && recorded != CKR_OK) {
+        rv = recorded;
+    }
+    if (rv == CKR_OK) {
+        waiting->reauth = 0;
+    }
+    pthread_mutex_unlock(&tok->lock);
+    return rv;
+}
+
 static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
                    CK_ULONG ulPinLen)
 {
@@ -156,9 +203,9 @@ static CK_RV login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHA
     }
     ks_token *tok = s->token;
     if (userType == CKU_CONTEXT_SPECIFIC) {
-        /* No key here has CKA_ALWAYS_AUTHENTICATE, so no operation ever waits for it. */
+        rv = login_context(s, pPin, ulPinLen);
         ks_session_release(s);
-        return CKR_OPERATION_NOT_INITIALIZED;
+        return rv;
     }
     pthread_mutex_lock(&tok->lock);
     /* PKCS#11 3.0 5.6: no SO login while a read-only session of the application exists;

@@ -68,6 +68,13 @@ CK_RV ks_rules_pair_check_new(const ks_attrs *obj, CK_ULONG kt, ks_why *why)
     if (kt != CKK_RSA && kind_of_key_type(kt) == KS_CURVE_KIND_NONE) {
         return fail(why, CKA_KEY_TYPE, "not a key type of key pairs", CKR_TEMPLATE_INCONSISTENT);
     }
+    /* 4.9: CKA_ALWAYS_AUTHENTICATE "may only be set to CK_TRUE when CKA_PRIVATE is also
+     * CK_TRUE" */
+    if (ks_attrs_bool(obj, CKA_ALWAYS_AUTHENTICATE, CK_FALSE) == CK_TRUE &&
+        ks_attrs_bool(obj, CKA_PRIVATE, CK_TRUE) != CK_TRUE) {
+        return fail(why, CKA_ALWAYS_AUTHENTICATE, "only on a private object",
+                    CKR_TEMPLATE_INCONSISTENT);
+    }
     if (kt != CKK_RSA && ks_attrs_has(obj, CKA_EC_PARAMS)) {
         ks_curve c;
         return curve_of(obj, kt, &c, why);

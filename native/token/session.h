@@ -30,6 +30,8 @@ typedef struct ks_active_op {
     int needs_login;            /* uses a private object: ends at C_Logout */
     unsigned long epoch;        /* the token's login_epoch when it began */
     void *msg;                  /* message-based state (p11/message.c) */
+    int reauth;                 /* its key has CKA_ALWAYS_AUTHENTICATE: no use before a
+                                   C_Login(CKU_CONTEXT_SPECIFIC) (PKCS#11 3.0 4.9, 5.6) */
 } ks_active_op;
 
 typedef struct ks_session {
