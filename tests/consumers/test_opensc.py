@@ -188,3 +188,20 @@ def test_ec_keypairgen_curves(target: Target, curve: str, oid: str) -> None:
     out = target.user("--keypairgen", "--key-type", f"EC:{curve}", "--id", "06",
                       "--label", curve, "--usage-sign").stdout
     assert f"EC_PARAMS:  {oid}" in out, out
+
+
+@configs("keystead-strict", "keystead-compat", "softhsm2")
+def test_wrap_with_a_key_generated_without_the_wrap_usage(target: Target) -> None:
+    """Usage defaults (README, "Moving from SoftHSMv2"): SoftHSMv2 gives a generated AES key
+    CKA_WRAP unless told otherwise, keystead only when asked (--usage-wrap), whatever the
+    wrap policy: C_WrapKey is CKR_KEY_FUNCTION_NOT_PERMITTED."""
+    target.user("--keygen", "--key-type", "aes:32", "--id", "20", "--label", "no-wrap-usage")
+    target.user("--keygen", "--key-type", "aes:32", "--id", "21", "--label", "target",
+                "--extractable")
+    proc = target.user("--wrap", "-m", "AES-KEY-WRAP", "--id", "20", "--application-id", "21",
+                       "-o", str(target.work / "wrapped"), check=False)
+    out = proc.stdout + proc.stderr
+    if target.kind == "softhsm2":
+        assert proc.returncode == 0 and "Key wrapped" in out, out
+    else:
+        assert proc.returncode != 0 and "CKR_KEY_FUNCTION_NOT_PERMITTED" in out, out
