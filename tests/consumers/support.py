@@ -143,11 +143,12 @@ class Target:
 
     def run(self, *args: str, extra_env: Mapping[str, str] | None = None, check: bool = True,
             stdin: str | bytes | None = None, binary: bool = False,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[Any]:
+            cwd: Path | None = None,
+            timeout: float = TOOL_TIMEOUT) -> subprocess.CompletedProcess[Any]:
         """Run a tool with this configuration selected; assert success unless ``check`` is
         False (the output is in the assertion message)."""
         proc = subprocess.run(list(args), capture_output=True, text=not binary,
-                              env=self.environ(extra_env), timeout=TOOL_TIMEOUT, check=False,
+                              env=self.environ(extra_env), timeout=timeout, check=False,
                               input=stdin if stdin is not None else ("" if not binary else b""),
                               cwd=cwd or self.work)
         if check:

@@ -32,6 +32,7 @@ from .support import LABEL, SO_PIN, USER_PIN, Target, configs, module_info
 
 M = Mechanism
 SDISTS = Path(sys.prefix) / "sdists"
+SUITE_TIMEOUT = 600  # the whole suite in one subprocess (about 15 s against SoftHSMv2 here)
 
 #: The tests python-pkcs11's suite skips against keystead, by the family of the mechanisms it
 #: requires (its skip message: "Requires <mechanism numbers>") or by its own marker, with the
@@ -111,7 +112,7 @@ def run_suite(target: Target) -> tuple[Counter[str], list[tuple[str, str]], str]
     second = write_config(other, target.work / "module2-tokens")
     proc = target.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                       "-p", "no:xdist", "--rootdir", str(suite), "-c", "/dev/null",
-                      f"--junitxml={junit}", "tests", cwd=suite, check=False,
+                      f"--junitxml={junit}", "tests", cwd=suite, check=False, timeout=SUITE_TIMEOUT,
                       extra_env={"PKCS11_MODULE": target.module, "PKCS11_TOKEN_LABEL": LABEL,
                                  "PKCS11_TOKEN_PIN": USER_PIN, "PKCS11_TOKEN_SO_PIN": SO_PIN,
                                  "PKCS11_MODULE2": module_info(other).path,
