@@ -251,6 +251,8 @@ SLOW_TESTS: dict[str, str] = {
     "tests/attacks": "every attack against three module configurations",
     "tests/manager": "whole manager lifecycles on two tokens",
     "tests/cli": "the command line end to end, the demo and the benchmark",
+    "tests/consumers": "OpenSSL, GnuTLS, OpenSC, Java, p11-kit and python-pkcs11's suite in "
+                       "subprocesses",
     "tests/native/test_mem_ct.py::test_no_secret_dependent_branch_or_index": "valgrind",
     "tests/native/test_gcm.py::test_no_secret_dependent_branch_or_index": "valgrind",
     "tests/native/test_sha256.py::test_no_secret_dependent_branch_or_index": "valgrind",

@@ -2,12 +2,14 @@
 # test.sh - keystead's tests, in two tiers (README, "Tests", says which to run when):
 #
 #   scripts/test.sh            set up (scripts/setup.sh), ruff, then every test, the slow ones
-#                              too, on two pytest-xdist workers; in CI (CI=true) or with
+#                              and the consumer tier (tests/consumers: real tools against both
+#                              tokens) too, on two pytest-xdist workers; in CI (CI=true) or with
 #                              KEYSTEAD_SLOW=1 also the sanitizer, valgrind and fuzz step
 #                              (scripts/sanitize.sh)
 #   scripts/test.sh --quick    no set-up: ruff, then the unit and conformance layer
 #                              (tests/native, tests/conformance against keystead only,
-#                              tests/layers) without the tests marked slow, on both cores. It
+#                              tests/layers) without the tests marked slow and without the
+#                              consumer tier, on both cores. It
 #                              tests the build installed in .venv: after a C change, run
 #                              scripts/setup.sh first
 #   scripts/test.sh ARGS...    set up, ruff, then pytest with ARGS (e.g. a file or -k)
