@@ -77,7 +77,8 @@ def read_secret(kind: str, env_var: str, path: str | None, confirm: bool = False
         return value
     if not has_terminal():
         option = option or ("--so-pin-file" if "SO_PIN" in env_var else "--pin-file")
-        raise SetupError(f"the {kind} is needed and there is no terminal to ask on: give "
+        what = kind if kind[:2].isupper() else kind[0].lower() + kind[1:]  # "SO PIN" stays
+        raise SetupError(f"the {what} is needed and there is no terminal to ask on: give "
                          f"{option} FILE or set {env_var}")
     return click.prompt(kind, hide_input=True, confirmation_prompt=confirm)
 
@@ -191,9 +192,13 @@ class AppContext:
         return read_secret("Manager PIN", "KEYSTEAD_MANAGER_PIN", self.manager_pin_file,
                            option="--manager-pin-file")
 
-    def manager(self, *, token: bool = True) -> KeyManager:
+    def manager(self, *, token: bool = True, governing: bool = True) -> KeyManager:
         """A KeyManager on the catalogue; with ``token`` its token port (PIN asked lazily).
 
+        ``governing``: the command changes keys (create, state, limits, rotation, destroy,
+        overrides), so on keystead's token the port logs in with the manager PIN. Commands
+        that only use keys (encrypt, decrypt, datakey, rewrap, reading counters) pass False
+        and log in with the user PIN, as an application does (docs/manager.md, "PINs").
         In drill mode the manager works on a copy of the catalogue and never on the token.
         """
         if self._manager is None:
@@ -207,7 +212,7 @@ class AppContext:
                 from .. import open_token
 
                 port = open_token(self.module_info(), self.token_label, self.user_pin,
-                                  manager_pin=self.manager_pin)
+                                  manager_pin=self.manager_pin if governing else None)
             policy = load_policy_file(self.policy_file) if self.policy_file else None
             self._manager = KeyManager(
                 catalogue, port, clock=clock, policy=policy, module_name=self.module_name(),

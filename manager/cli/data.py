@@ -36,7 +36,7 @@ def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size
             as_json) -> None:
     """Encrypt with the key's current version (AES-256-GCM in the token), streaming in
     chunks in constant memory. With --json: one in-memory envelope, printed as base64."""
-    km = app.manager()
+    km = app.manager(governing=False)
     with io_files.source(infile) as src:
         if as_json:
             blob = km.encrypt(key_name, src.read(), aad.encode(), subject=subject)
@@ -79,7 +79,7 @@ def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) ->
                 header, packed = read_header(src, first)
                 app.use_token_of(header.key_name)
                 first, src = b"", io_files.prefixed(packed, src)
-            km = app.manager()
+            km = app.manager(governing=override)
             with io_files.sink(outfile) as dst, io_files.progress(src, "decrypting") as bar:
                 km.decrypt_stream(src, dst, aad.encode(), first=first, override=override,
                                   reason=reason, progress=bar)
@@ -89,14 +89,16 @@ def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) ->
         with contextlib.suppress(ManagerError):
             app.use_token_of(read_header(io.BytesIO(data))[0].key_name)
         sink = io.BytesIO()
-        name, version, _ = app.manager().decrypt_stream(io.BytesIO(data), sink, aad.encode(),
-                                                        override=override, reason=reason)
+        km = app.manager(governing=override)
+        name, version, _ = km.decrypt_stream(io.BytesIO(data), sink, aad.encode(),
+                                             override=override, reason=reason)
         plain = sink.getvalue()
     else:
         blob = _unwrap(data)
         with contextlib.suppress(ManagerError):  # a bad blob is refused (and audited) below
             app.use_token_of(parse_blob(blob)[0])
-        plain = app.manager().decrypt(blob, aad.encode(), override=override, reason=reason)
+        plain = app.manager(governing=override).decrypt(blob, aad.encode(), override=override,
+                                                        reason=reason)
         name, version, *_ = parse_blob(blob)
     if not as_json:
         with io_files.sink(outfile) as dst:
@@ -120,7 +122,7 @@ def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) ->
 def datakey(app: AppContext, kek_name, bits, plaintext, outfile, subject, as_json) -> None:
     """A fresh data key made in the token, wrapped under a key-wrapping key's current
     version (RFC 3394); its plaintext only with --plaintext."""
-    dk = app.manager().datakey(kek_name, length_bits=int(bits), plaintext=plaintext,
+    dk = app.manager(governing=False).datakey(kek_name, length_bits=int(bits), plaintext=plaintext,
                                subject=subject)
     wrapped = dk.blob()
     if plaintext and sys.stdout.isatty():
@@ -152,7 +154,7 @@ def datakey(app: AppContext, kek_name, bits, plaintext, outfile, subject, as_jso
 def rewrap(app: AppContext, infile, outfile, aad, as_json) -> None:
     """Move a blob to its key's current version: a stream chunk by chunk (no plaintext
     written anywhere), a wrapped data key inside the token."""
-    km = app.manager()
+    km = app.manager(governing=False)
     with io_files.source(infile) as src:
         first = src.read(4)
         with io_files.sink(outfile) as dst:

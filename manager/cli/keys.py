@@ -94,7 +94,7 @@ def list_keys(app: AppContext, as_json: bool) -> None:
 @pass_app
 def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
     """A key's metadata, versions, lifecycle dates and history."""
-    km = app.manager(token=usage)
+    km = app.manager(token=usage, governing=False)
     view = km.show(name, token_usage=usage)
     note = KEYSTEAD_NOTE if app.module_kind() == "keystead" else FOREIGN_NOTE
     if as_json:
