@@ -264,6 +264,14 @@ class SQLiteTx:
         row = self.c.execute("SELECT usage_count FROM versions WHERE id = ?", (version_id,))
         return row.fetchone()[0]
 
+    def give_back_usage(self, version_id: int, expected: int, count: int) -> bool:
+        """Lower the count by ``count`` only if it is still ``expected`` (no use was
+        reserved after it); True when it was lowered."""
+        cur = self.c.execute(
+            "UPDATE versions SET usage_count = usage_count - ? WHERE id = ? AND usage_count = ?",
+            (count, version_id, expected))
+        return cur.rowcount == 1
+
     # ---- transitions
     def add_transition(self, tr: TransitionRecord) -> None:
         self.c.execute(

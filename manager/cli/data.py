@@ -35,7 +35,9 @@ from .options import json_option
 def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size,
             as_json) -> None:
     """Encrypt with the key's current version (AES-256-GCM in the token), streaming in
-    chunks in constant memory. With --json: one in-memory envelope, printed as base64."""
+    chunks in constant memory. With a key-wrapping key: envelope encryption, a fresh data key
+    made in the token seals the stream and the stream carries it wrapped under the key's
+    current version. With --json: one in-memory envelope, printed as base64."""
     km = app.manager(governing=False)
     with io_files.source(infile) as src:
         if as_json:
@@ -71,7 +73,9 @@ def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size
 @pass_app
 def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) -> None:
     """Decrypt a stream or an envelope (raw, or the base64 "blob" of `encrypt --json`) with
-    the version it names, on the token the catalogue records for its key."""
+    the version it names, on the token the catalogue records for its key. A stream that
+    carries a wrapped data key (encrypt with a key-wrapping key, or sealed locally with a
+    `datakey`) is opened by unwrapping the data key inside the token."""
     with io_files.source(infile) as src:
         first = src.read(len(STREAM_MAGIC))
         if first == STREAM_MAGIC and not as_json:
@@ -93,6 +97,11 @@ def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) ->
         name, version, _ = km.decrypt_stream(io.BytesIO(data), sink, aad.encode(),
                                              override=override, reason=reason)
         plain = sink.getvalue()
+    elif data.startswith(DATAKEY_MAGIC):
+        raise click.ClickException(
+            "this is a wrapped data key, not data: decrypt the stream sealed with it (it "
+            "carries the key and the token unwraps it); `keystead rewrap` moves it to the "
+            "key-wrapping key's current version")
     else:
         blob = _unwrap(data)
         with contextlib.suppress(ManagerError):  # a bad blob is refused (and audited) below
