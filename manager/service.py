@@ -359,11 +359,7 @@ class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, Envelope
     def list_keys(self) -> list[tuple[KeyRecord, VersionRecord | None]]:
         """Every key with its current version (None when it has none)."""
         with self.reading() as tx:
-            out = []
-            for key in tx.all_keys():
-                cur = tx.version(key.id, key.current_version) if key.current_version else None
-                out.append((key, cur))
-            return out
+            return tx.keys_with_current()
 
     def show(self, name: str, *, token_usage: bool = False) -> KeyView:
         """The key, its versions and their history; token counters if asked and available."""

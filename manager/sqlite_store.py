@@ -187,13 +187,22 @@ def _version_values(v: VersionRecord) -> list:
             *(to_text(getattr(v, f)) for f in VersionRecord.DATE_FIELDS)]
 
 
-def _version_from_row(r: sqlite3.Row) -> VersionRecord:
-    dates = {f: from_text(r[f]) for f in VersionRecord.DATE_FIELDS}
+def _version_from_row(r: sqlite3.Row, p: str = "") -> VersionRecord:
+    """A version from its row (``p``: the prefix of its columns in a join)."""
+    dates = {f: from_text(r[p + f]) for f in VersionRecord.DATE_FIELDS}
     return VersionRecord(
-        id=r["id"], key_id=r["key_id"], version=r["version"], state=State(r["state"]),
-        object_id=r["object_id"], unique_id=r["unique_id"], usage_count=r["usage_count"],
-        **dates,
+        id=r[p + "id"], key_id=r[p + "key_id"], version=r[p + "version"],
+        state=State(r[p + "state"]), object_id=r[p + "object_id"],
+        unique_id=r[p + "unique_id"], usage_count=r[p + "usage_count"], **dates,
     )
+
+
+#: Every key with its current version in one query (`key list`): the version's columns
+#: carry the prefix ``v_``; a key without a current version has them NULL.
+_KEYS_WITH_CURRENT = (
+    "SELECT k.*, " + ", ".join(f"v.{c} AS v_{c}" for c in ["id", *_VERSION_COLS])
+    + " FROM keys k LEFT JOIN versions v ON v.key_id = k.id AND v.version = k.current_version"
+    " ORDER BY k.name")
 
 
 def _audit_from_row(r: sqlite3.Row) -> AuditRecord:
@@ -232,6 +241,11 @@ class SQLiteTx:
     def update_key(self, key: KeyRecord) -> None:
         sets = ",".join(f"{c} = ?" for c in _KEY_COLS)
         self.c.execute(f"UPDATE keys SET {sets} WHERE id = ?", [*_key_values(key), key.id])
+
+    def keys_with_current(self) -> list[tuple[KeyRecord, VersionRecord | None]]:
+        """Every key by name with its current version (None when it has none), one query."""
+        return [(_key_from_row(r), _version_from_row(r, "v_") if r["v_id"] is not None
+                 else None) for r in self.c.execute(_KEYS_WITH_CURRENT)]
 
     # ---- versions
     def versions(self, key_id: int) -> list[VersionRecord]:
