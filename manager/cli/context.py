@@ -83,6 +83,29 @@ def read_secret(kind: str, env_var: str, path: str | None, confirm: bool = False
     return click.prompt(kind, hide_input=True, confirmation_prompt=confirm)
 
 
+def follow_recorded_location(kind: str, settings: dict[str, str]) -> None:
+    """Point this process's module at the token directory ``keystead init`` recorded, unless
+    the environment names a configuration file itself (which then wins).
+
+    The recorded configuration file goes into the module's variable (``KEYSTEAD_CONF``,
+    ``SOFTHSM2_CONF``). keystead's default directory, ``$XDG_DATA_HOME/keystead/tokens``,
+    depends on the environment, so a cron job without the ``XDG_DATA_HOME`` of the shell
+    that ran init would look elsewhere: the recorded default is kept by setting
+    ``XDG_DATA_HOME`` for this process to the base it came from (docs/manager.md).
+    """
+    var = CONF_ENV.get(kind)
+    if not var or os.environ.get(var):
+        return
+    recorded = settings.get("config")
+    if recorded:
+        os.environ[var] = recorded  # where `keystead init` found the token (cron)
+        return
+    token_dir = Path(settings.get("token_dir") or "")
+    if kind == "keystead" and token_dir.is_absolute() and \
+            token_dir.parts[-2:] == ("keystead", "tokens"):
+        os.environ["XDG_DATA_HOME"] = str(token_dir.parent.parent)
+
+
 @dataclass
 class AppContext:
     """Global options and the resources built from them (closed when the command ends)."""
@@ -163,10 +186,9 @@ class AppContext:
         if RAW_ONLY_PROCESS[0]:
             raw_only_process()
         info = resolve(self.module_choice)
-        recorded = self.settings().get("config")
-        var = CONF_ENV.get(info.kind)
-        if var and recorded and not os.environ.get(var) and self.module is None:
-            os.environ[var] = recorded  # where `keystead init` found the token (cron)
+        settings = self.settings()
+        if self.module is None or self.module == settings.get("module"):
+            follow_recorded_location(info.kind, settings)
         require_token_dir(info.kind)
         return info
 
