@@ -18,13 +18,17 @@ from ..stream_format import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK, read_header
 from ..stream_format import MAGIC as STREAM_MAGIC
 from . import io_files, render
 from .context import AppContext, pass_app
-from .options import json_option
+from .options import json_option, key_argument
+
+#: --in / --out: a path (completed by the shell) or - for standard input/output
+FILE = click.Path(dir_okay=False, allow_dash=True)
 
 
 @click.command("encrypt")
-@click.argument("key_name")
-@click.option("--in", "infile", default="-", show_default=True, help="Input file (- = stdin).")
-@click.option("--out", "outfile", default="-", show_default=True,
+@key_argument("key_name")
+@click.option("--in", "infile", type=FILE, default="-", show_default=True,
+              help="Input file (- = stdin).")
+@click.option("--out", "outfile", type=FILE, default="-", show_default=True,
               help="Output file (- = stdout); written under a temporary name, renamed when done.")
 @click.option("--aad", default="", help="Additional authenticated data (text).")
 @click.option("--subject", default="", help="What is protected; recorded in the audit.")
@@ -61,8 +65,9 @@ def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size
 
 
 @click.command("decrypt")
-@click.option("--in", "infile", default="-", show_default=True, help="Input file (- = stdin).")
-@click.option("--out", "outfile", default="-", show_default=True,
+@click.option("--in", "infile", type=FILE, default="-", show_default=True,
+              help="Input file (- = stdin).")
+@click.option("--out", "outfile", type=FILE, default="-", show_default=True,
               help="Output file (- = stdout); written under a temporary name, renamed only "
                    "when every chunk authenticated.")
 @click.option("--aad", default="", help="The AAD given at encryption.")
@@ -118,12 +123,12 @@ def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) ->
 
 
 @click.command("datakey")
-@click.argument("kek_name")
+@key_argument("kek_name")
 @click.option("--bits", type=click.Choice(["128", "192", "256"]), default="256",
               show_default=True, help="Length of the data key.")
 @click.option("--plaintext", is_flag=True,
               help="Also print the data key itself (base64): keep it in memory only.")
-@click.option("--out", "outfile", default="-", show_default=True,
+@click.option("--out", "outfile", type=FILE, default="-", show_default=True,
               help="Where the wrapped data key goes (- = stdout, base64).")
 @click.option("--subject", default="", help="What the data key will protect (audit).")
 @json_option
@@ -154,8 +159,9 @@ def datakey(app: AppContext, kek_name, bits, plaintext, outfile, subject, as_jso
 
 
 @click.command("rewrap")
-@click.option("--in", "infile", required=True, help="A stream, envelope or wrapped data key.")
-@click.option("--out", "outfile", required=True,
+@click.option("--in", "infile", type=FILE, required=True,
+              help="A stream, envelope or wrapped data key.")
+@click.option("--out", "outfile", type=FILE, required=True,
               help="Where the rewrapped blob goes (may equal --in: replaced when done).")
 @click.option("--aad", default="", help="The AAD given at encryption (streams, envelopes).")
 @json_option
