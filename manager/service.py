@@ -23,7 +23,7 @@ from .names import check_key_name
 from .policy import GCM_INVOCATION_LIMIT, MIN_DESTROY_WAIT, KeyPolicy, KeyType
 from .rotation import RotationMixin
 from .specs import spec_for
-from .store import AuditFilter, CatalogueTx
+from .store import AuditFilter, CatalogueTx, KeyRow
 from .stream import StreamMixin
 from .tokenport import TOKEN_AUDIT_UNAVAILABLE, TokenAuditReport
 
@@ -360,6 +360,11 @@ class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, Envelope
         """Every key with its current version (None when it has none)."""
         with self.reading() as tx:
             return tx.keys_with_current()
+
+    def key_rows(self) -> list[KeyRow]:
+        """What `key list` shows of every key, by name (one query, no records built)."""
+        with self.reading() as tx:
+            return tx.key_rows()
 
     def show(self, name: str, *, token_usage: bool = False) -> KeyView:
         """The key, its versions and their history; token counters if asked and available."""

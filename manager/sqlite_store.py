@@ -16,7 +16,7 @@ from .errors import Conflict, SetupError
 from .lifecycle import State
 from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
 from .policy import KeyPolicy, KeyType
-from .store import AuditFilter
+from .store import AuditFilter, KeyRow
 
 SCHEMA_VERSION = 2
 
@@ -203,6 +203,12 @@ _KEYS_WITH_CURRENT = (
     "SELECT k.*, " + ", ".join(f"v.{c} AS v_{c}" for c in ["id", *_VERSION_COLS])
     + " FROM keys k LEFT JOIN versions v ON v.key_id = k.id AND v.version = k.current_version"
     " ORDER BY k.name")
+#: The same join, only the columns `key list` shows (no records built).
+_KEY_ROWS = (
+    "SELECT k.name, k.key_type, k.algorithm, k.length_bits, k.current_version, v.state,"
+    " v.protect_end, k.owner FROM keys k"
+    " LEFT JOIN versions v ON v.key_id = k.id AND v.version = k.current_version"
+    " ORDER BY k.name")
 
 
 def _audit_from_row(r: sqlite3.Row) -> AuditRecord:
@@ -246,6 +252,11 @@ class SQLiteTx:
         """Every key by name with its current version (None when it has none), one query."""
         return [(_key_from_row(r), _version_from_row(r, "v_") if r["v_id"] is not None
                  else None) for r in self.c.execute(_KEYS_WITH_CURRENT)]
+
+    def key_rows(self) -> list[KeyRow]:
+        """:meth:`keys_with_current`, only what `key list` shows, in one query."""
+        return [KeyRow(r[0], r[1], r[2], r[3], r[4], r[5], from_text(r[6]), r[7])
+                for r in self.c.execute(_KEY_ROWS)]
 
     # ---- versions
     def versions(self, key_id: int) -> list[VersionRecord]:

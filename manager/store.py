@@ -12,9 +12,22 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
+
+
+class KeyRow(NamedTuple):
+    """One line of `key list`: what the table shows of a key and its current version."""
+
+    name: str
+    key_type: str
+    algorithm: str
+    length_bits: int
+    current_version: int | None
+    state: str | None
+    protect_end: datetime | None
+    owner: str
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,7 @@ class CatalogueTx(Protocol):
     def insert_key(self, key: KeyRecord) -> KeyRecord: ...
     def update_key(self, key: KeyRecord) -> None: ...
     def keys_with_current(self) -> list[tuple[KeyRecord, VersionRecord | None]]: ...
+    def key_rows(self) -> list[KeyRow]: ...
 
     def versions(self, key_id: int) -> list[VersionRecord]: ...
     def version(self, key_id: int, version: int) -> VersionRecord | None: ...
