@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import struct
 from collections.abc import Callable
 from dataclasses import replace
@@ -246,6 +245,8 @@ class StreamMixin(ManagerBase):
                                 ) -> tuple[str, int, int]:
         """A format-2 stream: re-wrap its data key inside the token and copy the chunks as
         they are (their AAD leaves the key reference out, :mod:`.stream_format`)."""
+        import shutil  # here: start-up time (docs/manager.md)
+
         from .datakey import DataKey
 
         old = DataKey(header.key_name, header.version, header.wrapped)

@@ -88,8 +88,16 @@ def test_key_list_is_one_query(km, tmp_path):
     try:
         reader.catalogue.conn.set_trace_callback(statements.append)
         rows = reader.list_keys()
+        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert len(selects) == 1
+        statements.clear()
+        table = reader.key_rows()  # what the table shows: the same, in one query too
+        assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
     finally:
         reader.close()
     assert [(k.name, v.version if v else None) for k, v in rows] == [
         ("a/dek", 1), ("b/dek", 2), ("c/dek", 1)]
-    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+    assert [(r.name, r.key_type, r.current_version, r.state, r.protect_end, r.owner)
+            for r in table] == [
+        (k.name, k.key_type.value, v.version, v.state.value, v.protect_end, k.owner)
+        for k, v in rows]
