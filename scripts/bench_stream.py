@@ -131,7 +131,7 @@ def main() -> None:
         steps = [["token", "init"], ["key", "create", "bench/dek"]]
         if subprocess.run([exe, "init", "--help"], env=env, capture_output=True,
                           check=False).returncode == 0:  # catalogues made by `keystead init`
-            steps.insert(1, ["init"])
+            steps.insert(0, ["init"])
         for cmd in steps:
             done = subprocess.run([exe, *cmd], env=env, capture_output=True, text=True,
                                   check=False)

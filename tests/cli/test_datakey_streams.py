@@ -123,3 +123,14 @@ def test_a_stream_counts_the_chunks_it_sealed(run, run_json, tmp_path, size):
     assert version["usage_count"] == -(-size // CHUNK) if size else 1
     cli_seal(run, tmp_path, b"x" * size, "u/dek")
     assert run_json("key", "show", "u/dek")["versions"][0]["usage_count"] == 2 * -(-size // CHUNK)
+
+
+def test_a_stream_may_use_what_the_usage_limit_leaves(run, run_json, tmp_path):
+    """A block is reserved only up to the limit: a limit of 3 seals a 3-chunk stream."""
+    assert run("key", "create", "u/dek", "--usage-limit", "3").exit_code == 0
+    cli_seal(run, tmp_path, b"x" * (2 * CHUNK + 1), "u/dek")
+    assert run_json("key", "show", "u/dek")["versions"][0]["usage_count"] == 3
+    plain = tmp_path / "more"
+    plain.write_bytes(b"y")
+    refused = run("encrypt", "u/dek", "--in", str(plain), "--out", str(tmp_path / "more.kss"))
+    one_line_error(refused, "usage limit")
