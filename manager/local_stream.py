@@ -76,7 +76,7 @@ def open_stream(data_key: bytes, src: BinaryIO, dst: BinaryIO, aad: bytes = b"")
     IntegrityError when a chunk does not authenticate or the stream is cut or reordered."""
     from cryptography.exceptions import InvalidTag  # here: start-up time
 
-    from .stream import _records
+    from .stream import read_records
 
     header, packed = read_header(src)
     if not header.wrapped:
@@ -84,7 +84,7 @@ def open_stream(data_key: bytes, src: BinaryIO, dst: BinaryIO, aad: bytes = b"")
     aead = _aesgcm(data_key)
     digest = header.digest(packed)
     total = 0
-    for index, final, n, iv, tag in _records(header, src):
+    for index, final, n, iv, tag in read_records(header, src):
         ct = read_exact(src, n)
         if len(ct) < n:
             raise IntegrityError(f"chunk {index} is cut short")

@@ -309,7 +309,7 @@ def _plain_reader(src: BinaryIO, chunk: int) -> Callable[[memoryview], tuple[int
     return read
 
 
-def _records(header: StreamHeader, src: BinaryIO):
+def read_records(header: StreamHeader, src: BinaryIO):
     """(index, final, length, iv, tag) of each chunk record, checked for shape."""
     index = 0
     while True:
@@ -335,7 +335,7 @@ def _open_chunks(cipher, header: StreamHeader, packed: bytes, src: BinaryIO, aad
     digest = header.digest(packed)
     ct, out = bytearray(header.chunk_size), bytearray(header.chunk_size)
     total = 0
-    for index, final, n, iv, tag in _records(header, src):
+    for index, final, n, iv, tag in read_records(header, src):
         view = memoryview(ct)[:n]
         if readinto_exact(src, view) < n:
             raise IntegrityError(f"chunk {index} is cut short")
@@ -350,7 +350,7 @@ def _opened_reader(opener, header: StreamHeader, packed: bytes, src: BinaryIO, a
     """A chunk source for sealing that opens the old stream's chunks straight into the
     sealer's plaintext buffer (the only place the plaintext ever is)."""
     digest = header.digest(packed)
-    records = _records(header, src)
+    records = read_records(header, src)
     ct = bytearray(header.chunk_size)
 
     def read(view: memoryview) -> tuple[int, bool]:
