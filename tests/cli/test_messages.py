@@ -3,6 +3,8 @@ confirmation without an answer that says what to do, and token init naming each 
 
 from __future__ import annotations
 
+import json
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -77,3 +79,14 @@ def test_token_init_names_the_manager_pin(module, run, run_json):
     assert result.exit_code == 1, result.output
     assert "the manager PIN must be" in result.output and "user PIN" not in result.output
     assert "short-manager" not in [t["label"] for t in run_json("token", "list")]
+
+
+def test_a_json_list_is_one_element_per_line(run, run_json):
+    for name in ("j/a", "j/b"):
+        assert run("key", "create", name).exit_code == 0
+    result = run("key", "list", "--json")
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0] == "[" and lines[-1] == "]" and len(lines) == 4
+    assert [json.loads(line.strip().rstrip(","))["name"] for line in lines[1:-1]] == ["j/a", "j/b"]
+    assert json.loads(result.output) == run_json("key", "list")
