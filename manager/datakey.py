@@ -96,14 +96,17 @@ def session_data_key(raw, session: int, kek: int, length_bits: int) -> tuple[int
 
 
 def unwrap_data_key(raw, session: int, kek: int, wrapped: bytes,
-                    tag_failures: frozenset[int], *, rewrap: bool = False) -> int:
+                    tag_failures: frozenset[int], *, rewrap: bool = False,
+                    encrypt: bool = False) -> int:
     """Unwrap ``wrapped`` under ``kek`` into a sensitive session object: one that only
-    decrypts and never leaves the token, or (``rewrap``) one that may be wrapped again.
-    The caller destroys it. Raises IntegrityError when it does not unwrap."""
+    decrypts (``encrypt``: only encrypts) and never leaves the token, or (``rewrap``) one
+    that may be wrapped again. The caller destroys it. Raises IntegrityError when it does
+    not unwrap."""
     template = _template(8 * (len(wrapped) - 8), False)
     del template[CKA_VALUE_LEN]  # the unwrapped value sets it (PKCS#11 3.0 4.10)
     if not rewrap:
-        template[CKA_ENCRYPT] = False
+        template[CKA_ENCRYPT] = encrypt
+        template[CKA_DECRYPT] = not encrypt
         template[CKA_EXTRACTABLE] = False
     from keystead.softhsm_bridge import errors as bridge_errors  # here: start-up time
 

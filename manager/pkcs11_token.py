@@ -365,11 +365,12 @@ class Pkcs11Token:
         handle = self._call("C_FindObjects", self._need, object_id)
         return self._chunks(raw, session, handle, encrypt)
 
-    def _chunks(self, raw, session: int, handle: int, encrypt: bool):
+    def _chunks(self, raw, session: int, handle: int, encrypt: bool, random_iv: bool = False):
         from .chunk_cipher import MessageChunks, SingleChunks
 
         if self.module.kind == KEYSTEAD:
-            return MessageChunks(raw, session, handle, encrypt, self._tag_failure_rvs())
+            return MessageChunks(raw, session, handle, encrypt, self._tag_failure_rvs(),
+                                 random_iv=random_iv)
         return SingleChunks(raw, session, handle, self._tag_failure_rvs())
 
     @contextlib.contextmanager
@@ -390,17 +391,19 @@ class Pkcs11Token:
                 raw.destroy_object(session, key)
 
     @contextlib.contextmanager
-    def unwrapped_chunks(self, kek_id: bytes, wrapped: bytes):
-        """Open a format-2 stream: unwrap its data key under ``kek_id`` into a session
-        object that only decrypts and yield an entered chunk cipher on it; the object is
-        destroyed at the end. Raises IntegrityError when the key does not unwrap."""
+    def unwrapped_chunks(self, kek_id: bytes, wrapped: bytes, *, encrypt: bool = False):
+        """Open a format-2 stream (or, with ``encrypt``, seal one with random IVs): unwrap
+        its data key under ``kek_id`` into a session object that only decrypts (only
+        encrypts) and yield an entered chunk cipher on it; the object is destroyed at the
+        end. Raises IntegrityError when the key does not unwrap."""
         from .datakey import unwrap_data_key
 
         raw, session = self._open()
         key = self._call("C_UnwrapKey", lambda r, s: unwrap_data_key(
-            r, s, self._need(r, s, kek_id), wrapped, self._tag_failure_rvs()))
+            r, s, self._need(r, s, kek_id), wrapped, self._tag_failure_rvs(),
+            encrypt=encrypt))
         try:
-            with self._chunks(raw, session, key, False) as cipher:
+            with self._chunks(raw, session, key, encrypt, random_iv=encrypt) as cipher:
                 yield cipher
         finally:
             with contextlib.suppress(bridge_errors.PKCS11Error):

@@ -37,6 +37,8 @@ from .stream_format import (
     DEFAULT_CHUNK,
     FINAL,
     IV_COUNTER,
+    IV_LEN,
+    IV_RANDOM,
     IV_TOKEN,
     RECORD,
     TAG_LEN,
@@ -121,6 +123,50 @@ class StreamMixin(ManagerBase):
                        chunks=chunks, format="datakey-stream" if envelope else "stream",
                        aad_sha256=hashlib.sha256(aad).hexdigest())
         return ver.version, total
+
+    def encrypt_with_datakey(self, datakey: bytes, src: BinaryIO, dst: BinaryIO,
+                             aad: bytes = b"", subject: str = "", *,
+                             chunk_size: int = DEFAULT_CHUNK, progress: Progress = None
+                             ) -> tuple[str, int, int]:
+        """Seal ``src`` to ``dst`` (format 2) with the data key of ``datakey`` (a wrapped
+        data key from :meth:`datakey`), unwrapped inside the token into a session object
+        that only encrypts and is destroyed at the end; returns (key-wrapping key, version,
+        plaintext bytes). The key-wrapping key's version must be its current one and may
+        protect (`rewrap` an older data key first); it counts one use. IVs are random
+        (IV mode 3), as a data key may seal many streams: at most 2^32 chunks in all."""
+        from .datakey import parse_datakey
+
+        dk = parse_datakey(datakey)
+
+        def start(tx: CatalogueTx) -> tuple[KeyRecord, VersionRecord]:
+            key, ver = self._protecting_version(tx, dk.kek_name, "wrap")  # type: ignore[attr-defined]
+            if ver.version != dk.kek_version:
+                raise OperationRefused(
+                    f"the data key is wrapped under {key.name} v{dk.kek_version}, not its "
+                    f"current version v{ver.version}: `keystead rewrap` it first")
+            return key, ver
+
+        key, ver = self.audited("encrypt", dk.kek_name, None, subject, start)
+        try:
+            with self.token.unwrapped_chunks(bytes.fromhex(ver.object_id), dk.wrapped,
+                                             encrypt=True) as cipher:
+                header = StreamHeader.new(key.name, ver.version, chunk_size, IV_RANDOM,
+                                          dk.wrapped)
+                total, chunks = _seal_chunks(cipher, header, itertools.count().__next__,
+                                             _plain_reader(src, chunk_size), dst, aad,
+                                             progress)
+        except ManagerError as exc:
+            with self.catalogue.transaction() as tx:
+                self.audit(tx, "encrypt", key.name, ver.version, subject,
+                           result=f"failed: {exc}")
+            raise
+        import hashlib  # here: start-up time (docs/manager.md)
+
+        with self.catalogue.transaction() as tx:
+            self.audit(tx, "encrypt", key.name, ver.version, subject, bytes=total,
+                       chunks=chunks, format="datakey-stream", datakey="given",
+                       aad_sha256=hashlib.sha256(aad).hexdigest())
+        return key.name, ver.version, total
 
     def _seal_stream(self, key: KeyRecord, ver: VersionRecord, src: BinaryIO, dst: BinaryIO,
                      aad: bytes, chunk_size: int, progress: Progress,
@@ -265,10 +311,12 @@ def _seal_chunks(cipher, header: StreamHeader, numbers: Callable[[], int],
                  read: Callable[[memoryview], tuple[int, bool]], dst: BinaryIO, aad: bytes,
                  progress: Progress) -> tuple[int, int]:
     """Write ``header`` and the chunks ``read`` gives, sealed by the entered ``cipher``;
-    ``numbers`` gives each chunk's IV number (counter IVs). Returns (bytes, chunks)."""
+    ``numbers`` gives each chunk's IV number (counter IVs; called for every chunk, so it
+    counts them). Returns (bytes, chunks)."""
     packed = header.pack()
     digest = header.digest(packed)
     fixed = os.urandom(4)
+    random_ivs = header.iv_mode == IV_RANDOM
     chunk_size = header.chunk_size
     buf, out = bytearray(chunk_size), bytearray(chunk_size)
     view = memoryview(buf)
@@ -277,7 +325,10 @@ def _seal_chunks(cipher, header: StreamHeader, numbers: Callable[[], int],
     while True:
         n, final = read(view)
         number = numbers()
-        seal_iv = fixed if cipher.token_makes_iv else fixed + struct.pack(">Q", number)
+        if random_ivs:  # 96 random bits (SP 800-38D 8.2.2); the token makes them if it can
+            seal_iv = fixed if cipher.token_makes_iv else os.urandom(IV_LEN)
+        else:
+            seal_iv = fixed if cipher.token_makes_iv else fixed + struct.pack(">Q", number)
         iv, tag = cipher.seal(chunk_aad(digest, index, final, aad), view[:n], out, seal_iv)
         dst.write(RECORD.pack(FINAL if final else 0, n, iv, tag))
         dst.write(memoryview(out)[:n])

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -25,7 +26,10 @@ FILE = click.Path(dir_okay=False, allow_dash=True)
 
 
 @click.command("encrypt")
-@key_argument("key_name")
+@key_argument("key_name", required=False)
+@click.option("--datakey", "datakey_file", type=click.Path(dir_okay=False, allow_dash=False),
+              help="Seal with this wrapped data key (from `keystead datakey`: raw, base64 "
+                   "or its --json) instead of KEY_NAME; the token unwraps it.")
 @click.option("--in", "infile", type=FILE, default="-", show_default=True,
               help="Input file (- = stdin).")
 @click.option("--out", "outfile", type=FILE, default="-", show_default=True,
@@ -36,12 +40,20 @@ FILE = click.Path(dir_okay=False, allow_dash=True)
               show_default=True, help="Bytes of plaintext per sealed chunk.")
 @json_option
 @pass_app
-def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size,
-            as_json) -> None:
+def encrypt(app: AppContext, key_name, datakey_file, infile, outfile, aad, subject,
+            chunk_size, as_json) -> None:
     """Encrypt with the key's current version (AES-256-GCM in the token), streaming in
     chunks in constant memory. With a key-wrapping key: envelope encryption, a fresh data key
     made in the token seals the stream and the stream carries it wrapped under the key's
-    current version. With --json: one in-memory envelope, printed as base64."""
+    current version. With --datakey FILE: sealed with that data key (unwrapped inside the
+    token), the stream carrying it. With --json: one in-memory envelope, printed as
+    base64."""
+    if (key_name is None) == (datakey_file is None):
+        raise click.UsageError("give KEY_NAME or --datakey FILE (one of them)")
+    if datakey_file is not None:
+        _encrypt_with_datakey(app, datakey_file, infile, outfile, aad, subject, chunk_size,
+                              as_json)
+        return
     km = app.manager(governing=False)
     with io_files.source(infile) as src:
         if as_json:
@@ -62,6 +74,46 @@ def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size
                 io_files.progress(src, "encrypting") as bar:
             km.encrypt_stream(key_name, src, dst, aad.encode(), subject,
                               chunk_size=chunk_size, progress=bar)
+
+
+def _encrypt_with_datakey(app: AppContext, path: str, infile: str, outfile: str, aad: str,
+                          subject: str, chunk_size: int, as_json: bool) -> None:
+    if as_json:
+        raise click.UsageError("--datakey makes a stream: give --out FILE, not --json")
+    try:
+        blob = _datakey_bytes(Path(path).read_bytes())
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+    dk = parse_datakey(blob)
+    app.use_token_of(dk.kek_name)
+    km = app.manager(governing=False)
+    if outfile == "-" and sys.stdout.isatty():
+        raise click.UsageError("the sealed stream is binary: give --out FILE (or redirect "
+                               "standard output)")
+
+    def refused(exc: OSError) -> None:
+        km.record_failure("encrypt", dk.kek_name, dk.kek_version, subject, exc)
+
+    with io_files.source(infile) as src, io_files.sink(outfile, refused) as dst, \
+            io_files.progress(src, "encrypting") as bar:
+        km.encrypt_with_datakey(blob, src, dst, aad.encode(), subject, chunk_size=chunk_size,
+                                progress=bar)
+
+
+def _datakey_bytes(data: bytes) -> bytes:
+    """A wrapped data key as `datakey` gives it: raw (``--out``), base64 (the line
+    ``wrapped: ...`` or bare) or its ``--json``; anything else unchanged (refused later)."""
+    if data.startswith(DATAKEY_MAGIC):
+        return data
+    text = data.strip()
+    try:
+        if text[:1] == b"{":
+            text = json.loads(text)["wrapped"].encode("ascii")
+        elif text.startswith(b"wrapped:"):
+            text = text.split(b"\n")[0].partition(b":")[2].strip()
+        return base64.b64decode(text, validate=True)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return data
 
 
 @click.command("decrypt")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -134,3 +135,44 @@ def test_a_stream_may_use_what_the_usage_limit_leaves(run, run_json, tmp_path):
     plain.write_bytes(b"y")
     refused = run("encrypt", "u/dek", "--in", str(plain), "--out", str(tmp_path / "more.kss"))
     one_line_error(refused, "usage limit")
+
+
+def test_a_data_key_seals_through_the_cli_and_opens_both_ways(run, run_json, tmp_path, kek):
+    """datakey -> encrypt --datakey (the token unwraps it and seals) -> decrypt in the token,
+    and open_stream with the plaintext key opens the same stream (cryptography)."""
+    made = run_json("datakey", kek, "--plaintext")
+    data_key = base64.b64decode(made["plaintext"])
+    wrapped = base64.b64decode(made["wrapped"])
+    (tmp_path / "dk.json").write_text(json.dumps(made))
+    (tmp_path / "dk.bin").write_bytes(wrapped)
+    plain, sealed = tmp_path / "p", tmp_path / "s.kss"
+    plain.write_bytes(DATA)
+    for form in ("dk.bin", "dk.json"):
+        enc = run("encrypt", "--datakey", str(tmp_path / form), "--in", str(plain), "--out",
+                  str(sealed), "--aad", "a", "--chunk-size", str(CHUNK))
+        assert enc.exit_code == 0, enc.output
+        blob = sealed.read_bytes()
+        header = read_header(io.BytesIO(blob))[0]
+        assert header.iv_mode == IV_RANDOM and header.key_name == kek
+        assert header.wrapped == wrapped[-len(header.wrapped):]
+        ivs = {RECORD.unpack(c[:RECORD.size])[2] for c in chunks_of(blob)[1]}
+        assert len(ivs) == 4
+        opened, out = open_(run, tmp_path, blob)
+        assert opened.exit_code == 0, opened.output
+        assert out.read_bytes() == DATA
+        local = io.BytesIO()
+        assert open_stream(data_key, io.BytesIO(blob), local, b"a") == len(DATA)
+        assert local.getvalue() == DATA
+
+
+def test_encrypt_takes_a_key_or_a_data_key(run, run_json, tmp_path, kek):
+    (tmp_path / "dk").write_bytes(base64.b64decode(run_json("datakey", kek)["wrapped"]))
+    neither = run("encrypt", "--in", "-")
+    assert neither.exit_code == 2 and "KEY_NAME or --datakey" in neither.output
+    both = run("encrypt", kek, "--datakey", str(tmp_path / "dk"))
+    assert both.exit_code == 2
+    assert run("key", "rotate", kek).exit_code == 0
+    old = run("encrypt", "--datakey", str(tmp_path / "dk"), "--out", str(tmp_path / "o"),
+              input="x")
+    one_line_error(old, "rewrap")
+    assert not (tmp_path / "o").exists()
