@@ -4,8 +4,9 @@ Each chunk is sealed by the token with the key's current version. On keystead's 
 token makes every IV (message API, its persisted invocation counter). On other tokens the
 manager makes them: IV = a 4-byte random per-stream field | the 8-byte number the catalogue
 reserved for that encryption (the version's usage count, reserved in blocks in write
-transactions before use). The catalogue's count only grows, so two chunks of one version
-never share an IV; if a catalogue were restored from an older copy, numbers could be handed
+transactions before use). The catalogue's count never falls below a number handed out (it
+falls only by numbers given back unused, below), so two chunks of one version never share an
+IV; if a catalogue were restored from an older copy, numbers could be handed
 out again, and the random field then still keeps the chance of a repeated IV at 2^-32 per
 reused number (keystead's token has no such bound: it counts in the token). Every chunk counts
 as one use of the version in the catalogue, so the version's usage limit (2^32 GCM
