@@ -19,7 +19,7 @@ from keystead.softhsm_bridge import errors as bridge_errors
 from .errors import IntegrityError, TokenFailure
 
 CKM_AES_GCM = 0x1087
-CKG_GENERATE_COUNTER = 2
+CKG_GENERATE_COUNTER, CKG_GENERATE_RANDOM = 2, 3
 IV_LEN, TAG_LEN = 12, 16
 _TAG_FAILURES = frozenset({0x40, 0x41})  # CKR_ENCRYPTED_DATA_INVALID, _LEN_RANGE
 
@@ -30,7 +30,8 @@ class MessageChunks:
     token_makes_iv = True
 
     def __init__(self, raw: Any, session: int, key: int, encrypt: bool,
-                 tag_failures: frozenset[int] = _TAG_FAILURES) -> None:
+                 tag_failures: frozenset[int] = _TAG_FAILURES, *,
+                 random_iv: bool = False) -> None:
         self.raw, self.session, self.key, self.encrypt = raw, session, key, encrypt
         self.what = "Encrypt" if encrypt else "Decrypt"
         self.tag_failures = tag_failures
@@ -40,8 +41,13 @@ class MessageChunks:
         self.iv = ffi.new("CK_BYTE[]", IV_LEN)
         self.tag = ffi.new("CK_BYTE[]", TAG_LEN)
         self.params.pIv, self.params.ulIvLen = self.iv, IV_LEN
-        self.params.ulIvFixedBits = 32 if encrypt else 0
-        self.params.ivGenerator = CKG_GENERATE_COUNTER if encrypt else 0
+        # sealing: a 32-bit fixed field and the key's invocation counter (8.2.1), or with
+        # ``random_iv`` 96 random bits (8.2.2: a key whose counter is not its own, such as a
+        # data key unwrapped again for each stream it seals)
+        self.random_iv = random_iv
+        self.params.ulIvFixedBits = 32 if encrypt and not random_iv else 0
+        self.params.ivGenerator = (0 if not encrypt else CKG_GENERATE_RANDOM if random_iv
+                                   else CKG_GENERATE_COUNTER)
         self.params.pTag, self.params.ulTagBits = self.tag, 8 * TAG_LEN
         self.size = ffi.sizeof("CK_GCM_MESSAGE_PARAMS")
         self.out_len = ffi.new("CK_ULONG *")
@@ -65,9 +71,10 @@ class MessageChunks:
     def seal(self, aad: bytes, src: memoryview, dst: bytearray,
              fixed: bytes) -> tuple[bytes, bytes]:
         """Encrypt ``src`` into ``dst`` (same length); return (IV, tag). ``fixed`` is the
-        IV's 4-byte fixed field."""
+        IV's 4-byte fixed field (unused with random IVs)."""
         ffi = self.ffi
-        ffi.memmove(self.iv, fixed, 4)
+        if not self.random_iv:
+            ffi.memmove(self.iv, fixed, 4)
         n = len(src)
         self.out_len[0] = len(dst)
         rv = self.fn(self.session, self.params, self.size, aad, len(aad),

@@ -5,9 +5,13 @@ Wrapped data key layout (integers big-endian)::
 
     b"KSD1" | u16 name length | KEK name (UTF-8) | u32 KEK version | wrapped key
 
-An application keeps the wrapped key next to its data and asks the manager to unwrap it
-when it needs it (in its own token session, or with ``datakey --plaintext`` at creation);
-``rewrap`` moves it to the KEK's current version inside the token.
+An application keeps the wrapped key next to its data. With ``datakey --plaintext`` it seals
+locally (:mod:`.local_stream`, a KSS1 stream in format 2 that carries the wrapped key); the
+manager opens such a stream by unwrapping the data key inside the token as a session object
+that only decrypts, decrypting there and destroying it (the strict wrap policy never lets an
+unwrapped key out). ``keystead encrypt`` with a key-wrapping key makes the same format with
+a fresh data key per stream. ``rewrap`` moves a wrapped key to the KEK's current version
+inside the token.
 """
 
 from __future__ import annotations
@@ -77,20 +81,49 @@ def wrap_new_key(raw, session: int, kek: int, length_bits: int, reveal: bool
         raw.destroy_object(session, key)
 
 
-def rewrap_key(raw, session: int, old: int, new: int, wrapped: bytes,
-               tag_failures: frozenset[int]) -> bytes:
-    """Unwrap under ``old`` into a sensitive session object, wrap under ``new``, destroy."""
+def session_data_key(raw, session: int, kek: int, length_bits: int) -> tuple[int, bytes]:
+    """A fresh AES data key as a sensitive session object that only encrypts, and its value
+    wrapped under ``kek`` (a stream in format 2, :mod:`.stream_format`). The caller destroys
+    the object when the stream is sealed."""
+    template = _template(length_bits, False)
+    template[CKA_DECRYPT] = False
+    key = raw.generate_key(session, CKM_AES_KEY_GEN, template)
+    try:
+        return key, raw.wrap_key(session, CKM_AES_KEY_WRAP, kek, key)
+    except BaseException:
+        raw.destroy_object(session, key)
+        raise
+
+
+def unwrap_data_key(raw, session: int, kek: int, wrapped: bytes,
+                    tag_failures: frozenset[int], *, rewrap: bool = False,
+                    encrypt: bool = False) -> int:
+    """Unwrap ``wrapped`` under ``kek`` into a sensitive session object: one that only
+    decrypts (``encrypt``: only encrypts) and never leaves the token, or (``rewrap``) one
+    that may be wrapped again. The caller destroys it. Raises IntegrityError when it does
+    not unwrap."""
     template = _template(8 * (len(wrapped) - 8), False)
     del template[CKA_VALUE_LEN]  # the unwrapped value sets it (PKCS#11 3.0 4.10)
+    if not rewrap:
+        template[CKA_ENCRYPT] = encrypt
+        template[CKA_DECRYPT] = not encrypt
+        template[CKA_EXTRACTABLE] = False
     from keystead.softhsm_bridge import errors as bridge_errors  # here: start-up time
 
     try:
-        key = raw.unwrap_key(session, CKM_AES_KEY_WRAP, old, wrapped, template)
+        return raw.unwrap_key(session, CKM_AES_KEY_WRAP, kek, wrapped, template)
     except bridge_errors.PKCS11Error as exc:
-        if exc.rv in tag_failures | {0x40, 0x41, 0xF0}:  # *_DATA_INVALID, WRAPPED_KEY_INVALID
+        # CKR_ENCRYPTED_DATA_INVALID / _LEN_RANGE, CKR_WRAPPED_KEY_INVALID / _LEN_RANGE
+        if exc.rv in tag_failures | {0x40, 0x41, 0x110, 0x112}:
             raise IntegrityError("the wrapped data key does not unwrap under "
                                  "its key-wrapping key") from exc
         raise
+
+
+def rewrap_key(raw, session: int, old: int, new: int, wrapped: bytes,
+               tag_failures: frozenset[int]) -> bytes:
+    """Unwrap under ``old`` into a sensitive session object, wrap under ``new``, destroy."""
+    key = unwrap_data_key(raw, session, old, wrapped, tag_failures, rewrap=True)
     try:
         return raw.wrap_key(session, CKM_AES_KEY_WRAP, new, key)
     finally:

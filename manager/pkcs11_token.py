@@ -361,13 +361,53 @@ class Pkcs11Token:
         """AES-GCM over a stream's chunks (:mod:`.chunk_cipher`): the message API with
         token-made IVs on keystead's token, C_Encrypt/C_Decrypt with the caller's IVs
         elsewhere."""
-        from .chunk_cipher import MessageChunks, SingleChunks
-
         raw, session = self._open()
         handle = self._call("C_FindObjects", self._need, object_id)
+        return self._chunks(raw, session, handle, encrypt)
+
+    def _chunks(self, raw, session: int, handle: int, encrypt: bool, random_iv: bool = False):
+        from .chunk_cipher import MessageChunks, SingleChunks
+
         if self.module.kind == KEYSTEAD:
-            return MessageChunks(raw, session, handle, encrypt, self._tag_failure_rvs())
+            return MessageChunks(raw, session, handle, encrypt, self._tag_failure_rvs(),
+                                 random_iv=random_iv)
         return SingleChunks(raw, session, handle, self._tag_failure_rvs())
+
+    @contextlib.contextmanager
+    def data_key_chunks(self, kek_id: bytes, length_bits: int = 256):
+        """Seal a stream with a fresh data key (a format-2 stream, :mod:`.stream_format`):
+        yields (the data key wrapped under ``kek_id``, an entered chunk cipher that
+        encrypts with it). The data key is a session object, destroyed at the end."""
+        from .datakey import session_data_key
+
+        raw, session = self._open()
+        key, wrapped = self._call("C_WrapKey", lambda r, s: session_data_key(
+            r, s, self._need(r, s, kek_id), length_bits))
+        try:
+            with self._chunks(raw, session, key, True) as cipher:
+                yield wrapped, cipher
+        finally:
+            with contextlib.suppress(bridge_errors.PKCS11Error):
+                raw.destroy_object(session, key)
+
+    @contextlib.contextmanager
+    def unwrapped_chunks(self, kek_id: bytes, wrapped: bytes, *, encrypt: bool = False):
+        """Open a format-2 stream (or, with ``encrypt``, seal one with random IVs): unwrap
+        its data key under ``kek_id`` into a session object that only decrypts (only
+        encrypts) and yield an entered chunk cipher on it; the object is destroyed at the
+        end. Raises IntegrityError when the key does not unwrap."""
+        from .datakey import unwrap_data_key
+
+        raw, session = self._open()
+        key = self._call("C_UnwrapKey", lambda r, s: unwrap_data_key(
+            r, s, self._need(r, s, kek_id), wrapped, self._tag_failure_rvs(),
+            encrypt=encrypt))
+        try:
+            with self._chunks(raw, session, key, encrypt, random_iv=encrypt) as cipher:
+                yield cipher
+        finally:
+            with contextlib.suppress(bridge_errors.PKCS11Error):
+                raw.destroy_object(session, key)
 
     def wrap_new_key(self, kek_id: bytes, length_bits: int, reveal: bool
                      ) -> tuple[bytes, bytes | None]:

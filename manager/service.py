@@ -23,7 +23,7 @@ from .names import check_key_name
 from .policy import GCM_INVOCATION_LIMIT, MIN_DESTROY_WAIT, KeyPolicy, KeyType
 from .rotation import RotationMixin
 from .specs import spec_for
-from .store import AuditFilter, CatalogueTx
+from .store import AuditFilter, CatalogueTx, KeyRow
 from .stream import StreamMixin
 from .tokenport import TOKEN_AUDIT_UNAVAILABLE, TokenAuditReport
 
@@ -359,11 +359,12 @@ class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, Envelope
     def list_keys(self) -> list[tuple[KeyRecord, VersionRecord | None]]:
         """Every key with its current version (None when it has none)."""
         with self.reading() as tx:
-            out = []
-            for key in tx.all_keys():
-                cur = tx.version(key.id, key.current_version) if key.current_version else None
-                out.append((key, cur))
-            return out
+            return tx.keys_with_current()
+
+    def key_rows(self) -> list[KeyRow]:
+        """What `key list` shows of every key, by name (one query, no records built)."""
+        with self.reading() as tx:
+            return tx.key_rows()
 
     def show(self, name: str, *, token_usage: bool = False) -> KeyView:
         """The key, its versions and their history; token counters if asked and available."""

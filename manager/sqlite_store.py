@@ -16,7 +16,7 @@ from .errors import Conflict, SetupError
 from .lifecycle import State
 from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
 from .policy import KeyPolicy, KeyType
-from .store import AuditFilter
+from .store import AuditFilter, KeyRow
 
 SCHEMA_VERSION = 2
 
@@ -187,13 +187,28 @@ def _version_values(v: VersionRecord) -> list:
             *(to_text(getattr(v, f)) for f in VersionRecord.DATE_FIELDS)]
 
 
-def _version_from_row(r: sqlite3.Row) -> VersionRecord:
-    dates = {f: from_text(r[f]) for f in VersionRecord.DATE_FIELDS}
+def _version_from_row(r: sqlite3.Row, p: str = "") -> VersionRecord:
+    """A version from its row (``p``: the prefix of its columns in a join)."""
+    dates = {f: from_text(r[p + f]) for f in VersionRecord.DATE_FIELDS}
     return VersionRecord(
-        id=r["id"], key_id=r["key_id"], version=r["version"], state=State(r["state"]),
-        object_id=r["object_id"], unique_id=r["unique_id"], usage_count=r["usage_count"],
-        **dates,
+        id=r[p + "id"], key_id=r[p + "key_id"], version=r[p + "version"],
+        state=State(r[p + "state"]), object_id=r[p + "object_id"],
+        unique_id=r[p + "unique_id"], usage_count=r[p + "usage_count"], **dates,
     )
+
+
+#: Every key with its current version in one query (`key list`): the version's columns
+#: carry the prefix ``v_``; a key without a current version has them NULL.
+_KEYS_WITH_CURRENT = (
+    "SELECT k.*, " + ", ".join(f"v.{c} AS v_{c}" for c in ["id", *_VERSION_COLS])
+    + " FROM keys k LEFT JOIN versions v ON v.key_id = k.id AND v.version = k.current_version"
+    " ORDER BY k.name")
+#: The same join, only the columns `key list` shows (no records built).
+_KEY_ROWS = (
+    "SELECT k.name, k.key_type, k.algorithm, k.length_bits, k.current_version, v.state,"
+    " v.protect_end, k.owner FROM keys k"
+    " LEFT JOIN versions v ON v.key_id = k.id AND v.version = k.current_version"
+    " ORDER BY k.name")
 
 
 def _audit_from_row(r: sqlite3.Row) -> AuditRecord:
@@ -233,6 +248,16 @@ class SQLiteTx:
         sets = ",".join(f"{c} = ?" for c in _KEY_COLS)
         self.c.execute(f"UPDATE keys SET {sets} WHERE id = ?", [*_key_values(key), key.id])
 
+    def keys_with_current(self) -> list[tuple[KeyRecord, VersionRecord | None]]:
+        """Every key by name with its current version (None when it has none), one query."""
+        return [(_key_from_row(r), _version_from_row(r, "v_") if r["v_id"] is not None
+                 else None) for r in self.c.execute(_KEYS_WITH_CURRENT)]
+
+    def key_rows(self) -> list[KeyRow]:
+        """:meth:`keys_with_current`, only what `key list` shows, in one query."""
+        return [KeyRow(r[0], r[1], r[2], r[3], r[4], r[5], from_text(r[6]), r[7])
+                for r in self.c.execute(_KEY_ROWS)]
+
     # ---- versions
     def versions(self, key_id: int) -> list[VersionRecord]:
         rows = self.c.execute(
@@ -263,6 +288,14 @@ class SQLiteTx:
             "UPDATE versions SET usage_count = usage_count + ? WHERE id = ?", (count, version_id))
         row = self.c.execute("SELECT usage_count FROM versions WHERE id = ?", (version_id,))
         return row.fetchone()[0]
+
+    def give_back_usage(self, version_id: int, expected: int, count: int) -> bool:
+        """Lower the count by ``count`` only if it is still ``expected`` (no use was
+        reserved after it); True when it was lowered."""
+        cur = self.c.execute(
+            "UPDATE versions SET usage_count = usage_count - ? WHERE id = ? AND usage_count = ?",
+            (count, version_id, expected))
+        return cur.rowcount == 1
 
     # ---- transitions
     def add_transition(self, tr: TransitionRecord) -> None:

@@ -23,7 +23,7 @@ LABEL_BYTES = 32
 
 
 def preflight(module: ModuleInfo, label: str, so_pin: str | None = None,
-              user_pin: str | None = None) -> int:
+              user_pin: str | None = None, manager_pin: str | None = None) -> int:
     """The free slot a token ``label`` would be made in; raises AlreadyExists or
     PolicyViolation (nothing touched) when init would be refused or ambiguous. PINs that
     are None are not checked (the CLI checks the label before it asks for them)."""
@@ -43,7 +43,8 @@ def preflight(module: ModuleInfo, label: str, so_pin: str | None = None,
         raise TokenFailure(f"{module.name} offers no slot with an uninitialised token")
     slot, info = free
     low, high = info["ulMinPinLen"], info["ulMaxPinLen"]
-    for kind, pin in (("SO PIN", so_pin), ("user PIN", user_pin)):
+    for kind, pin in (("SO PIN", so_pin), ("user PIN", user_pin),
+                      ("manager PIN", manager_pin)):
         if pin is None:
             continue
         n = len(pin.encode("utf-8"))

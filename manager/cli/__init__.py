@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from . import exits
+from . import exits, pins
 from .context import RAW_ONLY_PROCESS, AppContext, default_catalogue
 
 #: (module, attribute, parent group or None) of every command, in help order.
@@ -69,10 +69,13 @@ class KeysteadGroup(click.Group):
               help="Token label [default: what `keystead init` recorded, else keystead].")
 @click.option("--pin-file", type=click.Path(dir_okay=False),
               help="File whose first line is the user PIN (else KEYSTEAD_PIN, else a prompt "
-                   "at a terminal).")
+                   "at a terminal): commands that use keys (encrypt, decrypt, datakey, "
+                   "rewrap); every command on a token other than keystead's.")
 @click.option("--manager-pin-file", type=click.Path(dir_okay=False),
               help="File whose first line is the manager PIN of keystead's token (else "
-                   "KEYSTEAD_MANAGER_PIN, else a prompt).")
+                   "KEYSTEAD_MANAGER_PIN, else a prompt): commands that change keys (create, "
+                   "state, rotation, destruction, --override). Each command's help names "
+                   "its PIN.")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True),
               envvar="KEYSTEAD_POLICY",
               help="TOML policy file that tightens SP 800-57 Table 1 per key type.")
@@ -99,6 +102,7 @@ def _register() -> None:
         command = getattr(importlib.import_module(f"{__name__}.{module_name}"), attr)
         group = cli if parent is None else cli.commands[parent]
         group.add_command(command)
+    pins.annotate(cli)  # "PIN: ..." in every command's help
 
 
 _register()

@@ -56,8 +56,7 @@ def _token_checkpoint(ctx: click.Context, param: click.Parameter, value: str | N
 @click.option("--since", "since_seq", type=click.IntRange(min=1), metavar="SEQ",
               help="Verify only from record SEQ on (its link to record SEQ-1 included).")
 @click.option("--token/--no-token", "with_token", default=True, show_default=True,
-              help="Also verify the token's own audit chain (needs the token's PIN: on "
-                   "keystead's token the manager PIN).")
+              help="Also verify the token's own audit chain (needs the user PIN).")
 @click.option("--token-checkpoint", callback=_token_checkpoint, metavar="SEQ:HASH",
               help="The token trail's checkpoint printed by an earlier verify; fail if the "
                    "trail no longer reaches it.")
@@ -75,7 +74,7 @@ def verify(app: AppContext, expect_head: str | None, since_seq: int | None, with
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--expect-head") from None
     use_token = with_token and app.module_kind() == "keystead"
-    km = app.manager(token=use_token)
+    km = app.manager(token=use_token, governing=False)
     result = km.verify_audit(expect_head=expect_head, since=since_seq, with_token=use_token,
                              token_checkpoint=token_checkpoint)
     chain = result.chain

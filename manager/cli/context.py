@@ -77,9 +77,33 @@ def read_secret(kind: str, env_var: str, path: str | None, confirm: bool = False
         return value
     if not has_terminal():
         option = option or ("--so-pin-file" if "SO_PIN" in env_var else "--pin-file")
-        raise SetupError(f"the {kind} is needed and there is no terminal to ask on: give "
+        what = kind if kind[:2].isupper() else kind[0].lower() + kind[1:]  # "SO PIN" stays
+        raise SetupError(f"the {what} is needed and there is no terminal to ask on: give "
                          f"{option} FILE or set {env_var}")
     return click.prompt(kind, hide_input=True, confirmation_prompt=confirm)
+
+
+def follow_recorded_location(kind: str, settings: dict[str, str]) -> None:
+    """Point this process's module at the token directory ``keystead init`` recorded, unless
+    the environment names a configuration file itself (which then wins).
+
+    The recorded configuration file goes into the module's variable (``KEYSTEAD_CONF``,
+    ``SOFTHSM2_CONF``). keystead's default directory, ``$XDG_DATA_HOME/keystead/tokens``,
+    depends on the environment, so a cron job without the ``XDG_DATA_HOME`` of the shell
+    that ran init would look elsewhere: the recorded default is kept by setting
+    ``XDG_DATA_HOME`` for this process to the base it came from (docs/manager.md).
+    """
+    var = CONF_ENV.get(kind)
+    if not var or os.environ.get(var):
+        return
+    recorded = settings.get("config")
+    if recorded:
+        os.environ[var] = recorded  # where `keystead init` found the token (cron)
+        return
+    token_dir = Path(settings.get("token_dir") or "")
+    if kind == "keystead" and token_dir.is_absolute() and \
+            token_dir.parts[-2:] == ("keystead", "tokens"):
+        os.environ["XDG_DATA_HOME"] = str(token_dir.parent.parent)
 
 
 @dataclass
@@ -162,10 +186,9 @@ class AppContext:
         if RAW_ONLY_PROCESS[0]:
             raw_only_process()
         info = resolve(self.module_choice)
-        recorded = self.settings().get("config")
-        var = CONF_ENV.get(info.kind)
-        if var and recorded and not os.environ.get(var) and self.module is None:
-            os.environ[var] = recorded  # where `keystead init` found the token (cron)
+        settings = self.settings()
+        if self.module is None or self.module == settings.get("module"):
+            follow_recorded_location(info.kind, settings)
         require_token_dir(info.kind)
         return info
 
@@ -191,9 +214,13 @@ class AppContext:
         return read_secret("Manager PIN", "KEYSTEAD_MANAGER_PIN", self.manager_pin_file,
                            option="--manager-pin-file")
 
-    def manager(self, *, token: bool = True) -> KeyManager:
+    def manager(self, *, token: bool = True, governing: bool = True) -> KeyManager:
         """A KeyManager on the catalogue; with ``token`` its token port (PIN asked lazily).
 
+        ``governing``: the command changes keys (create, state, limits, rotation, destroy,
+        overrides), so on keystead's token the port logs in with the manager PIN. Commands
+        that only use keys (encrypt, decrypt, datakey, rewrap, reading counters) pass False
+        and log in with the user PIN, as an application does (docs/manager.md, "PINs").
         In drill mode the manager works on a copy of the catalogue and never on the token.
         """
         if self._manager is None:
@@ -207,7 +234,7 @@ class AppContext:
                 from .. import open_token
 
                 port = open_token(self.module_info(), self.token_label, self.user_pin,
-                                  manager_pin=self.manager_pin)
+                                  manager_pin=self.manager_pin if governing else None)
             policy = load_policy_file(self.policy_file) if self.policy_file else None
             self._manager = KeyManager(
                 catalogue, port, clock=clock, policy=policy, module_name=self.module_name(),

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -18,13 +19,20 @@ from ..stream_format import DEFAULT_CHUNK, MAX_CHUNK, MIN_CHUNK, read_header
 from ..stream_format import MAGIC as STREAM_MAGIC
 from . import io_files, render
 from .context import AppContext, pass_app
-from .options import json_option
+from .options import json_option, key_argument
+
+#: --in / --out: a path (completed by the shell) or - for standard input/output
+FILE = click.Path(dir_okay=False, allow_dash=True)
 
 
 @click.command("encrypt")
-@click.argument("key_name")
-@click.option("--in", "infile", default="-", show_default=True, help="Input file (- = stdin).")
-@click.option("--out", "outfile", default="-", show_default=True,
+@key_argument("key_name", required=False)
+@click.option("--datakey", "datakey_file", type=click.Path(dir_okay=False, allow_dash=False),
+              help="Seal with this wrapped data key (from `keystead datakey`: raw, base64 "
+                   "or its --json) instead of KEY_NAME; the token unwraps it.")
+@click.option("--in", "infile", type=FILE, default="-", show_default=True,
+              help="Input file (- = stdin).")
+@click.option("--out", "outfile", type=FILE, default="-", show_default=True,
               help="Output file (- = stdout); written under a temporary name, renamed when done.")
 @click.option("--aad", default="", help="Additional authenticated data (text).")
 @click.option("--subject", default="", help="What is protected; recorded in the audit.")
@@ -32,11 +40,21 @@ from .options import json_option
               show_default=True, help="Bytes of plaintext per sealed chunk.")
 @json_option
 @pass_app
-def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size,
-            as_json) -> None:
+def encrypt(app: AppContext, key_name, datakey_file, infile, outfile, aad, subject,
+            chunk_size, as_json) -> None:
     """Encrypt with the key's current version (AES-256-GCM in the token), streaming in
-    chunks in constant memory. With --json: one in-memory envelope, printed as base64."""
-    km = app.manager()
+    chunks in constant memory. With a key-wrapping key: envelope encryption, a fresh data key
+    made in the token seals the stream and the stream carries it wrapped under the key's
+    current version. With --datakey FILE: sealed with that data key (unwrapped inside the
+    token), the stream carrying it. With --json: one in-memory envelope, printed as
+    base64."""
+    if (key_name is None) == (datakey_file is None):
+        raise click.UsageError("give KEY_NAME or --datakey FILE (one of them)")
+    if datakey_file is not None:
+        _encrypt_with_datakey(app, datakey_file, infile, outfile, aad, subject, chunk_size,
+                              as_json)
+        return
+    km = app.manager(governing=False)
     with io_files.source(infile) as src:
         if as_json:
             blob = km.encrypt(key_name, src.read(), aad.encode(), subject=subject)
@@ -58,9 +76,50 @@ def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size
                               chunk_size=chunk_size, progress=bar)
 
 
+def _encrypt_with_datakey(app: AppContext, path: str, infile: str, outfile: str, aad: str,
+                          subject: str, chunk_size: int, as_json: bool) -> None:
+    if as_json:
+        raise click.UsageError("--datakey makes a stream: give --out FILE, not --json")
+    try:
+        blob = _datakey_bytes(Path(path).read_bytes())
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+    dk = parse_datakey(blob)
+    app.use_token_of(dk.kek_name)
+    km = app.manager(governing=False)
+    if outfile == "-" and sys.stdout.isatty():
+        raise click.UsageError("the sealed stream is binary: give --out FILE (or redirect "
+                               "standard output)")
+
+    def refused(exc: OSError) -> None:
+        km.record_failure("encrypt", dk.kek_name, dk.kek_version, subject, exc)
+
+    with io_files.source(infile) as src, io_files.sink(outfile, refused) as dst, \
+            io_files.progress(src, "encrypting") as bar:
+        km.encrypt_with_datakey(blob, src, dst, aad.encode(), subject, chunk_size=chunk_size,
+                                progress=bar)
+
+
+def _datakey_bytes(data: bytes) -> bytes:
+    """A wrapped data key as `datakey` gives it: raw (``--out``), base64 (the line
+    ``wrapped: ...`` or bare) or its ``--json``; anything else unchanged (refused later)."""
+    if data.startswith(DATAKEY_MAGIC):
+        return data
+    text = data.strip()
+    try:
+        if text[:1] == b"{":
+            text = json.loads(text)["wrapped"].encode("ascii")
+        elif text.startswith(b"wrapped:"):
+            text = text.split(b"\n")[0].partition(b":")[2].strip()
+        return base64.b64decode(text, validate=True)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return data
+
+
 @click.command("decrypt")
-@click.option("--in", "infile", default="-", show_default=True, help="Input file (- = stdin).")
-@click.option("--out", "outfile", default="-", show_default=True,
+@click.option("--in", "infile", type=FILE, default="-", show_default=True,
+              help="Input file (- = stdin).")
+@click.option("--out", "outfile", type=FILE, default="-", show_default=True,
               help="Output file (- = stdout); written under a temporary name, renamed only "
                    "when every chunk authenticated.")
 @click.option("--aad", default="", help="The AAD given at encryption.")
@@ -71,7 +130,9 @@ def encrypt(app: AppContext, key_name, infile, outfile, aad, subject, chunk_size
 @pass_app
 def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) -> None:
     """Decrypt a stream or an envelope (raw, or the base64 "blob" of `encrypt --json`) with
-    the version it names, on the token the catalogue records for its key."""
+    the version it names, on the token the catalogue records for its key. A stream that
+    carries a wrapped data key (encrypt with a key-wrapping key, or sealed locally with a
+    `datakey`) is opened by unwrapping the data key inside the token."""
     with io_files.source(infile) as src:
         first = src.read(len(STREAM_MAGIC))
         if first == STREAM_MAGIC and not as_json:
@@ -79,7 +140,7 @@ def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) ->
                 header, packed = read_header(src, first)
                 app.use_token_of(header.key_name)
                 first, src = b"", io_files.prefixed(packed, src)
-            km = app.manager()
+            km = app.manager(governing=override)
             with io_files.sink(outfile) as dst, io_files.progress(src, "decrypting") as bar:
                 km.decrypt_stream(src, dst, aad.encode(), first=first, override=override,
                                   reason=reason, progress=bar)
@@ -89,14 +150,21 @@ def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) ->
         with contextlib.suppress(ManagerError):
             app.use_token_of(read_header(io.BytesIO(data))[0].key_name)
         sink = io.BytesIO()
-        name, version, _ = app.manager().decrypt_stream(io.BytesIO(data), sink, aad.encode(),
-                                                        override=override, reason=reason)
+        km = app.manager(governing=override)
+        name, version, _ = km.decrypt_stream(io.BytesIO(data), sink, aad.encode(),
+                                             override=override, reason=reason)
         plain = sink.getvalue()
+    elif data.startswith(DATAKEY_MAGIC):
+        raise click.ClickException(
+            "this is a wrapped data key, not data: decrypt the stream sealed with it (it "
+            "carries the key and the token unwraps it); `keystead rewrap` moves it to the "
+            "key-wrapping key's current version")
     else:
         blob = _unwrap(data)
         with contextlib.suppress(ManagerError):  # a bad blob is refused (and audited) below
             app.use_token_of(parse_blob(blob)[0])
-        plain = app.manager().decrypt(blob, aad.encode(), override=override, reason=reason)
+        plain = app.manager(governing=override).decrypt(blob, aad.encode(), override=override,
+                                                        reason=reason)
         name, version, *_ = parse_blob(blob)
     if not as_json:
         with io_files.sink(outfile) as dst:
@@ -107,12 +175,12 @@ def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) ->
 
 
 @click.command("datakey")
-@click.argument("kek_name")
+@key_argument("kek_name")
 @click.option("--bits", type=click.Choice(["128", "192", "256"]), default="256",
               show_default=True, help="Length of the data key.")
 @click.option("--plaintext", is_flag=True,
               help="Also print the data key itself (base64): keep it in memory only.")
-@click.option("--out", "outfile", default="-", show_default=True,
+@click.option("--out", "outfile", type=FILE, default="-", show_default=True,
               help="Where the wrapped data key goes (- = stdout, base64).")
 @click.option("--subject", default="", help="What the data key will protect (audit).")
 @json_option
@@ -120,7 +188,7 @@ def decrypt(app: AppContext, infile, outfile, aad, override, reason, as_json) ->
 def datakey(app: AppContext, kek_name, bits, plaintext, outfile, subject, as_json) -> None:
     """A fresh data key made in the token, wrapped under a key-wrapping key's current
     version (RFC 3394); its plaintext only with --plaintext."""
-    dk = app.manager().datakey(kek_name, length_bits=int(bits), plaintext=plaintext,
+    dk = app.manager(governing=False).datakey(kek_name, length_bits=int(bits), plaintext=plaintext,
                                subject=subject)
     wrapped = dk.blob()
     if plaintext and sys.stdout.isatty():
@@ -143,8 +211,9 @@ def datakey(app: AppContext, kek_name, bits, plaintext, outfile, subject, as_jso
 
 
 @click.command("rewrap")
-@click.option("--in", "infile", required=True, help="A stream, envelope or wrapped data key.")
-@click.option("--out", "outfile", required=True,
+@click.option("--in", "infile", type=FILE, required=True,
+              help="A stream, envelope or wrapped data key.")
+@click.option("--out", "outfile", type=FILE, required=True,
               help="Where the rewrapped blob goes (may equal --in: replaced when done).")
 @click.option("--aad", default="", help="The AAD given at encryption (streams, envelopes).")
 @json_option
@@ -152,7 +221,7 @@ def datakey(app: AppContext, kek_name, bits, plaintext, outfile, subject, as_jso
 def rewrap(app: AppContext, infile, outfile, aad, as_json) -> None:
     """Move a blob to its key's current version: a stream chunk by chunk (no plaintext
     written anywhere), a wrapped data key inside the token."""
-    km = app.manager()
+    km = app.manager(governing=False)
     with io_files.source(infile) as src:
         first = src.read(4)
         with io_files.sink(outfile) as dst:

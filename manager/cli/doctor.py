@@ -22,12 +22,12 @@ DISAGREE = 3
 @json_option
 @pass_app
 def doctor(app: AppContext, repair: bool, destroy_orphans: bool, as_json: bool) -> None:
-    """Check that the catalogue and the token agree (needs the PIN): objects without a
+    """Check that the catalogue and the token agree: objects without a
     version, versions without an object, second objects for one version, states, flags and
     dates that differ; each with how to repair it. Exit 0 when they agree, 3 when not."""
     if destroy_orphans and not repair:
         raise click.UsageError("--destroy-orphans needs --repair")
-    findings = app.manager().doctor(repair=repair, destroy_orphans=destroy_orphans)
+    findings = app.manager(governing=repair).doctor(repair=repair, destroy_orphans=destroy_orphans)
     left = [f for f in findings if f.repaired not in ("repaired", "destroyed")]
     if as_json:
         render.emit_json({"ok": not left, "findings": [f.as_dict() for f in findings]})

@@ -37,7 +37,7 @@ def _classify(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, click.UsageError):
         return USAGE, exc.format_message()
     if isinstance(exc, click.Abort):
-        return FAILED, "Aborted"
+        return FAILED, "aborted: nothing was changed"
     if isinstance(exc, click.ClickException):
         return exc.exit_code, exc.format_message()
     if isinstance(exc, SetupError | BridgeError) or (
@@ -73,8 +73,9 @@ def report(exc: BaseException, as_json: bool) -> int:
     if as_json:
         click.echo(json.dumps({"error": message, "code": code}))
     elif isinstance(exc, click.UsageError) and exc.ctx is not None:
-        click.echo(exc.ctx.get_usage(), err=True)
-        click.echo(f"Error: {message}", err=True)
+        usage = exc.ctx.get_usage().removeprefix("Usage:").strip()
+        click.echo(f"Error: {message} (usage: {' '.join(usage.split())}; "
+                   f"{exc.ctx.command_path} --help)", err=True)
     else:
         click.echo(f"Error: {message}", err=True)
     return code

@@ -74,17 +74,17 @@ def create(app: AppContext, name, key_type, length_bits, owner, oup, rup_extra, 
 @pass_app
 def list_keys(app: AppContext, as_json: bool) -> None:
     """Every key with its current version."""
-    rows = app.manager(token=False).list_keys()
     if as_json:
+        rows = app.manager(token=False).list_keys()
         render.emit_json([{**render.key_dict(k), "current": render.version_dict(v) if v else None}
                           for k, v in rows])
         return
     render.table(
         ["NAME", "TYPE", "ALG", "CURRENT", "STATE", "PROTECT END", "OWNER"],
-        [[k.name, k.key_type.value, f"{k.algorithm}-{k.length_bits}",
-          f"v{k.current_version}" if k.current_version else "-",
-          v.state.value if v else "-", render.when(v.protect_end if v else None), k.owner]
-         for k, v in rows])
+        [[r.name, r.key_type, f"{r.algorithm}-{r.length_bits}",
+          f"v{r.current_version}" if r.current_version else "-",
+          r.state or "-", render.when(r.protect_end), r.owner]
+         for r in app.manager(token=False).key_rows()])
 
 
 @key_group.command("show")
@@ -94,7 +94,7 @@ def list_keys(app: AppContext, as_json: bool) -> None:
 @pass_app
 def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
     """A key's metadata, versions, lifecycle dates and history."""
-    km = app.manager(token=usage)
+    km = app.manager(token=usage, governing=False)
     view = km.show(name, token_usage=usage)
     note = KEYSTEAD_NOTE if app.module_kind() == "keystead" else FOREIGN_NOTE
     if as_json:

@@ -123,6 +123,16 @@ TIME = TimeType()
 
 
 def confirm_or_abort(yes: bool, question: str) -> None:
-    """Ask ``question`` unless ``--yes``; abort (exit 1) on no."""
-    if not yes:
-        click.confirm(question, abort=True)
+    """Ask ``question`` unless ``--yes``; on no, or no answer (no terminal, end of input),
+    one line saying that nothing changed and how to confirm (exit 1)."""
+    if yes:
+        return
+    try:
+        confirmed = click.confirm(question, default=False)
+    except click.Abort:
+        raise click.ClickException("no answer to the confirmation (no terminal?): nothing "
+                                   "was changed; add --yes to confirm without being asked"
+                                   ) from None
+    if not confirmed:
+        raise click.ClickException("not confirmed: nothing was changed (answer y, or add "
+                                   "--yes to confirm without being asked)")

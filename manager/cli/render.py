@@ -97,6 +97,12 @@ def plain(value: Any) -> Any:
 
 
 def emit_json(obj: Any) -> None:
+    """``obj`` as JSON: an object indented, a list one compact element per line (the
+    indenting encoder is pure Python: it took 0.7 s for the 1,000 keys of `key list`)."""
+    if isinstance(obj, list) and obj:
+        click.echo("[\n" + ",\n".join(
+            "  " + json.dumps(item, sort_keys=True, default=plain) for item in obj) + "\n]")
+        return
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=plain))
 
 

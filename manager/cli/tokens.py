@@ -38,7 +38,8 @@ def init(app: AppContext, label: str | None, so_pin_file: str | None, as_json: b
                                   option="--manager-pin-file")
         if manager_pin == user_pin:
             raise click.ClickException("the manager PIN must differ from the user PIN")
-        preflight(module, label, user_pin=manager_pin)  # its length, before the token is touched
+        # its length, before the token is touched
+        preflight(module, label, so_pin, user_pin, manager_pin)
     token = init_token(module, label, so_pin, user_pin)
     if manager_pin is not None:
         _set_manager_pin(app, token.slot_id, so_pin, manager_pin)

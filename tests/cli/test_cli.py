@@ -162,7 +162,7 @@ def test_pin_from_prompt_and_wrong_pin(run, setup, monkeypatch):
 def test_destructive_commands_ask(run, run_json):
     run("key", "create", "c/dek")
     result = run("key", "compromise", "c/dek", "--reason", "maybe", input="n\n")
-    assert result.exit_code == 1 and "Aborted" in result.output
+    assert result.exit_code == 1 and "not confirmed: nothing was changed" in result.output
     result = run("key", "destroy", "c/dek", input="n\n")
     assert result.exit_code == 1
     assert run_json("key", "show", "c/dek")["versions"][0]["state"] == "active"

@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from keystead.manager.sqlite_store import SQLiteCatalogue, from_text, to_text
+from keystead.manager import KeyManager
+from keystead.manager.sqlite_store import _KEYS_WITH_CURRENT, SQLiteCatalogue, from_text, to_text
 
 QUERIES = {
     # key show: each version's history
@@ -22,6 +23,8 @@ QUERIES = {
         "USING INDEX audit_key",
     # audit show --since --until
     "SELECT * FROM audit WHERE at >= ? AND at <= ? ORDER BY seq": "USING INDEX audit_at",
+    # key list: every key with its current version, one join
+    _KEYS_WITH_CURRENT: "SEARCH v USING INDEX",
 }
 
 
@@ -73,3 +76,28 @@ def test_times_round_trip(when):
 def test_other_text_is_not_a_time(text):
     with pytest.raises(ValueError):
         from_text(text)
+
+
+def test_key_list_is_one_query(km, tmp_path):
+    """`key list` reads every key and its current version in one query, not one per key."""
+    for name in ("a/dek", "b/dek", "c/dek"):
+        km.create_key(name)
+    km.rotate("b/dek")
+    statements: list[str] = []
+    reader = KeyManager(SQLiteCatalogue(km.catalogue.path), None)
+    try:
+        reader.catalogue.conn.set_trace_callback(statements.append)
+        rows = reader.list_keys()
+        selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert len(selects) == 1
+        statements.clear()
+        table = reader.key_rows()  # what the table shows: the same, in one query too
+        assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+    finally:
+        reader.close()
+    assert [(k.name, v.version if v else None) for k, v in rows] == [
+        ("a/dek", 1), ("b/dek", 2), ("c/dek", 1)]
+    assert [(r.name, r.key_type, r.current_version, r.state, r.protect_end, r.owner)
+            for r in table] == [
+        (k.name, k.key_type.value, v.version, v.state.value, v.protect_end, k.owner)
+        for k, v in rows]
