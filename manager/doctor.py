@@ -138,10 +138,12 @@ def require_agreement(km: ManagerBase, key: KeyRecord, ver: VersionRecord) -> No
     lookup = getattr(port, "objects_with_id", None)
     if lookup is None:  # a token port that cannot list objects: nothing to compare
         return
-    objs = lookup(bytes.fromhex(ver.object_id))
+    objs = [] if SPECS[key.key_type].pair else lookup(bytes.fromhex(ver.object_id))
     label = f"{key.name} v{ver.version}"
     problem = None
-    if not objs:
+    if SPECS[key.key_type].pair:
+        problem = _pair_problem(port, ver)
+    elif not objs:
         problem = "its token object is missing"
     elif len(objs) > 1:
         problem = f"{len(objs)} token objects carry its CKA_ID"
@@ -150,6 +152,35 @@ def require_agreement(km: ManagerBase, key: KeyRecord, ver: VersionRecord) -> No
     if problem:
         raise OperationRefused(f"{label}: the token disagrees with the catalogue ({problem}); "
                                "run `keystead doctor`")
+
+
+def _pair_problem(port, ver: VersionRecord) -> str | None:
+    """Whether exactly one public and one private key carry a pair version's CKA_ID."""
+    counts = getattr(port, "pair_objects", None)
+    if counts is None:
+        return None
+    public, private = counts(bytes.fromhex(ver.object_id))
+    if public == private == 1:
+        return None
+    return f"{public} public and {private} private keys carry its CKA_ID, not one of each"
+
+
+def compare_pair(port, key: KeyRecord, ver: VersionRecord) -> list[Finding]:
+    """A key pair's findings: missing, duplicated or leftover keys (their states, flags and
+    dates are not compared yet)."""
+    label = f"{key.name} v{ver.version}"
+    public, private = port.pair_objects(bytes.fromhex(ver.object_id))
+    mk = lambda kind, detail, repair: Finding(  # noqa: E731
+        kind, key.name, ver.version, ver.object_id, detail, repair)
+    if ver.state is State.DESTROYED:
+        return [mk("leftover", f"{label} is destroyed but its keys are still on the token",
+                   "`keystead doctor --repair` destroys them")] if public + private else []
+    problem = _pair_problem(port, ver)
+    if problem is None:
+        return []
+    kind = "missing" if public + private < 2 else "duplicate"
+    return [mk(kind, f"{label}: {problem}", "restore the token from the backup that holds "
+               "the pair, or remove the copies with your token's tools")]
 
 
 class DoctorMixin(ManagerBase):
@@ -171,6 +202,9 @@ class DoctorMixin(ManagerBase):
         for key, ver in pairs:
             known_ids.add(ver.object_id)
             labels[(key.name, ver.version)] = ver
+            if SPECS[key.key_type].pair:
+                findings += compare_pair(port, key, ver)
+                continue
             findings += compare(SPECS[key.key_type], key, ver, by_id.get(ver.object_id, []),
                                 keystead)
         for obj in objects:
