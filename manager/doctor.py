@@ -142,7 +142,7 @@ def require_agreement(km: ManagerBase, key: KeyRecord, ver: VersionRecord) -> No
     label = f"{key.name} v{ver.version}"
     problem = None
     if SPECS[key.key_type].pair:
-        problem = _pair_problem(port, ver)
+        problem = _pair_problem(port, key, ver)
     elif not objs:
         problem = "its token object is missing"
     elif len(objs) > 1:
@@ -154,15 +154,20 @@ def require_agreement(km: ManagerBase, key: KeyRecord, ver: VersionRecord) -> No
                                "run `keystead doctor`")
 
 
-def _pair_problem(port, ver: VersionRecord) -> str | None:
-    """Whether exactly one public and one private key carry a pair version's CKA_ID."""
+def _pair_problem(port, key: KeyRecord, ver: VersionRecord) -> str | None:
+    """Whether one public key and the private key the version keeps (none once a
+    signature pair was deactivated) carry a pair version's CKA_ID."""
+    from .keypair_token import private_keys_expected
+
     counts = getattr(port, "pair_objects", None)
     if counts is None:
         return None
     public, private = counts(bytes.fromhex(ver.object_id))
-    if public == private == 1:
+    want = private_keys_expected(key.key_type, ver.deactivated_at is not None)
+    if public == 1 and private == want:
         return None
-    return f"{public} public and {private} private keys carry its CKA_ID, not one of each"
+    return (f"{public} public and {private} private keys carry its CKA_ID, not 1 and "
+            f"{want}")
 
 
 def compare_pair(port, key: KeyRecord, ver: VersionRecord) -> list[Finding]:
@@ -175,10 +180,10 @@ def compare_pair(port, key: KeyRecord, ver: VersionRecord) -> list[Finding]:
     if ver.state is State.DESTROYED:
         return [mk("leftover", f"{label} is destroyed but its keys are still on the token",
                    "`keystead doctor --repair` destroys them")] if public + private else []
-    problem = _pair_problem(port, ver)
+    problem = _pair_problem(port, key, ver)
     if problem is None:
         return []
-    kind = "missing" if public + private < 2 else "duplicate"
+    kind = "duplicate" if public > 1 or private > 1 else "missing"
     return [mk(kind, f"{label}: {problem}", "restore the token from the backup that holds "
                "the pair, or remove the copies with your token's tools")]
 

@@ -89,6 +89,20 @@ def pair_flags(key_type: KeyType, may_protect: bool, may_process: bool
     return public, private
 
 
+def private_key_ends(key_type: KeyType, state: State) -> bool:
+    """True when a pair's private key is destroyed on entering ``state``: a private
+    signature key "shall be destroyed at the end of its cryptoperiod" (SP 800-57 Part 1
+    Rev. 5, 5.3.6), which deactivation ends; its public key stays and verifies until the
+    recipient-usage period ends. Key-agreement pairs keep both keys until destroyed."""
+    return key_type is KeyType.PRIVATE_SIGNATURE and state is State.DEACTIVATED
+
+
+def private_keys_expected(key_type: KeyType, deactivated: bool) -> int:
+    """How many private keys a version of a pair keeps on the token (0 once a signature
+    pair was deactivated)."""
+    return 0 if deactivated and key_type is KeyType.PRIVATE_SIGNATURE else 1
+
+
 def generation_templates(key_type: KeyType, algorithm: str, length_bits: int
                          ) -> tuple[int, dict[int, object], dict[int, object]]:
     """(mechanism, public template, private template) of the algorithm's own attributes."""
@@ -224,16 +238,22 @@ class KeyPairPort:
     def apply_pair_state(self, object_id: bytes, spec: KeySpec, state: State,
                          windows: Windows, reason: str) -> None:
         """Both keys of a pair follow ``state`` and ``windows`` (destroyed: nothing to
-        write; :meth:`destroy_pair` removes them)."""
+        write; :meth:`destroy_pair` removes them). A deactivated signature pair's private
+        key is destroyed (:func:`private_key_ends`)."""
         if state is State.DESTROYED:
             return
         pub_flags, priv_flags = self._pair_flags(spec, state)
         keystead = self.enforces_lifecycle  # type: ignore[attr-defined]
+        ends = private_key_ends(spec.key_type, state)
 
         def run(raw, session):
             publics, privates = find_pair(raw, session, object_id)
             if not publics and not privates:
                 raise TokenFailure(f"key pair {object_id.hex()} is not on the token")
+            if ends:
+                for handle in privates:
+                    raw.destroy_object(session, handle)
+                privates = []
             for handles, flags in ((publics, pub_flags), (privates, priv_flags)):
                 for handle in handles:
                     if keystead:

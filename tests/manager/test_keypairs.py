@@ -237,7 +237,9 @@ def test_rotation_keeps_the_old_public_key_verifying(km, module, clock):
     view = km.show(key.name)
     v1 = view.versions[0]
     assert v1.state is State.DEACTIVATED
-    assert not private_key_signs(module, v1_oid)  # the old private key no longer signs
+    # the old private key signs no more: its cryptoperiod ended, so it is destroyed; the
+    # public key stays (SP 800-57 Part 1 Rev. 5, 5.3.6)
+    assert km.token.pair_objects(bytes.fromhex(v1_oid)) == (1, 0)
     assert private_key_signs(module, view.versions[1].object_id)
     new = km.sign(key.name, b"signed by v2")
     assert new.version == 2
@@ -257,6 +259,7 @@ def test_a_signature_pair_is_deactivated_before_it_is_destroyed(km, module):
         km.transition(key.name, State.DESTROYED, reason="done")
     km.deactivate(key.name)
     made_before = km.show(key.name).versions[0]
+    assert km.token.pair_objects(bytes.fromhex(made_before.object_id)) == (1, 0)
     km.transition(key.name, State.DESTROYED, reason="done")
     assert km.token.pair_objects(bytes.fromhex(made_before.object_id)) == (0, 0)
     with pytest.raises(OperationRefused, match="destroyed; it cannot sign"):
@@ -272,6 +275,9 @@ def test_a_key_agreement_pair_may_be_destroyed_while_active(km, module):
     ver = km.transition(key.name, State.DESTROYED, reason="never used")
     assert ver.state is State.DESTROYED
     assert km.token.pair_objects(bytes.fromhex(ver.object_id)) == (0, 0)
+    kept = make_pair(km, module, "tr/agree2", "EC", None, KA)
+    ver = km.deactivate(kept.name)  # a key-agreement pair keeps both keys while deactivated
+    assert km.token.pair_objects(bytes.fromhex(ver.object_id)) == (1, 1)
 
 
 def test_suspension_and_compromise_move_both_keys(km, module):
@@ -383,3 +389,26 @@ def test_every_use_is_in_the_audit(km, module):
     export = next(r for r in records if r.action == "export-public")
     assert export.details["format"] == "jwk" and len(export.details["spki_sha256"]) == 64
     assert km.verify_audit(with_token=False).chain.ok
+
+
+def test_doctor_knows_key_pairs(km, module):
+    """The doctor and the check before every use count a pair's keys: one public key, and
+    one private key until a signature pair is deactivated."""
+    from .helpers import raw_key
+
+    key = make_pair(km, module, "doc/signer", "EC", 256)
+    km.rotate(key.name)
+    assert [f for f in km.doctor() if f.key == key.name] == []
+    v2 = km.show(key.name).versions[1]
+    session, _ = raw_key(module, manager_token(module), v2.object_id, as_manager=True)
+    try:
+        publics = module.raw.find_objects(session, {0x0: 0x2,
+                                                    0x102: bytes.fromhex(v2.object_id)})
+        module.raw.destroy_object(session, publics[0])
+    finally:
+        module.raw.close_session(session)
+    found = [f for f in km.doctor() if f.key == key.name]
+    assert [(f.kind, f.version) for f in found] == [("missing", 2)]
+    assert "0 public and 1 private keys" in found[0].detail
+    with pytest.raises(OperationRefused, match="the token disagrees with the catalogue"):
+        km.sign(key.name, b"m")
