@@ -140,3 +140,17 @@ def test_destroyed_pair_is_refused(run, module, message, tmp_path):
     actions = [(r["action"], r["result"][:7]) for r in json.loads(audit.output)]
     assert ("sign", "ok") in actions and ("sign", "refused") in actions
     assert ("verify", "refused") in actions and ("export-public", "refused") in actions
+
+
+@pytest.mark.parametrize(("algorithm", "crv"), [("X25519", "X25519"), ("EC", "P-256")])
+def test_key_agreement_pair(run, module, algorithm, crv):
+    need_pairs(module, algorithm)
+    made = run("key", "create", "tls/agree", "--type", "private-static-key-agreement",
+               "--algorithm", algorithm)
+    shown = "EC-P256" if algorithm == "EC" else "X25519"
+    assert made.output == (f"created tls/agree v1 ({shown}, private-static-key-agreement): "
+                           "active\n")
+    jwk = json.loads(run("key", "export-public", "tls/agree", "--format", "jwk").stdout)
+    assert jwk["crv"] == crv and jwk["use"] == "enc"
+    one_line_error(run("sign", "tls/agree", "--format", "base64", input="m"),
+                   "tls/agree is a private-static-key-agreement key; it cannot sign")
