@@ -36,7 +36,7 @@ from keystead.softhsm_bridge.ck import (  # keystead's vendor numbers, one copy 
 from keystead.softhsm_bridge.modules import KEYSTEAD, ModuleInfo
 
 from .errors import IntegrityError, NotFound, TokenFailure
-from .keypair_token import KeyPairPort
+from .keypair_token import KeyPairPort, find_pair
 from .lifecycle import TOKEN_STATE_CODES, State, can_process, can_protect
 from .specs import KeySpec
 from .tokenport import (
@@ -424,6 +424,8 @@ class Pkcs11Token(KeyPairPort):
 
         def run(raw, session):
             handle = self._handle(raw, session, object_id)
+            if handle is None:  # a key pair: its private key counts the signatures
+                handle = next(iter(find_pair(raw, session, object_id)[1]), None)
             if handle is None:
                 return {}
             res = raw.get_attributes(session, handle, [CKA_KS_USAGE_COUNT,
