@@ -147,41 +147,60 @@ class SignMixin(EnvelopeMixin):
         take, or a ``version`` that may not process (suspended and compromised versions
         only with ``override`` and a ``reason``).
         """
-        from . import pubkeys
-
         try:
-            with self.reading() as tx:
-                key = self._signature_key(tx, key_name, "verify")
-                chosen = scheme_for(key.algorithm, scheme)
-                if version is not None:
-                    candidates = [self.load_version(tx, key, version)]
-                else:
-                    candidates = sorted((v for v in tx.versions(key.id)
-                                         if can_process(v.state)), key=lambda v: -v.version)
-            for ver in candidates if version is not None else []:
-                self._check_processing(key, ver, override, reason)
-            now = self.now()
-            usable = [v for v in candidates if version is not None or (
-                v.process_start is not None and v.process_start <= now
-                and (v.process_end is None or now < v.process_end))]
-            if not usable:
-                raise OperationRefused(f"no version of {key_name} may verify now")
+            key, chosen, usable = self._verifying_versions(key_name, version, scheme,
+                                                           override, reason)
+            digest, whole = _read(key, message)
+            found = self._first_verifying(key, usable, chosen, signature, digest, whole)
         except ManagerError as exc:
             self.record_failure("verify", key_name, version, reason, exc)
             raise
-        digest, whole = _read(key, message)
-        for ver in usable:
-            public = pubkeys.load_public(
-                self.token.public_key(bytes.fromhex(ver.object_id), key.algorithm),  # type: ignore[attr-defined]
-                key.algorithm, key.length_bits)
-            if pubkeys.verify(public, signature, scheme=chosen,
-                              hash_name=hash_name(key.algorithm, key.length_bits),
-                              digest=digest, message=whole):
-                self._record_verify(key, ver, chosen, digest, override, reason, "ok")
-                return Verification(key.name, True, ver.version, [v.version for v in usable])
+        if found is not None:
+            self._record_verify(key, found, chosen, digest, override, reason, "ok")
+            return Verification(key.name, True, found.version, [v.version for v in usable])
         self._record_verify(key, None if version is None else usable[0], chosen, digest,
                             override, reason, "failed: the signature does not verify")
         return Verification(key.name, False, None, [v.version for v in usable])
+
+    def _verifying_versions(self, key_name: str, version: int | None, scheme: str | None,
+                            override: bool, reason: str
+                            ) -> tuple[KeyRecord, str, list[VersionRecord]]:
+        """(key, scheme, the versions to try): ``version`` if it may process now, else
+        every version that may, newest first. Raises OperationRefused otherwise."""
+        with self.reading() as tx:
+            key = self._signature_key(tx, key_name, "verify")
+            try:
+                chosen = scheme_for(key.algorithm, scheme)
+            except ManagerError as exc:
+                raise OperationRefused(str(exc)) from None
+            if version is not None:
+                ver = self.load_version(tx, key, version)
+                self._check_processing(key, ver, override, reason)
+                return key, chosen, [ver]
+            candidates = sorted((v for v in tx.versions(key.id) if can_process(v.state)),
+                                key=lambda v: -v.version)
+        now = self.now()
+        usable = [v for v in candidates if v.process_start is not None
+                  and v.process_start <= now and (v.process_end is None or now < v.process_end)]
+        if not usable:
+            raise OperationRefused(f"no version of {key_name} may verify now")
+        return key, chosen, usable
+
+    def _first_verifying(self, key: KeyRecord, versions: list[VersionRecord], scheme: str,
+                         signature: bytes, digest: bytes, whole: bytes | None
+                         ) -> VersionRecord | None:
+        """The first of ``versions`` whose public key (read from the token) verifies."""
+        from . import pubkeys
+
+        for ver in versions:
+            material = self.token.public_key(  # type: ignore[attr-defined]
+                bytes.fromhex(ver.object_id), key.algorithm)
+            public = pubkeys.load_public(material, key.algorithm, key.length_bits)
+            if pubkeys.verify(public, signature, scheme=scheme,
+                              hash_name=hash_name(key.algorithm, key.length_bits),
+                              digest=digest, message=whole):
+                return ver
+        return None
 
     def _record_verify(self, key: KeyRecord, ver: VersionRecord | None, scheme: str,
                        digest: bytes, override: bool, reason: str, result: str) -> None:
