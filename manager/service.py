@@ -385,7 +385,8 @@ class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, SignMixi
 
     def affected(self, name: str, version: int, *,
                  since_compromise: bool = False) -> list[AuditRecord]:
-        """What the audit says ``version`` of ``name`` protected (its encryptions and MACs).
+        """What the audit says ``version`` of ``name`` protected (its encryptions, MACs and
+        signatures).
 
         With ``since_compromise``, only what it protected from when its compromise occurred
         (what an attacker holding the key may also have forged); raises OperationRefused
@@ -400,7 +401,8 @@ class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, SignMixi
                     raise OperationRefused(f"{name} v{version} is not compromised")
                 since = ver.compromise_occurred_at
             records = tx.audit_records(AuditFilter(key_name=name, version=version, since=since))
-            return [r for r in records if r.action in ("encrypt", "mac") and r.result == "ok"]
+            return [r for r in records
+                    if r.action in ("encrypt", "mac", "sign") and r.result == "ok"]
 
     def audit_records(self, flt: AuditFilter | None = None) -> list[AuditRecord]:
         with self.reading() as tx:

@@ -432,3 +432,23 @@ def test_public_key_info_is_filled(km, module, xfail_quirk, algorithm, length):
             assert module.raw.get_attribute(session, handles[0], 0x129) == der
     finally:
         module.raw.close_session(session)
+
+
+def test_rotate_due_runs_a_signature_pair_through_its_periods(km, module, clock):
+    """`rotate --due`: at the end of the OUP a new pair, the old private key destroyed and
+    its public key verifying; at the end of the RUP the old pair's destruction."""
+    need_pairs(module, "EC")
+    key = km.create_key("due/signer", SIG, algorithm="EC", oup=timedelta(days=30),
+                        rup_extra=timedelta(days=60))
+    made = km.sign(key.name, b"v1 release", subject="release 1")
+    clock.advance(timedelta(days=31))
+    done = [(d.action, d.version, d.result) for d in km.run_due()]
+    assert done == [("rotate", 1, "ok")]
+    v1 = km.show(key.name).versions[0]
+    assert v1.state is State.DEACTIVATED
+    assert km.token.pair_objects(bytes.fromhex(v1.object_id)) == (1, 0)
+    assert km.verify_signature(key.name, b"v1 release", made.signature).version == 1
+    assert [r.reason for r in km.affected(key.name, 1)] == ["release 1"]  # what it signed
+    clock.advance(timedelta(days=60))
+    assert ("schedule-destroy", 1) in [(d.action, d.version) for d in km.run_due()]
+    assert not km.verify_signature(key.name, b"v1 release", made.signature).valid
