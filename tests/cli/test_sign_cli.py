@@ -154,3 +154,16 @@ def test_key_agreement_pair(run, module, algorithm, crv):
     assert jwk["crv"] == crv and jwk["use"] == "enc"
     one_line_error(run("sign", "tls/agree", "--format", "base64", input="m"),
                    "tls/agree is a private-static-key-agreement key; it cannot sign")
+
+
+def test_help_shows_the_key_pair_commands():
+    from click.testing import CliRunner
+    from keystead.manager.cli import cli
+
+    top = CliRunner().invoke(cli, ["--help"]).output
+    assert "sign" in top and "verify" in top
+    assert "export-public" in CliRunner().invoke(cli, ["key", "--help"]).output
+    create = CliRunner().invoke(cli, ["key", "create", "--help"]).output
+    assert "private-signature" in create and "--algorithm" in create
+    for name in ("RSA", "EC", "Ed25519", "X25519"):
+        assert name in create
