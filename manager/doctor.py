@@ -142,7 +142,9 @@ def require_agreement(km: ManagerBase, key: KeyRecord, ver: VersionRecord) -> No
     label = f"{key.name} v{ver.version}"
     problem = None
     if SPECS[key.key_type].pair:
-        problem = _pair_problem(port, key, ver)
+        from .doctor_pairs import pair_problem
+
+        problem = pair_problem(port, key, ver)
     elif not objs:
         problem = "its token object is missing"
     elif len(objs) > 1:
@@ -152,40 +154,6 @@ def require_agreement(km: ManagerBase, key: KeyRecord, ver: VersionRecord) -> No
     if problem:
         raise OperationRefused(f"{label}: the token disagrees with the catalogue ({problem}); "
                                "run `keystead doctor`")
-
-
-def _pair_problem(port, key: KeyRecord, ver: VersionRecord) -> str | None:
-    """Whether one public key and the private key the version keeps (none once a
-    signature pair was deactivated) carry a pair version's CKA_ID."""
-    from .keypair_token import private_keys_expected
-
-    counts = getattr(port, "pair_objects", None)
-    if counts is None:
-        return None
-    public, private = counts(bytes.fromhex(ver.object_id))
-    want = private_keys_expected(key.key_type, ver.deactivated_at is not None)
-    if public == 1 and private == want:
-        return None
-    return (f"{public} public and {private} private keys carry its CKA_ID, not 1 and "
-            f"{want}")
-
-
-def compare_pair(port, key: KeyRecord, ver: VersionRecord) -> list[Finding]:
-    """A key pair's findings: missing, duplicated or leftover keys (their states, flags and
-    dates are not compared yet)."""
-    label = f"{key.name} v{ver.version}"
-    public, private = port.pair_objects(bytes.fromhex(ver.object_id))
-    mk = lambda kind, detail, repair: Finding(  # noqa: E731
-        kind, key.name, ver.version, ver.object_id, detail, repair)
-    if ver.state is State.DESTROYED:
-        return [mk("leftover", f"{label} is destroyed but its keys are still on the token",
-                   "`keystead doctor --repair` destroys them")] if public + private else []
-    problem = _pair_problem(port, key, ver)
-    if problem is None:
-        return []
-    kind = "duplicate" if public > 1 or private > 1 else "missing"
-    return [mk(kind, f"{label}: {problem}", "restore the token from the backup that holds "
-               "the pair, or remove the copies with your token's tools")]
 
 
 class DoctorMixin(ManagerBase):
@@ -208,7 +176,10 @@ class DoctorMixin(ManagerBase):
             known_ids.add(ver.object_id)
             labels[(key.name, ver.version)] = ver
             if SPECS[key.key_type].pair:
-                findings += compare_pair(port, key, ver)
+                from .doctor_pairs import compare_pair
+
+                findings += [Finding(kind, key.name, ver.version, ver.object_id, detail, fix)
+                             for kind, detail, fix in compare_pair(port, key, ver)]
                 continue
             findings += compare(SPECS[key.key_type], key, ver, by_id.get(ver.object_id, []),
                                 keystead)

@@ -279,11 +279,34 @@ class KeyPairPort:
 
     def pair_objects(self, object_id: bytes) -> tuple[int, int]:
         """How many (public, private) keys carry ``object_id``."""
+        publics, privates = self.pair_inventory(object_id)
+        return len(publics), len(privates)
+
+    def pair_inventory(self, object_id: bytes) -> tuple[list, list]:
+        """The (public, private) keys carrying ``object_id``, read back as the doctor
+        compares them (:class:`.token_inventory.TokenObject`)."""
+        from .token_inventory import read_object
+
+        keystead = self.enforces_lifecycle  # type: ignore[attr-defined]
+
         def run(raw, session):
             publics, privates = find_pair(raw, session, object_id)
-            return len(publics), len(privates)
+            return ([read_object(raw, session, h, keystead) for h in publics],
+                    [read_object(raw, session, h, keystead) for h in privates])
 
         return self._call("C_FindObjects", run)  # type: ignore[attr-defined]
+
+    def set_pair_flags(self, object_id: bytes, spec: KeySpec, state: State) -> None:
+        """Both keys' usage flags as ``state`` wants them (the doctor's repair)."""
+        pub_flags, priv_flags = self._pair_flags(spec, state)
+
+        def run(raw, session):
+            publics, privates = find_pair(raw, session, object_id)
+            for handles, flags in ((publics, pub_flags), (privates, priv_flags)):
+                for handle in handles:
+                    raw.set_attributes(session, handle, flags)
+
+        self._call("C_SetAttributeValue", run)  # type: ignore[attr-defined]
 
     def sign_plan(self, algorithm: str, length_bits: int, scheme: str
                   ) -> tuple[int, bytes | None, bool]:

@@ -338,6 +338,9 @@ class Pkcs11Token(KeyPairPort):
                           self.enforces_lifecycle)
 
     def set_usage_flags(self, object_id: bytes, spec: KeySpec, state: State) -> None:
+        if spec.pair:
+            self.set_pair_flags(object_id, spec, state)
+            return
         self._call("C_SetAttributeValue", lambda raw, s: raw.set_attributes(
             s, self._need(raw, s, object_id), self._flags(spec, state)))
 

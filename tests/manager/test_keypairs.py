@@ -452,3 +452,24 @@ def test_rotate_due_runs_a_signature_pair_through_its_periods(km, module, clock)
     clock.advance(timedelta(days=60))
     assert ("schedule-destroy", 1) in [(d.action, d.version) for d in km.run_due()]
     assert not km.verify_signature(key.name, b"v1 release", made.signature).valid
+
+
+def test_doctor_compares_and_repairs_a_pair_state(km, module):
+    """A pair whose keys the token holds in another state than the catalogue's is found
+    (state codes on keystead's token, CKA_SIGN/CKA_VERIFY elsewhere), refused for use, and
+    repaired from the catalogue."""
+    from keystead.manager.base import windows_of
+
+    key = make_pair(km, module, "doc/state", "EC", 256)
+    ver = km.show(key.name).versions[0]
+    oid = bytes.fromhex(ver.object_id)
+    km.token.apply_state(oid, km.spec(key), State.SUSPENDED, windows_of(ver), "out of band")
+    found = [f for f in km.doctor() if f.key == key.name]
+    assert [f.kind for f in found] == ["state"]
+    assert "catalogue state active" in found[0].detail
+    with pytest.raises(OperationRefused, match="the token disagrees with the catalogue"):
+        km.sign(key.name, b"m")
+    repaired = [f for f in km.doctor(repair=True) if f.key == key.name]
+    assert [f.repaired for f in repaired] == ["repaired"]
+    assert [f for f in km.doctor() if f.key == key.name] == []
+    assert km.sign(key.name, b"m").version == 1
