@@ -186,6 +186,43 @@ _BAD_INPUT = (
 )
 
 
+def _pair(name: str, spec: str, observed: str, test: str) -> Quirk:
+    """A key pair deviation, shown by tests/conformance/test_keypair_objects.py."""
+    return Quirk(name, spec, observed, f"test_keypair_objects.py::{test}")
+
+
+_PAIR_OBJECTS = (
+    _pair("public-key-info-empty",
+          "CKA_PUBLIC_KEY_INFO is the key's SubjectPublicKeyInfo DER (4.8, 4.9)",
+          "an empty value on generated RSA, EC and EdDSA keys", "test_rsa_public_key_info"),
+    _pair("ec-params-no-curve-name",
+          "CKA_EC_PARAMS may name the curve by a PrintableString (mechanisms 2.3.3)",
+          "C_GenerateKeyPair returns CKR_GENERAL_ERROR for \"prime256v1\"",
+          "test_ec_params_by_curve_name"),
+    _pair("curve-not-supported-general-error",
+          "a curve the token does not offer is CKR_CURVE_NOT_SUPPORTED (5.18)",
+          "CKR_GENERAL_ERROR", "test_unknown_curve_is_not_supported"),
+    _pair("ec-params-malformed-general-error",
+          "CKA_EC_PARAMS that is not DER parameters is CKR_ATTRIBUTE_VALUE_INVALID (5.18)",
+          "CKR_GENERAL_ERROR, and CKR_TEMPLATE_INCOMPLETE for an empty value",
+          "test_malformed_ec_params_are_invalid"),
+    _pair("ec-params-trailing-bytes-accepted",
+          "CKA_EC_PARAMS is one DER value; bytes after it make it invalid "
+          "(CKR_ATTRIBUTE_VALUE_INVALID)", "generates a key",
+          "test_malformed_ec_params_are_invalid"),
+    _pair("rsa-bad-exponent-general-error",
+          "an even, empty or sub-3 CKA_PUBLIC_EXPONENT is CKR_ATTRIBUTE_VALUE_INVALID (5.18)",
+          "CKR_GENERAL_ERROR", "test_rsa_bad_public_exponent"),
+    _pair("pair-class-mismatch-value-invalid",
+          "a class or key type inconsistent with the mechanism is CKR_TEMPLATE_INCONSISTENT "
+          "(5.18)", "CKR_ATTRIBUTE_VALUE_INVALID", "test_class_or_key_type_against_the_mechanism"),
+    _pair("pair-template-foreign-attribute-type-invalid",
+          "a Cryptoki attribute the object does not carry is CKR_TEMPLATE_INCONSISTENT "
+          "(4.1.1 item 5)", "CKR_ATTRIBUTE_TYPE_INVALID",
+          "test_attribute_of_the_other_key_is_inconsistent"),
+)
+
+
 QUIRKS: dict[str, dict[str, Quirk]] = {
     KEYSTEAD: {},
     SOFTHSM2: _table(
@@ -395,6 +432,7 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
         ),
         *_BAD_INPUT,
         *_LEAKS,
+        *_PAIR_OBJECTS,
     ),
 }
 

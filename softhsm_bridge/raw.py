@@ -479,6 +479,18 @@ class RawModule:
         self.check("C_GenerateKey", session, m.ptr, t.ptr, t.count, h)
         return int(h[0])
 
+    def generate_key_pair(self, session: int, mech: int, public: Mapping[int, Any],
+                          private: Mapping[int, Any], param: Any = None) -> tuple[int, int]:
+        """C_GenerateKeyPair; returns the (public, private) key handles."""
+        m = self.mechanism(mech, param)
+        tp = self.template(public)
+        tk = self.template(private)
+        hp = self.ffi.new("CK_OBJECT_HANDLE *")
+        hk = self.ffi.new("CK_OBJECT_HANDLE *")
+        self.check("C_GenerateKeyPair", session, m.ptr, tp.ptr, tp.count, tk.ptr, tk.count,
+                   hp, hk)
+        return int(hp[0]), int(hk[0])
+
     def wrap_key(self, session: int, mech: int, wrapping_key: int, key: int,
                  param: Any = None) -> bytes:
         """C_WrapKey, two-call form; returns the wrapped bytes."""

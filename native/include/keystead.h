@@ -60,6 +60,14 @@
  * the token: imported with C_CreateObject, or unwrapped under a key whose value may be known. */
 #define CKA_KS_VALUE_KNOWN (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x0009UL)
 
+/* CKA_KS_PKCS8 (internal, byte array): a private key's value, its PKCS#8 PrivateKeyInfo DER
+ * (RFC 5208), sealed in the store as a secret key's CKA_VALUE is. It is keystead's own
+ * holding of the key: never returned by C_GetAttributeValue (CKR_ATTRIBUTE_SENSITIVE), never
+ * matched by C_FindObjects and never accepted in a template (CKR_ATTRIBUTE_READ_ONLY). The
+ * spec's private components (CKA_PRIVATE_EXPONENT ..., CKA_VALUE of EC keys) are read from
+ * it when the key is neither sensitive nor unextractable. */
+#define CKA_KS_PKCS8 (CKA_VENDOR_DEFINED | KS_VENDOR_TAG | 0x000BUL)
+
 /* Vendor attribute numbers 0x000B-0x002F are reserved for the key-pair work as it lands:
  * 0x000B-0x000F objects, 0x0010-0x0014 derivation and pair lifecycle, 0x0015-0x0019 legacy,
  * 0x001A-0x001D signatures, 0x001E-0x0021 RSA encryption. */

@@ -46,9 +46,9 @@ static CK_RV digest_key(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
     }
     if (rv == CKR_OK) {
         const ks_class_desc *cls = ks_class_find(ks_object_class(key));
-        rv = cls != NULL && cls->is_key && cls->value_attr != KS_NO_VALUE_ATTR
-                 ? CKR_OK
-                 : CKR_KEY_INDIGESTIBLE;
+        /* 5.12 C_DigestKey digests a secret key's value; a key pair's DER is not one */
+        rv = cls != NULL && cls->is_key && cls->value_attr == CKA_VALUE ? CKR_OK
+                                                                          : CKR_KEY_INDIGESTIBLE;
     }
     if (rv == CKR_OK) {
         rv = ks_p11_gate_check(tok, key, &use);

@@ -115,7 +115,8 @@ ks_key_ref ks_p11_key_ref(const ks_object *key)
 }
 
 CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
-                         const ks_mech_desc *desc, const ks_key_use *use, ks_object **out)
+                         const ks_mech_desc *desc, CK_FLAGS op, const ks_key_use *use,
+                         ks_object **out)
 {
     ks_object *key = NULL;
     CK_RV rv = ks_token_get(tok, session, handle, &key);
@@ -126,7 +127,7 @@ CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HAN
         return rv;
     }
     const ks_class_desc *cls = ks_class_find(ks_object_class(key));
-    if (cls == NULL || !cls->is_key || !ks_mech_key_class_ok(desc, cls->cls)) {
+    if (cls == NULL || !cls->is_key || !ks_mech_key_class_ok(desc, cls->cls, op)) {
         return CKR_KEY_TYPE_INCONSISTENT;
     }
     rv = ks_p11_gate_check(tok, key, use);
@@ -182,7 +183,8 @@ static CK_RV init_locked(ks_session *s, ks_op_slot slot, ks_op_kind kind,
     pthread_mutex_lock(&tok->lock);
     ks_object *key = NULL;
     ks_key_use use = {kinds[kind].fn, kinds[kind].usage, kinds[kind].use, mech->mechanism};
-    CK_RV rv = ks_p11_key_for_use(tok, s->handle, key_handle, desc, &use, &key);
+    CK_RV rv = ks_p11_key_for_use(tok, s->handle, key_handle, desc, ks_op_kind_flag(kind),
+                                  &use, &key);
     if (rv == CKR_OK) {
         ks_key_ref ref = ks_p11_key_ref(key);
         rv = ks_op_start(&op, kind, desc, mech, &ref);

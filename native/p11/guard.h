@@ -73,12 +73,16 @@ CK_RV ks_p11_gate_pass(ks_token *tok, CK_SESSION_HANDLE session, ks_object *key,
 
 /* ks_p11_key_for_use resolves a key for an operation under the token lock held by the
  * caller: it exists and is visible (CKR_KEY_HANDLE_INVALID), it is a key of a class the
- * mechanism's row takes (CKR_KEY_TYPE_INCONSISTENT), it passes ks_p11_gate_check, its value is
+ * mechanism's row takes for the operation op, a CKF_* function flag (CKF_SIGN, CKF_WRAP, ...:
+ * a key pair mechanism takes the private key to sign and the public key to verify,
+ * ks_mech_key_class_ok; CKR_KEY_TYPE_INCONSISTENT), it passes ks_p11_gate_check, its value is
  * present (CKR_USER_NOT_LOGGED_IN), its key type is one the row takes
  * (CKR_KEY_TYPE_INCONSISTENT). Class-neutral: the class table (token/rules.h) says what a
- * key of each class is and where its value is. */
+ * key of each class is and where its value is (a private key's PKCS#8, a public key's
+ * SubjectPublicKeyInfo). */
 CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE handle,
-                         const ks_mech_desc *desc, const ks_key_use *use, ks_object **out);
+                         const ks_mech_desc *desc, CK_FLAGS op, const ks_key_use *use,
+                         ks_object **out);
 
 /* ks_p11_key_value: the value a mechanism reads from key (its class's value attribute),
  * NULL when it has none or it is not available. */

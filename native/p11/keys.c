@@ -164,8 +164,8 @@ static CK_RV wrappable(ks_token *tok, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE hand
         return rv;
     }
     const ks_class_desc *cls = ks_class_find(ks_object_class(key));
-    if (cls == NULL || !cls->is_key || cls->value_attr == KS_NO_VALUE_ATTR) {
-        return CKR_KEY_NOT_WRAPPABLE;
+    if (cls == NULL || !cls->is_key || !cls->hides || cls->value_attr == KS_NO_VALUE_ATTR) {
+        return CKR_KEY_NOT_WRAPPABLE; /* 5.18: a private or secret key */
     }
     rv = ks_p11_gate_check(tok, key, &EXPORT_USE);
     if (rv != CKR_OK) {
@@ -223,7 +223,7 @@ static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (d == NULL || !(d->flags & CKF_WRAP)) {
         rv = CKR_MECHANISM_INVALID;
     } else {
-        rv = as_wrapping_error(ks_p11_key_for_use(tok, hSession, hWrappingKey, d, &kek_use,
+        rv = as_wrapping_error(ks_p11_key_for_use(tok, hSession, hWrappingKey, d, CKF_WRAP, &kek_use,
                                                   &kek), 0);
     }
     if (rv == CKR_OK) {
@@ -399,7 +399,7 @@ static CK_RV unwrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (d == NULL || !(d->flags & CKF_UNWRAP)) {
         rv = CKR_MECHANISM_INVALID;
     } else {
-        rv = as_wrapping_error(ks_p11_key_for_use(tok, hSession, hUnwrappingKey, d, &kek_use,
+        rv = as_wrapping_error(ks_p11_key_for_use(tok, hSession, hUnwrappingKey, d, CKF_UNWRAP, &kek_use,
                                                   &kek), 1);
     }
     if (rv == CKR_OK) {

@@ -36,7 +36,7 @@ CK_RV ks_p11_gcm_key(ks_session *s, CK_OBJECT_HANDLE handle, int decrypt, CK_FLA
     ks_object *key = NULL;
     ks_key_use use = {fn, decrypt ? CKA_DECRYPT : CKA_ENCRYPT,
                       decrypt ? KS_USE_PROCESS : KS_USE_PROTECT, CKM_AES_GCM};
-    CK_RV rv = ks_p11_key_for_use(tok, s->handle, handle, desc, &use, &key);
+    CK_RV rv = ks_p11_key_for_use(tok, s->handle, handle, desc, mech_flag, &use, &key);
     if (rv == CKR_OK) {
         rv = ks_wrap_policy_use(tok, key, KS_ROLE_DATA);
     }

@@ -1,5 +1,5 @@
 /* unsupported.c - functions keystead does not implement (PKCS#11 3.0 5.12, 5.13 recovery,
- * 5.14 dual-function, 5.18 key pairs and derivation, 5.14/5.15 message-based signing). Each
+ * 5.14 dual-function, 5.18 derivation, 5.14/5.15 message-based signing). Each
  * answers CKR_FUNCTION_NOT_SUPPORTED, as the specification allows, after the initialisation
  * check every function makes. */
 #include "p11/guard.h"
@@ -45,13 +45,6 @@ KS_NOT_SUPPORTED(C_SignEncryptUpdate, (CK_SESSION_HANDLE hSession, CK_BYTE_PTR p
 KS_NOT_SUPPORTED(C_DecryptVerifyUpdate, (CK_SESSION_HANDLE hSession,
                                          CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
                                          CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen))
-KS_NOT_SUPPORTED(C_GenerateKeyPair, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
-                                     CK_ATTRIBUTE_PTR pPublicKeyTemplate,
-                                     CK_ULONG ulPublicKeyAttributeCount,
-                                     CK_ATTRIBUTE_PTR pPrivateKeyTemplate,
-                                     CK_ULONG ulPrivateKeyAttributeCount,
-                                     CK_OBJECT_HANDLE_PTR phPublicKey,
-                                     CK_OBJECT_HANDLE_PTR phPrivateKey))
 KS_NOT_SUPPORTED(C_DeriveKey, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                                CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE_PTR pTemplate,
                                CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey))

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crypto/mem.h"
+#include "keystead.h"
 
 #define PACK_HEADER 16 /* type (8 bytes LE) + length (8 bytes LE) */
 #define MAX_ATTR_LEN ((CK_ULONG)1 << 30) /* no attribute value this large is legitimate */
@@ -19,10 +20,12 @@ void ks_attrs_init(ks_attrs *set)
 }
 
 /* Key material lives in locked pages excluded from core dumps (crypto/mem.c): the value of
- * a secret key (and of any object: CKA_VALUE) and the private parts of an RSA key. */
+ * a secret key (and of any object: CKA_VALUE), the private parts of an RSA key, and a private
+ * key's PKCS#8 (CKA_KS_PKCS8). */
 static int is_secret(CK_ATTRIBUTE_TYPE type)
 {
-    return type == CKA_VALUE || (type >= CKA_PRIVATE_EXPONENT && type <= CKA_COEFFICIENT);
+    return type == CKA_VALUE || type == CKA_KS_PKCS8 ||
+           (type >= CKA_PRIVATE_EXPONENT && type <= CKA_COEFFICIENT);
 }
 
 static uint8_t *alloc_value(CK_ATTRIBUTE_TYPE type, size_t len)

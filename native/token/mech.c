@@ -23,6 +23,12 @@ enum {
     HMAC_MAX = 4096,  /* bytes */
     GENERIC_MIN_BITS = 8,
     GENERIC_MAX_BITS = 4096 * 8,
+    RSA_MIN_BITS = 2048, /* SP 800-131A Rev. 2: 2048 and above for new keys */
+    RSA_MAX_BITS = 4096,
+    EC_MIN_BITS = 256,   /* mechanisms 2.3: the field sizes, in bits, of the curves offered */
+    EC_MAX_BITS = 521,
+    CURVE25519_BITS = 255,
+    CURVE448_BITS = 448,
 };
 
 #define CIPHER_FLAGS (CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP)
@@ -30,6 +36,10 @@ enum {
 
 static const CK_KEY_TYPE KT_AES[] = {CKK_AES, KT_END};
 static const CK_KEY_TYPE KT_NONE[] = {KT_END};
+static const CK_KEY_TYPE KT_RSA[] = {CKK_RSA, KT_END};
+static const CK_KEY_TYPE KT_EC[] = {CKK_EC, KT_END};
+static const CK_KEY_TYPE KT_EDWARDS[] = {CKK_EC_EDWARDS, KT_END};
+static const CK_KEY_TYPE KT_MONTGOMERY[] = {CKK_EC_MONTGOMERY, KT_END};
 /* The generic secret generator also makes the typed HMAC keys (the front lets a template ask
  * for CKK_SHA256_HMAC and the like instead of CKK_GENERIC_SECRET). */
 static const CK_KEY_TYPE KT_GENERIC[] = {CKK_GENERIC_SECRET, CKK_SHA_1_HMAC, CKK_SHA224_HMAC,
@@ -58,6 +68,10 @@ CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
 #define HMAC(m, kt) \
     ROW(m, #m, HMAC_MIN, HMAC_MAX, MAC_FLAGS, kt, CKO_SECRET_KEY, 0, 0, NULL, &ks_fam_mac)
 #define DIGEST(m) ROW(m, #m, 0, 0, CKF_DIGEST, KT_NONE, NO_KEY, 0, 0, NULL, &ks_fam_digest)
+/* A key pair generator (C_GenerateKeyPair): its key class is the private key's. */
+#define PAIR_GEN(m, lo, hi, kt, tr)                                                        \
+    ROW(m, #m, lo, hi, CKF_GENERATE_KEY_PAIR, kt, CKO_PRIVATE_KEY, KS_MECH_KEY_PAIR | (tr), 0, \
+        ks_mech_params_none, NULL)
 
 static const ks_mech_desc MECHS[] = {
     GEN(CKM_AES_KEY_GEN, AES_MIN, AES_MAX, KT_AES, 0),
@@ -89,6 +103,12 @@ static const ks_mech_desc MECHS[] = {
     HMAC(CKM_SHA512_HMAC, KT_HMAC512),
     HMAC(CKM_SHA512_HMAC_GENERAL, KT_HMAC512),
     /* Key pairs: generation (C_GenerateKeyPair). */
+    PAIR_GEN(CKM_RSA_PKCS_KEY_PAIR_GEN, RSA_MIN_BITS, RSA_MAX_BITS, KT_RSA, KS_MECH_KEY_BITS),
+    PAIR_GEN(CKM_EC_KEY_PAIR_GEN, EC_MIN_BITS, EC_MAX_BITS, KT_EC, KS_MECH_KEY_BITS),
+    PAIR_GEN(CKM_EC_EDWARDS_KEY_PAIR_GEN, CURVE25519_BITS, CURVE448_BITS, KT_EDWARDS,
+             KS_MECH_KEY_BITS),
+    PAIR_GEN(CKM_EC_MONTGOMERY_KEY_PAIR_GEN, CURVE25519_BITS, CURVE448_BITS, KT_MONTGOMERY,
+             KS_MECH_KEY_BITS),
 
     /* Key pairs: signatures (RSA PKCS#1 v1.5 and PSS, ECDSA, EdDSA). */
 
@@ -157,9 +177,30 @@ int ks_mech_key_type_ok(const ks_mech_desc *desc, CK_KEY_TYPE kt)
     return 0;
 }
 
-int ks_mech_key_class_ok(const ks_mech_desc *desc, CK_OBJECT_CLASS cls)
+/* The operations that use the private key of a pair; the others use the public key. */
+#define PRIVATE_OPS (CKF_SIGN | CKF_DECRYPT | CKF_UNWRAP | CKF_DERIVE | CKF_MESSAGE_SIGN | \
+                     CKF_MESSAGE_DECRYPT)
+
+int ks_mech_key_class_ok(const ks_mech_desc *desc, CK_OBJECT_CLASS cls, CK_FLAGS op)
 {
-    return desc != NULL && desc->key_class != NO_KEY && desc->key_class == cls;
+    if (desc == NULL || desc->key_class == NO_KEY) {
+        return 0;
+    }
+    if (desc->traits & KS_MECH_KEY_PAIR) {
+        return cls == ((op & PRIVATE_OPS) != 0 ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY);
+    }
+    return desc->key_class == cls;
+}
+
+int ks_mech_key_bits_ok(const ks_mech_desc *desc, size_t bits)
+{
+    if (desc == NULL) {
+        return 0;
+    }
+    if (desc->min_key == 0 && desc->max_key == 0) {
+        return 1;
+    }
+    return bits >= desc->min_key && bits <= desc->max_key;
 }
 
 int ks_mech_key_len_ok(const ks_mech_desc *desc, size_t len)
@@ -167,7 +208,7 @@ int ks_mech_key_len_ok(const ks_mech_desc *desc, size_t len)
     if (desc == NULL) {
         return 0;
     }
-    if (desc->min_key == 0 && desc->max_key == 0) {
+    if ((desc->min_key == 0 && desc->max_key == 0) || (desc->traits & KS_MECH_KEY_PAIR)) {
         return 1;
     }
     if (desc->traits & KS_MECH_KEY_BITS) {

@@ -25,6 +25,9 @@ struct ks_mech_family; /* token/ops_internal.h: the family's operations */
 #define KS_MECH_DECRYPT_PROTECTS 0x8u /* decryption is the encryption computation (a keystream
                                   xor: CTR), so it gives E_K of chosen blocks: it needs the
                                   protect permission as well as the process one */
+#define KS_MECH_KEY_PAIR 0x10u /* takes (or, for a generator, makes) a key pair: the key class
+                                  depends on the operation (ks_mech_key_class_ok), the key
+                                  value is DER (ks_key_ref), sizes are checked by the family */
 
 typedef struct ks_mech_desc {
     CK_MECHANISM_TYPE type;
@@ -75,13 +78,22 @@ int ks_mech_offer(const struct ks_config *cfg, size_t index, CK_MECHANISM_TYPE *
 /* ks_mech_key_type_ok returns 1 when desc accepts key type kt. */
 int ks_mech_key_type_ok(const ks_mech_desc *desc, CK_KEY_TYPE kt);
 
-/* ks_mech_key_class_ok returns 1 when desc takes keys of object class cls. */
-int ks_mech_key_class_ok(const ks_mech_desc *desc, CK_OBJECT_CLASS cls);
+/* ks_mech_key_class_ok returns 1 when desc takes keys of object class cls for the operation
+ * op, a CKF_* function flag (CKF_SIGN, CKF_VERIFY, CKF_ENCRYPT, CKF_DECRYPT, CKF_WRAP,
+ * CKF_UNWRAP, CKF_DERIVE, CKF_MESSAGE_*). A KS_MECH_KEY_PAIR row takes the private key to
+ * sign, decrypt, unwrap and derive, and the public key to verify, encrypt and wrap
+ * (PKCS#11 3.0 5.10-5.18); any other row takes its key_class whatever the operation. */
+int ks_mech_key_class_ok(const ks_mech_desc *desc, CK_OBJECT_CLASS cls, CK_FLAGS op);
 
 /* ks_mech_key_len_ok returns 1 when a key of len BYTES is within desc's key size range
  * (converting from bits where the mechanism counts bits). Mechanisms without a key size
- * range (digests) accept every length. */
+ * range (digests) accept every length, and so do KS_MECH_KEY_PAIR rows, whose key value is
+ * DER: their family checks the key's size with ks_mech_key_bits_ok. */
 int ks_mech_key_len_ok(const ks_mech_desc *desc, size_t len);
+
+/* ks_mech_key_bits_ok returns 1 when a key of bits BITS (an RSA modulus) is within desc's
+ * key size range, or the row has none. */
+int ks_mech_key_bits_ok(const ks_mech_desc *desc, size_t bits);
 
 /* ks_mech_is_key_wrap returns 1 for the authenticated key-wrap mechanisms
  * (KS_MECH_KEY_WRAP), the SoftHSMv2 alias included. */

@@ -1,17 +1,22 @@
 /* rules_class.c - the object class table (token/rules.h ks_class_desc): one row per class.
  *
- * Data objects (3.0 base 4.5) and secret keys (4.10) are supported. Public keys (4.8),
- * private keys (4.9) and certificates (4.6) have their rows, not supported yet: their CKA_CLASS
- * is refused (CKR_ATTRIBUTE_VALUE_INVALID) until a family file gives them their attribute
- * rows and hooks. */
+ * Data objects (3.0 base 4.5), secret keys (4.10), public keys (4.8) and private keys (4.9)
+ * are supported. Certificates (4.6) have their row, not supported yet: their CKA_CLASS is
+ * refused (CKR_ATTRIBUTE_VALUE_INVALID) until their attribute rows and hooks exist.
+ *
+ * A private key's value is CKA_KS_PKCS8 (keystead.h: its PKCS#8 DER, sealed); a public
+ * key's is CKA_PUBLIC_KEY_INFO (its SubjectPublicKeyInfo DER, not secret). */
+#include "keystead.h"
 #include "token/rules_internal.h"
 
 static const ks_class_desc CLASSES[] = {
     {CKO_DATA, "data", KS_ON_DATA, 1, 0, 0, KS_NO_VALUE_ATTR, NULL, NULL},
     {CKO_SECRET_KEY, "secret key", KS_ON_SECRET, 1, 1, 1, CKA_VALUE,
      ks_rules_secret_check_new, ks_rules_secret_finish},
-    {CKO_PUBLIC_KEY, "public key", KS_ON_PUBLIC, 0, 1, 0, KS_NO_VALUE_ATTR, NULL, NULL},
-    {CKO_PRIVATE_KEY, "private key", KS_ON_PRIVATE, 0, 1, 1, KS_NO_VALUE_ATTR, NULL, NULL},
+    {CKO_PUBLIC_KEY, "public key", KS_ON_PUBLIC, 1, 1, 0, CKA_PUBLIC_KEY_INFO,
+     ks_rules_pair_check_new, ks_rules_public_finish},
+    {CKO_PRIVATE_KEY, "private key", KS_ON_PRIVATE, 1, 1, 1, CKA_KS_PKCS8,
+     ks_rules_pair_check_new, ks_rules_private_finish},
     {CKO_CERTIFICATE, "certificate", KS_ON_CERT, 0, 0, 0, KS_NO_VALUE_ATTR, NULL, NULL},
 };
 

@@ -39,12 +39,16 @@ static CK_OBJECT_CLASS class_of(const ks_attrs *obj)
     return cls;
 }
 
-/* hidden: 4.10 / table 10 footnote 7, for secret keys that are sensitive or unextractable. */
+/* hidden: 4.10 / table 10 footnote 7, for secret and private keys that are sensitive or
+ * unextractable; and keystead's own holding of a private key, never revealed. */
 static int hidden(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type)
 {
     CK_OBJECT_CLASS cls = class_of(obj);
-    const ks_rule *r = ks_rule_find(type, cls);
+    const ks_rule *r = ks_rule_of(obj, type);
     const ks_class_desc *c = ks_class_find(cls);
+    if (r != NULL && (r->flags & KS_F_NEVER) != 0) {
+        return 1;
+    }
     return r != NULL && (r->flags & KS_F_HIDDEN) != 0 && c != NULL && c->hides &&
            ks_rules_secret_is_hidden(obj);
 }
@@ -117,8 +121,33 @@ static int unsealed_here(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type, int sealed
 {
     CK_ULONG state = KS_STATE_ACTIVE;
     ks_attrs_get_ulong(obj, CKA_KS_LIFECYCLE_STATE, &state);
+    const ks_rule *r = ks_rule_of(obj, type);
+    if (r != NULL && (r->flags & KS_F_DERIVED) != 0) {
+        return sealed_absent && state != KS_STATE_DESTROYED; /* read from the sealed value */
+    }
     return sealed_absent && ks_rules_is_sealed(type) && state != KS_STATE_DESTROYED &&
-           ks_rule_find(type, class_of(obj)) != NULL;
+           r != NULL;
+}
+
+/* fill_derived: a private component (KS_F_DERIVED) is read from the private key's value
+ * when the key may reveal it (5.7 case 1 otherwise); a destroyed key has none (case 2). */
+static void fill_derived(const ks_attrs *obj, CK_ATTRIBUTE *a, get_result *res)
+{
+    if (hidden(obj, a->type)) {
+        a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        res->sensitive = 1;
+        return;
+    }
+    uint8_t *v = NULL;
+    size_t len = 0;
+    if (ks_rules_private_component(obj, a->type, &v, &len) != CKR_OK) {
+        a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+        res->type_invalid = 1;
+        return;
+    }
+    ks_attr held = {a->type, (CK_ULONG)len, v};
+    fill_plain(a, &held, res);
+    ks_secure_free(v, len);
 }
 
 static CK_RV get_impl(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count,
@@ -132,8 +161,10 @@ static CK_RV get_impl(const ks_attrs *obj, CK_ATTRIBUTE *tmpl, CK_ULONG count,
     for (CK_ULONG i = 0; i < count; i++) {
         CK_ATTRIBUTE *a = &tmpl[i];
         const ks_attr *held = ks_attrs_find(obj, a->type);
-        const ks_rule *r = ks_rule_find(a->type, class_of(obj));
-        if (held != NULL && hidden(obj, a->type)) {
+        const ks_rule *r = ks_rule_of(obj, a->type);
+        if (r != NULL && (r->flags & KS_F_DERIVED) != 0 && !sealed_absent) {
+            fill_derived(obj, a, &res); /* a private component, from the key's value */
+        } else if (held != NULL && hidden(obj, a->type)) {
             a->ulValueLen = CK_UNAVAILABLE_INFORMATION; /* case 1 */
             res.sensitive = 1;
         } else if (held == NULL && unsealed_here(obj, a->type, sealed_absent)) {
@@ -204,7 +235,7 @@ int ks_rules_is_sealed(CK_ATTRIBUTE_TYPE type)
 {
     /* the only secret-bearing attribute of the objects keystead holds is CKA_VALUE (secret
      * keys; data objects' values are sealed too, they may be private data) */
-    return type == CKA_VALUE;
+    return type == CKA_VALUE || type == CKA_KS_PKCS8;
 }
 
 int ks_rules_template_matches(const ks_attrs *obj, const ks_attr *packed_template)

@@ -22,14 +22,25 @@ typedef enum ks_shape {
 } ks_shape;
 
 /* Which objects carry the attribute: one bit per object class of the class table
- * (rules_class.c). The public key, private key and certificate bits are reserved for when
- * those classes are supported. */
+ * (rules_class.c). */
 #define KS_ON_DATA 0x1u
 #define KS_ON_SECRET 0x2u
 #define KS_ON_PUBLIC 0x4u
 #define KS_ON_PRIVATE 0x8u
 #define KS_ON_CERT 0x10u
-#define KS_ON_ALL (KS_ON_DATA | KS_ON_SECRET)
+#define KS_ON_PAIR (KS_ON_PUBLIC | KS_ON_PRIVATE)
+#define KS_ON_KEYS (KS_ON_SECRET | KS_ON_PAIR)
+#define KS_ON_ALL (KS_ON_DATA | KS_ON_KEYS | KS_ON_CERT)
+
+/* Which key types carry the attribute, for the attributes of one key type's objects
+ * (mechanisms 2.1.2 RSA public key objects, ...): 0 for every key type. */
+#define KS_KT_RSA 0x1u
+#define KS_KT_EC 0x2u           /* CKK_EC */
+#define KS_KT_EDWARDS 0x4u      /* CKK_EC_EDWARDS */
+#define KS_KT_MONTGOMERY 0x8u   /* CKK_EC_MONTGOMERY */
+#define KS_KT_CURVES (KS_KT_EC | KS_KT_EDWARDS | KS_KT_MONTGOMERY)
+/* a key type not known yet (an attribute looked up before CKA_KEY_TYPE is) */
+#define KS_KT_ANY ((CK_KEY_TYPE)-2)
 
 /* Flags, from the footnotes of 3.0 base table 10 (numbers in brackets). */
 #define KS_F_CREATE 0x0001u   /* may be given to C_CreateObject (not [2]) */
@@ -49,6 +60,9 @@ typedef enum ks_shape {
 #define KS_F_WITH_TRANSITION 0x4000u /* C_SetAttributeValue only, with a state change */
 #define KS_F_GOVERN 0x8000u /* governs a key: on a governed key only the manager changes it
                              * (docs/authority.md) */
+#define KS_F_DERIVED 0x10000u /* a private component: taken from the template into the
+                               * key's value (CKA_KS_PKCS8), read back from it, never held */
+#define KS_F_NEVER 0x20000u   /* never revealed (CKA_KS_PKCS8): always case 1 of 5.7 */
 
 #define KS_F_NEW (KS_F_CREATE | KS_F_GENERATE | KS_F_UNWRAP)
 
@@ -70,11 +84,19 @@ typedef struct ks_rule {
     unsigned flags;  /* KS_F_* */
     ks_dflt dflt;
     CK_ULONG dflt_ulong;
+    unsigned kts;    /* KS_KT_*: the key types that carry it, 0 for all */
 } ks_rule;
 
 /* ks_rule_find returns the row of type for objects of class cls, or NULL when such an object
- * does not carry the attribute. */
+ * does not carry the attribute (with any key type). */
 const ks_rule *ks_rule_find(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls);
+
+/* ks_rule_find_kt is ks_rule_find for objects of class cls and key type kt (KS_KT_ANY: any
+ * key type). */
+const ks_rule *ks_rule_find_kt(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt);
+
+/* ks_rule_of is the row of type for the object obj (its class and key type). */
+const ks_rule *ks_rule_of(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type);
 
 /* ks_rule_at / ks_rule_count walk the table (for defaults). */
 const ks_rule *ks_rule_at(size_t i);
@@ -107,6 +129,17 @@ CK_RV ks_rules_check_value(const CK_ATTRIBUTE *a, ks_why *why);
 /* ks_rules_secret_is_hidden returns 1 when obj's hidden ([7]) attributes may not be revealed:
  * CKA_SENSITIVE true or CKA_EXTRACTABLE false (3.0 base 4.10). */
 int ks_rules_secret_is_hidden(const ks_attrs *obj);
+
+/* The key pair family (rules_pair.c): the class table's hooks for CKO_PUBLIC_KEY and
+ * CKO_PRIVATE_KEY, and the components read back from a private key's value. */
+CK_RV ks_rules_pair_check_new(const ks_attrs *obj, CK_ULONG key_type, ks_why *why);
+CK_RV ks_rules_public_finish(ks_attrs *obj, ks_origin origin, ks_why *why);
+CK_RV ks_rules_private_finish(ks_attrs *obj, ks_origin origin, ks_why *why);
+/* ks_rules_private_component: the value of a KS_F_DERIVED attribute of a private key, read
+ * from its CKA_KS_PKCS8 into *out (secure memory, *out_len bytes; ks_secure_free it).
+ * CKR_ATTRIBUTE_TYPE_INVALID when the key has no such component. */
+CK_RV ks_rules_private_component(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type, uint8_t **out,
+                                 size_t *out_len);
 
 /* The secret key family (rules_new.c): the class table's hooks for CKO_SECRET_KEY. */
 CK_RV ks_rules_secret_check_new(const ks_attrs *obj, CK_ULONG key_type, ks_why *why);

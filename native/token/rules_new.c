@@ -122,7 +122,7 @@ static CK_RV add_attr(ks_attrs *out, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls,
                       CK_KEY_TYPE kt, ks_origin origin, int implied, const ks_rule_ctx *ctx,
                       ks_why *why)
 {
-    const ks_rule *r = ks_rule_find(a->type, cls);
+    const ks_rule *r = ks_rule_find_kt(a->type, cls, kt);
     if (r == NULL) {
         if (ks_rule_known(a->type)) {
             return ks_rule_fail(why, a->type, "not an attribute of this object class",
@@ -150,10 +150,11 @@ static CK_RV add_attr(ks_attrs *out, const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls,
     return ks_rule_store_value(out, r, a, why);
 }
 
-static int is_key(CK_OBJECT_CLASS cls)
+/* holds_secret: a key whose value is secret (secret and private keys) */
+static int holds_secret(CK_OBJECT_CLASS cls)
 {
     const ks_class_desc *c = ks_class_supported(cls);
-    return c != NULL && c->is_key;
+    return c != NULL && c->is_key && c->hides;
 }
 
 static CK_RV set_default(ks_attrs *out, const ks_rule *r, CK_OBJECT_CLASS cls)
@@ -166,8 +167,9 @@ static CK_RV set_default(ks_attrs *out, const ks_rule *r, CK_OBJECT_CLASS cls)
     case KS_DFLT_TRUE:
         return ks_attrs_set_bool(out, r->type, CK_TRUE);
     case KS_DFLT_KEYS:
-        /* [9] token-specific: keys are private, data objects public, unless asked */
-        return ks_attrs_set_bool(out, r->type, is_key(cls) ? CK_TRUE : CK_FALSE);
+        /* [9] token-specific: secret and private keys are private objects, public keys and
+         * data objects public, unless asked */
+        return ks_attrs_set_bool(out, r->type, holds_secret(cls) ? CK_TRUE : CK_FALSE);
     case KS_DFLT_ULONG:
         return ks_attrs_set_ulong(out, r->type, r->dflt_ulong);
     default:
@@ -176,7 +178,8 @@ static CK_RV set_default(ks_attrs *out, const ks_rule *r, CK_OBJECT_CLASS cls)
 }
 
 /* complete checks the required attributes ([1], [3], [5]) and fills every default. */
-static CK_RV complete(ks_attrs *out, CK_OBJECT_CLASS cls, ks_origin origin, ks_why *why)
+static CK_RV complete(ks_attrs *out, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, ks_origin origin,
+                      ks_why *why)
 {
     unsigned required = origin == KS_ORIGIN_CREATE     ? KS_F_REQ_CREATE
                         : origin == KS_ORIGIN_GENERATE ? KS_F_REQ_GENERATE
@@ -184,7 +187,7 @@ static CK_RV complete(ks_attrs *out, CK_OBJECT_CLASS cls, ks_origin origin, ks_w
                                                        : 0;
     for (size_t i = 0; i < ks_rule_count(); i++) {
         const ks_rule *r = ks_rule_at(i);
-        if (ks_rule_find(r->type, cls) != r || ks_attrs_has(out, r->type)) {
+        if (ks_rule_find_kt(r->type, cls, kt) != r || ks_attrs_has(out, r->type)) {
             continue;
         }
         if ((r->flags & required) != 0) {
@@ -203,6 +206,10 @@ static CK_RV complete(ks_attrs *out, CK_OBJECT_CLASS cls, ks_origin origin, ks_w
  * generation: 16, 24 or 32; generic secret: any length this token holds). */
 CK_RV ks_rules_secret_check_new(const ks_attrs *out, CK_ULONG kt, ks_why *why)
 {
+    if (kt == CKK_RSA || kt == CKK_EC || kt == CKK_EC_EDWARDS || kt == CKK_EC_MONTGOMERY) {
+        return ks_rule_fail(why, CKA_KEY_TYPE, "a key pair's key type on a secret key",
+                            CKR_TEMPLATE_INCONSISTENT);
+    }
     CK_ULONG len;
     if (!ks_attrs_get_ulong(out, CKA_VALUE_LEN, &len)) {
         return CKR_OK;
@@ -229,6 +236,9 @@ CK_RV ks_rules_secret_check_new(const ks_attrs *out, CK_ULONG kt, ks_why *why)
  * an unwrapped key has CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE false). */
 static CK_RV set_token_maintained(ks_attrs *out, ks_origin origin, const ks_rule_ctx *ctx)
 {
+    CK_OBJECT_CLASS cls = CK_UNAVAILABLE_INFORMATION;
+    ks_attrs_get_ulong(out, CKA_CLASS, &cls);
+    int secret = holds_secret(cls); /* public keys have no ALWAYS_SENSITIVE (4.8) */
     int gen = origin == KS_ORIGIN_GENERATE;
     CK_BBOOL sensitive = ks_attrs_bool(out, CKA_SENSITIVE, CK_FALSE);
     CK_BBOOL extractable = ks_attrs_bool(out, CKA_EXTRACTABLE, CK_TRUE);
@@ -238,10 +248,10 @@ static CK_RV set_token_maintained(ks_attrs *out, ks_origin origin, const ks_rule
         CK_MECHANISM_TYPE m = gen && ctx != NULL ? ctx->mechanism : CK_UNAVAILABLE_INFORMATION;
         rv = ks_attrs_set_ulong(out, CKA_KEY_GEN_MECHANISM, m);
     }
-    if (rv == CKR_OK) {
+    if (rv == CKR_OK && secret) {
         rv = ks_attrs_set_bool(out, CKA_ALWAYS_SENSITIVE, gen ? sensitive : CK_FALSE);
     }
-    if (rv == CKR_OK) {
+    if (rv == CKR_OK && secret) {
         rv = ks_attrs_set_bool(out, CKA_NEVER_EXTRACTABLE,
                                gen && extractable == CK_FALSE ? CK_TRUE : CK_FALSE);
     }
@@ -290,7 +300,7 @@ static CK_RV build(ks_attrs *out, ks_origin origin, const CK_ATTRIBUTE *tmpl, CK
         rv = add_attr(out, &tmpl[i], cls, kt, origin, 0, ctx, why);
     }
     if (rv == CKR_OK) {
-        rv = complete(out, cls, origin, why);
+        rv = complete(out, cls, kt, origin, why);
     }
     if (rv == CKR_OK && c != NULL && c->check_new != NULL) {
         rv = c->check_new(out, kt, why);

@@ -149,7 +149,8 @@ static CK_RV apply_one(ks_attrs *work, ks_attrs *seen, const ks_attrs *orig,
                        const CK_ATTRIBUTE *a, CK_OBJECT_CLASS cls, change_mode mode,
                        int state_change, const ks_rule_ctx *ctx, ks_why *why)
 {
-    const ks_rule *r = ks_rule_find(a->type, cls);
+    (void)cls;
+    const ks_rule *r = ks_rule_of(orig, a->type);
     if (r == NULL) {
         if (ks_rule_known(a->type)) {
             return ks_rule_fail(why, a->type, "not an attribute of this object class",
@@ -198,8 +199,13 @@ static CK_RV apply_all(ks_attrs *work, const ks_attrs *orig, const CK_ATTRIBUTE 
     CK_ULONG state;
     if (rv == CKR_OK && state_change &&
         ks_attrs_get_ulong(work, CKA_KS_LIFECYCLE_STATE, &state) &&
-        state == KS_STATE_DESTROYED && ks_attrs_has(work, CKA_VALUE)) {
-        rv = ks_attrs_set(work, CKA_VALUE, NULL, 0);
+        state == KS_STATE_DESTROYED) {
+        /* the class's value: a secret key's CKA_VALUE, a private key's CKA_KS_PKCS8 */
+        const ks_class_desc *c = ks_class_find(cls);
+        CK_ATTRIBUTE_TYPE value = c != NULL && c->hides ? c->value_attr : CKA_VALUE;
+        if (ks_attrs_has(work, value)) {
+            rv = ks_attrs_set(work, value, NULL, 0);
+        }
     }
     return rv;
 }
@@ -277,7 +283,8 @@ CK_RV ks_rules_copy(ks_attrs *out, const ks_attrs *src, const CK_ATTRIBUTE *tmpl
         rv = apply_all(&work, src, tmpl, count, MODE_COPY, ctx, why);
         CK_ULONG cls = CK_UNAVAILABLE_INFORMATION;
         ks_attrs_get_ulong(&work, CKA_CLASS, &cls);
-        if (rv == CKR_OK && ctx != NULL && ctx->manager && cls == CKO_SECRET_KEY) {
+        if (rv == CKR_OK && ctx != NULL && ctx->manager &&
+            ks_rule_find(CKA_KS_GOVERNED, cls) != NULL) {
             rv = ks_attrs_set_bool(&work, CKA_KS_GOVERNED, CK_TRUE); /* the manager's copy */
         }
     }

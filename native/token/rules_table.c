@@ -16,7 +16,11 @@
 #include "token/rules_internal.h"
 
 #define N KS_F_NEW
-#define ROW(t, sh, on, fl, d, du) {t, #t, sh, on, fl, d, du}
+#define ROW(t, sh, on, fl, d, du) {t, #t, sh, on, fl, d, du, 0}
+#define KROW(t, sh, on, kts, fl) {t, #t, sh, on, fl, KS_DFLT_NONE, 0, kts}
+#define ON_SP (KS_ON_SECRET | KS_ON_PRIVATE) /* keys that hold a secret */
+#define ON_SU (KS_ON_SECRET | KS_ON_PUBLIC)  /* keys that protect (encrypt, verify, wrap) */
+#define PRIV_PART (KS_F_CREATE | KS_F_HIDDEN | KS_F_DERIVED) /* [4,6,7] */
 
 static const ks_rule TABLE[] = {
     /* 4.2 common attributes */
@@ -37,80 +41,126 @@ static const ks_rule TABLE[] = {
     ROW(CKA_APPLICATION, KS_SHAPE_UTF8, KS_ON_DATA, KS_F_CREATE, KS_DFLT_EMPTY, 0),
     ROW(CKA_OBJECT_ID, KS_SHAPE_BYTES, KS_ON_DATA, KS_F_CREATE, KS_DFLT_EMPTY, 0),
     ROW(CKA_VALUE, KS_SHAPE_BYTES, KS_ON_DATA, KS_F_CREATE | KS_F_SEALED, KS_DFLT_EMPTY, 0),
-    /* 4.7 key objects */
-    ROW(CKA_KEY_TYPE, KS_SHAPE_ULONG, KS_ON_SECRET, N | KS_F_REQ_CREATE | KS_F_REQ_UNWRAP,
+    /* 4.7 key objects, common to secret, public and private keys */
+    ROW(CKA_KEY_TYPE, KS_SHAPE_ULONG, KS_ON_KEYS, N | KS_F_REQ_CREATE | KS_F_REQ_UNWRAP,
         KS_DFLT_NONE, 0),
-    ROW(CKA_ID, KS_SHAPE_BYTES, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN, KS_DFLT_EMPTY, 0),
-    ROW(CKA_START_DATE, KS_SHAPE_DATE, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
+    ROW(CKA_ID, KS_SHAPE_BYTES, KS_ON_KEYS, N | KS_F_MODIFY | KS_F_GOVERN, KS_DFLT_EMPTY, 0),
+    ROW(CKA_START_DATE, KS_SHAPE_DATE, KS_ON_KEYS, N | KS_F_MODIFY | KS_F_GOVERN,
         KS_DFLT_EMPTY, 0),
-    ROW(CKA_END_DATE, KS_SHAPE_DATE, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
+    ROW(CKA_END_DATE, KS_SHAPE_DATE, KS_ON_KEYS, N | KS_F_MODIFY | KS_F_GOVERN,
         KS_DFLT_EMPTY, 0),
-    ROW(CKA_DERIVE, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN, KS_DFLT_FALSE, 0),
-    ROW(CKA_LOCAL, KS_SHAPE_BOOL, KS_ON_SECRET, KS_F_TOKEN, KS_DFLT_NONE, 0),
-    ROW(CKA_KEY_GEN_MECHANISM, KS_SHAPE_ULONG, KS_ON_SECRET, KS_F_TOKEN, KS_DFLT_NONE, 0),
+    ROW(CKA_DERIVE, KS_SHAPE_BOOL, KS_ON_KEYS, N | KS_F_MODIFY | KS_F_GOVERN, KS_DFLT_FALSE, 0),
+    ROW(CKA_LOCAL, KS_SHAPE_BOOL, KS_ON_KEYS, KS_F_TOKEN, KS_DFLT_NONE, 0),
+    ROW(CKA_KEY_GEN_MECHANISM, KS_SHAPE_ULONG, KS_ON_KEYS, KS_F_TOKEN, KS_DFLT_NONE, 0),
     /* no footnote: set when the key is made, never changed; empty = no restriction */
-    ROW(CKA_ALLOWED_MECHANISMS, KS_SHAPE_MECH_ARRAY, KS_ON_SECRET, N, KS_DFLT_EMPTY, 0),
-    /* 4.10 secret key objects, table 32 */
+    ROW(CKA_ALLOWED_MECHANISMS, KS_SHAPE_MECH_ARRAY, KS_ON_KEYS, N, KS_DFLT_EMPTY, 0),
+    ROW(CKA_DERIVE_TEMPLATE, KS_SHAPE_ATTR_ARRAY, KS_ON_KEYS, N, KS_DFLT_EMPTY, 0),
+    /* 4.10 secret key objects (table 32), 4.9 private key objects (table 29) and 4.8 public
+     * key objects (table 26). [8,11]: a private key is sensitive unless asked otherwise
+     * ([9] token-specific default), a secret key is not (keystead's earlier choice, kept). */
     ROW(CKA_SENSITIVE, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_TRUE_ONLY,
         KS_DFLT_FALSE, 0),
+    ROW(CKA_SENSITIVE, KS_SHAPE_BOOL, KS_ON_PRIVATE, N | KS_F_MODIFY | KS_F_TRUE_ONLY,
+        KS_DFLT_TRUE, 0),
     /* [9] token-specific defaults: usage for data on, key transport off (SP 800-57 5.2:
      * one key, one purpose; a wrapping key is asked for explicitly). On a governed key the
      * usage flags, like its label and ID (what the manager finds it by), are the manager's
      * (KS_F_GOVERN, docs/authority.md). */
-    ROW(CKA_ENCRYPT, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
-        KS_DFLT_TRUE, 0),
-    ROW(CKA_DECRYPT, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
-        KS_DFLT_TRUE, 0),
-    ROW(CKA_SIGN, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
-        KS_DFLT_TRUE, 0),
-    ROW(CKA_VERIFY, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
-        KS_DFLT_TRUE, 0),
-    ROW(CKA_WRAP, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
+    ROW(CKA_ENCRYPT, KS_SHAPE_BOOL, ON_SU, N | KS_F_MODIFY | KS_F_GOVERN, KS_DFLT_TRUE, 0),
+    ROW(CKA_DECRYPT, KS_SHAPE_BOOL, ON_SP, N | KS_F_MODIFY | KS_F_GOVERN, KS_DFLT_TRUE, 0),
+    ROW(CKA_SIGN, KS_SHAPE_BOOL, ON_SP, N | KS_F_MODIFY | KS_F_GOVERN, KS_DFLT_TRUE, 0),
+    ROW(CKA_VERIFY, KS_SHAPE_BOOL, ON_SU, N | KS_F_MODIFY | KS_F_GOVERN, KS_DFLT_TRUE, 0),
+    /* signatures with message recovery: no mechanism of keystead offers them */
+    ROW(CKA_SIGN_RECOVER, KS_SHAPE_BOOL, KS_ON_PRIVATE, N | KS_F_MODIFY | KS_F_GOVERN,
         KS_DFLT_FALSE, 0),
-    ROW(CKA_UNWRAP, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
+    ROW(CKA_VERIFY_RECOVER, KS_SHAPE_BOOL, KS_ON_PUBLIC, N | KS_F_MODIFY | KS_F_GOVERN,
         KS_DFLT_FALSE, 0),
-    ROW(CKA_EXTRACTABLE, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_FALSE_ONLY,
+    ROW(CKA_WRAP, KS_SHAPE_BOOL, ON_SU, N | KS_F_MODIFY | KS_F_GOVERN, KS_DFLT_FALSE, 0),
+    ROW(CKA_UNWRAP, KS_SHAPE_BOOL, ON_SP, N | KS_F_MODIFY | KS_F_GOVERN, KS_DFLT_FALSE, 0),
+    ROW(CKA_EXTRACTABLE, KS_SHAPE_BOOL, ON_SP, N | KS_F_MODIFY | KS_F_FALSE_ONLY,
         KS_DFLT_TRUE, 0),
-    ROW(CKA_ALWAYS_SENSITIVE, KS_SHAPE_BOOL, KS_ON_SECRET, KS_F_TOKEN, KS_DFLT_NONE, 0),
-    ROW(CKA_NEVER_EXTRACTABLE, KS_SHAPE_BOOL, KS_ON_SECRET, KS_F_TOKEN, KS_DFLT_NONE, 0),
+    ROW(CKA_ALWAYS_SENSITIVE, KS_SHAPE_BOOL, ON_SP, KS_F_TOKEN, KS_DFLT_NONE, 0),
+    ROW(CKA_NEVER_EXTRACTABLE, KS_SHAPE_BOOL, ON_SP, KS_F_TOKEN, KS_DFLT_NONE, 0),
     /* "allowed but never necessary" in a template; must match; empty suppresses it */
     ROW(CKA_CHECK_VALUE, KS_SHAPE_BYTES, KS_ON_SECRET, N, KS_DFLT_NONE, 0),
     /* [11] only: may become true by C_SetAttributeValue, never false again */
-    ROW(CKA_WRAP_WITH_TRUSTED, KS_SHAPE_BOOL, KS_ON_SECRET,
-        N | KS_F_MODIFY | KS_F_TRUE_ONLY, KS_DFLT_FALSE, 0),
-    ROW(CKA_TRUSTED, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_SO_TRUE,
+    ROW(CKA_WRAP_WITH_TRUSTED, KS_SHAPE_BOOL, ON_SP, N | KS_F_MODIFY | KS_F_TRUE_ONLY,
         KS_DFLT_FALSE, 0),
-    ROW(CKA_WRAP_TEMPLATE, KS_SHAPE_ATTR_ARRAY, KS_ON_SECRET, N, KS_DFLT_EMPTY, 0),
-    ROW(CKA_UNWRAP_TEMPLATE, KS_SHAPE_ATTR_ARRAY, KS_ON_SECRET, N, KS_DFLT_EMPTY, 0),
-    ROW(CKA_DERIVE_TEMPLATE, KS_SHAPE_ATTR_ARRAY, KS_ON_SECRET, N, KS_DFLT_EMPTY, 0),
+    ROW(CKA_TRUSTED, KS_SHAPE_BOOL, ON_SU, N | KS_F_MODIFY | KS_F_SO_TRUE, KS_DFLT_FALSE, 0),
+    ROW(CKA_WRAP_TEMPLATE, KS_SHAPE_ATTR_ARRAY, ON_SU, N, KS_DFLT_EMPTY, 0),
+    ROW(CKA_UNWRAP_TEMPLATE, KS_SHAPE_ATTR_ARRAY, ON_SP, N, KS_DFLT_EMPTY, 0),
+    /* 4.8 / 4.9: [8] the DER subject name of the key's certificate */
+    ROW(CKA_SUBJECT, KS_SHAPE_BYTES, KS_ON_PAIR, N | KS_F_MODIFY, KS_DFLT_EMPTY, 0),
+    /* 4.8 / 4.9: the token computes it from the key; a template may give it at import, and
+     * it must then match (rules_pair.c) */
+    ROW(CKA_PUBLIC_KEY_INFO, KS_SHAPE_BYTES, KS_ON_PAIR, KS_F_CREATE, KS_DFLT_NONE, 0),
+    /* 4.9: every use needs a C_Login(CKU_CONTEXT_SPECIFIC) (5.5); fixed once made, so that
+     * no one turns it off */
+    ROW(CKA_ALWAYS_AUTHENTICATE, KS_SHAPE_BOOL, KS_ON_PRIVATE, N, KS_DFLT_FALSE, 0),
+    /* keystead.h: the private key's value, the PKCS#8 DER; never in or out of a template */
+    ROW(CKA_KS_PKCS8, KS_SHAPE_BYTES, KS_ON_PRIVATE, KS_F_TOKEN | KS_F_SEALED | KS_F_NEVER,
+        KS_DFLT_NONE, 0),
     /* AES / generic secret key objects: CKA_VALUE [1,4,6,7]; CKA_VALUE_LEN [2,3] (AES adds
      * [6], enforced in rules_new.c) */
     ROW(CKA_VALUE, KS_SHAPE_BYTES, KS_ON_SECRET,
         KS_F_CREATE | KS_F_REQ_CREATE | KS_F_HIDDEN | KS_F_SEALED, KS_DFLT_NONE, 0),
     ROW(CKA_VALUE_LEN, KS_SHAPE_ULONG, KS_ON_SECRET,
         KS_F_GENERATE | KS_F_UNWRAP | KS_F_REQ_GENERATE, KS_DFLT_NONE, 0),
+    /* Mechanisms 2.1.2 RSA public key objects: CKA_MODULUS [1,4], CKA_MODULUS_BITS [2,3],
+     * CKA_PUBLIC_EXPONENT [1] (the generator's exponent, 65537 when absent) */
+    KROW(CKA_MODULUS, KS_SHAPE_BYTES, KS_ON_PUBLIC, KS_KT_RSA, KS_F_CREATE | KS_F_REQ_CREATE),
+    KROW(CKA_MODULUS_BITS, KS_SHAPE_ULONG, KS_ON_PUBLIC, KS_KT_RSA,
+         KS_F_GENERATE | KS_F_REQ_GENERATE),
+    KROW(CKA_PUBLIC_EXPONENT, KS_SHAPE_BYTES, KS_ON_PUBLIC, KS_KT_RSA,
+         KS_F_CREATE | KS_F_GENERATE | KS_F_REQ_CREATE),
+    /* 2.1.3 RSA private key objects: CKA_MODULUS [1,4,6], CKA_PUBLIC_EXPONENT [4,6],
+     * CKA_PRIVATE_EXPONENT [1,4,6,7], the CRT values [4,6,7] */
+    KROW(CKA_MODULUS, KS_SHAPE_BYTES, KS_ON_PRIVATE, KS_KT_RSA, KS_F_CREATE | KS_F_REQ_CREATE),
+    KROW(CKA_PUBLIC_EXPONENT, KS_SHAPE_BYTES, KS_ON_PRIVATE, KS_KT_RSA, KS_F_CREATE),
+    KROW(CKA_PRIVATE_EXPONENT, KS_SHAPE_BYTES, KS_ON_PRIVATE, KS_KT_RSA,
+         PRIV_PART | KS_F_REQ_CREATE),
+    KROW(CKA_PRIME_1, KS_SHAPE_BYTES, KS_ON_PRIVATE, KS_KT_RSA, PRIV_PART),
+    KROW(CKA_PRIME_2, KS_SHAPE_BYTES, KS_ON_PRIVATE, KS_KT_RSA, PRIV_PART),
+    KROW(CKA_EXPONENT_1, KS_SHAPE_BYTES, KS_ON_PRIVATE, KS_KT_RSA, PRIV_PART),
+    KROW(CKA_EXPONENT_2, KS_SHAPE_BYTES, KS_ON_PRIVATE, KS_KT_RSA, PRIV_PART),
+    KROW(CKA_COEFFICIENT, KS_SHAPE_BYTES, KS_ON_PRIVATE, KS_KT_RSA, PRIV_PART),
+    /* 2.3.3 EC public key objects (and 2.3.5 Edwards, 2.3.7 Montgomery): CKA_EC_PARAMS
+     * [1,3], CKA_EC_POINT [1,4] */
+    KROW(CKA_EC_PARAMS, KS_SHAPE_BYTES, KS_ON_PUBLIC, KS_KT_CURVES,
+         N | KS_F_REQ_CREATE | KS_F_REQ_GENERATE),
+    KROW(CKA_EC_POINT, KS_SHAPE_BYTES, KS_ON_PUBLIC, KS_KT_CURVES,
+         KS_F_CREATE | KS_F_REQ_CREATE),
+    /* 2.3.4 EC private key objects (2.3.6, 2.3.8): CKA_EC_PARAMS [1,4,6], CKA_VALUE
+     * [1,4,6,7] */
+    KROW(CKA_EC_PARAMS, KS_SHAPE_BYTES, KS_ON_PRIVATE, KS_KT_CURVES,
+         KS_F_CREATE | KS_F_REQ_CREATE),
+    KROW(CKA_VALUE, KS_SHAPE_BYTES, KS_ON_PRIVATE, KS_KT_CURVES, PRIV_PART | KS_F_REQ_CREATE),
     /* keystead.h vendor attributes */
-    ROW(CKA_KS_LIFECYCLE_STATE, KS_SHAPE_ULONG, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
+    ROW(CKA_KS_LIFECYCLE_STATE, KS_SHAPE_ULONG, KS_ON_KEYS, N | KS_F_MODIFY | KS_F_GOVERN,
         KS_DFLT_ULONG, KS_STATE_ACTIVE),
-    ROW(CKA_KS_PROCESS_START_DATE, KS_SHAPE_DATE, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
+    ROW(CKA_KS_PROCESS_START_DATE, KS_SHAPE_DATE, KS_ON_KEYS, N | KS_F_MODIFY | KS_F_GOVERN,
         KS_DFLT_EMPTY, 0),
-    ROW(CKA_KS_PROCESS_END_DATE, KS_SHAPE_DATE, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
+    ROW(CKA_KS_PROCESS_END_DATE, KS_SHAPE_DATE, KS_ON_KEYS, N | KS_F_MODIFY | KS_F_GOVERN,
         KS_DFLT_EMPTY, 0),
-    ROW(CKA_KS_USAGE_COUNT, KS_SHAPE_ULONG, KS_ON_SECRET, KS_F_TOKEN, KS_DFLT_ULONG, 0),
-    ROW(CKA_KS_USAGE_LIMIT, KS_SHAPE_ULONG, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
+    ROW(CKA_KS_USAGE_COUNT, KS_SHAPE_ULONG, KS_ON_KEYS, KS_F_TOKEN, KS_DFLT_ULONG, 0),
+    ROW(CKA_KS_USAGE_LIMIT, KS_SHAPE_ULONG, KS_ON_KEYS, N | KS_F_MODIFY | KS_F_GOVERN,
         KS_DFLT_ULONG, 0),
-    ROW(CKA_KS_PROCESS_OVERRIDE, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
+    ROW(CKA_KS_PROCESS_OVERRIDE, KS_SHAPE_BOOL, KS_ON_KEYS, N | KS_F_MODIFY | KS_F_GOVERN,
         KS_DFLT_FALSE, 0),
     ROW(CKA_KS_GCM_INVOCATIONS, KS_SHAPE_ULONG, KS_ON_SECRET, KS_F_TOKEN, KS_DFLT_ULONG, 0),
-    ROW(CKA_KS_TRANSITION_REASON, KS_SHAPE_UTF8, KS_ON_SECRET, KS_F_WITH_TRANSITION,
+    ROW(CKA_KS_TRANSITION_REASON, KS_SHAPE_UTF8, KS_ON_KEYS, KS_F_WITH_TRANSITION,
         KS_DFLT_EMPTY, 0),
-    ROW(CKA_KS_VALUE_KNOWN, KS_SHAPE_BOOL, KS_ON_SECRET, KS_F_TOKEN, KS_DFLT_NONE, 0),
-    ROW(CKA_KS_GOVERNED, KS_SHAPE_BOOL, KS_ON_SECRET, N | KS_F_MODIFY | KS_F_GOVERN,
+    ROW(CKA_KS_VALUE_KNOWN, KS_SHAPE_BOOL, KS_ON_KEYS, KS_F_TOKEN, KS_DFLT_NONE, 0),
+    ROW(CKA_KS_GOVERNED, KS_SHAPE_BOOL, KS_ON_KEYS, N | KS_F_MODIFY | KS_F_GOVERN,
         KS_DFLT_FALSE, 0),
 };
 
 #undef N
 #undef ROW
+#undef KROW
+#undef ON_SP
+#undef ON_SU
+#undef PRIV_PART
 
 /* Every attribute type PKCS#11 3.0 defines (base 4.x and current mechanisms), for telling a
  * Cryptoki attribute of another object class from an unknown type. Sorted. */
@@ -151,15 +201,47 @@ static unsigned class_bit(CK_OBJECT_CLASS cls)
     return c != NULL ? c->on : 0;
 }
 
-const ks_rule *ks_rule_find(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls)
+static unsigned kt_bit(CK_KEY_TYPE kt)
+{
+    switch (kt) {
+    case CKK_RSA:
+        return KS_KT_RSA;
+    case CKK_EC:
+        return KS_KT_EC;
+    case CKK_EC_EDWARDS:
+        return KS_KT_EDWARDS;
+    case CKK_EC_MONTGOMERY:
+        return KS_KT_MONTGOMERY;
+    default:
+        return 0;
+    }
+}
+
+const ks_rule *ks_rule_find_kt(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
 {
     unsigned bit = class_bit(cls);
     for (size_t i = 0; i < sizeof(TABLE) / sizeof(TABLE[0]); i++) {
-        if (TABLE[i].type == type && (TABLE[i].on & bit) != 0) {
-            return &TABLE[i];
+        const ks_rule *r = &TABLE[i];
+        if (r->type == type && (r->on & bit) != 0 &&
+            (r->kts == 0 || kt == KS_KT_ANY || (r->kts & kt_bit(kt)) != 0)) {
+            return r;
         }
     }
     return NULL;
+}
+
+const ks_rule *ks_rule_find(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls)
+{
+    return ks_rule_find_kt(type, cls, KS_KT_ANY);
+}
+
+const ks_rule *ks_rule_of(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type)
+{
+    CK_ULONG cls = CK_UNAVAILABLE_INFORMATION;
+    CK_ULONG kt = KS_KT_ANY;
+    ks_attrs_get_ulong(obj, CKA_CLASS, &cls);
+    ks_attrs_get_ulong(obj, CKA_KEY_TYPE, &kt);
+    return ks_rule_find_kt(type, cls, kt);
 }
 
 const ks_rule *ks_rule_at(size_t i)
@@ -362,6 +444,10 @@ static int supported_key_type(CK_KEY_TYPE kt)
     case CKK_SHA256_HMAC:
     case CKK_SHA384_HMAC:
     case CKK_SHA512_HMAC:
+    case CKK_RSA:
+    case CKK_EC:
+    case CKK_EC_EDWARDS:
+    case CKK_EC_MONTGOMERY:
         return 1;
     default:
         return 0;
@@ -400,6 +486,7 @@ CK_RV ks_rules_check_value(const CK_ATTRIBUTE *a, ks_why *why)
 
 int ks_rules_secret_is_hidden(const ks_attrs *obj)
 {
-    return ks_attrs_bool(obj, CKA_SENSITIVE, CK_FALSE) == CK_TRUE ||
+    /* a key without CKA_SENSITIVE (a private key's default is true) reveals nothing */
+    return ks_attrs_bool(obj, CKA_SENSITIVE, CK_TRUE) == CK_TRUE ||
            ks_attrs_bool(obj, CKA_EXTRACTABLE, CK_TRUE) == CK_FALSE;
 }

@@ -113,6 +113,7 @@ MODULE_MEMORY: dict[str, set[str]] = {
     "token/pin.c": {"kek", "key", "token_key", "out", "w"},
     "token/policy.c": {"&m", "now", "out", "out->day", "out->month", "out->year", "out + 4"},
     "token/rules_new.c": {"block", "md", "&s", "&v", "out"},
+    "token/rules_pair.c": {"v", "out + h"},  # a component the module read, a DER it builds
     "token/rules_set.c": {"&to", "&v"},
     "token/rules_table.c": {"&v"},
     "token/store_auth.c": {"ipad", "inner", "m->opad", "s->fault_uid", "msg", "uid", "id",

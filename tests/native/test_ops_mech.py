@@ -139,13 +139,32 @@ def test_key_wrap_trait_and_rows_for_the_dispatch():
     for i in range(lib.ks_mech_count(1)):
         d = lib.ks_mech_at(i, 1)
         assert bool(d.traits & lib.KS_MECH_KEY_WRAP) == (lib.ks_mech_is_key_wrap(d.type) == 1)
-        if d.flags & lib.CKF_GENERATE:
+        if d.flags & (lib.CKF_GENERATE | lib.CKF_GENERATE_KEY_PAIR):
             assert d.family == ffi.NULL and d.params != ffi.NULL
         else:
             assert d.family != ffi.NULL, ffi.string(d.name)
-        if d.key_class != lib.CK_UNAVAILABLE_INFORMATION:
-            assert lib.ks_mech_key_class_ok(d, lib.CKO_SECRET_KEY) == 1
-            assert lib.ks_mech_key_class_ok(d, lib.CKO_DATA) == 0
+        if d.key_class != lib.CK_UNAVAILABLE_INFORMATION and not d.traits & lib.KS_MECH_KEY_PAIR:
+            for op in (lib.CKF_SIGN, lib.CKF_VERIFY, lib.CKF_ENCRYPT, lib.CKF_UNWRAP):
+                assert lib.ks_mech_key_class_ok(d, lib.CKO_SECRET_KEY, op) == 1
+                assert lib.ks_mech_key_class_ok(d, lib.CKO_DATA, op) == 0
     assert {lib.ks_mech_at(i, 1).type for i in range(lib.ks_mech_count(1))
             if lib.ks_mech_is_key_wrap(lib.ks_mech_at(i, 1).type)} == KEY_WRAP | {
         lib.CKM_AES_KEY_WRAP_PAD}
+
+
+def test_key_pair_rows_take_the_class_the_operation_needs():
+    """KS_MECH_KEY_PAIR (token/mech.h): the private key signs, decrypts, unwraps and derives;
+    the public key verifies, encrypts and wraps. A key-pair row never takes a secret key."""
+    d = lib.ks_mech_find(lib.CKM_EC_KEY_PAIR_GEN, 0)
+    assert d != ffi.NULL and d.traits & lib.KS_MECH_KEY_PAIR
+    for op in (lib.CKF_SIGN, lib.CKF_DECRYPT, lib.CKF_UNWRAP, lib.CKF_DERIVE):
+        assert lib.ks_mech_key_class_ok(d, lib.CKO_PRIVATE_KEY, op) == 1
+        assert lib.ks_mech_key_class_ok(d, lib.CKO_PUBLIC_KEY, op) == 0
+    for op in (lib.CKF_VERIFY, lib.CKF_ENCRYPT, lib.CKF_WRAP):
+        assert lib.ks_mech_key_class_ok(d, lib.CKO_PUBLIC_KEY, op) == 1
+        assert lib.ks_mech_key_class_ok(d, lib.CKO_PRIVATE_KEY, op) == 0
+    for op in (lib.CKF_SIGN, lib.CKF_VERIFY):
+        assert lib.ks_mech_key_class_ok(d, lib.CKO_SECRET_KEY, op) == 0
+    rsa = lib.ks_mech_find(lib.CKM_RSA_PKCS_KEY_PAIR_GEN, 0)
+    assert [lib.ks_mech_key_bits_ok(rsa, b) for b in (1024, 2048, 4096, 4097)] == [0, 1, 1, 0]
+    assert lib.ks_mech_key_len_ok(rsa, 1)  # a pair's value is DER: the family checks bits

@@ -279,8 +279,8 @@ def test_good_shapes_accepted() -> None:
     assert len(k.raw(lib.CKA_ALLOWED_MECHANISMS)) == 16
 
 
-@pytest.mark.parametrize(("cls", "kt"), [(lib.CKO_CERTIFICATE, None), (lib.CKO_PUBLIC_KEY, None),
-                                         (lib.CKO_SECRET_KEY, 0x15), (lib.CKO_SECRET_KEY, 0x0)])
+@pytest.mark.parametrize(("cls", "kt"), [(lib.CKO_CERTIFICATE, None), (lib.CKO_SECRET_KEY, 0x15),
+                                         (lib.CKO_PRIVATE_KEY, 0x15)])
 def test_unsupported_class_or_key_type_is_value_invalid(cls: int, kt: int | None) -> None:
     pairs = [(lib.CKA_CLASS, cls), (lib.CKA_VALUE, KEY16)]
     if kt is not None:
@@ -288,6 +288,22 @@ def test_unsupported_class_or_key_type_is_value_invalid(cls: int, kt: int | None
     r = new(CREATE, pairs)
     assert r.rv == lib.CKR_ATTRIBUTE_VALUE_INVALID
     assert r.why_attr == (lib.CKA_CLASS if kt is None else lib.CKA_KEY_TYPE)
+
+
+@pytest.mark.parametrize(("cls", "kt"), [(lib.CKO_SECRET_KEY, lib.CKK_RSA),
+                                         (lib.CKO_SECRET_KEY, lib.CKK_EC),
+                                         (lib.CKO_PUBLIC_KEY, lib.CKK_AES),
+                                         (lib.CKO_PRIVATE_KEY, lib.CKK_GENERIC_SECRET)])
+def test_key_type_of_another_class_is_inconsistent(cls: int, kt: int) -> None:
+    """A key type PKCS#11 defines, on a key class that has no such keys (4.1.1 item 5)."""
+    r = new(CREATE, [(lib.CKA_CLASS, cls), (lib.CKA_KEY_TYPE, kt), (lib.CKA_VALUE, KEY16)])
+    assert r.rv == lib.CKR_TEMPLATE_INCONSISTENT
+
+
+def test_public_key_without_key_type_is_incomplete() -> None:
+    r = new(CREATE, [(lib.CKA_CLASS, lib.CKO_PUBLIC_KEY)])
+    assert r.rv == lib.CKR_TEMPLATE_INCOMPLETE
+    assert r.why_attr == lib.CKA_KEY_TYPE
 
 
 READ_ONLY_AT_CREATE = [

@@ -1,11 +1,12 @@
 """The object class table (token/rules.h ks_class_desc): one row per class, read by the
-attribute rules, the guard's key resolution and C_DigestKey/C_WrapKey. Today's classes behave
-as before; the key-pair and certificate rows exist but make no objects yet."""
+attribute rules, the guard's key resolution and C_DigestKey/C_WrapKey. Data objects, secret
+keys, public and private keys make objects; the certificate row exists but makes none yet."""
 
 from __future__ import annotations
 
 import pytest
 from keystead.core import ffi, lib
+from keystead.softhsm_bridge.ck import CKA_KS_PKCS8
 
 from .rules_support import CREATE, KEY16, new
 
@@ -27,7 +28,17 @@ def test_supported_classes_are_data_and_secret_keys():
     assert data.on & secret.on == 0
 
 
-@pytest.mark.parametrize("cls", ["CKO_PUBLIC_KEY", "CKO_PRIVATE_KEY", "CKO_CERTIFICATE"])
+def test_key_pair_rows_hold_der_values():
+    pub, priv = row(lib.CKO_PUBLIC_KEY), row(lib.CKO_PRIVATE_KEY)
+    assert (pub.supported, pub.is_key, pub.hides) == (1, 1, 0)
+    assert (priv.supported, priv.is_key, priv.hides) == (1, 1, 1)
+    assert pub.value_attr == lib.CKA_PUBLIC_KEY_INFO
+    assert priv.value_attr == CKA_KS_PKCS8
+    for r in (pub, priv):
+        assert r.check_new != ffi.NULL and r.finish != ffi.NULL
+
+
+@pytest.mark.parametrize("cls", ["CKO_CERTIFICATE"])
 def test_rows_ready_for_later_classes_make_no_objects(cls: str):
     r = row(getattr(lib, cls))
     assert r.supported == 0
