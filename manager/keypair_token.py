@@ -119,18 +119,6 @@ def generation_templates(key_type: KeyType, algorithm: str, length_bits: int
     return alg.gen_mechanism, public, private
 
 
-def generate_pair(raw, session: int, mechanism: int, public: dict[int, object],
-                  private: dict[int, object]) -> tuple[int, int]:
-    """C_GenerateKeyPair; returns (public handle, private handle)."""
-    m = raw.mechanism(mechanism)
-    pub_t, priv_t = raw.template(public), raw.template(private)
-    hpub = raw.ffi.new("CK_OBJECT_HANDLE *")
-    hpriv = raw.ffi.new("CK_OBJECT_HANDLE *")
-    raw.check("C_GenerateKeyPair", session, m.ptr, pub_t.ptr, pub_t.count, priv_t.ptr,
-              priv_t.count, hpub, hpriv)
-    return int(hpub[0]), int(hpriv[0])
-
-
 def find_pair(raw, session: int, object_id: bytes) -> tuple[list[int], list[int]]:
     """(public handles, private handles) carrying ``object_id``."""
     return (raw.find_objects(session, {CKA_CLASS: CKO_PUBLIC_KEY, CKA_ID: object_id}),
@@ -228,7 +216,7 @@ class KeyPairPort:
                         CKA_EXTRACTABLE: False, **priv_flags})
 
         def run(raw, session):
-            _, hpriv = generate_pair(raw, session, mech, public, private)
+            _, hpriv = raw.generate_key_pair(session, mech, public, private)
             res = raw.get_attributes(session, hpriv, [CKA_UNIQUE_ID])
             value = res.values.get(CKA_UNIQUE_ID) if res.rv == 0 else None
             return value.decode("utf-8", "replace") if value else None

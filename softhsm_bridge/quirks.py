@@ -422,14 +422,6 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "the keystream",
             "test_crosscheck_p11.py::test_gcm_every_iv_length",
         ),
-        Quirk(
-            "public-key-info-empty",
-            "a key pair's CKA_PUBLIC_KEY_INFO holds its SubjectPublicKeyInfo (4.8, 4.9: "
-            "'DEFAULT derived from the underlying public key data')",
-            "C_GenerateKeyPair leaves CKA_PUBLIC_KEY_INFO empty on both keys (RSA, EC, "
-            "Ed25519); the public components (CKA_MODULUS, CKA_EC_POINT, ...) are filled",
-            "tests/manager/test_keypairs.py::test_public_key_info_is_filled",
-        ),
         *_BAD_INPUT,
         *_LEAKS,
         *_PAIR_OBJECTS,
