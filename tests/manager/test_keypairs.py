@@ -400,7 +400,7 @@ def test_doctor_knows_key_pairs(km, module):
     km.rotate(key.name)
     assert [f for f in km.doctor() if f.key == key.name] == []
     v2 = km.show(key.name).versions[1]
-    session, _ = raw_key(module, manager_token(module), v2.object_id, as_manager=True)
+    session, _ = raw_key(module, manager_token(module), v2.object_id)
     try:
         publics = module.raw.find_objects(session, {0x0: 0x2,
                                                     0x102: bytes.fromhex(v2.object_id)})
