@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .boundary import BoundaryKW
+from .keypairs import CryptographyPairs, P11Pairs, Unavailable
 from .timing import Op, timed_loop
 from .workloads import Workload
 
@@ -83,6 +84,16 @@ class OpenSSLClient:
         self.key = os.urandom(32)
         self.kek = os.urandom(32)
         self.gcm = AESGCM(self.key)
+        self.pairs: CryptographyPairs | None = None
+
+    def _pairs(self) -> CryptographyPairs:
+        if self.pairs is None:
+            self.pairs = CryptographyPairs()
+        return self.pairs
+
+    def sample(self, w: Workload) -> float:
+        """One key generation of a key-pair keygen row, timed."""
+        return self._pairs().sample(w)
 
     @staticmethod
     def version() -> str:
@@ -94,6 +105,8 @@ class OpenSSLClient:
     def op(self, w: Workload) -> Op | None:
         from cryptography.hazmat.primitives import keywrap
 
+        if w.kind.startswith("pk-"):
+            return self._pairs().op(w)
         data, iv = bytes(w.size), _Counter()
         if w.kind == "gcm-encrypt":
             return timed_loop(lambda: self.gcm.encrypt(iv.next(), data, None))
@@ -131,6 +144,7 @@ class P11Client:
         self.name = name
         self.info, self.env = prepare(name, base / name / "tokens")
         self.vendor: Any = None
+        self.pairs: P11Pairs | None = None
         self._sessions: list[Any] = []
 
     def open(self) -> None:
@@ -172,6 +186,11 @@ class P11Client:
 
         if w.keystead_only:
             return self.vendor.op(w) if self.vendor is not None else None
+        if w.kind.startswith("pk-"):
+            try:
+                return self._pairs().op(w)
+            except Unavailable as why:
+                raise Skipped(str(why)) from None
         data, iv, gcm = bytes(w.size), _Counter(), Mechanism.AES_GCM
         if w.kind == "gcm-encrypt":
             key = self.key
@@ -197,6 +216,20 @@ class P11Client:
                 raise Skipped(UNSAFE_THREADS[self.name])
             return self._threads_op(w, data)
         return None
+
+    def _pairs(self) -> P11Pairs:
+        from keystead.softhsm_bridge import load
+
+        if self.pairs is None:
+            self.pairs = P11Pairs(self.session, lambda: load(self.info))
+        return self.pairs
+
+    def sample(self, w: Workload) -> float:
+        """One key generation of a key-pair keygen row, timed (raises Skipped)."""
+        try:
+            return self._pairs().sample(w)
+        except Unavailable as why:
+            raise Skipped(str(why)) from None
 
     def _boundary(self) -> BoundaryKW:
         """The KW calls through the raw layer, on this client's session and keys."""

@@ -22,6 +22,20 @@ GOALS = (
     ("kw-unwrap-vs-softhsm2", "KW unwrap through python-pkcs11, keystead / SoftHSMv2", 3.0),
     ("threads-scaling", "1 MiB GCM, N threads / 1 thread (python-pkcs11)", 1.8),
     ("threads-scaling-bulk", "1 MiB GCM, bulk call on N / 1 threads", 1.8),
+    ("rsa-sign-pkcs1-vs-openssl", "RSA-2048 sign PKCS#1 v1.5 (python-pkcs11), keystead / "
+     "cryptography", 0.9),
+    ("rsa-sign-pss-vs-openssl", "RSA-2048 sign PSS (python-pkcs11), keystead / cryptography",
+     0.9),
+    ("rsa-oaep-vs-openssl", "RSA-2048 OAEP decrypt (python-pkcs11), keystead / cryptography",
+     0.9),
+    ("rsa-keygen-vs-openssl", "RSA-2048 key generation (python-pkcs11, median), keystead / "
+     "cryptography", 0.9),
+    ("ecdsa-sign-vs-openssl", "ECDSA P-256 sign (python-pkcs11), keystead / cryptography", 0.8),
+    ("ed25519-sign-vs-openssl", "Ed25519 sign (python-pkcs11), keystead / cryptography", 0.8),
+    ("p256-keygen-boundary-vs-openssl", "P-256 key generation at the PKCS#11 boundary "
+     "(median), keystead / cryptography", 0.7),
+    ("ecdh-boundary-vs-openssl", "ECDH P-256 C_DeriveKey at the PKCS#11 boundary, keystead / "
+     "cryptography", 0.7),
 )
 
 #: Informative lines: not goals as stated, shown after them.
@@ -73,6 +87,15 @@ def goals(rows: list[dict[str, Any]], opts: BenchOptions) -> list[dict[str, Any]
         "kw-unwrap-destroy-boundary-vs-softhsm2": _ratio(by, "kw-unwrap-destroy-raw",
                                                          "keystead/softhsm2"),
     }
+    for gid, row in (("rsa-sign-pkcs1-vs-openssl", "rsa2048-sign-pkcs1"),
+                     ("rsa-sign-pss-vs-openssl", "rsa2048-sign-pss"),
+                     ("rsa-oaep-vs-openssl", "rsa2048-decrypt-oaep"),
+                     ("rsa-keygen-vs-openssl", "rsa2048-keygen"),
+                     ("ecdsa-sign-vs-openssl", "ecdsa-p256-sign"),
+                     ("ed25519-sign-vs-openssl", "ed25519-sign"),
+                     ("p256-keygen-boundary-vs-openssl", "p256-keygen-raw"),
+                     ("ecdh-boundary-vs-openssl", "ecdh-p256-derive-raw")):
+        measured[gid] = _ratio(by, row, "keystead/openssl")
     out = []
     for informative, table in ((False, GOALS), (True, INFORMATIVE)):
         for gid, what, target in table:

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from .clients import OpenSSLClient, P11Client, Skipped
+from .keygen import sample_keygen
+from .keypairs import KEYGEN_KINDS
+from .libcrypto_ref import Libcrypto
 from .options import BenchOptions
 from .timing import Op, Samples, calibrate
 from .vendor import BulkOps, MessageOps, VendorOps
-from .workloads import KEYSTEAD, OPENSSL, Workload, workloads
+from .workloads import KEYSTEAD, LIBCRYPTO, OPENSSL, Workload, workloads
 
 
 def _note(text: str) -> None:
@@ -29,13 +32,14 @@ def _error_line(exc: BaseException) -> str:
 
 def open_clients(opts: BenchOptions, base: Path) -> list[Any]:
     """Prepare every PKCS#11 module first, then load and provision them; OpenSSL last."""
-    p11 = [P11Client(m, base) for m in opts.modules if m != OPENSSL]
+    p11 = [P11Client(m, base) for m in opts.modules if m not in (OPENSSL, LIBCRYPTO)]
     for c in p11:
         _note(f"provisioning {c.name} in {c.env.token_dir if c.env else 'default'}")
         c.open()
         if c.name == KEYSTEAD:
             c.vendor = _vendor(c, base)
-    return p11 + ([OpenSSLClient()] if OPENSSL in opts.modules else [])
+    return (p11 + ([OpenSSLClient()] if OPENSSL in opts.modules else [])
+            + ([Libcrypto()] if LIBCRYPTO in opts.modules else []))
 
 
 def _vendor(client: P11Client, base: Path) -> VendorOps:
@@ -83,11 +87,12 @@ def measure(opts: BenchOptions, base: Path) -> dict[str, Any]:
     rows = [w for w in workloads(opts.threads, opts.quick)
             if not opts.only or w.name.startswith(tuple(opts.only))]
     results: dict[str, dict[str, Any]] = {w.name: {} for w in rows}
+    windowed = [w for w in rows if w.kind not in KEYGEN_KINDS]
     _note("calibrating")
-    ops = _prepare_ops(rows, clients, opts.window, results)
+    ops = _prepare_ops(windowed, clients, opts.window, results)
     for rep in range(opts.repeat):
         _note(f"repetition {rep + 1}/{opts.repeat}")
-        for w in rows:
+        for w in windowed:
             for c in clients:
                 entry = ops.get((w.name, c.name))
                 if entry is None:
@@ -101,10 +106,25 @@ def measure(opts: BenchOptions, base: Path) -> dict[str, Any]:
     for (row, client), (_, samples) in ops.items():
         results[row][client] = {"median_s": samples.median(), "windows": len(samples.per_op),
                                 "ops_per_window": samples.n}
+    for w in rows:
+        if w.kind in KEYGEN_KINDS:
+            _note(f"sampling {w.name}")
+            results[w.name].update(sample_keygen(w, clients, opts))
     # Nothing is closed: the worker exits with os._exit (python-pkcs11 finalises and
     # unloads a module when its lib object is collected, under the raw layer's feet).
     return {"rows": [{"workload": w.__dict__, "cells": results[w.name]} for w in rows],
-            "versions": {OPENSSL: OpenSSLClient.version()}}
+            "versions": _versions(clients)}
+
+
+def _versions(clients: list[Any]) -> dict[str, str]:
+    """The OpenSSL of ``cryptography`` and the system libcrypto the module links."""
+    out = {OPENSSL: OpenSSLClient.version()}
+    ref = next((c for c in clients if isinstance(c, Libcrypto)), None)
+    try:
+        out[LIBCRYPTO] = (ref or Libcrypto()).version()
+    except (OSError, AttributeError) as exc:  # no system libcrypto 3 to load
+        out[LIBCRYPTO] = f"unavailable ({_error_line(exc)})"
+    return out
 
 
 __all__ = ["measure", "open_clients"]

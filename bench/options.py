@@ -20,7 +20,8 @@ class BenchOptions:
     trimming off (see :data:`.runner.MALLOC_ENV`; off by default: the figures are what a
     user's plain process gets); ``tuned_beside``: measure the large-message rows a second
     time with the tuning and show that figure beside the untuned one; ``only``: row-name
-    prefixes to keep (empty: every row).
+    prefixes to keep (empty: every row); ``keygen_samples``: single key generations per client of
+    a key generation row, within ``keygen_budget`` seconds per row (at least 5 each).
     """
 
     modules: tuple[str, ...] = CLIENTS
@@ -38,6 +39,8 @@ class BenchOptions:
     tune_malloc: bool = False
     tuned_beside: bool = True
     only: tuple[str, ...] = ()
+    keygen_samples: int = 200
+    keygen_budget: float = 120.0
 
     @classmethod
     def make(cls, quick: bool = False, **kw: object) -> BenchOptions:
@@ -45,7 +48,8 @@ class BenchOptions:
         ``quick``; explicit values in ``kw`` (not None) win."""
         base: dict[str, object] = {"quick": quick}
         if quick:
-            base.update(repeat=2, window=0.003, scale_budget=60.0, c_seconds=0.05)
+            base.update(repeat=2, window=0.003, scale_budget=60.0, c_seconds=0.05,
+                        keygen_samples=8, keygen_budget=10.0)
         base.update({k: v for k, v in kw.items() if v is not None})
         return cls(**base)  # type: ignore[arg-type]
 

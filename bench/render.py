@@ -15,6 +15,8 @@ def _rate(cell: dict[str, Any] | None, size: int) -> str:
     if size >= 4096 and "mb_per_s" in cell:
         return f"{cell['mb_per_s']:,.0f} MB/s"
     rate = cell["msgs_per_s"]
+    if rate < 1e3:
+        return f"{rate:,.1f} /s"
     return f"{rate / 1e6:.2f} M/s" if rate >= 1e6 else f"{rate / 1e3:,.1f} k/s"
 
 
@@ -75,6 +77,23 @@ def _scale(report: dict[str, Any], markdown: bool = False) -> list[str]:
                    "find class us"], body, markdown) if body else []
 
 
+def _spread(report: dict[str, Any], markdown: bool = False) -> list[str]:
+    """The sampled rows (key generation): median, quartiles and sample count per client."""
+    body = []
+    for r in report["rows"]:
+        for client, cell in r["results"].items():
+            if cell and "q1_us" in cell:
+                body.append([r["name"], client, f"{cell['us_per_msg']:,.0f}",
+                             f"{cell['q1_us']:,.0f}", f"{cell['q3_us']:,.0f}",
+                             str(cell["samples"])])
+    return _table(["key generation", "client", "median us", "q1 us", "q3 us", "samples"],
+                  body, markdown) if body else []
+
+
+def _versions(report: dict[str, Any]) -> list[str]:
+    return [f"{name}: {text}" for name, text in sorted((report.get("versions") or {}).items())]
+
+
 def render_table(report: dict[str, Any], markdown: bool = False) -> str:
     """The report as text (or Markdown tables): machine line, workloads, goals, then scale
     and C if measured."""
@@ -85,6 +104,10 @@ def render_table(report: dict[str, Any], markdown: bool = False) -> str:
              f"keystead {build.get('version', '?')} at commit {build.get('commit', '?')}, "
              f"load average {' '.join(f'{x:.2f}' for x in m.get('load_avg', []))}", ""]
     lines += _main_table(report, markdown)
+    spread = _spread(report, markdown)
+    if spread:
+        lines += ["", *spread]
+    lines += ["", *_versions(report)]
     if report.get("tuning"):
         lines += ["", report["tuning"]]
     lines += [""] + _goals(report, markdown)

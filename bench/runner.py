@@ -16,9 +16,10 @@ from .errors import BenchError
 from .goals import goals
 from .native import find_source, run_core_bench
 from .options import BenchOptions
-from .workloads import KEYSTEAD, OPENSSL, SOFTHSM2
+from .workloads import KEYSTEAD, LIBCRYPTO, OPENSSL, SOFTHSM2
 
-RATIOS = ((SOFTHSM2, "keystead/softhsm2"), (OPENSSL, "keystead/openssl"))
+RATIOS = ((SOFTHSM2, "keystead/softhsm2"), (OPENSSL, "keystead/openssl"),
+          (LIBCRYPTO, "keystead/libcrypto"))
 
 #: python-pkcs11 allocates a fresh output buffer per call and copies it into bytes; with
 #: glibc's defaults a 1 MiB block is served by mmap and unmapped again on free, or freed at
@@ -78,8 +79,11 @@ def _cell(w: dict[str, Any], cell: dict[str, Any]) -> dict[str, Any]:
     s = cell["median_s"]
     out = {"us_per_msg": s * 1e6, "msgs_per_s": 1.0 / s, "windows": cell["windows"],
            "ops_per_window": cell["ops_per_window"]}
-    if not w["kind"].startswith("kw-"):
+    if not w["kind"].startswith(("kw-", "pk-")):
         out["mb_per_s"] = w["size"] / s / 1e6
+    if "q1_s" in cell:  # a sampled row (key generation): its spread
+        out.update(q1_us=cell["q1_s"] * 1e6, q3_us=cell["q3_s"] * 1e6,
+                   samples=cell["samples"])
     return out
 
 
@@ -92,6 +96,8 @@ def _rows(raw_rows: list[dict[str, Any]], modules: tuple[str, ...]) -> list[dict
         ks = cells.get(KEYSTEAD) or {}
         for other, label in RATIOS:
             o = cells.get(other) or {}
+            if other == LIBCRYPTO and not w["kind"].startswith("pk-"):
+                continue  # the system libcrypto is a reference of the key-pair rows only
             if other in modules and "us_per_msg" in ks and "us_per_msg" in o:
                 ratios[label] = o["us_per_msg"] / ks["us_per_msg"]
             elif other in modules:

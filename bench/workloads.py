@@ -10,7 +10,8 @@ MIB = 1024 * 1024
 KEYSTEAD = "keystead"
 SOFTHSM2 = "softhsm2"
 OPENSSL = "openssl"
-CLIENTS = (KEYSTEAD, SOFTHSM2, OPENSSL)
+LIBCRYPTO = "libcrypto"  # the system's libcrypto in-process (key-pair rows only)
+CLIENTS = (KEYSTEAD, SOFTHSM2, OPENSSL, LIBCRYPTO)
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,8 @@ class Workload:
     kw-wrap-raw, kw-unwrap-raw (the same calls at the PKCS#11 boundary), kw-unwrap-destroy-raw
     (an unwrap and the destruction of the unwrapped key, at the boundary), msg-encrypt,
     msg-decrypt, bulk-encrypt, bulk-decrypt, threads (python-pkcs11, a session per thread),
-    bulk-threads (one bulk call with ulThreads = threads). ``size`` is the bytes of one message;
+    bulk-threads (one bulk call with ulThreads = threads), and the key-pair kinds pk-*
+    (:mod:`.keypairs`). ``size`` is the bytes of one message;
     ``batch`` the messages one timed operation handles (bulk calls); ``threads`` the threads
     of a threads row. The figure of a row is per *message*.
     """
@@ -69,7 +71,10 @@ def workloads(threads: int, quick: bool) -> list[Workload]:
     per_call = 2 if quick else 16
     rows += [Workload(f"bulk-encrypt-1MiB-{t}t", "bulk-threads", MIB, batch=per_call, threads=t)
              for t in counts]
-    return rows
+    from .keypairs import rows as keypair_rows
+
+    return rows + keypair_rows()
 
 
-__all__ = ["CLIENTS", "KEYSTEAD", "KIB", "MIB", "OPENSSL", "SOFTHSM2", "Workload", "workloads"]
+__all__ = ["CLIENTS", "KEYSTEAD", "KIB", "LIBCRYPTO", "MIB", "OPENSSL", "SOFTHSM2", "Workload",
+           "workloads"]

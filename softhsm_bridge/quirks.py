@@ -356,6 +356,37 @@ QUIRKS: dict[str, dict[str, Quirk]] = {
             "test_encrypt.py::test_cbc_bad_iv, test_gcm_bad_tag_bits",
         ),
         Quirk(
+            "pss-param-code",
+            "a missing, short or mismatched CK_RSA_PKCS_PSS_PARAMS (hashAlg not the "
+            "mechanism's hash, an unknown MGF, a salt too long for the key) is "
+            "CKR_MECHANISM_PARAM_INVALID (5.11 C_SignInit; mechanisms 2.1.3)",
+            "returns CKR_ARGUMENTS_BAD for the malformed parameters and CKR_MECHANISM_INVALID "
+            "for a salt the modulus cannot hold",
+            "test_sign_keypairs.py::test_rsa_pss_parameter_invalid",
+        ),
+        Quirk(
+            "sign-data-len-general-error",
+            "raw signing input the mechanism cannot take (CKM_RSA_PKCS over k - 11 bytes, "
+            "CKM_RSA_PKCS_PSS not the hash length) is CKR_DATA_LEN_RANGE (5.11 C_Sign)",
+            "returns CKR_GENERAL_ERROR",
+            "test_sign_keypairs.py::test_raw_input_too_long",
+        ),
+        Quirk(
+            "single-part-update-not-initialized",
+            "C_SignUpdate on an active operation whose mechanism is single-part only "
+            "(CKM_RSA_PKCS, CKM_ECDSA, CKM_EDDSA) fails without claiming there is no "
+            "operation (CKR_OPERATION_NOT_INITIALIZED means none is active, 5.11)",
+            "returns CKR_OPERATION_NOT_INITIALIZED",
+            "test_sign_keypairs.py::test_single_part_mechanisms_refuse_update",
+        ),
+        Quirk(
+            "sign-key-type-unchecked",
+            "C_SignInit with a key whose type the mechanism does not take (an RSA key for "
+            "CKM_ECDSA) is CKR_KEY_TYPE_INCONSISTENT (5.11)",
+            "C_SignInit answers CKR_OK",
+            "test_sign_keypairs.py::test_key_of_another_algorithm",
+        ),
+        Quirk(
             "gcm-empty-iv-accepted",
             "a GCM IV of zero bits is CKR_MECHANISM_PARAM_INVALID (SP 800-38D 5.2.1.1: "
             "1 <= len(IV))",

@@ -45,7 +45,7 @@ def _modules(_ctx: click.Context, _param: click.Parameter,
 @click.option("--source", type=click.Path(file_okay=False, exists=True),
               help="keystead's source tree for --c [default: current directory].")
 @click.option("--modules", default=None, show_default="all", callback=_modules,
-              help="Comma-separated clients: keystead, softhsm2, openssl.")
+              help="Comma-separated clients: keystead, softhsm2, openssl, libcrypto.")
 @click.option("--only", callback=lambda _c, _p, v: tuple(x for x in v.split(",") if x),
               default="", help="Comma-separated row-name prefixes to run (e.g. gcm-encrypt-1MiB).")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=None,

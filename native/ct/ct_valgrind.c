@@ -160,7 +160,7 @@ static void check_cbc_pad(const uint8_t *raw, size_t raw_len)
 {
     uint8_t iv[16] = {2}, pt[40], ct[48], back[48];
     CK_MECHANISM mech = {CKM_AES_CBC_PAD, iv, sizeof(iv)};
-    ks_key_ref key = {CKK_AES, raw, raw_len};
+    ks_key_ref key = {CKK_AES, raw, raw_len, NULL};
     ks_op *op = NULL;
     CK_ULONG n = sizeof(ct);
 

@@ -283,7 +283,7 @@ static void prep_cbc_invalid(uint8_t in[MAX_IN], int cls)
 static int run_cbc(const uint8_t in[MAX_IN])
 {
     CK_MECHANISM mech = {CKM_AES_CBC_PAD, cbc_iv, 16};
-    ks_key_ref key = {CKK_AES, kek_raw, sizeof(kek_raw)};
+    ks_key_ref key = {CKK_AES, kek_raw, sizeof(kek_raw), NULL};
     ks_op *op = NULL;
     uint8_t out[32];
     CK_ULONG out_len = sizeof(out);

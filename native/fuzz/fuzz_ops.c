@@ -75,7 +75,7 @@ static void run_op(fz *f, ks_op *op)
             check_len("final", rv, cap, len, out);
             break;
         default: {
-            ks_key_ref k = {CKK_GENERIC_SECRET, in, in_len};
+            ks_key_ref k = {CKK_GENERIC_SECRET, in, in_len, NULL};
             rv = ks_op_digest_key(op, &k);
             len = 0;
             break;
@@ -118,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ks_op_kind kind = (ks_op_kind)(fz_u8(&f) % 5);
     uint8_t ksel = fz_u8(&f);
     size_t key_len = ksel & 0x80 ? fz_u8(&f) % 80 : 16 + 8 * (ksel % 3);
-    ks_key_ref key = {fz_key_type((unsigned)ksel >> 2), NULL, key_len};
+    ks_key_ref key = {fz_key_type((unsigned)ksel >> 2), NULL, key_len, NULL};
     key.value = fz_bytes(&f, key_len);
     if ((ksel & 0x60) == 0x60) {
         key.type = CKK_AES;

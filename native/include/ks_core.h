@@ -17,6 +17,7 @@
 #include "crypto/kdf.h"
 #include "crypto/kw.h"
 #include "crypto/mem.h"
+#include "crypto/pkey_prep.h"
 #include "crypto/rand.h"
 #include "crypto/sha256.h"
 #include "crypto/status.h"

@@ -1052,6 +1052,14 @@ typedef struct CK_RSA_PKCS_PSS_PARAMS {
 } CK_RSA_PKCS_PSS_PARAMS;
 typedef CK_RSA_PKCS_PSS_PARAMS *CK_RSA_PKCS_PSS_PARAMS_PTR;
 
+/* EdDSA (mechanisms 3.0, 2.3.14 CKM_EDDSA): the optional parameter */
+typedef struct CK_EDDSA_PARAMS {
+    CK_BBOOL phFlag;
+    CK_ULONG ulContextDataLen;
+    CK_BYTE_PTR pContextData;
+} CK_EDDSA_PARAMS;
+typedef CK_EDDSA_PARAMS *CK_EDDSA_PARAMS_PTR;
+
 /* Elliptic curve key derivation (mechanisms spec 2.3.15) */
 typedef CK_ULONG CK_EC_KDF_TYPE;
 typedef CK_EC_KDF_TYPE *CK_EC_KDF_TYPE_PTR;

@@ -110,7 +110,7 @@ ks_key_ref ks_p11_key_ref(const ks_object *key)
     CK_ULONG kt = (CK_ULONG)-1;
     ks_attrs_get_ulong(&key->attrs, CKA_KEY_TYPE, &kt);
     const ks_attr *v = ks_p11_key_value(key);
-    ks_key_ref ref = {kt, v ? v->value : NULL, v ? v->len : 0};
+    ks_key_ref ref = {kt, v ? v->value : NULL, v ? v->len : 0, NULL};
     return ref;
 }
 
@@ -187,6 +187,7 @@ static CK_RV init_locked(ks_session *s, ks_op_slot slot, ks_op_kind kind,
                                   &use, &key);
     if (rv == CKR_OK) {
         ks_key_ref ref = ks_p11_key_ref(key);
+        ref.pkey = ks_object_prepared_key(key, ref.value, ref.len); /* key pairs: cached */
         rv = ks_op_start(&op, kind, desc, mech, &ref);
     }
     if (rv == CKR_OK) {

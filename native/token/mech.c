@@ -73,6 +73,18 @@ CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
     ROW(m, #m, lo, hi, CKF_GENERATE_KEY_PAIR, kt, CKO_PRIVATE_KEY, KS_MECH_KEY_PAIR | (tr), 0, \
         ks_mech_params_none, NULL)
 
+/* Signatures with key pairs (ops_pkey_sign.c): the private key signs, the public key
+ * verifies (KS_MECH_KEY_PAIR). RSA sizes are modulus bits (RSA keys of 2048 bits and more,
+ * SP 800-131A); EC rows have no size bounds: the family takes P-256, P-384 and P-521 and
+ * answers CKR_CURVE_NOT_SUPPORTED for other curves. */
+enum { RSA_SIG_MIN_BITS = 2048, RSA_SIG_MAX_BITS = 16384 };
+static const CK_KEY_TYPE KT_RSA_SIG[] = {CKK_RSA, KT_END};
+static const CK_KEY_TYPE KT_EC_SIG[] = {CKK_EC, KT_END};
+static const CK_KEY_TYPE KT_EDDSA_SIG[] = {CKK_EC_EDWARDS, KT_END};
+#define PKSIG(m, lo, hi, kt)                                                                 \
+    ROW(m, #m, lo, hi, MAC_FLAGS, kt, CKO_PRIVATE_KEY,                                       \
+        KS_MECH_KEY_PAIR | ((lo) != 0 ? KS_MECH_KEY_BITS : 0u), 0, NULL, &ks_fam_pkey_sign)
+
 static const ks_mech_desc MECHS[] = {
     GEN(CKM_AES_KEY_GEN, AES_MIN, AES_MAX, KT_AES, 0),
     GEN(CKM_GENERIC_SECRET_KEY_GEN, GENERIC_MIN_BITS, GENERIC_MAX_BITS, KT_GENERIC,
@@ -111,6 +123,25 @@ static const ks_mech_desc MECHS[] = {
              KS_MECH_KEY_BITS),
 
     /* Key pairs: signatures (RSA PKCS#1 v1.5 and PSS, ECDSA, EdDSA). */
+    PKSIG(CKM_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA1_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA224_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA256_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA384_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA512_RSA_PKCS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA1_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA224_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA256_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA384_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_SHA512_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
+    PKSIG(CKM_ECDSA, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA1, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA224, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA256, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA384, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA512, 0, 0, KT_EC_SIG),
+    PKSIG(CKM_EDDSA, 0, 0, KT_EDDSA_SIG),
 
     /* Key pairs: RSA encryption and key transport (PKCS#1 v1.5, X.509, OAEP, RSA-AES). */
 

@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include "crypto/pkey_prep.h"
+
 ks_object *ks_object_new(void)
 {
     ks_object *obj = calloc(1, sizeof(*obj));
@@ -17,6 +19,7 @@ void ks_object_free(ks_object *obj)
     if (obj == NULL) {
         return;
     }
+    ks_object_drop_prepared(obj);
     ks_attrs_free(&obj->attrs);
     free(obj);
 }
@@ -42,4 +45,23 @@ int ks_object_is_private(const ks_object *obj)
 int ks_object_is_token(const ks_object *obj)
 {
     return ks_attrs_bool(&obj->attrs, CKA_TOKEN, CK_FALSE) == CK_TRUE;
+}
+
+void *ks_object_prepared_key(ks_object *obj, const uint8_t *value, size_t len)
+{
+    if (obj->pkey != NULL) {
+        return obj->pkey;
+    }
+    CK_OBJECT_CLASS cls = ks_object_class(obj);
+    if ((cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY) || value == NULL) {
+        return NULL;
+    }
+    obj->pkey = ks_pkey_prepare(value, len, cls == CKO_PRIVATE_KEY);
+    return obj->pkey;
+}
+
+void ks_object_drop_prepared(ks_object *obj)
+{
+    ks_pkey_free(obj->pkey);
+    obj->pkey = NULL;
 }

@@ -34,11 +34,16 @@ typedef enum ks_op_kind {
     KS_OP_DIGEST,
 } ks_op_kind;
 
-/* The key an operation uses: its type and value (borrowed; ks_op_new copies what it needs). */
+/* The key an operation uses: its type and value (borrowed; ks_op_new copies what it needs).
+ * For a key pair, value is the PKCS#8 (private) or SubjectPublicKeyInfo (public) DER, and pkey
+ * may carry the object's prepared key (crypto/pkey_sign.h; borrowed: a family that keeps it
+ * takes a reference), so that the family does not parse the DER again; NULL is always
+ * allowed (the family parses value). */
 typedef struct ks_key_ref {
     CK_KEY_TYPE type;
     const uint8_t *value;
     size_t len;
+    void *pkey;
 } ks_key_ref;
 
 typedef struct ks_op ks_op;

@@ -16,6 +16,7 @@
 #include "crypto/digest.h"
 #include "crypto/gcm.h"
 #include "crypto/hmac.h"
+#include "crypto/pkey_sign.h"
 #include "token/gcm_hold.h"
 #include "token/ops.h"
 
@@ -75,6 +76,14 @@ typedef struct ks_dig_state {
     ks_digest_ctx ctx;
 } ks_dig_state;
 
+/* RSA PKCS#1 v1.5 and PSS, ECDSA, EdDSA signatures (ops_pkey_sign.c): the libcrypto context
+ * bound to the prepared key, and for the hashed variants the running hash of the message. */
+typedef struct ks_pksig_state {
+    ks_sig_ctx sig;
+    ks_digest_ctx dig;  /* hashed variants (multi-part); dig.evp NULL for the others */
+    ks_md hash;         /* the mechanism's own hash, KS_MD_NONE for single-part ones */
+} ks_pksig_state;
+
 struct ks_op {
     union {
         ks_blk_state blk;
@@ -83,6 +92,7 @@ struct ks_op {
         ks_mac_state mac;
         ks_dig_state dig;
         /* key-pair signatures */
+        ks_pksig_state pksig;
 
         /* RSA encryption */
 
@@ -135,6 +145,7 @@ extern const ks_mech_family ks_fam_gcm;
 extern const ks_mech_family ks_fam_kw;    /* KW, KWP */
 extern const ks_mech_family ks_fam_mac;   /* CMAC, HMAC */
 extern const ks_mech_family ks_fam_digest;
+extern const ks_mech_family ks_fam_pkey_sign; /* RSA PKCS#1 v1.5, PSS, ECDSA, EdDSA */
 
 /* Family initialisers, behind the families above. */
 CK_RV ks_op_aes_block_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
@@ -142,6 +153,7 @@ CK_RV ks_op_gcm_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key)
 CK_RV ks_op_kw_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
 CK_RV ks_op_mac_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
 CK_RV ks_op_digest_init(ks_op *op, const CK_MECHANISM *mech);
+CK_RV ks_op_pkey_sign_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *key);
 
 /* ks_kw_mech_params parses the optional IV parameter of KW (8 bytes) or KWP (4 bytes). */
 CK_RV ks_kw_mech_params(const CK_MECHANISM *mech, int padded, uint8_t iv[8], int *has_iv);

@@ -432,6 +432,7 @@ CK_RV ks_token_update(ks_token *tok, int rw, ks_object *obj, const ks_attrs *att
     }
     ks_attrs_free(&obj->attrs);
     obj->attrs = copy;
+    ks_object_drop_prepared(obj); /* the next use prepares the key from the new attributes */
     return CKR_OK;
 }
 
