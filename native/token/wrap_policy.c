@@ -7,6 +7,8 @@
 #include "crypto/sha256.h"
 #include "keystead.h"
 #include "token/mech.h"
+#include "token/object.h"
+#include "token/rules.h"
 
 int ks_wrap_policy_value_known(const ks_attrs *key)
 {
@@ -163,7 +165,12 @@ CK_RV ks_value_uses_name(const ks_token *tok, const ks_attrs *key,
                          char name[KS_VALUE_USES_NAME_LEN])
 {
     static const char hex[] = "0123456789abcdef";
-    const ks_attr *value = ks_attrs_find(key, CKA_VALUE);
+    /* The class's value attribute: CKA_VALUE of a secret key, the PKCS#8 of a private key,
+     * the SubjectPublicKeyInfo of a public key (token/rules_class.c). */
+    const ks_class_desc *cls = ks_class_find(ks_object_class_of(key));
+    CK_ATTRIBUTE_TYPE vt =
+        cls != NULL && cls->value_attr != KS_NO_VALUE_ATTR ? cls->value_attr : CKA_VALUE;
+    const ks_attr *value = ks_attrs_find(key, vt);
     if (value == NULL || value->len == 0) {
         return CKR_KEY_HANDLE_INVALID;
     }

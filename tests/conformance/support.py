@@ -103,13 +103,14 @@ out = {}
 """
 
 
-def run_raw(module_path: str, body: str, timeout: float = 120) -> dict[str, Any]:
+def run_raw(module_path: str, body: str, timeout: float = 120,
+            env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``body`` in a fresh Python process holding a *not yet initialised* RawModule
     ``r`` for ``module_path``; ``body`` fills the dict ``out``, which is returned.
 
     For C_Initialize/C_Finalize scenarios, which cannot run in the test process (the
     module is initialised there once for python-pkcs11). The environment, including the
-    module's configuration variable, is inherited.
+    module's configuration variable, is inherited unless ``env`` gives the environment.
     """
     import json
     import subprocess
@@ -118,6 +119,6 @@ def run_raw(module_path: str, body: str, timeout: float = 120) -> dict[str, Any]
 
     script = _PRELUDE + textwrap.dedent(body) + "\nprint(json.dumps(out))\n"
     proc = subprocess.run([sys.executable, "-c", script, module_path], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+                          text=True, timeout=timeout, check=False, env=env)
     assert proc.returncode == 0, f"subprocess failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
