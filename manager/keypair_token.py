@@ -47,8 +47,6 @@ from .tokenport import Windows
 CKO_PUBLIC_KEY, CKO_PRIVATE_KEY = 0x2, 0x3
 CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_ID = 0x0, 0x1, 0x2, 0x3, 0x102
 CKA_UNIQUE_ID = 0x4
-#: As for secret keys (pkcs11_token.py): a limit makes keystead's token count every use.
-EXACT_COUNT_LIMIT = 2**64 - 1
 CKA_KEY_TYPE, CKA_SENSITIVE, CKA_EXTRACTABLE = 0x100, 0x103, 0x162
 CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP = 0x104, 0x105, 0x106, 0x107
 CKA_SIGN, CKA_SIGN_RECOVER, CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_DERIVE = (
@@ -63,6 +61,8 @@ CKM_ECDSA_SHA = {"sha256": 0x1044, "sha384": 0x1045, "sha512": 0x1046}
 CKM_SHA256, CKG_MGF1_SHA256 = 0x250, 0x2
 #: RFC 8017 9.2 note 1: the DER DigestInfo prefix of SHA-256, for CKM_RSA_PKCS over a digest.
 SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+#: As for secret keys (pkcs11_token.py): a limit makes keystead's token count every use.
+EXACT_COUNT_LIMIT = 2**64 - 1
 
 #: Flags a key of each class may carry (PKCS#11 3.0 4.8, 4.9); every one is set explicitly,
 #: since a token's default for one left out may be true.

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils, x25519
 
 from .errors import IntegrityError
-from .keypairs import CURVES, EC, ED25519, PKCS1V15, PSS, RSA, X25519
+from .keypairs import CURVES, EC, ED25519, PSS, RSA, X25519
 
 PublicKey = (rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
              | x25519.X25519PublicKey)
@@ -179,7 +179,3 @@ def ecdsa_der(raw_signature: bytes) -> bytes:
         raise IntegrityError("the token's ECDSA signature has an odd length")
     return utils.encode_dss_signature(int.from_bytes(raw_signature[:half], "big"),
                                       int.from_bytes(raw_signature[half:], "big"))
-
-
-__all__ = ["PKCS1V15", "PSS", "PublicKey", "b64url", "ecdsa_der", "jwk", "load_public",
-           "spki_der", "spki_pem", "verify"]
