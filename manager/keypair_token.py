@@ -18,9 +18,11 @@ for the audit record.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Iterable
 
+from keystead.softhsm_bridge import errors as bridge_errors
 from keystead.softhsm_bridge.ck import (
     CKA_KS_LIFECYCLE_STATE,
     CKA_KS_TRANSITION_REASON,
@@ -165,10 +167,17 @@ def sign(raw, session: int, handle: int, mechanism: int, param: bytes | None,
     raw.op_init("Sign", session, mechanism, handle, param)
     if second is None:
         return raw.single("Sign", session, first)
-    raw.update("Sign", session, first)
-    raw.update("Sign", session, second)
-    for part in it:
-        raw.update("Sign", session, part)
+    try:
+        raw.update("Sign", session, first)
+        raw.update("Sign", session, second)
+        for part in it:
+            raw.update("Sign", session, part)
+    except BaseException:
+        # The input failed (or the token refused a part) mid-operation: end the operation so
+        # the session can sign again (C_SignFinal ends it on any result; PKCS#11 3.0 5.2).
+        with contextlib.suppress(bridge_errors.PKCS11Error):
+            raw.final("Sign", session)
+        raise
     return raw.final("Sign", session)
 
 

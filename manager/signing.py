@@ -101,40 +101,55 @@ class SignMixin(EnvelopeMixin):
         """Sign ``message`` (bytes or a binary stream, read in chunks) with the current
         version's private key in the token. ECDSA signatures are DER (X9.62).
 
+        As for streamed encryption, the use is checked and counted in one transaction and
+        recorded in another after the token signed, so that a slow input never holds the
+        catalogue's write lock; a failure in between is recorded as failed.
+
         Raises OperationRefused for a key that is not a signature pair, a version that may
         not sign now, or a scheme the key does not take; TokenFailure on a token error.
         """
-        from . import pubkeys
-
-        def body(tx: CatalogueTx) -> Signature:
+        def start(tx: CatalogueTx) -> tuple[KeyRecord, VersionRecord, str]:
             key = self._signature_key(tx, key_name, "sign")
             try:
                 chosen = scheme_for(key.algorithm, scheme)
             except ManagerError as exc:
                 raise OperationRefused(str(exc)) from None
             key, ver = self._protecting_version(tx, key_name, "sign")
-            port = self.token
-            mech, param, prehashed = port.sign_plan(  # type: ignore[attr-defined]
-                key.algorithm, key.length_bits, chosen)
-            h = hashlib.new(_digest_name(key))
-            if prehashed:  # the token takes the digest: hash here first
-                for _ in _hashed(h, message):
-                    pass
-                data: Iterator[bytes] | list[bytes] = [digest_input(mech, h.digest())]
-            elif key.algorithm == ED25519:  # pure EdDSA: one part, the whole message
-                data = [b"".join(_hashed(h, message))]
-            else:  # the token hashes: stream the message through it
-                data = _hashed(h, message)
-            raw_sig = port.sign_with(  # type: ignore[attr-defined]
-                bytes.fromhex(ver.object_id), mech, param, data)
-            digest = h.digest()
-            sig = pubkeys.ecdsa_der(raw_sig) if chosen == ECDSA else raw_sig
-            shown = f"{_digest_name(key)}:{digest.hex()}"
+            return key, ver, chosen
+
+        key, ver, chosen = self.audited("sign", key_name, None, subject, start)
+        try:
+            sig, digest = self._sign_in_token(key, ver, chosen, message)
+        except (ManagerError, OSError) as exc:  # a token error, an unreadable input
+            self.record_failure("sign", key.name, ver.version, subject, exc)
+            raise
+        shown = f"{_digest_name(key)}:{digest.hex()}"
+        with self.catalogue.transaction() as tx:
             self.audit(tx, "sign", key.name, ver.version, subject, scheme=chosen,
                        digest=shown, signature_bytes=len(sig))
-            return Signature(key.name, ver.version, key.algorithm, chosen, sig, shown)
+        return Signature(key.name, ver.version, key.algorithm, chosen, sig, shown)
 
-        return self.audited("sign", key_name, None, subject, body)
+    def _sign_in_token(self, key: KeyRecord, ver: VersionRecord, scheme: str,
+                       message: bytes | BinaryIO) -> tuple[bytes, bytes]:
+        """(signature, message digest): the token signs with the mechanism it offers."""
+        from . import pubkeys
+
+        port = self.token
+        mech, param, prehashed = port.sign_plan(  # type: ignore[attr-defined]
+            key.algorithm, key.length_bits, scheme)
+        h = hashlib.new(_digest_name(key))
+        if prehashed:  # the token takes the digest: hash here first
+            for _ in _hashed(h, message):
+                pass
+            data: Iterator[bytes] | list[bytes] = [digest_input(mech, h.digest())]
+        elif key.algorithm == ED25519:  # pure EdDSA: one part, the whole message
+            data = [b"".join(_hashed(h, message))]
+        else:  # the token hashes: stream the message through it
+            data = _hashed(h, message)
+        raw_sig = port.sign_with(  # type: ignore[attr-defined]
+            bytes.fromhex(ver.object_id), mech, param, data)
+        sig = pubkeys.ecdsa_der(raw_sig) if scheme == ECDSA else raw_sig
+        return sig, h.digest()
 
     def verify_signature(self, key_name: str, message: bytes | BinaryIO, signature: bytes, *,
                          version: int | None = None, scheme: str | None = None,

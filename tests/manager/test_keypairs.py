@@ -477,3 +477,29 @@ def test_doctor_compares_and_repairs_a_pair_state(km, module):
     assert [f.repaired for f in repaired] == ["repaired"]
     assert [f for f in km.doctor() if f.key == key.name] == []
     assert km.sign(key.name, b"m").version == 1
+
+
+def test_a_failed_signature_is_recorded_as_failed(km, module):
+    """An input that fails half-way (after the use was checked and counted: a crash never
+    under-counts) leaves one failed record and no signature."""
+    key = make_pair(km, module, "fail/signer", "EC", 256)
+
+    class Broken(io.RawIOBase):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            self.calls += 1
+            if self.calls > 2:  # after two chunks: the token is mid-operation
+                raise OSError(5, "Input/output error")
+            return b"x" * 10
+
+    with pytest.raises(OSError, match="Input/output error"):
+        km.sign(key.name, Broken())
+    records = [r for r in km.audit_records() if r.key_name == key.name and r.action == "sign"]
+    assert [r.result for r in records] == ["failed: Input/output error"]
+    assert km.show(key.name).versions[0].usage_count == 1
+    assert km.sign(key.name, b"next").version == 1  # the failed operation was ended
