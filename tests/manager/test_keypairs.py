@@ -503,3 +503,15 @@ def test_a_failed_signature_is_recorded_as_failed(km, module):
     assert [r.result for r in records] == ["failed: Input/output error"]
     assert km.show(key.name).versions[0].usage_count == 1
     assert km.sign(key.name, b"next").version == 1  # the failed operation was ended
+
+
+def test_the_token_counts_signatures(km, module):
+    """On a token that counts uses (keystead's), a pair's private key counts each signature
+    as the catalogue does (key show --usage)."""
+    key = make_pair(km, module, "count/signer", "Ed25519", None)
+    for _ in range(3):
+        km.sign(key.name, b"m")
+    view = km.show(key.name, token_usage=True)
+    assert view.versions[0].usage_count == 3
+    counted = {"token_usage_count": 3} if km.token.enforces_lifecycle else {}
+    assert view.token_usage[1] == counted
