@@ -16,7 +16,7 @@ from .errors import IntegrityError, ManagerError, NotFound, OperationRefused
 from .lifecycle import State
 from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
 from .policy import PolicyTable
-from .specs import SPECS, KeySpec
+from .specs import KeySpec, spec_of
 from .store import Catalogue, CatalogueTx
 from .tokenport import TokenPort, Windows
 
@@ -160,7 +160,7 @@ class ManagerBase:
         return ver
 
     def spec(self, key: KeyRecord) -> KeySpec:
-        return SPECS[key.key_type]
+        return spec_of(key.key_type, key.algorithm)
 
     def check_token(self, key: KeyRecord) -> None:
         """Refuse to touch a key that lives on another module or token than ours."""

@@ -138,10 +138,14 @@ def require_agreement(km: ManagerBase, key: KeyRecord, ver: VersionRecord) -> No
     lookup = getattr(port, "objects_with_id", None)
     if lookup is None:  # a token port that cannot list objects: nothing to compare
         return
-    objs = lookup(bytes.fromhex(ver.object_id))
+    objs = [] if SPECS[key.key_type].pair else lookup(bytes.fromhex(ver.object_id))
     label = f"{key.name} v{ver.version}"
     problem = None
-    if not objs:
+    if SPECS[key.key_type].pair:
+        from .doctor_pairs import pair_problem
+
+        problem = pair_problem(port, key, ver)
+    elif not objs:
         problem = "its token object is missing"
     elif len(objs) > 1:
         problem = f"{len(objs)} token objects carry its CKA_ID"
@@ -171,6 +175,12 @@ class DoctorMixin(ManagerBase):
         for key, ver in pairs:
             known_ids.add(ver.object_id)
             labels[(key.name, ver.version)] = ver
+            if SPECS[key.key_type].pair:
+                from .doctor_pairs import compare_pair
+
+                findings += [Finding(kind, key.name, ver.version, ver.object_id, detail, fix)
+                             for kind, detail, fix in compare_pair(port, key, ver)]
+                continue
             findings += compare(SPECS[key.key_type], key, ver, by_id.get(ver.object_id, []),
                                 keystead)
         for obj in objects:

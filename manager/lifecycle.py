@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from .errors import IllegalTransition
+from .policy import KEY_PAIR_PUBLIC
 
 
 class State(StrEnum):
@@ -75,21 +76,39 @@ _NEEDS_DEACTIVATION: frozenset[tuple[State, State]] = frozenset({
     (S.ACTIVE, S.DESTROYED), (S.SUSPENDED, S.DESTROYED),
 })
 
-#: The ONE table: per key type (KeyType values), the allowed edges. Key types the manager
-#: creates all have a recipient-usage period (SP 800-57 Table 1).
-_RUP_TYPES = ("data-encryption", "key-wrapping", "symmetric-authentication")
+#: The ONE table: per key type (KeyType values), the allowed edges. Types with a
+#: recipient-usage period (SP 800-57 Table 1; a public signature-verification key verifies
+#: after its private key stops signing, 5.3.6) go through deactivated; a private signature key
+#: "shall be destroyed at the end of its cryptoperiod" and static key-agreement keys have one
+#: period (5.3.6), so they take every edge of the token's table.
+_RUP_TYPES = ("data-encryption", "key-wrapping", "symmetric-authentication",
+              "public-signature-verification")
+_ONE_PERIOD_TYPES = ("private-signature", "private-static-key-agreement",
+                     "public-static-key-agreement")
 TRANSITIONS_BY_TYPE: dict[str, dict[State, frozenset[State]]] = {
-    kt: {a: frozenset(b for b in TRANSITIONS[a] if (a, b) not in _NEEDS_DEACTIVATION)
-         for a in State}
-    for kt in _RUP_TYPES
+    **{kt: {a: frozenset(b for b in TRANSITIONS[a] if (a, b) not in _NEEDS_DEACTIVATION)
+            for a in State}
+       for kt in _RUP_TYPES},
+    **{kt: dict(TRANSITIONS) for kt in _ONE_PERIOD_TYPES},
 }
+
+#: A key pair is one version named by its private key's type; it moves as one (SP 800-57
+#: Part 1 Rev. 5, 7: suspension and compromise move both keys), so it takes only the edges
+#: that the tables of both its keys have.
+KEY_PAIRS: dict[str, str] = {str(k): str(v) for k, v in KEY_PAIR_PUBLIC.items()}
 
 
 def edges_for(key_type: str | None) -> dict[State, frozenset[State]]:
-    """The allowed edges for keys of ``key_type`` (the token's table when None or unknown)."""
+    """The allowed edges for keys of ``key_type`` (the token's table when None or unknown);
+    for a key pair, the edges both its keys allow."""
     if key_type is None:
         return TRANSITIONS
-    return TRANSITIONS_BY_TYPE.get(str(key_type), TRANSITIONS)
+    own = TRANSITIONS_BY_TYPE.get(str(key_type), TRANSITIONS)
+    partner = KEY_PAIRS.get(str(key_type))
+    if partner is None:
+        return own
+    other = TRANSITIONS_BY_TYPE[partner]
+    return {a: own[a] & other[a] for a in State}
 
 
 #: States in which a version may apply protection (encrypt, sign, wrap, MAC), inside its

@@ -36,6 +36,7 @@ from keystead.softhsm_bridge.ck import (  # keystead's vendor numbers, one copy 
 from keystead.softhsm_bridge.modules import KEYSTEAD, ModuleInfo
 
 from .errors import IntegrityError, NotFound, TokenFailure
+from .keypair_token import KeyPairPort, find_pair
 from .lifecycle import TOKEN_STATE_CODES, State, can_process, can_protect
 from .specs import KeySpec
 from .tokenport import (
@@ -137,8 +138,9 @@ def list_tokens(module: ModuleInfo) -> list[dict]:
     return out
 
 
-class Pkcs11Token:
-    """:class:`~keystead.manager.tokenport.TokenPort` on one token of one module.
+class Pkcs11Token(KeyPairPort):
+    """:class:`~keystead.manager.tokenport.TokenPort` on one token of one module (key
+    pairs: :class:`~keystead.manager.keypair_token.KeyPairPort`).
 
     The session opens (and logs in with ``pin()``) on first use, so read-only manager
     commands never ask for a PIN.
@@ -154,6 +156,8 @@ class Pkcs11Token:
         self._session: int | None = None
         self._raw = None
         self._failure: TokenFailure | None = None  # a failed open is not retried (no re-prompt)
+        self._slot: int | None = None
+        self._mechs: frozenset[int] | None = None
 
     # ---- session
     @property
@@ -196,6 +200,7 @@ class Pkcs11Token:
                     self._raw.close_session(handle)
                     raise
                 self._session = handle
+                self._slot = ref.slot_id
             except bridge_errors.PKCS11Error as exc:
                 self._failure = TokenFailure(f"{self.description}: {exc.name}")
                 raise self._failure from exc
@@ -209,6 +214,14 @@ class Pkcs11Token:
             with contextlib.suppress(bridge_errors.PKCS11Error):
                 self._raw.close_session(self._session)
             self._session = None
+
+    def _mechanisms(self) -> frozenset[int]:
+        """The token's C_GetMechanismList (read once)."""
+        if self._mechs is None:
+            raw, _ = self._open()
+            self._mechs = frozenset(self._call(
+                "C_GetMechanismList", lambda r, s: r.mechanism_list(self._slot)))
+        return self._mechs
 
     def _call(self, what: str, fn, *args):
         raw, session = self._open()
@@ -247,6 +260,8 @@ class Pkcs11Token:
     # ---- TokenPort
     def generate(self, spec: KeySpec, length_bits: int, object_id: bytes, label: str,
                  state: State, windows: Windows) -> str | None:
+        if spec.pair:
+            return self.generate_pair(spec, length_bits, object_id, label, state, windows)
         aes = spec.algorithm == "AES"
         template: dict[int, object] = {
             CKA_CLASS: CKO_SECRET_KEY,
@@ -270,6 +285,10 @@ class Pkcs11Token:
 
     def apply_state(self, object_id: bytes, spec: KeySpec, state: State, windows: Windows,
                     reason: str) -> None:
+        if spec.pair:
+            self.apply_pair_state(object_id, spec, state, windows, reason)
+            return
+
         def run(raw, session):
             handle = self._handle(raw, session, object_id)
             if handle is None:
@@ -319,6 +338,9 @@ class Pkcs11Token:
                           self.enforces_lifecycle)
 
     def set_usage_flags(self, object_id: bytes, spec: KeySpec, state: State) -> None:
+        if spec.pair:
+            self.set_pair_flags(object_id, spec, state)
+            return
         self._call("C_SetAttributeValue", lambda raw, s: raw.set_attributes(
             s, self._need(raw, s, object_id), self._flags(spec, state)))
 
@@ -331,8 +353,10 @@ class Pkcs11Token:
             handle = self._handle(raw, session, object_id)
             if handle is not None:
                 raw.destroy_object(session, handle)
+            return handle is not None
 
-        self._call("C_DestroyObject", run)
+        if not self._call("C_DestroyObject", run):
+            self.destroy_pair(object_id)
 
     def encrypt(self, object_id: bytes, iv: bytes, aad: bytes, plaintext: bytes) -> bytes:
         def run(raw, session):
@@ -443,6 +467,8 @@ class Pkcs11Token:
 
         def run(raw, session):
             handle = self._handle(raw, session, object_id)
+            if handle is None:  # a key pair: its private key counts the signatures
+                handle = next(iter(find_pair(raw, session, object_id)[1]), None)
             if handle is None:
                 return {}
             res = raw.get_attributes(session, handle, [CKA_KS_USAGE_COUNT,

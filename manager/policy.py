@@ -79,7 +79,9 @@ TABLE_1: dict[KeyType, Cryptoperiod] = {
     r.key_type: r
     for r in (
         _row(K.PRIVATE_SIGNATURE, 3, 0, "1-3 years"),
-        _row(K.PUBLIC_SIGNATURE_VERIFICATION, None, 0, "several years (depends on key size)"),
+        _row(K.PUBLIC_SIGNATURE_VERIFICATION, None, 3,
+             "several years (depends on key size); keystead: it verifies until at most "
+             "3 years after its private key's OUP ends"),
         _row(K.SYMMETRIC_AUTHENTICATION, 2, 3, "OUP <= 2 years; RUP <= OUP + 3 years"),
         _row(K.PRIVATE_AUTHENTICATION, 2, 0, "1-2 years"),
         _row(K.PUBLIC_AUTHENTICATION, 2, 0, "1-2 years"),
@@ -98,6 +100,15 @@ TABLE_1: dict[KeyType, Cryptoperiod] = {
         _row(K.PRIVATE_AUTHORIZATION, 2, 0, "<= 2 years"),
         _row(K.PUBLIC_AUTHORIZATION, 2, 0, "<= 2 years"),
     )
+}
+
+#: Key pairs: the manager keeps a pair as one version named by its private key's type; its
+#: public key's type (SP 800-57 Part 1 Rev. 5, 5.1.1). The pair's cryptoperiod takes the
+#: originator-usage period from the private key's row and the recipient-usage period (how
+#: long the public key still verifies after the private key stops) from the public key's.
+KEY_PAIR_PUBLIC: dict[KeyType, KeyType] = {
+    K.PRIVATE_SIGNATURE: K.PUBLIC_SIGNATURE_VERIFICATION,
+    K.PRIVATE_STATIC_KEY_AGREEMENT: K.PUBLIC_STATIC_KEY_AGREEMENT,
 }
 
 #: SP 800-38D 8.3: at most 2^32 invocations of GCM with random 96-bit IVs per key.
@@ -143,7 +154,18 @@ class PolicyTable:
         self.rows = dict(TABLE_1 if rows is None else rows)
 
     def rule(self, key_type: KeyType) -> Cryptoperiod:
-        return self.rows[key_type]
+        """The bounds for ``key_type``; for a key pair (named by its private key's type,
+        :data:`KEY_PAIR_PUBLIC`) the private key's OUP, bounded by the public key's period
+        too when that is fixed, and the public key's RUP extension."""
+        row = self.rows[key_type]
+        public = KEY_PAIR_PUBLIC.get(key_type)
+        if public is None:
+            return row
+        pub = self.rows[public]
+        oup = row.oup_max if pub.oup_max is None or row.oup_max is None else min(
+            row.oup_max, pub.oup_max)
+        return Cryptoperiod(key_type, oup, pub.rup_extra_max,
+                            f"{row.table_text}; {public.value}: {pub.table_text}")
 
     def default_policy(self, key_type: KeyType, usage_limit: int = 0) -> KeyPolicy:
         """The longest periods the table allows for ``key_type``.

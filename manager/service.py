@@ -22,6 +22,7 @@ from .models import AuditRecord, KeyRecord, TransitionRecord, VersionRecord
 from .names import check_key_name
 from .policy import GCM_INVOCATION_LIMIT, MIN_DESTROY_WAIT, KeyPolicy, KeyType
 from .rotation import RotationMixin
+from .signing import SignMixin
 from .specs import spec_for
 from .store import AuditFilter, CatalogueTx, KeyRow
 from .stream import StreamMixin
@@ -54,8 +55,8 @@ class AuditVerification:
         return self.chain.ok and self.token.ok
 
 
-class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, EnvelopeMixin,
-                 ManagerBase):
+class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, SignMixin,
+                 EnvelopeMixin, ManagerBase):
     """Named keys, their versions and their SP 800-57 lifecycle over one PKCS#11 token.
 
     Construct with a catalogue (:class:`~keystead.manager.sqlite_store.SQLiteCatalogue`), a
@@ -72,6 +73,7 @@ class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, Envelope
         key_type: KeyType | str = KeyType.SYMMETRIC_DATA_ENCRYPTION,
         *,
         length_bits: int | None = None,
+        algorithm: str | None = None,
         owner: str | None = None,
         oup: timedelta | None = None,
         rup_extra: timedelta | None = None,
@@ -85,14 +87,16 @@ class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, Envelope
         Version 1 is active at once unless ``activate_at`` lies in the future, in which case
         it waits in pre-activation until ``rotate --due`` (or ``activate``) runs after that
         time. Periods default to the policy maximum; longer ones raise PolicyViolation with
-        the reason. Raises AlreadyExists if the name is taken.
+        the reason. Raises AlreadyExists if the name is taken. ``algorithm`` chooses a key
+        pair's algorithm (:mod:`.keypairs`: RSA, EC, Ed25519, X25519), ``length_bits`` its
+        size (RSA modulus bits, EC curve 256/384/521).
         """
         def body(tx: CatalogueTx) -> KeyRecord:
             try:
                 kt = KeyType(key_type)
             except ValueError:
                 raise PolicyViolation(f"{key_type!r} is not a key type") from None
-            spec, length = spec_for(kt, length_bits)
+            spec, length = spec_for(kt, length_bits, algorithm)
             check_key_name(name)
             limit = usage_limit
             if limit is None and spec.algorithm == "AES" and "encrypt" in spec.operations:
@@ -382,7 +386,8 @@ class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, Envelope
 
     def affected(self, name: str, version: int, *,
                  since_compromise: bool = False) -> list[AuditRecord]:
-        """What the audit says ``version`` of ``name`` protected (its encryptions and MACs).
+        """What the audit says ``version`` of ``name`` protected (its encryptions, MACs and
+        signatures).
 
         With ``since_compromise``, only what it protected from when its compromise occurred
         (what an attacker holding the key may also have forged); raises OperationRefused
@@ -397,7 +402,8 @@ class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, Envelope
                     raise OperationRefused(f"{name} v{version} is not compromised")
                 since = ver.compromise_occurred_at
             records = tx.audit_records(AuditFilter(key_name=name, version=version, since=since))
-            return [r for r in records if r.action in ("encrypt", "mac") and r.result == "ok"]
+            return [r for r in records
+                    if r.action in ("encrypt", "mac", "sign") and r.result == "ok"]
 
     def audit_records(self, flt: AuditFilter | None = None) -> list[AuditRecord]:
         with self.reading() as tx:

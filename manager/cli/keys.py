@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..keypairs import ALGORITHM_NAMES
+from ..keypairs import label as alg_label
 from ..policy import KeyType
 from ..specs import SPECS
 from ..tokenport import FOREIGN_NOTE, KEYSTEAD_NOTE
@@ -41,7 +43,12 @@ def _show_versions(app: AppContext, name: str, versions, as_json: bool, verb: st
 @key_argument()
 @click.option("--type", "key_type", type=click.Choice(CREATABLE), default=CREATABLE[0],
               show_default=True, help="SP 800-57 key type.")
-@click.option("--length", "length_bits", type=int, help="Key length in bits.")
+@click.option("--algorithm", type=click.Choice(ALGORITHM_NAMES, case_sensitive=False),
+              help="Key pairs: private-signature RSA (default), EC or Ed25519; "
+                   "private-static-key-agreement X25519 (default) or EC (P-256).")
+@click.option("--length", "length_bits", type=int,
+              help="Key length in bits (RSA: 2048, 3072 (default), 4096; EC: the curve, "
+                   "256 (default), 384, 521).")
 @click.option("--owner", help="Owner recorded in the catalogue (default: you).")
 @click.option("--oup", type=DURATION, help="Originator-usage period (default: policy maximum).")
 @click.option("--rup-extra", type=DURATION,
@@ -52,11 +59,12 @@ def _show_versions(app: AppContext, name: str, versions, as_json: bool, verb: st
 @reason_option("created")
 @json_option
 @pass_app
-def create(app: AppContext, name, key_type, length_bits, owner, oup, rup_extra, usage_limit,
-           auto_rotate, activate_at, reason, as_json) -> None:
+def create(app: AppContext, name, key_type, algorithm, length_bits, owner, oup, rup_extra,
+           usage_limit, auto_rotate, activate_at, reason, as_json) -> None:
     """Create key NAME and its first version in the token."""
     km = app.manager()
-    key = km.create_key(name, KeyType(key_type), length_bits=length_bits, owner=owner, oup=oup,
+    key = km.create_key(name, KeyType(key_type), length_bits=length_bits, algorithm=algorithm,
+                        owner=owner, oup=oup,
                         rup_extra=rup_extra, usage_limit=usage_limit, auto_rotate=auto_rotate,
                         activate_at=activate_at, reason=reason)
     view = km.show(name)
@@ -65,8 +73,9 @@ def create(app: AppContext, name, key_type, length_bits, owner, oup, rup_extra, 
                           "versions": [render.version_dict(v) for v in view.versions]})
         return
     v = view.versions[-1]
-    click.echo(f"created {render.safe(key.name)} v{v.version} ({key.algorithm}-{key.length_bits}, "
-               f"{key.key_type.value}): {v.state.value}")
+    click.echo(f"created {render.safe(key.name)} v{v.version} "
+               f"({alg_label(key.algorithm, key.length_bits)}, {key.key_type.value}): "
+               f"{v.state.value}")
 
 
 @key_group.command("list")
@@ -81,7 +90,7 @@ def list_keys(app: AppContext, as_json: bool) -> None:
         return
     render.table(
         ["NAME", "TYPE", "ALG", "CURRENT", "STATE", "PROTECT END", "OWNER"],
-        [[r.name, r.key_type, f"{r.algorithm}-{r.length_bits}",
+        [[r.name, r.key_type, alg_label(r.algorithm, r.length_bits),
           f"v{r.current_version}" if r.current_version else "-",
           r.state or "-", render.when(r.protect_end), r.owner]
          for r in app.manager(token=False).key_rows()])
@@ -107,7 +116,8 @@ def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
                          for v in view.versions]})
         return
     k = view.key
-    click.echo(f"{render.safe(k.name)}: {k.key_type.value}, {k.algorithm}-{k.length_bits} "
+    click.echo(f"{render.safe(k.name)}: {k.key_type.value}, "
+               f"{alg_label(k.algorithm, k.length_bits)} "
                f"(strength {k.security_strength}), operations {', '.join(k.operations)}")
     click.echo(f"owner {render.safe(k.owner)}; module {render.safe(k.module)}, token "
                f"{render.safe(repr(k.token_label))}; "

@@ -1,0 +1,136 @@
+"""``keystead sign`` / ``verify`` / ``key export-public``: key pairs from the shell."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+
+import click
+
+from ..keypairs import RSA_SCHEMES
+from ..signing import EXPORT_FORMATS
+from . import io_files, render
+from .context import AppContext, pass_app
+from .options import json_option, key_argument, version_option
+
+SIGNATURE_FORMATS = ("raw", "base64")
+
+
+def _binary_to_terminal(outfile: str, what: str, hint: str) -> None:
+    if outfile == "-" and sys.stdout.isatty():
+        raise click.UsageError(f"{what} is binary: give --out FILE, {hint} (or redirect "
+                               "standard output)")
+
+
+@click.command("sign")
+@key_argument()
+@click.option("--in", "infile", default="-", show_default=True,
+              help="The message to sign (- = stdin); read in chunks.")
+@click.option("--out", "outfile", default="-", show_default=True,
+              help="Where the signature goes (- = stdout).")
+@click.option("--format", "fmt", type=click.Choice(SIGNATURE_FORMATS), default="raw",
+              show_default=True, help="The signature's bytes as they are, or base64 text.")
+@click.option("--scheme", type=click.Choice(RSA_SCHEMES),
+              help="RSA keys: RSA-PSS (SHA-256, MGF1-SHA-256, 32-byte salt) or PKCS#1 v1.5 "
+                   "(SHA-256) [default: pss]. EC keys sign with ECDSA and the curve's hash, "
+                   "Ed25519 keys with pure Ed25519.")
+@click.option("--subject", default="", help="What is signed; recorded in the audit.")
+@json_option
+@pass_app
+def sign(app: AppContext, name, infile, outfile, fmt, scheme, subject, as_json) -> None:
+    """Sign a file or stdin with the current version of key pair NAME, in the token."""
+    if not as_json and fmt == "raw":
+        _binary_to_terminal(outfile, "a raw signature", "or --format base64")
+    km = app.manager()
+    with io_files.source(infile) as src:
+        made = km.sign(name, src, scheme=scheme, subject=subject)
+    text = base64.b64encode(made.signature)
+    if as_json:
+        render.emit_json({"key": made.key, "version": made.version,
+                          "algorithm": made.algorithm, "scheme": made.scheme,
+                          "digest": made.digest, "signature": text.decode("ascii")})
+        return
+    with io_files.sink(outfile) as dst:
+        dst.write(made.signature if fmt == "raw" else text + b"\n")
+
+
+def _signature_bytes(data: bytes, fmt: str) -> bytes:
+    """The signature in a file: ``raw`` as it is, ``base64`` decoded, ``auto`` base64 when
+    the whole file is base64 text (what ``sign --format base64`` writes), else raw."""
+    if fmt == "raw":
+        return data
+    try:
+        return base64.b64decode(b"".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        if fmt == "base64":
+            raise click.ClickException("the signature file is not base64") from None
+        return data
+
+
+@click.command("verify")
+@key_argument()
+@click.option("--signature", "sigfile", required=True,
+              help="The signature file (raw or base64, as `keystead sign` writes it).")
+@click.option("--signature-format", "sigfmt",
+              type=click.Choice(("auto", *SIGNATURE_FORMATS)), default="auto",
+              show_default=True, help="auto: base64 when the file is base64 text, else raw.")
+@click.option("--in", "infile", default="-", show_default=True,
+              help="The signed message (- = stdin).")
+@version_option
+@click.option("--scheme", type=click.Choice(RSA_SCHEMES),
+              help="RSA keys: the scheme it was signed with [default: pss].")
+@click.option("--override", is_flag=True,
+              help="Allow a suspended or compromised version (needs --version and "
+                   "--reason; audited).")
+@click.option("--reason", default="", help="Why the override is needed.")
+@json_option
+@pass_app
+def verify(app: AppContext, name, sigfile, sigfmt, infile, version, scheme, override, reason,
+           as_json) -> None:
+    """Verify a signature with key pair NAME's public key: the given version, or each
+    version that may verify now, newest first. Exit 0 when it verifies, 1 when not."""
+    if sigfile == "-" and infile == "-":
+        raise click.UsageError("the signature and the message cannot both come from stdin")
+    with io_files.source(sigfile) as handle:
+        signature = _signature_bytes(handle.read(), sigfmt)
+    if override and version is None:
+        raise click.UsageError("--override needs --version")
+    km = app.manager()
+    with io_files.source(infile) as src:
+        found = km.verify_signature(name, src, signature, version=version, scheme=scheme,
+                                    override=override, reason=reason)
+    tried = ", ".join(f"v{v}" for v in found.tried)
+    if not found.valid:
+        raise click.ClickException(
+            f"the signature does not verify with {render.safe(name)} (tried {tried})")
+    if as_json:
+        render.emit_json({"key": found.key, "valid": True, "version": found.version})
+        return
+    click.echo(f"{render.safe(name)} v{found.version}: signature valid")
+
+
+@click.command("export-public")
+@key_argument()
+@version_option
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="pem",
+              show_default=True,
+              help="SubjectPublicKeyInfo as PEM or DER, or a JWK (RFC 7517).")
+@click.option("--out", "outfile", default="-", show_default=True,
+              help="Where the public key goes (- = stdout).")
+@json_option
+@pass_app
+def export_public(app: AppContext, name, version, fmt, outfile, as_json) -> None:
+    """Export a version's public key (key pairs only)."""
+    if not as_json and fmt == "der":
+        _binary_to_terminal(outfile, "DER", "or --format pem")
+    number, key = app.manager().export_public(name, version, fmt)
+    if as_json:
+        value = key if isinstance(key, dict) else (
+            key.decode("ascii") if fmt == "pem" else base64.b64encode(key).decode("ascii"))
+        render.emit_json({"key": name, "version": number, "format": fmt, "public_key": value})
+        return
+    data = (json.dumps(key, indent=2) + "\n").encode() if isinstance(key, dict) else key
+    with io_files.sink(outfile) as dst:
+        dst.write(data)
