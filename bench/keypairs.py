@@ -41,19 +41,6 @@ class Unavailable(Exception):
     """The module cannot run the row; the message says why (the row shows it as skipped)."""
 
 
-def rows() -> list[Workload]:
-    """The key-pair rows, in report order."""
-    return [Workload("rsa2048-sign-pkcs1", "pk-sign-rsa-pkcs", 64),
-            Workload("rsa2048-sign-pss", "pk-sign-rsa-pss", 64),
-            Workload("rsa2048-decrypt-oaep", "pk-decrypt-rsa-oaep", 32),
-            Workload("rsa2048-keygen", "pk-keygen-rsa", 256),  # size: the key's bytes
-            Workload("ecdsa-p256-sign", "pk-sign-ecdsa", 64),
-            Workload("ed25519-sign", "pk-sign-ed25519", 64),
-            # At the PKCS#11 boundary: the module's cost plus one cffi call.
-            Workload("p256-keygen-raw", "pk-keygen-p256-raw", 32),
-            Workload("ecdh-p256-derive-raw", "pk-derive-ecdh-raw", 32)]
-
-
 def _data(w: Workload) -> bytes:
     return bytes(range(256))[: w.size]
 
@@ -289,4 +276,4 @@ class BoundaryPairs:
         return run
 
 
-__all__ = ["KEYGEN_KINDS", "CryptographyPairs", "P11Pairs", "Unavailable", "rows"]
+__all__ = ["KEYGEN_KINDS", "CryptographyPairs", "P11Pairs", "Unavailable"]

@@ -41,6 +41,15 @@ EVP_PKEY *ks_rsa_from_der(const uint8_t *der, size_t der_len, int private_key)
     return pkey;
 }
 
+EVP_PKEY *ks_rsa_ref(EVP_PKEY *pkey)
+{
+    if (pkey == NULL || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA ||
+        EVP_PKEY_up_ref(pkey) != 1) {
+        return NULL;
+    }
+    return pkey;
+}
+
 void ks_rsa_free(EVP_PKEY *pkey)
 {
     EVP_PKEY_free(pkey);

@@ -19,6 +19,9 @@
  * into an RSA EVP_PKEY; NULL when der is not exactly one such structure of an RSA key.
  * Release with ks_rsa_free. */
 EVP_PKEY *ks_rsa_from_der(const uint8_t *der, size_t der_len, int private_key);
+/* ks_rsa_ref takes a reference to an already parsed key (a prepared key, token/object.h) when
+ * it is an RSA key; NULL otherwise. Release with ks_rsa_free. */
+EVP_PKEY *ks_rsa_ref(EVP_PKEY *pkey);
 void ks_rsa_free(EVP_PKEY *pkey);
 
 /* ks_rsa_size returns the modulus length k in bytes, 0 when pkey is not an RSA key. */

@@ -114,6 +114,8 @@ static CK_RV derive_value(const CK_MECHANISM *mech, const ks_object *base, ks_at
     }
     size_t len = (size_t)asked;
     ks_key_ref ref = ks_p11_key_ref(base);
+    /* the base key's prepared key, parsed once per object (the token's lock is held) */
+    ref.pkey = ks_object_prepared_key((ks_object *)base, ref.value, ref.len);
     CK_RV rv = ks_ecdh_derive_value(mech, &ref, value, cap, &len);
     if (rv == CKR_OK) {
         rv = ks_attrs_set(attrs, CKA_VALUE, value, (CK_ULONG)len);

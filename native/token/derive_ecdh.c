@@ -56,8 +56,7 @@ CK_RV ks_ecdh_params(const CK_MECHANISM *mech)
  * parsed per call otherwise (crypto/ecdh.h takes either). */
 static const void *prepared(const ks_key_ref *base)
 {
-    (void)base;
-    return NULL;
+    return base->pkey;
 }
 
 /* A public value that cannot be a raw one of any supported curve (crypto/ecdh.h: 32 and 56

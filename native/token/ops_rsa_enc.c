@@ -497,8 +497,13 @@ CK_RV ks_op_rsa_enc_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref *
     if (rv == CKR_OK) {
         /* decryption, unwrap and signing take the private key; encryption, wrap and
          * verification the public key */
-        st->pkey = ks_rsa_from_der(key->value, key->len,
-                                   op->kind == KS_OP_DECRYPT || op->kind == KS_OP_SIGN);
+        /* the object's prepared key when the guard hands one over (parsed once per
+         * object), else the DER parsed here */
+        st->pkey = key->pkey != NULL ? ks_rsa_ref(key->pkey) : NULL;
+        if (st->pkey == NULL) {
+            st->pkey = ks_rsa_from_der(key->value, key->len,
+                                       op->kind == KS_OP_DECRYPT || op->kind == KS_OP_SIGN);
+        }
         st->k = ks_rsa_size(st->pkey);
         rv = st->pkey == NULL || st->k < KS_RSA_MIN_BYTES || st->k > KS_RSA_MAX_BYTES
                  ? CKR_KEY_TYPE_INCONSISTENT

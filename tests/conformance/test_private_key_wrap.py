@@ -70,7 +70,7 @@ def test_pkcs8_from_cryptography_unwraps_and_decrypts(raw, rsession, kwp) -> Non
     key = rsa.generate_private_key(65537, 2048)
     value, kek = _kek(raw, rsession)
     blob = keywrap.aes_key_wrap_with_padding(value, _pkcs8(key))
-    h = raw.unwrap_key(rsession, kwp, kek, blob, _private_template(KeyType.RSA, SIGN=True))
+    h = raw.unwrap_key(rsession, kwp, kek, blob, _private_template(KeyType.RSA))
     n = key.private_numbers().public_numbers.n
     assert int.from_bytes(raw.get_attribute(rsession, h, A.MODULUS), "big") == n
     msg = b"a secret for the unwrapped key"
@@ -78,7 +78,11 @@ def test_pkcs8_from_cryptography_unwraps_and_decrypts(raw, rsession, kwp) -> Non
     assert raw.decrypt(rsession, rs.RSA_OAEP, h, ct, rs.oaep_params(raw.ffi, "sha1").ptr) == msg
     ct = key.public_key().encrypt(msg, padding.PKCS1v15())
     assert raw.decrypt(rsession, rs.RSA_PKCS, h, ct) == msg
-    # and it signs: CKM_RSA_PKCS over a SHA-256 DigestInfo, checked by cryptography
+    # and, unwrapped again as a signing key (one key, one purpose under keystead's strict
+    # policy: docs/policy.md, "Key pairs"), it signs: CKM_RSA_PKCS over a SHA-256 DigestInfo,
+    # checked by cryptography
+    h = raw.unwrap_key(rsession, kwp, kek, blob,
+                       _private_template(KeyType.RSA, SIGN=True, DECRYPT=False))
     digest = os.urandom(32)
     raw.op_init("Sign", rsession, rs.RSA_PKCS, h)
     sig = raw.single("Sign", rsession, SHA256_INFO + digest)

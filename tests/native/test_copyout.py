@@ -98,6 +98,10 @@ MODULE_MEMORY: dict[str, set[str]] = {
     "token/audit.c": {"&first", "&next", "hex", "p + 4", "tail"},
     "token/audit_file.c": {"&s", "slot(f", "f->head + OFF_BOOT", "h", "buf", "f->map + end"},
     "token/config.c": {"out", "cfg"},
+    "token/derive_ecdh.c": {"out", "z"},  # the derived value (locked module memory), Z
+    "token/ops_des3.c": {"iv", "plain", "last", "last + tail_len", "carry", "blk", "blk + c",
+                         "st->buf", "st->buf + nc", "st->buf + c", "st", "st->iv"},
+    "token/pair_policy.c": {"key_info"},  # a copy of the SubjectPublicKeyInfo
     "token/gcm_hold.c": {"h->buf + h->len"},  # ciphertext held back, in module memory
     "token/gcm_iv.c": {"r", "r->uid"},
     "token/log.c": {"b->data + b->len"},
@@ -110,11 +114,12 @@ MODULE_MEMORY: dict[str, set[str]] = {
     "token/ops_kw.c": {"&op->u.kw", "iv"},
     "token/ops_mac.c": {"mac"},
     "token/ops_pkey_sign.c": {"hash", "spec"},  # a message hash, a local spec
-    "token/ops_rsa_enc.c": {"em", "em + st->k - len", "msg", "kdk", "st->label", "st"},
+    "token/ops_rsa_enc.c": {"em", "em + st->k - len", "msg", "kdk", "st->label", "st", "em + 2",
+                            "em + k - len"},
     "token/ops_wrap.c": {"work"},
     "token/pin.c": {"kek", "key", "token_key", "out", "w"},
     "token/policy.c": {"&m", "now", "out", "out->day", "out->month", "out->year", "out + 4"},
-    "token/rules_new.c": {"block", "md", "&s", "&v", "out"},
+    "token/rules_new.c": {"block", "md", "&s", "&v", "out", "fixed"},
     "token/rules_pair.c": {"v", "out + h"},  # a component the module read, a DER it builds
     "token/rules_set.c": {"&to", "&v"},
     "token/rules_table.c": {"&v"},
