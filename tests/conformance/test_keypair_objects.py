@@ -4,10 +4,18 @@ objects, 4.8 public key objects, 4.9 private key objects; mechanisms 2.1.2-2.1.4
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
-from keystead.softhsm_bridge.ck import CKA_KS_PKCS8, KeyType, MechanismFlag, ObjectClass
+from keystead.softhsm_bridge.ck import (
+    CKA_KS_PKCS8,
+    CKU_USER,
+    KeyType,
+    MechanismFlag,
+    ObjectClass,
+)
 from keystead.softhsm_bridge.ck import Attribute as A
 
 from .pair_support import (
@@ -353,3 +361,27 @@ def test_null_arguments(raw, rsession):
               "CKR_ARGUMENTS_BAD")
     assert_rv(raw.call("C_GenerateKeyPair", rsession, null, t.ptr, t.count, null, 0, h, h),
               "CKR_ARGUMENTS_BAD")
+
+
+def test_concurrent_generation_makes_distinct_keys(raw, module):
+    """Sessions generating at once (the kept generation context is shared under a trylock,
+    crypto/pkey.c) each get their own, valid keys."""
+    h0 = raw.open_session(module.slot, rw=True)
+    raw.login(h0, CKU_USER, module.token.user_pin)
+
+    def work(_: int) -> list[bytes]:
+        h = raw.open_session(module.slot, rw=True)
+        points = []
+        for _ in range(20):
+            hp, _hk = raw.generate_key_pair(h, EC_GEN, *templates({A.EC_PARAMS: P256_OID}))
+            points.append(raw.get_attribute(h, hp, A.EC_POINT))
+        return points
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            points = [p for batch in pool.map(work, range(4)) for p in batch]
+    finally:
+        raw.close_all_sessions(module.slot)
+    assert len(set(points)) == 80
+    for p in points:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), p[2:])
