@@ -367,9 +367,10 @@ def test_null_arguments(raw, rsession):
               "CKR_ARGUMENTS_BAD")
 
 
-def test_concurrent_generation_makes_distinct_keys(raw, module):
+def test_concurrent_generation_makes_distinct_keys(keystead_only, raw, module):
     """Sessions generating at once (the kept generation context is shared under a trylock,
-    crypto/pkey.c) each get their own, valid keys."""
+    crypto/pkey.c) each get their own, valid keys. keystead only: SoftHSMv2 2.6.1 measured
+    here fails some of these calls (CKR_FUNCTION_FAILED) and once took the process down."""
     h0 = raw.open_session(module.slot, rw=True)
     raw.login(h0, CKU_USER, module.token.user_pin)
 
