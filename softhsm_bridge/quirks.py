@@ -232,19 +232,17 @@ _RSA_ENC = (
           "the unwrapped bytes are the DER followed by bytes up to a multiple of 8 (1224 for a "
           "1217-byte PKCS#8), which a DER parser refuses",
           "tests/conformance/test_private_key_wrap.py::test_private_key_wraps_as_its_pkcs8"),
-    Quirk("public-key-wrap-unextractable",
-          "C_WrapKey wraps private and secret keys: a public key is CKR_KEY_NOT_WRAPPABLE "
-          "(5.18.5)", "CKR_KEY_UNEXTRACTABLE",
-          "tests/conformance/test_private_key_wrap.py::test_public_key_is_not_wrapped"),
     _rsa("rsa-aes-key-wrap-missing",
          "CKM_RSA_AES_KEY_WRAP wraps and unwraps with OAEP and KWP (2.1.21)",
          "CKR_MECHANISM_INVALID", "test_rsa_aes_key_wrap_cross_checked"),
 )
+_IN_RULES = {"test_public_key_info_is_read_only", "test_public_key_is_not_wrapped",
+             "test_private_key_is_indigestible"}
 
 
 def _pair(name: str, spec: str, observed: str, test: str) -> Quirk:
     """A key pair deviation, shown by a test of tests/conformance/test_keypair_*.py."""
-    where = "rules" if test == "test_public_key_info_is_read_only" else "objects"
+    where = "rules" if test in _IN_RULES else "objects"
     return Quirk(name, spec, observed, f"test_keypair_{where}.py::{test}")
 
 
@@ -291,6 +289,12 @@ _PAIR_OBJECTS = (
     _pair("public-key-info-modifiable",
           "CKA_PUBLIC_KEY_INFO has no footnote 8 (4.8, 4.9): C_SetAttributeValue gives "
           "CKR_ATTRIBUTE_READ_ONLY", "CKR_OK", "test_public_key_info_is_read_only"),
+    _pair("public-key-wrap-unextractable",
+          "C_WrapKey wraps private and secret keys (5.18); a public key cannot be wrapped: "
+          "CKR_KEY_NOT_WRAPPABLE", "CKR_KEY_UNEXTRACTABLE", "test_public_key_is_not_wrapped"),
+    _pair("digest-key-private",
+          "C_DigestKey digests a secret key's value (5.12); another key is "
+          "CKR_KEY_INDIGESTIBLE", "CKR_OK for a private key", "test_private_key_is_indigestible"),
     Quirk("certificate-value-not-parsed",
           "an X.509 certificate's CKA_VALUE is the certificate's DER (4.6.3): bytes that are "
           "not one are CKR_ATTRIBUTE_VALUE_INVALID",

@@ -1,6 +1,7 @@
 /* pkey.c - key pairs through libcrypto's EVP_PKEY (pkey.h). */
 #include "crypto/pkey.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,17 +56,51 @@ ks_status ks_pkey_gen_rsa(EVP_PKEY **out, unsigned bits, const uint8_t *e, size_
     return st;
 }
 
+/* new_gen_ctx: a key generation context for curve c (the algorithm fetch, the costly part of
+ * libcrypto 3.0's key generation, happens here). */
+static EVP_PKEY_CTX *new_gen_ctx(ks_curve c)
+{
+    int weierstrass = ks_curve_kind_of(c) == KS_CURVE_WEIERSTRASS;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, weierstrass ? "EC" : ks_curve_ossl_name(c),
+                                                   NULL);
+    if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 ||
+        (weierstrass && EVP_PKEY_CTX_set_group_name(ctx, ks_curve_ossl_name(c)) != 1)) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* One kept context per curve, used under its lock; a caller that finds it busy makes a
+ * context of its own (trylock: never a wait, and a child forked while a parent thread held
+ * a lock is not stuck). */
+#define GEN_SLOT {PTHREAD_MUTEX_INITIALIZER, NULL}
+static struct {
+    pthread_mutex_t lock;
+    EVP_PKEY_CTX *ctx;
+} gen_cache[KS_CURVE_X448 + 1] = {GEN_SLOT, GEN_SLOT, GEN_SLOT, GEN_SLOT,
+                                  GEN_SLOT, GEN_SLOT, GEN_SLOT, GEN_SLOT};
+#undef GEN_SLOT
+
 ks_status ks_pkey_gen_curve(EVP_PKEY **out, ks_curve c)
 {
     if (out == NULL || ks_curve_ossl_name(c) == NULL) {
         return KS_ERR_ARGS;
     }
-    if (ks_curve_kind_of(c) == KS_CURVE_WEIERSTRASS) {
-        *out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", ks_curve_ossl_name(c));
+    *out = NULL;
+    int ok = 0;
+    if (pthread_mutex_trylock(&gen_cache[c].lock) == 0) {
+        if (gen_cache[c].ctx == NULL) {
+            gen_cache[c].ctx = new_gen_ctx(c);
+        }
+        ok = gen_cache[c].ctx != NULL && EVP_PKEY_generate(gen_cache[c].ctx, out) == 1;
+        pthread_mutex_unlock(&gen_cache[c].lock);
     } else {
-        *out = EVP_PKEY_Q_keygen(NULL, NULL, ks_curve_ossl_name(c));
+        EVP_PKEY_CTX *ctx = new_gen_ctx(c);
+        ok = ctx != NULL && EVP_PKEY_generate(ctx, out) == 1;
+        EVP_PKEY_CTX_free(ctx);
     }
-    return *out != NULL ? KS_OK : KS_ERR_INTERNAL;
+    return ok && *out != NULL ? KS_OK : KS_ERR_INTERNAL;
 }
 
 /* curve_der writes a curve key's PKCS#8 (private) or SPKI directly (pkey_der.h). */

@@ -95,6 +95,11 @@ const ks_rule *ks_rule_find(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls);
  * key type). */
 const ks_rule *ks_rule_find_kt(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt);
 
+/* ks_rule_applies: row r is about objects of class cls and key type kt. No two rows of one
+ * attribute type apply to the same class and key type, so this is ks_rule_find_kt(r->type,
+ * cls, kt) == r without the search. */
+int ks_rule_applies(const ks_rule *r, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt);
+
 /* ks_rule_of is the row of type for the object obj (its class and key type). */
 const ks_rule *ks_rule_of(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type);
 

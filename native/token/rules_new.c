@@ -188,7 +188,7 @@ static CK_RV complete(ks_attrs *out, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, ks_ori
                                                        : 0;
     for (size_t i = 0; i < ks_rule_count(); i++) {
         const ks_rule *r = ks_rule_at(i);
-        if (ks_rule_find_kt(r->type, cls, kt) != r || ks_attrs_has(out, r->type)) {
+        if (!ks_rule_applies(r, cls, kt) || ks_attrs_has(out, r->type)) {
             continue;
         }
         if ((r->flags & required) != 0) {

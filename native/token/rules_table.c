@@ -15,6 +15,8 @@
 #include "token/lifecycle.h"
 #include "token/rules_internal.h"
 
+/* No two rows of one attribute type apply to the same class and key type (their KS_ON_* bits
+ * or key types are disjoint): ks_rule_applies relies on it. */
 #define N KS_F_NEW
 #define ROW(t, sh, on, fl, d, du) {t, #t, sh, on, fl, d, du, 0}
 #define KROW(t, sh, on, kts, fl) {t, #t, sh, on, fl, KS_DFLT_NONE, 0, kts}
@@ -245,17 +247,25 @@ static unsigned kt_bit(CK_KEY_TYPE kt)
     }
 }
 
+static int applies(const ks_rule *r, unsigned bit, CK_KEY_TYPE kt)
+{
+    return (r->on & bit) != 0 && (r->kts == 0 || kt == KS_KT_ANY || (r->kts & kt_bit(kt)) != 0);
+}
+
 const ks_rule *ks_rule_find_kt(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
 {
     unsigned bit = class_bit(cls);
     for (size_t i = 0; i < sizeof(TABLE) / sizeof(TABLE[0]); i++) {
-        const ks_rule *r = &TABLE[i];
-        if (r->type == type && (r->on & bit) != 0 &&
-            (r->kts == 0 || kt == KS_KT_ANY || (r->kts & kt_bit(kt)) != 0)) {
-            return r;
+        if (TABLE[i].type == type && applies(&TABLE[i], bit, kt)) {
+            return &TABLE[i];
         }
     }
     return NULL;
+}
+
+int ks_rule_applies(const ks_rule *r, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
+{
+    return r != NULL && applies(r, class_bit(cls), kt);
 }
 
 const ks_rule *ks_rule_find(CK_ATTRIBUTE_TYPE type, CK_OBJECT_CLASS cls)

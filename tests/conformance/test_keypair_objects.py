@@ -4,10 +4,18 @@ objects, 4.8 public key objects, 4.9 private key objects; mechanisms 2.1.2-2.1.4
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
-from keystead.softhsm_bridge.ck import CKA_KS_PKCS8, KeyType, MechanismFlag, ObjectClass
+from keystead.softhsm_bridge.ck import (
+    CKA_KS_PKCS8,
+    CKU_USER,
+    KeyType,
+    MechanismFlag,
+    ObjectClass,
+)
 from keystead.softhsm_bridge.ck import Attribute as A
 
 from .pair_support import (
@@ -40,7 +48,7 @@ X962 = serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
 @pytest.fixture
 def keystead_only(module):
     if module.name != "keystead":
-        pytest.skip("keystead's own vendor attribute")
+        pytest.skip("keystead's own choice where PKCS#11 leaves it to the token")
     return module
 
 
@@ -229,18 +237,22 @@ def test_token_pair_is_found_and_destroyed(raw, rsession):
     assert raw.find_objects(rsession, {A.LABEL: "pair-t"}) == []
 
 
-def test_mechanisms_are_listed(raw, module):
-    listed = set(raw.mechanism_list(module.slot))
-    for mech, lo, hi in [(RSA_GEN, 2048, 4096), (EC_GEN, 256, 521), (ED_GEN, 255, 448),
-                         (X_GEN, 255, 448)]:
-        if module.name != "keystead" and mech not in listed:
-            continue  # SoftHSMv2 2.6.1 lacks the Montgomery generator
-        assert mech in listed
-        lo_got, hi_got, flags = raw.mechanism_info(module.slot, mech)
-        assert flags & MechanismFlag.GENERATE_KEY_PAIR
-        assert not flags & MechanismFlag.GENERATE
-        if module.name == "keystead":
-            assert (lo_got, hi_got) == (lo, hi)
+@pytest.mark.requires(RSA_GEN, EC_GEN, ED_GEN)
+@pytest.mark.parametrize("mech", [RSA_GEN, EC_GEN, ED_GEN])
+def test_generators_are_key_pair_generators(raw, module, mech):
+    """5.5 CK_MECHANISM_INFO: a key pair generator has CKF_GENERATE_KEY_PAIR, not
+    CKF_GENERATE."""
+    flags = raw.mechanism_info(module.slot, mech)[2]
+    assert flags & MechanismFlag.GENERATE_KEY_PAIR
+    assert not flags & MechanismFlag.GENERATE
+
+
+def test_generator_sizes(keystead_only, raw, module):
+    """keystead's offer: RSA 2048 to 4096 bits; the curves' field sizes (mechanisms 2.3)."""
+    for mech, sizes in [(RSA_GEN, (2048, 4096)), (EC_GEN, (256, 521)), (ED_GEN, (255, 448)),
+                        (X_GEN, (255, 448))]:
+        lo, hi, flags = raw.mechanism_info(module.slot, mech)
+        assert (lo, hi) == sizes and flags == MechanismFlag.GENERATE_KEY_PAIR
 
 
 # -- refusals (5.18, 4.1.1) ------------------------------------------------------------------
@@ -353,3 +365,28 @@ def test_null_arguments(raw, rsession):
               "CKR_ARGUMENTS_BAD")
     assert_rv(raw.call("C_GenerateKeyPair", rsession, null, t.ptr, t.count, null, 0, h, h),
               "CKR_ARGUMENTS_BAD")
+
+
+def test_concurrent_generation_makes_distinct_keys(keystead_only, raw, module):
+    """Sessions generating at once (the kept generation context is shared under a trylock,
+    crypto/pkey.c) each get their own, valid keys. keystead only: SoftHSMv2 2.6.1 measured
+    here fails some of these calls (CKR_FUNCTION_FAILED) and once took the process down."""
+    h0 = raw.open_session(module.slot, rw=True)
+    raw.login(h0, CKU_USER, module.token.user_pin)
+
+    def work(_: int) -> list[bytes]:
+        h = raw.open_session(module.slot, rw=True)
+        points = []
+        for _ in range(20):
+            hp, _hk = raw.generate_key_pair(h, EC_GEN, *templates({A.EC_PARAMS: P256_OID}))
+            points.append(raw.get_attribute(h, hp, A.EC_POINT))
+        return points
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            points = [p for batch in pool.map(work, range(4)) for p in batch]
+    finally:
+        raw.close_all_sessions(module.slot)
+    assert len(set(points)) == 80
+    for p in points:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), p[2:])

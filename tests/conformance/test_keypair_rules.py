@@ -5,6 +5,8 @@ a new login."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from keystead.softhsm_bridge.ck import (
     CKA_KS_LIFECYCLE_STATE,
@@ -14,9 +16,10 @@ from keystead.softhsm_bridge.ck import (
     ObjectClass,
 )
 from keystead.softhsm_bridge.ck import Attribute as A
+from keystead.softhsm_bridge.quirks import wrap_pad_mechanism
 
 from .pair_support import CKA_PUBLIC_KEY_INFO, EC_GEN, P256_OID, RSA_GEN, rsa_templates, templates
-from .support import assert_rv, bbool
+from .support import aes_key, assert_rv, bbool
 
 
 def set_rv(raw, h, obj, attrs) -> int:
@@ -191,9 +194,43 @@ def test_private_key_not_in_the_clear_on_disk(keystead_only, raw, module):
         files = [p for p in module.token_env.token_dir.rglob("*") if p.is_file()]
         assert files
         for path in files:
-            data = path.read_bytes()
+            # read by another process: closing a descriptor of the database here would drop
+            # this process's POSIX locks on it, which SQLite holds
+            data = subprocess.run(["cat", str(path)], capture_output=True, check=True,
+                                  timeout=60).stdout
             assert not any(s[:32] in data for s in secrets), path
     finally:
         raw.destroy_object(h, hp)
         raw.destroy_object(h, hk)
         raw.close_all_sessions(module.slot)
+
+
+# -- key pairs where secret-key functions meet them (5.10-5.18) -----------------------------
+
+def test_public_key_is_not_wrapped(raw, rsession, module, xfail_quirk, ec_pair):
+    """5.18 C_WrapKey wraps a private or secret key: a public key cannot be wrapped."""
+    xfail_quirk(module, "public-key-wrap-unextractable")
+    kek = raw.create_object(rsession, aes_key(bytes(range(32))))
+    hp, _ = ec_pair
+    rv = raw.call_out("C_WrapKey", rsession, raw.mechanism(wrap_pad_mechanism(module.info)).ptr,
+                      kek, hp, capacity=512)[0]
+    assert_rv(rv, "CKR_KEY_NOT_WRAPPABLE")
+
+
+@pytest.mark.parametrize("side", ["public", "private"])
+def test_aes_mechanism_refuses_a_pair_key(raw, rsession, ec_pair, side):
+    """The registry row of CKM_AES_CBC takes secret keys: a key pair's key is inconsistent."""
+    hp, hk = ec_pair
+    m = raw.mechanism(0x1082, bytes(16))  # CKM_AES_CBC
+    fn = "C_EncryptInit" if side == "public" else "C_DecryptInit"
+    assert_rv(raw.call(fn, rsession, m.ptr, hp if side == "public" else hk),
+              "CKR_KEY_TYPE_INCONSISTENT")
+
+
+def test_private_key_is_indigestible(raw, rsession, module, xfail_quirk, ec_pair):
+    """5.12 C_DigestKey digests a secret key."""
+    xfail_quirk(module, "digest-key-private")
+    _, hk = ec_pair
+    m = raw.mechanism(0x250)  # CKM_SHA256
+    raw.check("C_DigestInit", rsession, m.ptr)
+    assert_rv(raw.call("C_DigestKey", rsession, hk), "CKR_KEY_INDIGESTIBLE")

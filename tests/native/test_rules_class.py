@@ -62,3 +62,4 @@ def test_every_class_has_its_own_attribute_bit():
 
 def test_unknown_class_has_no_row():
     assert lib.ks_class_find(0x1234) == ffi.NULL
+
