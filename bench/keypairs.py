@@ -201,7 +201,12 @@ class P11Pairs:
         if w.kind == "pk-keygen-p256-raw":
             return self._boundary().keygen_sample()
         t0 = time.perf_counter()
-        pub, priv = self.session.generate_keypair(KeyType.RSA, 2048, store=False)
+        from pkcs11 import MechanismFlag
+
+        # A signing pair: keystead's strict policy gives a key of a pair one purpose.
+        pub, priv = self.session.generate_keypair(
+            KeyType.RSA, 2048, store=False,
+            capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY)
         spent = time.perf_counter() - t0
         pub.destroy()
         priv.destroy()

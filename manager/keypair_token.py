@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
+import sys
 from collections.abc import Iterable
 
 from keystead.softhsm_bridge import errors as bridge_errors
@@ -255,10 +256,15 @@ class KeyPairPort:
                 for handle in handles:
                     if keystead:
                         template: dict[int, object] = {
-                            CKA_KS_LIFECYCLE_STATE: TOKEN_STATE_CODES[state],
-                            CKA_KS_TRANSITION_REASON: reason or state.value,
                             **self._governed(),  # type: ignore[attr-defined]
                             **self._dates(windows)}  # type: ignore[attr-defined]
+                        # keystead moves the other key of a pair itself (suspension,
+                        # compromise, resumption: docs/policy.md, "Key pairs"); a key that is
+                        # in the state already takes no transition, only the dates.
+                        now = raw.get_attribute(session, handle, CKA_KS_LIFECYCLE_STATE)
+                        if int.from_bytes(now, sys.byteorder) != TOKEN_STATE_CODES[state]:
+                            template[CKA_KS_LIFECYCLE_STATE] = TOKEN_STATE_CODES[state]
+                            template[CKA_KS_TRANSITION_REASON] = reason or state.value
                     else:
                         template = {**flags, **self._dates(windows)}  # type: ignore[attr-defined]
                     raw.set_attributes(session, handle, template)

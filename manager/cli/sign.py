@@ -43,7 +43,7 @@ def sign(app: AppContext, name, infile, outfile, fmt, scheme, subject, as_json) 
     """Sign a file or stdin with the current version of key pair NAME, in the token."""
     if not as_json and fmt == "raw":
         _binary_to_terminal(outfile, "a raw signature", "or --format base64")
-    km = app.manager()
+    km = app.manager(governing=False)
     with io_files.source(infile) as src:
         made = km.sign(name, src, scheme=scheme, subject=subject)
     text = base64.b64encode(made.signature)
@@ -97,7 +97,7 @@ def verify(app: AppContext, name, sigfile, sigfmt, infile, version, scheme, over
         signature = _signature_bytes(handle.read(), sigfmt)
     if override and version is None:
         raise click.UsageError("--override needs --version")
-    km = app.manager()
+    km = app.manager(governing=override)
     with io_files.source(infile) as src:
         found = km.verify_signature(name, src, signature, version=version, scheme=scheme,
                                     override=override, reason=reason)
@@ -125,7 +125,7 @@ def export_public(app: AppContext, name, version, fmt, outfile, as_json) -> None
     """Export a version's public key (key pairs only)."""
     if not as_json and fmt == "der":
         _binary_to_terminal(outfile, "DER", "or --format pem")
-    number, key = app.manager().export_public(name, version, fmt)
+    number, key = app.manager(governing=False).export_public(name, version, fmt)
     if as_json:
         value = key if isinstance(key, dict) else (
             key.decode("ascii") if fmt == "pem" else base64.b64encode(key).decode("ascii"))

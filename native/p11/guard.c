@@ -166,12 +166,15 @@ CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HAN
         return CKR_KEY_TYPE_INCONSISTENT;
     }
     /* RSA keys below 2048 bits only with legacy_mechanisms = on (token/mech.h), and never to
-     * carry keys: the setting is the caller's, so it must not weaken what protects a token's
-     * keys (a key wrapped under a 1024-bit modulus is as strong as factoring it) */
+     * carry keys under the strict policy: the setting is the caller's, so it must not weaken
+     * what protects a token's keys (a key wrapped under a 1024-bit modulus is as strong as
+     * factoring it); wrap_policy = compat, which the token's policy floor must allow, gives
+     * that protection up as it gives up the rest (PKCS#11's own rules) */
     size_t bits = key_type == CKK_RSA ? rsa_bits(&key->attrs) : 0;
     if (key_type == CKK_RSA && (desc->traits & KS_MECH_KEY_BITS) != 0 &&
         (!ks_mech_key_bits_allowed(tok->cfg, desc, bits) ||
-         ((op & (CKF_WRAP | CKF_UNWRAP)) != 0 && bits < desc->min_key))) {
+         ((op & (CKF_WRAP | CKF_UNWRAP)) != 0 && bits < desc->min_key &&
+          tok->cfg->wrap_policy != KS_WRAP_POLICY_COMPAT))) {
         return CKR_KEY_SIZE_RANGE;
     }
     *out = key;

@@ -244,6 +244,11 @@ int ks_mech_offer(const ks_config *cfg, size_t index, CK_MECHANISM_TYPE *type,
     info->ulMinKeySize = ks_mech_min_key(cfg, d);
     info->ulMaxKeySize = d->max_key;
     info->flags = ks_wrap_policy_mech_flags(cfg, d->type, d->flags);
+    if (ks_mech_key_type_ok(d, CKK_EC)) {
+        /* The EC capabilities (mechanisms 3.0 2.3.1): curves over prime fields, named by OID
+         * (or by name), uncompressed points; no explicit parameters. */
+        info->flags |= CKF_EC_F_P | CKF_EC_OID | CKF_EC_UNCOMPRESS;
+    }
     return 1;
 }
 

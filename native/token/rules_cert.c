@@ -5,7 +5,8 @@
  * (crypto/x509.h): a value that is not one DER certificate is CKR_ATTRIBUTE_VALUE_INVALID.
  * CKA_SUBJECT must be given (4.6.3 [1]) and must be the certificate's subject; CKA_ISSUER,
  * CKA_SERIAL_NUMBER and CKA_PUBLIC_KEY_INFO are empty by default (4.6.2, 4.6.3) and must
- * match the certificate when given; CKA_CHECK_VALUE (4.6.2) is the first three bytes of the
+ * match the certificate when given (a serial number as its DER INTEGER, or as the INTEGER's
+ * content octets, which Java's SunPKCS11 writes); CKA_CHECK_VALUE (4.6.2) is the first three bytes of the
  * SHA-1 of CKA_VALUE, a given one must match and an empty one suppresses it. A certificate
  * held by URL only (CKA_VALUE empty) must have CKA_URL and both CKA_HASH_OF_* (4.6.3
  * footnotes 2-4) and is not parsed. */
@@ -51,10 +52,18 @@ static CK_RV check_field(const ks_attrs *obj, CK_ATTRIBUTE_TYPE type, const ks_d
         return required ? fail(why, type, "required attribute missing", CKR_TEMPLATE_INCOMPLETE)
                         : CKR_OK;
     }
-    if (given->len != field->len || memcmp(given->value, field->der, field->len) != 0) {
-        return fail(why, type, "does not match the certificate", CKR_ATTRIBUTE_VALUE_INVALID);
+    if (given->len == field->len && memcmp(given->value, field->der, field->len) == 0) {
+        return CKR_OK;
     }
-    return CKR_OK;
+    /* CKA_SERIAL_NUMBER is the DER INTEGER (4.6.3); Java's SunPKCS11 (KeyStore entries,
+     * keytool) writes the INTEGER's content octets alone, as SoftHSMv2 stores it. Those are
+     * the same serial: accepted too, and kept as given. */
+    size_t head = field->len >= 2 && field->der[0] == 0x02 && field->der[1] < 0x80 ? 2 : 0;
+    if (type == CKA_SERIAL_NUMBER && head != 0 && given->len == field->len - head &&
+        memcmp(given->value, field->der + head, given->len) == 0) {
+        return CKR_OK;
+    }
+    return fail(why, type, "does not match the certificate", CKR_ATTRIBUTE_VALUE_INVALID);
 }
 
 static CK_RV check_value(ks_attrs *obj, const ks_attr *value, ks_why *why)

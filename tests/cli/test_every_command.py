@@ -63,6 +63,16 @@ def test_every_command_on_each_token(module, run, tmp_path):
     ok("rewrap", "--in", str(sealed), "--out", str(sealed))
     ok("rewrap", "--in", str(tmp_path / "dk"), "--out", str(tmp_path / "dk"))
 
+    # A signing key pair: sign in the token, export the public key, verify.
+    ok("key create", "walk/signer", "--type", "private-signature", "--algorithm", "EC",
+       "--length", "256")
+    sig, pub = tmp_path / "walk.sig", tmp_path / "walk.pem"
+    ok("sign", "walk/signer", "--in", str(plain), "--out", str(sig))
+    ok("key export-public", "walk/signer", "--out", str(pub))
+    assert pub.read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+    assert "signature valid" in ok("verify", "walk/signer", "--signature", str(sig),
+                                   "--in", str(plain))
+
     ok("key suspend", "walk/dek")
     ok("key resume", "walk/dek")
     ok("key deactivate", "walk/pre")

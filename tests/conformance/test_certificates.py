@@ -126,6 +126,19 @@ def test_trailing_bytes_after_the_certificate_are_invalid(raw, rsession, module,
               "CKR_ATTRIBUTE_VALUE_INVALID")
 
 
+def test_serial_number_as_content_octets_is_kept(raw, rsession, module):
+    """Java's SunPKCS11 (KeyStore.setKeyEntry, keytool) writes CKA_SERIAL_NUMBER as the
+    INTEGER's content octets, not its DER: the same serial, accepted and kept as given; any
+    other value is still CKR_ATTRIBUTE_VALUE_INVALID (keystead checks; SoftHSMv2 does not)."""
+    cert = make_cert(serial=0x80_00_01)
+    content = serial_der(cert.serial_number)[2:]
+    h = raw.create_object(rsession, cert_template(cert, SERIAL_NUMBER=content))
+    assert raw.get_attribute(rsession, h, A.SERIAL_NUMBER) == content
+    if module.kind == "keystead":
+        assert_rv(create_rv(raw, rsession, cert_template(cert, SERIAL_NUMBER=content[1:])),
+                  "CKR_ATTRIBUTE_VALUE_INVALID")
+
+
 @pytest.mark.parametrize("attr", ["SUBJECT", "ISSUER", "SERIAL_NUMBER", "CHECK_VALUE",
                                   "PUBLIC_KEY_INFO"])
 def test_field_that_contradicts_the_certificate(keystead_only, raw, rsession, attr):

@@ -44,13 +44,29 @@ KEYSTEAD_SKIPS = {
             "three-key DES3 only",
     "DES": "single DES: broken; legacy_mechanisms offers three-key DES3 only",
     "AES_MAC": "AES CBC-MAC: not secure for variable-length messages; keystead offers CMAC",
+    "ENCRYPT_DATA": "key derivation by encryption (CKM_AES_ECB/CBC_ENCRYPT_DATA): keystead "
+                    "derives keys by ECDH only; a key derived from a secret key with a caller's "
+                    "data would take the base key's secrecy to a value the caller chose",
     "ML_KEM": "ML-KEM (PKCS#11 3.2): keystead implements PKCS#11 3.0",
     "ML_DSA": "ML-DSA (PKCS#11 3.2): keystead implements PKCS#11 3.0",
     "SoftHSMv2 only": "the suite's own marker: the test expects SoftHSMv2's slots, tokens or "
                       "SO PIN handling",
 }
+#: Tests of the suite that keystead does not run, with the reason (the README lists them):
+#: their fixed keys are below what keystead takes even with legacy_mechanisms = on. Each is a
+#: pytest node id of the suite; the run deselects them, so a deselected test never counts as
+#: passed.
+KEYSTEAD_DESELECTED = {
+    "tests/test_ecc.py::ECCTests::test_derive_key":
+        "ECDH over P-192 (prime192v1): keystead's curves are P-256, P-384, P-521, X25519 and "
+        "X448 (SP 800-186 deprecates P-192)",
+    "tests/test_x509.py::X509Tests::test_verify_certificate_rsa":
+        "imports a certificate's RSA-512 public key: keystead takes RSA keys from 1024 bits "
+        "(with legacy_mechanisms = on) or 2048",
+}
 _FAMILIES = (("DSA", r"DSA"), ("DH", r"DH_PKCS|X9_42_DH"), ("DES2", r"DES2_"),
-             ("DES", r"DES_"), ("AES_MAC", r"AES_MAC"), ("ML_KEM", r"ML_KEM"),
+             ("DES", r"DES_"), ("AES_MAC", r"AES_MAC"),
+             ("ENCRYPT_DATA", r"AES_(ECB|CBC)_ENCRYPT_DATA"), ("ML_KEM", r"ML_KEM"),
              ("ML_DSA", r"ML_DSA"))
 
 
@@ -112,7 +128,10 @@ def run_suite(target: Target) -> tuple[Counter[str], list[tuple[str, str]], str]
     second = write_config(other, target.work / "module2-tokens")
     proc = target.run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                       "-p", "no:xdist", "--rootdir", str(suite), "-c", "/dev/null",
-                      f"--junitxml={junit}", "tests", cwd=suite, check=False, timeout=SUITE_TIMEOUT,
+                      f"--junitxml={junit}", "tests",
+                      *(f"--deselect={node}" for node in
+                        (KEYSTEAD_DESELECTED if target.kind == KEYSTEAD else {})),
+                      cwd=suite, check=False, timeout=SUITE_TIMEOUT,
                       extra_env={"PKCS11_MODULE": target.module, "PKCS11_TOKEN_LABEL": LABEL,
                                  "PKCS11_TOKEN_PIN": USER_PIN, "PKCS11_TOKEN_SO_PIN": SO_PIN,
                                  "PKCS11_MODULE2": module_info(other).path,

@@ -135,9 +135,14 @@ def test_strict_offers_wrap_only_on_key_wrap_mechanisms():
 def test_compat_offers_every_row_as_it_is():
     compat = offered(lib.KS_WRAP_POLICY_COMPAT, legacy=1)
     assert len(compat) == lib.ks_mech_count(0)
+    ec_caps = lib.CKF_EC_F_P | lib.CKF_EC_OID | lib.CKF_EC_UNCOMPRESS
     for i in range(lib.ks_mech_count(0)):
         d = lib.ks_mech_at(i, 0)
-        assert compat[d.type] == d.flags
+        # the EC mechanisms add their capabilities (mechanisms 3.0 2.3.1), nothing else
+        takes_ec = lib.ks_mech_key_type_ok(d, lib.CKK_EC)
+        assert compat[d.type] == d.flags | (ec_caps if takes_ec else 0), hex(d.type)
+    assert compat[lib.CKM_ECDSA] & ec_caps == ec_caps
+    assert compat[lib.CKM_AES_GCM] & ec_caps == 0
 
 
 def test_legacy_rows_only_with_legacy_mechanisms_on():
