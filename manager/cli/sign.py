@@ -48,6 +48,10 @@ def sign(app: AppContext, name, infile, outfile, fmt, scheme, subject, as_json) 
         made = km.sign(name, src, scheme=scheme, subject=subject)
     text = base64.b64encode(made.signature)
     if as_json:
+        # --out still gets the signature; the JSON summary goes to stdout
+        if outfile not in (None, "-"):
+            with io_files.sink(outfile) as dst:
+                dst.write(made.signature if fmt == "raw" else text + b"\n")
         render.emit_json({"key": made.key, "version": made.version,
                           "algorithm": made.algorithm, "scheme": made.scheme,
                           "digest": made.digest, "signature": text.decode("ascii")})
@@ -126,11 +130,14 @@ def export_public(app: AppContext, name, version, fmt, outfile, as_json) -> None
     if not as_json and fmt == "der":
         _binary_to_terminal(outfile, "DER", "or --format pem")
     number, key = app.manager(governing=False).export_public(name, version, fmt)
+    data = (json.dumps(key, indent=2) + "\n").encode() if isinstance(key, dict) else key
+    if as_json and outfile not in (None, "-"):
+        with io_files.sink(outfile) as dst:  # --out still gets the key
+            dst.write(data)
     if as_json:
         value = key if isinstance(key, dict) else (
             key.decode("ascii") if fmt == "pem" else base64.b64encode(key).decode("ascii"))
         render.emit_json({"key": name, "version": number, "format": fmt, "public_key": value})
         return
-    data = (json.dumps(key, indent=2) + "\n").encode() if isinstance(key, dict) else key
     with io_files.sink(outfile) as dst:
         dst.write(data)

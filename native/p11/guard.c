@@ -157,6 +157,16 @@ CK_RV ks_p11_key_for_use(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HAN
     if (rv != CKR_OK) {
         return rv;
     }
+    /* CKA_ALWAYS_AUTHENTICATE (4.9): each use needs C_Login(CKU_CONTEXT_SPECIFIC) after the
+     * operation's init. C_UnwrapKey and C_DeriveKey have no init to log in after, so such a
+     * key does neither (README, "CKA_ALWAYS_AUTHENTICATE"). */
+    if ((op & (CKF_UNWRAP | CKF_DERIVE)) != 0 &&
+        ks_attrs_bool(&key->attrs, CKA_ALWAYS_AUTHENTICATE, CK_FALSE) == CK_TRUE) {
+        ks_why why = {CKA_ALWAYS_AUTHENTICATE,
+                      "a key that always authenticates is used only by calls with an init"};
+        ks_p11_why(&why);
+        return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    }
     if (ks_p11_key_value(key) == NULL) {
         return CKR_USER_NOT_LOGGED_IN;
     }

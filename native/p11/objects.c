@@ -106,6 +106,11 @@ static CK_RV copy_object(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
         if (rv == CKR_OK) {
             rv = ks_wrap_policy_check_trust(tok, &obj->attrs, &attrs);
         }
+        if (rv == CKR_OK && ks_pair_check_purpose(tok->cfg, &obj->attrs, &attrs) != CKR_OK) {
+            /* the copy holds the same value: it keeps the original's purpose */
+            why = (ks_why){CKA_DECRYPT, "one key, one purpose: a copy keeps its original's"};
+            rv = CKR_TEMPLATE_INCONSISTENT;
+        }
         if (rv == CKR_OK) {
             ks_attrs_remove(&attrs, CKA_UNIQUE_ID); /* the copy is a new object */
             rv = store_new(s, &attrs, phNewObject);

@@ -96,11 +96,14 @@ static int mgf_hash(CK_RSA_PKCS_MGF_TYPE g, ks_md *md)
 /* CK_RSA_PKCS_OAEP_PARAMS (mechanisms 3.0 2.1.8): a SHA-1 or SHA-2 hash, MGF1 with one of
  * them, source CKZ_DATA_SPECIFIED (the only source there is), and pSourceData NULL exactly
  * when ulSourceDataLen is 0 ("If the parameter is empty, pSourceData must be NULL and
- * ulSourceDataLen must be zero"). */
+ * ulSourceDataLen must be zero"). Without a label, source 0 is taken too: OpenSC's
+ * pkcs11-tool sends it, and it names no other source of an empty parameter. */
 static CK_RV oaep_parse(const CK_RSA_PKCS_OAEP_PARAMS *p, ks_md *md, ks_md *mgf)
 {
+    int no_label = p != NULL && p->pSourceData == NULL && p->ulSourceDataLen == 0;
     if (p == NULL || !oaep_hash(p->hashAlg, md) || !mgf_hash(p->mgf, mgf) ||
-        p->source != CKZ_DATA_SPECIFIED || (p->pSourceData == NULL) != (p->ulSourceDataLen == 0) ||
+        (p->source != CKZ_DATA_SPECIFIED && !(p->source == 0 && no_label)) ||
+        (p->pSourceData == NULL) != (p->ulSourceDataLen == 0) ||
         p->ulSourceDataLen > MAX_LABEL) {
         return CKR_MECHANISM_PARAM_INVALID;
     }

@@ -37,13 +37,38 @@ static int two_purposes(const ks_attrs *a)
     return 0;
 }
 
+/* The purposes a key of a pair serves: bit 0 signing (verification), bit 1 decryption and
+ * unwrapping (encryption and wrapping). */
+static unsigned sides(const ks_attrs *a)
+{
+    static const CK_ATTRIBUTE_TYPE SIGNS[] = {CKA_SIGN, CKA_SIGN_RECOVER};
+    static const CK_ATTRIBUTE_TYPE DECRYPTS[] = {CKA_DECRYPT, CKA_UNWRAP};
+    static const CK_ATTRIBUTE_TYPE VERIFIES[] = {CKA_VERIFY, CKA_VERIFY_RECOVER};
+    static const CK_ATTRIBUTE_TYPE ENCRYPTS[] = {CKA_ENCRYPT, CKA_WRAP};
+    CK_OBJECT_CLASS cls = ks_object_class_of(a);
+    if (cls == CKO_PRIVATE_KEY) {
+        return (unsigned)any_true(a, SIGNS, 2) | (unsigned)any_true(a, DECRYPTS, 2) << 1;
+    }
+    if (cls == CKO_PUBLIC_KEY) {
+        return (unsigned)any_true(a, VERIFIES, 2) | (unsigned)any_true(a, ENCRYPTS, 2) << 1;
+    }
+    return 0;
+}
+
 CK_RV ks_pair_check_purpose(const ks_config *cfg, const ks_attrs *before,
                             const ks_attrs *after)
 {
-    if (cfg == NULL || cfg->wrap_policy == KS_WRAP_POLICY_COMPAT || !two_purposes(after)) {
+    if (cfg == NULL || cfg->wrap_policy == KS_WRAP_POLICY_COMPAT) {
         return CKR_OK;
     }
-    return before != NULL && two_purposes(before) ? CKR_OK : CKR_TEMPLATE_INCONSISTENT;
+    if (before == NULL) {
+        return two_purposes(after) ? CKR_TEMPLATE_INCONSISTENT : CKR_OK;
+    }
+    /* A key's value serves one purpose for good: a change (or a copy) never gives it a
+     * purpose it did not have, or the same value would sign through one object and decrypt
+     * through another (a hostile review did it with C_CopyObject). A key that already has
+     * both (made under compat) keeps them. */
+    return (sides(after) & ~sides(before)) != 0 ? CKR_TEMPLATE_INCONSISTENT : CKR_OK;
 }
 
 /* The state the other keys of the pair take, or (CK_ULONG)-1 for none. */

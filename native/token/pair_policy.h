@@ -21,9 +21,10 @@
 #include "token/config.h"
 #include "token/token.h"
 
-/* ks_pair_check_purpose: CKR_TEMPLATE_INCONSISTENT when, under the strict profile, after is
- * a private or public key with two purposes and before (NULL for a new object) had not:
- * a key that already has both (made under compat) may still change state, never gain them. */
+/* ks_pair_check_purpose: CKR_TEMPLATE_INCONSISTENT when, under the strict profile, a new
+ * private or public key (before NULL) has two purposes, or a changed one or a copy (before:
+ * the object or the original) gains a purpose before did not have: a key's value keeps the
+ * one purpose it was made for. A key that already has both (made under compat) keeps them. */
 CK_RV ks_pair_check_purpose(const ks_config *cfg, const ks_attrs *before,
                             const ks_attrs *after);
 

@@ -323,13 +323,20 @@ static CK_RV one_purpose(ks_attrs *out, CK_OBJECT_CLASS cls, const CK_ATTRIBUTE 
                             "one key, one purpose: a key pair's key signs or decrypts",
                             CKR_TEMPLATE_INCONSISTENT);
     }
-    /* the purpose not asked for is not given by default */
+    /* the purpose not asked for is not given by default; a private key that asks only to
+     * derive (key agreement, a purpose of its own) gets neither signing nor decryption */
+    static const CK_ATTRIBUTE_TYPE DERIVES[2] = {CKA_DERIVE, CKA_DERIVE};
+    int derive_only = cls == CKO_PRIVATE_KEY && !wants_first && !wants_second &&
+                      asks(tmpl, count, extra, extra_count, DERIVES, CK_TRUE, 1);
     int keep_second = wants_second || asks(tmpl, count, extra, extra_count, first, CK_FALSE, 0);
     const CK_ATTRIBUTE_TYPE *drop = keep_second ? first : second;
     CK_RV rv = CKR_OK;
     for (int k = 0; k < 2 && rv == CKR_OK; k++) {
         if (ks_attrs_bool(out, drop[k], CK_FALSE) == CK_TRUE) {
             rv = ks_attrs_set_bool(out, drop[k], CK_FALSE);
+        }
+        if (rv == CKR_OK && derive_only && ks_attrs_bool(out, first[k], CK_FALSE) == CK_TRUE) {
+            rv = ks_attrs_set_bool(out, first[k], CK_FALSE);
         }
     }
     return rv;

@@ -54,11 +54,13 @@ int ks_wrap_policy_guards_secret(const ks_attrs *key)
 
 int ks_wrap_policy_unwraps_secret(const ks_attrs *kek)
 {
-    /* Anyone holding the public key makes blobs for a private key: what it unwraps may be
-     * known, whatever the private key itself guards (docs/policy.md, "Key pairs"). */
-    CK_ULONG cls = CKO_SECRET_KEY;
-    ks_attrs_get_ulong(kek, CKA_CLASS, &cls);
-    return cls != CKO_PRIVATE_KEY && ks_wrap_policy_guards_secret(kek);
+    /* What a private key that guards secrets unwraps stays secret, as under a secret KEK: a
+     * trusted public key wraps secret values for it, so marking them known would let them
+     * leave under any known key. Anyone holding the public key can also make a blob of a
+     * value they know; that value arrives as a data key (ks_wrap_policy_unwrapped fixes the
+     * role), so it never guards anything and its secrecy protects nothing else
+     * (docs/policy.md, "Key pairs"). */
+    return ks_wrap_policy_guards_secret(kek);
 }
 
 static CK_ULONG value_len(const ks_attrs *key)

@@ -110,11 +110,31 @@ def test_private_key_that_unwraps_never_decrypts(actor: Actor) -> None:
     ct = public.encrypt(b"data", rs.oaep_padding("sha256"))
     refused("CKR_KEY_FUNCTION_NOT_PERMITTED", actor.decrypt, rs.RSA_OAEP, priv, ct,
             oaep(actor).ptr)
-    # what a private key unwraps is known (anyone with the public key made the blob): it
-    # wraps no secret
-    assert actor.raw.get_attribute(actor.h, new, CKA_KS_VALUE_KNOWN) == b"\x01"
+    # what a private key unwraps arrives as a data key (anyone with the public key may have
+    # made the blob): it wraps no secret; it stays secret (a trusted public key wraps secrets
+    # for this private key: test below)
+    assert actor.raw.get_attribute(actor.h, new, CKA_KS_VALUE_KNOWN) == b"\x00"
     secret = actor.generate(16, EXTRACTABLE=True, SENSITIVE=True)
     refused("CKR_KEY_FUNCTION_NOT_PERMITTED", actor.wrap, lib.CKM_AES_KEY_WRAP, new, secret)
+
+
+def test_secret_through_a_trusted_public_key_stays_secret(actor: Actor) -> None:
+    """The SO trusts the public half of a token pair; a secret key wrapped under it and
+    unwrapped by the private half must not come out known, or it would leave under any known
+    key (a hostile review found this: it leaked the value)."""
+    pub, priv = pair(actor, bits=3072, TOKEN=True)  # a token object: the SO step logs out
+    public = _modulus_key(actor, pub)
+    label = f"trusted-rsa-{os.urandom(4).hex()}"
+    t = {**rs.public_template(public, TOKEN=True, PRIVATE=False), A.LABEL: label,
+         A.TRUSTED: True}
+    actor.as_so("SO: C_CreateObject(TRUSTED=true)", lambda h: actor.raw.create_object(h, t))
+    trusted = actor.find_token_object(label)
+    secret = actor.generate(16, EXTRACTABLE=True, SENSITIVE=True)
+    blob = actor.wrap(rs.RSA_OAEP, trusted, secret, oaep(actor).ptr)
+    back = actor.unwrap(rs.RSA_OAEP, priv, blob, oaep(actor).ptr, EXTRACTABLE=True)
+    assert actor.raw.get_attribute(actor.h, back, CKA_KS_VALUE_KNOWN) == b"\x00"
+    mine = actor.create(os.urandom(16), WRAP=True, EXTRACTABLE=True, SENSITIVE=False)
+    refused("CKR_KEY_FUNCTION_NOT_PERMITTED", actor.wrap, lib.CKM_AES_KEY_WRAP, mine, back)
 
 
 def test_private_key_that_decrypts_never_unwraps(actor: Actor) -> None:

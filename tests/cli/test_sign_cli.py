@@ -167,3 +167,19 @@ def test_help_shows_the_key_pair_commands():
     assert "private-signature" in create and "--algorithm" in create
     for name in ("RSA", "EC", "Ed25519", "X25519"):
         assert name in create
+
+
+def test_json_keeps_the_out_file(run, module, message, tmp_path):
+    """--json prints a summary and still writes --out (a script's next step reads the file)."""
+    need_pairs(module, "EC")
+    assert run("key", "create", "json/signer", "--type", "private-signature",
+               "--algorithm", "EC", "--length", "256").exit_code == 0
+    sig, pub = tmp_path / "json.sig", tmp_path / "json.pem"
+    signed = run("sign", "json/signer", "--in", str(message), "--out", str(sig), "--json")
+    assert signed.exit_code == 0, signed.output
+    assert base64.b64decode(json.loads(signed.output)["signature"]) == sig.read_bytes()
+    exported = run("key", "export-public", "json/signer", "--out", str(pub), "--json")
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(exported.output)["public_key"].encode() == pub.read_bytes()
+    public = serialization.load_pem_public_key(pub.read_bytes())
+    public.verify(sig.read_bytes(), MESSAGE, ec.ECDSA(hashes.SHA256()))

@@ -248,11 +248,14 @@ def test_generators_are_key_pair_generators(raw, module, mech):
 
 
 def test_generator_sizes(keystead_only, raw, module):
-    """keystead's offer: RSA 2048 to 4096 bits; the curves' field sizes (mechanisms 2.3)."""
-    for mech, sizes in [(RSA_GEN, (2048, 4096)), (EC_GEN, (256, 521)), (ED_GEN, (255, 448)),
-                        (X_GEN, (255, 448))]:
+    """keystead's offer: RSA 2048 to 4096 bits; the curves' field sizes (mechanisms 2.3); the
+    EC generator also names its capabilities (2.3.1: prime fields, curves by OID,
+    uncompressed points)."""
+    ec_caps = 0x00100000 | 0x00800000 | 0x01000000  # CKF_EC_F_P, CKF_EC_OID, CKF_EC_UNCOMPRESS
+    for mech, sizes, extra in [(RSA_GEN, (2048, 4096), 0), (EC_GEN, (256, 521), ec_caps),
+                               (ED_GEN, (255, 448), 0), (X_GEN, (255, 448), 0)]:
         lo, hi, flags = raw.mechanism_info(module.slot, mech)
-        assert (lo, hi) == sizes and flags == MechanismFlag.GENERATE_KEY_PAIR
+        assert (lo, hi) == sizes and flags == MechanismFlag.GENERATE_KEY_PAIR | extra
 
 
 # -- refusals (5.18, 4.1.1) ------------------------------------------------------------------
