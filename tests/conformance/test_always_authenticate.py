@@ -9,9 +9,11 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from keystead.softhsm_bridge.ck import CKU_CONTEXT_SPECIFIC, Mechanism
 from keystead.softhsm_bridge.ck import Attribute as A
 
+from .derive_support import CKD_NULL, derive, ecdh_params, secret_template
 from .pair_support import EC_GEN, P256_OID, gen_rv, templates
 from .support import assert_rv, bbool
 
@@ -92,3 +94,17 @@ def test_each_operation_needs_its_own_login(raw, rsession, module, ecdsa):
     assert_rv(_sign_rv(raw, rsession)[0], "CKR_OK")
     raw.op_init("Sign", rsession, Mechanism.ECDSA, hk)
     assert_rv(_sign_rv(raw, rsession)[0], "CKR_USER_NOT_LOGGED_IN")
+
+
+def test_no_derive_without_an_init(raw, rsession, module):
+    """C_DeriveKey has no operation to log in after (4.9 asks a login per use), so keystead
+    refuses a key that always authenticates there (README, "CKA_ALWAYS_AUTHENTICATE")."""
+    if module.name != "keystead":
+        pytest.skip("keystead's rule; PKCS#11 does not say how a derive logs in again")
+    pub, priv = templates({A.EC_PARAMS: P256_OID},
+                          {A.DERIVE: True, A.ALWAYS_AUTHENTICATE: True})
+    _, hk = raw.generate_key_pair(rsession, EC_GEN, pub, priv)
+    other = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        Encoding.X962, PublicFormat.UncompressedPoint)
+    rv, _ = derive(raw, rsession, hk, secret_template(32), ecdh_params(raw.ffi, CKD_NULL, other))
+    assert_rv(rv, "CKR_KEY_FUNCTION_NOT_PERMITTED")
