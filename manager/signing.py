@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from .envelope import EnvelopeMixin
@@ -50,6 +50,10 @@ class Verification:
     valid: bool
     version: int | None
     tried: list[int]
+    # versions not tried, with why: a state ("suspended", "compromised", ...) or "outside its
+    # processing period" (what the CLI names when nothing verified)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    scheme: str = ""  # the scheme tried
 
 
 def _chunks(message: bytes | BinaryIO) -> Iterator[bytes]:
@@ -163,8 +167,8 @@ class SignMixin(EnvelopeMixin):
         only with ``override`` and a ``reason``).
         """
         try:
-            key, chosen, usable = self._verifying_versions(key_name, version, scheme,
-                                                           override, reason)
+            key, chosen, usable, skipped = self._verifying_versions(key_name, version, scheme,
+                                                                    override, reason)
             digest, whole = _read(key, message)
             found = self._first_verifying(key, usable, chosen, signature, digest, whole)
         except ManagerError as exc:
@@ -172,16 +176,20 @@ class SignMixin(EnvelopeMixin):
             raise
         if found is not None:
             self._record_verify(key, found, chosen, digest, override, reason, "ok")
-            return Verification(key.name, True, found.version, [v.version for v in usable])
+            return Verification(key.name, True, found.version, [v.version for v in usable],
+                                skipped, chosen)
         self._record_verify(key, None if version is None else usable[0], chosen, digest,
                             override, reason, "failed: the signature does not verify")
-        return Verification(key.name, False, None, [v.version for v in usable])
+        return Verification(key.name, False, None, [v.version for v in usable], skipped,
+                            chosen)
 
     def _verifying_versions(self, key_name: str, version: int | None, scheme: str | None,
                             override: bool, reason: str
-                            ) -> tuple[KeyRecord, str, list[VersionRecord]]:
-        """(key, scheme, the versions to try): ``version`` if it may process now, else
-        every version that may, newest first. Raises OperationRefused otherwise."""
+                            ) -> tuple[KeyRecord, str, list[VersionRecord],
+                                       list[tuple[int, str]]]:
+        """(key, scheme, the versions to try, the versions left out with why): ``version``
+        if it may process now, else every version that may, newest first. Raises
+        OperationRefused otherwise."""
         with self.reading() as tx:
             key = self._signature_key(tx, key_name, "verify")
             try:
@@ -191,15 +199,23 @@ class SignMixin(EnvelopeMixin):
             if version is not None:
                 ver = self.load_version(tx, key, version)
                 self._check_processing(key, ver, override, reason)
-                return key, chosen, [ver]
-            candidates = sorted((v for v in tx.versions(key.id) if can_process(v.state)),
-                                key=lambda v: -v.version)
+                return key, chosen, [ver], []
+            every = sorted(tx.versions(key.id), key=lambda v: -v.version)
         now = self.now()
-        usable = [v for v in candidates if v.process_start is not None
-                  and v.process_start <= now and (v.process_end is None or now < v.process_end)]
+        usable: list[VersionRecord] = []
+        skipped: list[tuple[int, str]] = []
+        for v in every:
+            if not can_process(v.state):
+                skipped.append((v.version, v.state.value))
+            elif (v.process_start is None or now < v.process_start
+                  or (v.process_end is not None and now >= v.process_end)):
+                skipped.append((v.version, "outside its processing period"))
+            else:
+                usable.append(v)
         if not usable:
-            raise OperationRefused(f"no version of {key_name} may verify now")
-        return key, chosen, usable
+            why = ", ".join(f"v{n} {reason_}" for n, reason_ in skipped)
+            raise OperationRefused(f"no version of {key_name} may verify now ({why})")
+        return key, chosen, usable, skipped
 
     def _first_verifying(self, key: KeyRecord, versions: list[VersionRecord], scheme: str,
                          signature: bytes, digest: bytes, whole: bytes | None

@@ -9,8 +9,9 @@ import sys
 
 import click
 
-from ..keypairs import RSA_SCHEMES
-from ..signing import EXPORT_FORMATS
+from ..keypairs import PKCS1V15, PSS, RSA_SCHEMES
+from ..lifecycle import OVERRIDE_STATES
+from ..signing import EXPORT_FORMATS, Verification
 from . import io_files, render
 from .context import AppContext, pass_app
 from .options import json_option, key_argument, version_option
@@ -82,7 +83,9 @@ def _signature_bytes(data: bytes, fmt: str) -> bytes:
               show_default=True, help="auto: base64 when the file is base64 text, else raw.")
 @click.option("--in", "infile", default="-", show_default=True,
               help="The signed message (- = stdin).")
-@version_option
+@click.option("--version", "version", type=click.IntRange(min=1),
+              help="Key version to verify with (default: each version that may verify now, "
+                   "newest first).")
 @click.option("--scheme", type=click.Choice(RSA_SCHEMES),
               help="RSA keys: the scheme it was signed with [default: pss].")
 @click.option("--override", is_flag=True,
@@ -105,14 +108,31 @@ def verify(app: AppContext, name, sigfile, sigfmt, infile, version, scheme, over
     with io_files.source(infile) as src:
         found = km.verify_signature(name, src, signature, version=version, scheme=scheme,
                                     override=override, reason=reason)
-    tried = ", ".join(f"v{v}" for v in found.tried)
     if not found.valid:
-        raise click.ClickException(
-            f"the signature does not verify with {render.safe(name)} (tried {tried})")
+        raise click.ClickException(_not_verified(name, found, scheme))
     if as_json:
         render.emit_json({"key": found.key, "valid": True, "version": found.version})
         return
     click.echo(f"{render.safe(name)} v{found.version}: signature valid")
+
+
+_OVERRIDABLE = frozenset(s.value for s in OVERRIDE_STATES)
+
+
+def _not_verified(name: str, found: Verification, scheme: str | None) -> str:
+    """The one line for a signature that no version verified: what was tried, what was left
+    out and why, and how to try it."""
+    line = (f"the signature does not verify with {render.safe(name)} "
+            f"(tried {', '.join(f'v{v}' for v in found.tried)})")
+    held = [(v, why) for v, why in found.skipped if why in _OVERRIDABLE]
+    if held:
+        v, why = held[0]
+        names = ", ".join(f"v{n} is {w}" for n, w in held)
+        line += (f"; not tried: {names} (to check one anyway: --version {v} --override "
+                 f"--reason TEXT)")
+    if scheme is None and found.scheme == PSS:
+        line += f"; a signature made with PKCS#1 v1.5 needs --scheme {PKCS1V15}"
+    return line
 
 
 @click.command("export-public")

@@ -183,3 +183,31 @@ def test_json_keeps_the_out_file(run, module, message, tmp_path):
     assert json.loads(exported.output)["public_key"].encode() == pub.read_bytes()
     public = serialization.load_pem_public_key(pub.read_bytes())
     public.verify(sig.read_bytes(), MESSAGE, ec.ECDSA(hashes.SHA256()))
+
+
+def test_a_failed_verify_says_what_it_left_out(run, module, message, tmp_path):
+    """A version held back (suspended, compromised) is named with the way to try it; an
+    RSA-PSS attempt on a PKCS#1 v1.5 signature points at --scheme."""
+    need_pairs(module, "EC")
+    assert run("key", "create", "rel/ec", "--type", "private-signature", "--algorithm",
+               "EC").exit_code == 0
+    sig = tmp_path / "ec.sig"
+    assert run("sign", "rel/ec", "--in", str(message), "--out", str(sig)).exit_code == 0
+    assert run("key", "suspend", "rel/ec", "--reason", "inquiry").exit_code == 0
+    one_line_error(run("verify", "rel/ec", "--signature", str(sig), "--in", str(message)),
+                   "no version of rel/ec may verify now (v1 suspended)")
+    assert run("key", "resume", "rel/ec").exit_code == 0
+    assert run("key", "rotate", "rel/ec").exit_code == 0
+    assert run("key", "compromise", "rel/ec", "--version", "1", "--reason", "leak",
+               "--yes").exit_code == 0
+    one_line_error(run("verify", "rel/ec", "--signature", str(sig), "--in", str(message)),
+                   "(tried v2); not tried: v1 is compromised (to check one anyway: --version 1 "
+                   "--override --reason TEXT)")
+    need_pairs(module, "RSA")
+    assert run("key", "create", "rel/rsa", "--type", "private-signature", "--algorithm",
+               "rsa", "--length", "2048").exit_code == 0
+    v15 = tmp_path / "v15.sig"
+    assert run("sign", "rel/rsa", "--scheme", "pkcs1v15", "--in", str(message), "--out",
+               str(v15)).exit_code == 0
+    one_line_error(run("verify", "rel/rsa", "--signature", str(v15), "--in", str(message)),
+                   "a signature made with PKCS#1 v1.5 needs --scheme pkcs1v15")
