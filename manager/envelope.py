@@ -65,7 +65,12 @@ class EnvelopeMixin(ManagerBase):
         ver = self.load_version(tx, key, None)
         now = self.now()
         if not can_protect(ver.state):
-            raise OperationRefused(f"{name} v{ver.version} is {ver.state.value}; it cannot {op}")
+            hint = {"deactivated": f" (`keystead key rotate {name}` makes a new version)",
+                    "suspended": f" (`keystead key resume {name}` lifts the suspension)",
+                    "pre-activation": f" (`keystead key activate {name}` activates it)",
+                    }.get(ver.state.value, "")
+            raise OperationRefused(
+                f"{name} v{ver.version} is {ver.state.value}; it cannot {op}{hint}")
         require_agreement(self, key, ver)
         if ver.activated_at is None or now < ver.activated_at or (
             ver.protect_end is not None and now >= ver.protect_end

@@ -112,7 +112,8 @@ def test_bad_input_is_one_line_and_exit_1(run, module, message, tmp_path):
     assert run("sign", "bad/ec", "--in", str(message), "--out", str(sig)).exit_code == 0
     assert run("key", "deactivate", "bad/ec").exit_code == 0  # now it only verifies
     one_line_error(run("sign", "bad/ec", "--in", str(message), "--format", "base64"),
-                   "bad/ec v1 is deactivated; it cannot sign")
+                   "bad/ec v1 is deactivated; it cannot sign (`keystead key rotate bad/ec` "
+                   "makes a new version)")
     assert run("verify", "bad/ec", "--signature", str(sig), "--in",
                str(message)).exit_code == 0
     usage = run("verify", "bad/ec", "--signature", "-", "--in", "-")
