@@ -96,6 +96,13 @@ def list_keys(app: AppContext, as_json: bool) -> None:
          for r in app.manager(token=False).key_rows()])
 
 
+def _private_key_gone(key_type: str, history) -> bool:
+    """A private signature key is destroyed when its version is deactivated (SP 800-57
+    Part 1 Rev. 5, 5.3.6; manager/keypair_token.py), whatever came after."""
+    return key_type == "private-signature" and any(t.to_state == "deactivated"
+                                                   for t in history)
+
+
 @key_group.command("show")
 @key_argument()
 @click.option("--usage", is_flag=True, help="Also read the token's own counters (needs PIN).")
@@ -111,6 +118,8 @@ def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
             **render.key_dict(view.key), "capability_note": note,
             "versions": [{**render.version_dict(v),
                           "token_usage": view.token_usage.get(v.version),
+                          "private_key_destroyed": _private_key_gone(
+                              view.key.key_type.value, view.history[v.version]),
                           "history": [render.transition_dict(t)
                                       for t in view.history[v.version]]}
                          for v in view.versions]})
@@ -146,6 +155,9 @@ def show(app: AppContext, name: str, usage: bool, as_json: bool) -> None:
                  ("compromise_occurred_at", "destroyed_at") if getattr(v, n)]
         if extra:
             click.echo("  " + "; ".join(extra))
+        if _private_key_gone(k.key_type.value, view.history[v.version]):
+            click.echo("  the private key was destroyed when this version was deactivated "
+                       "(it signs no more); the public key verifies until PROCESS END")
         if v.version in view.token_usage and view.token_usage[v.version]:
             click.echo(f"  token counters: {view.token_usage[v.version]}")
 

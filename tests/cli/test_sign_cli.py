@@ -212,3 +212,14 @@ def test_a_failed_verify_says_what_it_left_out(run, module, message, tmp_path):
                str(v15)).exit_code == 0
     one_line_error(run("verify", "rel/rsa", "--signature", str(v15), "--in", str(message)),
                    "a signature made with PKCS#1 v1.5 needs --scheme pkcs1v15")
+
+
+def test_show_says_a_rotated_signing_key_is_gone(run, run_json, module):
+    need_pairs(module, "EC")
+    assert run("key", "create", "r/ec", "--type", "private-signature", "--algorithm",
+               "EC").exit_code == 0
+    assert run("key", "rotate", "r/ec").exit_code == 0
+    shown = run("key", "show", "r/ec").output
+    assert shown.count("the private key was destroyed when this version was deactivated") == 1
+    versions = run_json("key", "show", "r/ec")["versions"]
+    assert [v["private_key_destroyed"] for v in versions] == [True, False]
