@@ -97,8 +97,10 @@ CK_RV ks_mech_params_none(const CK_MECHANISM *mech)
 
 /* Signatures with key pairs (ops_pkey_sign.c): the private key signs, the public key
  * verifies (KS_MECH_KEY_PAIR). RSA sizes are modulus bits (RSA keys of 2048 bits and more,
- * SP 800-131A); EC rows have no size bounds: the family takes P-256, P-384 and P-521 and
- * answers CKR_CURVE_NOT_SUPPORTED for other curves. */
+ * SP 800-131A); EC and EdDSA sizes are the curves' field sizes (P-256 to P-521, Ed25519 and
+ * Ed448), which C_GetMechanismInfo reports as mechanisms 2.3 asks; the family checks the
+ * curve itself and answers CKR_CURVE_NOT_SUPPORTED for others (only RSA sizes are checked
+ * against the row, p11/guard.c). */
 enum { RSA_SIG_MIN_BITS = 2048, RSA_SIG_MAX_BITS = 16384 };
 static const CK_KEY_TYPE KT_RSA_SIG[] = {CKK_RSA, KT_END};
 static const CK_KEY_TYPE KT_EC_SIG[] = {CKK_EC, KT_END};
@@ -157,13 +159,13 @@ static const ks_mech_desc MECHS[] = {
     PKSIG(CKM_SHA256_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
     PKSIG(CKM_SHA384_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
     PKSIG(CKM_SHA512_RSA_PKCS_PSS, RSA_SIG_MIN_BITS, RSA_SIG_MAX_BITS, KT_RSA_SIG),
-    PKSIG(CKM_ECDSA, 0, 0, KT_EC_SIG),
-    PKSIG(CKM_ECDSA_SHA1, 0, 0, KT_EC_SIG),
-    PKSIG(CKM_ECDSA_SHA224, 0, 0, KT_EC_SIG),
-    PKSIG(CKM_ECDSA_SHA256, 0, 0, KT_EC_SIG),
-    PKSIG(CKM_ECDSA_SHA384, 0, 0, KT_EC_SIG),
-    PKSIG(CKM_ECDSA_SHA512, 0, 0, KT_EC_SIG),
-    PKSIG(CKM_EDDSA, 0, 0, KT_EDDSA_SIG),
+    PKSIG(CKM_ECDSA, EC_MIN_BITS, EC_MAX_BITS, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA1, EC_MIN_BITS, EC_MAX_BITS, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA224, EC_MIN_BITS, EC_MAX_BITS, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA256, EC_MIN_BITS, EC_MAX_BITS, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA384, EC_MIN_BITS, EC_MAX_BITS, KT_EC_SIG),
+    PKSIG(CKM_ECDSA_SHA512, EC_MIN_BITS, EC_MAX_BITS, KT_EC_SIG),
+    PKSIG(CKM_EDDSA, CURVE25519_BITS, CURVE448_BITS, KT_EDDSA_SIG),
 
     /* Key pairs: RSA encryption and key transport (PKCS#1 v1.5, X.509, OAEP, RSA-AES).
      * Under the strict wrap policy only OAEP and RSA-AES carry keys (KS_MECH_KEY_WRAP:

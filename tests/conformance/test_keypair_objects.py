@@ -13,6 +13,7 @@ from keystead.softhsm_bridge.ck import (
     CKA_KS_PKCS8,
     CKU_USER,
     KeyType,
+    Mechanism,
     MechanismFlag,
     ObjectClass,
 )
@@ -256,6 +257,14 @@ def test_generator_sizes(keystead_only, raw, module):
                                (ED_GEN, (255, 448), 0), (X_GEN, (255, 448), 0)]:
         lo, hi, flags = raw.mechanism_info(module.slot, mech)
         assert (lo, hi) == sizes and flags == MechanismFlag.GENERATE_KEY_PAIR | extra
+
+
+def test_signature_sizes(keystead_only, raw, module):
+    """ECDSA and EdDSA report the field sizes of the curves they sign with (mechanisms 2.3:
+    ulMinKeySize and ulMaxKeySize in bits), as their generators do."""
+    for mech, sizes in [(Mechanism.ECDSA, (256, 521)), (Mechanism.ECDSA_SHA256, (256, 521)),
+                        (Mechanism.EDDSA, (255, 448))]:
+        assert raw.mechanism_info(module.slot, mech)[:2] == sizes
 
 
 # -- refusals (5.18, 4.1.1) ------------------------------------------------------------------
