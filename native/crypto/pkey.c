@@ -163,6 +163,30 @@ ks_status ks_pkey_gen_curve_values(ks_curve c, uint8_t *priv, size_t *priv_len, 
     return KS_OK;
 }
 
+ks_status ks_pkey_gen_curve_der(ks_curve c, uint8_t *pkcs8, size_t *pkcs8_len, uint8_t *spki,
+                                size_t *spki_len, uint8_t *point, size_t *point_len)
+{
+    if (pkcs8 == NULL || pkcs8_len == NULL || spki == NULL || spki_len == NULL) {
+        return KS_ERR_ARGS;
+    }
+    uint8_t d[72];
+    size_t d_len = 0;
+    ks_status st = ks_pkey_gen_curve_values(c, d, &d_len, sizeof(d), point, point_len,
+                                            KS_CURVE_POINT_MAX);
+    if (st == KS_OK) {
+        st = ks_der_curve_key(c, d, d_len, point, *point_len, pkcs8, pkcs8_len,
+                              KS_CURVE_DER_MAX);
+    }
+    ks_wipe(d, sizeof(d));
+    if (st == KS_OK) {
+        st = ks_der_curve_key(c, NULL, 0, point, *point_len, spki, spki_len, KS_CURVE_DER_MAX);
+    }
+    if (st != KS_OK) {
+        ks_wipe(pkcs8, KS_CURVE_DER_MAX);
+    }
+    return st == KS_ERR_ARGS && ks_curve_ossl_name(c) != NULL ? KS_ERR_INTERNAL : st;
+}
+
 /* curve_der writes a curve key's PKCS#8 (private) or SPKI directly (pkey_der.h). */
 static ks_status curve_der(const EVP_PKEY *k, int private_key, uint8_t **der, size_t *len)
 {

@@ -52,6 +52,15 @@ ks_status ks_pkey_gen_curve(EVP_PKEY **out, ks_curve c);
 ks_status ks_pkey_gen_curve_values(ks_curve c, uint8_t *priv, size_t *priv_len, size_t max_priv,
                                    uint8_t *point, size_t *point_len, size_t max_point);
 
+/* ks_pkey_gen_curve_der makes a key on curve c (ks_pkey_gen_curve_values) and writes its
+ * PKCS#8 into pkcs8 and its SubjectPublicKeyInfo into spki (KS_CURVE_DER_MAX bytes each,
+ * crypto/pkey_der.h; pkcs8 should be locked memory) and its public point into point
+ * (KS_CURVE_POINT_MAX bytes): the caller never holds the bare private value, which is
+ * wiped here. Errors as ks_pkey_gen_curve_values; on failure pkcs8 is wiped. */
+#define KS_CURVE_POINT_MAX 160
+ks_status ks_pkey_gen_curve_der(ks_curve c, uint8_t *pkcs8, size_t *pkcs8_len, uint8_t *spki,
+                                size_t *spki_len, uint8_t *point, size_t *point_len);
+
 /* ks_pkey_pkcs8 encodes the private key as PKCS#8 PrivateKeyInfo DER (secure memory). */
 ks_status ks_pkey_pkcs8(const EVP_PKEY *k, uint8_t **der, size_t *len);
 

@@ -81,8 +81,8 @@ static CK_RV curve_wanted(ks_curve *c, CK_KEY_TYPE kt, const ks_attrs *pub, ks_w
 
 /* make_curve_pair generates a curve key as its values (private value and public point, each
  * computed once) and writes both DER forms and every component from them: no EVP_PKEY and
- * no libcrypto encoder on the way (crypto/pkey.h ks_pkey_gen_curve_values, pkey_der.h). The
- * private value and its PKCS#8 live in wiped memory, the PKCS#8 in locked memory. */
+ * no libcrypto encoder on the way (crypto/pkey.h ks_pkey_gen_curve_der). The private value
+ * never leaves crypto/; its PKCS#8 lives in locked memory. */
 static CK_RV make_curve_pair(CK_KEY_TYPE kt, ks_attrs *pub, ks_attrs *priv, ks_why *why)
 {
     ks_curve c = KS_CURVE_NONE;
@@ -90,21 +90,13 @@ static CK_RV make_curve_pair(CK_KEY_TYPE kt, ks_attrs *pub, ks_attrs *priv, ks_w
     if (rv != CKR_OK) {
         return rv;
     }
-    uint8_t d[72];
-    uint8_t point[160];
+    uint8_t point[KS_CURVE_POINT_MAX];
     uint8_t spki[KS_CURVE_DER_MAX];
-    size_t d_len = 0, point_len = 0, spki_len = 0, p8_len = 0;
+    size_t point_len = 0, spki_len = 0, p8_len = 0;
     uint8_t *p8 = ks_secure_alloc(KS_CURVE_DER_MAX);
-    ks_status st = p8 != NULL ? ks_pkey_gen_curve_values(c, d, &d_len, sizeof(d), point,
-                                                         &point_len, sizeof(point))
+    ks_status st = p8 != NULL ? ks_pkey_gen_curve_der(c, p8, &p8_len, spki, &spki_len, point,
+                                                      &point_len)
                               : KS_ERR_NOMEM;
-    if (st == KS_OK) {
-        st = ks_der_curve_key(c, d, d_len, point, point_len, p8, &p8_len, KS_CURVE_DER_MAX);
-    }
-    ks_wipe(d, sizeof(d));
-    if (st == KS_OK) {
-        st = ks_der_curve_key(c, NULL, 0, point, point_len, spki, &spki_len, sizeof(spki));
-    }
     rv = st == KS_OK ? CKR_OK : st == KS_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_FUNCTION_FAILED;
     if (rv == CKR_OK) {
         rv = ks_attrs_set(priv, CKA_KS_PKCS8, p8, (CK_ULONG)p8_len);

@@ -162,6 +162,27 @@ def test_generated_values_are_one_key(oid: str) -> None:
     assert gen_values(curve) != (priv, point)
 
 
+@pytest.mark.parametrize("oid", sorted(CURVES))
+def test_generated_der_forms_are_one_key(oid: str) -> None:
+    """ks_pkey_gen_curve_der's PKCS#8 and SPKI load in cryptography as the two halves of one
+    key, whose public point is the one written beside them."""
+    name, cls = CURVES[oid]
+    p8, spki, point = (ffi.new("uint8_t[256]") for _ in range(3))
+    n8, ns, np_ = (ffi.new("size_t *") for _ in range(3))
+    assert lib.ks_pkey_gen_curve_der(getattr(lib, name), p8, n8, spki, ns, point,
+                                     np_) == lib.KS_OK
+    theirs = serialization.load_der_private_key(bytes(ffi.buffer(p8, n8[0])), None)
+    pub = serialization.load_der_public_key(bytes(ffi.buffer(spki, ns[0])))
+    der = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    assert theirs.public_key().public_bytes(*der) == pub.public_bytes(*der)
+    if isinstance(cls, type) and issubclass(cls, ec.EllipticCurve):
+        raw = pub.public_bytes(serialization.Encoding.X962,
+                               serialization.PublicFormat.UncompressedPoint)
+    else:
+        raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert bytes(ffi.buffer(point, np_[0])) == raw
+
+
 def test_generated_values_refuse_short_buffers_and_no_curve() -> None:
     priv, point = ffi.new("uint8_t[72]"), ffi.new("uint8_t[160]")
     pn, qn = ffi.new("size_t *"), ffi.new("size_t *")
