@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -21,7 +22,9 @@
 #include <openssl/x509.h>
 
 #include "crypto/ct.h"
+#include "crypto/ec_group.h"
 #include "crypto/mem.h"
+#include "crypto/pkey_prep.h"
 
 static const struct {
     const char *group; /* libcrypto's group name (EC keys) */
@@ -269,6 +272,120 @@ static ks_status derive(uint8_t *out, size_t *out_len, EVP_PKEY *priv, EVP_PKEY 
     return st;
 }
 
+/* ---- prime curves on a prepared key: EC_POINT_mul with the scalar kept by the key -------
+ *
+ * EVP_PKEY_derive on a prepared key still costs a context, a peer EVP_PKEY (copying the
+ * group, importing the point through the provider) and parameter lookups per call, about a
+ * sixth of the derivation in OpenSSL 3.0. ECDH_compute_key underneath is EC_POINT_mul of
+ * the peer's point by the private scalar and the affine x of the result (SEC 1 3.3.1), which
+ * is what this does directly: the scalar is read out of the key once and kept by the
+ * prepared key (crypto/pkey_prep.h) in a BIGNUM flagged constant-time, wiped with it; the
+ * group is the shared one (crypto/ec_group.h); the peer's point is decoded by
+ * EC_POINT_oct2point, which refuses a point off the curve, as set1_encoded_public_key did.
+ * EC_POINT_mul of a single point by a secret scalar is libcrypto's constant-time path (the
+ * P-256 windowed multiplication, the Montgomery ladder elsewhere), the same function
+ * ECDH_compute_key calls. The cofactor of the three curves is 1: SEC 1 3.3.2 gives the same
+ * Z. */
+
+static const char SCALAR_TAG[] = "ecdh scalar";
+
+static void drop_scalar(void *d)
+{
+    BN_clear_free(d);
+}
+
+/* scalar_of reads the private scalar of EC key k (field size f) into a new BIGNUM. */
+static BIGNUM *scalar_of(const EVP_PKEY *k, size_t f)
+{
+    uint8_t native[KS_ECDH_MAX_SECRET] = {0}; /* host byte order, as OSSL_PARAM holds it */
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_PRIV_KEY, native, f),
+        OSSL_PARAM_construct_end(),
+    };
+    BIGNUM *d = BN_secure_new();
+    int ok = d != NULL && EVP_PKEY_get_params(k, params) == 1 &&
+             OSSL_PARAM_modified(params) && BN_native2bn(native, (int)f, d) != NULL &&
+             !BN_is_zero(d);
+    ks_wipe(native, sizeof(native));
+    if (!ok) {
+        BN_clear_free(d);
+        return NULL;
+    }
+    BN_set_flags(d, BN_FLG_CONSTTIME);
+    return d;
+}
+
+static ks_ecdh_curve prime_curve_of(const ks_pkey *key)
+{
+    size_t bits = 0;
+    if (ks_pkey_kind_of(key, &bits) != KS_PKEY_EC) {
+        return KS_ECDH_NONE;
+    }
+    return bits == 256 ? KS_ECDH_P256 : bits == 384 ? KS_ECDH_P384 : bits == 521 ? KS_ECDH_P521
+                                                                                 : KS_ECDH_NONE;
+}
+
+/* prime_z computes Z = x(d * Q) into z (f bytes). KS_ERR_ARGS: peer is no point of the
+ * curve (or the product is infinity, which a valid point cannot give). */
+static ks_status prime_z(uint8_t *z, ks_ecdh_curve curve, const BIGNUM *d, const uint8_t *peer,
+                         size_t peer_len)
+{
+    static const ks_curve as_curve[] = {[KS_ECDH_P256] = KS_CURVE_P256,
+                                        [KS_ECDH_P384] = KS_CURVE_P384,
+                                        [KS_ECDH_P521] = KS_CURVE_P521};
+    size_t f = CURVES[curve].field;
+    int uncompressed = peer_len == 1 + 2 * f && peer[0] == 0x04;
+    int compressed = peer_len == 1 + f && (peer[0] == 0x02 || peer[0] == 0x03);
+    if (!uncompressed && !compressed) {
+        return KS_ERR_ARGS; /* never the one-byte infinity, never hybrid (06/07) */
+    }
+    const EC_GROUP *g = ks_ec_group(as_curve[curve]);
+    BN_CTX *bctx = BN_CTX_secure_new();
+    EC_POINT *q = g != NULL ? EC_POINT_new(g) : NULL;
+    EC_POINT *r = g != NULL ? EC_POINT_new(g) : NULL;
+    BIGNUM *x = BN_secure_new();
+    ks_status st = KS_ERR_NOMEM;
+    if (g == NULL) {
+        st = KS_ERR_INTERNAL;
+    } else if (bctx != NULL && q != NULL && r != NULL && x != NULL) {
+        st = KS_ERR_ARGS;
+        if (EC_POINT_oct2point(g, q, peer, peer_len, bctx) == 1) {
+            st = EC_POINT_mul(g, r, NULL, q, d, bctx) == 1 &&
+                         EC_POINT_get_affine_coordinates(g, r, x, NULL, bctx) == 1 &&
+                         BN_bn2binpad(x, z, (int)f) == (int)f
+                     ? KS_OK
+                     : KS_ERR_ARGS;
+        }
+    }
+    BN_clear_free(x);
+    EC_POINT_clear_free(r);
+    EC_POINT_free(q);
+    BN_CTX_free(bctx);
+    return st;
+}
+
+/* prime_derive: Z on a prepared prime-curve key, with its kept scalar. */
+static ks_status prime_derive(uint8_t *z, ks_ecdh_curve curve, ks_pkey *key,
+                              const uint8_t *peer, size_t peer_len)
+{
+    const BIGNUM *d = ks_pkey_context(key, SCALAR_TAG, sizeof(SCALAR_TAG));
+    BIGNUM *own = NULL;
+    if (d == NULL) {
+        BIGNUM *made = scalar_of(ks_pkey_evp(key), CURVES[curve].field);
+        if (made == NULL) {
+            return KS_ERR_KEY_LEN;
+        }
+        d = ks_pkey_keep(key, SCALAR_TAG, sizeof(SCALAR_TAG), made, drop_scalar);
+        if (d == NULL) { /* the key keeps no more contexts: this call's own copy */
+            own = scalar_of(ks_pkey_evp(key), CURVES[curve].field);
+            d = own;
+        }
+    }
+    ks_status st = d != NULL ? prime_z(z, curve, d, peer, peer_len) : KS_ERR_NOMEM;
+    BN_clear_free(own);
+    return st;
+}
+
 ks_status ks_ecdh_derive(uint8_t *out, size_t *out_len, size_t max_out, const void *pkey,
                          const uint8_t *pkcs8, size_t pkcs8_len, int cofactor,
                          const uint8_t *peer, size_t peer_len)
@@ -277,6 +394,23 @@ ks_status ks_ecdh_derive(uint8_t *out, size_t *out_len, size_t max_out, const vo
         return KS_ERR_ARGS;
     }
     *out_len = 0;
+    ks_pkey *prepared = pkey != NULL ? ks_pkey_of((void *)pkey) : NULL;
+    ks_ecdh_curve prime = prime_curve_of(prepared);
+    if (prime != KS_ECDH_NONE) {
+        size_t f = CURVES[prime].field;
+        uint8_t z[KS_ECDH_MAX_SECRET];
+        ks_status st = max_out < f ? KS_ERR_LEN : prime_derive(z, prime, prepared, peer, peer_len);
+        if (st == KS_OK) {
+            memcpy(out, z, f);
+            *out_len = f;
+        } else if (max_out > 0) {
+            ks_wipe(out, max_out < KS_ECDH_MAX_SECRET ? max_out : KS_ECDH_MAX_SECRET);
+        }
+        ks_wipe(z, sizeof(z));
+        ks_pkey_free(prepared);
+        return st;
+    }
+    ks_pkey_free(prepared);
     EVP_PKEY *parsed = pkey == NULL ? parse_private(pkcs8, pkcs8_len) : NULL;
     EVP_PKEY *priv = pkey != NULL ? (EVP_PKEY *)pkey : parsed;
     ks_ecdh_curve curve = priv != NULL ? curve_of_pkey(priv) : KS_ECDH_NONE;

@@ -13,6 +13,7 @@
 #include <openssl/params.h>
 #include <openssl/x509.h>
 
+#include "crypto/ec_group.h"
 #include "crypto/mem.h"
 #include "crypto/pkey_der.h"
 
@@ -101,6 +102,89 @@ ks_status ks_pkey_gen_curve(EVP_PKEY **out, ks_curve c)
         EVP_PKEY_CTX_free(ctx);
     }
     return ok && *out != NULL ? KS_OK : KS_ERR_INTERNAL;
+}
+
+/* prime_values: a key on prime curve c as EC_KEY_generate_key makes one (SEC 1 3.2.1): d
+ * uniform in [1, n - 1] from libcrypto's private DRBG, Q = dG, without an EVP_PKEY. */
+static ks_status prime_values(ks_curve c, uint8_t *priv, uint8_t *point)
+{
+    const EC_GROUP *g = ks_ec_group(c);
+    BN_CTX *bctx = BN_CTX_secure_new();
+    BIGNUM *d = BN_secure_new();
+    EC_POINT *q = g != NULL ? EC_POINT_new(g) : NULL;
+    size_t scalar = ks_curve_scalar_len(c), plen = ks_curve_point_len(c);
+    ks_status st = KS_ERR_INTERNAL;
+    if (bctx != NULL && d != NULL && q != NULL) {
+        BN_set_flags(d, BN_FLG_CONSTTIME);
+        int ok = 1;
+        do {
+            ok = BN_priv_rand_range_ex(d, EC_GROUP_get0_order(g), 0, bctx) == 1;
+        } while (ok && BN_is_zero(d));
+        if (ok && EC_POINT_mul(g, q, d, NULL, NULL, bctx) == 1 &&
+            EC_POINT_point2oct(g, q, POINT_CONVERSION_UNCOMPRESSED, point, plen, bctx) == plen &&
+            BN_bn2binpad(d, priv, (int)scalar) == (int)scalar) {
+            st = KS_OK;
+        }
+    }
+    EC_POINT_free(q);
+    BN_clear_free(d);
+    BN_CTX_free(bctx);
+    return st;
+}
+
+ks_status ks_pkey_gen_curve_values(ks_curve c, uint8_t *priv, size_t *priv_len, size_t max_priv,
+                                   uint8_t *point, size_t *point_len, size_t max_point)
+{
+    size_t scalar = ks_curve_scalar_len(c), plen = ks_curve_point_len(c);
+    if (priv == NULL || priv_len == NULL || point == NULL || point_len == NULL ||
+        ks_curve_ossl_name(c) == NULL || max_priv < scalar || max_point < plen) {
+        return KS_ERR_ARGS;
+    }
+    ks_status st = KS_ERR_INTERNAL;
+    if (ks_curve_kind_of(c) == KS_CURVE_WEIERSTRASS) {
+        st = prime_values(c, priv, point);
+        *priv_len = scalar;
+        *point_len = plen;
+    } else {
+        EVP_PKEY *k = NULL;
+        st = ks_pkey_gen_curve(&k, c);
+        if (st == KS_OK) {
+            st = ks_pkey_private_value(k, priv, priv_len, max_priv);
+        }
+        if (st == KS_OK) {
+            st = ks_pkey_public_point(k, point, point_len, max_point);
+        }
+        EVP_PKEY_free(k);
+    }
+    if (st != KS_OK) {
+        ks_wipe(priv, max_priv);
+        return st == KS_ERR_ARGS ? KS_ERR_INTERNAL : st;
+    }
+    return KS_OK;
+}
+
+ks_status ks_pkey_gen_curve_der(ks_curve c, uint8_t *pkcs8, size_t *pkcs8_len, uint8_t *spki,
+                                size_t *spki_len, uint8_t *point, size_t *point_len)
+{
+    if (pkcs8 == NULL || pkcs8_len == NULL || spki == NULL || spki_len == NULL) {
+        return KS_ERR_ARGS;
+    }
+    uint8_t d[72];
+    size_t d_len = 0;
+    ks_status st = ks_pkey_gen_curve_values(c, d, &d_len, sizeof(d), point, point_len,
+                                            KS_CURVE_POINT_MAX);
+    if (st == KS_OK) {
+        st = ks_der_curve_key(c, d, d_len, point, *point_len, pkcs8, pkcs8_len,
+                              KS_CURVE_DER_MAX);
+    }
+    ks_wipe(d, sizeof(d));
+    if (st == KS_OK) {
+        st = ks_der_curve_key(c, NULL, 0, point, *point_len, spki, spki_len, KS_CURVE_DER_MAX);
+    }
+    if (st != KS_OK) {
+        ks_wipe(pkcs8, KS_CURVE_DER_MAX);
+    }
+    return st == KS_ERR_ARGS && ks_curve_ossl_name(c) != NULL ? KS_ERR_INTERNAL : st;
 }
 
 /* curve_der writes a curve key's PKCS#8 (private) or SPKI directly (pkey_der.h). */

@@ -40,6 +40,27 @@ ks_status ks_pkey_gen_rsa(EVP_PKEY **out, unsigned bits, const uint8_t *e, size_
 /* ks_pkey_gen_curve makes a key on curve c (KS_ERR_ARGS for KS_CURVE_NONE). */
 ks_status ks_pkey_gen_curve(EVP_PKEY **out, ks_curve c);
 
+/* ks_pkey_gen_curve_values makes a key on curve c and writes only its values: the private
+ * value into priv (ks_curve_scalar_len(c) bytes, *priv_len set; max_priv at least that) and
+ * the public point into point (ks_curve_point_len(c) bytes, uncompressed for the prime
+ * curves; max_point at least that), the forms ks_der_curve_key takes. For the prime curves
+ * the scalar is drawn uniformly from [1, n - 1] by libcrypto's private DRBG and multiplied
+ * by the generator with EC_POINT_mul, as EC_KEY_generate_key does (constant time), with no
+ * EVP_PKEY in between; the other curves go through ks_pkey_gen_curve. KS_ERR_ARGS for a
+ * curve keystead lacks or a short buffer, KS_ERR_INTERNAL when libcrypto fails; on any
+ * failure priv is wiped. */
+ks_status ks_pkey_gen_curve_values(ks_curve c, uint8_t *priv, size_t *priv_len, size_t max_priv,
+                                   uint8_t *point, size_t *point_len, size_t max_point);
+
+/* ks_pkey_gen_curve_der makes a key on curve c (ks_pkey_gen_curve_values) and writes its
+ * PKCS#8 into pkcs8 and its SubjectPublicKeyInfo into spki (KS_CURVE_DER_MAX bytes each,
+ * crypto/pkey_der.h; pkcs8 should be locked memory) and its public point into point
+ * (KS_CURVE_POINT_MAX bytes): the caller never holds the bare private value, which is
+ * wiped here. Errors as ks_pkey_gen_curve_values; on failure pkcs8 is wiped. */
+#define KS_CURVE_POINT_MAX 160
+ks_status ks_pkey_gen_curve_der(ks_curve c, uint8_t *pkcs8, size_t *pkcs8_len, uint8_t *spki,
+                                size_t *spki_len, uint8_t *point, size_t *point_len);
+
 /* ks_pkey_pkcs8 encodes the private key as PKCS#8 PrivateKeyInfo DER (secure memory). */
 ks_status ks_pkey_pkcs8(const EVP_PKEY *k, uint8_t **der, size_t *len);
 

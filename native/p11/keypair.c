@@ -13,6 +13,7 @@
 #include "crypto/curve.h"
 #include "crypto/mem.h"
 #include "crypto/pkey.h"
+#include "crypto/pkey_der.h"
 #include "p11/guard.h"
 #include "token/mech.h"
 #include "token/rules_pair.h"
@@ -54,15 +55,16 @@ static CK_RV new_rsa(EVP_PKEY **k, const ks_mech_desc *d, const ks_attrs *pub, k
     return st == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
-static CK_RV new_on_curve(EVP_PKEY **k, CK_KEY_TYPE kt, const ks_attrs *pub, ks_why *why)
+/* curve_wanted: the curve CKA_EC_PARAMS of the public template names, which must be of the
+ * key type's family. */
+static CK_RV curve_wanted(ks_curve *c, CK_KEY_TYPE kt, const ks_attrs *pub, ks_why *why)
 {
     const ks_attr *p = ks_attrs_find(pub, CKA_EC_PARAMS);
-    ks_curve c = KS_CURVE_NONE;
     if (p == NULL) {
         return why_fail(why, CKA_EC_PARAMS, "required attribute missing",
                         CKR_TEMPLATE_INCOMPLETE);
     }
-    ks_status st = ks_curve_from_params(&c, p->value, p->len);
+    ks_status st = ks_curve_from_params(c, p->value, p->len);
     if (st == KS_ERR_ARGS) {
         return why_fail(why, CKA_EC_PARAMS, "not DER curve parameters",
                         CKR_ATTRIBUTE_VALUE_INVALID);
@@ -70,11 +72,50 @@ static CK_RV new_on_curve(EVP_PKEY **k, CK_KEY_TYPE kt, const ks_attrs *pub, ks_
     ks_curve_kind want = kt == CKK_EC           ? KS_CURVE_WEIERSTRASS
                          : kt == CKK_EC_EDWARDS ? KS_CURVE_EDWARDS
                                                 : KS_CURVE_MONTGOMERY;
-    if (st != KS_OK || ks_curve_kind_of(c) != want) {
+    if (st != KS_OK || ks_curve_kind_of(*c) != want) {
         return why_fail(why, CKA_EC_PARAMS, "curve not supported by the mechanism",
                         CKR_CURVE_NOT_SUPPORTED);
     }
-    return ks_pkey_gen_curve(k, c) == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;
+    return CKR_OK;
+}
+
+/* make_curve_pair generates a curve key as its values (private value and public point, each
+ * computed once) and writes both DER forms and every component from them: no EVP_PKEY and
+ * no libcrypto encoder on the way (crypto/pkey.h ks_pkey_gen_curve_der). The private value
+ * never leaves crypto/; its PKCS#8 lives in locked memory. */
+static CK_RV make_curve_pair(CK_KEY_TYPE kt, ks_attrs *pub, ks_attrs *priv, ks_why *why)
+{
+    ks_curve c = KS_CURVE_NONE;
+    CK_RV rv = curve_wanted(&c, kt, pub, why);
+    if (rv != CKR_OK) {
+        return rv;
+    }
+    uint8_t point[KS_CURVE_POINT_MAX];
+    uint8_t spki[KS_CURVE_DER_MAX];
+    size_t point_len = 0, spki_len = 0, p8_len = 0;
+    uint8_t *p8 = ks_secure_alloc(KS_CURVE_DER_MAX);
+    ks_status st = p8 != NULL ? ks_pkey_gen_curve_der(c, p8, &p8_len, spki, &spki_len, point,
+                                                      &point_len)
+                              : KS_ERR_NOMEM;
+    rv = st == KS_OK ? CKR_OK : st == KS_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_FUNCTION_FAILED;
+    if (rv == CKR_OK) {
+        rv = ks_attrs_set(priv, CKA_KS_PKCS8, p8, (CK_ULONG)p8_len);
+    }
+    ks_secure_free(p8, KS_CURVE_DER_MAX);
+    if (rv == CKR_OK) {
+        rv = ks_attrs_set(pub, CKA_PUBLIC_KEY_INFO, spki, (CK_ULONG)spki_len);
+    }
+    const ks_attr *params = ks_attrs_find(pub, CKA_EC_PARAMS);
+    if (rv == CKR_OK) {
+        rv = ks_attrs_set(priv, CKA_EC_PARAMS, params->value, params->len); /* as given */
+    }
+    if (rv == CKR_OK) {
+        rv = ks_rules_pair_finish_curve(pub, c, point, point_len, spki, spki_len, why);
+    }
+    if (rv == CKR_OK) {
+        rv = ks_rules_pair_finish_curve(priv, c, point, point_len, spki, spki_len, why);
+    }
+    return rv;
 }
 
 /* make_pair generates the key and puts its two DER forms (and the curve) on the objects,
@@ -82,8 +123,11 @@ static CK_RV new_on_curve(EVP_PKEY **k, CK_KEY_TYPE kt, const ks_attrs *pub, ks_
 static CK_RV make_pair(const ks_mech_desc *d, CK_KEY_TYPE kt, ks_attrs *pub, ks_attrs *priv,
                        ks_why *why)
 {
+    if (kt != CKK_RSA) {
+        return make_curve_pair(kt, pub, priv, why);
+    }
     EVP_PKEY *k = NULL;
-    CK_RV rv = kt == CKK_RSA ? new_rsa(&k, d, pub, why) : new_on_curve(&k, kt, pub, why);
+    CK_RV rv = new_rsa(&k, d, pub, why);
     uint8_t *der = NULL;
     size_t len = 0;
     if (rv == CKR_OK) {
@@ -99,10 +143,6 @@ static CK_RV make_pair(const ks_mech_desc *d, CK_KEY_TYPE kt, ks_attrs *pub, ks_
             rv = ks_attrs_set(pub, CKA_PUBLIC_KEY_INFO, der, (CK_ULONG)len);
             free(der);
         }
-    }
-    const ks_attr *params = ks_attrs_find(pub, CKA_EC_PARAMS);
-    if (rv == CKR_OK && kt != CKK_RSA && params != NULL) {
-        rv = ks_attrs_set(priv, CKA_EC_PARAMS, params->value, params->len); /* as given */
     }
     /* the class hooks' work, from the key in hand rather than from its DER */
     if (rv == CKR_OK) {

@@ -125,6 +125,50 @@ static size_t ec_point_der(uint8_t *out, const uint8_t *point, size_t len)
     return h + len;
 }
 
+/* fill_curve sets the components of a curve key of curve c on obj (a public key when
+ * is_public, which gets CKA_EC_POINT from point): obj's key type must be of c's family and
+ * its CKA_EC_PARAMS, when given, name c, else bad; CKA_EC_PARAMS is set when absent. */
+static CK_RV fill_curve(ks_attrs *obj, CK_ULONG kt, ks_curve c, const uint8_t *point,
+                        size_t point_len, int is_public, CK_RV bad, ks_why *why)
+{
+    ks_curve given = KS_CURVE_NONE;
+    if (ks_curve_kind_of(c) != kind_of_key_type((CK_KEY_TYPE)kt)) {
+        return fail(why, CKA_KEY_TYPE, "the key is not of this key type", bad);
+    }
+    CK_RV rv = CKR_OK;
+    if (ks_attrs_has(obj, CKA_EC_PARAMS)) {
+        rv = curve_of(obj, (CK_KEY_TYPE)kt, &given, why);
+        if (rv == CKR_OK && given != c) {
+            rv = fail(why, CKA_EC_PARAMS, "the key is on another curve", bad);
+        }
+    } else {
+        size_t oid_len = 0;
+        const uint8_t *oid = ks_curve_oid_der(c, &oid_len);
+        rv = ks_attrs_set(obj, CKA_EC_PARAMS, oid, (CK_ULONG)oid_len);
+    }
+    if (rv == CKR_OK && is_public) {
+        uint8_t der[164];
+        if (point_len != ks_curve_point_len(c) || point_len > sizeof(der) - 3) {
+            return CKR_FUNCTION_FAILED;
+        }
+        rv = ks_attrs_set(obj, CKA_EC_POINT, der, (CK_ULONG)ec_point_der(der, point, point_len));
+    }
+    return rv;
+}
+
+/* set_spki sets CKA_PUBLIC_KEY_INFO to spki; a non-empty one already on obj must be the
+ * same bytes (CKR_ATTRIBUTE_VALUE_INVALID otherwise). */
+static CK_RV set_spki(ks_attrs *obj, const uint8_t *spki, size_t spki_len, ks_why *why)
+{
+    const ks_attr *given = ks_attrs_find(obj, CKA_PUBLIC_KEY_INFO);
+    if (given != NULL && given->len > 0 &&
+        (given->len != spki_len || memcmp(given->value, spki, spki_len) != 0)) {
+        return fail(why, CKA_PUBLIC_KEY_INFO, "does not match the key",
+                    CKR_ATTRIBUTE_VALUE_INVALID);
+    }
+    return ks_attrs_set(obj, CKA_PUBLIC_KEY_INFO, spki, (CK_ULONG)spki_len);
+}
+
 /* fill_public sets the public components of key k on obj (a public key when is_public):
  * the key must be of obj's key type (and of its CKA_EC_PARAMS curve), else bad. */
 static CK_RV fill_public(ks_attrs *obj, const EVP_PKEY *k, int is_public, CK_RV bad,
@@ -146,29 +190,13 @@ static CK_RV fill_public(ks_attrs *obj, const EVP_PKEY *k, int is_public, CK_RV 
         }
     } else {
         ks_curve c = ks_pkey_curve(k);
-        ks_curve given = KS_CURVE_NONE;
-        if (ks_curve_kind_of(c) != kind_of_key_type((CK_KEY_TYPE)kt)) {
-            return fail(why, CKA_KEY_TYPE, "the key is not of this key type", bad);
+        uint8_t point[160];
+        size_t len = 0;
+        if (ks_curve_kind_of(c) == kind_of_key_type((CK_KEY_TYPE)kt) && is_public &&
+            ks_pkey_public_point(k, point, &len, sizeof(point)) != KS_OK) {
+            return CKR_FUNCTION_FAILED;
         }
-        if (ks_attrs_has(obj, CKA_EC_PARAMS)) {
-            rv = curve_of(obj, (CK_KEY_TYPE)kt, &given, why);
-            if (rv == CKR_OK && given != c) {
-                rv = fail(why, CKA_EC_PARAMS, "the key is on another curve", bad);
-            }
-        } else {
-            size_t oid_len = 0;
-            const uint8_t *oid = ks_curve_oid_der(c, &oid_len);
-            rv = ks_attrs_set(obj, CKA_EC_PARAMS, oid, (CK_ULONG)oid_len);
-        }
-        if (rv == CKR_OK && is_public) {
-            uint8_t point[160];
-            uint8_t der[164];
-            size_t len = 0;
-            if (ks_pkey_public_point(k, point, &len, sizeof(point)) != KS_OK) {
-                return CKR_FUNCTION_FAILED;
-            }
-            rv = ks_attrs_set(obj, CKA_EC_POINT, der, (CK_ULONG)ec_point_der(der, point, len));
-        }
+        rv = fill_curve(obj, kt, c, point, len, is_public, bad, why);
     }
     if (rv != CKR_OK) {
         return rv;
@@ -178,14 +206,9 @@ static CK_RV fill_public(ks_attrs *obj, const EVP_PKEY *k, int is_public, CK_RV 
     if (ks_pkey_spki(k, &spki, &spki_len) != KS_OK) {
         return CKR_FUNCTION_FAILED;
     }
-    const ks_attr *given = ks_attrs_find(obj, CKA_PUBLIC_KEY_INFO);
-    if (given != NULL && given->len > 0 &&
-        (given->len != spki_len || memcmp(given->value, spki, spki_len) != 0)) {
-        free(spki);
-        return fail(why, CKA_PUBLIC_KEY_INFO, "does not match the key",
-                    CKR_ATTRIBUTE_VALUE_INVALID);
-    }
-    return set_owned(obj, CKA_PUBLIC_KEY_INFO, spki, spki_len, 0);
+    rv = set_spki(obj, spki, spki_len, why);
+    free(spki);
+    return rv;
 }
 
 /* ---- keys from a template (C_CreateObject) --------------------------------------------- */
@@ -413,4 +436,20 @@ CK_RV ks_rules_pair_finish_with(ks_attrs *obj, const EVP_PKEY *k, ks_why *why)
         return CKR_ARGUMENTS_BAD;
     }
     return fill_public(obj, k, cls == CKO_PUBLIC_KEY, CKR_TEMPLATE_INCONSISTENT, why);
+}
+
+CK_RV ks_rules_pair_finish_curve(ks_attrs *obj, ks_curve c, const uint8_t *point,
+                                 size_t point_len, const uint8_t *spki, size_t spki_len,
+                                 ks_why *why)
+{
+    CK_ULONG cls = CK_UNAVAILABLE_INFORMATION;
+    CK_ULONG kt = CK_UNAVAILABLE_INFORMATION;
+    ks_attrs_get_ulong(obj, CKA_CLASS, &cls);
+    ks_attrs_get_ulong(obj, CKA_KEY_TYPE, &kt);
+    if (point == NULL || spki == NULL || (cls != CKO_PUBLIC_KEY && cls != CKO_PRIVATE_KEY)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    CK_RV rv = fill_curve(obj, kt, c, point, point_len, cls == CKO_PUBLIC_KEY,
+                          CKR_TEMPLATE_INCONSISTENT, why);
+    return rv == CKR_OK ? set_spki(obj, spki, spki_len, why) : rv;
 }

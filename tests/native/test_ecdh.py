@@ -215,3 +215,55 @@ def test_output_too_small_and_null_arguments() -> None:
         lib.KS_ERR_ARGS
     assert lib.ks_ecdh_derive(out, n, 66, ffi.NULL, ffi.NULL, 0, 0, b"x", 1) == \
         lib.KS_ERR_KEY_LEN
+
+
+def ecdh_prepared(prepared, peer: bytes, cofactor: bool = False) -> tuple[int, bytes]:
+    """ks_ecdh_derive on a prepared key's EVP_PKEY (the token's path: crypto/pkey_prep.h)."""
+    out = ffi.new("uint8_t[66]")
+    out_len = ffi.new("size_t *")
+    st = lib.ks_ecdh_derive(out, out_len, 66, lib.ks_pkey_evp(prepared), ffi.NULL, 0,
+                            int(cofactor), peer, len(peer))
+    return st, bytes(out[0 : out_len[0]])
+
+
+@pytest.mark.parametrize("curve", CURVES)
+def test_prepared_key_matches_cryptography_again_and_again(curve: str) -> None:
+    """A prepared key (prime curves: its scalar read once and kept with it) gives
+    cryptography's Z on every call, with other peers in between, and refuses bad points
+    after it has kept its scalar as before."""
+    a = generate(curve)
+    der = pkcs8(a)
+    prepared = lib.ks_pkey_prepare(der, len(der), 1)
+    assert prepared != ffi.NULL
+    try:
+        for _ in range(3):
+            b = generate(curve)
+            want = exchange(a, b)
+            assert ecdh_prepared(prepared, public_value(b)) == (lib.KS_OK, want)
+            assert ecdh_prepared(prepared, public_value(b), cofactor=True) == (lib.KS_OK, want)
+            if curve in PRIME_CURVES:
+                assert ecdh_prepared(prepared, public_value(b, compressed=True)) == (lib.KS_OK,
+                                                                                     want)
+                good = public_value(b)
+                off_curve = good[:-1] + bytes([good[-1] ^ 1])
+                for peer in (off_curve, b"\x00", b"\x06" + good[1:], good[:-1]):
+                    assert ecdh_prepared(prepared, peer) == (lib.KS_ERR_ARGS, b"")
+    finally:
+        lib.ks_pkey_free(prepared)
+
+
+@pytest.mark.parametrize("curve", list(PRIME_CURVES))
+def test_prepared_key_with_a_short_scalar(curve: str) -> None:
+    """A private scalar with leading zero bytes (d = 1, d = 2^64 + 3) still gives Z padded
+    to the field size."""
+    for d in (1, 2**64 + 3):
+        a = ec.derive_private_key(d, PRIME_CURVES[curve])
+        b = generate(curve)
+        der = pkcs8(a)
+        prepared = lib.ks_pkey_prepare(der, len(der), 1)
+        try:
+            st, z = ecdh_prepared(prepared, public_value(b))
+            assert (st, z) == (lib.KS_OK, exchange(a, b))
+            assert len(z) == lib.ks_ecdh_secret_len(CURVE_IDS[curve])
+        finally:
+            lib.ks_pkey_free(prepared)

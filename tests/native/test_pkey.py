@@ -121,6 +121,79 @@ def test_generated_key_loads_in_cryptography(oid: str) -> None:
     assert bytes(ffi.buffer(point, n[0])) == expected
 
 
+#: The group orders n of the prime curves (SEC 2 2.4.2, 2.5.1, 2.6.1).
+ORDERS = {
+    "KS_CURVE_P256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    "KS_CURVE_P384": int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF"
+                         "581A0DB248B0A77AECEC196ACCC52973", 16),
+    "KS_CURVE_P521": int("01FF" + "FFFFFFFF" * 7 + "FFFFFFFA51868783BF2F966B7FCC0148F709A5D0"
+                         "3BB5C9B8899C47AEBB6FB71E91386409", 16),
+}
+
+
+def gen_values(curve: int) -> tuple[bytes, bytes]:
+    priv, point = ffi.new("uint8_t[72]"), ffi.new("uint8_t[160]")
+    pn, qn = ffi.new("size_t *"), ffi.new("size_t *")
+    assert lib.ks_pkey_gen_curve_values(curve, priv, pn, 72, point, qn, 160) == lib.KS_OK
+    return bytes(ffi.buffer(priv, pn[0])), bytes(ffi.buffer(point, qn[0]))
+
+
+@pytest.mark.parametrize("oid", sorted(CURVES))
+def test_generated_values_are_one_key(oid: str) -> None:
+    """The private value and the public point written without an EVP_PKEY belong together
+    (the point is the private value's, as cryptography computes it), the scalar of a prime
+    curve lies in [1, n - 1], and two generations differ."""
+    name, cls = CURVES[oid]
+    curve = getattr(lib, name)
+    priv, point = gen_values(curve)
+    assert (len(priv), len(point)) == (lib.ks_curve_scalar_len(curve),
+                                       lib.ks_curve_point_len(curve))
+    if isinstance(cls, type) and issubclass(cls, ec.EllipticCurve):
+        d = int.from_bytes(priv, "big")
+        assert 1 <= d < ORDERS[name]
+        theirs = ec.derive_private_key(d, cls())
+        expected = theirs.public_key().public_bytes(serialization.Encoding.X962,
+                                                    serialization.PublicFormat.UncompressedPoint)
+    else:
+        theirs = cls.from_private_bytes(priv)
+        expected = theirs.public_key().public_bytes(serialization.Encoding.Raw,
+                                                    serialization.PublicFormat.Raw)
+    assert point == expected
+    assert gen_values(curve) != (priv, point)
+
+
+@pytest.mark.parametrize("oid", sorted(CURVES))
+def test_generated_der_forms_are_one_key(oid: str) -> None:
+    """ks_pkey_gen_curve_der's PKCS#8 and SPKI load in cryptography as the two halves of one
+    key, whose public point is the one written beside them."""
+    name, cls = CURVES[oid]
+    p8, spki, point = (ffi.new("uint8_t[256]") for _ in range(3))
+    n8, ns, np_ = (ffi.new("size_t *") for _ in range(3))
+    assert lib.ks_pkey_gen_curve_der(getattr(lib, name), p8, n8, spki, ns, point,
+                                     np_) == lib.KS_OK
+    theirs = serialization.load_der_private_key(bytes(ffi.buffer(p8, n8[0])), None)
+    pub = serialization.load_der_public_key(bytes(ffi.buffer(spki, ns[0])))
+    der = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    assert theirs.public_key().public_bytes(*der) == pub.public_bytes(*der)
+    if isinstance(cls, type) and issubclass(cls, ec.EllipticCurve):
+        raw = pub.public_bytes(serialization.Encoding.X962,
+                               serialization.PublicFormat.UncompressedPoint)
+    else:
+        raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert bytes(ffi.buffer(point, np_[0])) == raw
+
+
+def test_generated_values_refuse_short_buffers_and_no_curve() -> None:
+    priv, point = ffi.new("uint8_t[72]"), ffi.new("uint8_t[160]")
+    pn, qn = ffi.new("size_t *"), ffi.new("size_t *")
+    assert lib.ks_pkey_gen_curve_values(lib.KS_CURVE_P256, priv, pn, 31, point, qn,
+                                        160) == lib.KS_ERR_ARGS
+    assert lib.ks_pkey_gen_curve_values(lib.KS_CURVE_P521, priv, pn, 72, point, qn,
+                                        132) == lib.KS_ERR_ARGS
+    assert lib.ks_pkey_gen_curve_values(lib.KS_CURVE_NONE, priv, pn, 72, point, qn,
+                                        160) == lib.KS_ERR_ARGS
+
+
 @pytest.mark.parametrize("oid", sorted(CURVES))
 def test_key_from_cryptography_private_value(oid: str) -> None:
     name, cls = CURVES[oid]
