@@ -77,6 +77,29 @@ def test_rsa_schemes_base64_and_stdin(run, run_json, module, tmp_path):
                       padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
 
 
+def test_verify_names_the_format_as_sign_does(run, module, tmp_path):
+    """sign and verify both say --format; verify's earlier --signature-format still works
+    (hidden from --help), and the two spellings may not disagree."""
+    need_pairs(module, "EC")
+    assert run("key", "create", "fmt/ec", "--type", "private-signature", "--algorithm", "EC",
+               "--length", "256").exit_code == 0
+    sig = tmp_path / "m.b64"
+    assert run("sign", "fmt/ec", "--format", "base64", "--out", str(sig),
+               input=MESSAGE.decode()).exit_code == 0
+    for option in ("--format", "--signature-format"):
+        ok = run("verify", "fmt/ec", "--signature", str(sig), option, "base64",
+                 input=MESSAGE.decode())
+        assert ok.exit_code == 0 and ok.output == "fmt/ec v1: signature valid\n", ok.output
+    raw = run("verify", "fmt/ec", "--signature", str(sig), "--format", "raw",
+              input=MESSAGE.decode())
+    one_line_error(raw, "does not verify")
+    both = run("verify", "fmt/ec", "--signature", str(sig), "--format", "raw",
+               "--signature-format", "base64", input=MESSAGE.decode())
+    assert both.exit_code == 2 and "disagree" in both.output
+    shown = run("verify", "--help").output
+    assert "--format [auto|raw|base64]" in shown and "--signature-format" not in shown
+
+
 def test_export_public_formats(run, run_json, module, tmp_path):
     need_pairs(module, "Ed25519")
     assert run("key", "create", "jws/ed", "--type", "private-signature", "--algorithm",
