@@ -50,6 +50,7 @@ class Verification:
     valid: bool
     version: int | None
     tried: list[int]
+    scheme: str = ""  # the scheme checked (RSA: pss or pkcs1v15)
 
 
 def _chunks(message: bytes | BinaryIO) -> Iterator[bytes]:
@@ -172,10 +173,11 @@ class SignMixin(EnvelopeMixin):
             raise
         if found is not None:
             self._record_verify(key, found, chosen, digest, override, reason, "ok")
-            return Verification(key.name, True, found.version, [v.version for v in usable])
+            return Verification(key.name, True, found.version, [v.version for v in usable],
+                                chosen)
         self._record_verify(key, None if version is None else usable[0], chosen, digest,
                             override, reason, "failed: the signature does not verify")
-        return Verification(key.name, False, None, [v.version for v in usable])
+        return Verification(key.name, False, None, [v.version for v in usable], chosen)
 
     def _verifying_versions(self, key_name: str, version: int | None, scheme: str | None,
                             override: bool, reason: str

@@ -73,6 +73,17 @@ def _signature_bytes(data: bytes, fmt: str) -> bytes:
         return data
 
 
+def _verify_hint(checked: str, scheme: str | None, version: int | None) -> str:
+    """What else the caller may have meant, for a signature that did not verify."""
+    hints = []
+    if scheme is None and checked == "pss":
+        hints.append("an RSA signature made with --scheme pkcs1v15 needs --scheme pkcs1v15")
+    if version is None:
+        hints.append("suspended, compromised and expired versions are not tried: name one "
+                     "with --version")
+    return "; " + "; ".join(hints) if hints else ""
+
+
 @click.command("verify")
 @key_argument()
 @click.option("--signature", "sigfile", required=True,
@@ -116,7 +127,8 @@ def verify(app: AppContext, name, sigfile, sigfmt, old_sigfmt, infile, version, 
     tried = ", ".join(f"v{v}" for v in found.tried)
     if not found.valid:
         raise click.ClickException(
-            f"the signature does not verify with {render.safe(name)} (tried {tried})")
+            f"the signature does not verify with {render.safe(name)} (tried {tried})"
+            + _verify_hint(found.scheme, scheme, version))
     if as_json:
         render.emit_json({"key": found.key, "valid": True, "version": found.version})
         return

@@ -69,6 +69,12 @@ def test_rsa_schemes_base64_and_stdin(run, run_json, module, tmp_path):
     wrong = run("verify", "docs/rsa", "--signature", str(tmp_path / "pss.b64"), "--scheme",
                 "pkcs1v15", input=MESSAGE.decode())
     one_line_error(wrong, "does not verify")
+    assert "needs --scheme" not in wrong.output  # the scheme was given
+    unsaid = run("verify", "docs/rsa", "--signature", str(tmp_path / "pkcs1v15.b64"),
+                 input=MESSAGE.decode())  # a PKCS#1 v1.5 signature checked as PSS
+    one_line_error(unsaid, "(tried v1); an RSA signature made with --scheme pkcs1v15 needs "
+                           "--scheme pkcs1v15; suspended, compromised and expired versions "
+                           "are not tried: name one with --version")
     signed = run_json("sign", "docs/rsa", input="x")
     assert signed["scheme"] == "pss" and signed["version"] == 1
     assert signed["digest"].startswith("sha256:")
