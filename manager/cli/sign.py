@@ -78,9 +78,13 @@ def _signature_bytes(data: bytes, fmt: str) -> bytes:
 @key_argument()
 @click.option("--signature", "sigfile", required=True,
               help="The signature file (raw or base64, as `keystead sign` writes it).")
-@click.option("--signature-format", "sigfmt",
-              type=click.Choice(("auto", *SIGNATURE_FORMATS)), default="auto",
-              show_default=True, help="auto: base64 when the file is base64 text, else raw.")
+@click.option("--format", "sigfmt", type=click.Choice(("auto", *SIGNATURE_FORMATS)),
+              default="auto", show_default=True,
+              help="The signature file's format, as `sign --format` wrote it; auto: base64 "
+                   "when the file is base64 text, else raw.")
+# The earlier spelling, kept working for scripts that use it.
+@click.option("--signature-format", "old_sigfmt", hidden=True,
+              type=click.Choice(("auto", *SIGNATURE_FORMATS)))
 @click.option("--in", "infile", default="-", show_default=True,
               help="The signed message (- = stdin).")
 @click.option("--version", "version", type=click.IntRange(min=1),
@@ -94,10 +98,14 @@ def _signature_bytes(data: bytes, fmt: str) -> bytes:
 @click.option("--reason", default="", help="Why the override is needed.")
 @json_option
 @pass_app
-def verify(app: AppContext, name, sigfile, sigfmt, infile, version, scheme, override, reason,
-           as_json) -> None:
+def verify(app: AppContext, name, sigfile, sigfmt, old_sigfmt, infile, version, scheme,
+           override, reason, as_json) -> None:
     """Verify a signature with key pair NAME's public key: the given version, or each
     version that may verify now, newest first. Exit 0 when it verifies, 1 when not."""
+    if old_sigfmt is not None:
+        if sigfmt != "auto" and sigfmt != old_sigfmt:
+            raise click.UsageError("--format and --signature-format disagree")
+        sigfmt = old_sigfmt
     if sigfile == "-" and infile == "-":
         raise click.UsageError("the signature and the message cannot both come from stdin")
     with io_files.source(sigfile) as handle:

@@ -238,8 +238,12 @@ static CK_RV wrap_key(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         rv = wrappable(tok, hSession, hKey, kek, &key);
     }
     if (rv == CKR_OK) {
+        ks_why why = {KS_NO_ATTR, NULL};
         rv = ks_wrap_policy_check_wrap(tok->cfg, pMechanism->mechanism, &kek->attrs,
-                                       &key->attrs);
+                                       &key->attrs, &why);
+        if (rv != CKR_OK) {
+            ks_p11_why(&why);
+        }
     }
     if (rv == CKR_OK && pWrappedKey != NULL) {
         rv = ks_wrap_policy_wrap_roles(tok, kek, key);
@@ -358,7 +362,7 @@ static CK_RV unwrap_into(ks_session *s, const CK_MECHANISM *mech, const ks_objec
     }
     if (rv == CKR_OK) {
         rv = ks_wrap_policy_check_unwrap(tok->cfg, mech->mechanism, &kek->attrs, &attrs,
-                                         value_len, tmpl, count);
+                                         value_len, tmpl, count, &why);
     }
     if (rv == CKR_OK) {
         /* a private key's PKCS#8 is parsed (class, key type, public parts) by the finish */

@@ -1,8 +1,10 @@
 /* config.c - reading KEYSTEAD_CONF (see config.h for the keys).
  *
  * The grammar is deliberately small: one `key = value` per line, whitespace around key and
- * value ignored, a line whose first non-blank character is '#' is a comment, blank lines are
- * skipped. A '#' after a value is part of the value (paths may contain it). Every problem is
+ * value ignored, a line whose first non-blank character is '#' is a comment, and so is the rest
+ * of a line from a '#' that follows a space or tab (`wrap_policy = compat   # why`); a '#'
+ * inside a word is part of the value (`token_dir = /srv/a#b`). Blank lines are skipped. Every
+ * problem is
  * reported once, as "FILE:LINE: problem", and stops the load: a half-read configuration must
  * never start a token with defaults the administrator did not choose. */
 #include "token/config.h"
@@ -314,10 +316,25 @@ static CK_RV unknown_key(const conf_pos *pos, const char *key)
     return conf_fail(pos, "unknown key '%s' (expected %s)", key, list);
 }
 
+/* Cut a trailing comment: the rest of the line from a '#' after a space or tab. */
+static void cut_comment(char *s)
+{
+    for (size_t i = 1; s[i] != '\0'; i++) {
+        if (s[i] == '#' && (s[i - 1] == ' ' || s[i - 1] == '\t')) {
+            s[i] = '\0';
+            return;
+        }
+    }
+}
+
 /* Parse one line (already without its newline); seen[] marks keys given so far. */
 static CK_RV parse_line(ks_config *cfg, conf_pos *pos, char *line, unsigned seen[N_KEYS])
 {
     char *s = trim(line);
+    if (s[0] != '\0') {
+        cut_comment(s);
+        s = trim(s);
+    }
     if (s[0] == '\0' || s[0] == '#') {
         return CKR_OK;
     }

@@ -21,7 +21,8 @@
  *                     keys) that SP 800-131A disallows for new protection; off, they are
  *                     absent from C_GetMechanismList and CKR_MECHANISM_INVALID
  * Whitespace around keys and values is ignored; a line whose first non-blank character is
- * '#' is a comment ('#' after a value belongs to the value); blank lines are skipped; lines
+ * '#' is a comment, and so is the rest of a line from a '#' after a space or tab (a '#'
+ * inside a word, as in a path /a#b, belongs to the value); blank lines are skipped; lines
  * are at most 4096 bytes. In paths "~/" means $HOME and a relative path is relative to the
  * configuration file's directory. Without KEYSTEAD_CONF (or with it empty), tokens live in
  * $XDG_DATA_HOME/keystead/tokens, or ~/.local/share/keystead/tokens. */

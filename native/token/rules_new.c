@@ -320,7 +320,9 @@ static CK_RV one_purpose(ks_attrs *out, CK_OBJECT_CLASS cls, const CK_ATTRIBUTE 
     int wants_second = asks(tmpl, count, extra, extra_count, second, CK_TRUE, 1);
     if (wants_first && wants_second) {
         return ks_rule_fail(why, second[0],
-                            "one key, one purpose: a key pair's key signs or decrypts",
+                            "one key, one purpose (wrap policy strict): a key pair's key signs "
+                            "or decrypts, not both; ask for one, or initialise the token "
+                            "under wrap_policy = compat",
                             CKR_TEMPLATE_INCONSISTENT);
     }
     /* the purpose not asked for is not given by default; a private key that asks only to

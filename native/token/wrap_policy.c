@@ -152,18 +152,38 @@ CK_FLAGS ks_wrap_policy_mech_flags(const ks_config *cfg, CK_MECHANISM_TYPE mech,
     return flags & ~(CK_FLAGS)(CKF_WRAP | CKF_UNWRAP);
 }
 
+/* A refusal of the strict profile, with the rule that made it for the call's log line. */
+static CK_RV refuse(ks_why *why, CK_ATTRIBUTE_TYPE attr, const char *reason, CK_RV rv)
+{
+    why->attr = attr;
+    why->reason = reason;
+    return rv;
+}
+
+#define NO_ATTR ((CK_ATTRIBUTE_TYPE)-1)
+
 CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
-                                const ks_attrs *kek, const ks_attrs *key)
+                                const ks_attrs *kek, const ks_attrs *key, ks_why *why)
 {
     if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT) {
         return CKR_OK;
     }
     if (!ks_wrap_policy_guards_secret(kek)) {
         /* Rule 3: a known wrapping key wraps only known keys, and then nothing is secret. */
-        return ks_wrap_policy_value_known(key) ? CKR_OK : CKR_KEY_FUNCTION_NOT_PERMITTED;
+        return ks_wrap_policy_value_known(key)
+                   ? CKR_OK
+                   : refuse(why, NO_ATTR,
+                            "wrap policy (strict), rule 3: a wrapping key whose value may be "
+                            "known (imported, unwrapped, readable) wraps only keys whose values "
+                            "are known, unless the SO trusts it",
+                            CKR_KEY_FUNCTION_NOT_PERMITTED);
     }
     if (!key_wrap_mechanism(mech)) {
-        return CKR_MECHANISM_INVALID;
+        return refuse(why, NO_ATTR,
+                      "wrap policy (strict), rule 6: only the key-wrap mechanisms (AES-KW, "
+                      "AES-KWP, RSA-OAEP, RSA-AES) carry secret keys; wrap_policy = compat "
+                      "allows others",
+                      CKR_MECHANISM_INVALID);
     }
     if (!ks_wrap_policy_guards_secret(key)) {
         return CKR_OK; /* rules 5 and 6 protect the wrapped value: this one is known */
@@ -175,7 +195,10 @@ CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
         have = 16;
     }
     if (have < strength(key)) {
-        return CKR_WRAPPING_KEY_SIZE_RANGE;
+        return refuse(why, NO_ATTR,
+                      "wrap policy (strict), rule 5: the wrapping key is weaker than the key "
+                      "it wraps",
+                      CKR_WRAPPING_KEY_SIZE_RANGE);
     }
     return CKR_OK;
 }
@@ -195,16 +218,23 @@ static int asks_not_sensitive(const CK_ATTRIBUTE *tmpl, CK_ULONG count)
 
 CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                   const ks_attrs *kek, ks_attrs *new_key, size_t value_len,
-                                  const CK_ATTRIBUTE *tmpl, CK_ULONG count)
+                                  const CK_ATTRIBUTE *tmpl, CK_ULONG count, ks_why *why)
 {
     if (cfg->wrap_policy == KS_WRAP_POLICY_COMPAT || !ks_wrap_policy_guards_secret(kek)) {
         return CKR_OK; /* under a known, untrusted key every unwrapped value is known */
     }
     if (!key_wrap_mechanism(mech)) {
-        return CKR_MECHANISM_INVALID;
+        return refuse(why, NO_ATTR,
+                      "wrap policy (strict), rule 6: only the key-wrap mechanisms (AES-KW, "
+                      "AES-KWP, RSA-OAEP, RSA-AES) carry secret keys; wrap_policy = compat "
+                      "allows others",
+                      CKR_MECHANISM_INVALID);
     }
     if (asks_not_sensitive(tmpl, count)) {
-        return CKR_TEMPLATE_INCONSISTENT;
+        return refuse(why, CKA_SENSITIVE,
+                      "wrap policy (strict), rule 4: a key unwrapped under a key that guards "
+                      "secrets stays sensitive; wrap_policy = compat allows CKA_SENSITIVE false",
+                      CKR_TEMPLATE_INCONSISTENT);
     }
     if (ks_attrs_bool(new_key, CKA_SENSITIVE, CK_FALSE) != CK_TRUE) {
         CK_RV rv = ks_attrs_set_bool(new_key, CKA_SENSITIVE, CK_TRUE); /* the default */
@@ -214,7 +244,11 @@ CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
     }
     CK_ULONG want = 0;
     if (ks_attrs_get_ulong(new_key, CKA_VALUE_LEN, &want) && want != value_len) {
-        return CKR_TEMPLATE_INCONSISTENT; /* a truncated key is a few bytes of a secret */
+        /* a truncated key is a few bytes of a secret */
+        return refuse(why, CKA_VALUE_LEN,
+                      "wrap policy (strict), rule 6: CKA_VALUE_LEN must be the unwrapped "
+                      "value's length (no truncation)",
+                      CKR_TEMPLATE_INCONSISTENT);
     }
     return CKR_OK;
 }

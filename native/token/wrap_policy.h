@@ -58,6 +58,7 @@
 #include "pkcs11.h"
 #include "token/attrs.h"
 #include "token/config.h"
+#include "token/rules.h"
 #include "token/token.h"
 
 typedef enum ks_role {
@@ -66,9 +67,10 @@ typedef enum ks_role {
     KS_ROLE_DATA = 2, /* encrypt, decrypt, sign, verify */
 } ks_role;
 
-/* Checks of C_WrapKey / C_UnwrapKey beyond the PKCS#11 rules. */
+/* Checks of C_WrapKey / C_UnwrapKey beyond the PKCS#11 rules. On a refusal both fill why
+ * (the attribute at fault, or KS_NO_ATTR, and which rule refused) for the call's log line. */
 CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
-                                const ks_attrs *kek, const ks_attrs *key);
+                                const ks_attrs *kek, const ks_attrs *key, ks_why *why);
 /* ks_wrap_policy_check_unwrap: new_key is the key built from the caller's template (tmpl,
  * count) and the defaults, value_len the length of the unwrapped value. Rule 4: CKA_SENSITIVE
  * false in the template is CKR_TEMPLATE_INCONSISTENT, and a template that does not say gets
@@ -76,7 +78,7 @@ CK_RV ks_wrap_policy_check_wrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
  * CKA_VALUE_LEN other than value_len is CKR_TEMPLATE_INCONSISTENT (no truncation). */
 CK_RV ks_wrap_policy_check_unwrap(const ks_config *cfg, CK_MECHANISM_TYPE mech,
                                   const ks_attrs *kek, ks_attrs *new_key, size_t value_len,
-                                  const CK_ATTRIBUTE *tmpl, CK_ULONG count);
+                                  const CK_ATTRIBUTE *tmpl, CK_ULONG count, ks_why *why);
 
 /* ks_wrap_policy_mech_flags: the CK_MECHANISM_INFO flags of mech under cfg's profile (rule 6:
  * in strict, CKF_WRAP and CKF_UNWRAP only on the key-wrap mechanisms, the registry's

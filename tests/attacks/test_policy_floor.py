@@ -75,6 +75,8 @@ def test_a_strict_token_stays_strict_under_a_compat_configuration(tokens: Tokens
     said = [x["msg"] for x in lines if x.get("msg", "").startswith("policy:")]
     assert len(said) == 1
     assert "wrap_policy = strict" in said[0] and "audit_failure = refuse" in said[0]
+    (refused,) = [x for x in lines if x.get("fn") == "C_WrapKey"]  # the log says which rule
+    assert refused["rv"] == "CKR_KEY_FUNCTION_NOT_PERMITTED" and "rule 3" in refused["why"]
 
 
 def test_a_compat_token_runs_compat_and_a_stricter_configuration_wins(tokens: Tokens) -> None:

@@ -69,12 +69,40 @@ def test_rsa_schemes_base64_and_stdin(run, run_json, module, tmp_path):
     wrong = run("verify", "docs/rsa", "--signature", str(tmp_path / "pss.b64"), "--scheme",
                 "pkcs1v15", input=MESSAGE.decode())
     one_line_error(wrong, "does not verify")
+    assert "needs --scheme" not in wrong.output  # the scheme was given
+    unsaid = run("verify", "docs/rsa", "--signature", str(tmp_path / "pkcs1v15.b64"),
+                 input=MESSAGE.decode())  # a PKCS#1 v1.5 signature checked as PSS
+    one_line_error(unsaid, "(tried v1); a signature made with PKCS#1 v1.5 needs --scheme "
+                           "pkcs1v15")
     signed = run_json("sign", "docs/rsa", input="x")
     assert signed["scheme"] == "pss" and signed["version"] == 1
     assert signed["digest"].startswith("sha256:")
     with pytest.raises(InvalidSignature):
         public.verify(base64.b64decode(signed["signature"]), b"y",
                       padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+
+
+def test_verify_names_the_format_as_sign_does(run, module, tmp_path):
+    """sign and verify both say --format; verify's earlier --signature-format still works
+    (hidden from --help), and the two spellings may not disagree."""
+    need_pairs(module, "EC")
+    assert run("key", "create", "fmt/ec", "--type", "private-signature", "--algorithm", "EC",
+               "--length", "256").exit_code == 0
+    sig = tmp_path / "m.b64"
+    assert run("sign", "fmt/ec", "--format", "base64", "--out", str(sig),
+               input=MESSAGE.decode()).exit_code == 0
+    for option in ("--format", "--signature-format"):
+        ok = run("verify", "fmt/ec", "--signature", str(sig), option, "base64",
+                 input=MESSAGE.decode())
+        assert ok.exit_code == 0 and ok.output == "fmt/ec v1: signature valid\n", ok.output
+    raw = run("verify", "fmt/ec", "--signature", str(sig), "--format", "raw",
+              input=MESSAGE.decode())
+    one_line_error(raw, "does not verify")
+    both = run("verify", "fmt/ec", "--signature", str(sig), "--format", "raw",
+               "--signature-format", "base64", input=MESSAGE.decode())
+    assert both.exit_code == 2 and "disagree" in both.output
+    shown = run("verify", "--help").output
+    assert "--format [auto|raw|base64]" in shown and "--signature-format" not in shown
 
 
 def test_export_public_formats(run, run_json, module, tmp_path):

@@ -38,10 +38,15 @@ from pkcs11 import Mechanism
 SO_PIN, USER_PIN, LABEL = "12345678", "87654321", "consumer"
 
 #: The settings of each configuration, by name (module kind, options of its configuration).
+#: keystead's configurations log refused calls (README, "Configuration") to CALL_LOG beside
+#: the configuration file, so that a test can read why a call was refused.
+CALL_LOG = "keystead-calls.log"
+_LOG = {"log_file": CALL_LOG, "log_level": "error"}
 CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
-    "keystead-strict": (KEYSTEAD, {}),
-    "keystead-compat": (KEYSTEAD, {"wrap_policy": "compat"}),
-    "keystead-compat-legacy": (KEYSTEAD, {"wrap_policy": "compat", "legacy_mechanisms": "on"}),
+    "keystead-strict": (KEYSTEAD, {**_LOG}),
+    "keystead-compat": (KEYSTEAD, {**_LOG, "wrap_policy": "compat"}),
+    "keystead-compat-legacy": (KEYSTEAD, {**_LOG, "wrap_policy": "compat",
+                                          "legacy_mechanisms": "on"}),
     "softhsm2": ("softhsm2", {}),
 }
 
@@ -155,6 +160,12 @@ class Target:
             assert proc.returncode == 0, (
                 f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout!s}\n{proc.stderr!s}")
         return proc
+
+    def refused(self, fn: str) -> list[dict[str, Any]]:
+        """keystead's log lines of the refused calls of function ``fn`` (CALL_LOG)."""
+        path = self.env.conf_path.parent / CALL_LOG
+        lines = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+        return [x for x in lines if x.get("fn") == fn and x.get("rv") != "CKR_OK"]
 
     # OpenSC pkcs11-tool ---------------------------------------------------------------------
     def tool(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

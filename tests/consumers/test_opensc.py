@@ -81,8 +81,7 @@ def test_write_and_read_certificate_private_and_public_key(target: Target) -> No
     spki = key.public_key().public_bytes(serialization.Encoding.DER,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
     (w / "pub.der").write_bytes(spki)
-    # Without a --usage-* option pkcs11-tool asks for signing and decryption on a key (one
-    # key, two purposes: CKR_TEMPLATE_INCONSISTENT under strict); this pair signs.
+    # The README's commands ask each key for its one purpose (--usage-sign).
     target.user("--write-object", str(w / "cert.der"), "--type", "cert", "--id", "03",
                 "--label", "imported")
     for kind, name in (("privkey", "key.der"), ("pubkey", "pub.der")):
@@ -147,6 +146,10 @@ def test_self_test_pair_is_refused_under_strict(target: Target) -> None:
     target.need(M.RSA_PKCS_KEY_PAIR_GEN, M.RSA_PKCS, M.SHA256_RSA_PKCS, M.RSA_PKCS_OAEP)
     rc, out = _pair_for_self_test(target, check=False)
     assert rc != 0 and "CKR_TEMPLATE_INCONSISTENT" in out, out
+    (line,) = target.refused("C_GenerateKeyPair")  # the log says why, and what to do
+    assert line["rv"] == "CKR_TEMPLATE_INCONSISTENT"
+    assert line["attr"] in ("0x00000104", "0x00000105")  # CKA_ENCRYPT or CKA_DECRYPT
+    assert "one key, one purpose" in line["why"] and "wrap_policy = compat" in line["why"]
 
 
 def _wrap_then_unwrap(target: Target) -> tuple[int, str]:
@@ -175,9 +178,13 @@ def test_unwrap_of_a_non_sensitive_key(target: Target) -> None:
 
 @configs("keystead-strict")
 def test_unwrap_of_a_non_sensitive_key_is_refused_under_strict(target: Target) -> None:
-    """Sticky sensitivity (README, "Wrap policy", rule 4): CKR_TEMPLATE_INCONSISTENT."""
+    """Sticky sensitivity (README, "Wrap policy", rule 4): CKR_TEMPLATE_INCONSISTENT, and
+    the log line names the attribute and the rule."""
     rc, out = _wrap_then_unwrap(target)
     assert rc != 0 and "CKR_TEMPLATE_INCONSISTENT" in out, out
+    (line,) = target.refused("C_UnwrapKey")
+    assert line["attr"] == "0x00000103"  # CKA_SENSITIVE
+    assert "rule 4" in line["why"] and "wrap_policy = compat" in line["why"], line
 
 
 @pytest.mark.parametrize(("curve", "oid"), [("prime256v1", "06082a8648ce3d030107"),

@@ -198,3 +198,28 @@ def test_tls_handshake_with_server_key_in_token(openssl: OpenSSL, alg: str) -> N
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+LIBP11_EDDSA = ("libp11 0.4.12 (Debian 12's engine) stops enumerating a token's keys at an "
+                "Ed25519 key it does not know, so it finds none (measured on SoftHSMv2 too); "
+                "docs/consumers.md")
+
+
+@configs(*BOTH)
+def test_sign_with_an_ed25519_key_beside_it(openssl: OpenSSL,
+                                            request: pytest.FixtureRequest) -> None:
+    """An Ed25519 private key in the token beside the EC key used: the provider signs with
+    the EC key; the engine finds no key at all (README, "Key pairs from the tools")."""
+    t = openssl.target
+    t.need(M.EC_EDWARDS_KEY_PAIR_GEN)
+    if openssl.front == "engine":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=LIBP11_EDDSA))
+    pub = keypair(t, "ec", "beside")
+    t.user("--keypairgen", "--key-type", "EC:edwards25519", "--id", "31", "--label", "ed",
+           "--usage-sign")
+    data = os.urandom(200)
+    (t.work / "digest").write_bytes(hashlib.sha256(data).digest())
+    openssl.run("pkeyutl", *openssl.engine, "-sign", "-inkey", *openssl.key("beside"),
+                "-in", str(t.work / "digest"), "-out", str(t.work / "sig"),
+                "-pkeyopt", "digest:sha256")
+    verify(pub, (t.work / "sig").read_bytes(), data)

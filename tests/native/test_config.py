@@ -100,6 +100,26 @@ def test_every_key(conf, tmp_path: Path) -> None:
     assert cfg.legacy_mechanisms == 1
 
 
+def test_comment_after_a_value(conf, tmp_path: Path) -> None:
+    """A '#' after a space or tab starts a comment; a '#' inside a word is the value's."""
+    conf(f"wrap_policy = compat   # SoftHSMv2 scripts\n"
+         f"token_dir = {tmp_path}/a#b\t# the path holds a '#'\n"
+         "log_level = info# not a comment\n")
+    rv, cfg, err = load()
+    assert rv == lib.CKR_FUNCTION_FAILED
+    assert err.endswith(":3: bad value 'info# not a comment' for log_level "
+                        "(expected off|error|info|debug)")
+    conf(f"wrap_policy = compat   # SoftHSMv2 scripts\n"
+         f"token_dir = {tmp_path}/a#b\t# the path holds a '#'\n"
+         "max_pin_attempts = 3 #\n")
+    rv, cfg, err = load()
+    assert (rv, err) == (lib.CKR_OK, "")
+    assert cfg.wrap_policy == lib.KS_WRAP_POLICY_COMPAT
+    assert s(cfg.token_dir) == f"{tmp_path}/a#b" and cfg.max_pin_attempts == 3
+    conf("token_dir = # nothing\n")
+    assert load()[2].endswith(":1: empty value for token_dir")
+
+
 def test_memory_and_relative_paths(conf, tmp_path: Path, monkeypatch) -> None:
     conf("token_dir = :memory:\nlog_file = logs/k.log\n")
     rv, cfg, _ = load()
