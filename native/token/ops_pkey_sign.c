@@ -361,9 +361,10 @@ CK_RV ks_op_pkey_sign_init(ks_op *op, const CK_MECHANISM *mech, const ks_key_ref
     ks_sig_spec spec;
     CK_RV rv = make_spec(mech, row, pkey, &spec);
     size_t bits = 0;
+    const ks_mech_desc *desc = ks_mech_find(mech->mechanism, 0);
     if (rv == CKR_OK && ks_pkey_kind_of(pkey, &bits) == KS_PKEY_RSA &&
-        !ks_mech_key_bits_ok(ks_mech_find(mech->mechanism, 0), bits)) {
-        rv = CKR_KEY_SIZE_RANGE; /* the row's modulus bounds (mech.c) */
+        ks_mech_key_type_ok(desc, CKK_RSA) && !ks_mech_key_bits_ok(desc, bits)) {
+        rv = CKR_KEY_SIZE_RANGE; /* an RSA row's modulus bounds (mech.c) */
     }
     if (rv == CKR_OK) {
         rv = spec_check_rv(ks_sig_ctx_init(&st->sig, pkey, &spec, op->kind == KS_OP_VERIFY));
