@@ -2,7 +2,7 @@
 the conditions of A.1.1 and A.1.3 on every component, checked with Python's integers over
 many keys, and the keys cross-checked with the ``cryptography`` package both ways. keystead
 makes its keys by A.1.3 (random probable primes) and refuses the public exponents FIPS 186-5
-does not allow for new keys (docs/architecture.md, key pairs)."""
+does not allow for new keys (README, the mechanism table)."""
 
 from __future__ import annotations
 
