@@ -54,6 +54,12 @@ def _modules(_ctx: click.Context, _param: click.Parameter,
               help="Whole runs; each figure keeps its best median [default: 1].")
 @click.option("--window", type=click.FloatRange(min=0.0001), default=None,
               help="Seconds per timing window [default: 0.1].")
+@click.option("--keygen-samples", type=click.IntRange(5, 100000), default=None,
+              help="Single generations per client of a key generation row [default: 200, "
+                   "--quick 8].")
+@click.option("--keygen-budget", type=click.FloatRange(min=1), default=None,
+              help="Seconds per key generation row before it stops short of --keygen-samples "
+                   "[default: 120, --quick 10].")
 @click.option("--tmpdir", type=click.Path(file_okay=False, exists=True),
               help="Where the temporary token directories go (e.g. /dev/shm).")
 @click.option("--tuning", type=click.Choice(["beside", "off", "only"]), default="beside",

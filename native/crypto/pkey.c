@@ -16,6 +16,7 @@
 #include "crypto/ec_group.h"
 #include "crypto/mem.h"
 #include "crypto/pkey_der.h"
+#include "crypto/rsa_keygen.h"
 
 /* check_exponent: odd, at least 3, at most KS_RSA_MAX_EXP_BYTES significant bytes. */
 static int check_exponent(const uint8_t *e, size_t e_len)
@@ -33,28 +34,11 @@ static int check_exponent(const uint8_t *e, size_t e_len)
 ks_status ks_pkey_gen_rsa(EVP_PKEY **out, unsigned bits, const uint8_t *e, size_t e_len)
 {
     static const uint8_t f4[] = {0x01, 0x00, 0x01};
-    if (out == NULL) {
-        return KS_ERR_ARGS;
-    }
-    *out = NULL;
     if (e == NULL) {
         e = f4;
         e_len = sizeof(f4);
     }
-    if (!check_exponent(e, e_len)) {
-        return KS_ERR_ARGS;
-    }
-    BIGNUM *bn = BN_bin2bn(e, (int)e_len, NULL);
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-    ks_status st = KS_ERR_INTERNAL;
-    if (bn != NULL && ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1 &&
-        EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, (int)bits) == 1 &&
-        EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx, bn) == 1 && EVP_PKEY_generate(ctx, out) == 1) {
-        st = KS_OK;
-    }
-    EVP_PKEY_CTX_free(ctx);
-    BN_free(bn);
-    return st;
+    return ks_rsa_keygen(out, bits, e, e_len); /* FIPS 186-5 A.1.3 (crypto/rsa_keygen.h) */
 }
 
 /* new_gen_ctx: a key generation context for curve c (the algorithm fetch, the costly part of

@@ -33,8 +33,9 @@ typedef enum ks_rsa_part {
 } ks_rsa_part;
 
 /* ks_pkey_gen_rsa makes an RSA key of bits bits with public exponent e (big-endian, e_len
- * bytes; NULL for 65537). KS_ERR_ARGS for an exponent that is even, below 3 or above
- * KS_RSA_MAX_EXP_BYTES; KS_ERR_INTERNAL when libcrypto fails. */
+ * bytes; NULL for 65537) by FIPS 186-5 A.1.3 (crypto/rsa_keygen.h). KS_ERR_ARGS for an
+ * exponent outside FIPS 186-5's range for new keys (odd, 2^16 < e < 2^256) or a size the
+ * generator does not make; KS_ERR_INTERNAL when libcrypto fails. */
 ks_status ks_pkey_gen_rsa(EVP_PKEY **out, unsigned bits, const uint8_t *e, size_t e_len);
 
 /* ks_pkey_gen_curve makes a key on curve c (KS_ERR_ARGS for KS_CURVE_NONE). */

@@ -49,7 +49,7 @@ static CK_RV new_rsa(EVP_PKEY **k, const ks_mech_desc *d, const ks_attrs *pub, k
                        ? KS_ERR_ARGS
                        : ks_pkey_gen_rsa(k, (unsigned)bits, e ? e->value : NULL, e ? e->len : 0);
     if (st == KS_ERR_ARGS) {
-        return why_fail(why, CKA_PUBLIC_EXPONENT, "an odd exponent of 3 to 2^256 - 1",
+        return why_fail(why, CKA_PUBLIC_EXPONENT, "an odd exponent above 2^16, below 2^256",
                         CKR_ATTRIBUTE_VALUE_INVALID);
     }
     return st == KS_OK ? CKR_OK : CKR_FUNCTION_FAILED;

@@ -245,19 +245,36 @@ def test_public_point_forms() -> None:
                                          len(off)) == lib.KS_ERR_ARGS
 
 
-@pytest.mark.parametrize("e,ok", [(b"\x01\x00\x01", True), (b"\x03", True),
+@pytest.mark.parametrize("e,ok", [(b"\x01\x00\x01", True), (b"\x00\x01\x00\x01", True),
+                                  (b"\x03", False), (b"\xff\xff", False),
                                   (b"\x01\x00\x00", False), (b"\x01", False),
                                   (b"\x01" + bytes(32), False)],
-                         ids=["65537", "3", "even", "one", "too-long"])
+                         ids=["65537", "65537-zero-padded", "3", "65535", "even", "one",
+                              "too-long"])
 def test_rsa_exponent(e: bytes, ok: bool) -> None:
+    """A new key's exponent is odd with 2^16 < e < 2^256 (FIPS 186-5 A.1.1)."""
     key = Key()
-    st = lib.ks_pkey_gen_rsa(key.pp, 2048 if ok else 512, e, len(e))
-    assert (st == lib.KS_OK) is ok
+    st = lib.ks_pkey_gen_rsa(key.pp, 2048, e, len(e))
+    assert st == (lib.KS_OK if ok else lib.KS_ERR_ARGS)
     if ok:
         assert lib.ks_pkey_bits(key.k) == 2048
         theirs = serialization.load_der_private_key(pkcs8(key), None)
         assert isinstance(theirs, rsa.RSAPrivateKey)
         assert theirs.public_key().public_numbers().e == int.from_bytes(e, "big")
+
+
+@pytest.mark.parametrize("bits,ok", [(512, False), (1023, False), (1024, True), (2049, True),
+                                     (16385, False)])
+def test_rsa_generation_sizes(bits: int, ok: bool) -> None:
+    """The generator makes 1024 to 16384 bits, odd sizes included (p gets the extra bit);
+    which sizes a token offers is the mechanism registry's."""
+    key = Key()
+    st = lib.ks_pkey_gen_rsa(key.pp, bits, ffi.NULL, 0)
+    assert st == (lib.KS_OK if ok else lib.KS_ERR_ARGS)
+    if ok:
+        assert lib.ks_pkey_bits(key.k) == bits
+        theirs = serialization.load_der_private_key(pkcs8(key), None)
+        assert isinstance(theirs, rsa.RSAPrivateKey) and theirs.key_size == bits
 
 
 def test_rsa_public_from_cryptography() -> None:
