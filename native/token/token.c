@@ -228,6 +228,7 @@ static void drop_session_objects(ks_token *tok, int which, CK_SESSION_HANDLE own
 
 void ks_token_logout(ks_token *tok)
 {
+    ks_role_cache_clear(&tok->roles); /* fingerprints under the token key that goes */
     if (tok->token_key != NULL) {
         ks_secure_free(tok->token_key, KS_TOKEN_KEY_LEN);
         tok->token_key = NULL;

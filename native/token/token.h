@@ -16,6 +16,7 @@
 #include "token/audit.h"
 #include "token/config.h"
 #include "token/object.h"
+#include "token/role_cache.h"
 #include "token/rules.h"
 #include "token/store.h"
 
@@ -52,6 +53,8 @@ typedef struct ks_token {
     struct ks_lease *leases;      /* usage counts reserved in the store, not yet used */
     size_t lease_count;
     size_t lease_cap;
+    ks_role_cache roles;          /* the wrap policy's roles of values, as the store holds
+                                   * them (role_cache.h); wiped with the token key */
 } ks_token;
 
 CK_RV ks_token_new(ks_token **out, CK_SLOT_ID slot_id, const char *path, int initialized,
