@@ -21,6 +21,7 @@
 #include "token/store.h"
 
 #define KS_CACHE_BUCKETS 1024
+#define KS_UID_POOL (16 * 64) /* 64 unique IDs of 128 random bits */
 
 typedef struct ks_token {
     CK_SLOT_ID slot_id;
@@ -55,6 +56,9 @@ typedef struct ks_token {
     size_t lease_cap;
     ks_role_cache roles;          /* the wrap policy's roles of values, as the store holds
                                    * them (role_cache.h); wiped with the token key */
+    uint8_t uid_pool[KS_UID_POOL]; /* random bytes for session objects' CKA_UNIQUE_ID, drawn
+                                    * in batches (token.c, random_uid) */
+    size_t uid_pool_left;         /* unused bytes at the end of uid_pool */
 } ks_token;
 
 CK_RV ks_token_new(ks_token **out, CK_SLOT_ID slot_id, const char *path, int initialized,
