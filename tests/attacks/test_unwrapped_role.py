@@ -21,7 +21,7 @@ import textwrap
 
 import keystead
 import pytest
-from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11 import Attribute, Mechanism
 
 from .actor import Actor, Refused, random_key
 from .instances import Instance
