@@ -300,7 +300,12 @@ static CK_RV value_role(ks_token *tok, const uint8_t fp[32], ks_role role, role_
     char name[5 + 48 + 1];
     role_name(fp, name);
     uint64_t value = 0;
-    CK_RV rv = ks_store_counter_get(tok->store, 0, name, &value);
+    /* An unwrap's value missing from the cache is most likely new to the token: it goes
+     * straight to the add, which reads the role in its own transaction and refuses (adds
+     * nothing) when there is one. */
+    CK_RV rv = commit == ROLE_UNSYNCED && role != KS_ROLE_NONE
+                   ? CKR_OK
+                   : ks_store_counter_get(tok->store, 0, name, &value);
     if (rv == CKR_OK && value == 0 && role != KS_ROLE_NONE) {
         uint64_t before = 0;
         rv = commit == ROLE_UNSYNCED
@@ -309,7 +314,7 @@ static CK_RV value_role(ks_token *tok, const uint8_t fp[32], ks_role role, role_
                  : ks_store_counter_add(tok->store, 0, name, (uint64_t)role, (uint64_t)role,
                                         &before);
         if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
-            rv = ks_store_counter_get(tok->store, 0, name, &value); /* another process won */
+            rv = ks_store_counter_get(tok->store, 0, name, &value); /* it had one already */
         } else {
             value = (uint64_t)role;
         }
