@@ -1,7 +1,8 @@
 /* store.c - opening a token's SQLite database, transactions, change detection.
  *
  * Durability and isolation come from SQLite: WAL journal with synchronous=FULL (a commit is
- * on disk when COMMIT returns, and a kill -9 at any point leaves the last committed state),
+ * on disk when COMMIT returns, and a kill -9 at any point leaves the last committed state;
+ * the one exception, ks_store_counter_add_unsynced, is durable with the next synced commit),
  * BEGIN IMMEDIATE for every write (writers queue on the database lock instead of failing
  * half-way with SQLITE_BUSY), a 10 s busy timeout, and secure_delete so that deleted values
  * are overwritten with zeros rather than left in free pages. */
@@ -97,8 +98,34 @@ CK_RV ks_st_exec(ks_store *s, const char *sql)
     return rv;
 }
 
+/* ks_st_sync sets the connection's synchronous mode: FULL (every commit synced) or NORMAL
+ * (WAL commits not synced; ks_store_counter_add_unsynced). A connection whose FULL could not
+ * be restored stays marked, and its next write transaction restores FULL or fails. */
+CK_RV ks_st_sync(ks_store *s, int full)
+{
+    if (s->core->memory) {
+        return CKR_OK;
+    }
+    /* Until FULL is known to be in force again: the one unsynced transaction, or (when
+     * FULL could not be restored) lost for every later write. */
+    s->core->unsynced = full ? KS_ST_SYNC_LOST : KS_ST_SYNC_NORMAL;
+    /* Not through the statement cache: SQLite applies this pragma when it compiles it, so a
+     * kept statement would not apply it again. */
+    int rc = sqlite3_exec(s->core->db,
+                          full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
+                          NULL, NULL);
+    CK_RV rv = rc == SQLITE_OK ? CKR_OK : CKR_DEVICE_ERROR;
+    if (rv == CKR_OK && full) {
+        s->core->unsynced = KS_ST_SYNC_FULL;
+    }
+    return rv;
+}
+
 CK_RV ks_st_begin(ks_store *s, int write)
 {
+    if (write && s->core->unsynced == KS_ST_SYNC_LOST && ks_st_sync(s, 1) != CKR_OK) {
+        return CKR_DEVICE_ERROR; /* no write that would not be synced */
+    }
     s->writing = write;
     return ks_st_exec(s, write ? "BEGIN IMMEDIATE" : "BEGIN");
 }

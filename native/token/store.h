@@ -152,6 +152,17 @@ void ks_store_free_handles(CK_OBJECT_HANDLE *list);
 CK_RV ks_store_counter_add(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
                            uint64_t delta, uint64_t limit, uint64_t *before);
 
+/* ks_store_counter_add_unsynced is ks_store_counter_add whose commit is not synced to disk:
+ * every process sees it when it returns (the WAL is shared), and it becomes durable with the
+ * next synced commit of any process on the token, or the next checkpoint (SQLite's WAL keeps
+ * commits in order: after a crash the store is the state after some prefix of the commits,
+ * and a synced commit's prefix holds every commit before it). A power loss before then may
+ * lose it, and nothing after it. Only for facts whose loss in such a crash leaves nothing
+ * durable that depends on them (the data role an unwrap fixes: docs/store.md, "Commits
+ * without a sync"). */
+CK_RV ks_store_counter_add_unsynced(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
+                                    uint64_t delta, uint64_t limit, uint64_t *before);
+
 /* ks_store_value_uses_add / _get: the usage count of a key value, the token-wide counter name
  * ("use:<fingerprint>", wrap_policy.h), as ks_store_counter_add / _get; legacy_handle (0:
  * none) names a token object whose per-object "usage" count, from a store made before counts

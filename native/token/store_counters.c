@@ -157,6 +157,28 @@ CK_RV ks_store_counter_add(ks_store *store, CK_OBJECT_HANDLE handle, const char 
     return rv;
 }
 
+CK_RV ks_store_counter_add_unsynced(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
+                                    uint64_t delta, uint64_t limit, uint64_t *before)
+{
+    uint64_t ignored;
+    if (store == NULL || !valid_name(name)) {
+        return CKR_ARGUMENTS_BAD;
+    }
+    pthread_mutex_lock(&store->core->lock);
+    /* The one transaction commits without a sync (WAL, synchronous=NORMAL): visible to every
+     * connection when it returns, durable with the next synced commit or checkpoint of the
+     * file (store.h). FULL is back before the lock is released, or the next write restores
+     * it first (ks_st_begin). */
+    CK_RV rv = ks_st_sync(store, 0);
+    if (rv == CKR_OK) {
+        rv = add_locked(store, handle, name, delta, limit, before ? before : &ignored);
+    }
+    CK_RV restored = ks_st_sync(store, 1);
+    pthread_mutex_unlock(&store->core->lock);
+    ks_st_fault_report(store);
+    return rv == CKR_OK && restored != CKR_OK ? CKR_DEVICE_ERROR : rv;
+}
+
 CK_RV ks_store_counter_get(ks_store *store, CK_OBJECT_HANDLE handle, const char *name,
                            uint64_t *value)
 {

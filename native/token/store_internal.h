@@ -59,12 +59,17 @@ typedef struct ks_st_cached {
     int busy;          /* handed out and not finished yet */
 } ks_st_cached;
 
+enum { KS_ST_SYNC_FULL = 0, KS_ST_SYNC_NORMAL = 1, KS_ST_SYNC_LOST = 2 };
+
 typedef struct ks_store_db {
     pthread_mutex_t lock; /* guards db and seq; every store call holds it */
     sqlite3 *db;
     unsigned refs;        /* handles + the registry's reference (memory tokens) */
     uint64_t seq;         /* commits made through this connection */
     int memory;
+    int unsynced;         /* KS_ST_SYNC_*: FULL in force; NORMAL for the one transaction of
+                           * ks_store_counter_add_unsynced; or FULL not restored after it,
+                           * which every write transaction then restores first, or fails */
     sqlite3_stmt *data_version; /* "PRAGMA data_version", prepared once (checked every call) */
     char *path;           /* the database file, NULL for memory tokens */
     struct ks_audit_file *audit; /* the audit trail (token/audit.c), opened on first use */
@@ -90,6 +95,9 @@ struct ks_store {
 
 /* store.c: connections and transactions (caller holds core->lock). */
 CK_RV ks_st_configure(sqlite3 *db, int memory);
+/* ks_st_sync: synchronous=FULL (full != 0) or NORMAL on the connection, outside a
+ * transaction; see store.c. */
+CK_RV ks_st_sync(ks_store *s, int full);
 CK_RV ks_st_begin(ks_store *s, int write);
 CK_RV ks_st_commit(ks_store *s);
 void ks_st_rollback(ks_store *s);

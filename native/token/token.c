@@ -228,6 +228,7 @@ static void drop_session_objects(ks_token *tok, int which, CK_SESSION_HANDLE own
 
 void ks_token_logout(ks_token *tok)
 {
+    ks_role_cache_clear(&tok->roles); /* fingerprints under the token key that goes */
     if (tok->token_key != NULL) {
         ks_secure_free(tok->token_key, KS_TOKEN_KEY_LEN);
         tok->token_key = NULL;
@@ -351,18 +352,30 @@ CK_RV ks_token_get(ks_token *tok, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ha
     return CKR_OK;
 }
 
-static CK_RV random_uid(char uid[KS_UID_LEN + 1])
+/* A session object's CKA_UNIQUE_ID: 128 bits from the DRBG, as hex. The bits are drawn 64
+ * IDs at a time: one libcrypto call per object (its locks, its fork check, its parameter
+ * lookups) was a tenth of an unwrap-and-destroy. An ID is a public attribute, so holding the
+ * next ones in memory reveals nothing; each is wiped from the pool when taken, and a forked
+ * child's C_Initialize makes new tokens and so a new pool (token/module.c). */
+static CK_RV random_uid(ks_token *tok, char uid[KS_UID_LEN + 1])
 {
-    uint8_t raw[KS_UID_LEN / 2];
     static const char hex[] = "0123456789abcdef";
-    if (ks_random(raw, sizeof(raw)) != KS_OK) {
-        return CKR_FUNCTION_FAILED;
+    enum { RAW = KS_UID_LEN / 2 };
+    if (tok->uid_pool_left < RAW) {
+        if (ks_random(tok->uid_pool, sizeof(tok->uid_pool)) != KS_OK) {
+            tok->uid_pool_left = 0;
+            return CKR_FUNCTION_FAILED;
+        }
+        tok->uid_pool_left = sizeof(tok->uid_pool);
     }
-    for (size_t i = 0; i < sizeof(raw); i++) {
+    uint8_t *raw = tok->uid_pool + (sizeof(tok->uid_pool) - tok->uid_pool_left);
+    for (size_t i = 0; i < RAW; i++) {
         uid[2 * i] = hex[raw[i] >> 4];
         uid[2 * i + 1] = hex[raw[i] & 15];
     }
     uid[KS_UID_LEN] = '\0';
+    ks_wipe(raw, RAW); /* each ID is given once */
+    tok->uid_pool_left -= RAW;
     return CKR_OK;
 }
 
@@ -390,7 +403,7 @@ CK_RV ks_token_add(ks_token *tok, CK_SESSION_HANDLE session, int rw, ks_attrs *a
         return ks_store_put_object(tok->store, tok->token_key, attrs, handle_out);
     }
     char uid[KS_UID_LEN + 1];
-    CK_RV rv = random_uid(uid);
+    CK_RV rv = random_uid(tok, uid);
     if (rv == CKR_OK) {
         rv = ks_attrs_set(attrs, CKA_UNIQUE_ID, uid, KS_UID_LEN);
     }

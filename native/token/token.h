@@ -16,10 +16,12 @@
 #include "token/audit.h"
 #include "token/config.h"
 #include "token/object.h"
+#include "token/role_cache.h"
 #include "token/rules.h"
 #include "token/store.h"
 
 #define KS_CACHE_BUCKETS 1024
+#define KS_UID_POOL (16 * 64) /* 64 unique IDs of 128 random bits */
 
 typedef struct ks_token {
     CK_SLOT_ID slot_id;
@@ -52,6 +54,11 @@ typedef struct ks_token {
     struct ks_lease *leases;      /* usage counts reserved in the store, not yet used */
     size_t lease_count;
     size_t lease_cap;
+    ks_role_cache roles;          /* the wrap policy's roles of values, as the store holds
+                                   * them (role_cache.h); wiped with the token key */
+    uint8_t uid_pool[KS_UID_POOL]; /* random bytes for session objects' CKA_UNIQUE_ID, drawn
+                                    * in batches (token.c, random_uid) */
+    size_t uid_pool_left;         /* unused bytes at the end of uid_pool */
 } ks_token;
 
 CK_RV ks_token_new(ks_token **out, CK_SLOT_ID slot_id, const char *path, int initialized,

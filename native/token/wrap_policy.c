@@ -315,21 +315,46 @@ static void role_name(const uint8_t fp[32], char name[5 + 48 + 1])
 /* The role of a value is a token-wide counter named after its fingerprint: adding the role
  * with the role itself as the limit succeeds only on a value that has none yet, atomically
  * across processes; afterwards the counter holds the role for good. With role NONE only
- * reads the role. */
-static CK_RV value_role(ks_store *store, const uint8_t fp[32], ks_role role, ks_role *fixed)
+ * reads the role. A role the store holds never changes, so once this process has read or
+ * committed it, the token's role cache answers for it (role_cache.h); a value without a role
+ * in the store is always asked of the store. */
+typedef enum role_commit {
+    ROLE_SYNCED,   /* the commit is on disk when it returns */
+    ROLE_UNSYNCED, /* visible at once, durable with the next synced commit (unwrap only) */
+} role_commit;
+
+static CK_RV value_role(ks_token *tok, const uint8_t fp[32], ks_role role, role_commit commit,
+                        ks_role *fixed)
 {
+    int cached = ks_role_cache_get(&tok->roles, fp);
+    if (cached != KS_ROLE_NONE) {
+        *fixed = (ks_role)cached;
+        return CKR_OK;
+    }
     char name[5 + 48 + 1];
     role_name(fp, name);
     uint64_t value = 0;
-    CK_RV rv = ks_store_counter_get(store, 0, name, &value);
+    /* An unwrap's value missing from the cache is most likely new to the token: it goes
+     * straight to the add, which reads the role in its own transaction and refuses (adds
+     * nothing) when there is one. */
+    CK_RV rv = commit == ROLE_UNSYNCED && role != KS_ROLE_NONE
+                   ? CKR_OK
+                   : ks_store_counter_get(tok->store, 0, name, &value);
     if (rv == CKR_OK && value == 0 && role != KS_ROLE_NONE) {
         uint64_t before = 0;
-        rv = ks_store_counter_add(store, 0, name, (uint64_t)role, (uint64_t)role, &before);
+        rv = commit == ROLE_UNSYNCED
+                 ? ks_store_counter_add_unsynced(tok->store, 0, name, (uint64_t)role,
+                                                 (uint64_t)role, &before)
+                 : ks_store_counter_add(tok->store, 0, name, (uint64_t)role, (uint64_t)role,
+                                        &before);
         if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
-            rv = ks_store_counter_get(store, 0, name, &value); /* another process won */
+            rv = ks_store_counter_get(tok->store, 0, name, &value); /* it had one already */
         } else {
             value = (uint64_t)role;
         }
+    }
+    if (rv == CKR_OK && (value == KS_ROLE_KEK || value == KS_ROLE_DATA)) {
+        ks_role_cache_put(&tok->roles, fp, (int)value); /* read from, or committed to, the store */
     }
     *fixed = (ks_role)value;
     ks_wipe(name, sizeof(name));
@@ -379,7 +404,7 @@ static CK_RV key_role(ks_token *tok, const ks_object *key, ks_role role, ks_role
     uint8_t fp[32];
     CK_RV rv = fingerprint(tok, value, fp);
     if (rv == CKR_OK) {
-        rv = value_role(tok->store, fp, role, fixed);
+        rv = value_role(tok, fp, role, ROLE_SYNCED, fixed);
     }
     ks_wipe(fp, sizeof(fp));
     if (rv == CKR_OK && *fixed != KS_ROLE_NONE) {
@@ -408,7 +433,11 @@ CK_RV ks_wrap_policy_unwrapped(ks_token *tok, const ks_attrs *kek, const ks_attr
     ks_role fixed = KS_ROLE_NONE;
     CK_RV rv = fingerprint(tok, value, fp);
     if (rv == CKR_OK) {
-        rv = value_role(tok->store, fp, KS_ROLE_DATA, &fixed);
+        /* Not synced: the unwrap makes nothing durable before the role, and whatever durable
+         * comes of its object later (a token object, a copy, a count) is a synced commit
+         * after this one, which makes this one durable too (docs/store.md, "Commits without
+         * a sync"). Every process sees the role when this returns. */
+        rv = value_role(tok, fp, KS_ROLE_DATA, ROLE_UNSYNCED, &fixed);
     }
     ks_wipe(fp, sizeof(fp));
     if (rv == CKR_OK && fixed != KS_ROLE_DATA) {

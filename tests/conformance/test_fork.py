@@ -79,7 +79,17 @@ def _child_report(raw: Any, slot: int, pin: str, parent_session: int, key_label:
         "before": before, "state": state, "old_session": old,
         "session_objects": raw.find_objects(h, {A.LABEL: object_label}),
         "ivs": _seal_three(raw, h), "random": raw.generate_random(h, 32).hex(),
+        "uids": _three_uids(raw, h),
     }
+
+
+def _three_uids(raw: Any, session: int) -> list[str]:
+    """The CKA_UNIQUE_ID of three new session objects (drawn from a pool of random IDs)."""
+    made = [raw.create_object(session, aes_key(os.urandom(16))) for _ in range(3)]
+    uids = [raw.get_attribute(session, h, A.UNIQUE_ID).hex() for h in made]
+    for h in made:
+        raw.destroy_object(session, h)
+    return uids
 
 
 def _forked(fn: Any, *args: Any) -> dict[str, Any]:
@@ -138,6 +148,7 @@ def test_forked_child(keystead_only, raw, rsession, start: str) -> None:
         args = (raw, module.slot, module.token.user_pin, rsession, tag, tag + "-session")
         child = _forked(_child_report, *args) if start == "os.fork" else _mp_forked(*args)
         parent += _seal_three(raw, rsession)  # the parent goes on from its block
+        parent_uids = _three_uids(raw, rsession)  # and from its pool of unique IDs
 
         assert child["before"] == {fn: NOT_INITIALIZED for fn in child["before"]}
         assert child["state"] == CKS_RW_PUBLIC_SESSION  # the parent's login is not shared
@@ -146,6 +157,7 @@ def test_forked_child(keystead_only, raw, rsession, start: str) -> None:
         assert len(set(parent + child["ivs"])) == 9
         assert min(counter_of(bytes.fromhex(iv), 32) for iv in child["ivs"]) >= 4096
         assert child["random"] != parent_random
+        assert len(set(parent_uids + child["uids"])) == 6
         # The parent's module is untouched by the child's C_Initialize and exit.
         assert raw.session_info(rsession)["state"] == 3  # CKS_RW_USER_FUNCTIONS
         assert len(raw.find_objects(rsession, {A.LABEL: tag + "-session"})) == 1

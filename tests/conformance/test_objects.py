@@ -143,6 +143,21 @@ def test_unique_id_assigned_and_read_only(module, raw, rsession, xfail_quirk):
     assert raw.get_attribute(rsession, copy, A.UNIQUE_ID) not in (ua, ub)
 
 
+def test_unique_ids_of_many_session_objects(module, raw, rsession, xfail_quirk):
+    """More session objects than one batch of random IDs holds: every ID distinct, 32 hex
+    characters on keystead (128 random bits)."""
+    xfail_quirk(module, "no-unique-id")
+    made = [raw.create_object(rsession, data_object()) for _ in range(200)]
+    try:
+        uids = [raw.get_attribute(rsession, h, A.UNIQUE_ID) for h in made]
+    finally:
+        for h in made:
+            raw.destroy_object(rsession, h)
+    assert len(set(uids)) == len(uids) and all(uids)
+    if module.name == "keystead":
+        assert all(len(u) == 32 and int(u, 16) >= 0 for u in uids)
+
+
 def test_create_null_template_with_count(raw, rsession):
     oh = raw.ffi.new("CK_OBJECT_HANDLE *")
     assert_rv(raw.call("C_CreateObject", rsession, raw.ffi.NULL, 3, oh), "CKR_ARGUMENTS_BAD")

@@ -179,9 +179,10 @@ class Store:
         return rv, handles
 
     def counter_add(self, handle: int, name: bytes, delta: int,
-                    limit: int = 0) -> tuple[int, int]:
+                    limit: int = 0, synced: bool = True) -> tuple[int, int]:
         before = ffi.new("uint64_t *")
-        rv = lib.ks_store_counter_add(self.ptr, handle, name, delta, limit, before)
+        add = lib.ks_store_counter_add if synced else lib.ks_store_counter_add_unsynced
+        rv = add(self.ptr, handle, name, delta, limit, before)
         return rv, before[0]
 
     def counter_get(self, handle: int, name: bytes) -> tuple[int, int]:

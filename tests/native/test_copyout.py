@@ -119,6 +119,7 @@ MODULE_MEMORY: dict[str, set[str]] = {
     "token/ops_wrap.c": {"work"},
     "token/pin.c": {"kek", "key", "token_key", "out", "w"},
     "token/policy.c": {"&m", "now", "out", "out->day", "out->month", "out->year", "out + 4"},
+    "token/role_cache.c": {"c", "c->slot[i].fp"},  # the token's role cache
     "token/rules_new.c": {"block", "md", "&s", "&v", "out", "fixed"},
     "token/rules_pair.c": {"v", "out + h"},  # a component the module read, a DER it builds
     "token/rules_set.c": {"&to", "&v"},
@@ -131,6 +132,7 @@ MODULE_MEMORY: dict[str, set[str]] = {
     "token/store_read.c": {"clear", "&v", "uid"},
     "token/store_schema.c": {"out", "label"},
     "token/store_seal.c": {"out", "aad"},
+    "token/token.c": {"raw"},  # the token's pool of unique-ID bits
     "token/token_audit.c": {"out", "u"},
     "token/wrap_policy.c": {"fp", "name", "pad", "inner"},
 }

@@ -163,3 +163,66 @@ def test_kill_9_keeps_every_acknowledged_write(db: Path) -> None:
                 rv, got, missing = s.load(handle, key)
                 assert rv == lib.CKR_OK and lib.CKA_VALUE in got and lib.CKA_LABEL in got
     assert len(seen_objects) > 0
+
+
+# An unsynced add, then a synced one, in a process of its own; prints the step names, which
+# strace's fdatasync/fsync lines interleave with (docs/store.md, "Commits without a sync").
+_SYNC_STEPS = """
+import os, sys
+from keystead.core import lib
+from tests.native.store_support import USER_PIN, Store, ok
+with Store(sys.argv[1], create=False) as s:
+    ok(s.login(lib.CKU_USER, USER_PIN)[0])
+    ok(s.counter_add(0, b"warm", 1)[0])
+    for step, synced in (("unsynced", False), ("synced", True), ("unsynced", False),
+                         ("synced", True)):
+        os.write(2, f"STEP {step}\\n".encode())
+        ok(s.counter_add(0, step.encode(), 1, synced=synced)[0])
+    os.write(2, b"STEP end\\n")
+"""
+
+
+def test_unsynced_add_is_visible_at_once_and_later_adds_are_synced(db: Path) -> None:
+    """ks_store_counter_add_unsynced: another connection reads it when it returns, a later
+    add of the same connection still syncs its commit, and this one does not."""
+    import shutil
+    import sqlite3
+
+    with Store(db) as s:
+        key = s.provision()
+        assert s.counter_add(0, b"role:x", 2, limit=2, synced=False) == (lib.CKR_OK, 0)
+        other = sqlite3.connect(db)
+        try:
+            row = other.execute("SELECT value FROM counters WHERE handle = 0 AND name = ?",
+                                ("role:x",)).fetchone()
+        finally:
+            other.close()
+        assert row == (2,)
+        # Authenticated like any counter: a second handle, logged in, verifies it; the limit
+        # holds (a role is added once).
+        with Store(db, create=False) as t:
+            ok(t.login(lib.CKU_USER, USER_PIN)[0])
+            assert t.counter_get(0, b"role:x") == (lib.CKR_OK, 2)
+            assert t.counter_add(0, b"role:x", 1, limit=1,
+                                 synced=False)[0] == lib.CKR_KEY_FUNCTION_NOT_PERMITTED
+        assert key
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed: the sync of each commit is not observable")
+    fresh = db.with_name("token-1.sqlite")
+    with Store(fresh) as s:
+        s.provision()
+    proc = subprocess.run([strace, "-f", "-e", "trace=fdatasync,fsync,write", sys.executable,
+                           "-c", _SYNC_STEPS, str(fresh)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    syncs: dict[str, int] = {}
+    step = None
+    for line in proc.stderr.splitlines():
+        if "STEP " in line and "write(2" in line:
+            step = line.split("STEP ", 1)[1].split("\\n", 1)[0]
+            syncs.setdefault(step, 0)
+        elif step is not None and ("fdatasync(" in line or "fsync(" in line):
+            syncs[step] += 1
+    assert syncs.get("unsynced") == 0, syncs
+    assert syncs.get("synced", 0) >= 2, syncs  # one per synced add at least
