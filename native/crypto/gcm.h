@@ -54,6 +54,9 @@ typedef struct ks_gcm_ctx {
     uint64_t aad_len;
     uint64_t msg_len;
     uint64_t open_len;                /* verified: ciphertext bytes not yet decrypted */
+    uint64_t rehashed;                /* verified: bytes decrypted and hashed again */
+    _Alignas(16) uint8_t aad_ghash[16]; /* tag first: the GHASH after the AAD */
+    _Alignas(16) uint8_t expect[16];  /* tag first: the full tag the first pass verified */
     void *lc;                         /* libcrypto context on that path, else NULL */
     void *lc_ctr;                     /* libcrypto, tag first: the context after the AAD */
 } ks_gcm_ctx;
@@ -69,7 +72,7 @@ ks_gcm_impl ks_gcm_impl_default(void);
 
 /* Streaming: start, aad* (all before any data), encrypt* or decrypt*, then finish or check.
  * Tag first (what the token uses): start, aad*, absorb* (the whole ciphertext), check, and
- * only if it verified, decrypt_verified* over the same ciphertext again. */
+ * only if it verified, decrypt_verified* over the same ciphertext again, then recheck. */
 ks_status ks_gcm_start(ks_gcm_ctx *ctx, const ks_gcm_key *key, const uint8_t *iv,
                        size_t iv_len);
 ks_status ks_gcm_aad(ks_gcm_ctx *ctx, const uint8_t *aad, size_t aad_len);
@@ -86,9 +89,16 @@ ks_status ks_gcm_absorb(ks_gcm_ctx *ctx, const uint8_t *in, size_t len);
 /* After ks_gcm_check verified the absorbed ciphertext (and only then: KS_ERR_ARGS
  * otherwise), ks_gcm_decrypt_verified writes the plaintext of its next len bytes to out, in
  * order and in any split; at most as many bytes as were absorbed (KS_ERR_LEN beyond). out
- * may equal in; each output byte is stored once. */
+ * may equal in; each output byte is stored once. It hashes the ciphertext it reads again:
+ * once all of it is decrypted, ks_gcm_recheck answers KS_ERR_AUTH when the bytes read by the
+ * second pass are not those the tag verified (an input changed by someone else during the
+ * call), and the caller must then take the output back. ks_gcm_decrypt_held is the same
+ * without the second GHASH (CTR alone), for ciphertext held in module memory that cannot
+ * change; held bytes come first, and ks_gcm_recheck is then not available. */
 ks_status ks_gcm_decrypt_verified(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in,
                                   size_t len);
+ks_status ks_gcm_decrypt_held(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_t len);
+ks_status ks_gcm_recheck(ks_gcm_ctx *ctx);
 
 /* One-shot. out holds in_len bytes; tag_len is 4..16. ks_gcm_open verifies the tag before it
  * writes anything to out (see above). */

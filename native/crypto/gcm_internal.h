@@ -71,9 +71,11 @@ ks_status ks_gcm_lc_finish(ks_gcm_ctx *ctx, uint8_t tag[16]);
 /* Tag first on this path: ks_gcm_lc_absorb keeps a copy of the context as it stands after
  * the AAD (ctx->lc_ctr, on the first call) and runs the ciphertext through ctx->lc into a
  * small stack buffer that is wiped, for its GHASH; once the tag verified, ks_gcm_lc_release
- * decrypts with the copy straight into out. */
+ * decrypts with the copy straight into out (hashing that input again, as EVP does). */
 ks_status ks_gcm_lc_absorb(ks_gcm_ctx *ctx, const uint8_t *in, size_t len);
 ks_status ks_gcm_lc_release(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_t len);
+/* ks_gcm_lc_refinish: the tag the copy computed over what it decrypted (ks_gcm_recheck). */
+ks_status ks_gcm_lc_refinish(ks_gcm_ctx *ctx, uint8_t tag[16]);
 void ks_gcm_lc_free(ks_gcm_ctx *ctx);
 
 #endif

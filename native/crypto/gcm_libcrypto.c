@@ -158,6 +158,18 @@ ks_status ks_gcm_lc_release(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, si
     return st;
 }
 
+ks_status ks_gcm_lc_refinish(ks_gcm_ctx *ctx, uint8_t tag[16])
+{
+    if (ctx->lc_ctr == NULL) {
+        return KS_ERR_ARGS;
+    }
+    EVP_CIPHER_CTX *saved = ctx->lc;
+    ctx->lc = ctx->lc_ctr;
+    ks_status st = ks_gcm_lc_finish(ctx, tag);
+    ctx->lc = saved;
+    return st;
+}
+
 void ks_gcm_lc_free(ks_gcm_ctx *ctx)
 {
     if (ctx->lc != NULL) {

@@ -10,7 +10,9 @@ typedef struct gcm_part {
     ks_gcm_ctx *ctx;
     const uint8_t *a;
     size_t a_len;
-    const uint8_t *b; /* open: the second part of the ciphertext */
+    const uint8_t *b;   /* open: the second part of the ciphertext */
+    ks_gcm_src src;     /* open: who holds the ciphertext */
+    int changed;        /* open: the input changed between the two passes */
 } gcm_part;
 
 static ks_status encrypt_into(void *arg, uint8_t *dst, size_t len)
@@ -19,13 +21,21 @@ static ks_status encrypt_into(void *arg, uint8_t *dst, size_t len)
     return ks_gcm_encrypt(p->ctx, dst, p->a, len);
 }
 
-/* The second pass of a tag-first decryption: its tag has verified. */
+/* The second pass of a tag-first decryption: its tag has verified. Input the caller holds
+ * is hashed again as it is decrypted, and a change since the first pass is an error (the
+ * output written so far is then taken back by ks_gcm_out_open). */
 static ks_status release_into(void *arg, uint8_t *dst, size_t len)
 {
     gcm_part *p = arg;
-    ks_status st = ks_gcm_decrypt_verified(p->ctx, dst, p->a, p->a_len);
+    ks_status (*step)(ks_gcm_ctx *, uint8_t *, const uint8_t *, size_t) =
+        p->src == KS_GCM_SRC_HELD ? ks_gcm_decrypt_held : ks_gcm_decrypt_verified;
+    ks_status st = step(p->ctx, dst, p->a, p->a_len);
     if (st == KS_OK && len > p->a_len) {
-        st = ks_gcm_decrypt_verified(p->ctx, dst + p->a_len, p->b, len - p->a_len);
+        st = step(p->ctx, dst + p->a_len, p->b, len - p->a_len);
+    }
+    if (st == KS_OK && p->src == KS_GCM_SRC_CALLER) {
+        st = ks_gcm_recheck(p->ctx);
+        p->changed = st == KS_ERR_AUTH;
     }
     return st;
 }
@@ -40,7 +50,8 @@ ks_status ks_gcm_out_encrypt(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, s
 }
 
 ks_status ks_gcm_out_open(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *a, size_t a_len,
-                          const uint8_t *b, size_t b_len, const uint8_t *tag, size_t tag_len)
+                          const uint8_t *b, size_t b_len, const uint8_t *tag, size_t tag_len,
+                          ks_gcm_src src)
 {
     if (a_len > SIZE_MAX - b_len) {
         return KS_ERR_LEN;
@@ -53,8 +64,11 @@ ks_status ks_gcm_out_open(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *a, size_
         st = ks_gcm_check(ctx, tag, tag_len);
     }
     if (st == KS_OK) {
-        gcm_part p = {.ctx = ctx, .a = a, .a_len = a_len, .b = b};
+        gcm_part p = {.ctx = ctx, .a = a, .a_len = a_len, .b = b, .src = src};
         st = ks_copy_out_produce(out, a_len + b_len, release_into, &p);
+        if (p.changed) {
+            ks_copy_out_retract(out, a_len + b_len); /* not the plaintext the tag verified */
+        }
     }
     return st;
 }
@@ -117,7 +131,8 @@ ks_status ks_gcm_out_open1(const ks_gcm_key *key, uint8_t *out, const uint8_t *i
     ks_gcm_ctx ctx;
     ks_status st = start(&ctx, key, iv, iv_len, aad, aad_len);
     if (st == KS_OK) {
-        st = ks_gcm_out_open(&ctx, out, in, in_len, NULL, 0, tag, tag_len);
+        st = ks_gcm_out_open(&ctx, out, in, in_len, NULL, 0, tag, tag_len,
+                             KS_GCM_SRC_CALLER);
     }
     ks_gcm_ctx_clear(&ctx);
     return st;

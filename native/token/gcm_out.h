@@ -15,6 +15,11 @@
 
 #include "crypto/gcm.h"
 
+/* Who holds a decryption's ciphertext: the caller (it is hashed again while it is decrypted,
+ * and a change between the two passes answers KS_ERR_AUTH with the output zeroed), or the
+ * module (held back by C_DecryptUpdate: CTR alone). */
+typedef enum ks_gcm_src { KS_GCM_SRC_CALLER = 0, KS_GCM_SRC_HELD = 1 } ks_gcm_src;
+
 /* ks_gcm_out_encrypt encrypts len bytes of in into out (ks_gcm_encrypt on a started ctx). */
 ks_status ks_gcm_out_encrypt(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_t len);
 
@@ -22,7 +27,8 @@ ks_status ks_gcm_out_encrypt(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, s
  * ciphertext is a (a_len bytes) followed by b (b_len bytes), either may be empty; the tag is
  * checked, then out receives a_len + b_len bytes of plaintext. ctx ends finished. */
 ks_status ks_gcm_out_open(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *a, size_t a_len,
-                          const uint8_t *b, size_t b_len, const uint8_t *tag, size_t tag_len);
+                          const uint8_t *b, size_t b_len, const uint8_t *tag, size_t tag_len,
+                          ks_gcm_src src);
 
 /* ks_gcm_out_verify checks the tag of a message without writing anything. */
 ks_status ks_gcm_out_verify(const ks_gcm_key *key, const uint8_t *iv, size_t iv_len,

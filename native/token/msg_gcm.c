@@ -226,8 +226,9 @@ static CK_RV encrypt_next(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const u
 static CK_RV decrypt_last(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8_t *in,
                           size_t in_len, uint8_t *out)
 {
+    /* The last part is the caller's: the whole message is hashed again as it is decrypted. */
     return gcm_rv(ks_gcm_out_open(&m->ctx, out, m->held.buf, m->held.len, in, in_len, p->pTag,
-                                  p->ulTagBits / 8),
+                                  p->ulTagBits / 8, KS_GCM_SRC_CALLER),
                   CKR_ENCRYPTED_DATA_LEN_RANGE);
 }
 

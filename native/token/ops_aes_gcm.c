@@ -49,11 +49,12 @@ static CK_RV encrypt_tag(ks_op *op, uint8_t *out)
 
 /* Verify the tag that follows the n bytes of ciphertext at in, and only then decrypt them
  * into out (fail closed: nothing is written otherwise). */
-static CK_RV decrypt_checked(ks_op *op, uint8_t *out, const uint8_t *in, size_t n)
+static CK_RV decrypt_checked(ks_op *op, uint8_t *out, const uint8_t *in, size_t n,
+                             ks_gcm_src src)
 {
     ks_gcmop_state *st = &op->u.gcm;
     return gcm_status_rv(op, ks_gcm_out_open(&st->ctx, out, in, n, NULL, 0, in + n,
-                                             st->tag_len));
+                                             st->tag_len, src));
 }
 
 static CK_RV gcm_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
@@ -85,7 +86,7 @@ static CK_RV gcm_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8
     if (!ks_out_ready(out, out_len, n, &rv)) {
         return rv;
     }
-    rv = decrypt_checked(op, out, in, n);
+    rv = decrypt_checked(op, out, in, n, KS_GCM_SRC_CALLER);
     if (rv == CKR_OK) {
         *out_len = n;
     }
@@ -144,7 +145,7 @@ static CK_RV gcm_final(ks_op *op, uint8_t *out, CK_ULONG *out_len)
     if (!ks_out_ready(out, out_len, n, &rv)) {
         return rv;
     }
-    rv = decrypt_checked(op, out, st->held.buf, n);
+    rv = decrypt_checked(op, out, st->held.buf, n, KS_GCM_SRC_HELD);
     if (rv == CKR_OK) {
         *out_len = n;
     }

@@ -356,11 +356,16 @@ def test_streamed_check(impl: int) -> None:
 
 
 def _tag_first(key: Key, iv: bytes, aad: bytes, ct: bytes, tag: bytes, absorb: list[int],
-               release: list[int]) -> tuple[int, bytes]:
-    """Absorb ct in pieces of the given sizes, check the tag, release in other pieces."""
+               release: list[int], held: bool = False,
+               second: bytes | None = None) -> tuple[int, bytes]:
+    """Absorb ct in pieces of the given sizes, check the tag, release in other pieces (with
+    ks_gcm_decrypt_held, or ks_gcm_decrypt_verified then ks_gcm_recheck; the second pass reads
+    `second` instead of ct when given: an input changed between the passes)."""
     ctx = ffi.new("ks_gcm_ctx *")
     out = ffi.new("uint8_t[]", UNTOUCHED * (len(ct) + 1))
     assert lib.ks_gcm_start(ctx, key.key, iv, len(iv)) == lib.KS_OK
+    step = lib.ks_gcm_decrypt_held if held else lib.ks_gcm_decrypt_verified
+    again = ct if second is None else second
     try:
         assert lib.ks_gcm_aad(ctx, aad, len(aad)) == lib.KS_OK
         pos = 0
@@ -369,25 +374,30 @@ def _tag_first(key: Key, iv: bytes, aad: bytes, ct: bytes, tag: bytes, absorb: l
             pos += n
         st = lib.ks_gcm_check(ctx, tag, len(tag))
         if st != lib.KS_OK:
-            assert lib.ks_gcm_decrypt_verified(ctx, out, ct, len(ct)) == lib.KS_ERR_ARGS
+            assert step(ctx, out, ct, len(ct)) == lib.KS_ERR_ARGS
             return st, ffi.buffer(out, len(ct))[:]
         pos = 0
         for n in release:
-            assert lib.ks_gcm_decrypt_verified(ctx, out + pos, ct[pos:pos + n], n) == lib.KS_OK
+            assert step(ctx, out + pos, again[pos:pos + n], n) == lib.KS_OK
             pos += n
-        # No more than was absorbed, and no second check.
-        assert lib.ks_gcm_decrypt_verified(ctx, out + pos, b"x", 1) == lib.KS_ERR_LEN
-        assert lib.ks_gcm_check(ctx, tag, len(tag)) == lib.KS_ERR_ARGS
+        # No more than was absorbed.
+        assert step(ctx, out + pos, b"x", 1) == lib.KS_ERR_LEN
+        st = lib.ks_gcm_recheck(ctx)
+        if held:
+            assert st == (lib.KS_ERR_ARGS if ct else lib.KS_OK)  # nothing was hashed again
+            st = lib.KS_OK
+        assert lib.ks_gcm_check(ctx, tag, len(tag)) == lib.KS_ERR_ARGS  # no second check
         return st, ffi.buffer(out, len(ct))[:]
     finally:
         lib.ks_gcm_ctx_clear(ctx)
 
 
 def test_tag_first_every_split(impl: int) -> None:
-    """Absorb / check / decrypt_verified give AESGCM's plaintext for every length 0..70 and
-    every split point of the two passes; a bad tag writes nothing."""
+    """Absorb / check / decrypt_verified (or decrypt_held) give AESGCM's plaintext for every
+    length 0..70 and every split point of the two passes; a bad tag writes nothing; an input
+    that changes between the passes fails the recheck."""
     rng = random.Random(70)
-    for n in list(range(71)) + [255, 256, 4099]:
+    for n in [*range(71), 255, 256, 4099]:
         raw = rng.randbytes(rng.choice((16, 24, 32)))
         key = Key(raw, impl)
         iv = rng.randbytes(12 if n % 3 else rng.randrange(8, 40))
@@ -399,12 +409,29 @@ def test_tag_first_every_split(impl: int) -> None:
         splits = range(n + 1) if n <= 70 else [0, 1, 15, 16, 17, n // 2, n - 1, n]
         for cut in splits:
             other = (cut * 7 + 3) % (n + 1)
-            assert _tag_first(key, iv, aad, ct, tag, [cut, n - cut],
-                              [other, n - other]) == (lib.KS_OK, pt), (n, cut)
+            for held in (False, True):
+                assert _tag_first(key, iv, aad, ct, tag, [cut, n - cut], [other, n - other],
+                                  held) == (lib.KS_OK, pt), (n, cut, held)
         bad = bytearray(tag)
         bad[rng.randrange(16)] ^= 0x80
         assert _tag_first(key, iv, aad, ct, bytes(bad), [n], [n]) == (
             lib.KS_ERR_AUTH, UNTOUCHED * n)
+        if n:
+            changed = bytearray(ct)
+            changed[rng.randrange(n)] ^= 0x04
+            st, _ = _tag_first(key, iv, aad, ct, tag, [n], [n // 2, n - n // 2],
+                               second=bytes(changed))
+            assert st == lib.KS_ERR_AUTH
+
+
+def test_second_pass_order(impl: int) -> None:
+    """The second pass and the recheck come only after a verified tag."""
+    key = Key(bytes(16), impl)
+    ctx = ffi.new("ks_gcm_ctx *")
+    assert lib.ks_gcm_start(ctx, key.key, bytes(12), 12) == lib.KS_OK
+    assert lib.ks_gcm_recheck(ctx) == lib.KS_ERR_ARGS  # nothing verified
+    assert lib.ks_gcm_decrypt_verified(ctx, ffi.new("uint8_t[1]"), b"x", 1) == lib.KS_ERR_ARGS
+    lib.ks_gcm_ctx_clear(ctx)
 
 
 def test_argument_and_order_errors(impl: int) -> None:
@@ -470,4 +497,4 @@ def test_no_secret_dependent_branch_or_index(ctgrind_gcm: str, path: str) -> Non
     if path == "libcrypto":
         sites.discard("???")
     assert "ks_gcm_check" in sites  # the reject branch is reached with secret data
-    assert sites <= {"ks_gcm_open", "ks_gcm_check"}, sites  # and no other allowed site
+    assert sites <= {"ks_gcm_open", "ks_gcm_check", "ks_gcm_recheck"}, sites  # no other
