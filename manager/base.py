@@ -85,7 +85,7 @@ class ManagerBase:
         self.policy = policy or PolicyTable()
         self.module_name = module_name
         self.token_label = token_label
-        self._identity = os_identity()
+        self._identity: dict[str, str] | None = None  # on the first record: start-up time
 
     # ---- plumbing
     @property
@@ -103,6 +103,8 @@ class ManagerBase:
         made under a clock other than the wall clock say so (``details["clock"]``)."""
         if not isinstance(self.clock, SystemClock):
             details.setdefault("clock", "manual")
+        if self._identity is None:
+            self._identity = os_identity()
         details.update(self._identity)
         rec = AuditRecord(seq=0, at=self.now(), actor=self.actor, action=action, key_name=key,
                           version=version, reason=reason, result=result, details=dict(details))
