@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from keystead.manager.cli import cli
 from keystead.manager.cli.pins import leaf_commands
 
