@@ -39,13 +39,14 @@ def default_actor() -> str:
 def os_identity() -> dict[str, str]:
     """The operating-system user and host, recorded beside the claimed actor."""
     import getpass
-    import socket
 
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # pragma: no cover - no passwd entry
         user = f"uid:{os.getuid()}"
-    return {"os_user": f"{user} (uid {os.getuid()})", "host": socket.gethostname()}
+    # the node name is what socket.gethostname() returns (both are uname(2)'s), without
+    # importing socket: start-up time (docs/manager.md)
+    return {"os_user": f"{user} (uid {os.getuid()})", "host": os.uname().nodename}
 
 
 def new_object_id() -> bytes:

@@ -110,6 +110,14 @@ def test_a_command_on_the_token_does_not_load_python_pkcs11(env):
             tuple(h + "." for h in HEAVY))], args
 
 
+def test_a_command_on_the_token_loads_no_fallbacks(env):
+    """The host name of audit records comes from uname (no socket); pkg-config (subprocess,
+    shutil) is for finding SoftHSMv2, importlib.resources for a cdef parsed at run time."""
+    loaded = _modules_after(["key", "create", "startup/fallbacks"], env)
+    assert "keystead.softhsm_bridge.raw" in loaded
+    assert [m for m in ("socket", "subprocess", "importlib.resources") if m in loaded] == []
+
+
 def test_python_pkcs11_is_refused_a_module_the_raw_layer_initialised_alone(env):
     code = """
 from keystead.softhsm_bridge import BridgeError, load, pkcs11_lib, raw_only_process, resolve
