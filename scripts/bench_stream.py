@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Streaming `keystead encrypt` / `decrypt` of a large file on keystead's token, against a
 plain in-process loop sealing the same 1 MiB chunks with cryptography's AESGCM and writing
-them, in the same run with the page cache warm. Every timed phase ends with its output
-synced to disk (keystead syncs before it renames its output into place; the baseline syncs
-too) and starts with no writeback pending.
+them, in the same run with the page cache warm. Every timed phase starts with its input in
+the page cache, the plaintext of other phases dropped from it (so each phase's footprint is
+its input and its output) and no writeback pending, and ends with its output synced to disk
+(keystead syncs before it renames its output into place; the loops sync too).
 
     scripts/bench_stream.py [--gib 4 | --mib N] [--dir DIR] [--runs N] [--json] [--keep]
 
@@ -61,6 +62,18 @@ def warm(path: Path) -> str:
         while n := f.readinto(buf):
             digest.update(memoryview(buf)[:n])
     return digest.hexdigest()
+
+
+def cold(path: Path) -> None:
+    """Drop ``path``'s (clean) pages from the page cache, so that a phase holds its own input
+    and output there and nothing else: decrypting while the plaintext of the encryption
+    phases is still cached makes the kernel reclaim pages while it writes, which costs the
+    writer CPU time that the sealing loop never paid."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 def _cpu() -> float:
@@ -164,14 +177,17 @@ def main() -> None:
             base = baseline(plain, work / "baseline.out", key)
             warm(work / "baseline.out")
             os.sync()
+            cold(plain)  # each phase: its input warm, its output, nothing else
             base_open = baseline_open(work / "baseline.out", work / "baseline.back", key)
             (work / "baseline.out").unlink()
             (work / "baseline.back").unlink()
             os.sync()
+            warm(plain)
             enc = timed([exe, "encrypt", "bench/dek", "--in", str(plain), "--out",
                          str(sealed)], env)
             warm(sealed)
             os.sync()
+            cold(plain)
             dec = timed([exe, "decrypt", "--in", str(sealed), "--out", str(back)], env)
             same = same and warm(back) == want
             back.unlink()
