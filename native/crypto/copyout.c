@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "crypto/mem.h"
+
 #ifdef KS_COPYOUT_CHECK
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,4 +78,27 @@ void ks_copy_out_retract(void *dst, size_t len)
     }
     /* Not check_once: these bytes were written by this call, and are overwritten on purpose. */
     memset(dst, 0, len);
+}
+
+ks_status ks_copy_out_produce(void *dst, size_t len, ks_copy_out_fn fn, void *arg)
+{
+    if (len == 0) {
+        return KS_OK;
+    }
+#ifdef KS_COPYOUT_CHECK
+    /* The producer writes module memory; the caller's bytes are written once, at the end. */
+    uint8_t *work = malloc(len);
+    if (work == NULL) {
+        return KS_ERR_NOMEM;
+    }
+    ks_status st = fn(arg, work, len);
+    if (st == KS_OK) {
+        ks_copy_out(dst, work, len);
+    }
+    ks_wipe(work, len);
+    free(work);
+    return st;
+#else
+    return fn(arg, dst, len);
+#endif
 }

@@ -8,7 +8,15 @@
  * state and partial_len counts them; during the data phase partial holds the keystream of the
  * current counter block, partial_len the bytes of it already used, and the ciphertext bytes
  * are XORed into the GHASH state as they are produced. A block is multiplied by H when it
- * fills up or at the end, so any split of the input gives the same result. */
+ * fills up or at the end, so any split of the input gives the same result.
+ *
+ * Tag first: ks_gcm_absorb feeds the ciphertext to the GHASH alone (as AAD is fed, the
+ * counter untouched), ks_gcm_check compares the tag and, when it verified, moves the context
+ * to PHASE_VERIFIED with the counter still at inc32(J0) and the GHASH back at its value after
+ * the AAD; ks_gcm_decrypt_verified then runs CTR into the output and hashes its input again
+ * (the fused decrypt kernel), so that ks_gcm_recheck finds out whether the input changed
+ * between the two passes; ks_gcm_decrypt_held runs CTR alone (the kernels' ctr entry) over
+ * ciphertext the module holds, which nobody else can change. */
 #include <cpuid.h>
 #include <string.h>
 
@@ -21,7 +29,14 @@
 #define KS_GCM_MAX_AAD ((UINT64_C(1) << 61) - 1)
 #define KS_GCM_MAX_IV ((UINT64_C(1) << 61) - 1)
 
-enum { PHASE_AAD = 0, PHASE_ENCRYPT = 1, PHASE_DONE = 2, PHASE_DECRYPT = 3 };
+enum {
+    PHASE_AAD = 0,
+    PHASE_ENCRYPT = 1,
+    PHASE_DONE = 2,
+    PHASE_DECRYPT = 3,
+    PHASE_ABSORB = 4,   /* tag first: ciphertext into the GHASH, nothing written */
+    PHASE_VERIFIED = 5, /* tag first: the tag verified, CTR into the output */
+};
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
@@ -300,26 +315,17 @@ static ks_status data_begin(ks_gcm_ctx *ctx, const uint8_t *out, const uint8_t *
         }
         ctx->partial_len = 0;
         ctx->phase = phase;
+        /* Tag first: the second pass hashes the ciphertext again from here (recheck). */
+        memcpy(ctx->aad_ghash, ctx->ghash, 16);
     }
     return KS_OK;
 }
 
-static ks_status gcm_crypt(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_t len,
-                       int phase)
+/* CTR over len bytes with the GHASH of the ciphertext (the output when phase is
+ * PHASE_ENCRYPT, else the input), carrying partial blocks; k is the key's kernel. */
+static void crypt_run(ks_gcm_ctx *ctx, const ks_gcm_kernel *k, uint8_t *out, const uint8_t *in,
+                      size_t len, int phase)
 {
-    ks_status st = data_begin(ctx, out, in, len, phase);
-    if (st != KS_OK || len == 0) {
-        return st; /* len 0: out and in may be NULL, where even + 0 is UB (C11 6.5.6) */
-    }
-    const ks_gcm_kernel *k = kernel_of(ctx->key);
-    if (k == NULL) {
-        st = ks_gcm_lc_crypt(ctx, out, in, len, phase == PHASE_ENCRYPT);
-        if (st == KS_OK) {
-            ctx->msg_len += len;
-        }
-        return st;
-    }
-    ctx->msg_len += len;
     /* Use up the keystream of a block begun by the previous call. */
     while (ctx->partial_len != 0 && len != 0) {
         uint8_t c = phase == PHASE_ENCRYPT ? (uint8_t)(*in ^ ctx->partial[ctx->partial_len])
@@ -348,6 +354,25 @@ static ks_status gcm_crypt(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, siz
         }
         ctx->partial_len = (unsigned)len;
     }
+}
+
+static ks_status gcm_crypt(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_t len,
+                           int phase)
+{
+    ks_status st = data_begin(ctx, out, in, len, phase);
+    if (st != KS_OK || len == 0) {
+        return st; /* len 0: out and in may be NULL, where even + 0 is UB (C11 6.5.6) */
+    }
+    const ks_gcm_kernel *k = kernel_of(ctx->key);
+    if (k == NULL) {
+        st = ks_gcm_lc_crypt(ctx, out, in, len, phase == PHASE_ENCRYPT);
+        if (st == KS_OK) {
+            ctx->msg_len += len;
+        }
+        return st;
+    }
+    ctx->msg_len += len;
+    crypt_run(ctx, k, out, in, len, phase);
     return KS_OK;
 }
 
@@ -361,9 +386,150 @@ ks_status ks_gcm_decrypt(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_
     return gcm_crypt(ctx, out, in, len, PHASE_DECRYPT);
 }
 
+ks_status ks_gcm_absorb(ks_gcm_ctx *ctx, const uint8_t *in, size_t len)
+{
+    ks_status st = data_begin(ctx, in, in, len, PHASE_ABSORB);
+    if (st != KS_OK) {
+        return st;
+    }
+    const ks_gcm_kernel *k = kernel_of(ctx->key);
+    if (k == NULL) {
+        st = ks_gcm_lc_absorb(ctx, in, len);
+        if (st == KS_OK) {
+            ctx->msg_len += len;
+        }
+        return st;
+    }
+    if (len == 0) {
+        return KS_OK; /* in may be NULL, where even + 0 is UB (C11 6.5.6) */
+    }
+    ctx->msg_len += len;
+    while (ctx->partial_len != 0 && len != 0) {
+        ctx->ghash[ctx->partial_len++] ^= *in++;
+        len--;
+        if (ctx->partial_len == 16) {
+            ghash_flush(ctx, k);
+            ctx->partial_len = 0;
+        }
+    }
+    size_t full = len / 16;
+    k->ghash(ctx->key->htable, ctx->ghash, in, full);
+    in += 16 * full;
+    len -= 16 * full;
+    if (len != 0) { /* here partial_len is 0: start a new partial block */
+        for (size_t i = 0; i < len; i++) {
+            ctx->ghash[i] ^= in[i];
+        }
+        ctx->partial_len = (unsigned)len;
+    }
+    return KS_OK;
+}
+
+/* The checks of a second-pass call; KS_OK when there is something to do. */
+static ks_status verified_begin(ks_gcm_ctx *ctx, const uint8_t *out, const uint8_t *in,
+                                size_t len)
+{
+    if (ctx == NULL || ctx->key == NULL || ctx->phase != PHASE_VERIFIED ||
+        ((out == NULL || in == NULL) && len != 0)) {
+        return KS_ERR_ARGS;
+    }
+    if ((uint64_t)len > ctx->open_len) {
+        return KS_ERR_LEN;
+    }
+    ctx->open_len -= len;
+    return KS_OK;
+}
+
+ks_status ks_gcm_decrypt_verified(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in,
+                                  size_t len)
+{
+    ks_status st = verified_begin(ctx, out, in, len);
+    if (st != KS_OK || len == 0) {
+        return st;
+    }
+    if (ctx->rehashed != ctx->msg_len - ctx->open_len - len) {
+        return KS_ERR_ARGS; /* a held part was decrypted without its GHASH */
+    }
+    ctx->rehashed += len;
+    const ks_gcm_kernel *k = kernel_of(ctx->key);
+    if (k == NULL) {
+        return ks_gcm_lc_release(ctx, out, in, len);
+    }
+    crypt_run(ctx, k, out, in, len, PHASE_DECRYPT); /* CTR, and the GHASH of in again */
+    return KS_OK;
+}
+
+ks_status ks_gcm_decrypt_held(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_t len)
+{
+    ks_status st = verified_begin(ctx, out, in, len);
+    if (st != KS_OK || len == 0) {
+        return st;
+    }
+    const ks_gcm_kernel *k = kernel_of(ctx->key);
+    if (k == NULL) {
+        return ks_gcm_lc_release(ctx, out, in, len);
+    }
+    /* Use up the keystream of a block begun by the previous call. */
+    while (ctx->partial_len != 0 && len != 0) {
+        *out++ = (uint8_t)(*in++ ^ ctx->partial[ctx->partial_len++]);
+        len--;
+        ctx->partial_len &= 15;
+    }
+    size_t full = len / 16;
+    k->ctr(ctx->key, ctx->counter, out, in, full);
+    out += 16 * full;
+    in += 16 * full;
+    len -= 16 * full;
+    if (len != 0) {
+        ks_gcm_aesni_block(&ctx->key->aes, ctx->partial, ctx->counter);
+        inc32(ctx->counter);
+        for (size_t i = 0; i < len; i++) {
+            out[i] = (uint8_t)(in[i] ^ ctx->partial[i]);
+        }
+        ctx->partial_len = (unsigned)len;
+    }
+    return KS_OK;
+}
+
+ks_status ks_gcm_recheck(ks_gcm_ctx *ctx)
+{
+    if (ctx == NULL || ctx->key == NULL || ctx->phase != PHASE_VERIFIED ||
+        ctx->open_len != 0 || ctx->rehashed != ctx->msg_len) {
+        return KS_ERR_ARGS;
+    }
+    uint8_t again[16];
+    ks_status st;
+    const ks_gcm_kernel *k = kernel_of(ctx->key);
+    if (k == NULL) {
+        st = ks_gcm_lc_refinish(ctx, again);
+    } else {
+        if (ctx->partial_len != 0) {
+            ghash_flush(ctx, k);
+        }
+        uint8_t block[16];
+        put_be64(block, ctx->aad_len * 8);
+        put_be64(block + 8, ctx->msg_len * 8);
+        k->ghash(ctx->key->htable, ctx->ghash, block, 1);
+        for (int i = 0; i < 16; i++) {
+            again[i] = ctx->j0[i] ^ ctx->ghash[i];
+        }
+        st = KS_OK;
+    }
+    if (st == KS_OK && !ks_memeq(again, ctx->expect, 16)) {
+        st = KS_ERR_AUTH;
+    }
+    ks_wipe(again, sizeof(again));
+    ks_wipe(ctx->expect, sizeof(ctx->expect));
+    ks_wipe(ctx->ghash, sizeof(ctx->ghash));
+    ks_wipe(ctx->partial, sizeof(ctx->partial));
+    ctx->phase = PHASE_DONE;
+    return st;
+}
+
 ks_status ks_gcm_finish(ks_gcm_ctx *ctx, uint8_t tag[16])
 {
-    if (ctx == NULL || ctx->key == NULL || tag == NULL || ctx->phase == PHASE_DONE) {
+    if (ctx == NULL || ctx->key == NULL || tag == NULL || ctx->phase == PHASE_DONE ||
+        ctx->phase == PHASE_VERIFIED) {
         return KS_ERR_ARGS;
     }
     const ks_gcm_kernel *k = kernel_of(ctx->key);
@@ -397,12 +563,26 @@ ks_status ks_gcm_check(ks_gcm_ctx *ctx, const uint8_t *tag, size_t tag_len)
     if (tag == NULL || tag_len < 4 || tag_len > 16) {
         return KS_ERR_ARGS;
     }
-    uint8_t expected[16];
+    uint8_t expected[16] = {0};
+    uint8_t expected_full[16];
+    int absorbed = ctx != NULL && ctx->phase == PHASE_ABSORB;
     ks_status st = ks_gcm_finish(ctx, expected);
+    memcpy(expected_full, expected, 16);
     if (st == KS_OK && !ks_memeq(expected, tag, tag_len)) {
         st = KS_ERR_AUTH;
     }
     ks_wipe(expected, sizeof(expected));
+    if (st == KS_OK && absorbed) {
+        /* The counter was never advanced while absorbing: CTR starts at inc32(J0). The
+         * second pass hashes what it decrypts again, from the GHASH after the AAD, so that
+         * ks_gcm_recheck can tell whether the input changed between the passes. */
+        ctx->phase = PHASE_VERIFIED;
+        ctx->open_len = ctx->msg_len;
+        ctx->rehashed = 0;
+        memcpy(ctx->expect, expected_full, 16);
+        memcpy(ctx->ghash, ctx->aad_ghash, 16);
+    }
+    ks_wipe(expected_full, sizeof(expected_full));
     return st;
 }
 
@@ -448,9 +628,11 @@ ks_status ks_gcm_open(const ks_gcm_key *key, uint8_t *out, const uint8_t *iv, si
                       const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len,
                       const uint8_t *tag, size_t tag_len)
 {
-    if (tag == NULL || tag_len < 4 || tag_len > 16) {
+    if (tag == NULL || tag_len < 4 || tag_len > 16 || (out == NULL && in_len != 0)) {
         return KS_ERR_ARGS;
     }
+    /* Tag first: nothing reaches out unless the tag verifies (fail closed, and no byte of
+     * out is ever written with a value that is not final). */
     ks_gcm_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
     ks_status st = ks_gcm_start(&ctx, key, iv, iv_len);
@@ -458,15 +640,18 @@ ks_status ks_gcm_open(const ks_gcm_key *key, uint8_t *out, const uint8_t *iv, si
         st = ks_gcm_aad(&ctx, aad, aad_len);
     }
     if (st == KS_OK) {
-        st = ks_gcm_decrypt(&ctx, out, in, in_len);
-        if (st != KS_OK) {
-            ks_gcm_ctx_clear(&ctx);
-            return st; /* nothing was written */
-        }
+        st = ks_gcm_absorb(&ctx, in, in_len);
+    }
+    if (st == KS_OK) {
         st = ks_gcm_check(&ctx, tag, tag_len);
-        if (st != KS_OK) {
-            ks_wipe(out, in_len); /* fail closed: release no unauthenticated plaintext */
-        }
+    }
+    if (st == KS_OK) {
+        st = ks_gcm_decrypt_verified(&ctx, out, in, in_len);
+    }
+    if (st == KS_OK && ks_gcm_recheck(&ctx) != KS_OK) {
+        /* The input changed under the call between the passes: take back what was written. */
+        ks_wipe(out, in_len);
+        st = KS_ERR_AUTH;
     }
     ks_gcm_ctx_clear(&ctx);
     return st;

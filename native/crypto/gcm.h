@@ -3,7 +3,10 @@
  * WARNING: never encrypt two messages with the same key and IV. With random 96-bit IVs a
  * key may encrypt at most 2^32 messages (SP 800-38D 8.3). Plaintext is limited to 2^36 - 32
  * bytes per message, IVs to 1..2^61-1 bytes, AAD to 2^61-1 bytes (KS_ERR_LEN beyond).
- * On a failed tag check ks_gcm_open wipes its output and returns KS_ERR_AUTH.
+ * Decryption checks the tag first: ks_gcm_open (and the streaming absorb / check /
+ * decrypt_verified steps) GHASH the ciphertext, compare the tag in constant time, and only
+ * then run CTR into the output, each output byte written once with its final value. On a
+ * failed tag check nothing at all is written to the output and KS_ERR_AUTH is returned.
  *
  * Implementations, chosen at run time: VAES + VPCLMULQDQ on 512-bit registers, the same on
  * 256-bit registers, AES-NI + PCLMULQDQ, libcrypto. All are constant time. The libcrypto
@@ -46,10 +49,16 @@ typedef struct ks_gcm_ctx {
     _Alignas(16) uint8_t ghash[16];   /* running GHASH */
     _Alignas(16) uint8_t partial[16]; /* pending bytes: AAD, or keystream for the data */
     unsigned partial_len;
-    int phase;                        /* 0 = AAD, 1 = encrypting, 2 = finished, 3 = decrypting */
+    int phase;                        /* 0 = AAD, 1 = encrypting, 2 = finished, 3 = decrypting,
+                                         4 = absorbing ciphertext, 5 = verified */
     uint64_t aad_len;
     uint64_t msg_len;
+    uint64_t open_len;                /* verified: ciphertext bytes not yet decrypted */
+    uint64_t rehashed;                /* verified: bytes decrypted and hashed again */
+    _Alignas(16) uint8_t aad_ghash[16]; /* tag first: the GHASH after the AAD */
+    _Alignas(16) uint8_t expect[16];  /* tag first: the full tag the first pass verified */
     void *lc;                         /* libcrypto context on that path, else NULL */
+    void *lc_ctr;                     /* libcrypto, tag first: the context after the AAD */
 } ks_gcm_ctx;
 
 ks_status ks_gcm_init(ks_gcm_key *key, const uint8_t *raw, size_t raw_len);
@@ -61,7 +70,9 @@ ks_status ks_gcm_set_impl(ks_gcm_impl impl);
 int ks_gcm_impl_supported(ks_gcm_impl impl);
 ks_gcm_impl ks_gcm_impl_default(void);
 
-/* Streaming: start, aad* (all before any data), encrypt* or decrypt*, then finish or check. */
+/* Streaming: start, aad* (all before any data), encrypt* or decrypt*, then finish or check.
+ * Tag first (what the token uses): start, aad*, absorb* (the whole ciphertext), check, and
+ * only if it verified, decrypt_verified* over the same ciphertext again, then recheck. */
 ks_status ks_gcm_start(ks_gcm_ctx *ctx, const ks_gcm_key *key, const uint8_t *iv,
                        size_t iv_len);
 ks_status ks_gcm_aad(ks_gcm_ctx *ctx, const uint8_t *aad, size_t aad_len);
@@ -73,8 +84,24 @@ ks_status ks_gcm_finish(ks_gcm_ctx *ctx, uint8_t tag[16]);
  * KS_OK or KS_ERR_AUTH. */
 ks_status ks_gcm_check(ks_gcm_ctx *ctx, const uint8_t *tag, size_t tag_len);
 void ks_gcm_ctx_clear(ks_gcm_ctx *ctx);
+/* ks_gcm_absorb takes len bytes of ciphertext into the GHASH and writes nothing. */
+ks_status ks_gcm_absorb(ks_gcm_ctx *ctx, const uint8_t *in, size_t len);
+/* After ks_gcm_check verified the absorbed ciphertext (and only then: KS_ERR_ARGS
+ * otherwise), ks_gcm_decrypt_verified writes the plaintext of its next len bytes to out, in
+ * order and in any split; at most as many bytes as were absorbed (KS_ERR_LEN beyond). out
+ * may equal in; each output byte is stored once. It hashes the ciphertext it reads again:
+ * once all of it is decrypted, ks_gcm_recheck answers KS_ERR_AUTH when the bytes read by the
+ * second pass are not those the tag verified (an input changed by someone else during the
+ * call), and the caller must then take the output back. ks_gcm_decrypt_held is the same
+ * without the second GHASH (CTR alone), for ciphertext held in module memory that cannot
+ * change; held bytes come first, and ks_gcm_recheck is then not available. */
+ks_status ks_gcm_decrypt_verified(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in,
+                                  size_t len);
+ks_status ks_gcm_decrypt_held(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_t len);
+ks_status ks_gcm_recheck(ks_gcm_ctx *ctx);
 
-/* One-shot. out holds in_len bytes; tag_len is 4..16. */
+/* One-shot. out holds in_len bytes; tag_len is 4..16. ks_gcm_open verifies the tag before it
+ * writes anything to out (see above). */
 ks_status ks_gcm_seal(const ks_gcm_key *key, uint8_t *out, uint8_t *tag, size_t tag_len,
                       const uint8_t *iv, size_t iv_len, const uint8_t *aad, size_t aad_len,
                       const uint8_t *in, size_t in_len);

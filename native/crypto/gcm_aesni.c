@@ -122,11 +122,16 @@ KS_AESNI KS_INLINE __m128i rounds8(__m128i b[8], const uint8_t *rk, unsigned rou
     return x != NULL ? gf_reduce(acc) : y;
 }
 
+/* What a run of blocks does: CTR and the GHASH of its output (encrypt), of its input
+ * (decrypt), or CTR alone (the second pass of a tag-first decryption). A compile-time
+ * constant in every inlined use, so each mode gets its own loop. */
+enum { MODE_ENC = 0, MODE_DEC = 1, MODE_CTR = 2 };
+
 /* Fewer than 8 blocks: the keystream of a whole batch is computed (the eight AES run in
  * parallel, as fast as one), only n blocks are used and the counter advances by n. */
 KS_AESNI KS_INLINE void crypt_tail(const uint8_t *rk, unsigned rounds, const uint8_t *htable,
                                    __m128i *c, __m128i *y, uint8_t *out, const uint8_t *in,
-                                   size_t n, int encrypt)
+                                   size_t n, int mode)
 {
     __m128i b[8], x[8];
     const __m128i rk0 = _mm_loadu_si128((const __m128i *)rk);
@@ -140,10 +145,12 @@ KS_AESNI KS_INLINE void crypt_tail(const uint8_t *rk, unsigned rounds, const uin
         __m128i d = _mm_loadu_si128((const __m128i *)(in + 16 * i));
         __m128i o = _mm_xor_si128(_mm_aesenclast_si128(b[i], rkl), d);
         _mm_storeu_si128((__m128i *)(out + 16 * i), o);
-        x[i] = bswap128(encrypt ? o : d);
+        x[i] = bswap128(mode == MODE_ENC ? o : d);
     }
     *c = _mm_add_epi32(*c, _mm_set_epi32(0, 0, 0, (int)n));
-    *y = ghash_n(*y, x, htable + 16 * (KS_GCM_HPOWERS - n), n);
+    if (mode != MODE_CTR) {
+        *y = ghash_n(*y, x, htable + 16 * (KS_GCM_HPOWERS - n), n);
+    }
 }
 
 /* CTR and GHASH over nblocks. c holds the counter block byte-reversed, so that its 32-bit
@@ -151,8 +158,10 @@ KS_AESNI KS_INLINE void crypt_tail(const uint8_t *rk, unsigned rounds, const uin
  * ciphertext is hashed during the next batch's AES; decrypting, during its own. */
 KS_AESNI KS_INLINE void aesni_crypt(const ks_gcm_key *key, uint8_t ctr[16], uint8_t ghash[16],
                                     uint8_t *out, const uint8_t *in, size_t nblocks,
-                                    int encrypt)
+                                    int mode)
 {
+    const int encrypt = mode == MODE_ENC;
+    const int hash_in = mode == MODE_DEC;
     const uint8_t *rk = key->aes.enc;
     const uint8_t *hp = key->htable + 16 * (KS_GCM_HPOWERS - 8);
     const unsigned rounds = key->aes.rounds;
@@ -167,12 +176,12 @@ KS_AESNI KS_INLINE void aesni_crypt(const ks_gcm_key *key, uint8_t ctr[16], uint
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
             b[i] = _mm_xor_si128(bswap128(_mm_add_epi32(c, _mm_set_epi32(0, 0, 0, i))), rk0);
-            if (!encrypt) {
+            if (hash_in) {
                 x[i] = bswap128(_mm_loadu_si128((const __m128i *)(in + 16 * i)));
             }
         }
         c = _mm_add_epi32(c, _mm_set_epi32(0, 0, 0, 8));
-        if (!encrypt || pending) {
+        if (hash_in || pending) {
             y = rounds8(b, rk, rounds, y, x, hp);
         } else {
             rounds8(b, rk, rounds, y, NULL, hp);
@@ -192,26 +201,35 @@ KS_AESNI KS_INLINE void aesni_crypt(const ks_gcm_key *key, uint8_t ctr[16], uint
         y = ghash_n(y, x, hp, 8);
     }
     if (nblocks > 0) {
-        crypt_tail(rk, rounds, key->htable, &c, &y, out, in, nblocks, encrypt);
+        crypt_tail(rk, rounds, key->htable, &c, &y, out, in, nblocks, mode);
     }
     _mm_storeu_si128((__m128i *)ctr, bswap128(c));
-    _mm_storeu_si128((__m128i *)ghash, bswap128(y));
+    if (mode != MODE_CTR) {
+        _mm_storeu_si128((__m128i *)ghash, bswap128(y));
+    }
 }
 
 KS_AESNI void ks_gcm_aesni_encrypt(const ks_gcm_key *key, uint8_t ctr[16], uint8_t ghash[16],
                                    uint8_t *out, const uint8_t *in, size_t nblocks)
 {
-    aesni_crypt(key, ctr, ghash, out, in, nblocks, 1);
+    aesni_crypt(key, ctr, ghash, out, in, nblocks, MODE_ENC);
 }
 
 KS_AESNI void ks_gcm_aesni_decrypt(const ks_gcm_key *key, uint8_t ctr[16], uint8_t ghash[16],
                                    uint8_t *out, const uint8_t *in, size_t nblocks)
 {
-    aesni_crypt(key, ctr, ghash, out, in, nblocks, 0);
+    aesni_crypt(key, ctr, ghash, out, in, nblocks, MODE_DEC);
+}
+
+KS_AESNI void ks_gcm_aesni_ctr(const ks_gcm_key *key, uint8_t ctr[16], uint8_t *out,
+                               const uint8_t *in, size_t nblocks)
+{
+    uint8_t unused[16] = {0}; /* no GHASH in this mode: never read nor written */
+    aesni_crypt(key, ctr, unused, out, in, nblocks, MODE_CTR);
 }
 
 const ks_gcm_kernel ks_gcm_kernel_aesni = {ks_gcm_aesni_ghash, ks_gcm_aesni_encrypt,
-                                           ks_gcm_aesni_decrypt};
+                                           ks_gcm_aesni_decrypt, ks_gcm_aesni_ctr};
 
 KS_AESNI void ks_gcm_aesni_block(const ks_aes_key *key, uint8_t out[16], const uint8_t in[16])
 {

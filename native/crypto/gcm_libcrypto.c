@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "crypto/gcm_internal.h"
+#include "crypto/mem.h"
 
 /* libcrypto keeps at most 1024 bits of IV (GCM_IV_MAX_SIZE); SP 800-38D allows more, the
  * hardware paths take any length. */
@@ -115,10 +116,68 @@ ks_status ks_gcm_lc_finish(ks_gcm_ctx *ctx, uint8_t tag[16])
     return KS_OK;
 }
 
+/* The scratch a tag-first absorb decrypts into, on the stack and wiped: libcrypto offers
+ * no GHASH alone, so on this path the first pass is a decryption whose output is dropped. */
+#define LC_SCRATCH 1024
+
+ks_status ks_gcm_lc_absorb(ks_gcm_ctx *ctx, const uint8_t *in, size_t len)
+{
+    if (ctx->lc_ctr == NULL) {
+        /* The first part: keep the context as it stands after the AAD for the second pass. */
+        EVP_CIPHER_CTX *copy = EVP_CIPHER_CTX_new();
+        if (copy == NULL) {
+            return KS_ERR_NOMEM;
+        }
+        if (EVP_CIPHER_CTX_copy(copy, ctx->lc) != 1) {
+            EVP_CIPHER_CTX_free(copy);
+            return KS_ERR_INTERNAL;
+        }
+        ctx->lc_ctr = copy;
+    }
+    uint8_t scratch[LC_SCRATCH];
+    ks_status st = KS_OK;
+    while (len != 0 && st == KS_OK) {
+        size_t n = len < sizeof(scratch) ? len : sizeof(scratch);
+        st = ks_gcm_lc_crypt(ctx, scratch, in, n, 0);
+        in += n;
+        len -= n;
+    }
+    ks_wipe(scratch, sizeof(scratch));
+    return st;
+}
+
+ks_status ks_gcm_lc_release(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in, size_t len)
+{
+    if (ctx->lc_ctr == NULL) {
+        return KS_ERR_ARGS;
+    }
+    EVP_CIPHER_CTX *saved = ctx->lc;
+    ctx->lc = ctx->lc_ctr; /* its own GHASH is computed and never used */
+    ks_status st = ks_gcm_lc_crypt(ctx, out, in, len, 0);
+    ctx->lc = saved;
+    return st;
+}
+
+ks_status ks_gcm_lc_refinish(ks_gcm_ctx *ctx, uint8_t tag[16])
+{
+    if (ctx->lc_ctr == NULL) {
+        return KS_ERR_ARGS;
+    }
+    EVP_CIPHER_CTX *saved = ctx->lc;
+    ctx->lc = ctx->lc_ctr;
+    ks_status st = ks_gcm_lc_finish(ctx, tag);
+    ctx->lc = saved;
+    return st;
+}
+
 void ks_gcm_lc_free(ks_gcm_ctx *ctx)
 {
     if (ctx->lc != NULL) {
         EVP_CIPHER_CTX_free(ctx->lc); /* cleans the key schedule and GHASH state */
         ctx->lc = NULL;
+    }
+    if (ctx->lc_ctr != NULL) {
+        EVP_CIPHER_CTX_free(ctx->lc_ctr);
+        ctx->lc_ctr = NULL;
     }
 }

@@ -16,6 +16,9 @@
 #define KS_INLINE static inline __attribute__((always_inline))
 
 #define BLOCKS 16
+
+/* What a run does (see gcm_aesni.c): CTR + GHASH of the output, of the input, or CTR. */
+enum { MODE_ENC = 0, MODE_DEC = 1, MODE_CTR = 2 };
 #define REGS 8 /* ymm registers per batch */
 
 KS_V256 KS_INLINE __m256i bswap256(__m256i a)
@@ -148,8 +151,10 @@ KS_V256 static void vaes256_ghash(const uint8_t *htable, uint8_t ghash[16], cons
 
 KS_V256 KS_INLINE void vaes256_crypt(const ks_gcm_key *key, uint8_t ctr[16], uint8_t ghash[16],
                                      uint8_t *out, const uint8_t *in, size_t nblocks,
-                                     int encrypt)
+                                     int mode)
 {
+    const int encrypt = mode == MODE_ENC;
+    const int hash_in = mode == MODE_DEC;
     if (nblocks >= BLOCKS) {
         const unsigned rounds = key->aes.rounds;
         const uint8_t *rk = key->aes.enc;
@@ -183,13 +188,13 @@ KS_V256 KS_INLINE void vaes256_crypt(const ks_gcm_key *key, uint8_t ctr[16], uin
                 b[j] = _mm256_xor_si256(bswap256(c[j]), rk0);
                 c[j] = _mm256_add_epi32(c[j], sixteen);
             }
-            if (!encrypt) {
+            if (hash_in) {
 #pragma GCC unroll 8
                 for (int j = 0; j < REGS; j++) {
                     x[j] = bswap256(_mm256_loadu_si256((const __m256i *)(in + 32 * j)));
                 }
             }
-            if (!encrypt || pending) {
+            if (hash_in || pending) {
                 y = aes_rounds(b, rk, rounds, y, x, h);
             } else {
                 aes_rounds(b, rk, rounds, y, NULL, NULL);
@@ -208,22 +213,37 @@ KS_V256 KS_INLINE void vaes256_crypt(const ks_gcm_key *key, uint8_t ctr[16], uin
         if (pending) {
             y = ghash16(y, x, h);
         }
-        _mm_storeu_si128((__m128i *)ghash, bswap128(y));
+        if (mode != MODE_CTR) {
+            _mm_storeu_si128((__m128i *)ghash, bswap128(y));
+        }
         _mm_storeu_si128((__m128i *)ctr, bswap128(_mm256_castsi256_si128(c[0])));
     }
-    (encrypt ? ks_gcm_aesni_encrypt : ks_gcm_aesni_decrypt)(key, ctr, ghash, out, in, nblocks);
+    if (mode == MODE_CTR) {
+        ks_gcm_aesni_ctr(key, ctr, out, in, nblocks);
+    } else {
+        (encrypt ? ks_gcm_aesni_encrypt : ks_gcm_aesni_decrypt)(key, ctr, ghash, out, in,
+                                                                nblocks);
+    }
 }
 
 KS_V256 static void vaes256_encrypt(const ks_gcm_key *key, uint8_t ctr[16], uint8_t ghash[16],
                                     uint8_t *out, const uint8_t *in, size_t nblocks)
 {
-    vaes256_crypt(key, ctr, ghash, out, in, nblocks, 1);
+    vaes256_crypt(key, ctr, ghash, out, in, nblocks, MODE_ENC);
 }
 
 KS_V256 static void vaes256_decrypt(const ks_gcm_key *key, uint8_t ctr[16], uint8_t ghash[16],
                                     uint8_t *out, const uint8_t *in, size_t nblocks)
 {
-    vaes256_crypt(key, ctr, ghash, out, in, nblocks, 0);
+    vaes256_crypt(key, ctr, ghash, out, in, nblocks, MODE_DEC);
 }
 
-const ks_gcm_kernel ks_gcm_kernel_vaes256 = {vaes256_ghash, vaes256_encrypt, vaes256_decrypt};
+KS_V256 static void vaes256_ctr(const ks_gcm_key *key, uint8_t ctr[16], uint8_t *out,
+                                const uint8_t *in, size_t nblocks)
+{
+    uint8_t unused[16] = {0}; /* no GHASH in this mode: never read nor written */
+    vaes256_crypt(key, ctr, unused, out, in, nblocks, MODE_CTR);
+}
+
+const ks_gcm_kernel ks_gcm_kernel_vaes256 = {vaes256_ghash, vaes256_encrypt, vaes256_decrypt,
+                                             vaes256_ctr};

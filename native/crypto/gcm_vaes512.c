@@ -18,6 +18,9 @@
 
 #define BLOCKS 16
 
+/* What a run does (see gcm_aesni.c): CTR + GHASH of the output, of the input, or CTR. */
+enum { MODE_ENC = 0, MODE_DEC = 1, MODE_CTR = 2 };
+
 KS_V512 KS_INLINE __m512i bswap512(__m512i a)
 {
     const __m512i mask = _mm512_broadcast_i32x4(
@@ -177,8 +180,10 @@ KS_V512 static void vaes512_ghash(const uint8_t *htable, uint8_t ghash[16], cons
 
 KS_V512 KS_INLINE void vaes512_crypt(const ks_gcm_key *key, uint8_t ctr[16], uint8_t ghash[16],
                                      uint8_t *out, const uint8_t *in, size_t nblocks,
-                                     int encrypt)
+                                     int mode)
 {
+    const int encrypt = mode == MODE_ENC;
+    const int hash_in = mode == MODE_DEC;
     if (nblocks >= BLOCKS) {
         const unsigned rounds = key->aes.rounds;
         __m512i rk[15], h[4];
@@ -212,7 +217,7 @@ KS_V512 KS_INLINE void vaes512_crypt(const ks_gcm_key *key, uint8_t ctr[16], uin
                 c[j] = _mm512_add_epi32(c[j], sixteen);
                 d[j] = _mm512_loadu_si512((const void *)(in + 64 * j));
             }
-            if (!encrypt) {
+            if (hash_in) {
 #pragma GCC unroll 4
                 for (int j = 0; j < 4; j++) {
                     x[j] = bswap512(d[j]);
@@ -236,23 +241,38 @@ KS_V512 KS_INLINE void vaes512_crypt(const ks_gcm_key *key, uint8_t ctr[16], uin
         if (pending) {
             y = ghash16(y, x, h);
         }
-        _mm_storeu_si128((__m128i *)ghash, bswap128(y));
+        if (mode != MODE_CTR) {
+            _mm_storeu_si128((__m128i *)ghash, bswap128(y));
+        }
         _mm_storeu_si128((__m128i *)ctr, bswap128(_mm512_castsi512_si128(c[0])));
         ks_wipe(rk, sizeof(rk));
     }
-    (encrypt ? ks_gcm_aesni_encrypt : ks_gcm_aesni_decrypt)(key, ctr, ghash, out, in, nblocks);
+    if (mode == MODE_CTR) {
+        ks_gcm_aesni_ctr(key, ctr, out, in, nblocks);
+    } else {
+        (encrypt ? ks_gcm_aesni_encrypt : ks_gcm_aesni_decrypt)(key, ctr, ghash, out, in,
+                                                                nblocks);
+    }
 }
 
 KS_V512 static void vaes512_encrypt(const ks_gcm_key *key, uint8_t ctr[16], uint8_t ghash[16],
                                     uint8_t *out, const uint8_t *in, size_t nblocks)
 {
-    vaes512_crypt(key, ctr, ghash, out, in, nblocks, 1);
+    vaes512_crypt(key, ctr, ghash, out, in, nblocks, MODE_ENC);
 }
 
 KS_V512 static void vaes512_decrypt(const ks_gcm_key *key, uint8_t ctr[16], uint8_t ghash[16],
                                     uint8_t *out, const uint8_t *in, size_t nblocks)
 {
-    vaes512_crypt(key, ctr, ghash, out, in, nblocks, 0);
+    vaes512_crypt(key, ctr, ghash, out, in, nblocks, MODE_DEC);
 }
 
-const ks_gcm_kernel ks_gcm_kernel_vaes512 = {vaes512_ghash, vaes512_encrypt, vaes512_decrypt};
+KS_V512 static void vaes512_ctr(const ks_gcm_key *key, uint8_t ctr[16], uint8_t *out,
+                                const uint8_t *in, size_t nblocks)
+{
+    uint8_t unused[16] = {0}; /* no GHASH in this mode: never read nor written */
+    vaes512_crypt(key, ctr, unused, out, in, nblocks, MODE_CTR);
+}
+
+const ks_gcm_kernel ks_gcm_kernel_vaes512 = {vaes512_ghash, vaes512_encrypt, vaes512_decrypt,
+                                             vaes512_ctr};

@@ -484,8 +484,26 @@ static int pool_put(secure_hdr *h, size_t total)
     return kept;
 }
 
+/* The largest request since the last reset (ks_secure_largest), atomically: no lock. */
+static size_t largest_request;
+
+size_t ks_secure_largest(int reset)
+{
+    return reset ? __atomic_exchange_n(&largest_request, 0, __ATOMIC_RELAXED)
+                 : __atomic_load_n(&largest_request, __ATOMIC_RELAXED);
+}
+
+static void note_request(size_t len)
+{
+    size_t seen = __atomic_load_n(&largest_request, __ATOMIC_RELAXED);
+    while (len > seen && !__atomic_compare_exchange_n(&largest_request, &seen, len, 1,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
 void *ks_secure_alloc(size_t len)
 {
+    note_request(len);
     if (len <= SLAB_MAX) {
         void *p = slab_alloc(len);
         return p != NULL ? p : secure_alloc_heap(len);

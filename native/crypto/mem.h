@@ -28,6 +28,11 @@ void *ks_secure_alloc(size_t len);
  * not come from ks_secure_alloc, aborts the process rather than free blindly. */
 void ks_secure_free(void *p, size_t len);
 
+/* ks_secure_largest returns the largest len asked of ks_secure_alloc since the last reset
+ * (reset non-zero: and starts afresh at 0). It lets tests show that a call's locked memory
+ * does not grow with its data (a GCM decryption stages nothing). */
+size_t ks_secure_largest(int reset);
+
 /* ks_wipe_stack zeroes 16 KiB of stack below the caller's frame, where calls that returned
  * may have left secrets, and the vector registers, which keep AES round keys after the
  * kernels return until some later code saves them to memory. Every block from ks_secure_alloc

@@ -3,8 +3,8 @@
  * The key, the H table, the plaintext, the AAD, the ciphertext and the tag are marked
  * undefined (secret). Memcheck reports every branch and every address computed from them.
  * The one decision allowed to depend on secrets is accept/reject of a tag: ks_gcm_check
- * returns it and ks_gcm_open wipes on reject; tests/native/test_gcm.py checks that every
- * report is in those two functions. Valgrind does not run AVX-512 or VAES code, so this
+ * makes it (and ks_gcm_open, which checks the tag before it writes anything, acts on it);
+ * tests/native/test_gcm.py checks that every report is in those two functions. Valgrind does not run AVX-512 or VAES code, so this
  * covers the AES-NI path (and libcrypto's, given "libcrypto" as argument).
  *
  * Run: valgrind -q ./ctgrind_gcm [aesni|libcrypto]. Outside valgrind the client requests are

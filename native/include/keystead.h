@@ -150,13 +150,14 @@ CK_RV KS_EncryptMessages(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey, CK_B
  * ppAad[i], its IV pIvs + 12 * i, its tag pTags + ulTagLen * i; plaintext i goes into the
  * arena pOut at the offset pulInLen[0] + ... + pulInLen[i - 1].
  *
- * Fail closed: each message is decrypted in locked memory (64 KiB per worker run; a larger
- * message is staged alone) and reaches the arena only once its tag has verified; a message
- * whose tag does not verify gets zeros. pOk, when not NULL, gets ulCount bytes, 1 for each
+ * Fail closed: each message's tag is checked first, and only then is the message decrypted
+ * straight into the arena (nothing staged: no memory grows with the messages); a message
+ * whose tag does not verify gets zeros, and so does one whose input changed during the call
+ * (the second pass hashes what it decrypts again). pOk, when not NULL, gets ulCount bytes, 1 for each
  * message that verified and 0 for the others; when pOk is NULL, every tag is verified before
  * any plaintext is written, and if any fails nothing is written. Any failed tag makes the
  * call return CKR_ENCRYPTED_DATA_INVALID (the other messages are still decrypted when pOk is
- * given). CKR_HOST_MEMORY when no staging memory can be had. Other failures as
+ * given). Other failures as
  * KS_EncryptMessages (CKR_ENCRYPTED_DATA_LEN_RANGE for a message too long), with nothing
  * written. Every output byte is written once, with its final value. */
 CK_RV KS_DecryptMessages(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pOut,

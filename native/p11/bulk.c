@@ -8,22 +8,22 @@
  * array and tag array, so the workers share nothing mutable but the counter that hands the
  * runs out. The runs' descriptions live on the caller's stack.
  *
- * Decryption releases only verified plaintext: each message is decrypted into a staging
- * area of locked memory (STAGE bytes per run, so locked memory stays small whatever the
- * batch; a message larger than that is staged alone) and copied to the arena once its tag
- * has verified (crypto/copyout.h). A message whose tag fails gets zeros, written once. When
- * the caller asks for all or nothing (pOk NULL), a first pass verifies every tag without
- * writing, and the plaintext is written by a second pass only if all verified. */
+ * Decryption releases only verified plaintext: each message's tag is checked first and only
+ * then is it decrypted straight into the arena (token/gcm_out.h; no staging, no locked
+ * memory whatever the batch). A message whose tag fails gets zeros, written once. When the
+ * caller asks for all or nothing (pOk NULL), a first pass verifies every tag without
+ * writing, and the plaintext is written by a second pass (which checks each tag again) only
+ * if all verified. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "crypto/copyout.h"
 #include "crypto/gcm.h"
-#include "crypto/mem.h"
 #include "p11/bulk_pool.h"
 #include "p11/message.h"
 #include "token/gcm_iv.h"
+#include "token/gcm_out.h"
 
 /* A message costs about as much as this many bytes more (IV setup, tag, call). */
 #define MSG_COST 256
@@ -36,8 +36,6 @@
 #define MAX_RUNS 128
 #define IV_LEN KS_GCM_BULK_IV_LEN
 #define FIXED_LEN 4
-/* The locked staging area of one run of a decryption. */
-#define STAGE (64 * 1024)
 
 _Static_assert(KS_POOL_MAX_HELPERS == KS_GCM_BULK_MAX_THREADS - 1,
                "a call may ask for KS_GCM_BULK_MAX_THREADS threads, itself included");
@@ -75,34 +73,22 @@ static void put_be64(uint8_t *p, uint64_t v)
     }
 }
 
-/* Decrypt message i into locked staging and copy it out once its tag verifies (zeros when
- * it does not; nothing at all in a verify-only pass). stage is stage_len bytes, or NULL when
- * it could not be had. */
-static ks_status open_one(const bulk_args *a, const ks_gcm_key *key, CK_ULONG i, uint8_t *out,
-                          uint8_t *stage, size_t stage_len)
+/* Check message i's tag, then decrypt it into out (zeros when the tag fails; nothing at all
+ * in a verify-only pass). */
+static ks_status open_one(const bulk_args *a, const ks_gcm_key *key, CK_ULONG i, uint8_t *out)
 {
     size_t n = a->in_len[i];
-    uint8_t none[1]; /* an empty message needs no staging */
-    uint8_t *work = n == 0 ? none : n <= stage_len ? stage : ks_secure_alloc(n);
-    if (work == NULL) {
-        return KS_ERR_NOMEM;
-    }
     const uint8_t *aad = a->aad != NULL ? a->aad[i] : NULL;
     size_t aad_len = a->aad != NULL ? a->aad_len[i] : 0;
-    /* ks_gcm_open wipes the staging when the tag fails. */
-    ks_status s = ks_gcm_open(key, work, a->ivs + IV_LEN * i, IV_LEN, aad, aad_len, a->in[i],
-                              n, a->tags + a->tag_len * i, a->tag_len);
-    if (!a->verify_only && (s == KS_OK || s == KS_ERR_AUTH)) {
-        if (s == KS_OK) {
-            ks_copy_out(out, work, n);
-        } else {
-            ks_copy_out_fill(out, 0, n);
-        }
+    const uint8_t *iv = a->ivs + IV_LEN * i;
+    const uint8_t *tag = a->tags + a->tag_len * i;
+    if (a->verify_only) {
+        return ks_gcm_out_verify(key, iv, IV_LEN, aad, aad_len, a->in[i], n, tag, a->tag_len);
     }
-    if (work == stage || work == none) {
-        ks_wipe(work, n);
-    } else {
-        ks_secure_free(work, n);
+    ks_status s = ks_gcm_out_open1(key, out, iv, IV_LEN, aad, aad_len, a->in[i], n, tag,
+                                   a->tag_len);
+    if (s == KS_ERR_AUTH) {
+        ks_copy_out_fill(out, 0, n); /* nothing was written by the failed open */
     }
     return s;
 }
@@ -116,7 +102,7 @@ static ks_status seal_one(const bulk_args *a, const ks_gcm_key *key, CK_ULONG i,
     ks_copy_out(a->ivs + IV_LEN * i, iv, IV_LEN);
     const uint8_t *aad = a->aad != NULL ? a->aad[i] : NULL;
     size_t aad_len = a->aad != NULL ? a->aad_len[i] : 0;
-    return ks_gcm_seal(key, out, a->tags + a->tag_len * i, a->tag_len, iv, IV_LEN, aad,
+    return ks_gcm_out_seal(key, out, a->tags + a->tag_len * i, a->tag_len, iv, IV_LEN, aad,
                        aad_len, a->in[i], a->in_len[i]);
 }
 
@@ -125,24 +111,13 @@ static void *run_job(void *arg)
     bulk_job *job = arg;
     const bulk_args *a = job->args;
     uint8_t *out = job->out;
-    uint8_t *stage = NULL;
-    size_t stage_len = 0;
     ks_copy_out_call_end(); /* a worker's writes start afresh with each run */
-    if (a->decrypt) {
-        /* As large as the run's largest message, at most STAGE: small messages take the
-         * allocator's slab (crypto/mem.h), not pages of their own. */
-        for (CK_ULONG i = job->lo; i < job->hi && stage_len < STAGE; i++) {
-            stage_len = a->in_len[i] > stage_len ? a->in_len[i] : stage_len;
-        }
-        stage_len = stage_len < STAGE ? stage_len : STAGE;
-        stage = stage_len != 0 ? ks_secure_alloc(stage_len) : NULL;
-    }
     for (CK_ULONG i = job->lo; i < job->hi; i++) {
         ks_status s;
         if (!a->decrypt) {
             s = seal_one(a, job->key, i, out);
         } else {
-            s = open_one(a, job->key, i, out, stage, stage_len);
+            s = open_one(a, job->key, i, out);
             if (a->ok != NULL && !a->verify_only) {
                 a->ok[i] = s == KS_OK;
             }
@@ -156,7 +131,6 @@ static void *run_job(void *arg)
         }
         out += a->in_len[i];
     }
-    ks_secure_free(stage, stage_len);
     return NULL;
 }
 

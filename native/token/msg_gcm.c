@@ -9,6 +9,7 @@
 #include "crypto/gcm.h"
 #include "crypto/mem.h"
 #include "token/gcm_iv.h"
+#include "token/gcm_out.h"
 #include "token/ops_internal.h"
 
 #define GCM_MAX_IV UINT64_C(0xFFFFFFFF)
@@ -158,7 +159,7 @@ CK_RV ks_msg_gcm_seal(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8
     if ((uint64_t)in_len > KS_GCM_MAX_MSG) {
         return CKR_DATA_LEN_RANGE;
     }
-    return gcm_rv(ks_gcm_seal(&m->key, out, p->pTag, p->ulTagBits / 8, p->pIv, p->ulIvLen, aad,
+    return gcm_rv(ks_gcm_out_seal(&m->key, out, p->pTag, p->ulTagBits / 8, p->pIv, p->ulIvLen, aad,
                               aad_len, in, in_len),
                   CKR_DATA_LEN_RANGE);
 }
@@ -174,20 +175,14 @@ CK_RV ks_msg_gcm_open(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8
     if (!ks_out_ready(out, out_len, in_len, &rv)) {
         return rv;
     }
-    /* Staged in locked memory: the plaintext reaches the caller only once the tag has
-     * verified (crypto/copyout.h); ks_gcm_open wipes the staging when it does not. */
-    uint8_t *work = ks_secure_alloc(in_len);
-    if (work == NULL) {
-        return CKR_HOST_MEMORY;
-    }
-    rv = gcm_rv(ks_gcm_open(&m->key, work, p->pIv, p->ulIvLen, aad, aad_len, in, in_len,
-                            p->pTag, p->ulTagBits / 8),
+    /* Tag first: the plaintext reaches the caller only once the tag has verified, and is
+     * decrypted straight into its buffer then (token/gcm_out.h). */
+    rv = gcm_rv(ks_gcm_out_open1(&m->key, out, p->pIv, p->ulIvLen, aad, aad_len, in, in_len,
+                                 p->pTag, p->ulTagBits / 8),
                 CKR_ENCRYPTED_DATA_LEN_RANGE);
     if (rv == CKR_OK) {
-        ks_copy_out(out, work, in_len);
         *out_len = in_len;
     }
-    ks_secure_free(work, in_len);
     return rv;
 }
 
@@ -214,7 +209,7 @@ static CK_RV encrypt_next(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const u
     if ((uint64_t)in_len > KS_GCM_MAX_MSG - m->ctx.msg_len) {
         return CKR_DATA_LEN_RANGE;
     }
-    ks_status s = ks_gcm_encrypt(&m->ctx, out, in, in_len);
+    ks_status s = ks_gcm_out_encrypt(&m->ctx, out, in, in_len);
     if (s == KS_OK && last) {
         uint8_t tag[16];
         s = ks_gcm_finish(&m->ctx, tag);
@@ -226,28 +221,15 @@ static CK_RV encrypt_next(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const u
     return gcm_rv(s, CKR_DATA_LEN_RANGE);
 }
 
-/* The last part of a decryption: the held bytes then this part are decrypted into locked
- * memory, and copied to the caller's buffer only once the tag has verified. */
+/* The last part of a decryption: the tag is checked over the held bytes then this part, and
+ * only then are they decrypted straight into the caller's buffer (token/gcm_out.h). */
 static CK_RV decrypt_last(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8_t *in,
                           size_t in_len, uint8_t *out)
 {
-    size_t total = m->held.len + in_len;
-    uint8_t *work = ks_secure_alloc(total);
-    if (work == NULL) {
-        return CKR_HOST_MEMORY;
-    }
-    ks_status s = ks_gcm_decrypt(&m->ctx, work, m->held.buf, m->held.len);
-    if (s == KS_OK) {
-        s = ks_gcm_decrypt(&m->ctx, work + m->held.len, in, in_len);
-    }
-    if (s == KS_OK) {
-        s = ks_gcm_check(&m->ctx, p->pTag, p->ulTagBits / 8);
-    }
-    if (s == KS_OK) {
-        ks_copy_out(out, work, total);
-    }
-    ks_secure_free(work, total);
-    return gcm_rv(s, CKR_ENCRYPTED_DATA_LEN_RANGE);
+    /* The last part is the caller's: the whole message is hashed again as it is decrypted. */
+    return gcm_rv(ks_gcm_out_open(&m->ctx, out, m->held.buf, m->held.len, in, in_len, p->pTag,
+                                  p->ulTagBits / 8, KS_GCM_SRC_CALLER),
+                  CKR_ENCRYPTED_DATA_LEN_RANGE);
 }
 
 CK_RV ks_msg_gcm_next(ks_msg_gcm *m, const CK_GCM_MESSAGE_PARAMS *p, const uint8_t *in,

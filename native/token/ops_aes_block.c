@@ -25,20 +25,41 @@ static int is_pad_decrypt(const ks_op *op)
     return op->mech == CKM_AES_CBC_PAD && op->kind == KS_OP_DECRYPT;
 }
 
+/* What a producer of the block family runs (crypto/copyout.h): the op and its input. */
+typedef struct blk_job {
+    ks_op *op;
+    const uint8_t *in;
+} blk_job;
+
+/* ECB or CBC over len / 16 blocks of the job's input, into dst. */
+static ks_status blocks_into(void *arg, uint8_t *dst, size_t len)
+{
+    blk_job *j = arg;
+    ks_blk_state *st = &j->op->u.blk;
+    size_t nblocks = len / BLK;
+    int dec = j->op->kind == KS_OP_DECRYPT;
+
+    if (j->op->mech == CKM_AES_ECB) {
+        return dec ? ks_aes_decrypt_blocks(&st->key, dst, j->in, nblocks)
+                   : ks_aes_encrypt_blocks(&st->key, dst, j->in, nblocks);
+    }
+    return dec ? ks_aes_cbc_decrypt(&st->key, st->iv, dst, j->in, nblocks)
+               : ks_aes_cbc_encrypt(&st->key, st->iv, dst, j->in, nblocks);
+}
+
+/* CTR over len bytes of the job's input, into dst. */
+static ks_status ctr_into(void *arg, uint8_t *dst, size_t len)
+{
+    blk_job *j = arg;
+    ks_blk_state *st = &j->op->u.blk;
+    return ks_aes_ctr_xor(&st->key, &st->ctr, dst, j->in, len);
+}
+
+/* The kernels write the caller's out through the copy-out helper, in place. */
 static ks_status run_blocks(ks_op *op, uint8_t *out, const uint8_t *in, size_t nblocks)
 {
-    ks_blk_state *st = &op->u.blk;
-    int dec = op->kind == KS_OP_DECRYPT;
-
-    if (nblocks == 0) {
-        return KS_OK;
-    }
-    if (op->mech == CKM_AES_ECB) {
-        return dec ? ks_aes_decrypt_blocks(&st->key, out, in, nblocks)
-                   : ks_aes_encrypt_blocks(&st->key, out, in, nblocks);
-    }
-    return dec ? ks_aes_cbc_decrypt(&st->key, st->iv, out, in, nblocks)
-               : ks_aes_cbc_encrypt(&st->key, st->iv, out, in, nblocks);
+    blk_job j = {op, in};
+    return ks_copy_out_produce(out, nblocks * BLK, blocks_into, &j);
 }
 
 /* Bytes an update emits when total bytes (held + new) are available. */
@@ -164,7 +185,6 @@ static CK_RV pad_decrypt(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8
 static CK_RV blk_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
                          size_t in_len)
 {
-    ks_blk_state *st = &op->u.blk;
     CK_RV len_rv = ks_op_len_rv(op);
     CK_RV rv = CKR_OK;
 
@@ -172,7 +192,8 @@ static CK_RV blk_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8
         if (!ks_out_ready(out, out_len, in_len, &rv)) {
             return rv;
         }
-        ks_status s = ks_aes_ctr_xor(&st->key, &st->ctr, out, in, in_len);
+        blk_job j = {op, in};
+        ks_status s = ks_copy_out_produce(out, in_len, ctr_into, &j);
         if (s == KS_OK) {
             *out_len = in_len;
         }

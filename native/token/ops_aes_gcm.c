@@ -11,14 +11,15 @@
  * streams and appends the tag (at C_EncryptFinal when multi-part). Decryption: the last
  * ulTagBits / 8 bytes of the input are the tag. As the 3.0 text asks of an AEAD mechanism,
  * C_DecryptUpdate returns no data: the ciphertext is held until C_DecryptFinal. A decryption
- * (C_Decrypt, C_DecryptFinal) runs into module-owned locked memory and the plaintext is
- * copied to the caller's buffer only once the tag has verified (crypto/copyout.h); a bad
- * tag writes nothing there and gives CKR_ENCRYPTED_DATA_INVALID. */
+ * (C_Decrypt, C_DecryptFinal) checks the tag first and only then decrypts straight into the
+ * caller's buffer (token/gcm_out.h): no plaintext before the tag has verified, no staging;
+ * a bad tag writes nothing there and gives CKR_ENCRYPTED_DATA_INVALID. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "crypto/copyout.h"
 #include "crypto/mem.h"
+#include "token/gcm_out.h"
 #include "token/ops_internal.h"
 
 #define GCM_MAX_PARAM_LEN UINT64_C(0xFFFFFFFF)
@@ -31,7 +32,7 @@ static CK_RV gcm_status_rv(const ks_op *op, ks_status s)
 static CK_RV encrypt_part(ks_op *op, uint8_t *out, const uint8_t *in, size_t in_len)
 {
     ks_gcmop_state *st = &op->u.gcm;
-    return gcm_status_rv(op, ks_gcm_encrypt(&st->ctx, out, in, in_len));
+    return gcm_status_rv(op, ks_gcm_out_encrypt(&st->ctx, out, in, in_len));
 }
 
 static CK_RV encrypt_tag(ks_op *op, uint8_t *out)
@@ -46,25 +47,14 @@ static CK_RV encrypt_tag(ks_op *op, uint8_t *out)
     return gcm_status_rv(op, s);
 }
 
-/* Decrypt n bytes of in and verify the tag that follows them; the plaintext is staged in
- * locked memory and copied to out only when the tag verifies (fail closed: nothing is
- * written otherwise). */
-static CK_RV decrypt_checked(ks_op *op, uint8_t *out, const uint8_t *in, size_t n)
+/* Verify the tag that follows the n bytes of ciphertext at in, and only then decrypt them
+ * into out (fail closed: nothing is written otherwise). */
+static CK_RV decrypt_checked(ks_op *op, uint8_t *out, const uint8_t *in, size_t n,
+                             ks_gcm_src src)
 {
     ks_gcmop_state *st = &op->u.gcm;
-    uint8_t *work = ks_secure_alloc(n);
-    if (work == NULL) {
-        return CKR_HOST_MEMORY;
-    }
-    ks_status s = ks_gcm_decrypt(&st->ctx, work, in, n);
-    if (s == KS_OK) {
-        s = ks_gcm_check(&st->ctx, in + n, st->tag_len);
-    }
-    if (s == KS_OK) {
-        ks_copy_out(out, work, n);
-    }
-    ks_secure_free(work, n);
-    return gcm_status_rv(op, s);
+    return gcm_status_rv(op, ks_gcm_out_open(&st->ctx, out, in, n, NULL, 0, in + n,
+                                             st->tag_len, src));
 }
 
 static CK_RV gcm_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_t *in,
@@ -96,7 +86,7 @@ static CK_RV gcm_oneshot(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8
     if (!ks_out_ready(out, out_len, n, &rv)) {
         return rv;
     }
-    rv = decrypt_checked(op, out, in, n);
+    rv = decrypt_checked(op, out, in, n, KS_GCM_SRC_CALLER);
     if (rv == CKR_OK) {
         *out_len = n;
     }
@@ -155,7 +145,7 @@ static CK_RV gcm_final(ks_op *op, uint8_t *out, CK_ULONG *out_len)
     if (!ks_out_ready(out, out_len, n, &rv)) {
         return rv;
     }
-    rv = decrypt_checked(op, out, st->held.buf, n);
+    rv = decrypt_checked(op, out, st->held.buf, n, KS_GCM_SRC_HELD);
     if (rv == CKR_OK) {
         *out_len = n;
     }

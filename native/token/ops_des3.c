@@ -28,20 +28,33 @@ static int is_pad_decrypt(const ks_op *op)
     return is_pad(op) && op->kind == KS_OP_DECRYPT;
 }
 
+/* What a producer of this family runs (crypto/copyout.h): the op and its input. */
+typedef struct des3_job {
+    ks_op *op;
+    const uint8_t *in;
+} des3_job;
+
+/* ECB or CBC over len / 8 blocks of the job's input, into dst. */
+static ks_status blocks_into(void *arg, uint8_t *dst, size_t len)
+{
+    des3_job *j = arg;
+    ks_des3_state *st = &j->op->u.des3;
+    size_t nblocks = len / BLK;
+    int dec = j->op->kind == KS_OP_DECRYPT;
+
+    if (j->op->mech == CKM_DES3_ECB) {
+        return dec ? ks_des3_ecb_decrypt(&st->key, dst, j->in, nblocks)
+                   : ks_des3_ecb_encrypt(&st->key, dst, j->in, nblocks);
+    }
+    return dec ? ks_des3_cbc_decrypt(&st->key, st->iv, dst, j->in, nblocks)
+               : ks_des3_cbc_encrypt(&st->key, st->iv, dst, j->in, nblocks);
+}
+
+/* The kernels write the caller's out through the copy-out helper, in place. */
 static ks_status run_blocks(ks_op *op, uint8_t *out, const uint8_t *in, size_t nblocks)
 {
-    ks_des3_state *st = &op->u.des3;
-    int dec = op->kind == KS_OP_DECRYPT;
-
-    if (nblocks == 0) {
-        return KS_OK;
-    }
-    if (op->mech == CKM_DES3_ECB) {
-        return dec ? ks_des3_ecb_decrypt(&st->key, out, in, nblocks)
-                   : ks_des3_ecb_encrypt(&st->key, out, in, nblocks);
-    }
-    return dec ? ks_des3_cbc_decrypt(&st->key, st->iv, out, in, nblocks)
-               : ks_des3_cbc_encrypt(&st->key, st->iv, out, in, nblocks);
+    des3_job j = {op, in};
+    return ks_copy_out_produce(out, nblocks * BLK, blocks_into, &j);
 }
 
 /* PKCS#7 check of a decrypted last block in constant time: all-ones when blk ends in p

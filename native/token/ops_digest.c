@@ -3,6 +3,7 @@
  * parameter), and CKM_MD5 (RFC 1321) with legacy_mechanisms = on. C_DigestKey digests the key's CKA_VALUE, as if passed to C_DigestUpdate. */
 #include <string.h>
 
+#include "crypto/copyout.h"
 #include "crypto/mem.h"
 #include "token/ops_internal.h"
 
@@ -35,6 +36,12 @@ static CK_RV dig_update(ks_op *op, uint8_t *out, CK_ULONG *out_len, const uint8_
     return ks_op_status_rv(s, CKR_DATA_LEN_RANGE, CKR_FUNCTION_FAILED);
 }
 
+/* The digest, produced in the caller's buffer through the copy-out helper. */
+static ks_status digest_into(void *arg, uint8_t *dst, size_t len)
+{
+    return ks_digest_final(arg, dst, len);
+}
+
 static CK_RV dig_final(ks_op *op, uint8_t *out, CK_ULONG *out_len)
 {
     ks_digest_ctx *ctx = &op->u.dig.ctx;
@@ -44,7 +51,7 @@ static CK_RV dig_final(ks_op *op, uint8_t *out, CK_ULONG *out_len)
     if (!ks_out_ready(out, out_len, n, &rv)) {
         return rv;
     }
-    ks_status s = ks_digest_final(ctx, out, *out_len);
+    ks_status s = ks_copy_out_produce(out, n, digest_into, ctx);
     if (s == KS_OK) {
         *out_len = n;
     }

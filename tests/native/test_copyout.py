@@ -9,6 +9,10 @@
    a caller byte written twice in one call.
 3. A source check: in native/p11 and native/token, memcpy, memmove, memset and ks_wipe write
    only module memory; writes to caller memory go through ks_copy_out / ks_copy_out_fill.
+   And every call of a crypto function that writes an output (any function of native/crypto's
+   headers with a non-const byte pointer or array parameter: a cipher kernel, a digest, a
+   MAC...) writes module memory, or runs inside a producer that ks_copy_out_produce calls and
+   writes that producer's dst: a kernel never writes caller memory but through the helper.
 """
 
 from __future__ import annotations
@@ -90,12 +94,12 @@ def test_checked_build_writes_each_byte_once(tracer: Path, conf: Path, checked_m
 MODULE_MEMORY: dict[str, set[str]] = {
     "p11/bulk.c": {"work", "a.fixed", "iv"},
     "p11/general.c": {"block", "&info"},
-    "p11/keys.c": {"out"},  # a local CK_ULONG read from the template
+    "p11/keys.c": {"out", "value"},  # a local CK_ULONG read from the template
     "p11/objects.c": {"&after"},
     "p11/slots.c": {"info->label", "info->serialNumber", "info->utcTime", "&meta", "info"},
     "token/attrs.c": {"value", "buf + off + PACK_HEADER", "copy", "out", "&set->items[i + 1]",
                       "&set->items[i]"},
-    "token/audit.c": {"&first", "&next", "hex", "p + 4", "tail"},
+    "token/audit.c": {"&first", "&next", "hex", "p + 4", "tail", "out", "tail + 32", "first.key"},
     "token/audit_file.c": {"&s", "slot(f", "f->head + OFF_BOOT", "h", "buf", "f->map + end"},
     "token/config.c": {"out", "cfg"},
     "token/derive_ecdh.c": {"out", "z"},  # the derived value (locked module memory), Z
@@ -111,28 +115,32 @@ MODULE_MEMORY: dict[str, set[str]] = {
                               "st->buf + nc", "st->iv", "tmp + c", "last + st->buf_len",
                               "last + tail"},
     "token/ops_aes_gcm.c": {"tag"},
+    "token/gcm_out.c": {"ctx", "full"},
     "token/ops_kw.c": {"&op->u.kw", "iv"},
     "token/ops_mac.c": {"mac"},
-    "token/ops_pkey_sign.c": {"hash", "spec"},  # a message hash, a local spec
+    "token/ops_pkey_sign.c": {"hash", "spec", "sig", "buf"},  # a message hash, a local spec
     "token/ops_rsa_enc.c": {"em", "em + st->k - len", "msg", "kdk", "st->label", "st", "em + 2",
-                            "em + k - len"},
+                            "em + k - len", "tmp", "c", "work + st->k"},
     "token/ops_wrap.c": {"work"},
-    "token/pin.c": {"kek", "key", "token_key", "out", "w"},
+    "token/pin.c": {"kek", "key", "token_key", "out", "w", "w->salt", "w->iv", "w->wrapped",
+                    "w->wrapped + KS_TOKEN_KEY_LEN", "out + KS_SEAL_IV_LEN"},
     "token/policy.c": {"&m", "now", "out", "out->day", "out->month", "out->year", "out + 4"},
     "token/rules_new.c": {"block", "md", "&s", "&v", "out", "fixed"},
-    "token/rules_pair.c": {"v", "out + h"},  # a component the module read, a DER it builds
+    "token/rules_pair.c": {"v", "out + h", "point"},  # components the module reads, a DER
     "token/rules_set.c": {"&to", "&v"},
     "token/rules_table.c": {"&v"},
     "token/store_auth.c": {"ipad", "inner", "m->opad", "s->fault_uid", "msg", "uid", "id",
-                           "mac", "cref", "a->token_key", "out", "sum", "v1"},
+                           "mac", "cref", "a->token_key", "out", "sum", "v1", "ct",
+                           "ct + sizeof(id)", "a->token_id"},
     "token/store_counters.c": {"ref + 8"},
     "token/store_migrate.c": {"uid", "ref + 8", "a->token_key"},
-    "token/store_objects.c": {"uid"},
+    "token/store_objects.c": {"uid", "raw"},
     "token/store_read.c": {"clear", "&v", "uid"},
-    "token/store_schema.c": {"out", "label"},
-    "token/store_seal.c": {"out", "aad"},
+    "token/store_schema.c": {"out", "label", "rnd"},
+    "token/store_seal.c": {"out", "aad", "ct", "ct + in_len"},
     "token/token_audit.c": {"out", "u"},
-    "token/wrap_policy.c": {"fp", "name", "pad", "inner"},
+    "token/wrap_policy.c": {"fp", "name", "pad", "inner", "out"},
+    "token/token.c": {"raw"},
 }
 
 WRITE = re.compile(r"\b(memcpy|memmove|memset|ks_wipe|bzero|explicit_bzero|strcpy|strncpy)"
@@ -158,3 +166,117 @@ def test_the_source_check_catches_a_bypass() -> None:
     line = "    memmove(at, in, in_len);"
     m = WRITE.search(line)
     assert m is not None and m.group(2) not in MODULE_MEMORY["token/ops_wrap.c"]
+
+
+# ---- crypto kernels write caller memory only through ks_copy_out_produce ----------------
+
+CRYPTO = NATIVE / "crypto"
+# The helper's own header and the wipe (checked above with memcpy and memset) are not kernels.
+NOT_KERNELS = {"copyout.h", "mem.h"}
+COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+PROTO = re.compile(r"\b(ks_[a-z0-9_]+)\s*\(([^;{}()]*)\)\s*;")
+OUT_PARAM = re.compile(r"^(?!const\b)[\w\s]*\b(uint8_t|char)\s*(\*\s*\w+|\w+\s*\[[^]]*\])$")
+# Crypto functions that write their output through ks_copy_out themselves (the key wrap works
+# in locked memory and copies the result out once: crypto/kw.c).
+DOORS = {"ks_kw_wrap", "ks_kwp_wrap", "ks_kw_unwrap", "ks_kwp_unwrap"}
+DEFINITION = re.compile(r"^[a-z_][\w \t\*]*?\b(\w+)\s*\(([^;{}()]*)\)\s*\{", re.M)
+PRODUCER_PARAMS = "void *arg, uint8_t *dst, size_t len"
+
+
+def crypto_writers() -> dict[str, list[int]]:
+    """Functions declared in native/crypto/*.h with output parameters: name -> positions."""
+    found: dict[str, list[int]] = {}
+    for header in sorted(CRYPTO.glob("*.h")):
+        if header.name in NOT_KERNELS:
+            continue
+        for m in PROTO.finditer(COMMENT.sub(" ", header.read_text())):
+            if m.group(1) in DOORS:
+                continue
+            params = [" ".join(p.split()) for p in m.group(2).split(",")]
+            outs = [i for i, p in enumerate(params) if OUT_PARAM.match(p)]
+            if outs:
+                found[m.group(1)] = outs
+    return found
+
+
+def call_args(text: str, start: int) -> list[str]:
+    """The top-level arguments of the call whose "(" is at start."""
+    depth, args, cur = 0, [], []
+    for ch in text[start:]:
+        if ch == "(":
+            depth += 1
+            if depth == 1:
+                continue
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                args.append("".join(cur))
+                break
+        elif ch == "," and depth == 1:
+            args.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    return [" ".join(a.split()) for a in args]
+
+
+def kernel_writes(rel: str, text: str, writers: dict[str, list[int]]) -> list[str]:
+    """Calls in one source file whose output is neither module memory nor a producer's dst."""
+    text = COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    defs = [(m.start(), m.group(1), " ".join(m.group(2).split()))
+            for m in DEFINITION.finditer(text)]
+    producers = {name for _, name, params in defs if params == PRODUCER_PARAMS}
+    allowed = MODULE_MEMORY.get(rel, set())
+    bad = []
+    call = re.compile(r"\b(" + "|".join(sorted(writers, key=len, reverse=True)) + r")\s*\(")
+    for m in call.finditer(text):
+        within = [name for pos, name, _ in defs if pos < m.start()]
+        if within and within[-1] == m.group(1):
+            continue  # not a call: a definition of the same name
+        args = call_args(text, m.end() - 1)
+        for i in writers[m.group(1)]:
+            dst = args[i] if i < len(args) else ""
+            in_producer = bool(within) and within[-1] in producers
+            to_dst = in_producer and (dst == "dst" or dst.startswith("dst + "))
+            if dst in allowed or dst == "NULL" or to_dst:
+                continue
+            line = text.count("\n", 0, m.start()) + 1
+            bad.append(f"native/{rel}:{line}: {m.group(1)}(... {dst} ...)")
+    for name in producers:  # a producer runs only under the helper
+        uses = len(re.findall(r"\b" + name + r"\b", text))
+        through = len(re.findall(r"ks_copy_out_produce\([^;]*\b" + name + r"\b", text))
+        if uses != 1 + through:
+            bad.append(f"native/{rel}: producer {name} is called other than by "
+                       "ks_copy_out_produce")
+    return bad
+
+
+def test_kernels_write_caller_memory_only_through_the_helper() -> None:
+    kw = COMMENT.sub(" ", (CRYPTO / "kw.c").read_text())
+    assert "ks_copy_out(out" in kw and "memcpy(out" not in kw  # the doors are doors
+    writers = crypto_writers()
+    assert {"ks_aes_ctr_xor", "ks_gcm_encrypt", "ks_gcm_decrypt_verified", "ks_digest_final",
+            "ks_hmac_final", "ks_cmac_final", "ks_des3_cbc_encrypt"} <= set(writers)
+    bad = []
+    for sub in ("p11", "token"):
+        for path in sorted((NATIVE / sub).glob("*.c")):
+            bad += kernel_writes(f"{sub}/{path.name}", path.read_text(), writers)
+    assert not bad, ("crypto outputs that are not known module memory; a kernel writes caller "
+                     "memory only as a producer of ks_copy_out_produce (crypto/copyout.h):\n"
+                     + "\n".join(bad))
+
+
+def test_the_kernel_check_catches_a_direct_write() -> None:
+    """What the AES block family did before (a kernel straight into the caller's out) fails,
+    and the same call inside a producer passes."""
+    writers = crypto_writers()
+    direct = ("static ks_status run(ks_op *op, uint8_t *out, const uint8_t *in, size_t n)\n{\n"
+              "    return ks_aes_encrypt_blocks(&op->u.blk.key, out, in, n);\n}\n")
+    assert kernel_writes("token/ops_aes_block.c", direct, writers)
+    produced = ("static ks_status blocks(void *arg, uint8_t *dst, size_t len)\n{\n"
+                "    return ks_aes_encrypt_blocks(arg, dst, dst, len / 16);\n}\n"
+                "static ks_status run(void *key, uint8_t *out, size_t n)\n{\n"
+                "    return ks_copy_out_produce(out, n, blocks, key);\n}\n")
+    assert not kernel_writes("token/ops_aes_block.c", produced, writers)
+    called = produced + "static void f(uint8_t *out) { blocks(0, out, 16); }\n"
+    assert kernel_writes("token/ops_aes_block.c", called, writers)

@@ -5,8 +5,10 @@ ks_gcm_set_impl. Checked: the GCM spec test cases (tests/vectors/gcm_spec.txt) a
 vectors (tests/vectors/gcm_cavp.txt), a randomised cross-check against the ``cryptography``
 package for every length 0..4096 and every key size, every split point of streamed messages
 and AAD, the inc32 counter wrap of non-96-bit IVs (against a reference built here from
-AES-ECB), tag failures (KS_ERR_AUTH, output wiped), the length limits of SP 800-38D 5.2.1.1
-(KS_ERR_LEN), and (under valgrind) that no branch or address depends on secrets.
+AES-ECB), tag failures (KS_ERR_AUTH, the output untouched: the tag is checked before anything
+is written), the tag-first streaming steps (absorb, check, decrypt_verified) at every split,
+the length limits of SP 800-38D 5.2.1.1 (KS_ERR_LEN), and (under valgrind) that no branch or
+address depends on secrets.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ IMPLS = {
 }
 MAX_MSG = 2**36 - 32
 MAX_AAD = 2**61 - 1
+# The pre-fill of an output buffer: a rejected decryption leaves it as it was.
+UNTOUCHED = b"\xaa"
 
 
 @pytest.fixture(params=list(IMPLS), ids=list(IMPLS))
@@ -63,7 +67,7 @@ class Key:
         return st, ffi.buffer(out, len(pt))[:] + ffi.buffer(tag, tag_len)[:]
 
     def open(self, iv: bytes, aad: bytes, ct: bytes, tag: bytes) -> tuple[int, bytes]:
-        out = ffi.new("uint8_t[]", b"\xaa" * (len(ct) + 1))
+        out = ffi.new("uint8_t[]", UNTOUCHED * (len(ct) + 1))
         st = lib.ks_gcm_open(self.key, out, iv, len(iv), aad, len(aad), ct, len(ct), tag,
                              len(tag))
         return st, ffi.buffer(out, len(ct))[:]
@@ -189,7 +193,7 @@ def test_spec_vectors(vec, impl: int) -> None:
         assert key.open(iv, aad, ct, tag) == (lib.KS_OK, pt)
     else:
         assert result == "FAIL"
-        assert key.open(iv, aad, ct, tag) == (lib.KS_ERR_AUTH, bytes(len(ct)))
+        assert key.open(iv, aad, ct, tag) == (lib.KS_ERR_AUTH, UNTOUCHED * len(ct))
 
 
 @pytest.mark.parametrize("key_len", [16, 24, 32])
@@ -313,7 +317,7 @@ def test_in_place(impl: int) -> None:
 
 
 @pytest.mark.parametrize("n", [0, 1, 17, 300, 4096])
-def test_flipped_bits_fail_and_wipe(impl: int, n: int) -> None:
+def test_flipped_bits_fail_and_write_nothing(impl: int, n: int) -> None:
     rng = random.Random(n)
     raw = rng.randbytes(32)
     key = Key(raw, impl)
@@ -326,14 +330,14 @@ def test_flipped_bits_fail_and_wipe(impl: int, n: int) -> None:
         bit = rng.randrange(8 * tag_len)
         bad_tag = bytearray(tag)
         bad_tag[bit // 8] ^= 1 << (bit % 8)
-        assert key.open(iv, aad, ct, bytes(bad_tag)) == (lib.KS_ERR_AUTH, bytes(n))
+        assert key.open(iv, aad, ct, bytes(bad_tag)) == (lib.KS_ERR_AUTH, UNTOUCHED * n)
         bad_aad = bytearray(aad)
         bad_aad[rng.randrange(len(aad))] ^= 0x40
-        assert key.open(iv, bytes(bad_aad), ct, tag) == (lib.KS_ERR_AUTH, bytes(n))
+        assert key.open(iv, bytes(bad_aad), ct, tag) == (lib.KS_ERR_AUTH, UNTOUCHED * n)
         if n:
             bad_ct = bytearray(ct)
             bad_ct[rng.randrange(n)] ^= 0x01
-            assert key.open(iv, aad, bytes(bad_ct), tag) == (lib.KS_ERR_AUTH, bytes(n))
+            assert key.open(iv, aad, bytes(bad_ct), tag) == (lib.KS_ERR_AUTH, UNTOUCHED * n)
 
 
 def test_streamed_check(impl: int) -> None:
@@ -349,6 +353,85 @@ def test_streamed_check(impl: int) -> None:
         assert lib.ks_gcm_decrypt(ctx, out, sealed[:100], 100) == lib.KS_OK
         assert lib.ks_gcm_check(ctx, tag, len(tag)) == want
         lib.ks_gcm_ctx_clear(ctx)
+
+
+def _tag_first(key: Key, iv: bytes, aad: bytes, ct: bytes, tag: bytes, absorb: list[int],
+               release: list[int], held: bool = False,
+               second: bytes | None = None) -> tuple[int, bytes]:
+    """Absorb ct in pieces of the given sizes, check the tag, release in other pieces (with
+    ks_gcm_decrypt_held, or ks_gcm_decrypt_verified then ks_gcm_recheck; the second pass reads
+    `second` instead of ct when given: an input changed between the passes)."""
+    ctx = ffi.new("ks_gcm_ctx *")
+    out = ffi.new("uint8_t[]", UNTOUCHED * (len(ct) + 1))
+    assert lib.ks_gcm_start(ctx, key.key, iv, len(iv)) == lib.KS_OK
+    step = lib.ks_gcm_decrypt_held if held else lib.ks_gcm_decrypt_verified
+    again = ct if second is None else second
+    try:
+        assert lib.ks_gcm_aad(ctx, aad, len(aad)) == lib.KS_OK
+        pos = 0
+        for n in absorb:
+            assert lib.ks_gcm_absorb(ctx, ct[pos:pos + n], n) == lib.KS_OK
+            pos += n
+        st = lib.ks_gcm_check(ctx, tag, len(tag))
+        if st != lib.KS_OK:
+            assert step(ctx, out, ct, len(ct)) == lib.KS_ERR_ARGS
+            return st, ffi.buffer(out, len(ct))[:]
+        pos = 0
+        for n in release:
+            assert step(ctx, out + pos, again[pos:pos + n], n) == lib.KS_OK
+            pos += n
+        # No more than was absorbed.
+        assert step(ctx, out + pos, b"x", 1) == lib.KS_ERR_LEN
+        st = lib.ks_gcm_recheck(ctx)
+        if held:
+            assert st == (lib.KS_ERR_ARGS if ct else lib.KS_OK)  # nothing was hashed again
+            st = lib.KS_OK
+        assert lib.ks_gcm_check(ctx, tag, len(tag)) == lib.KS_ERR_ARGS  # no second check
+        return st, ffi.buffer(out, len(ct))[:]
+    finally:
+        lib.ks_gcm_ctx_clear(ctx)
+
+
+def test_tag_first_every_split(impl: int) -> None:
+    """Absorb / check / decrypt_verified (or decrypt_held) give AESGCM's plaintext for every
+    length 0..70 and every split point of the two passes; a bad tag writes nothing; an input
+    that changes between the passes fails the recheck."""
+    rng = random.Random(70)
+    for n in [*range(71), 255, 256, 4099]:
+        raw = rng.randbytes(rng.choice((16, 24, 32)))
+        key = Key(raw, impl)
+        iv = rng.randbytes(12 if n % 3 else rng.randrange(8, 40))
+        aad, pt = rng.randbytes(rng.randrange(0, 40)), rng.randbytes(n)
+        sealed = reference(raw, iv, aad, pt)
+        ct, tag = sealed[:n], sealed[n:]
+        if len(iv) == 12:
+            assert AESGCM(raw).decrypt(iv, ct + tag, aad) == pt
+        splits = range(n + 1) if n <= 70 else [0, 1, 15, 16, 17, n // 2, n - 1, n]
+        for cut in splits:
+            other = (cut * 7 + 3) % (n + 1)
+            for held in (False, True):
+                assert _tag_first(key, iv, aad, ct, tag, [cut, n - cut], [other, n - other],
+                                  held) == (lib.KS_OK, pt), (n, cut, held)
+        bad = bytearray(tag)
+        bad[rng.randrange(16)] ^= 0x80
+        assert _tag_first(key, iv, aad, ct, bytes(bad), [n], [n]) == (
+            lib.KS_ERR_AUTH, UNTOUCHED * n)
+        if n:
+            changed = bytearray(ct)
+            changed[rng.randrange(n)] ^= 0x04
+            st, _ = _tag_first(key, iv, aad, ct, tag, [n], [n // 2, n - n // 2],
+                               second=bytes(changed))
+            assert st == lib.KS_ERR_AUTH
+
+
+def test_second_pass_order(impl: int) -> None:
+    """The second pass and the recheck come only after a verified tag."""
+    key = Key(bytes(16), impl)
+    ctx = ffi.new("ks_gcm_ctx *")
+    assert lib.ks_gcm_start(ctx, key.key, bytes(12), 12) == lib.KS_OK
+    assert lib.ks_gcm_recheck(ctx) == lib.KS_ERR_ARGS  # nothing verified
+    assert lib.ks_gcm_decrypt_verified(ctx, ffi.new("uint8_t[1]"), b"x", 1) == lib.KS_ERR_ARGS
+    lib.ks_gcm_ctx_clear(ctx)
 
 
 def test_argument_and_order_errors(impl: int) -> None:
@@ -407,10 +490,11 @@ def ctgrind_gcm(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.mark.parametrize("path", ["aesni", "libcrypto"])
 def test_no_secret_dependent_branch_or_index(ctgrind_gcm: str, path: str) -> None:
     """Keys, H powers, messages, AAD and tags are secret: the only branch on them is the
-    tag's accept/reject (ks_gcm_check / ks_gcm_open). Valgrind cannot run the VAES paths;
+    tag's accept/reject, in ks_gcm_check (which ks_gcm_open calls before it writes anything;
+    ks_gcm_open is still an allowed site). Valgrind cannot run the VAES paths;
     on the libcrypto path, reports inside libcrypto itself ("???") are libcrypto's."""
     sites = set(ctgrind_support.run(ctgrind_gcm, path))  # only allowed sites (the one list)
     if path == "libcrypto":
         sites.discard("???")
-    assert "ks_gcm_open" in sites  # the reject branch is reached with secret data
-    assert sites <= {"ks_gcm_open", "ks_gcm_check"}, sites  # and no other allowed site
+    assert "ks_gcm_check" in sites  # the reject branch is reached with secret data
+    assert sites <= {"ks_gcm_open", "ks_gcm_check", "ks_gcm_recheck"}, sites  # no other
