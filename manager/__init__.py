@@ -28,8 +28,6 @@ from .errors import (
     TokenFailure,
 )
 from .lifecycle import (
-    TRANSITIONS,
-    TRANSITIONS_BY_TYPE,
     State,
     can_process,
     can_protect,
@@ -42,6 +40,15 @@ from .service import AuditVerification, KeyManager, KeyView
 from .sqlite_store import SQLiteCatalogue
 from .store import AuditFilter, Catalogue, CatalogueTx
 from .tokenport import TokenAuditReport, TokenPort, Windows
+
+
+def __getattr__(name: str) -> object:
+    """``TRANSITIONS`` and ``TRANSITIONS_BY_TYPE`` (:mod:`.lifecycle`), built on first use."""
+    if name in ("TRANSITIONS", "TRANSITIONS_BY_TYPE"):
+        from . import lifecycle
+
+        return getattr(lifecycle, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_token(module: object, label: str, pin: object,

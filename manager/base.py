@@ -39,13 +39,14 @@ def default_actor() -> str:
 def os_identity() -> dict[str, str]:
     """The operating-system user and host, recorded beside the claimed actor."""
     import getpass
-    import socket
 
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # pragma: no cover - no passwd entry
         user = f"uid:{os.getuid()}"
-    return {"os_user": f"{user} (uid {os.getuid()})", "host": socket.gethostname()}
+    # the node name is what socket.gethostname() returns (both are uname(2)'s), without
+    # importing socket: start-up time (docs/manager.md)
+    return {"os_user": f"{user} (uid {os.getuid()})", "host": os.uname().nodename}
 
 
 def new_object_id() -> bytes:
@@ -85,7 +86,7 @@ class ManagerBase:
         self.policy = policy or PolicyTable()
         self.module_name = module_name
         self.token_label = token_label
-        self._identity = os_identity()
+        self._identity: dict[str, str] | None = None  # on the first record: start-up time
 
     # ---- plumbing
     @property
@@ -103,6 +104,8 @@ class ManagerBase:
         made under a clock other than the wall clock say so (``details["clock"]``)."""
         if not isinstance(self.clock, SystemClock):
             details.setdefault("clock", "manual")
+        if self._identity is None:
+            self._identity = os_identity()
         details.update(self._identity)
         rec = AuditRecord(seq=0, at=self.now(), actor=self.actor, action=action, key_name=key,
                           version=version, reason=reason, result=result, details=dict(details))

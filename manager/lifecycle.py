@@ -6,6 +6,7 @@ only place that knows which edges exist; :func:`transition` is the only check.
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
 from .errors import IllegalTransition
@@ -64,8 +65,6 @@ def _token_edges() -> dict[State, frozenset[State]]:
     }
 
 
-#: The token's edges: the most any key may do (SP 800-57 Part 1 Rev. 5, 7.3).
-TRANSITIONS: dict[State, frozenset[State]] = _token_edges()
 
 #: Edges a key with a recipient-usage period may not take (SP 800-57 Part 1 Rev. 5, 7.3: an
 #: active or suspended key goes straight to destroyed only when nothing it protected still
@@ -85,12 +84,32 @@ _RUP_TYPES = ("data-encryption", "key-wrapping", "symmetric-authentication",
               "public-signature-verification")
 _ONE_PERIOD_TYPES = ("private-signature", "private-static-key-agreement",
                      "public-static-key-agreement")
-TRANSITIONS_BY_TYPE: dict[str, dict[State, frozenset[State]]] = {
-    **{kt: {a: frozenset(b for b in TRANSITIONS[a] if (a, b) not in _NEEDS_DEACTIVATION)
-            for a in State}
-       for kt in _RUP_TYPES},
-    **{kt: dict(TRANSITIONS) for kt in _ONE_PERIOD_TYPES},
-}
+
+
+@functools.cache
+def _tables() -> tuple[dict[State, frozenset[State]], dict[str, dict[State, frozenset[State]]]]:
+    """(TRANSITIONS, TRANSITIONS_BY_TYPE), built on first use: reading the token's table
+    loads keystead's extension, which commands that change no state never need (start-up
+    time, docs/manager.md)."""
+    token = _token_edges()
+    by_type = {
+        **{kt: {a: frozenset(b for b in token[a] if (a, b) not in _NEEDS_DEACTIVATION)
+                for a in State}
+           for kt in _RUP_TYPES},
+        **{kt: dict(token) for kt in _ONE_PERIOD_TYPES},
+    }
+    return token, by_type
+
+
+def __getattr__(name: str) -> object:
+    """``TRANSITIONS``: the token's edges, the most any key may do (SP 800-57 Part 1 Rev. 5,
+    7.3). ``TRANSITIONS_BY_TYPE``: the ONE table, per key type (KeyType values), the allowed
+    edges. Both are built on first use (:func:`_tables`)."""
+    if name == "TRANSITIONS":
+        return _tables()[0]
+    if name == "TRANSITIONS_BY_TYPE":
+        return _tables()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: A key pair is one version named by its private key's type; it moves as one (SP 800-57
 #: Part 1 Rev. 5, 7: suspension and compromise move both keys), so it takes only the edges
@@ -101,13 +120,14 @@ KEY_PAIRS: dict[str, str] = {str(k): str(v) for k, v in KEY_PAIR_PUBLIC.items()}
 def edges_for(key_type: str | None) -> dict[State, frozenset[State]]:
     """The allowed edges for keys of ``key_type`` (the token's table when None or unknown);
     for a key pair, the edges both its keys allow."""
+    token, by_type = _tables()
     if key_type is None:
-        return TRANSITIONS
-    own = TRANSITIONS_BY_TYPE.get(str(key_type), TRANSITIONS)
+        return token
+    own = by_type.get(str(key_type), token)
     partner = KEY_PAIRS.get(str(key_type))
     if partner is None:
         return own
-    other = TRANSITIONS_BY_TYPE[partner]
+    other = by_type[partner]
     return {a: own[a] & other[a] for a in State}
 
 
@@ -134,7 +154,7 @@ def transition(current: State, target: State, key_type: str | None = None) -> St
         edges = edges_for(key_type)[current]
         options = ", ".join(sorted(s.value for s in edges)) or "none"
         hint = ""
-        if (current, target) in _NEEDS_DEACTIVATION and target in TRANSITIONS[current]:
+        if (current, target) in _NEEDS_DEACTIVATION and target in _tables()[0][current]:
             hint = "; a used key is deactivated first so its recipient-usage period can run"
         raise IllegalTransition(
             f"cannot move a {current.value} key to {target.value} "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from . import audit as audit_chain
 from .base import ManagerBase, new_object_id, windows_of
@@ -364,6 +365,12 @@ class KeyManager(RotationMixin, DoctorMixin, StreamMixin, DataKeyMixin, SignMixi
         """Every key with its current version (None when it has none)."""
         with self.reading() as tx:
             return tx.keys_with_current()
+
+    def key_fields(self) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """Every key and its current version as column values, by name (one query, no
+        records built; `key list --json`)."""
+        with self.reading() as tx:
+            return tx.key_fields()
 
     def key_rows(self) -> list[KeyRow]:
         """What `key list` shows of every key, by name (one query, no records built)."""

@@ -10,7 +10,6 @@ refusals and signatures that do not verify included (docs/manager.md, "Signing")
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -73,6 +72,8 @@ def _digest_name(key: KeyRecord) -> str:
 
 def _read(key: KeyRecord, message: bytes | BinaryIO) -> tuple[bytes, bytes | None]:
     """(digest with the key's hash, the whole message for Ed25519 else None)."""
+    import hashlib  # here: start-up time (docs/manager.md)
+
     h = hashlib.new(_digest_name(key))
     whole: list[bytes] | None = [] if key.algorithm == ED25519 else None
     for block in _chunks(message):
@@ -136,6 +137,8 @@ class SignMixin(EnvelopeMixin):
     def _sign_in_token(self, key: KeyRecord, ver: VersionRecord, scheme: str,
                        message: bytes | BinaryIO) -> tuple[bytes, bytes]:
         """(signature, message digest): the token signs with the mechanism it offers."""
+        import hashlib  # here: start-up time (docs/manager.md)
+
         from . import pubkeys
 
         port = self.token
@@ -248,6 +251,8 @@ class SignMixin(EnvelopeMixin):
         """A key pair's public key: ``pem`` or ``der`` (SubjectPublicKeyInfo) or ``jwk``
         (a dict, RFC 7517). Returns (version, key). Refused for a destroyed or compromised
         version (its public key is no longer handed out) and for a key that is no pair."""
+        import hashlib  # here: start-up time (docs/manager.md)
+
         from . import pubkeys
 
         if fmt not in EXPORT_FORMATS:

@@ -11,7 +11,6 @@ subprocess, pass :meth:`TokenEnv.env` as its environment.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,5 +92,7 @@ def make_token_env(
     """Create a fresh, empty token directory (under ``base_dir`` or the system temp dir)
     with ``kind``'s configuration written beside it. The caller removes it when done.
     """
+    import tempfile  # here: start-up time (docs/manager.md)
+
     parent = Path(tempfile.mkdtemp(prefix=f"keystead-{kind}-", dir=base_dir))
     return write_config(kind, parent / "tokens", parent / f"{kind}.conf", **options)

@@ -9,8 +9,6 @@ into a :class:`ModuleInfo` whose ``kind`` selects the configuration writer
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +65,9 @@ def keystead_path() -> str:
 
 
 def _pkg_config_softhsm2() -> str | None:
+    import shutil  # here, with subprocess: start-up time (docs/manager.md)
+    import subprocess
+
     if shutil.which("pkg-config") is None:
         return None
     try:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,8 @@ def _cdef_candidates() -> list[tuple[str, str]]:
     if env and Path(env).is_file():
         out.append((env, Path(env).read_text()))
     try:
+        from importlib import resources  # here: start-up time (docs/manager.md)
+
         data = resources.files("keystead").joinpath("pkcs11.cdef")
         if data.is_file():
             out.append(("keystead/pkcs11.cdef", data.read_text()))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +25,8 @@ from ..sqlite_store import SQLiteCatalogue
 from ..tokendir import require_token_dir
 
 if TYPE_CHECKING:
+    import tempfile
+
     from keystead.softhsm_bridge.modules import ModuleInfo
 
 #: The environment variable naming each module kind's configuration file.
@@ -137,6 +138,8 @@ class AppContext:
         real = SQLiteCatalogue(self.catalogue_path)
         click.echo("drill mode: working on a copy of the catalogue; nothing real is written",
                    err=True)
+        import tempfile  # here: start-up time (docs/manager.md)
+
         self._drill_dir = tempfile.TemporaryDirectory(prefix="keystead-drill-")
         copy = Path(self._drill_dir.name) / "catalogue.db"
         try:

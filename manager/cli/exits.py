@@ -7,7 +7,6 @@ import json
 import os
 import sqlite3
 import sys
-import traceback
 
 import click
 
@@ -69,6 +68,8 @@ def report(exc: BaseException, as_json: bool) -> int:
     code, message = _classify(exc)
     message = render.safe(render.humane(message)).replace("\n", " ")
     if code == INTERNAL and os.environ.get("KEYSTEAD_DEBUG"):
+        import traceback  # here: start-up time (docs/manager.md)
+
         traceback.print_exception(exc, file=sys.stderr)
     if as_json:
         click.echo(json.dumps({"error": message, "code": code}))

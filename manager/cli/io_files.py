@@ -8,7 +8,6 @@ import contextlib
 import io
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -76,6 +75,8 @@ def sink(path: str, failed: Callable[[OSError], None] | None = None) -> Iterator
         with handle:
             yield handle
         return
+    import tempfile  # here: start-up time (docs/manager.md)
+
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
                                    dir=target.parent if str(target.parent) else ".")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -135,6 +136,43 @@ def key_dict(key: KeyRecord) -> dict[str, Any]:
                    "rotate_at": p.rotate_at, "auto_rotate": p.auto_rotate,
                    "destroy_wait": p.destroy_wait, "short_destroy_wait": p.short_destroy_wait},
     }
+
+
+@functools.cache
+def _period(seconds: int) -> str:
+    return format_duration(timedelta(seconds=seconds))
+
+
+def key_fields_dict(key: dict[str, Any], ver: dict[str, Any] | None) -> dict[str, Any]:
+    """``key_dict`` and ``version_dict`` (as "current") from the catalogue's column values
+    (``KeyManager.key_fields``), with JSON's types already: `key list --json` builds no
+    records and its encoder calls no ``default``. Equal to the records' dicts
+    (tests/manager/test_catalogue_queries.py)."""
+    out = {
+        "name": key["name"], "type": key["key_type"], "algorithm": key["algorithm"],
+        "length_bits": key["length_bits"], "security_strength": key["security_strength"],
+        "operations": [x for x in key["operations"].split(",") if x], "owner": key["owner"],
+        "module": key["module"], "token": key["token_label"],
+        "created_at": key["created_at"],
+        "current_version": key["current_version"],
+        "min_encrypt_version": key["min_encrypt_version"],
+        "min_decrypt_version": key["min_decrypt_version"],
+        "policy": {"oup": _period(key["oup_seconds"]),
+                   "rup_extra": _period(key["rup_extra_seconds"]),
+                   "usage_limit": key["usage_limit"], "rotate_at": key["rotate_at"],
+                   "auto_rotate": bool(key["auto_rotate"]),
+                   "destroy_wait": _period(key["destroy_wait_seconds"]),
+                   "short_destroy_wait": bool(key["short_destroy_wait"])},
+        "current": None,
+    }
+    if ver is not None:
+        current = {"version": ver["version"], "state": ver["state"],
+                   "object_id": ver["object_id"], "unique_id": ver["unique_id"],
+                   "usage_count": ver["usage_count"]}
+        for f in VersionRecord.DATE_FIELDS:
+            current[f] = ver[f]
+        out["current"] = current
+    return out
 
 
 def version_dict(ver: VersionRecord) -> dict[str, Any]:

@@ -59,6 +59,31 @@ def env(tmp_path_factory) -> dict[str, str]:
         assert done.returncode == 0, done.stderr
     return environ
 
+#: Modules a command that reads the catalogue only does not import either: keystead's
+#: extension (the lifecycle table is read from it on first use), the host name (an audit
+#: record's), temporary files (outputs, drill mode), tracebacks (KEYSTEAD_DEBUG), hashing.
+READ_ONLY_LAZY = ("keystead._core", "_cffi_backend", "socket", "tempfile", "traceback",
+                  "hashlib")
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["key", "list"], ["key", "list", "--json"], ["key", "policy", "table"],
+    ["audit", "show", "--limit", "5"], ["rotate", "--due", "--dry-run"], ["module-path"],
+], ids=" ".join)
+def test_a_command_that_only_reads_loads_its_helpers_on_first_use(env, args):
+    loaded = _modules_after(args, env)
+    assert sorted(m for m in READ_ONLY_LAZY if m in loaded) == []
+    assert "keystead.manager.cli" in loaded
+
+
+def test_the_lifecycle_table_is_still_the_tokens_when_first_used():
+    code = ("import sys; from keystead.manager import TRANSITIONS, lifecycle; "
+            "print('keystead._core' in sys.modules, lifecycle.TRANSITIONS is TRANSITIONS, "
+            "lifecycle.edges_for(None) is TRANSITIONS)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["True", "True", "True"]
+
 
 @pytest.mark.parametrize("args", [
     ["--help"], ["key", "list"], ["key", "list", "--json"], ["key", "policy", "table"],
@@ -83,6 +108,14 @@ def test_a_command_on_the_token_does_not_load_python_pkcs11(env):
         loaded = _modules_after(args, env)  # a key to show now exists: still nothing heavy
         assert not [m for m in loaded if m in HEAVY or m.startswith(
             tuple(h + "." for h in HEAVY))], args
+
+
+def test_a_command_on_the_token_loads_no_fallbacks(env):
+    """The host name of audit records comes from uname (no socket); pkg-config (subprocess,
+    shutil) is for finding SoftHSMv2, importlib.resources for a cdef parsed at run time."""
+    loaded = _modules_after(["key", "create", "startup/fallbacks"], env)
+    assert "keystead.softhsm_bridge.raw" in loaded
+    assert [m for m in ("socket", "subprocess", "importlib.resources") if m in loaded] == []
 
 
 def test_python_pkcs11_is_refused_a_module_the_raw_layer_initialised_alone(env):

@@ -9,7 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from keystead.manager import KeyManager
-from keystead.manager.sqlite_store import _KEYS_WITH_CURRENT, SQLiteCatalogue, from_text, to_text
+from keystead.manager.sqlite_store import (
+    _KEYS_WITH_CURRENT,
+    SQLiteCatalogue,
+    from_text,
+    iso_from_text,
+    to_text,
+)
 
 QUERIES = {
     # key show: each version's history
@@ -65,6 +71,7 @@ def test_an_older_catalogue_gets_the_indexes_when_opened(tmp_path):
 def test_times_round_trip(when):
     back = from_text(to_text(when))
     assert back == when and back.tzinfo is UTC
+    assert iso_from_text(to_text(when)) == when.isoformat()  # `key list --json`'s shortcut
 
 
 @pytest.mark.parametrize("text", [
@@ -76,6 +83,8 @@ def test_times_round_trip(when):
 def test_other_text_is_not_a_time(text):
     with pytest.raises(ValueError):
         from_text(text)
+    with pytest.raises(ValueError):
+        iso_from_text(text)
 
 
 def test_key_list_is_one_query(km, tmp_path):
@@ -101,3 +110,36 @@ def test_key_list_is_one_query(km, tmp_path):
             for r in table] == [
         (k.name, k.key_type.value, v.version, v.state.value, v.protect_end, k.owner)
         for k, v in rows]
+
+
+def test_key_list_json_from_column_values_equals_the_records(km, clock):
+    """`key list --json` prints column values (no records built); every field equals what
+    the records give, for keys in every shape: rotated, suspended, compromised, scheduled
+    for destruction, pre-activation, with a changed policy, a key pair, and a time with no
+    microseconds."""
+    import json
+
+    from keystead.manager.cli import render
+
+    km.create_key("a/dek", owner="alice", usage_limit=1000)
+    km.create_key("b/kek", "key-wrapping")
+    km.create_key("c/pre", activate_at=clock.now() + timedelta(days=2))
+    km.create_key("d/dek")
+    km.create_key("e/dek")
+    km.create_key("f/sig", "private-signature", algorithm="EC", length_bits=256)
+    km.rotate("a/dek")
+    km.suspend("d/dek")
+    km.compromise("e/dek", reason="test", replace=False)
+    km.set_policy("b/kek", usage_limit=5, rotate_at=0.5, auto_rotate=False)
+    km.deactivate("b/kek")
+    km.schedule_destroy("b/kek", reason="test")
+    clock.set(clock.now().replace(microsecond=0) + timedelta(hours=1))
+    km.create_key("g/whole-second")
+    records = [{**render.key_dict(k), "current": render.version_dict(v) if v else None}
+               for k, v in km.list_keys()]
+    fields = [render.key_fields_dict(k, v) for k, v in km.key_fields()]
+    assert json.loads(json.dumps(records, default=render.plain)) == fields
+    assert json.dumps(fields) == json.dumps(json.loads(json.dumps(records,
+                                                                  default=render.plain)))
+    assert {f["current"]["state"] for f in fields} >= {"active", "suspended", "compromised",
+                                                       "pre-activation"}
