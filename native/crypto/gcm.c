@@ -440,6 +440,9 @@ static ks_status verified_begin(ks_gcm_ctx *ctx, const uint8_t *out, const uint8
     return KS_OK;
 }
 
+/* The run of ciphertext ks_gcm_decrypt_verified copies at a time (a multiple of the block). */
+enum { STAGE_LEN = 4096 };
+
 ks_status ks_gcm_decrypt_verified(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *in,
                                   size_t len)
 {
@@ -452,10 +455,27 @@ ks_status ks_gcm_decrypt_verified(ks_gcm_ctx *ctx, uint8_t *out, const uint8_t *
     }
     ctx->rehashed += len;
     const ks_gcm_kernel *k = kernel_of(ctx->key);
-    if (k == NULL) {
-        return ks_gcm_lc_release(ctx, out, in, len);
+    /* The caller's ciphertext may be memory another thread or process writes (shared memory).
+     * A kernel reads a block for the GHASH and again for the XOR (the compiler may reload it
+     * from memory too), so a byte changed between those reads would be decrypted as changed
+     * and hashed as it was, and the recheck would pass. Each run is therefore copied into
+     * module memory first, read once from the caller: what is hashed is what is decrypted. */
+    _Alignas(64) uint8_t stage[STAGE_LEN];
+    while (len != 0) {
+        size_t n = len < sizeof(stage) ? len : sizeof(stage);
+        memcpy(stage, in, n);
+        if (k == NULL) {
+            st = ks_gcm_lc_release(ctx, out, stage, n);
+            if (st != KS_OK) {
+                return st;
+            }
+        } else {
+            crypt_run(ctx, k, out, stage, n, PHASE_DECRYPT); /* CTR, and the GHASH again */
+        }
+        out += n;
+        in += n;
+        len -= n;
     }
-    crypt_run(ctx, k, out, in, len, PHASE_DECRYPT); /* CTR, and the GHASH of in again */
     return KS_OK;
 }
 

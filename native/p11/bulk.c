@@ -285,6 +285,12 @@ static CK_RV bulk(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key_handle, bulk_args *a
         }
         if (error == KS_OK && failed == 0) {
             run_batch(a, &gk, out, total, use, &failed, &error);
+            if (a->decrypt && a->ok == NULL && (failed != 0 || error != KS_OK)) {
+                /* A tag or input that changed between the passes (memory another process
+                 * writes) failed the second: all or nothing still, so the messages written
+                 * before it are taken back too. */
+                ks_copy_out_retract(out, total);
+            }
         }
         ks_gcm_clear(&gk);
         if (error != KS_OK) {
