@@ -274,7 +274,8 @@ int ks_rsa_keygen_exponent_ok(const uint8_t *e, size_t e_len)
     return e_len >= 3 && e_len <= 32 && (e[e_len - 1] & 1) == 1;
 }
 
-/* The key's integers: the secret ones from the secure heap with BN_FLG_CONSTTIME. */
+/* The key's integers: the secret ones by BN_secure_new (libcrypto's secure heap when the
+ * application set one up, else the ordinary heap) with BN_FLG_CONSTTIME, cleared when freed. */
 typedef struct rsa_parts {
     BIGNUM *n, *e, *d, *p, *q, *dp, *dq, *qinv;
 } rsa_parts;
