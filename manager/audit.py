@@ -77,7 +77,7 @@ def parse_checkpoint(text: str) -> tuple[int | None, str]:
     if (sep and (not seq.isdigit() or int(seq) < 1)) or len(digest) != 64 or any(
             c not in "0123456789abcdef" for c in digest):
         raise ValueError(f"{text!r} is not a checkpoint SEQ:HASH (as `audit verify` prints "
-                         "the head, e.g. 42:3f9a...)")
+                         "the head, e.g. 42: and 64 hex digits)")
     return (int(seq) if sep else None), digest
 
 

@@ -202,7 +202,12 @@ class Pkcs11Token(KeyPairPort):
                 self._session = handle
                 self._slot = ref.slot_id
             except bridge_errors.PKCS11Error as exc:
-                self._failure = TokenFailure(f"{self.description}: {exc.name}")
+                said = exc.name
+                if manager and exc.name == "CKR_USER_PIN_NOT_INITIALIZED":
+                    # CKU_KS_MANAGER's PIN, not the user's: say which, and how to set it
+                    said = ("the token has no manager PIN yet (set one with "
+                            "`keystead token manager-pin`)")
+                self._failure = TokenFailure(f"{self.description}: {said}")
                 raise self._failure from exc
             except NotFound as exc:
                 self._failure = TokenFailure(str(exc))

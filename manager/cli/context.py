@@ -80,7 +80,8 @@ def read_secret(kind: str, env_var: str, path: str | None, confirm: bool = False
         option = option or ("--so-pin-file" if "SO_PIN" in env_var else "--pin-file")
         what = kind if kind[:2].isupper() else kind[0].lower() + kind[1:]  # "SO PIN" stays
         raise SetupError(f"the {what} is needed and there is no terminal to ask on: give "
-                         f"{option} FILE or set {env_var}")
+                         f"`keystead {option} FILE COMMAND ...` (before the command) or set "
+                         f"{env_var}")
     return click.prompt(kind, hide_input=True, confirmation_prompt=confirm)
 
 

@@ -90,3 +90,19 @@ def test_a_json_list_is_one_element_per_line(run, run_json):
     assert lines[0] == "[" and lines[-1] == "]" and len(lines) == 4
     assert [json.loads(line.strip().rstrip(","))["name"] for line in lines[1:-1]] == ["j/a", "j/b"]
     assert json.loads(result.output) == run_json("key", "list")
+
+
+def test_a_token_without_a_manager_pin_says_how_to_set_one(module, run):
+    """A token made by another tool (pkcs11-tool --init-token, --init-pin) has a user PIN but
+    no manager PIN: the refusal names the manager PIN and the command that sets it."""
+    if module.info.kind != "keystead":
+        pytest.skip("the manager PIN is keystead's")
+    from keystead.softhsm_bridge import provision
+
+    provision.provision(module.info, label="no-manager", so_pin="so-pin-1234",
+                        user_pin="user-pin-1234")
+    result = run("--token", "no-manager", "key", "create", "m/dek")
+    assert result.exit_code == 1, result.output
+    assert "the token has no manager PIN yet (set one with `keystead token manager-pin`)" \
+        in result.output, result.output
+    assert "user PIN" not in result.output

@@ -192,7 +192,7 @@ def test_no_pin_and_no_terminal_is_an_error_not_a_prompt(run, setup):
     keystead = setup.module.info.kind == "keystead"
     option, var = (("--manager-pin-file", "KEYSTEAD_MANAGER_PIN") if keystead
                    else ("--pin-file", "KEYSTEAD_PIN"))
-    assert "no terminal" in line and option in line and var in line, line
+    assert "no terminal" in line and f"keystead {option} FILE COMMAND" in line and var in line, line
     assert "PIN:" not in result.output
 
 
