@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from keystead.errors import GeneralError
 from keystead.softhsm_bridge.ck import CKU_USER, Attribute, KeyType, Mechanism, ObjectClass
 from keystead.softhsm_bridge.errors import rv_name, rv_value
 from keystead.softhsm_bridge.modules import resolve
@@ -140,10 +141,24 @@ def main(path: str, serial: str, pin: str, seconds: float, threads: int) -> dict
             "wrong": [x for w in workers for x in w.wrong]}
 
 
+def _find_slot(info: Any, serial: str) -> int:
+    """The token's slot. SoftHSMv2 answers C_GetTokenInfo with CKR_GENERAL_ERROR while the
+    other process rewrites its token file (measured on a busy machine): retried there, never
+    for keystead, whose answer must not depend on the other process."""
+    for attempt in range(50):
+        try:
+            return find_slot(info, serial)
+        except GeneralError:
+            if info.kind != "softhsm2" or attempt == 49:
+                raise
+            time.sleep(0.05)
+    raise AssertionError("unreachable")
+
+
 def wrap_or_write(role: str, path: str, serial: str, pin: str, seconds: float) -> int:
     """The ``wrap`` or ``write`` process; returns the rounds done."""
     info = resolve(path)
-    slot = find_slot(info, serial)
+    slot = _find_slot(info, serial)
     r = load(info)
     h = r.open_session(slot, rw=True)
     rv = r.login(h, CKU_USER, pin)
