@@ -68,7 +68,8 @@ for args in \
     "--login --pin $PIN --test"; do
     n=$((n + 1))
     # shellcheck disable=SC2086 # args is a word list on purpose
-    run_vg "$OUT/pkcs11-tool-$n.vg" --leak-check=no "${T[@]}" $args
+    run_vg "$OUT/pkcs11-tool-$n.vg" --leak-check=no \
+        --suppressions="$PWD/native/fuzz/pkcs11_tool_seed.supp" "${T[@]}" $args
 done
 cmp "$OUT/plain.bin" "$OUT/decrypted.bin"
 echo "valgrind: pkcs11-tool: $n runs, no memory error"
