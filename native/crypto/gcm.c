@@ -211,6 +211,32 @@ static void ghash_flush(ks_gcm_ctx *ctx, const ks_gcm_kernel *k)
     k->ghash(ctx->key->htable, ctx->ghash, zero, 1);
 }
 
+/* Feeds len bytes of p to the running GHASH (AAD, or ciphertext in the first pass of a
+ * tag-first decryption): a block begun by an earlier call first, then whole blocks through
+ * the kernel, then the start of a new partial block. */
+static void ghash_absorb(ks_gcm_ctx *ctx, const ks_gcm_kernel *k, const uint8_t *p,
+                         size_t len)
+{
+    while (ctx->partial_len != 0 && len != 0) {
+        ctx->ghash[ctx->partial_len++] ^= *p++;
+        len--;
+        if (ctx->partial_len == 16) {
+            ghash_flush(ctx, k);
+            ctx->partial_len = 0;
+        }
+    }
+    size_t full = len / 16;
+    k->ghash(ctx->key->htable, ctx->ghash, p, full);
+    p += 16 * full;
+    len -= 16 * full;
+    if (len != 0) { /* here partial_len is 0: start a new partial block */
+        for (size_t i = 0; i < len; i++) {
+            ctx->ghash[i] ^= p[i];
+        }
+        ctx->partial_len = (unsigned)len;
+    }
+}
+
 ks_status ks_gcm_start(ks_gcm_ctx *ctx, const ks_gcm_key *key, const uint8_t *iv,
                        size_t iv_len)
 {
@@ -274,24 +300,7 @@ ks_status ks_gcm_aad(ks_gcm_ctx *ctx, const uint8_t *aad, size_t aad_len)
         return st;
     }
     ctx->aad_len += aad_len;
-    while (ctx->partial_len != 0 && aad_len != 0) {
-        ctx->ghash[ctx->partial_len++] ^= *aad++;
-        aad_len--;
-        if (ctx->partial_len == 16) {
-            ghash_flush(ctx, k);
-            ctx->partial_len = 0;
-        }
-    }
-    size_t full = aad_len / 16;
-    k->ghash(ctx->key->htable, ctx->ghash, aad, full);
-    aad += 16 * full;
-    aad_len -= 16 * full;
-    if (aad_len != 0) { /* here partial_len is 0: start a new partial block */
-        for (size_t i = 0; i < aad_len; i++) {
-            ctx->ghash[i] ^= aad[i];
-        }
-        ctx->partial_len = (unsigned)aad_len;
-    }
+    ghash_absorb(ctx, k, aad, aad_len);
     return KS_OK;
 }
 
@@ -404,24 +413,7 @@ ks_status ks_gcm_absorb(ks_gcm_ctx *ctx, const uint8_t *in, size_t len)
         return KS_OK; /* in may be NULL, where even + 0 is UB (C11 6.5.6) */
     }
     ctx->msg_len += len;
-    while (ctx->partial_len != 0 && len != 0) {
-        ctx->ghash[ctx->partial_len++] ^= *in++;
-        len--;
-        if (ctx->partial_len == 16) {
-            ghash_flush(ctx, k);
-            ctx->partial_len = 0;
-        }
-    }
-    size_t full = len / 16;
-    k->ghash(ctx->key->htable, ctx->ghash, in, full);
-    in += 16 * full;
-    len -= 16 * full;
-    if (len != 0) { /* here partial_len is 0: start a new partial block */
-        for (size_t i = 0; i < len; i++) {
-            ctx->ghash[i] ^= in[i];
-        }
-        ctx->partial_len = (unsigned)len;
-    }
+    ghash_absorb(ctx, k, in, len);
     return KS_OK;
 }
 
