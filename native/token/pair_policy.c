@@ -20,23 +20,6 @@ static int any_true(const ks_attrs *a, const CK_ATTRIBUTE_TYPE *types, size_t n)
     return 0;
 }
 
-/* Signature and decryption (private), verification and encryption (public). */
-static int two_purposes(const ks_attrs *a)
-{
-    static const CK_ATTRIBUTE_TYPE SIGNS[] = {CKA_SIGN, CKA_SIGN_RECOVER};
-    static const CK_ATTRIBUTE_TYPE DECRYPTS[] = {CKA_DECRYPT, CKA_UNWRAP};
-    static const CK_ATTRIBUTE_TYPE VERIFIES[] = {CKA_VERIFY, CKA_VERIFY_RECOVER};
-    static const CK_ATTRIBUTE_TYPE ENCRYPTS[] = {CKA_ENCRYPT, CKA_WRAP};
-    CK_OBJECT_CLASS cls = ks_object_class_of(a);
-    if (cls == CKO_PRIVATE_KEY) {
-        return any_true(a, SIGNS, 2) && any_true(a, DECRYPTS, 2);
-    }
-    if (cls == CKO_PUBLIC_KEY) {
-        return any_true(a, VERIFIES, 2) && any_true(a, ENCRYPTS, 2);
-    }
-    return 0;
-}
-
 /* The purposes a key of a pair serves: bit 0 signing (verification), bit 1 decryption and
  * unwrapping (encryption and wrapping). */
 static unsigned sides(const ks_attrs *a)
@@ -53,6 +36,12 @@ static unsigned sides(const ks_attrs *a)
         return (unsigned)any_true(a, VERIFIES, 2) | (unsigned)any_true(a, ENCRYPTS, 2) << 1;
     }
     return 0;
+}
+
+/* Signature and decryption (private), verification and encryption (public): both sides. */
+static int two_purposes(const ks_attrs *a)
+{
+    return sides(a) == 3u;
 }
 
 CK_RV ks_pair_check_purpose(const ks_config *cfg, const ks_attrs *before,
