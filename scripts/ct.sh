@@ -25,7 +25,11 @@ CFLAGS=(-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wvla
 LIBS=(-lcrypto -lsqlite3 -lpthread -lm)
 
 compile_core() {
-    # Every core source once, in parallel, only when newer than its object.
+    # Every core source once, in parallel, only when newer than its object. Two runs at once
+    # (the test suite's workers) share $OUT/obj: the lock keeps one from linking objects the
+    # other is still writing, and is held until this script exits.
+    exec 9>"$OUT/obj/.lock"
+    flock 9
     local src obj todo=()
     for src in native/crypto/*.c native/token/*.c native/p11/*.c; do
         obj="$OUT/obj/$(echo "${src#native/}" | tr / _).o"
